@@ -1,0 +1,310 @@
+// Package device defines the compute devices that wgtensor runs on: a small
+// set of primitive operations over strided buffers, implemented once for the
+// CPU and once for WebGPU (WGSL compute shaders on Vulkan, Metal or D3D12).
+//
+// Everything above this package (tensor, autograd, nn) is written against the
+// Device interface, so one model runs unchanged on either backend.
+//
+// Primitives trust their arguments: shapes, dtypes and devices are checked by
+// the tensor package before a primitive is called. Failures of the
+// environment (a lost GPU, an index out of range found inside a kernel) are
+// reported by the next Sync or Read; allocation failures are returned by
+// Alloc.
+package device
+
+import (
+	"fmt"
+)
+
+// DType is the element type of a buffer.
+type DType uint8
+
+// The element types wgtensor supports.
+const (
+	Float32 DType = iota + 1
+	Int32
+)
+
+// String returns the name PyTorch uses for the type ("float32", "int32").
+func (d DType) String() string {
+	switch d {
+	case Float32:
+		return "float32"
+	case Int32:
+		return "int32"
+	}
+	return fmt.Sprintf("DType(%d)", uint8(d))
+}
+
+// Size is the number of bytes of one element.
+func (d DType) Size() int { return 4 }
+
+// Kind says which family of backend a device belongs to.
+type Kind uint8
+
+// The device kinds.
+const (
+	KindCPU Kind = iota + 1
+	KindGPU
+)
+
+// String returns "cpu" or "gpu".
+func (k Kind) String() string {
+	switch k {
+	case KindCPU:
+		return "cpu"
+	case KindGPU:
+		return "gpu"
+	}
+	return fmt.Sprintf("Kind(%d)", uint8(k))
+}
+
+// Buffer is a flat array of elements owned by one device. Buffers are created
+// by Device.Alloc and returned with Device.Free.
+type Buffer interface {
+	// Len is the number of elements.
+	Len() int
+	// DType is the element type.
+	DType() DType
+}
+
+// Stats are counters a user can read to see what a device is doing.
+type Stats struct {
+	LiveBuffers  int   // buffers handed out by Alloc and not yet freed
+	LiveBytes    int64 // bytes held by those buffers
+	PoolBuffers  int   // freed buffers kept for reuse
+	PoolBytes    int64 // bytes held by the pool
+	Created      int64 // backend buffers created since start (pool misses)
+	Dispatches   int64 // kernels run since start
+	Submits      int64 // command-buffer submissions since start (GPU)
+	Readbacks    int64 // reads of device memory into host memory since start
+	PeakLiveByte int64 // largest LiveBytes seen
+}
+
+// Device runs primitive tensor operations on buffers it owns.
+//
+// Unless a method says otherwise, dst is a buffer of exactly the number of
+// elements of the result, written densely in row-major order, and every
+// View refers to a buffer of the same device. Methods may return before the
+// work is done (the GPU records it for later); Read and Sync wait for it.
+// A Device is safe for use by several goroutines.
+type Device interface {
+	// Name describes the device, for example "cpu (2 threads)" or
+	// "gpu: llvmpipe (LLVM 15.0.6, 256 bits) on Vulkan".
+	Name() string
+	// Kind says whether this is a CPU or a GPU device.
+	Kind() Kind
+
+	// Alloc returns a buffer of n elements of type dt with undefined
+	// contents, or an error naming the size and the limit it exceeds.
+	Alloc(dt DType, n int) (Buffer, error)
+	// Free gives a buffer back; it must not be used afterwards. Work already
+	// queued that reads the buffer still sees its contents.
+	Free(b Buffer)
+	// Write copies host data into dst; src is a []float32 or []int32 that
+	// matches dst's type and length.
+	Write(dst Buffer, src any) error
+	// Read waits for queued work and copies src into dst, a []float32 or
+	// []int32 that matches src's type and length.
+	Read(src Buffer, dst any) error
+	// Sync waits for all queued work and returns the first error it met.
+	Sync() error
+	// Stats returns the device's counters.
+	Stats() Stats
+
+	// Fill sets every element of dst to v (converted to dst's type).
+	Fill(dst Buffer, v float64)
+	// Copy copies src into dst element by element; both views have the same
+	// shape. When their types differ the values are converted (float to int
+	// truncates toward zero).
+	Copy(dst, src View)
+	// Unary applies op to every element of x. x is float32, except for
+	// Neg, Abs, Sign and Square, which also take int32; dst has x's type.
+	Unary(op UnaryOp, dst Buffer, x View)
+	// Binary applies op to pairs of elements of a and b, which have the
+	// same shape (broadcast dimensions have stride 0) and the same type.
+	// Comparisons write 1 or 0 into a float32 dst; other ops write a's type.
+	Binary(op BinaryOp, dst Buffer, a, b View)
+	// BinaryScalar is Binary with one operand the scalar s: op(a, s), or
+	// op(s, a) when scalarFirst is set.
+	BinaryScalar(op BinaryOp, dst Buffer, a View, s float64, scalarFirst bool)
+	// Where writes a where cond is non-zero and b elsewhere; the three views
+	// have the same shape, and a and b the same type.
+	Where(dst Buffer, cond, a, b View)
+	// Reduce combines the last n dimensions of x with op; dst has the shape
+	// of the leading dimensions. Mean is float32 only.
+	Reduce(op ReduceOp, dst Buffer, x View, n int)
+	// ArgReduce writes, into the int32 dst, the index along the last
+	// dimension of x of its maximum (op ReduceMax) or minimum (ReduceMin),
+	// the first one on ties. NaN counts as the largest and smallest value.
+	ArgReduce(op ReduceOp, dst Buffer, x View)
+	// MatMul writes a @ b for float32 views a [B, M, K] and b [B, K, N]
+	// into dst [B, M, N].
+	MatMul(dst Buffer, a, b View)
+	// Softmax writes the softmax (or log-softmax) of each row of the
+	// contiguous float32 matrix x [rows, cols].
+	Softmax(dst Buffer, x Buffer, rows, cols int, log bool)
+
+	// Conv2D writes the cross-correlation of x [N, C, H, W] with w
+	// [O, C/groups, KH, KW] into dst [N, O, OH, OW].
+	Conv2D(dst, x, w Buffer, p Conv2DParams)
+	// Conv2DInputGrad writes the gradient of Conv2D with respect to x into
+	// dx [N, C, H, W], given dy [N, O, OH, OW] and w.
+	Conv2DInputGrad(dx, dy, w Buffer, p Conv2DParams)
+	// Conv2DWeightGrad writes the gradient of Conv2D with respect to w into
+	// dw [O, C/groups, KH, KW], given x and dy.
+	Conv2DWeightGrad(dw, x, dy Buffer, p Conv2DParams)
+	// MaxPool2D writes the window maxima of x [N, C, H, W] into dst
+	// [N, C, OH, OW] and, into the int32 idx of the same shape, the index
+	// within the H×W plane of the element each maximum came from.
+	MaxPool2D(dst, idx, x Buffer, p Pool2DParams)
+	// MaxPool2DGrad writes into dx [N, C, H, W] the sum of the gradients
+	// dy [N, C, OH, OW] routed to the elements recorded in idx.
+	MaxPool2DGrad(dx, dy, idx Buffer, p Pool2DParams)
+	// AvgPool2D writes the window means of x into dst.
+	AvgPool2D(dst, x Buffer, p Pool2DParams)
+	// AvgPool2DGrad writes into dx the gradient of AvgPool2D given dy.
+	AvgPool2DGrad(dx, dy Buffer, p Pool2DParams)
+
+	// IndexSelect writes dst[o, j, i] = x[o, idx[j], i] for the contiguous
+	// x [outer, n, inner] and the int32 idx [m]; dst is [outer, m, inner].
+	IndexSelect(dst, x, idx Buffer, g GatherShape)
+	// IndexAdd adds src[o, j, i] into dst[o, idx[j], i]; dst keeps its
+	// previous contents.
+	IndexAdd(dst, idx, src Buffer, g GatherShape)
+	// Gather writes dst[o, j, i] = x[o, idx[o, j, i], i] for x
+	// [outer, n, inner] and the int32 idx [outer, m, inner].
+	Gather(dst, x, idx Buffer, g GatherShape)
+	// ScatterAdd adds src[o, j, i] into dst[o, idx[o, j, i], i]; dst keeps
+	// its previous contents.
+	ScatterAdd(dst, idx, src Buffer, g GatherShape)
+}
+
+// GatherShape gives the sizes of the index primitives: the source (or
+// destination) is [Outer, N, Inner] and the indexed side [Outer, M, Inner].
+type GatherShape struct {
+	Outer, N, M, Inner int
+}
+
+// Conv2DParams describes a 2-D convolution of an input [N, C, H, W] with a
+// weight [O, C/Groups, KH, KW] into an output [N, O, OH, OW].
+type Conv2DParams struct {
+	N, C, H, W       int
+	O, KH, KW        int
+	OH, OW           int
+	StrideH, StrideW int
+	PadH, PadW       int
+	DilH, DilW       int
+	Groups           int
+}
+
+// Pool2DParams describes a 2-D pooling of an input [N, C, H, W] into an output
+// [N, C, OH, OW] with windows KH×KW. CountIncludePad makes AvgPool2D divide
+// by the full window size, padding included, as PyTorch does by default.
+type Pool2DParams struct {
+	N, C, H, W       int
+	KH, KW           int
+	OH, OW           int
+	StrideH, StrideW int
+	PadH, PadW       int
+	CountIncludePad  bool
+}
+
+// UnaryOp names an elementwise function of one argument.
+type UnaryOp uint8
+
+// The unary operations.
+const (
+	Neg UnaryOp = iota + 1
+	Abs
+	Sign
+	Square
+	Exp
+	Log
+	Sqrt
+	Rsqrt
+	Recip
+	Sin
+	Cos
+	Tanh
+	Sigmoid
+	ReLU
+	GELU     // exact GELU, x·Φ(x), as PyTorch's default
+	GELUGrad // derivative of GELU, Φ(x) + x·φ(x)
+)
+
+var unaryNames = [...]string{Neg: "Neg", Abs: "Abs", Sign: "Sign", Square: "Square", Exp: "Exp",
+	Log: "Log", Sqrt: "Sqrt", Rsqrt: "Rsqrt", Recip: "Recip", Sin: "Sin", Cos: "Cos", Tanh: "Tanh",
+	Sigmoid: "Sigmoid", ReLU: "ReLU", GELU: "GELU", GELUGrad: "GELUGrad"}
+
+// String returns the op's name.
+func (op UnaryOp) String() string {
+	if int(op) < len(unaryNames) && unaryNames[op] != "" {
+		return unaryNames[op]
+	}
+	return fmt.Sprintf("UnaryOp(%d)", uint8(op))
+}
+
+// IntOK reports whether the op is defined on int32 elements.
+func (op UnaryOp) IntOK() bool {
+	return op == Neg || op == Abs || op == Sign || op == Square
+}
+
+// BinaryOp names an elementwise function of two arguments.
+type BinaryOp uint8
+
+// The binary operations. Comparisons yield 1 or 0 as float32.
+const (
+	Add BinaryOp = iota + 1
+	Sub
+	Mul
+	Div
+	Pow
+	Maximum
+	Minimum
+	Eq
+	Ne
+	Lt
+	Le
+	Gt
+	Ge
+)
+
+var binaryNames = [...]string{Add: "Add", Sub: "Sub", Mul: "Mul", Div: "Div", Pow: "Pow",
+	Maximum: "Maximum", Minimum: "Minimum", Eq: "Eq", Ne: "Ne", Lt: "Lt", Le: "Le", Gt: "Gt", Ge: "Ge"}
+
+// String returns the op's name.
+func (op BinaryOp) String() string {
+	if int(op) < len(binaryNames) && binaryNames[op] != "" {
+		return binaryNames[op]
+	}
+	return fmt.Sprintf("BinaryOp(%d)", uint8(op))
+}
+
+// IsComparison reports whether the op yields a 0/1 float32 mask.
+func (op BinaryOp) IsComparison() bool { return op >= Eq && op <= Ge }
+
+// IntOK reports whether the op is defined on int32 elements (Div and Pow are
+// float32 only; int32 division by zero yields 0).
+func (op BinaryOp) IntOK() bool { return op != Div && op != Pow }
+
+// ReduceOp names a reduction.
+type ReduceOp uint8
+
+// The reductions.
+const (
+	ReduceSum ReduceOp = iota + 1
+	ReduceMean
+	ReduceMax
+	ReduceMin
+)
+
+var reduceNames = [...]string{ReduceSum: "Sum", ReduceMean: "Mean", ReduceMax: "Max", ReduceMin: "Min"}
+
+// String returns the op's name.
+func (op ReduceOp) String() string {
+	if int(op) < len(reduceNames) && reduceNames[op] != "" {
+		return reduceNames[op]
+	}
+	return fmt.Sprintf("ReduceOp(%d)", uint8(op))
+}

@@ -1,0 +1,522 @@
+//go:build cgo && ((linux && amd64) || darwin || (windows && amd64))
+
+package device
+
+import (
+	"errors"
+	"fmt"
+	"math/bits"
+	"os"
+	"sync"
+	"sync/atomic"
+	"unsafe"
+
+	"github.com/rajveermalviya/go-webgpu/wgpu"
+)
+
+// installHint tells a user without a WebGPU driver what to install.
+const installHint = "wgtensor's GPU backend needs a Vulkan, Metal or D3D12 driver; " +
+	"on Debian or Ubuntu without a GPU, `apt-get install mesa-vulkan-drivers libvulkan1` " +
+	"provides lavapipe, a Vulkan driver that runs on the CPU"
+
+var gpuOnce struct {
+	sync.Once
+	dev *gpuDevice
+	err error
+}
+
+// GPU returns the process's WebGPU device, opening it on first use on the
+// best adapter available (discrete before integrated before software). It
+// returns an error, never panics, when no adapter answers.
+func GPU() (Device, error) {
+	gpuOnce.Do(func() { gpuOnce.dev, gpuOnce.err = openGPU() })
+	if gpuOnce.err != nil {
+		return nil, gpuOnce.err
+	}
+	return gpuOnce.dev, nil
+}
+
+// gpuBuffer is a storage buffer of the WebGPU device.
+type gpuBuffer struct {
+	buf   *wgpu.Buffer
+	n     int
+	dt    DType
+	size  uint64 // bytes of the backing buffer (a pool size class)
+	freed bool
+}
+
+func (b *gpuBuffer) Len() int     { return b.n }
+func (b *gpuBuffer) DType() DType { return b.dt }
+
+// bytes is the size of the buffer's elements, at least 4 so that it can be
+// bound.
+func (b *gpuBuffer) bytes() uint64 { return uint64(max(b.n, 1)) * 4 }
+
+// gpuDevice runs primitives as WGSL compute shaders. Work is recorded into
+// one command encoder and submitted when a result is read, a host write needs
+// ordering, or the batch fills.
+type gpuDevice struct {
+	mu      sync.Mutex
+	inst    *wgpu.Instance
+	adapter *wgpu.Adapter
+	dev     *wgpu.Device
+	queue   *wgpu.Queue
+	name    string
+	limits  wgpu.Limits
+
+	rec       recorder
+	pipelines map[string]*pipeline
+	modules   map[string]*wgpu.ShaderModule
+
+	pool       map[uint64][]*wgpu.Buffer // free storage buffers by size class
+	poolBytes  int64
+	staging    map[uint64][]*wgpu.Buffer // free map-read buffers by size class
+	doomed     []*wgpu.Buffer            // released after the next submit
+	status     *wgpu.Buffer              // index-error flags written by kernels
+	statusUsed bool                      // a kernel may have written status since the last check
+
+	stats Stats
+
+	// fault holds the first error the driver reported outside any call
+	// (uncaptured error, lost device); it is sticky. It has its own lock
+	// because the driver reports while mu is held.
+	faultMu sync.Mutex
+	fault   error
+	oom     atomic.Bool // an out-of-memory error arrived during an allocation
+}
+
+// maxPoolBytes caps the memory kept in the free pool.
+const maxPoolBytes = 1 << 30
+
+func openGPU() (*gpuDevice, error) {
+	level := wgpu.LogLevel_Off
+	if os.Getenv("WGTENSOR_WGPU_LOG") != "" {
+		level = wgpu.LogLevel_Warn
+	}
+	wgpu.SetLogLevel(level)
+
+	inst := wgpu.CreateInstance(&wgpu.InstanceDescriptor{Backends: wgpu.InstanceBackend_Primary})
+	adapter := bestAdapter(inst)
+	if adapter == nil {
+		inst.Release()
+		return nil, fmt.Errorf("device: no WebGPU adapter found: %s", installHint)
+	}
+	props := adapter.GetProperties()
+	limits := adapter.GetLimits().Limits
+	g := &gpuDevice{
+		inst:      inst,
+		adapter:   adapter,
+		name:      fmt.Sprintf("gpu: %s on %s", props.Name, props.BackendType),
+		limits:    limits,
+		pipelines: map[string]*pipeline{},
+		modules:   map[string]*wgpu.ShaderModule{},
+		pool:      map[uint64][]*wgpu.Buffer{},
+		staging:   map[uint64][]*wgpu.Buffer{},
+	}
+	dev, err := adapter.RequestDevice(&wgpu.DeviceDescriptor{
+		Label:          "wgtensor",
+		RequiredLimits: &wgpu.RequiredLimits{Limits: limits},
+		// No DeviceLostCallback: go-webgpu v0.17.1 passes it to C in a way
+		// the cgo pointer checks reject. A lost device is reported through
+		// the uncaptured-error callback and failed buffer maps instead.
+	})
+	if err != nil {
+		adapter.Release()
+		inst.Release()
+		return nil, fmt.Errorf("device: opening %s: %w", g.name, err)
+	}
+	g.dev = dev
+	g.queue = dev.GetQueue()
+	if !installErrorCallback(dev, g.uncapturedError) {
+		g.release()
+		return nil, errors.New("device: the linked wgpu-native library lacks wgpuDeviceSetUncapturedErrorCallback")
+	}
+	if err := g.rec.init(g); err != nil {
+		g.release()
+		return nil, err
+	}
+	g.status, err = dev.CreateBuffer(&wgpu.BufferDescriptor{
+		Label: "wgtensor status",
+		Usage: wgpu.BufferUsage_Storage | wgpu.BufferUsage_CopySrc | wgpu.BufferUsage_CopyDst,
+		Size:  16,
+	})
+	if err != nil {
+		g.release()
+		return nil, fmt.Errorf("device: creating the status buffer: %w", err)
+	}
+	if err := g.queue.WriteBuffer(g.status, 0, make([]byte, 16)); err != nil {
+		g.release()
+		return nil, fmt.Errorf("device: clearing the status buffer: %w", err)
+	}
+	return g, nil
+}
+
+// bestAdapter picks the most capable adapter of the primary backends
+// (Vulkan, Metal, D3D12) and releases the others.
+func bestAdapter(inst *wgpu.Instance) *wgpu.Adapter {
+	rank := map[wgpu.AdapterType]int{
+		wgpu.AdapterType_DiscreteGPU:   4,
+		wgpu.AdapterType_IntegratedGPU: 3,
+		wgpu.AdapterType_Unknown:       2,
+		wgpu.AdapterType_CPU:           1,
+	}
+	var best *wgpu.Adapter
+	bestRank := -1
+	for _, a := range inst.EnumerateAdapters(&wgpu.InstanceEnumerateAdapterOptons{Backends: wgpu.InstanceBackend_Primary}) {
+		r := rank[a.GetProperties().AdapterType]
+		if r > bestRank {
+			if best != nil {
+				best.Release()
+			}
+			best, bestRank = a, r
+			continue
+		}
+		a.Release()
+	}
+	return best
+}
+
+func (g *gpuDevice) release() {
+	if g.dev != nil {
+		g.dev.Release()
+	}
+	g.adapter.Release()
+	g.inst.Release()
+}
+
+func (g *gpuDevice) uncapturedError(typ wgpu.ErrorType, message string) {
+	if typ == wgpu.ErrorType_OutOfMemory {
+		g.oom.Store(true)
+		return
+	}
+	g.setFault(fmt.Errorf("device: WebGPU %v error: %s", typ, message))
+}
+
+func (g *gpuDevice) setFault(err error) {
+	g.faultMu.Lock()
+	defer g.faultMu.Unlock()
+	if g.fault == nil {
+		g.fault = err
+	}
+}
+
+func (g *gpuDevice) faulted() error {
+	g.faultMu.Lock()
+	defer g.faultMu.Unlock()
+	return g.fault
+}
+
+func (g *gpuDevice) Name() string { return g.name }
+func (g *gpuDevice) Kind() Kind   { return KindGPU }
+
+// Limits returns the limits the device was opened with (the adapter's own).
+func (g *gpuDevice) Limits() wgpu.Limits { return g.limits }
+
+// gpuSizeClass rounds a byte count up to one of four classes per power of two,
+// so pooled buffers waste at most a quarter of their size. The result never
+// exceeds limit when n does not.
+func gpuSizeClass(n, limit uint64) uint64 {
+	if n <= 256 {
+		return 256
+	}
+	shift := uint(bits.Len64(n-1)) - 3
+	c := ((n-1)>>shift + 1) << shift
+	return min(c, max(n, limit))
+}
+
+// Alloc returns a storage buffer from the pool or a new one.
+func (g *gpuDevice) Alloc(dt DType, n int) (Buffer, error) {
+	if n < 0 {
+		return nil, fmt.Errorf("device: Alloc: negative length %d", n)
+	}
+	want := uint64(max(n, 1)) * uint64(dt.Size())
+	if want > g.limits.MaxStorageBufferBindingSize {
+		return nil, fmt.Errorf("device: Alloc: %d %v elements need %d bytes, more than the adapter's maxStorageBufferBindingSize of %d bytes",
+			n, dt, want, g.limits.MaxStorageBufferBindingSize)
+	}
+	if want > g.limits.MaxBufferSize {
+		return nil, fmt.Errorf("device: Alloc: %d bytes exceed the adapter's maxBufferSize of %d bytes", want, g.limits.MaxBufferSize)
+	}
+	size := gpuSizeClass(want, min(g.limits.MaxStorageBufferBindingSize, g.limits.MaxBufferSize))
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if err := g.faulted(); err != nil {
+		return nil, err
+	}
+	b := &gpuBuffer{n: n, dt: dt, size: size}
+	if free := g.pool[size]; len(free) > 0 {
+		b.buf = free[len(free)-1]
+		g.pool[size] = free[:len(free)-1]
+		g.poolBytes -= int64(size)
+	} else {
+		buf, err := g.createLocked(size, wgpu.BufferUsage_Storage|wgpu.BufferUsage_CopySrc|wgpu.BufferUsage_CopyDst)
+		if err != nil {
+			return nil, fmt.Errorf("device: Alloc: %d %v elements (%d bytes): %w", n, dt, size, err)
+		}
+		b.buf = buf
+	}
+	g.stats.LiveBuffers++
+	g.stats.LiveBytes += int64(size)
+	g.stats.PeakLiveByte = max(g.stats.PeakLiveByte, g.stats.LiveBytes)
+	return b, nil
+}
+
+// createLocked creates a buffer, turning an out-of-memory report into an
+// error. When memory is short it first releases the pool and retries.
+func (g *gpuDevice) createLocked(size uint64, usage wgpu.BufferUsage) (*wgpu.Buffer, error) {
+	for attempt := 0; ; attempt++ {
+		g.oom.Store(false)
+		buf, err := g.dev.CreateBuffer(&wgpu.BufferDescriptor{Usage: usage, Size: size})
+		if err == nil && !g.oom.Load() {
+			g.stats.Created++
+			return buf, nil
+		}
+		if buf != nil {
+			buf.Release()
+		}
+		if err == nil {
+			err = errors.New("out of GPU memory")
+		}
+		if attempt > 0 || g.poolBytes == 0 {
+			return nil, err
+		}
+		g.trimPoolLocked(0)
+		if err := g.flushLocked(); err != nil {
+			return nil, err
+		}
+	}
+}
+
+// Free returns b to the pool. Work already recorded that uses b runs before
+// any later use of the same memory, because both are recorded in order.
+func (g *gpuDevice) Free(buf Buffer) {
+	b, ok := buf.(*gpuBuffer)
+	if !ok || b == nil {
+		return
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if b.freed {
+		return
+	}
+	b.freed = true
+	g.stats.LiveBuffers--
+	g.stats.LiveBytes -= int64(b.size)
+	g.pool[b.size] = append(g.pool[b.size], b.buf)
+	g.poolBytes += int64(b.size)
+	if g.poolBytes > maxPoolBytes {
+		g.trimPoolLocked(maxPoolBytes / 2)
+	}
+}
+
+// trimPoolLocked releases pooled buffers until at most keep bytes remain.
+// They may still be named by recorded work, so they are released only after
+// the next submit.
+func (g *gpuDevice) trimPoolLocked(keep int64) {
+	for size, free := range g.pool {
+		for len(free) > 0 && g.poolBytes > keep {
+			g.doomed = append(g.doomed, free[len(free)-1])
+			free = free[:len(free)-1]
+			g.poolBytes -= int64(size)
+		}
+		g.pool[size] = free
+	}
+}
+
+// Write copies host data into dst. Recorded work is submitted first, so that
+// the write lands after every earlier use of dst's memory.
+func (g *gpuDevice) Write(dst Buffer, src any) error {
+	b, err := g.own(dst, "Write")
+	if err != nil {
+		return err
+	}
+	data, err := hostBytes("Write", b.dt, b.n, src)
+	if err != nil {
+		return err
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if err := g.faulted(); err != nil {
+		return err
+	}
+	if len(data) == 0 {
+		return nil
+	}
+	if err := g.flushLocked(); err != nil {
+		return err
+	}
+	if err := g.queue.WriteBuffer(b.buf, 0, data); err != nil {
+		return fmt.Errorf("device: Write: %w", err)
+	}
+	return nil
+}
+
+// Read waits for the recorded work and copies src into dst.
+func (g *gpuDevice) Read(src Buffer, dst any) error {
+	b, err := g.own(src, "Read")
+	if err != nil {
+		return err
+	}
+	out, err := hostBytes("Read", b.dt, b.n, dst)
+	if err != nil {
+		return err
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.stats.Readbacks++
+	data, status, err := g.readbackLocked(b.buf, uint64(len(out)))
+	if err != nil {
+		return err
+	}
+	copy(out, data)
+	return status
+}
+
+// Sync waits until the recorded work has run and reports the first error.
+func (g *gpuDevice) Sync() error {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.statusUsed {
+		_, status, err := g.readbackLocked(nil, 0)
+		if err != nil {
+			return err
+		}
+		return status
+	}
+	if err := g.flushLocked(); err != nil {
+		return err
+	}
+	if err := g.waitIdleLocked(); err != nil {
+		return err
+	}
+	return g.faulted()
+}
+
+// waitIdleLocked polls the device until the queue is empty.
+func (g *gpuDevice) waitIdleLocked() error {
+	for !g.dev.Poll(true, nil) {
+		if err := g.faulted(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// readbackLocked copies size bytes of src (when src is non-nil) and, when a
+// kernel may have flagged a bad index, the status buffer into a mappable
+// buffer, submits, and waits for the map callback. It returns the data (valid
+// until the next readback), the index error found in status, and any failure.
+func (g *gpuDevice) readbackLocked(src *wgpu.Buffer, size uint64) ([]byte, error, error) {
+	if err := g.faulted(); err != nil {
+		return nil, nil, err
+	}
+	checkStatus := g.statusUsed
+	total := size
+	if checkStatus {
+		total += 16
+	}
+	if total == 0 {
+		return nil, nil, nil
+	}
+	class := gpuSizeClass(total, g.limits.MaxBufferSize)
+	staging, err := g.stagingLocked(class)
+	if err != nil {
+		return nil, nil, err
+	}
+	enc, err := g.rec.copyEncoder()
+	if err != nil {
+		return nil, nil, err
+	}
+	if size > 0 {
+		if err := enc.CopyBufferToBuffer(src, 0, staging, 0, size); err != nil {
+			return nil, nil, fmt.Errorf("device: Read: %w", err)
+		}
+	}
+	if checkStatus {
+		if err := enc.CopyBufferToBuffer(g.status, 0, staging, size, 16); err != nil {
+			return nil, nil, fmt.Errorf("device: Read: %w", err)
+		}
+		if err := enc.ClearBuffer(g.status, 0, 16); err != nil {
+			return nil, nil, fmt.Errorf("device: Read: %w", err)
+		}
+		g.statusUsed = false
+	}
+	if err := g.flushLocked(); err != nil {
+		return nil, nil, err
+	}
+	done := false
+	var mapStatus wgpu.BufferMapAsyncStatus
+	if err := staging.MapAsync(wgpu.MapMode_Read, 0, class, func(s wgpu.BufferMapAsyncStatus) {
+		mapStatus, done = s, true
+	}); err != nil {
+		return nil, nil, fmt.Errorf("device: Read: %w", err)
+	}
+	// The callback fires inside Poll; one Poll(true) is not a promise that
+	// it has, so poll until it does.
+	for !done {
+		g.dev.Poll(true, nil)
+		if err := g.faulted(); err != nil && !done {
+			return nil, nil, err
+		}
+	}
+	if mapStatus != wgpu.BufferMapAsyncStatus_Success {
+		return nil, nil, fmt.Errorf("device: Read: mapping the result failed: %v", mapStatus)
+	}
+	mapped := staging.GetMappedRange(0, uint(total))
+	data := make([]byte, total)
+	copy(data, mapped)
+	if err := staging.Unmap(); err != nil {
+		return nil, nil, fmt.Errorf("device: Read: %w", err)
+	}
+	g.staging[class] = append(g.staging[class], staging)
+	var indexErr error
+	if checkStatus {
+		indexErr = statusError(data[size:])
+	}
+	return data[:size], indexErr, nil
+}
+
+func (g *gpuDevice) stagingLocked(class uint64) (*wgpu.Buffer, error) {
+	if free := g.staging[class]; len(free) > 0 {
+		g.staging[class] = free[:len(free)-1]
+		return free[len(free)-1], nil
+	}
+	buf, err := g.createLocked(class, wgpu.BufferUsage_MapRead|wgpu.BufferUsage_CopyDst)
+	if err != nil {
+		return nil, fmt.Errorf("device: Read: staging buffer of %d bytes: %w", class, err)
+	}
+	return buf, nil
+}
+
+// statusError decodes the status words written by the index kernels.
+func statusError(words []byte) error {
+	u := unsafe.Slice((*uint32)(unsafe.Pointer(&words[0])), 3)
+	if u[0] == 0 {
+		return nil
+	}
+	return fmt.Errorf("device: %s: index %d out of range [0, %d)", indexOpName(u[0]), int32(u[1]), u[2])
+}
+
+// Stats returns the device's counters.
+func (g *gpuDevice) Stats() Stats {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	s := g.stats
+	for _, free := range g.pool {
+		s.PoolBuffers += len(free)
+	}
+	s.PoolBytes = g.poolBytes
+	return s
+}
+
+// own checks that b is a live buffer of this device.
+func (g *gpuDevice) own(buf Buffer, op string) (*gpuBuffer, error) {
+	b, ok := buf.(*gpuBuffer)
+	if !ok || b == nil {
+		return nil, fmt.Errorf("device: %s: buffer %T does not belong to %s", op, buf, g.name)
+	}
+	if b.freed {
+		return nil, fmt.Errorf("device: %s: buffer was freed", op)
+	}
+	return b, nil
+}

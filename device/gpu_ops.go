@@ -1,0 +1,421 @@
+//go:build cgo && ((linux && amd64) || darwin || (windows && amd64))
+
+package device
+
+import (
+	"fmt"
+	"math"
+)
+
+// wgslType is the WGSL spelling of an element type.
+func wgslType(dt DType) string {
+	if dt == Int32 {
+		return "i32"
+	}
+	return "f32"
+}
+
+var unaryExpr = map[UnaryOp]string{
+	Neg: "-v", Abs: "abs(v)", Square: "v * v", Exp: "exp(v)", Log: "log(v)", Sqrt: "sqrt(v)",
+	Rsqrt: "1.0 / sqrt(v)", Recip: "1.0 / v", Sin: "sin(v)", Cos: "cos(v)", Tanh: "tanh_stable(v)",
+	Sigmoid: "sigmoid_stable(v)", ReLU: "select(0.0, v, v > 0.0 || is_nan(v))", GELU: "gelu(v)",
+	GELUGrad: "gelu_grad(v)",
+}
+
+func unaryExprFor(op UnaryOp, dt DType) string {
+	if op == Sign {
+		if dt == Int32 {
+			return "sign_i32(v)"
+		}
+		return "sign(v)"
+	}
+	return unaryExpr[op]
+}
+
+var binaryExpr = map[BinaryOp]string{
+	Add: "u + v", Sub: "u - v", Mul: "u * v", Div: "u / v", Pow: "pow_real(u, v)",
+	Eq: "u == v", Ne: "u != v", Lt: "u < v", Le: "u <= v", Gt: "u > v", Ge: "u >= v",
+}
+
+func binaryExprFor(op BinaryOp, dt DType) string {
+	switch {
+	case op == Maximum && dt == Float32:
+		return "max_nan(u, v)"
+	case op == Minimum && dt == Float32:
+		return "min_nan(u, v)"
+	case op == Maximum:
+		return "max(u, v)"
+	case op == Minimum:
+		return "min(u, v)"
+	case op.IsComparison():
+		return "select(0.0, 1.0, " + binaryExpr[op] + ")"
+	}
+	return binaryExpr[op]
+}
+
+// do runs f with the device locked unless the device has failed; errors
+// become the device's sticky fault, reported by the next Sync or Read.
+func (g *gpuDevice) do(op string, f func() error) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.faulted() != nil {
+		return
+	}
+	if err := f(); err != nil {
+		g.setFault(fmt.Errorf("%s: %w", op, err))
+	}
+}
+
+// elementwise records a kernel of the elementwise family over the iteration
+// space shape; views are its operands in order (the last one may be a
+// strided destination), args its buffer bindings.
+func (g *gpuDevice) elementwise(p *pipeline, shape []int, views []View, flags, scalar uint32, args ...gpuArg) error {
+	n := Numel(shape)
+	if n == 0 {
+		return nil
+	}
+	strides := make([][]int, len(views))
+	for i, v := range views {
+		strides[i] = v.Strides
+	}
+	cshape, cstrides := Coalesce(shape, strides...)
+	if len(cshape) > MaxRank {
+		return fmt.Errorf("views of shape %v coalesce to %d dimensions, more than %d", shape, len(cshape), MaxRank)
+	}
+	var pr gpuParams
+	pr.ints(n, len(cshape)).u32(flags, scalar)
+	var offs [4]int
+	for i, v := range views {
+		offs[i] = v.Offset
+	}
+	pr.ints(offs[:]...).array8(cshape)
+	for i := 0; i < 4; i++ {
+		if i < len(cstrides) {
+			pr.array8(cstrides[i])
+		} else {
+			pr.array8(nil)
+		}
+	}
+	return g.launchLocked(p, pr.b, g.threads(n), args...)
+}
+
+func (g *gpuDevice) Fill(dst Buffer, v float64) {
+	g.do("Fill", func() error {
+		p, err := g.pipelineLocked("copy", "fill", kernelSpec{"T": "u32", "OT": "u32"})
+		if err != nil {
+			return err
+		}
+		bits := math.Float32bits(float32(v))
+		if dst.DType() == Int32 {
+			bits = uint32(int32(v))
+		}
+		n := dst.Len()
+		return g.elementwise(p, []int{n}, []View{Dense(dst, n)}, 0, bits, gpuOut(2, dst))
+	})
+}
+
+func (g *gpuDevice) Copy(dst, src View) {
+	g.do("Copy", func() error {
+		t, ot := "u32", "u32"
+		if src.Buf.DType() != dst.Buf.DType() {
+			t, ot = wgslType(src.Buf.DType()), wgslType(dst.Buf.DType())
+		}
+		p, err := g.pipelineLocked("copy", "copy", kernelSpec{"T": t, "OT": ot})
+		if err != nil {
+			return err
+		}
+		return g.elementwise(p, src.Shape, []View{src, dst}, 0, 0, gpuIn(1, src.Buf), gpuOut(2, dst.Buf))
+	})
+}
+
+func (g *gpuDevice) Unary(op UnaryOp, dst Buffer, x View) {
+	g.do(op.String(), func() error {
+		dt := x.Buf.DType()
+		p, err := g.pipelineLocked("unary", "main", kernelSpec{"T": wgslType(dt), "Expr": unaryExprFor(op, dt)})
+		if err != nil {
+			return err
+		}
+		return g.elementwise(p, x.Shape, []View{x}, 0, 0, gpuIn(1, x.Buf), gpuOut(2, dst))
+	})
+}
+
+func (g *gpuDevice) binaryPipeline(op BinaryOp, dt DType) (*pipeline, error) {
+	ot := wgslType(dt)
+	if op.IsComparison() {
+		ot = "f32"
+	}
+	return g.pipelineLocked("binary", "main", kernelSpec{"T": wgslType(dt), "OT": ot, "Expr": binaryExprFor(op, dt)})
+}
+
+func (g *gpuDevice) Binary(op BinaryOp, dst Buffer, a, b View) {
+	g.do(op.String(), func() error {
+		p, err := g.binaryPipeline(op, a.Buf.DType())
+		if err != nil {
+			return err
+		}
+		return g.elementwise(p, a.Shape, []View{a, b}, 0, 0, gpuIn(1, a.Buf), gpuIn(2, b.Buf), gpuOut(3, dst))
+	})
+}
+
+func (g *gpuDevice) BinaryScalar(op BinaryOp, dst Buffer, a View, s float64, scalarFirst bool) {
+	g.do(op.String(), func() error {
+		dt := a.Buf.DType()
+		p, err := g.binaryPipeline(op, dt)
+		if err != nil {
+			return err
+		}
+		flags := uint32(1)
+		if scalarFirst {
+			flags |= 2
+		}
+		bits := math.Float32bits(float32(s))
+		if dt == Int32 {
+			bits = uint32(int32(s))
+		}
+		return g.elementwise(p, a.Shape, []View{a, a}, flags, bits, gpuIn(1, a.Buf), gpuIn(2, a.Buf), gpuOut(3, dst))
+	})
+}
+
+func (g *gpuDevice) Where(dst Buffer, cond, a, b View) {
+	g.do("Where", func() error {
+		p, err := g.pipelineLocked("where", "main", kernelSpec{"CT": wgslType(cond.Buf.DType()), "T": wgslType(a.Buf.DType())})
+		if err != nil {
+			return err
+		}
+		return g.elementwise(p, a.Shape, []View{cond, a, b}, 0, 0,
+			gpuIn(1, cond.Buf), gpuIn(2, a.Buf), gpuIn(3, b.Buf), gpuOut(4, dst))
+	})
+}
+
+// reduceSpec gives the accumulator type and the expressions of a reduction.
+func reduceSpec(op ReduceOp, dt DType) kernelSpec {
+	t := wgslType(dt)
+	s := kernelSpec{"T": t, "AT": t, "OT": t, "Finish": "acc"}
+	switch {
+	case op == ReduceSum || op == ReduceMean:
+		s["Combine"], s["Identity"] = "a + b", t+"(0)"
+		if op == ReduceMean {
+			s["Finish"] = "acc * p.scale"
+		}
+	case op == ReduceMax && dt == Float32:
+		s["Combine"], s["Identity"] = "max_nan(a, b)", "-inf_f32()"
+	case op == ReduceMin && dt == Float32:
+		s["Combine"], s["Identity"] = "min_nan(a, b)", "inf_f32()"
+	case op == ReduceMax:
+		s["Combine"], s["Identity"] = "max(a, b)", "bitcast<i32>(0x80000000u)"
+	case op == ReduceMin:
+		s["Combine"], s["Identity"] = "min(a, b)", "2147483647"
+	}
+	return s
+}
+
+// splitView coalesces the leading and the trailing n dimensions of x
+// separately.
+func splitView(x View, n int) (outShape, outStrides, redShape, redStrides []int, err error) {
+	r := len(x.Shape) - n
+	outShape, os := Coalesce(x.Shape[:r], x.Strides[:r])
+	redShape, rs := Coalesce(x.Shape[r:], x.Strides[r:])
+	if len(outShape) > MaxRank || len(redShape) > MaxRank {
+		return nil, nil, nil, nil, fmt.Errorf("view of shape %v has too many dimensions", x.Shape)
+	}
+	return outShape, os[0], redShape, rs[0], nil
+}
+
+func (g *gpuDevice) Reduce(op ReduceOp, dst Buffer, x View, n int) {
+	g.do("Reduce"+op.String(), func() error {
+		outShape, outStrides, redShape, redStrides, err := splitView(x, n)
+		if err != nil {
+			return err
+		}
+		nOut, nRed := Numel(outShape), Numel(redShape)
+		if nOut == 0 {
+			return nil
+		}
+		entry, gr := "rows", g.linearGrid(nOut)
+		if nRed < 64 {
+			entry, gr = "cols", g.threads(nOut)
+		}
+		p, err := g.pipelineLocked("reduce", entry, reduceSpec(op, x.Buf.DType()))
+		if err != nil {
+			return err
+		}
+		scale := float32(math.NaN())
+		if nRed > 0 {
+			scale = 1 / float32(nRed)
+		}
+		var pr gpuParams
+		pr.ints(nOut, nRed, len(outShape), len(redShape), x.Offset).f32(scale).u32(0, 0)
+		pr.array8(outShape).array8(outStrides).array8(redShape).array8(redStrides)
+		return g.launchLocked(p, pr.b, gr, gpuIn(1, x.Buf), gpuOut(2, dst))
+	})
+}
+
+func (g *gpuDevice) ArgReduce(op ReduceOp, dst Buffer, x View) {
+	g.do("Arg"+op.String(), func() error {
+		outShape, outStrides, _, _, err := splitView(x, 1)
+		if err != nil {
+			return err
+		}
+		last := len(x.Shape) - 1
+		cmp := ">"
+		if op == ReduceMin {
+			cmp = "<"
+		}
+		p, err := g.pipelineLocked("argreduce", "main", kernelSpec{"T": wgslType(x.Buf.DType()), "Cmp": cmp})
+		if err != nil {
+			return err
+		}
+		nOut := Numel(outShape)
+		var pr gpuParams
+		pr.ints(nOut, x.Shape[last], len(outShape), x.Strides[last], x.Offset, 0, 0, 0)
+		pr.array8(outShape).array8(outStrides)
+		return g.launchLocked(p, pr.b, g.linearGrid(nOut), gpuIn(1, x.Buf), gpuOut(2, dst))
+	})
+}
+
+func (g *gpuDevice) MatMul(dst Buffer, a, b View) {
+	g.do("MatMul", func() error {
+		p, err := g.pipelineLocked("matmul", "main", kernelSpec{})
+		if err != nil {
+			return err
+		}
+		batch, m, k, n := a.Shape[0], a.Shape[1], a.Shape[2], b.Shape[2]
+		if batch*m*n == 0 {
+			return nil
+		}
+		limit := int(g.limits.MaxComputeWorkgroupsPerDimension)
+		for base := 0; base < batch; base += limit {
+			var pr gpuParams
+			pr.ints(m, n, k, base, a.Offset, b.Offset, a.Strides[0], a.Strides[1], a.Strides[2],
+				b.Strides[0], b.Strides[1], b.Strides[2])
+			gr := gpuGrid{uint32((n + 63) / 64), uint32((m + 63) / 64), uint32(min(limit, batch-base))}
+			if err := g.launchLocked(p, pr.b, gr, gpuIn(1, a.Buf), gpuIn(2, b.Buf), gpuOut(3, dst)); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+func (g *gpuDevice) Softmax(dst Buffer, x Buffer, rows, cols int, log bool) {
+	g.do("Softmax", func() error {
+		p, err := g.pipelineLocked("softmax", "main", kernelSpec{})
+		if err != nil {
+			return err
+		}
+		var pr gpuParams
+		pr.ints(rows, cols, gpuBool(log), 0)
+		return g.launchLocked(p, pr.b, g.linearGrid(rows), gpuIn(1, x), gpuOut(2, dst))
+	})
+}
+
+func gpuBool(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+func convParams(p Conv2DParams, total int) []byte {
+	var pr gpuParams
+	pr.ints(p.N, p.C, p.H, p.W, p.O, p.KH, p.KW, p.OH, p.OW, p.StrideH, p.StrideW,
+		p.PadH, p.PadW, p.DilH, p.DilW, p.Groups, total, 0, 0, 0)
+	return pr.b
+}
+
+func (g *gpuDevice) conv(entry string, total int, p Conv2DParams, in0, in1, dst Buffer) {
+	g.do("Conv2D."+entry, func() error {
+		pl, err := g.pipelineLocked("conv2d", entry, kernelSpec{})
+		if err != nil {
+			return err
+		}
+		return g.launchLocked(pl, convParams(p, total), g.threads(total), gpuIn(1, in0), gpuIn(2, in1), gpuOut(3, dst))
+	})
+}
+
+func (g *gpuDevice) Conv2D(dst, x, w Buffer, p Conv2DParams) {
+	g.conv("forward", p.N*p.O*p.OH*p.OW, p, x, w, dst)
+}
+
+func (g *gpuDevice) Conv2DInputGrad(dx, dy, w Buffer, p Conv2DParams) {
+	g.conv("input_grad", p.N*p.C*p.H*p.W, p, dy, w, dx)
+}
+
+func (g *gpuDevice) Conv2DWeightGrad(dw, x, dy Buffer, p Conv2DParams) {
+	g.conv("weight_grad", p.O*(p.C/p.Groups)*p.KH*p.KW, p, x, dy, dw)
+}
+
+func (g *gpuDevice) pooling(entry string, total int, p Pool2DParams, args ...gpuArg) {
+	g.do("Pool2D."+entry, func() error {
+		pl, err := g.pipelineLocked("pool2d", entry, kernelSpec{})
+		if err != nil {
+			return err
+		}
+		var pr gpuParams
+		pr.ints(p.N, p.C, p.H, p.W, p.KH, p.KW, p.OH, p.OW, p.StrideH, p.StrideW, p.PadH, p.PadW,
+			gpuBool(p.CountIncludePad), total, 0, 0)
+		return g.launchLocked(pl, pr.b, g.threads(total), args...)
+	})
+}
+
+func (g *gpuDevice) MaxPool2D(dst, idx, x Buffer, p Pool2DParams) {
+	g.pooling("max_forward", p.N*p.C*p.OH*p.OW, p, gpuIn(1, x), gpuOut(3, dst), gpuOut(4, idx))
+}
+
+func (g *gpuDevice) MaxPool2DGrad(dx, dy, idx Buffer, p Pool2DParams) {
+	g.pooling("max_backward", p.N*p.C*p.H*p.W, p, gpuIn(1, dy), gpuIn(2, idx), gpuOut(3, dx))
+}
+
+func (g *gpuDevice) AvgPool2D(dst, x Buffer, p Pool2DParams) {
+	g.pooling("avg_forward", p.N*p.C*p.OH*p.OW, p, gpuIn(1, x), gpuOut(3, dst))
+}
+
+func (g *gpuDevice) AvgPool2DGrad(dx, dy Buffer, p Pool2DParams) {
+	g.pooling("avg_backward", p.N*p.C*p.H*p.W, p, gpuIn(1, dy), gpuOut(3, dx))
+}
+
+// index records one of the index kernels; src is read, dst written (or
+// accumulated into when atomic).
+func (g *gpuDevice) index(entry string, code uint32, atomic bool, dst, src, idx Buffer, sh GatherShape) {
+	g.do(indexOpName(code), func() error {
+		t := wgslType(src.DType())
+		dt := t
+		if atomic {
+			dt = "atomic<u32>"
+			if src.DType() == Int32 {
+				dt = "atomic<i32>"
+			}
+		}
+		p, err := g.pipelineLocked("index", entry, kernelSpec{"T": t, "DT": dt, "Atomic": atomic})
+		if err != nil {
+			return err
+		}
+		total := sh.Outer * sh.M * sh.Inner
+		var pr gpuParams
+		pr.ints(sh.Outer, sh.N, sh.M, sh.Inner, total).u32(code, 0, 0)
+		status := gpuArg{slot: 4, buf: g.status, size: 16, write: true}
+		if err := g.launchLocked(p, pr.b, g.threads(total), gpuIn(1, src), gpuIn(2, idx), gpuOut(3, dst), status); err != nil {
+			return err
+		}
+		if total > 0 {
+			g.statusUsed = true
+		}
+		return nil
+	})
+}
+
+func (g *gpuDevice) IndexSelect(dst, x, idx Buffer, sh GatherShape) {
+	g.index("index_select", codeIndexSelect, false, dst, x, idx, sh)
+}
+
+func (g *gpuDevice) IndexAdd(dst, idx, src Buffer, sh GatherShape) {
+	g.index("index_add", codeIndexAdd, true, dst, src, idx, sh)
+}
+
+func (g *gpuDevice) Gather(dst, x, idx Buffer, sh GatherShape) {
+	g.index("gather", codeGather, false, dst, x, idx, sh)
+}
+
+func (g *gpuDevice) ScatterAdd(dst, idx, src Buffer, sh GatherShape) {
+	g.index("scatter_add", codeScatterAdd, true, dst, src, idx, sh)
+}

@@ -1,0 +1,357 @@
+//go:build cgo && ((linux && amd64) || darwin || (windows && amd64))
+
+package device
+
+import (
+	"encoding/binary"
+	"fmt"
+	"math"
+	"strings"
+	"text/template"
+
+	"github.com/rajveermalviya/go-webgpu/wgpu"
+	"github.com/wgtensor/wgtensor/kernels/wgsl"
+)
+
+// paramsCapacity is the size of the uniform buffer holding the parameters
+// of one batch of dispatches; a batch is submitted when it fills.
+const paramsCapacity = 256 << 10
+
+// recorder accumulates dispatches and copies into one command encoder.
+// Parameters of every dispatch go into one uniform buffer, written just
+// before the batch is submitted; the queue orders that write after the
+// previous batch has run.
+type recorder struct {
+	g         *gpuDevice
+	enc       *wgpu.CommandEncoder
+	pass      *wgpu.ComputePassEncoder
+	groups    []*wgpu.BindGroup
+	params    []byte
+	paramsBuf *wgpu.Buffer
+	align     int
+}
+
+func (r *recorder) init(g *gpuDevice) error {
+	r.g = g
+	r.align = int(max(g.limits.MinUniformBufferOffsetAlignment, 16))
+	buf, err := g.dev.CreateBuffer(&wgpu.BufferDescriptor{
+		Label: "wgtensor params",
+		Usage: wgpu.BufferUsage_Uniform | wgpu.BufferUsage_CopyDst,
+		Size:  paramsCapacity,
+	})
+	if err != nil {
+		return fmt.Errorf("device: creating the parameter buffer: %w", err)
+	}
+	r.paramsBuf = buf
+	r.params = make([]byte, 0, paramsCapacity)
+	return nil
+}
+
+func (r *recorder) encoder() (*wgpu.CommandEncoder, error) {
+	if r.enc == nil {
+		enc, err := r.g.dev.CreateCommandEncoder(nil)
+		if err != nil {
+			return nil, fmt.Errorf("device: creating a command encoder: %w", err)
+		}
+		r.enc = enc
+	}
+	return r.enc, nil
+}
+
+// copyEncoder returns the encoder with no compute pass open, ready for
+// buffer copies.
+func (r *recorder) copyEncoder() (*wgpu.CommandEncoder, error) {
+	if err := r.endPass(); err != nil {
+		return nil, err
+	}
+	return r.encoder()
+}
+
+func (r *recorder) computePass() (*wgpu.ComputePassEncoder, error) {
+	if r.pass != nil {
+		return r.pass, nil
+	}
+	enc, err := r.encoder()
+	if err != nil {
+		return nil, err
+	}
+	r.pass = enc.BeginComputePass(nil)
+	return r.pass, nil
+}
+
+func (r *recorder) endPass() error {
+	if r.pass == nil {
+		return nil
+	}
+	err := r.pass.End()
+	r.pass.Release()
+	r.pass = nil
+	if err != nil {
+		return fmt.Errorf("device: ending a compute pass: %w", err)
+	}
+	return nil
+}
+
+// flushLocked submits the recorded work. A failure here means recorded work
+// was lost, so it becomes the device's sticky fault.
+func (g *gpuDevice) flushLocked() error {
+	r := &g.rec
+	err := g.submitLocked()
+	for _, bg := range r.groups {
+		bg.Release()
+	}
+	r.groups = r.groups[:0]
+	r.params = r.params[:0]
+	for _, b := range g.doomed {
+		b.Release()
+	}
+	g.doomed = g.doomed[:0]
+	if err != nil {
+		g.setFault(err)
+	}
+	return g.faulted()
+}
+
+func (g *gpuDevice) submitLocked() error {
+	r := &g.rec
+	if r.enc == nil {
+		return nil
+	}
+	enc := r.enc
+	r.enc = nil
+	defer enc.Release()
+	if err := r.endPass(); err != nil {
+		return err
+	}
+	if len(r.params) > 0 {
+		if err := g.queue.WriteBuffer(r.paramsBuf, 0, r.params); err != nil {
+			return fmt.Errorf("device: writing kernel parameters: %w", err)
+		}
+	}
+	cmd, err := enc.Finish(nil)
+	if err != nil {
+		return fmt.Errorf("device: finishing a command buffer: %w", err)
+	}
+	defer cmd.Release()
+	g.queue.Submit(cmd)
+	g.stats.Submits++
+	return nil
+}
+
+// pipeline is a compiled kernel entry point with its bind group layout.
+type pipeline struct {
+	pipe   *wgpu.ComputePipeline
+	layout *wgpu.BindGroupLayout
+}
+
+// spec is a kernel specialisation: the template values of a family's source.
+type kernelSpec map[string]any
+
+// pipelineLocked returns the cached pipeline of family's entry point for the
+// specialisation s, compiling it on first use.
+func (g *gpuDevice) pipelineLocked(family, entry string, s kernelSpec) (*pipeline, error) {
+	specKey := fmt.Sprint(map[string]any(s)) // fmt sorts map keys
+	key := family + "|" + entry + "|" + specKey
+	if p, ok := g.pipelines[key]; ok {
+		return p, nil
+	}
+	modKey := family + "|" + specKey
+	mod, ok := g.modules[modKey]
+	if !ok {
+		src, err := expandKernel(family, s)
+		if err != nil {
+			return nil, err
+		}
+		mod, err = g.dev.CreateShaderModule(&wgpu.ShaderModuleDescriptor{
+			Label:          family,
+			WGSLDescriptor: &wgpu.ShaderModuleWGSLDescriptor{Code: src},
+		})
+		if err != nil {
+			return nil, fmt.Errorf("device: compiling kernel %s %v: %w", family, specKey, err)
+		}
+		g.modules[modKey] = mod
+	}
+	pipe, err := g.dev.CreateComputePipeline(&wgpu.ComputePipelineDescriptor{
+		Label:   family + "." + entry,
+		Compute: wgpu.ProgrammableStageDescriptor{Module: mod, EntryPoint: entry},
+	})
+	if err != nil {
+		return nil, fmt.Errorf("device: creating pipeline %s.%s %v: %w", family, entry, specKey, err)
+	}
+	p := &pipeline{pipe: pipe, layout: pipe.GetBindGroupLayout(0)}
+	g.pipelines[key] = p
+	return p, nil
+}
+
+// expandKernel renders a family's template with common.wgsl in front.
+func expandKernel(family string, s kernelSpec) (string, error) {
+	src, err := wgsl.Source(family)
+	if err != nil {
+		return "", err
+	}
+	t, err := template.New(family).Option("missingkey=error").Parse(wgsl.Common + "\n" + src)
+	if err != nil {
+		return "", fmt.Errorf("device: parsing kernel %s: %w", family, err)
+	}
+	var b strings.Builder
+	if err := t.Execute(&b, map[string]any(s)); err != nil {
+		return "", fmt.Errorf("device: expanding kernel %s: %w", family, err)
+	}
+	return b.String(), nil
+}
+
+// arg binds a buffer to a kernel's binding slot.
+type gpuArg struct {
+	slot  uint32
+	buf   *wgpu.Buffer
+	size  uint64
+	write bool
+}
+
+func gpuIn(slot uint32, b Buffer) gpuArg {
+	gb := b.(*gpuBuffer)
+	return gpuArg{slot: slot, buf: gb.buf, size: gb.bytes()}
+}
+
+func gpuOut(slot uint32, b Buffer) gpuArg {
+	a := gpuIn(slot, b)
+	a.write = true
+	return a
+}
+
+// gpuGrid describes how many workgroups to launch.
+type gpuGrid struct{ x, y, z uint32 }
+
+// linearGrid folds n workgroups into two dimensions when n exceeds the
+// per-dimension limit; kernels recover the linear id as x + y*countX.
+func (g *gpuDevice) linearGrid(n int) gpuGrid {
+	limit := int(g.limits.MaxComputeWorkgroupsPerDimension)
+	if n <= limit {
+		return gpuGrid{uint32(n), 1, 1}
+	}
+	return gpuGrid{uint32(limit), uint32((n + limit - 1) / limit), 1}
+}
+
+// threads returns the gpuGrid for one thread per element in workgroups of 256.
+func (g *gpuDevice) threads(n int) gpuGrid { return g.linearGrid((n + 255) / 256) }
+
+// launchLocked records one dispatch. When a buffer is bound for writing and
+// also for reading (an in-place update), the kernel writes a copy that is
+// copied back afterwards, since WebGPU forbids such aliasing in a dispatch.
+func (g *gpuDevice) launchLocked(p *pipeline, params []byte, gr gpuGrid, args ...gpuArg) error {
+	if gr.x == 0 || gr.y == 0 || gr.z == 0 {
+		return nil
+	}
+	for i, a := range args {
+		if !a.write || !aliased(a, args) {
+			continue
+		}
+		tmp, err := g.createPooledLocked(a.size)
+		if err != nil {
+			return err
+		}
+		enc, err := g.rec.copyEncoder()
+		if err != nil {
+			return err
+		}
+		if err := enc.CopyBufferToBuffer(a.buf, 0, tmp.buf, 0, a.size); err != nil {
+			return fmt.Errorf("device: copying an aliased output: %w", err)
+		}
+		args[i].buf = tmp.buf
+		if err := g.launchLocked(p, params, gr, args...); err != nil {
+			return err
+		}
+		if enc, err = g.rec.copyEncoder(); err != nil {
+			return err
+		}
+		if err := enc.CopyBufferToBuffer(tmp.buf, 0, a.buf, 0, a.size); err != nil {
+			return fmt.Errorf("device: copying an aliased output back: %w", err)
+		}
+		g.pool[tmp.size] = append(g.pool[tmp.size], tmp.buf)
+		g.poolBytes += int64(tmp.size)
+		return nil
+	}
+
+	r := &g.rec
+	offset := (len(r.params) + r.align - 1) / r.align * r.align
+	size := (len(params) + 15) / 16 * 16
+	if offset+size > paramsCapacity || len(r.groups) >= 4096 {
+		if err := g.flushLocked(); err != nil {
+			return err
+		}
+		offset = 0
+	}
+	r.params = append(r.params, make([]byte, offset+size-len(r.params))...)
+	copy(r.params[offset:], params)
+
+	entries := make([]wgpu.BindGroupEntry, 0, len(args)+1)
+	entries = append(entries, wgpu.BindGroupEntry{Binding: 0, Buffer: r.paramsBuf, Offset: uint64(offset), Size: uint64(size)})
+	for _, a := range args {
+		entries = append(entries, wgpu.BindGroupEntry{Binding: a.slot, Buffer: a.buf, Size: a.size})
+	}
+	bg, err := g.dev.CreateBindGroup(&wgpu.BindGroupDescriptor{Layout: p.layout, Entries: entries})
+	if err != nil {
+		return fmt.Errorf("device: binding kernel arguments: %w", err)
+	}
+	r.groups = append(r.groups, bg)
+	pass, err := r.computePass()
+	if err != nil {
+		return err
+	}
+	pass.SetPipeline(p.pipe)
+	pass.SetBindGroup(0, bg, nil)
+	pass.DispatchWorkgroups(gr.x, gr.y, gr.z)
+	g.stats.Dispatches++
+	return nil
+}
+
+func aliased(w gpuArg, args []gpuArg) bool {
+	for _, a := range args {
+		if !a.write && a.buf == w.buf {
+			return true
+		}
+	}
+	return false
+}
+
+// createPooledLocked takes a scratch buffer of at least size bytes from the
+// pool; the caller returns it to the pool.
+func (g *gpuDevice) createPooledLocked(size uint64) (*gpuBuffer, error) {
+	class := gpuSizeClass(size, g.limits.MaxBufferSize)
+	if free := g.pool[class]; len(free) > 0 {
+		g.pool[class] = free[:len(free)-1]
+		g.poolBytes -= int64(class)
+		return &gpuBuffer{buf: free[len(free)-1], size: class}, nil
+	}
+	buf, err := g.createLocked(class, wgpu.BufferUsage_Storage|wgpu.BufferUsage_CopySrc|wgpu.BufferUsage_CopyDst)
+	if err != nil {
+		return nil, fmt.Errorf("device: scratch buffer of %d bytes: %w", class, err)
+	}
+	return &gpuBuffer{buf: buf, size: class}, nil
+}
+
+// params builds a kernel's uniform block: 32-bit words in declaration order.
+type gpuParams struct{ b []byte }
+
+func (p *gpuParams) u32(vs ...uint32) *gpuParams {
+	for _, v := range vs {
+		p.b = binary.LittleEndian.AppendUint32(p.b, v)
+	}
+	return p
+}
+
+func (p *gpuParams) ints(vs ...int) *gpuParams {
+	for _, v := range vs {
+		p.u32(uint32(v))
+	}
+	return p
+}
+
+func (p *gpuParams) f32(v float32) *gpuParams { return p.u32(math.Float32bits(v)) }
+
+// array8 writes an array<vec4<u32>, 2> holding vs padded with zeros.
+func (p *gpuParams) array8(vs []int) *gpuParams {
+	var a [MaxRank]int
+	copy(a[:], vs)
+	return p.ints(a[:]...)
+}

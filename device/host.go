@@ -1,0 +1,57 @@
+package device
+
+import (
+	"fmt"
+	"unsafe"
+)
+
+// hostBytes checks that data is a []float32 or []int32 of type dt and length
+// n and returns its memory as bytes (sharing it, not copying).
+func hostBytes(op string, dt DType, n int, data any) ([]byte, error) {
+	var ptr unsafe.Pointer
+	var got DType
+	var length int
+	switch s := data.(type) {
+	case []float32:
+		got, length = Float32, len(s)
+		if length > 0 {
+			ptr = unsafe.Pointer(&s[0])
+		}
+	case []int32:
+		got, length = Int32, len(s)
+		if length > 0 {
+			ptr = unsafe.Pointer(&s[0])
+		}
+	default:
+		return nil, fmt.Errorf("device: %s: host data is %T, want []float32 or []int32", op, data)
+	}
+	if got != dt || length != n {
+		return nil, fmt.Errorf("device: %s: host data is []%v of length %d, buffer is %v of length %d", op, got, length, dt, n)
+	}
+	if length == 0 {
+		return nil, nil
+	}
+	return unsafe.Slice((*byte)(ptr), length*4), nil
+}
+
+// Index primitive codes, as kernels report them in the status buffer.
+const (
+	codeIndexSelect = 1 + iota
+	codeIndexAdd
+	codeGather
+	codeScatterAdd
+)
+
+func indexOpName(code uint32) string {
+	switch code {
+	case codeIndexSelect:
+		return "IndexSelect"
+	case codeIndexAdd:
+		return "IndexAdd"
+	case codeGather:
+		return "Gather"
+	case codeScatterAdd:
+		return "ScatterAdd"
+	}
+	return fmt.Sprintf("index op %d", code)
+}

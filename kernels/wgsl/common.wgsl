@@ -1,0 +1,138 @@
+// Helpers shared by every kernel family. The Go side prepends this file to
+// each family's source before expanding the text/template placeholders.
+
+// Workgroups are laid out in two dimensions when one would exceed the
+// adapter's maxComputeWorkgroupsPerDimension; linear ids fold them back.
+fn linear_group(wg: vec3<u32>, nwg: vec3<u32>) -> u32 {
+  return wg.x + wg.y * nwg.x;
+}
+
+fn is_nan(v: f32) -> bool {
+  return (bitcast<u32>(v) & 0x7fffffffu) > 0x7f800000u;
+}
+
+fn nan_f32() -> f32 {
+  return bitcast<f32>(0x7fc00000u);
+}
+
+fn inf_f32() -> f32 {
+  return bitcast<f32>(0x7f800000u);
+}
+
+// max and min that propagate NaN, as torch.maximum and torch.max do.
+fn max_nan(a: f32, b: f32) -> f32 {
+  if (is_nan(a)) { return a; }
+  if (is_nan(b)) { return b; }
+  return max(a, b);
+}
+
+fn min_nan(a: f32, b: f32) -> f32 {
+  if (is_nan(a)) { return a; }
+  if (is_nan(b)) { return b; }
+  return min(a, b);
+}
+
+// tanh that is exact to float32 rounding for every x: a series near zero,
+// where 1 - e^(-2|x|) would cancel, and the exponential form elsewhere, which
+// cannot overflow because the exponent is never positive.
+fn tanh_stable(x: f32) -> f32 {
+  let a = abs(x);
+  if (is_nan(x)) { return x; }
+  if (a < 0.125) {
+    let x2 = x * x;
+    return x * (1.0 + x2 * (-0.33333333 + x2 * (0.13333333 + x2 * (-0.053968254 + x2 * 0.021869488))));
+  }
+  let e = exp(-2.0 * a);
+  return sign(x) * (1.0 - e) / (1.0 + e);
+}
+
+// sigmoid without overflow for large |x|.
+fn sigmoid_stable(x: f32) -> f32 {
+  let e = exp(-abs(x));
+  if (x >= 0.0) {
+    return 1.0 / (1.0 + e);
+  }
+  return e / (1.0 + e);
+}
+
+// erf from Abramowitz and Stegun 7.1.26 (absolute error below 1.5e-7).
+fn erf_approx(x: f32) -> f32 {
+  let a = abs(x);
+  let t = 1.0 / (1.0 + 0.3275911 * a);
+  let y = 1.0 - (((((1.061405429 * t - 1.453152027) * t) + 1.421413741) * t - 0.284496736) * t + 0.254829592) * t * exp(-a * a);
+  return sign(x) * y;
+}
+
+fn gelu(x: f32) -> f32 {
+  return 0.5 * x * (1.0 + erf_approx(x * 0.70710678118654752));
+}
+
+fn gelu_grad(x: f32) -> f32 {
+  let cdf = 0.5 * (1.0 + erf_approx(x * 0.70710678118654752));
+  let pdf = 0.39894228040143268 * exp(-0.5 * x * x);
+  return cdf + x * pdf;
+}
+
+// pow with the real-valued semantics of C's powf: negative bases allowed for
+// integer exponents, NaN otherwise.
+fn pow_real(a: f32, b: f32) -> f32 {
+  if (b == 0.0) { return 1.0; }
+  if (b == 1.0) { return a; }
+  if (b == 2.0) { return a * a; }
+  if (is_nan(a) || is_nan(b)) { return nan_f32(); }
+  if (a == 0.0) {
+    if (b > 0.0) { return 0.0; }
+    return inf_f32();
+  }
+  let m = pow(abs(a), b);
+  if (a > 0.0) { return m; }
+  if (floor(b) != b) { return nan_f32(); }
+  if (abs(b) < 16777216.0 && (i32(b) & 1) == 1) { return -m; }
+  return m;
+}
+
+fn sign_i32(v: i32) -> i32 {
+  return select(select(0, 1, v > 0), -1, v < 0);
+}
+
+{{define "ew_params"}}
+// Params of the elementwise kernels. Operand k has offset off[k] and strides
+// stK; the iteration space has rank dimensions of sizes shape.
+struct Params {
+  n: u32,
+  rank: u32,
+  flags: u32,
+  scalar: u32,
+  off: vec4<u32>,
+  shape: array<vec4<u32>, 2>,
+  st0: array<vec4<u32>, 2>,
+  st1: array<vec4<u32>, 2>,
+  st2: array<vec4<u32>, 2>,
+  st3: array<vec4<u32>, 2>,
+}
+@group(0) @binding(0) var<uniform> p: Params;
+{{end}}
+
+{{define "ew_offset"}}
+// offset{{.}} maps the linear index i of the iteration space to an element
+// of operand {{.}}.
+fn offset{{.}}(i: u32) -> u32 {
+  if (p.rank <= 1u) {
+    return p.off[{{.}}] + i * p.st{{.}}[0][0];
+  }
+  var rem = i;
+  var o = p.off[{{.}}];
+  for (var d = p.rank; d > 0u; d = d - 1u) {
+    let k = d - 1u;
+    let s = p.shape[k >> 2u][k & 3u];
+    o = o + (rem % s) * p.st{{.}}[k >> 2u][k & 3u];
+    rem = rem / s;
+  }
+  return o;
+}
+{{end}}
+
+{{define "ew_index"}}
+  let i = gid.x + gid.y * nwg.x * 256u;
+  if (i >= p.n) { return; }
+{{end}}

@@ -1,0 +1,101 @@
+// Reductions over the trailing dimensions of a strided view. Output o (a
+// linear index over the leading dimensions) combines the n_red elements of its
+// row. Large rows use one workgroup per output and a tree in workgroup
+// memory (entry point "rows"); short rows use one thread per output
+// ("cols").
+struct Params {
+  n_out: u32,
+  n_red: u32,
+  rank_out: u32,
+  rank_red: u32,
+  off: u32,
+  scale: f32,
+  pad0: u32,
+  pad1: u32,
+  shape_out: array<vec4<u32>, 2>,
+  st_out: array<vec4<u32>, 2>,
+  shape_red: array<vec4<u32>, 2>,
+  st_red: array<vec4<u32>, 2>,
+}
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read> x: array<{{.T}}>;
+@group(0) @binding(2) var<storage, read_write> y: array<{{.OT}}>;
+
+fn out_base(o: u32) -> u32 {
+  var rem = o;
+  var base = p.off;
+  for (var d = p.rank_out; d > 0u; d = d - 1u) {
+    let k = d - 1u;
+    let s = p.shape_out[k >> 2u][k & 3u];
+    base = base + (rem % s) * p.st_out[k >> 2u][k & 3u];
+    rem = rem / s;
+  }
+  return base;
+}
+
+fn red_offset(r: u32) -> u32 {
+  if (p.rank_red <= 1u) {
+    return r * p.st_red[0][0];
+  }
+  var rem = r;
+  var o = 0u;
+  for (var d = p.rank_red; d > 0u; d = d - 1u) {
+    let k = d - 1u;
+    let s = p.shape_red[k >> 2u][k & 3u];
+    o = o + (rem % s) * p.st_red[k >> 2u][k & 3u];
+    rem = rem / s;
+  }
+  return o;
+}
+
+fn combine(a: {{.AT}}, b: {{.AT}}) -> {{.AT}} {
+  return {{.Combine}};
+}
+
+fn load(i: u32) -> {{.AT}} {
+  return {{.AT}}(x[i]);
+}
+
+fn finish(acc: {{.AT}}) -> {{.OT}} {
+  return {{.Finish}};
+}
+
+var<workgroup> partial: array<{{.AT}}, 256>;
+
+@compute @workgroup_size(256)
+fn rows(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+  let o = linear_group(wg, nwg);
+  // o is uniform across the workgroup, so every thread takes this branch
+  // together and the barriers below stay in uniform control flow.
+  var acc: {{.AT}} = {{.Identity}};
+  var base = 0u;
+  if (o < p.n_out) {
+    base = out_base(o);
+    for (var r = lid; r < p.n_red; r = r + 256u) {
+      acc = combine(acc, load(base + red_offset(r)));
+    }
+  }
+  partial[lid] = acc;
+  workgroupBarrier();
+  for (var s = 128u; s > 0u; s = s >> 1u) {
+    if (lid < s) {
+      partial[lid] = combine(partial[lid], partial[lid + s]);
+    }
+    workgroupBarrier();
+  }
+  if (lid == 0u && o < p.n_out) {
+    y[o] = finish(partial[0]);
+  }
+}
+
+@compute @workgroup_size(256)
+fn cols(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let o = gid.x + gid.y * nwg.x * 256u;
+  if (o >= p.n_out) { return; }
+  let base = out_base(o);
+  var acc: {{.AT}} = {{.Identity}};
+  for (var r = 0u; r < p.n_red; r = r + 1u) {
+    acc = combine(acc, load(base + red_offset(r)));
+  }
+  y[o] = finish(acc);
+}

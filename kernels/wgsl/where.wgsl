@@ -1,0 +1,19 @@
+// y[i] = cond[i] != 0 ? a[i] : b[i] over three strided operands.
+{{template "ew_params"}}
+@group(0) @binding(1) var<storage, read> cond: array<{{.CT}}>;
+@group(0) @binding(2) var<storage, read> a: array<{{.T}}>;
+@group(0) @binding(3) var<storage, read> b: array<{{.T}}>;
+@group(0) @binding(4) var<storage, read_write> y: array<{{.T}}>;
+{{template "ew_offset" 0}}
+{{template "ew_offset" 1}}
+{{template "ew_offset" 2}}
+
+@compute @workgroup_size(256)
+fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+{{template "ew_index"}}
+  if (cond[offset0(i)] != {{.CT}}(0)) {
+    y[i] = a[offset1(i)];
+  } else {
+    y[i] = b[offset2(i)];
+  }
+}

@@ -1,0 +1,387 @@
+package tensor
+
+import (
+	"slices"
+
+	"github.com/wgtensor/wgtensor/device"
+)
+
+// Conv2DOptions configures a 2-D convolution. Zero values mean PyTorch's
+// defaults: stride 1, no padding, dilation 1, one group.
+type Conv2DOptions struct {
+	Stride   [2]int
+	Padding  [2]int
+	Dilation [2]int
+	Groups   int
+}
+
+func (o Conv2DOptions) withDefaults() Conv2DOptions {
+	for i := range 2 {
+		if o.Stride[i] == 0 {
+			o.Stride[i] = 1
+		}
+		if o.Dilation[i] == 0 {
+			o.Dilation[i] = 1
+		}
+	}
+	if o.Groups == 0 {
+		o.Groups = 1
+	}
+	return o
+}
+
+// convParams checks the shapes of a convolution of an input of shape x with a
+// weight of shape w and returns the primitive's parameters.
+func convParams(op string, x, w []int, o Conv2DOptions) device.Conv2DParams {
+	o = o.withDefaults()
+	if len(x) != 4 || len(w) != 4 {
+		panicf(op, "input %v and weight %v must both be 4-D (NCHW and OCHW)", x, w)
+	}
+	for i := range 2 {
+		if o.Stride[i] < 0 || o.Padding[i] < 0 || o.Dilation[i] < 0 {
+			panicf(op, "negative stride, padding or dilation in %+v", o)
+		}
+	}
+	if o.Groups < 0 || x[1]%o.Groups != 0 || w[0]%o.Groups != 0 {
+		panicf(op, "%d groups do not divide input %v and weight %v", o.Groups, x, w)
+	}
+	if w[1] != x[1]/o.Groups {
+		panicf(op, "input %v and weight %v do not fit: weight needs %d input channels", x, w, x[1]/o.Groups)
+	}
+	p := device.Conv2DParams{
+		N: x[0], C: x[1], H: x[2], W: x[3], O: w[0], KH: w[2], KW: w[3],
+		StrideH: o.Stride[0], StrideW: o.Stride[1], PadH: o.Padding[0], PadW: o.Padding[1],
+		DilH: o.Dilation[0], DilW: o.Dilation[1], Groups: o.Groups,
+	}
+	p.OH = (p.H+2*p.PadH-p.DilH*(p.KH-1)-1)/p.StrideH + 1
+	p.OW = (p.W+2*p.PadW-p.DilW*(p.KW-1)-1)/p.StrideW + 1
+	if p.OH <= 0 || p.OW <= 0 {
+		panicf(op, "kernel %v larger than padded input %v", w, x)
+	}
+	return p
+}
+
+// Conv2D returns the 2-D cross-correlation of x [N, C, H, W] with w
+// [O, C/groups, KH, KW], as torch.nn.functional.conv2d without bias.
+func Conv2D(x, w *Tensor, o Conv2DOptions) *Tensor {
+	sameDevice("Conv2D", x, w)
+	checkFloat("Conv2D", x, w)
+	p := convParams("Conv2D", x.shape, w.shape, o)
+	xc, wc := dense(x), dense(w)
+	out, ok := result(x.dev, Float32, []int{p.N, p.O, p.OH, p.OW}, xc, wc)
+	if ok && out.Numel() > 0 {
+		x.dev.Conv2D(out.st.buf, xc.st.buf, wc.st.buf, p)
+	}
+	keepAlive(xc, wc)
+	return out
+}
+
+// Conv2DInputGrad returns the gradient of Conv2D with respect to its input
+// of shape inputShape, given the output gradient dy and the weight w.
+func Conv2DInputGrad(dy, w *Tensor, inputShape []int, o Conv2DOptions) *Tensor {
+	sameDevice("Conv2DInputGrad", dy, w)
+	checkFloat("Conv2DInputGrad", dy, w)
+	p := convParams("Conv2DInputGrad", inputShape, w.shape, o)
+	checkGradShape("Conv2DInputGrad", dy.shape, []int{p.N, p.O, p.OH, p.OW})
+	dyc, wc := dense(dy), dense(w)
+	out, ok := result(dy.dev, Float32, slices.Clone(inputShape), dyc, wc)
+	if ok && out.Numel() > 0 {
+		dy.dev.Conv2DInputGrad(out.st.buf, dyc.st.buf, wc.st.buf, p)
+	}
+	keepAlive(dyc, wc)
+	return out
+}
+
+// Conv2DWeightGrad returns the gradient of Conv2D with respect to its weight
+// of shape weightShape, given the input x and the output gradient dy.
+func Conv2DWeightGrad(x, dy *Tensor, weightShape []int, o Conv2DOptions) *Tensor {
+	sameDevice("Conv2DWeightGrad", x, dy)
+	checkFloat("Conv2DWeightGrad", x, dy)
+	p := convParams("Conv2DWeightGrad", x.shape, weightShape, o)
+	checkGradShape("Conv2DWeightGrad", dy.shape, []int{p.N, p.O, p.OH, p.OW})
+	xc, dyc := dense(x), dense(dy)
+	out, ok := result(x.dev, Float32, slices.Clone(weightShape), xc, dyc)
+	if ok && out.Numel() > 0 {
+		x.dev.Conv2DWeightGrad(out.st.buf, xc.st.buf, dyc.st.buf, p)
+	}
+	keepAlive(xc, dyc)
+	return out
+}
+
+func checkGradShape(op string, got, want []int) {
+	if !slices.Equal(got, want) {
+		panicf(op, "output gradient of shape %v, want %v", got, want)
+	}
+}
+
+func checkFloat(op string, ts ...*Tensor) {
+	for _, t := range ts {
+		if t.dtype != Float32 {
+			panicf(op, "float32 tensors only, got %v of shape %v", t.dtype, t.shape)
+		}
+	}
+}
+
+// dense returns t if it is contiguous from the first element of its buffer
+// and a dense copy otherwise, as the NCHW and index primitives need.
+func dense(t *Tensor) *Tensor {
+	if t.offset == 0 && t.IsContiguous() {
+		return t
+	}
+	return t.copyContiguous()
+}
+
+// Pool2DOptions configures 2-D pooling. A zero Stride means the kernel size,
+// as in PyTorch. ExcludePadding makes average pooling divide by the number of
+// real input elements instead of the whole window (count_include_pad=False).
+type Pool2DOptions struct {
+	Kernel         [2]int
+	Stride         [2]int
+	Padding        [2]int
+	ExcludePadding bool
+}
+
+func poolParams(op string, x []int, o Pool2DOptions) device.Pool2DParams {
+	if len(x) != 4 {
+		panicf(op, "input %v must be 4-D (NCHW)", x)
+	}
+	for i := range 2 {
+		if o.Stride[i] == 0 {
+			o.Stride[i] = o.Kernel[i]
+		}
+		if o.Kernel[i] <= 0 || o.Stride[i] <= 0 || o.Padding[i] < 0 || 2*o.Padding[i] > o.Kernel[i] {
+			panicf(op, "invalid kernel %v, stride %v, padding %v (padding must be at most half the kernel)",
+				o.Kernel, o.Stride, o.Padding)
+		}
+	}
+	p := device.Pool2DParams{
+		N: x[0], C: x[1], H: x[2], W: x[3], KH: o.Kernel[0], KW: o.Kernel[1],
+		StrideH: o.Stride[0], StrideW: o.Stride[1], PadH: o.Padding[0], PadW: o.Padding[1],
+		CountIncludePad: !o.ExcludePadding,
+	}
+	p.OH = (p.H+2*p.PadH-p.KH)/p.StrideH + 1
+	p.OW = (p.W+2*p.PadW-p.KW)/p.StrideW + 1
+	if p.OH <= 0 || p.OW <= 0 {
+		panicf(op, "kernel %v larger than padded input %v", o.Kernel, x)
+	}
+	return p
+}
+
+// MaxPool2D returns the window maxima of x [N, C, H, W] and the int32 index
+// (h*W + w, within each plane) each one came from, for MaxPool2DGrad.
+func MaxPool2D(x *Tensor, o Pool2DOptions) (out, indices *Tensor) {
+	checkFloat("MaxPool2D", x)
+	p := poolParams("MaxPool2D", x.shape, o)
+	xc := dense(x)
+	shape := []int{p.N, p.C, p.OH, p.OW}
+	out, ok := result(x.dev, Float32, shape, xc)
+	indices, ok2 := result(x.dev, Int32, slices.Clone(shape), xc)
+	if ok && ok2 && out.Numel() > 0 {
+		x.dev.MaxPool2D(out.st.buf, indices.st.buf, xc.st.buf, p)
+	}
+	keepAlive(xc)
+	return out, indices
+}
+
+// MaxPool2DGrad routes the output gradient dy to the input elements recorded
+// in indices, returning a gradient of inputShape.
+func MaxPool2DGrad(dy, indices *Tensor, inputShape []int, o Pool2DOptions) *Tensor {
+	sameDevice("MaxPool2DGrad", dy, indices)
+	checkFloat("MaxPool2DGrad", dy)
+	p := poolParams("MaxPool2DGrad", inputShape, o)
+	checkGradShape("MaxPool2DGrad", dy.shape, []int{p.N, p.C, p.OH, p.OW})
+	checkGradShape("MaxPool2DGrad", indices.shape, []int{p.N, p.C, p.OH, p.OW})
+	dyc, ic := dense(dy), dense(indices)
+	out, ok := result(dy.dev, Float32, slices.Clone(inputShape), dyc, ic)
+	if ok && out.Numel() > 0 {
+		dy.dev.MaxPool2DGrad(out.st.buf, dyc.st.buf, ic.st.buf, p)
+	}
+	keepAlive(dyc, ic)
+	return out
+}
+
+// AvgPool2D returns the window means of x [N, C, H, W].
+func AvgPool2D(x *Tensor, o Pool2DOptions) *Tensor {
+	checkFloat("AvgPool2D", x)
+	p := poolParams("AvgPool2D", x.shape, o)
+	xc := dense(x)
+	out, ok := result(x.dev, Float32, []int{p.N, p.C, p.OH, p.OW}, xc)
+	if ok && out.Numel() > 0 {
+		x.dev.AvgPool2D(out.st.buf, xc.st.buf, p)
+	}
+	keepAlive(xc)
+	return out
+}
+
+// AvgPool2DGrad returns the gradient of AvgPool2D with respect to its input
+// of inputShape, given the output gradient dy.
+func AvgPool2DGrad(dy *Tensor, inputShape []int, o Pool2DOptions) *Tensor {
+	checkFloat("AvgPool2DGrad", dy)
+	p := poolParams("AvgPool2DGrad", inputShape, o)
+	checkGradShape("AvgPool2DGrad", dy.shape, []int{p.N, p.C, p.OH, p.OW})
+	dyc := dense(dy)
+	out, ok := result(dy.dev, Float32, slices.Clone(inputShape), dyc)
+	if ok && out.Numel() > 0 {
+		dy.dev.AvgPool2DGrad(out.st.buf, dyc.st.buf, p)
+	}
+	keepAlive(dyc)
+	return out
+}
+
+// Softmax returns exp(t) / sum(exp(t)) along axis, computed stably for
+// large values.
+func (t *Tensor) Softmax(axis int) *Tensor { return t.softmax("Softmax", axis, false) }
+
+// LogSoftmax returns t - log(sum(exp(t))) along axis, computed stably.
+func (t *Tensor) LogSoftmax(axis int) *Tensor { return t.softmax("LogSoftmax", axis, true) }
+
+func (t *Tensor) softmax(op string, axis int, log bool) *Tensor {
+	checkFloat(op, t)
+	if t.Dim() == 0 {
+		return t.Reshape(1).softmax(op, 0, log).Reshape()
+	}
+	a := t.axis(op, axis)
+	last := t.Dim() - 1
+	x := dense(t.Transpose(a, last))
+	cols := x.shape[last]
+	out, ok := result(t.dev, Float32, slices.Clone(x.shape), x)
+	if ok && out.Numel() > 0 {
+		t.dev.Softmax(out.st.buf, x.st.buf, out.Numel()/cols, cols, log)
+	}
+	keepAlive(x)
+	return out.Transpose(a, last)
+}
+
+// gatherShape splits shape around axis into the [outer, n, inner] of the
+// index primitives.
+func gatherShape(shape []int, axis int) (outer, n, inner int) {
+	return device.Numel(shape[:axis]), shape[axis], device.Numel(shape[axis+1:])
+}
+
+func checkIndex(op string, idx *Tensor) {
+	if idx.dtype != Int32 {
+		panicf(op, "index tensor must be int32, got %v of shape %v", idx.dtype, idx.shape)
+	}
+}
+
+// IndexSelect returns the entries idx (a 1-D int32 tensor) of axis, as
+// torch.index_select; an embedding lookup is weight.IndexSelect(0, ids).
+// An index out of range yields zeros and an error from the next Sync or
+// Data.
+func (t *Tensor) IndexSelect(axis int, idx *Tensor) *Tensor {
+	sameDevice("IndexSelect", t, idx)
+	checkIndex("IndexSelect", idx)
+	if idx.Dim() != 1 {
+		panicf("IndexSelect", "index must be 1-D, got shape %v", idx.shape)
+	}
+	a := t.axis("IndexSelect", axis)
+	shape := slices.Clone(t.shape)
+	shape[a] = idx.shape[0]
+	x, ic := dense(t), dense(idx)
+	out, ok := result(t.dev, t.dtype, shape, x, ic)
+	if ok && out.Numel() > 0 {
+		outer, n, inner := gatherShape(t.shape, a)
+		t.dev.IndexSelect(out.st.buf, x.st.buf, ic.st.buf, device.GatherShape{Outer: outer, N: n, M: idx.shape[0], Inner: inner})
+	}
+	keepAlive(x, ic)
+	return out
+}
+
+// IndexAdd returns a copy of t with src added at the entries idx of axis:
+// out[..., idx[j], ...] += src[..., j, ...], repeated indices accumulating.
+// It is the gradient of IndexSelect.
+func (t *Tensor) IndexAdd(axis int, idx, src *Tensor) *Tensor {
+	sameDevice("IndexAdd", t, idx, src)
+	checkIndex("IndexAdd", idx)
+	a := t.axis("IndexAdd", axis)
+	want := slices.Clone(t.shape)
+	if idx.Dim() == 1 {
+		want[a] = idx.shape[0]
+	}
+	if idx.Dim() != 1 || !slices.Equal(src.shape, want) || src.dtype != t.dtype {
+		panicf("IndexAdd", "index %v and source %v %v do not fit tensor %v %v along axis %d",
+			idx.shape, src.shape, src.dtype, t.shape, t.dtype, a)
+	}
+	out := t.Clone()
+	sc, ic := dense(src), dense(idx)
+	if err := inputErr(out, sc, ic); err != nil {
+		return failed(t.dev, t.dtype, out.shape, err)
+	}
+	if src.Numel() > 0 {
+		outer, n, inner := gatherShape(t.shape, a)
+		t.dev.IndexAdd(out.st.buf, ic.st.buf, sc.st.buf, device.GatherShape{Outer: outer, N: n, M: idx.shape[0], Inner: inner})
+	}
+	keepAlive(ic, sc)
+	return out
+}
+
+// Gather returns out[i][j][k] = t[i][idx[i][j][k]][k] (for axis 1, and
+// likewise for any axis), as torch.gather: idx has t's rank and, outside
+// axis, lengths no larger than t's.
+func (t *Tensor) Gather(axis int, idx *Tensor) *Tensor {
+	sameDevice("Gather", t, idx)
+	checkIndex("Gather", idx)
+	a := t.axis("Gather", axis)
+	if idx.Dim() != t.Dim() {
+		panicf("Gather", "index of shape %v and tensor of shape %v differ in rank", idx.shape, t.shape)
+	}
+	x := t
+	for d := range t.shape {
+		if d == a {
+			continue
+		}
+		if idx.shape[d] > t.shape[d] {
+			panicf("Gather", "index of shape %v exceeds tensor of shape %v along axis %d", idx.shape, t.shape, d)
+		}
+		x = x.Narrow(d, 0, idx.shape[d])
+	}
+	x, ic := dense(x), dense(idx)
+	out, ok := result(t.dev, t.dtype, slices.Clone(idx.shape), x, ic)
+	if ok && out.Numel() > 0 {
+		outer, m, inner := gatherShape(idx.shape, a)
+		t.dev.Gather(out.st.buf, x.st.buf, ic.st.buf, device.GatherShape{Outer: outer, N: t.shape[a], M: m, Inner: inner})
+	}
+	keepAlive(x, ic)
+	return out
+}
+
+// ScatterAdd returns a copy of t with src added at the positions idx names
+// along axis: out[i][idx[i][j][k]][k] += src[i][j][k] (for axis 1). idx and
+// src have one shape, equal to t's outside axis. It is the gradient of
+// Gather.
+func (t *Tensor) ScatterAdd(axis int, idx, src *Tensor) *Tensor {
+	sameDevice("ScatterAdd", t, idx, src)
+	checkIndex("ScatterAdd", idx)
+	a := t.axis("ScatterAdd", axis)
+	fits := slices.Equal(idx.shape, src.shape) && idx.Dim() == t.Dim() && src.dtype == t.dtype
+	for d := range t.shape {
+		if fits && d != a && idx.shape[d] != t.shape[d] {
+			fits = false
+		}
+	}
+	if !fits {
+		panicf("ScatterAdd", "index %v and source %v %v do not fit tensor %v %v along axis %d",
+			idx.shape, src.shape, src.dtype, t.shape, t.dtype, a)
+	}
+	out := t.Clone()
+	sc, ic := dense(src), dense(idx)
+	if err := inputErr(out, sc, ic); err != nil {
+		return failed(t.dev, t.dtype, out.shape, err)
+	}
+	if src.Numel() > 0 {
+		outer, m, inner := gatherShape(idx.shape, a)
+		t.dev.ScatterAdd(out.st.buf, ic.st.buf, sc.st.buf, device.GatherShape{Outer: outer, N: t.shape[a], M: m, Inner: inner})
+	}
+	keepAlive(ic, sc)
+	return out
+}
+
+// OneHot returns a float32 tensor of shape [idx..., classes] with 1 at each
+// index and 0 elsewhere; indices outside [0, classes) give rows of zeros.
+func OneHot(idx *Tensor, classes int) *Tensor {
+	checkIndex("OneHot", idx)
+	if classes <= 0 {
+		panicf("OneHot", "%d classes", classes)
+	}
+	return idx.Unsqueeze(-1).Eq(Arange(idx.dev, Int32, 0, float64(classes), 1))
+}

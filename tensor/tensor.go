@@ -1,0 +1,212 @@
+// Package tensor provides n-dimensional arrays of float32 or int32 that live
+// on a device (the CPU or a GPU through WebGPU) and the operations on them:
+// views that share memory, elementwise arithmetic with NumPy broadcasting,
+// reductions, matrix products, convolutions, pooling, softmax and indexing.
+//
+// Operations are methods that return new tensors, as in PyTorch:
+//
+//	dev, _ := device.GPU()
+//	x := tensor.Randn(dev, rng, 64, 784)
+//	w := tensor.Randn(dev, rng, 784, 10)
+//	y := x.MatMul(w).Softmax(-1)
+//	probs, err := y.Data()
+//
+// Misuse (shapes that do not fit, mixed devices, axes out of range) panics
+// with an *Error naming the operation and the shapes; Maybe turns such
+// panics into errors. Failures of the environment (memory exhausted, a lost
+// GPU, an index out of range met inside a kernel) are errors: a result that
+// could not be computed carries its error, every tensor computed from it
+// carries the same error, and Data, Item and Err return it.
+//
+// Tensor memory is given back to the device when the tensor and all views
+// of it become unreachable; Release gives it back at once.
+package tensor
+
+import (
+	"fmt"
+	"runtime"
+	"slices"
+	"strings"
+
+	"github.com/wgtensor/wgtensor/device"
+)
+
+// DType is the element type of a tensor.
+type DType = device.DType
+
+// The element types.
+const (
+	Float32 = device.Float32
+	Int32   = device.Int32
+)
+
+// Tensor is an n-dimensional array on a device. Tensors are immutable
+// values: operations return new tensors, and views share the memory of the
+// tensor they were made from.
+type Tensor struct {
+	dev     device.Device
+	st      *storage // nil when err is set
+	dtype   DType
+	shape   []int
+	strides []int
+	offset  int
+	err     error
+}
+
+// storage is a device buffer shared by a tensor and its views.
+type storage struct {
+	buf device.Buffer
+}
+
+// newStorage allocates n elements on dev and arranges for them to be freed
+// when the storage becomes unreachable.
+func newStorage(dev device.Device, dt DType, n int) (*storage, error) {
+	buf, err := dev.Alloc(dt, n)
+	if err != nil {
+		return nil, err
+	}
+	s := &storage{buf: buf}
+	runtime.AddCleanup(s, func(b device.Buffer) { dev.Free(b) }, buf)
+	return s, nil
+}
+
+// empty returns a contiguous tensor of the given shape with undefined
+// contents, or a tensor carrying the allocation error.
+func empty(dev device.Device, dt DType, shape []int) *Tensor {
+	t := &Tensor{dev: dev, dtype: dt, shape: shape, strides: device.ContiguousStrides(shape)}
+	t.st, t.err = newStorage(dev, dt, device.Numel(shape))
+	return t
+}
+
+// failed returns a tensor of the given shape that carries err.
+func failed(dev device.Device, dt DType, shape []int, err error) *Tensor {
+	return &Tensor{dev: dev, dtype: dt, shape: shape, strides: device.ContiguousStrides(shape), err: err}
+}
+
+// Device returns the device that holds the tensor.
+func (t *Tensor) Device() device.Device { return t.dev }
+
+// DType returns the element type.
+func (t *Tensor) DType() DType { return t.dtype }
+
+// Shape returns a copy of the tensor's dimensions.
+func (t *Tensor) Shape() []int { return slices.Clone(t.shape) }
+
+// Strides returns a copy of the tensor's strides, in elements.
+func (t *Tensor) Strides() []int { return slices.Clone(t.strides) }
+
+// Dim returns the number of dimensions.
+func (t *Tensor) Dim() int { return len(t.shape) }
+
+// Numel returns the number of elements.
+func (t *Tensor) Numel() int { return device.Numel(t.shape) }
+
+// Size returns the length of one axis; negative axes count from the end.
+func (t *Tensor) Size(axis int) int { return t.shape[t.axis("Size", axis)] }
+
+// IsContiguous reports whether the elements are dense in row-major order.
+func (t *Tensor) IsContiguous() bool { return t.view().IsContiguous() }
+
+// Err returns the error that prevented the tensor from being computed, or
+// nil.
+func (t *Tensor) Err() error {
+	if t.err != nil {
+		return t.err
+	}
+	if t.st.buf == nil {
+		return ErrReleased
+	}
+	return nil
+}
+
+// Release gives the tensor's memory back to the device now instead of when
+// the garbage collector finds it unreachable. Every view sharing the memory
+// becomes unusable: operations on them yield ErrReleased.
+func (t *Tensor) Release() {
+	if t.st == nil || t.st.buf == nil {
+		return
+	}
+	t.dev.Free(t.st.buf)
+	t.st.buf = nil
+}
+
+// view describes the tensor as a device view.
+func (t *Tensor) view() device.View {
+	var buf device.Buffer
+	if t.st != nil {
+		buf = t.st.buf
+	}
+	return device.View{Buf: buf, Shape: t.shape, Strides: t.strides, Offset: t.offset}
+}
+
+// axis normalises a possibly negative axis of t, panicking for op when it is
+// out of range.
+func (t *Tensor) axis(op string, a int) int {
+	return normAxis(op, a, len(t.shape))
+}
+
+func normAxis(op string, a, rank int) int {
+	if a < -rank || a >= rank {
+		panicf(op, "axis %d out of range for %d dimensions", a, rank)
+	}
+	if a < 0 {
+		a += rank
+	}
+	return a
+}
+
+// inputErr returns the first error carried by ts.
+func inputErr(ts ...*Tensor) error {
+	for _, t := range ts {
+		if err := t.Err(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// sameDevice panics for op unless every tensor is on the device of the
+// first.
+func sameDevice(op string, ts ...*Tensor) {
+	for _, t := range ts[1:] {
+		if t.dev != ts[0].dev {
+			panicf(op, "tensors on different devices: %s and %s", ts[0].dev.Name(), t.dev.Name())
+		}
+	}
+}
+
+// result allocates the output of op for the given inputs, or returns a
+// tensor carrying the inputs' (or the allocation's) error, with ok false.
+func result(dev device.Device, dt DType, shape []int, inputs ...*Tensor) (out *Tensor, ok bool) {
+	if err := inputErr(inputs...); err != nil {
+		return failed(dev, dt, shape, err), false
+	}
+	out = empty(dev, dt, shape)
+	return out, out.err == nil
+}
+
+// String formats the tensor's shape, type, device and (for up to 100
+// elements) values. It reads the values back from the device.
+func (t *Tensor) String() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "tensor(%v %v on %s", t.shape, t.dtype, t.dev.Name())
+	if err := t.Err(); err != nil {
+		fmt.Fprintf(&b, ", error: %v)", err)
+		return b.String()
+	}
+	if n := t.Numel(); n <= 100 {
+		vals, err := t.Data()
+		if err != nil {
+			fmt.Fprintf(&b, ", error: %v)", err)
+			return b.String()
+		}
+		fmt.Fprintf(&b, ": %v", vals)
+	}
+	b.WriteString(")")
+	return b.String()
+}
+
+// keepAlive keeps tensors, and so their memory, reachable until the device
+// call before it has returned: the CPU runs primitives during the call, and a
+// tensor's memory may otherwise be freed while a primitive still reads it.
+func keepAlive(ts ...*Tensor) { runtime.KeepAlive(ts) }
