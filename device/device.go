@@ -180,6 +180,13 @@ type Device interface {
 	ScatterAdd(dst, idx, src Buffer, g GatherShape)
 }
 
+// Limiter is implemented by devices that cannot hold a buffer larger than
+// some size (a GPU's maxStorageBufferBindingSize).
+type Limiter interface {
+	// MaxBufferBytes is the size of the largest buffer Alloc accepts.
+	MaxBufferBytes() int64
+}
+
 // GatherShape gives the sizes of the index primitives: the source (or
 // destination) is [Outer, N, Inner] and the indexed side [Outer, M, Inner].
 type GatherShape struct {

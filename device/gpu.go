@@ -209,8 +209,10 @@ func (g *gpuDevice) faulted() error {
 func (g *gpuDevice) Name() string { return g.name }
 func (g *gpuDevice) Kind() Kind   { return KindGPU }
 
-// Limits returns the limits the device was opened with (the adapter's own).
-func (g *gpuDevice) Limits() wgpu.Limits { return g.limits }
+// MaxBufferBytes is the adapter's largest bindable buffer.
+func (g *gpuDevice) MaxBufferBytes() int64 {
+	return int64(min(g.limits.MaxStorageBufferBindingSize, g.limits.MaxBufferSize))
+}
 
 // gpuSizeClass rounds a byte count up to one of four classes per power of two,
 // so pooled buffers waste at most a quarter of their size. The result never

@@ -221,6 +221,12 @@ func splitView(x View, n int) (outShape, outStrides, redShape, redStrides []int,
 	return outShape, os[0], redShape, rs[0], nil
 }
 
+// maxLoop bounds the iterations of any one loop in one kernel invocation.
+// llvmpipe (lavapipe) stops loops that run much longer, and long loops in
+// few threads waste a real GPU anyway, so longer work is split across
+// workgroups or dispatches.
+const maxLoop = 4096
+
 func (g *gpuDevice) Reduce(op ReduceOp, dst Buffer, x View, n int) {
 	g.do("Reduce"+op.String(), func() error {
 		outShape, outStrides, redShape, redStrides, err := splitView(x, n)
@@ -231,23 +237,49 @@ func (g *gpuDevice) Reduce(op ReduceOp, dst Buffer, x View, n int) {
 		if nOut == 0 {
 			return nil
 		}
-		entry, gr := "rows", g.linearGrid(nOut)
-		if nRed < 64 {
-			entry, gr = "cols", g.threads(nOut)
-		}
-		p, err := g.pipelineLocked("reduce", entry, reduceSpec(op, x.Buf.DType()))
-		if err != nil {
-			return err
-		}
 		scale := float32(math.NaN())
 		if nRed > 0 {
 			scale = 1 / float32(nRed)
 		}
-		var pr gpuParams
-		pr.ints(nOut, nRed, len(outShape), len(redShape), x.Offset).f32(scale).u32(0, 0)
-		pr.array8(outShape).array8(outStrides).array8(redShape).array8(redStrides)
-		return g.launchLocked(p, pr.b, gr, gpuIn(1, x.Buf), gpuOut(2, dst))
+		if nRed <= 256*maxLoop {
+			return g.reduceLocked(op, dst, x, outShape, outStrides, redShape, redStrides, 1, scale)
+		}
+		// Two passes: chunks of each row into partial results, then the
+		// partial results of each row.
+		chunks := (nRed + 256*maxLoop - 1) / (256 * maxLoop)
+		part, err := g.scratchLocked(x.Buf.DType(), nOut*chunks)
+		if err != nil {
+			return err
+		}
+		defer g.releaseScratchLocked(part)
+		first := op
+		if op == ReduceMean {
+			first = ReduceSum
+		}
+		if err := g.reduceLocked(first, part, x, outShape, outStrides, redShape, redStrides, chunks, 1); err != nil {
+			return err
+		}
+		return g.reduceLocked(op, dst, Dense(part, nOut, chunks), []int{nOut}, []int{chunks}, []int{chunks}, []int{1}, 1, scale)
 	})
+}
+
+// reduceLocked records one reduction pass; with chunks > 1 each row is cut
+// into that many pieces, each reduced into its own element of dst.
+func (g *gpuDevice) reduceLocked(op ReduceOp, dst Buffer, x View, outShape, outStrides, redShape, redStrides []int, chunks int, scale float32) error {
+	nOut, nRed := Numel(outShape), Numel(redShape)
+	entry, gr := "rows", g.linearGrid(nOut*chunks)
+	if nRed < 64 {
+		entry, gr = "cols", g.threads(nOut)
+	}
+	p, err := g.pipelineLocked("reduce", entry, reduceSpec(op, x.Buf.DType()))
+	if err != nil {
+		return err
+	}
+	chunk := (nRed + chunks - 1) / chunks
+	var pr gpuParams
+	pr.ints(nOut, nRed, len(outShape), len(redShape), x.Offset).f32(scale).ints(chunk, chunks)
+	pr.array8(outShape).array8(outStrides).array8(redShape).array8(redStrides)
+	return g.launchLocked(p, pr.b, gr, gpuIn(1, x.Buf), gpuOut(2, dst))
 }
 
 func (g *gpuDevice) ArgReduce(op ReduceOp, dst Buffer, x View) {
@@ -264,6 +296,9 @@ func (g *gpuDevice) ArgReduce(op ReduceOp, dst Buffer, x View) {
 		p, err := g.pipelineLocked("argreduce", "main", kernelSpec{"T": wgslType(x.Buf.DType()), "Cmp": cmp})
 		if err != nil {
 			return err
+		}
+		if x.Shape[last] > 256*maxLoop {
+			return fmt.Errorf("rows of %d elements are longer than the GPU kernel handles (%d)", x.Shape[last], 256*maxLoop)
 		}
 		nOut := Numel(outShape)
 		var pr gpuParams
@@ -284,13 +319,18 @@ func (g *gpuDevice) MatMul(dst Buffer, a, b View) {
 			return nil
 		}
 		limit := int(g.limits.MaxComputeWorkgroupsPerDimension)
-		for base := 0; base < batch; base += limit {
-			var pr gpuParams
-			pr.ints(m, n, k, base, a.Offset, b.Offset, a.Strides[0], a.Strides[1], a.Strides[2],
-				b.Strides[0], b.Strides[1], b.Strides[2])
-			gr := gpuGrid{uint32((n + 63) / 64), uint32((m + 63) / 64), uint32(min(limit, batch-base))}
-			if err := g.launchLocked(p, pr.b, gr, gpuIn(1, a.Buf), gpuIn(2, b.Buf), gpuOut(3, dst)); err != nil {
-				return err
+		// Each dispatch covers at most maxLoop of K, accumulating into
+		// dst after the first; K = 0 still runs once to write zeros.
+		for k0 := 0; k0 == 0 || k0 < k; k0 += maxLoop {
+			kc := min(k-k0, maxLoop)
+			for base := 0; base < batch; base += limit {
+				var pr gpuParams
+				pr.ints(m, n, kc, base, a.Offset+k0*a.Strides[2], b.Offset+k0*b.Strides[1], a.Strides[0], a.Strides[1], a.Strides[2],
+					b.Strides[0], b.Strides[1], b.Strides[2], gpuBool(k0 > 0))
+				gr := gpuGrid{uint32((n + 63) / 64), uint32((m + 63) / 64), uint32(min(limit, batch-base))}
+				if err := g.launchLocked(p, pr.b, gr, gpuIn(1, a.Buf), gpuIn(2, b.Buf), gpuOut(3, dst)); err != nil {
+					return err
+				}
 			}
 		}
 		return nil
@@ -302,6 +342,9 @@ func (g *gpuDevice) Softmax(dst Buffer, x Buffer, rows, cols int, log bool) {
 		p, err := g.pipelineLocked("softmax", "main", kernelSpec{})
 		if err != nil {
 			return err
+		}
+		if cols > 256*maxLoop {
+			return fmt.Errorf("rows of %d elements are longer than the GPU kernel handles (%d)", cols, 256*maxLoop)
 		}
 		var pr gpuParams
 		pr.ints(rows, cols, gpuBool(log), 0)
@@ -316,33 +359,87 @@ func gpuBool(b bool) int {
 	return 0
 }
 
-func convParams(p Conv2DParams, total int) []byte {
+// convPass is one dispatch of a convolution kernel: the outermost loop runs
+// over [first, last), adding into the output or writing at outOff.
+type convPass struct {
+	first, last int
+	accumulate  bool
+	outOff      int
+}
+
+func convParams(p Conv2DParams, total int, c convPass) []byte {
 	var pr gpuParams
 	pr.ints(p.N, p.C, p.H, p.W, p.O, p.KH, p.KW, p.OH, p.OW, p.StrideH, p.StrideW,
-		p.PadH, p.PadW, p.DilH, p.DilW, p.Groups, total, 0, 0, 0)
+		p.PadH, p.PadW, p.DilH, p.DilW, p.Groups, total, c.first, c.last, gpuBool(c.accumulate), c.outOff, 0, 0, 0)
 	return pr.b
 }
 
-func (g *gpuDevice) conv(entry string, total int, p Conv2DParams, in0, in1, dst Buffer) {
+// convChunks cuts [0, n) into pieces whose inner loops run at most maxLoop
+// times when each step of the outer loop costs inner iterations.
+func convChunks(n, inner int) [][2]int {
+	step := max(1, maxLoop/max(inner, 1))
+	var chunks [][2]int
+	for first := 0; first < n || first == 0; first += step {
+		chunks = append(chunks, [2]int{first, min(first+step, n)})
+	}
+	return chunks
+}
+
+// convAccumulate records entry once per chunk of its outer loop, the
+// chunks after the first adding into dst.
+func (g *gpuDevice) convAccumulate(entry string, total, outer, inner int, p Conv2DParams, in0, in1, dst Buffer) {
 	g.do("Conv2D."+entry, func() error {
 		pl, err := g.pipelineLocked("conv2d", entry, kernelSpec{})
 		if err != nil {
 			return err
 		}
-		return g.launchLocked(pl, convParams(p, total), g.threads(total), gpuIn(1, in0), gpuIn(2, in1), gpuOut(3, dst))
+		for i, c := range convChunks(outer, inner) {
+			pass := convPass{first: c[0], last: c[1], accumulate: i > 0}
+			if err := g.launchLocked(pl, convParams(p, total, pass), g.threads(total), gpuIn(1, in0), gpuIn(2, in1), gpuOut(3, dst)); err != nil {
+				return err
+			}
+		}
+		return nil
 	})
 }
 
 func (g *gpuDevice) Conv2D(dst, x, w Buffer, p Conv2DParams) {
-	g.conv("forward", p.N*p.O*p.OH*p.OW, p, x, w, dst)
+	g.convAccumulate("forward", p.N*p.O*p.OH*p.OW, p.C/p.Groups, p.KH*p.KW, p, x, w, dst)
 }
 
 func (g *gpuDevice) Conv2DInputGrad(dx, dy, w Buffer, p Conv2DParams) {
-	g.conv("input_grad", p.N*p.C*p.H*p.W, p, dy, w, dx)
+	g.convAccumulate("input_grad", p.N*p.C*p.H*p.W, p.O/p.Groups, p.KH*p.KW, p, dy, w, dx)
 }
 
+// Conv2DWeightGrad sums over the batch in chunks: each chunk's dispatch
+// writes partial sums for every weight, and a reduction adds them up, which
+// also gives a GPU many more threads than there are weights.
 func (g *gpuDevice) Conv2DWeightGrad(dw, x, dy Buffer, p Conv2DParams) {
-	g.conv("weight_grad", p.O*(p.C/p.Groups)*p.KH*p.KW, p, x, dy, dw)
+	g.do("Conv2D.weight_grad", func() error {
+		pl, err := g.pipelineLocked("conv2d", "weight_grad", kernelSpec{})
+		if err != nil {
+			return err
+		}
+		total := p.O * (p.C / p.Groups) * p.KH * p.KW
+		chunks := convChunks(p.N, p.OH*p.OW)
+		part, err := g.scratchLocked(Float32, total*len(chunks))
+		if err != nil {
+			return err
+		}
+		defer g.releaseScratchLocked(part)
+		for i, c := range chunks {
+			pass := convPass{first: c[0], last: c[1], outOff: i * total}
+			if err := g.launchLocked(pl, convParams(p, total, pass), g.threads(total), gpuIn(1, x), gpuIn(2, dy), gpuOut(3, part)); err != nil {
+				return err
+			}
+		}
+		sum := View{Buf: part, Shape: []int{total, len(chunks)}, Strides: []int{1, total}}
+		outShape, outStrides, redShape, redStrides, err := splitView(sum, 1)
+		if err != nil {
+			return err
+		}
+		return g.reduceLocked(ReduceSum, dw, sum, outShape, outStrides, redShape, redStrides, 1, 1)
+	})
 }
 
 func (g *gpuDevice) pooling(entry string, total int, p Pool2DParams, args ...gpuArg) {

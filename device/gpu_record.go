@@ -246,7 +246,7 @@ func (g *gpuDevice) launchLocked(p *pipeline, params []byte, gr gpuGrid, args ..
 		if !a.write || !aliased(a, args) {
 			continue
 		}
-		tmp, err := g.createPooledLocked(a.size)
+		tmp, err := g.scratchLocked(Float32, int(a.size/4))
 		if err != nil {
 			return err
 		}
@@ -267,8 +267,7 @@ func (g *gpuDevice) launchLocked(p *pipeline, params []byte, gr gpuGrid, args ..
 		if err := enc.CopyBufferToBuffer(tmp.buf, 0, a.buf, 0, a.size); err != nil {
 			return fmt.Errorf("device: copying an aliased output back: %w", err)
 		}
-		g.pool[tmp.size] = append(g.pool[tmp.size], tmp.buf)
-		g.poolBytes += int64(tmp.size)
+		g.releaseScratchLocked(tmp)
 		return nil
 	}
 
@@ -312,6 +311,23 @@ func aliased(w gpuArg, args []gpuArg) bool {
 		}
 	}
 	return false
+}
+
+// scratchLocked takes a temporary buffer from the pool; release it with
+// releaseScratchLocked once the work using it is recorded (later work that
+// reuses the memory is recorded after it, so it runs after it).
+func (g *gpuDevice) scratchLocked(dt DType, n int) (*gpuBuffer, error) {
+	b, err := g.createPooledLocked(uint64(max(n, 1)) * 4)
+	if err != nil {
+		return nil, err
+	}
+	b.n, b.dt = n, dt
+	return b, nil
+}
+
+func (g *gpuDevice) releaseScratchLocked(b *gpuBuffer) {
+	g.pool[b.size] = append(g.pool[b.size], b.buf)
+	g.poolBytes += int64(b.size)
 }
 
 // createPooledLocked takes a scratch buffer of at least size bytes from the

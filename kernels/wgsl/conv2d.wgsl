@@ -1,6 +1,10 @@
 // Direct 2-D convolution (cross-correlation, as PyTorch) over NCHW tensors
 // with stride, padding, dilation and groups, and its two gradients. Each
-// entry point gives one thread one element of its output.
+// entry point gives one thread one element of its output. The outermost
+// loop of each entry runs over [first, last) only, so that the host can cut
+// long loops into several dispatches: forward and input_grad then add into
+// their output (accumulate), weight_grad writes partial sums at out_off for
+// a reduction to combine.
 struct Params {
   n: u32,
   c: u32,
@@ -19,9 +23,21 @@ struct Params {
   dw: u32,
   groups: u32,
   total: u32,
+  first: u32,
+  last: u32,
+  accumulate: u32,
+  out_off: u32,
   pad0: u32,
   pad1: u32,
   pad2: u32,
+}
+
+fn store(t: u32, v: f32) {
+  if (p.accumulate != 0u) {
+    out[p.out_off + t] = out[p.out_off + t] + v;
+  } else {
+    out[p.out_off + t] = v;
+  }
 }
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> in0: array<f32>;
@@ -40,7 +56,7 @@ fn forward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroup
   let cg = p.c / p.groups;
   let g = o / (p.o / p.groups);
   var acc = 0.0;
-  for (var ci = 0u; ci < cg; ci = ci + 1u) {
+  for (var ci = p.first; ci < p.last; ci = ci + 1u) {
     let xc = (n * p.c + g * cg + ci) * p.h;
     let wc = (o * cg + ci) * p.kh;
     for (var ky = 0u; ky < p.kh; ky = ky + 1u) {
@@ -55,7 +71,7 @@ fn forward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroup
       }
     }
   }
-  out[t] = acc;
+  store(t, acc);
 }
 
 // input_grad: in0 = dy [N, O, OH, OW], in1 = w, out = dx [N, C, H, W].
@@ -72,7 +88,7 @@ fn input_grad(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgr
   let g = c / cg;
   let ci = c % cg;
   var acc = 0.0;
-  for (var oo = 0u; oo < og; oo = oo + 1u) {
+  for (var oo = p.first; oo < p.last; oo = oo + 1u) {
     let o = g * og + oo;
     for (var ky = 0u; ky < p.kh; ky = ky + 1u) {
       let ty = i32(iy + p.ph) - i32(ky * p.dh);
@@ -88,7 +104,7 @@ fn input_grad(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgr
       }
     }
   }
-  out[t] = acc;
+  store(t, acc);
 }
 
 // weight_grad: in0 = x, in1 = dy, out = dw [O, C/g, KH, KW].
@@ -104,7 +120,7 @@ fn weight_grad(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workg
   let g = o / (p.o / p.groups);
   let c = g * cg + ci;
   var acc = 0.0;
-  for (var n = 0u; n < p.n; n = n + 1u) {
+  for (var n = p.first; n < p.last; n = n + 1u) {
     let xc = (n * p.c + c) * p.h;
     let yc = (n * p.o + o) * p.oh;
     for (var oy = 0u; oy < p.oh; oy = oy + 1u) {
@@ -119,5 +135,5 @@ fn weight_grad(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workg
       }
     }
   }
-  out[t] = acc;
+  store(t, acc);
 }

@@ -3,7 +3,8 @@
 // 64×64 tile of c, staging 64×16 panels of a and 16×64 panels of b in
 // workgroup memory; each thread accumulates a 4×4 block in registers, its
 // rows and columns 16 apart so that neighbouring threads touch neighbouring
-// addresses.
+// addresses. With accumulate set, the product is added to c's contents, so
+// that a long K can be split over several dispatches.
 struct Params {
   m: u32,
   n: u32,
@@ -17,6 +18,7 @@ struct Params {
   sb_b: u32,
   sb_k: u32,
   sb_n: u32,
+  accumulate: u32,
 }
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> a: array<f32>;
@@ -82,7 +84,12 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
     for (var j = 0u; j < 4u; j = j + 1u) {
       let col = col0 + lid.x + j * 16u;
       if (col < p.n) {
-        c[cbase + r * p.n + col] = acc[j];
+        let i = cbase + r * p.n + col;
+        if (p.accumulate != 0u) {
+          c[i] = c[i] + acc[j];
+        } else {
+          c[i] = acc[j];
+        }
       }
     }
   }

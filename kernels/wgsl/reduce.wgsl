@@ -2,7 +2,10 @@
 // linear index over the leading dimensions) combines the n_red elements of its
 // row. Large rows use one workgroup per output and a tree in workgroup
 // memory (entry point "rows"); short rows use one thread per output
-// ("cols").
+// ("cols"). Very long rows are cut into n_chunks chunks of chunk elements,
+// each reduced by its own workgroup into y[o * n_chunks + c], so that no
+// thread loops more than chunk/256 times (software rasterisers such as
+// llvmpipe stop loops that run too long); a second pass combines the chunks.
 struct Params {
   n_out: u32,
   n_red: u32,
@@ -10,8 +13,8 @@ struct Params {
   rank_red: u32,
   off: u32,
   scale: f32,
-  pad0: u32,
-  pad1: u32,
+  chunk: u32,
+  n_chunks: u32,
   shape_out: array<vec4<u32>, 2>,
   st_out: array<vec4<u32>, 2>,
   shape_red: array<vec4<u32>, 2>,
@@ -64,14 +67,15 @@ var<workgroup> partial: array<{{.AT}}, 256>;
 
 @compute @workgroup_size(256)
 fn rows(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-  let o = linear_group(wg, nwg);
+  let oc = linear_group(wg, nwg);
+  let o = oc / p.n_chunks;
+  let r1 = min((oc % p.n_chunks + 1u) * p.chunk, p.n_red);
   // o is uniform across the workgroup, so every thread takes this branch
   // together and the barriers below stay in uniform control flow.
   var acc: {{.AT}} = {{.Identity}};
-  var base = 0u;
   if (o < p.n_out) {
-    base = out_base(o);
-    for (var r = lid; r < p.n_red; r = r + 256u) {
+    let base = out_base(o);
+    for (var r = (oc % p.n_chunks) * p.chunk + lid; r < r1; r = r + 256u) {
       acc = combine(acc, load(base + red_offset(r)));
     }
   }
@@ -84,7 +88,7 @@ fn rows(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3
     workgroupBarrier();
   }
   if (lid == 0u && o < p.n_out) {
-    y[o] = finish(partial[0]);
+    y[oc] = finish(partial[0]);
   }
 }
 

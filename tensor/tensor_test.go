@@ -1,0 +1,216 @@
+package tensor_test
+
+import (
+	"math"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/wgtensor/wgtensor/device"
+	"github.com/wgtensor/wgtensor/device/devicetest"
+	"github.com/wgtensor/wgtensor/tensor"
+)
+
+func data(t *testing.T, x *tensor.Tensor) []float32 {
+	t.Helper()
+	v, err := x.Data()
+	require.NoError(t, err)
+	return v
+}
+
+func TestCreation(t *testing.T) {
+	for _, dev := range devicetest.Devices(t) {
+		t.Run(dev.Kind().String(), func(t *testing.T) {
+			assert.Equal(t, []float32{0, 0, 0, 0, 0, 0}, data(t, tensor.Zeros(dev, 2, 3)))
+			assert.Equal(t, []float32{1, 1}, data(t, tensor.Ones(dev, 2)))
+			assert.Equal(t, []float32{2.5, 2.5, 2.5}, data(t, tensor.Full(dev, 2.5, 3)))
+			ints, err := tensor.Arange(dev, tensor.Int32, 1, 10, 3).Ints()
+			require.NoError(t, err)
+			assert.Equal(t, []int32{1, 4, 7}, ints)
+			assert.Equal(t, []float32{0, 0.5, 1, 1.5}, data(t, tensor.Arange(dev, tensor.Float32, 0, 2, 0.5)))
+
+			s := tensor.Scalar(dev, 4)
+			assert.Equal(t, 0, s.Dim())
+			v, err := s.Item()
+			require.NoError(t, err)
+			assert.Equal(t, float32(4), v)
+			_, err = tensor.Zeros(dev, 2).Item()
+			assert.ErrorContains(t, err, "2 elements, not 1")
+
+			// The same seed gives the same numbers on every device.
+			a := data(t, tensor.Randn(dev, tensor.NewRNG(3), 5))
+			b := data(t, tensor.Randn(device.CPU(), tensor.NewRNG(3), 5))
+			assert.Equal(t, b, a)
+			u := data(t, tensor.Rand(dev, tensor.NewRNG(4), 1000))
+			for _, x := range u {
+				require.True(t, x >= 0 && x < 1, "Rand value %v outside [0, 1)", x)
+			}
+			r, err := tensor.RandInt(dev, tensor.NewRNG(5), 3, 6, 100).Ints()
+			require.NoError(t, err)
+			for _, x := range r {
+				require.True(t, x >= 3 && x < 6, "RandInt value %v outside [3, 6)", x)
+			}
+		})
+	}
+}
+
+func TestViewsShareMemory(t *testing.T) {
+	dev := device.CPU()
+	x := tensor.New(dev, []float32{0, 1, 2, 3, 4, 5}, 2, 3)
+
+	tr := x.T()
+	assert.Equal(t, []int{3, 2}, tr.Shape())
+	assert.Equal(t, []int{1, 3}, tr.Strides())
+	assert.False(t, tr.IsContiguous())
+	assert.Equal(t, []float32{0, 3, 1, 4, 2, 5}, data(t, tr))
+
+	// A reshape of a contiguous tensor is a view: same strides pattern, no copy.
+	r := x.Reshape(3, -1)
+	assert.Equal(t, []int{3, 2}, r.Shape())
+	assert.Equal(t, []int{2, 1}, r.Strides())
+
+	// Reshaping a transposed tensor must copy.
+	rc := tr.Reshape(6)
+	assert.Equal(t, []float32{0, 3, 1, 4, 2, 5}, data(t, rc))
+
+	n := x.Narrow(1, 1, 2)
+	assert.Equal(t, []int{3, 1}, n.Strides())
+	assert.Equal(t, []float32{1, 2, 4, 5}, data(t, n))
+	assert.Equal(t, []float32{4, 5}, data(t, x.Select(0, -1).Slice(0, 1, 100)))
+
+	e := tensor.New(dev, []float32{7, 8}, 2, 1).Expand(2, 3)
+	assert.Equal(t, []int{1, 0}, e.Strides())
+	assert.Equal(t, []float32{7, 7, 7, 8, 8, 8}, data(t, e))
+
+	u := x.Unsqueeze(0).Unsqueeze(-1)
+	assert.Equal(t, []int{1, 2, 3, 1}, u.Shape())
+	assert.Equal(t, []int{2, 3}, u.Squeeze().Shape())
+	assert.Equal(t, []int{1, 2, 3}, u.Squeeze(3).Shape())
+	assert.Equal(t, []int{6}, u.Flatten(0, -1).Shape())
+	assert.Equal(t, []int{3, 2}, x.Permute(1, 0).Shape())
+
+	parts := tensor.Arange(dev, tensor.Float32, 0, 7, 1).Split(3, 0)
+	require.Len(t, parts, 3)
+	assert.Equal(t, []float32{6}, data(t, parts[2]))
+	assert.Len(t, tensor.Zeros(dev, 10).Chunk(3, 0), 3)
+}
+
+func TestPanicsNameOpAndShapes(t *testing.T) {
+	dev := device.CPU()
+	a, b := tensor.Zeros(dev, 2, 3), tensor.Zeros(dev, 4, 5)
+	var y *tensor.Tensor
+	err := tensor.Maybe(func() { y = a.MatMul(b) })
+	require.Error(t, err)
+	assert.Nil(t, y)
+	assert.Equal(t, "tensor: MatMul: shapes [2 3] and [4 5] do not fit", err.Error())
+
+	cases := map[string]func(){
+		"tensor: Add: shapes [2 3] and [4 5] do not broadcast":        func() { a.Add(b) },
+		"tensor: Reshape: cannot reshape [2 3] (6 elements) into [4]": func() { a.Reshape(4) },
+		"tensor: Sum: axis 2 out of range for 2 dimensions":           func() { a.Sum(2) },
+		"tensor: New: shape [2 2] holds 4 elements, data has 3":       func() { tensor.New(dev, []float32{1, 2, 3}, 2, 2) },
+		"tensor: Max: cannot reduce the empty axis 1 of shape [2 0]":  func() { tensor.Zeros(dev, 2, 0).Max(1) },
+		"tensor: Conv2D: input [1 3 5 5] and weight [2 4 3 3] do not fit: weight needs 3 input channels": func() {
+			tensor.Conv2D(tensor.Zeros(dev, 1, 3, 5, 5), tensor.Zeros(dev, 2, 4, 3, 3), tensor.Conv2DOptions{})
+		},
+		"tensor: IndexSelect: index tensor must be int32, got float32 of shape [2]": func() { a.IndexSelect(0, tensor.Zeros(dev, 2)) },
+	}
+	for want, f := range cases {
+		err := tensor.Maybe(f)
+		assert.EqualError(t, err, want)
+	}
+	// Other panics are not swallowed.
+	assert.Panics(t, func() { _ = tensor.Maybe(func() { panic("boom") }) })
+}
+
+func TestDeviceMismatchPanics(t *testing.T) {
+	gpu := devicetest.GPU(t)
+	err := tensor.Maybe(func() { tensor.Zeros(device.CPU(), 2).Add(tensor.Zeros(gpu, 2)) })
+	assert.ErrorContains(t, err, "tensor: Add: tensors on different devices")
+}
+
+func TestErrorsPropagate(t *testing.T) {
+	for _, dev := range devicetest.Devices(t) {
+		t.Run(dev.Kind().String(), func(t *testing.T) {
+			x := tensor.Ones(dev, 4)
+			y := x.MulScalar(2)
+			x.Release()
+			assert.ErrorIs(t, x.Err(), tensor.ErrReleased)
+			z := x.Add(y).Exp().Sum()
+			assert.ErrorIs(t, z.Err(), tensor.ErrReleased)
+			_, err := z.Data()
+			assert.ErrorIs(t, err, tensor.ErrReleased)
+			// Unrelated tensors still work.
+			assert.Equal(t, []float32{2, 2, 2, 2}, data(t, y))
+			x.Release() // releasing twice is harmless
+		})
+	}
+}
+
+func TestGPUBufferLimitIsAnError(t *testing.T) {
+	gpu := devicetest.GPU(t)
+	lim, ok := gpu.(device.Limiter)
+	require.True(t, ok, "the GPU device reports its buffer limit")
+	n := int(lim.MaxBufferBytes()/4) + 1
+	big := tensor.Zeros(gpu, n)
+	require.Error(t, big.Err())
+	assert.ErrorContains(t, big.Err(), "maxStorageBufferBindingSize")
+	assert.Equal(t, []int{n}, big.Shape())
+	// Ops on it report the same error instead of crashing, and the device
+	// keeps working.
+	assert.Error(t, big.AddScalar(1).Err())
+	assert.Equal(t, []float32{3}, data(t, tensor.Full(gpu, 3, 1)))
+	require.NoError(t, gpu.Sync())
+}
+
+func TestIndexOutOfRangeIsAnError(t *testing.T) {
+	for _, dev := range devicetest.Devices(t) {
+		t.Run(dev.Kind().String(), func(t *testing.T) {
+			w := tensor.Ones(dev, 3, 2)
+			y := w.IndexSelect(0, tensor.New(dev, []int32{0, 7}))
+			_, err := y.Data()
+			assert.ErrorContains(t, err, "IndexSelect: index 7 out of range [0, 3)")
+			// Reported once: the device is fine afterwards.
+			require.NoError(t, dev.Sync())
+			assert.Equal(t, []float32{1, 1}, data(t, w.IndexSelect(0, tensor.New(dev, []int32{2}))))
+		})
+	}
+}
+
+func TestTo(t *testing.T) {
+	for _, dev := range devicetest.Devices(t) {
+		x := tensor.New(device.CPU(), []float32{1, 2, 3, 4, 5, 6}, 2, 3).T()
+		y := x.To(dev)
+		assert.Equal(t, dev, y.Device())
+		assert.Equal(t, []int{3, 2}, y.Shape())
+		assert.Equal(t, []float32{1, 4, 2, 5, 3, 6}, data(t, y))
+		back := y.To(device.CPU())
+		assert.Equal(t, data(t, x), data(t, back))
+		assert.Same(t, y, y.To(dev))
+		i := tensor.New(dev, []int32{-3, 9}).To(device.CPU())
+		v, err := i.Ints()
+		require.NoError(t, err)
+		assert.Equal(t, []int32{-3, 9}, v)
+	}
+}
+
+func TestStringShowsValues(t *testing.T) {
+	s := tensor.New(device.CPU(), []float32{1, 2}, 2).String()
+	assert.Contains(t, s, "[2] float32 on cpu")
+	assert.Contains(t, s, "[1 2]")
+}
+
+func TestNaNHandling(t *testing.T) {
+	nan := float32(math.NaN())
+	for _, dev := range devicetest.Devices(t) {
+		x := tensor.New(dev, []float32{1, nan, -2})
+		got := data(t, x.ReLU())
+		assert.True(t, math.IsNaN(float64(got[1])), "ReLU(NaN) = %v on %s", got[1], dev.Name())
+		got = data(t, x.Maximum(tensor.Zeros(dev, 3)))
+		assert.True(t, math.IsNaN(float64(got[1])), "Maximum(NaN, 0) = %v on %s", got[1], dev.Name())
+		am, err := x.ArgMax(0).Ints()
+		require.NoError(t, err)
+		assert.Equal(t, []int32{1}, am, "ArgMax with NaN on %s", dev.Name())
+	}
+}
