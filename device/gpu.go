@@ -9,6 +9,7 @@ import (
 	"os"
 	"sync"
 	"sync/atomic"
+	"time"
 	"unsafe"
 
 	"github.com/rajveermalviya/go-webgpu/wgpu"
@@ -396,12 +397,32 @@ func (g *gpuDevice) Sync() error {
 
 // waitIdleLocked polls the device until the queue is empty.
 func (g *gpuDevice) waitIdleLocked() error {
-	for !g.dev.Poll(true, nil) {
+	empty := false
+	return g.pollUntil(func() bool { return empty }, func(e bool) { empty = e })
+}
+
+// pollUntil polls the device without blocking until done reports true,
+// sleeping a little longer between polls the longer it waits.
+//
+// It never asks wgpu to block (Poll(true)): wgpu-core 0.17 waits at most five
+// seconds and then treats the submission as finished, freeing resources
+// that a slow device, such as llvmpipe on a large matmul, is still using.
+func (g *gpuDevice) pollUntil(done func() bool, queueEmpty func(bool)) error {
+	pause := time.Microsecond
+	for {
+		empty := g.dev.Poll(false, nil)
+		if queueEmpty != nil {
+			queueEmpty(empty)
+		}
+		if done() {
+			return nil
+		}
 		if err := g.faulted(); err != nil {
 			return err
 		}
+		time.Sleep(pause)
+		pause = min(2*pause, time.Millisecond)
 	}
-	return nil
 }
 
 // readbackLocked copies size bytes of src (when src is non-nil) and, when a
@@ -453,13 +474,10 @@ func (g *gpuDevice) readbackLocked(src *wgpu.Buffer, size uint64) ([]byte, error
 	}); err != nil {
 		return nil, nil, fmt.Errorf("device: Read: %w", err)
 	}
-	// The callback fires inside Poll; one Poll(true) is not a promise that
-	// it has, so poll until it does.
-	for !done {
-		g.dev.Poll(true, nil)
-		if err := g.faulted(); err != nil && !done {
-			return nil, nil, err
-		}
+	// The callback fires inside Poll, once the copy has run; poll until it
+	// has fired.
+	if err := g.pollUntil(func() bool { return done }, nil); err != nil {
+		return nil, nil, err
 	}
 	if mapStatus != wgpu.BufferMapAsyncStatus_Success {
 		return nil, nil, fmt.Errorf("device: Read: mapping the result failed: %v", mapStatus)

@@ -1,0 +1,98 @@
+package bench
+
+import (
+	"fmt"
+	"testing"
+
+	"github.com/wgtensor/wgtensor/device"
+	"github.com/wgtensor/wgtensor/tensor"
+)
+
+// onDevices runs f as the sub-benchmarks "cpu" and "gpu"; the latter skips
+// when no GPU opens.
+func onDevices(b *testing.B, f func(b *testing.B, dev device.Device)) {
+	b.Run("cpu", func(b *testing.B) { f(b, device.CPU()) })
+	b.Run("gpu", func(b *testing.B) {
+		g, err := device.GPU()
+		if err != nil {
+			b.Skipf("no GPU: %v", err)
+		}
+		f(b, g)
+	})
+}
+
+// run times op, waiting for the device after each call, after one untimed
+// call that compiles kernels and fills buffer pools.
+func run(b *testing.B, dev device.Device, op func() *tensor.Tensor) {
+	b.Helper()
+	if err := op().Err(); err != nil {
+		b.Fatal(err)
+	}
+	if err := dev.Sync(); err != nil {
+		b.Fatal(err)
+	}
+	b.ResetTimer()
+	for b.Loop() {
+		op()
+		if err := dev.Sync(); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkMatMul(b *testing.B) {
+	for _, n := range []int{128, 256, 512, 1024, 2048} {
+		b.Run(fmt.Sprint(n), func(b *testing.B) {
+			onDevices(b, func(b *testing.B, dev device.Device) {
+				rng := tensor.NewRNG(1)
+				x, y := tensor.Randn(dev, rng, n, n), tensor.Randn(dev, rng, n, n)
+				run(b, dev, func() *tensor.Tensor { return x.MatMul(y) })
+				b.ReportMetric(2*float64(n*n*n)*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+			})
+		})
+	}
+}
+
+// BenchmarkConv2D is the second convolution of a small MNIST CNN: batch 64,
+// 32 to 64 channels, 14×14, 3×3 kernel, padding 1.
+func BenchmarkConv2D(b *testing.B) {
+	onDevices(b, func(b *testing.B, dev device.Device) {
+		rng := tensor.NewRNG(2)
+		x, w := tensor.Randn(dev, rng, 64, 32, 14, 14), tensor.Randn(dev, rng, 64, 32, 3, 3)
+		opt := tensor.Conv2DOptions{Padding: [2]int{1, 1}}
+		run(b, dev, func() *tensor.Tensor { return tensor.Conv2D(x, w, opt) })
+		flops := 2.0 * 64 * 64 * 14 * 14 * 32 * 9
+		b.ReportMetric(flops*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+	})
+}
+
+func BenchmarkSoftmax(b *testing.B) {
+	onDevices(b, func(b *testing.B, dev device.Device) {
+		x := tensor.Randn(dev, tensor.NewRNG(3), 256, 1000)
+		run(b, dev, func() *tensor.Tensor { return x.Softmax(-1) })
+	})
+}
+
+func BenchmarkTanh(b *testing.B) {
+	onDevices(b, func(b *testing.B, dev device.Device) {
+		x := tensor.Randn(dev, tensor.NewRNG(4), 1<<20)
+		run(b, dev, func() *tensor.Tensor { return x.Tanh() })
+	})
+}
+
+// BenchmarkSmallOps measures the fixed cost of an op: 100 chained adds of
+// 1,000 elements, then one wait for the device.
+func BenchmarkSmallOps(b *testing.B) {
+	onDevices(b, func(b *testing.B, dev device.Device) {
+		rng := tensor.NewRNG(5)
+		x, y := tensor.Randn(dev, rng, 1000), tensor.Randn(dev, rng, 1000)
+		run(b, dev, func() *tensor.Tensor {
+			z := x
+			for range 100 {
+				z = z.Add(y)
+			}
+			return z
+		})
+		b.ReportMetric(float64(b.Elapsed().Microseconds())/float64(b.N)/100, "µs/op")
+	})
+}
