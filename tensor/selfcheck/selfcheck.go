@@ -105,7 +105,9 @@ func checks() []check {
 		check{"MatMul", 1e-4, func(d device.Device) *tensor.Tensor { return randn(d, 17, 3, 65, 130).MatMul(randn(d, 18, 130, 67)) }},
 		check{"Softmax", 2e-5, func(d device.Device) *tensor.Tensor { return randn(d, 19, 17, 1000).MulScalar(30).Softmax(-1) }},
 		check{"LogSoftmax", 2e-5, func(d device.Device) *tensor.Tensor { return randn(d, 20, 17, 1000).MulScalar(30).LogSoftmax(-1) }},
-		check{"Conv2D", 1e-4, func(d device.Device) *tensor.Tensor { return tensor.Conv2D(randn(d, 21, 2, 4, 9, 11), randn(d, 22, 6, 2, 3, 3), conv) }},
+		check{"Conv2D", 1e-4, func(d device.Device) *tensor.Tensor {
+			return tensor.Conv2D(randn(d, 21, 2, 4, 9, 11), randn(d, 22, 6, 2, 3, 3), conv)
+		}},
 		check{"Conv2DInputGrad", 1e-4, func(d device.Device) *tensor.Tensor {
 			return tensor.Conv2DInputGrad(randn(d, 23, 2, 6, 5, 9), randn(d, 22, 6, 2, 3, 3), []int{2, 4, 9, 11}, conv)
 		}},

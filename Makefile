@@ -1,0 +1,61 @@
+# wgtensor — common tasks. `make help` lists them.
+
+GO      ?= go
+PKGS    ?= ./...
+SUDO    := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+# Vulkan drivers register themselves here; lavapipe is lvp_icd.*.json.
+ICDS    := $(wildcard /usr/share/vulkan/icd.d/*.json /etc/vulkan/icd.d/*.json)
+
+.PHONY: help deps demo test test-cpu race lint bench vet fmt
+
+help:
+	@echo "make demo      list the devices here and self-check every op on each"
+	@echo "make test      lint, then all tests on the CPU and the GPU (installs lavapipe if no Vulkan driver is present)"
+	@echo "make test-cpu  all tests, GPU ones skipped when no driver is present"
+	@echo "make race      the race detector over device, tensor and autograd"
+	@echo "make bench     every benchmark on cpu and gpu"
+	@echo "make lint      gofmt and go vet"
+	@echo "make deps      install the lavapipe Vulkan driver (Debian/Ubuntu) and Go modules"
+
+deps:
+	$(SUDO) apt-get update
+	$(SUDO) apt-get install -y mesa-vulkan-drivers libvulkan1
+	$(GO) mod download
+
+# ensure-vulkan installs the driver when none is registered and apt-get is
+# available, so that `make test` works on a fresh Debian machine.
+.PHONY: ensure-vulkan
+ensure-vulkan:
+ifeq ($(strip $(ICDS)),)
+	@if command -v apt-get >/dev/null 2>&1; then $(MAKE) deps; \
+	else echo "no Vulkan driver found: install one (see README) or use 'make test-cpu'"; fi
+endif
+
+demo:
+	$(GO) run ./examples/devices
+
+# WGTENSOR_REQUIRE_GPU turns a missing GPU into a test failure instead of a
+# skip, so the WebGPU backend is always tested here.
+test: ensure-vulkan lint
+	WGTENSOR_REQUIRE_GPU=1 $(GO) test -count=1 $(PKGS)
+	WGTENSOR_REQUIRE_GPU=1 $(GO) test -count=1 -race ./device/... ./tensor/...
+	$(GO) run ./examples/devices
+
+test-cpu:
+	$(GO) test -count=1 $(PKGS)
+
+race:
+	$(GO) test -count=1 -race ./device/... ./tensor/...
+
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem ./bench
+
+lint: fmt vet
+
+fmt:
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
+
+vet:
+	$(GO) vet $(PKGS)
+	CGO_ENABLED=0 $(GO) build $(PKGS)
