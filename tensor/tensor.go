@@ -27,6 +27,7 @@ import (
 	"runtime"
 	"slices"
 	"strings"
+	"sync/atomic"
 
 	"github.com/wgtensor/wgtensor/device"
 )
@@ -58,9 +59,27 @@ type storage struct {
 	buf device.Buffer
 }
 
+// gcBudget is how many bytes of tensor memory may be allocated between
+// garbage collections. Tensor memory lives outside the Go heap (on a GPU, or
+// pooled), so the collector cannot see it grow; without this a training loop
+// would pile up unreachable buffers faster than the collector runs.
+const gcBudget = 256 << 20
+
+var allocatedSinceGC atomic.Int64
+
+// noteAlloc counts bytes towards gcBudget and collects when it is spent, so
+// that the memory of unreachable tensors returns to the device's pool.
+func noteAlloc(bytes int64) {
+	if allocatedSinceGC.Add(bytes) > gcBudget {
+		allocatedSinceGC.Store(0)
+		runtime.GC()
+	}
+}
+
 // newStorage allocates n elements on dev and arranges for them to be freed
 // when the storage becomes unreachable.
 func newStorage(dev device.Device, dt DType, n int) (*storage, error) {
+	noteAlloc(int64(n) * int64(dt.Size()))
 	buf, err := dev.Alloc(dt, n)
 	if err != nil {
 		return nil, err

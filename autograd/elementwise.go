@@ -1,0 +1,321 @@
+package autograd
+
+import (
+	"math"
+	"slices"
+
+	"github.com/wgtensor/wgtensor/tensor"
+)
+
+// Record returns a Var holding out, computed by an op of the caller's from
+// inputs; backward maps the gradient of out to one gradient per input (nil
+// where none is needed). It is how packages above autograd define
+// differentiable ops of their own.
+func Record(op string, out *tensor.Tensor, backward func(g *tensor.Tensor) []*tensor.Tensor, inputs ...*Var) *Var {
+	return record(op, out, backward, inputs...)
+}
+
+// sumTo sums g over the axes that broadcasting added or stretched, giving a
+// gradient of the operand's shape.
+func sumTo(g *tensor.Tensor, shape []int) *tensor.Tensor {
+	gs := g.Shape()
+	if slices.Equal(gs, shape) {
+		return g
+	}
+	lead := len(gs) - len(shape)
+	var axes []int
+	for i := range gs {
+		if i < lead || (shape[i-lead] == 1 && gs[i] != 1) {
+			axes = append(axes, i)
+		}
+	}
+	if len(axes) > 0 {
+		g = g.SumKeepDim(axes...)
+	}
+	return g.Reshape(shape...)
+}
+
+// grads builds a backward result.
+func grads(gs ...*tensor.Tensor) []*tensor.Tensor { return gs }
+
+// Add returns a + b, broadcasting.
+func (a *Var) Add(b *Var) *Var {
+	as, bs := a.val.Shape(), b.val.Shape()
+	return record("Add", a.val.Add(b.val), func(g *tensor.Tensor) []*tensor.Tensor {
+		return grads(sumTo(g, as), sumTo(g, bs))
+	}, a, b)
+}
+
+// Sub returns a - b, broadcasting.
+func (a *Var) Sub(b *Var) *Var {
+	as, bs := a.val.Shape(), b.val.Shape()
+	return record("Sub", a.val.Sub(b.val), func(g *tensor.Tensor) []*tensor.Tensor {
+		var gb *tensor.Tensor
+		if b.requiresGrad {
+			gb = sumTo(g.Neg(), bs)
+		}
+		return grads(sumTo(g, as), gb)
+	}, a, b)
+}
+
+// Mul returns a * b elementwise, broadcasting.
+func (a *Var) Mul(b *Var) *Var {
+	as, bs := a.val.Shape(), b.val.Shape()
+	av, bv := a.val, b.val
+	return record("Mul", av.Mul(bv), func(g *tensor.Tensor) []*tensor.Tensor {
+		var ga, gb *tensor.Tensor
+		if a.requiresGrad {
+			ga = sumTo(g.Mul(bv), as)
+		}
+		if b.requiresGrad {
+			gb = sumTo(g.Mul(av), bs)
+		}
+		return grads(ga, gb)
+	}, a, b)
+}
+
+// Div returns a / b elementwise, broadcasting.
+func (a *Var) Div(b *Var) *Var {
+	as, bs := a.val.Shape(), b.val.Shape()
+	av, bv := a.val, b.val
+	return record("Div", av.Div(bv), func(g *tensor.Tensor) []*tensor.Tensor {
+		var ga, gb *tensor.Tensor
+		if a.requiresGrad {
+			ga = sumTo(g.Div(bv), as)
+		}
+		if b.requiresGrad {
+			gb = sumTo(g.Mul(av).Div(bv.Square()).Neg(), bs)
+		}
+		return grads(ga, gb)
+	}, a, b)
+}
+
+// Pow returns a raised to b elementwise, broadcasting.
+func (a *Var) Pow(b *Var) *Var {
+	as, bs := a.val.Shape(), b.val.Shape()
+	av, bv := a.val, b.val
+	out := av.Pow(bv)
+	return record("Pow", out, func(g *tensor.Tensor) []*tensor.Tensor {
+		var ga, gb *tensor.Tensor
+		if a.requiresGrad {
+			ga = sumTo(g.Mul(bv).Mul(av.Pow(bv.SubScalar(1))), as)
+		}
+		if b.requiresGrad {
+			// As PyTorch: no gradient where the base is 0 and the exponent
+			// non-negative (log 0 would make it NaN).
+			d := g.Mul(out).Mul(av.Log())
+			zero := av.EqScalar(0).Mul(bv.GeScalar(0))
+			gb = sumTo(tensor.Where(zero, tensor.Scalar(av.Device(), 0), d), bs)
+		}
+		return grads(ga, gb)
+	}, a, b)
+}
+
+// Maximum returns the elementwise maximum; on ties each operand receives
+// half the gradient, as torch.maximum.
+func (a *Var) Maximum(b *Var) *Var { return a.extremum("Maximum", b, a.val.Maximum(b.val), true) }
+
+// Minimum returns the elementwise minimum; on ties each operand receives
+// half the gradient, as torch.minimum.
+func (a *Var) Minimum(b *Var) *Var { return a.extremum("Minimum", b, a.val.Minimum(b.val), false) }
+
+func (a *Var) extremum(op string, b *Var, out *tensor.Tensor, isMax bool) *Var {
+	as, bs := a.val.Shape(), b.val.Shape()
+	av, bv := a.val, b.val
+	return record(op, out, func(g *tensor.Tensor) []*tensor.Tensor {
+		half := av.Eq(bv).MulScalar(0.5)
+		winA, winB := av.Gt(bv), av.Lt(bv)
+		if !isMax {
+			winA, winB = winB, winA
+		}
+		return grads(sumTo(g.Mul(winA.Add(half)), as), sumTo(g.Mul(winB.Add(half)), bs))
+	}, a, b)
+}
+
+// AddScalar returns v + s.
+func (v *Var) AddScalar(s float64) *Var {
+	return record("AddScalar", v.val.AddScalar(s), func(g *tensor.Tensor) []*tensor.Tensor { return grads(g) }, v)
+}
+
+// SubScalar returns v - s.
+func (v *Var) SubScalar(s float64) *Var {
+	return record("SubScalar", v.val.SubScalar(s), func(g *tensor.Tensor) []*tensor.Tensor { return grads(g) }, v)
+}
+
+// RSubScalar returns s - v.
+func (v *Var) RSubScalar(s float64) *Var {
+	return record("RSubScalar", v.val.RSubScalar(s), func(g *tensor.Tensor) []*tensor.Tensor { return grads(g.Neg()) }, v)
+}
+
+// MulScalar returns v * s.
+func (v *Var) MulScalar(s float64) *Var {
+	return record("MulScalar", v.val.MulScalar(s), func(g *tensor.Tensor) []*tensor.Tensor { return grads(g.MulScalar(s)) }, v)
+}
+
+// DivScalar returns v / s.
+func (v *Var) DivScalar(s float64) *Var {
+	return record("DivScalar", v.val.DivScalar(s), func(g *tensor.Tensor) []*tensor.Tensor { return grads(g.DivScalar(s)) }, v)
+}
+
+// RDivScalar returns s / v.
+func (v *Var) RDivScalar(s float64) *Var {
+	x := v.val
+	out := x.RDivScalar(s)
+	return record("RDivScalar", out, func(g *tensor.Tensor) []*tensor.Tensor {
+		return grads(g.Mul(out).Div(x).Neg())
+	}, v)
+}
+
+// PowScalar returns v raised to s.
+func (v *Var) PowScalar(s float64) *Var {
+	x := v.val
+	return record("PowScalar", x.PowScalar(s), func(g *tensor.Tensor) []*tensor.Tensor {
+		if s == 0 {
+			return grads(tensor.ZerosLike(x))
+		}
+		return grads(g.Mul(x.PowScalar(s - 1)).MulScalar(s))
+	}, v)
+}
+
+// RPowScalar returns s raised to v.
+func (v *Var) RPowScalar(s float64) *Var {
+	out := v.val.RPowScalar(s)
+	return record("RPowScalar", out, func(g *tensor.Tensor) []*tensor.Tensor {
+		if s == 0 {
+			return grads(tensor.ZerosLike(out))
+		}
+		return grads(g.Mul(out).MulScalar(math.Log(s)))
+	}, v)
+}
+
+// MaximumScalar returns max(v, s), as torch.clamp(v, min=s): the gradient
+// passes where v >= s.
+func (v *Var) MaximumScalar(s float64) *Var {
+	x := v.val
+	return record("MaximumScalar", x.MaximumScalar(s), func(g *tensor.Tensor) []*tensor.Tensor {
+		return grads(g.Mul(x.GeScalar(s)))
+	}, v)
+}
+
+// MinimumScalar returns min(v, s), as torch.clamp(v, max=s): the gradient
+// passes where v <= s.
+func (v *Var) MinimumScalar(s float64) *Var {
+	x := v.val
+	return record("MinimumScalar", x.MinimumScalar(s), func(g *tensor.Tensor) []*tensor.Tensor {
+		return grads(g.Mul(x.LeScalar(s)))
+	}, v)
+}
+
+// Clamp limits v to [lo, hi]; the gradient passes where lo <= v <= hi, as
+// torch.clamp.
+func (v *Var) Clamp(lo, hi float64) *Var {
+	x := v.val
+	return record("Clamp", x.Clamp(lo, hi), func(g *tensor.Tensor) []*tensor.Tensor {
+		return grads(g.Mul(x.GeScalar(lo)).Mul(x.LeScalar(hi)))
+	}, v)
+}
+
+// unary records an op of one argument whose gradient rule is grad(g, x, y)
+// for input x and output y.
+func (v *Var) unary(op string, y *tensor.Tensor, rule func(g, x, y *tensor.Tensor) *tensor.Tensor) *Var {
+	x := v.val
+	return record(op, y, func(g *tensor.Tensor) []*tensor.Tensor { return grads(rule(g, x, y)) }, v)
+}
+
+// Neg returns -v.
+func (v *Var) Neg() *Var {
+	return v.unary("Neg", v.val.Neg(), func(g, _, _ *tensor.Tensor) *tensor.Tensor { return g.Neg() })
+}
+
+// Abs returns |v|; the gradient at 0 is 0.
+func (v *Var) Abs() *Var {
+	return v.unary("Abs", v.val.Abs(), func(g, x, _ *tensor.Tensor) *tensor.Tensor { return g.Mul(x.Sign()) })
+}
+
+// Sign returns the sign of v; its gradient is 0.
+func (v *Var) Sign() *Var {
+	return v.unary("Sign", v.val.Sign(), func(_, x, _ *tensor.Tensor) *tensor.Tensor { return tensor.ZerosLike(x) })
+}
+
+// Square returns v * v.
+func (v *Var) Square() *Var {
+	return v.unary("Square", v.val.Square(), func(g, x, _ *tensor.Tensor) *tensor.Tensor { return g.Mul(x).MulScalar(2) })
+}
+
+// Exp returns e^v.
+func (v *Var) Exp() *Var {
+	return v.unary("Exp", v.val.Exp(), func(g, _, y *tensor.Tensor) *tensor.Tensor { return g.Mul(y) })
+}
+
+// Log returns the natural logarithm of v.
+func (v *Var) Log() *Var {
+	return v.unary("Log", v.val.Log(), func(g, x, _ *tensor.Tensor) *tensor.Tensor { return g.Div(x) })
+}
+
+// Sqrt returns the square root of v.
+func (v *Var) Sqrt() *Var {
+	return v.unary("Sqrt", v.val.Sqrt(), func(g, _, y *tensor.Tensor) *tensor.Tensor { return g.Div(y).MulScalar(0.5) })
+}
+
+// Rsqrt returns 1/sqrt(v).
+func (v *Var) Rsqrt() *Var {
+	return v.unary("Rsqrt", v.val.Rsqrt(), func(g, _, y *tensor.Tensor) *tensor.Tensor {
+		return g.Mul(y.Square().Mul(y)).MulScalar(-0.5)
+	})
+}
+
+// Recip returns 1/v.
+func (v *Var) Recip() *Var {
+	return v.unary("Recip", v.val.Recip(), func(g, _, y *tensor.Tensor) *tensor.Tensor { return g.Mul(y.Square()).Neg() })
+}
+
+// Sin returns the sine of v.
+func (v *Var) Sin() *Var {
+	return v.unary("Sin", v.val.Sin(), func(g, x, _ *tensor.Tensor) *tensor.Tensor { return g.Mul(x.Cos()) })
+}
+
+// Cos returns the cosine of v.
+func (v *Var) Cos() *Var {
+	return v.unary("Cos", v.val.Cos(), func(g, x, _ *tensor.Tensor) *tensor.Tensor { return g.Mul(x.Sin()).Neg() })
+}
+
+// Tanh returns the hyperbolic tangent of v.
+func (v *Var) Tanh() *Var {
+	return v.unary("Tanh", v.val.Tanh(), func(g, _, y *tensor.Tensor) *tensor.Tensor {
+		return g.Mul(y.Square().RSubScalar(1))
+	})
+}
+
+// Sigmoid returns 1/(1+e^-v).
+func (v *Var) Sigmoid() *Var {
+	return v.unary("Sigmoid", v.val.Sigmoid(), func(g, _, y *tensor.Tensor) *tensor.Tensor {
+		return g.Mul(y).Mul(y.RSubScalar(1))
+	})
+}
+
+// ReLU returns max(v, 0); the gradient at 0 is 0, as PyTorch.
+func (v *Var) ReLU() *Var {
+	return v.unary("ReLU", v.val.ReLU(), func(g, _, y *tensor.Tensor) *tensor.Tensor { return g.Mul(y.GtScalar(0)) })
+}
+
+// GELU returns the exact GELU of v.
+func (v *Var) GELU() *Var {
+	return v.unary("GELU", v.val.GELU(), func(g, x, _ *tensor.Tensor) *tensor.Tensor { return g.Mul(x.GELUGrad()) })
+}
+
+// Where returns a where cond (a plain tensor) is non-zero and b elsewhere,
+// broadcasting.
+func Where(cond *tensor.Tensor, a, b *Var) *Var {
+	as, bs := a.val.Shape(), b.val.Shape()
+	return record("Where", tensor.Where(cond, a.val, b.val), func(g *tensor.Tensor) []*tensor.Tensor {
+		zero := tensor.Scalar(g.Device(), 0)
+		var ga, gb *tensor.Tensor
+		if a.requiresGrad {
+			ga = sumTo(tensor.Where(cond, g, zero), as)
+		}
+		if b.requiresGrad {
+			gb = sumTo(tensor.Where(cond, zero, g), bs)
+		}
+		return grads(ga, gb)
+	}, a, b)
+}

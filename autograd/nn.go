@@ -1,0 +1,121 @@
+package autograd
+
+import (
+	"github.com/wgtensor/wgtensor/tensor"
+)
+
+// MatMul returns the matrix product with torch.matmul's rules (vectors,
+// batches, broadcasting); gradients are summed over broadcast batch axes.
+func (a *Var) MatMul(b *Var) *Var {
+	av, bv := a.val, b.val
+	out := av.MatMul(bv)
+	return record("MatMul", out, func(g *tensor.Tensor) []*tensor.Tensor {
+		// Work with the matrix forms of vector operands.
+		a2, b2 := av, bv
+		matrixAxes := 2
+		if av.Dim() == 1 {
+			a2 = av.Unsqueeze(0)
+			matrixAxes--
+		}
+		if bv.Dim() == 1 {
+			b2 = bv.Unsqueeze(1)
+			matrixAxes--
+		}
+		batch := g.Shape()[:g.Dim()-matrixAxes]
+		g2 := g.Reshape(append(batch, a2.Size(-2), b2.Size(-1))...)
+		var ga, gb *tensor.Tensor
+		if a.requiresGrad {
+			ga = sumTo(g2.MatMul(b2.T()), a2.Shape()).Reshape(av.Shape()...)
+		}
+		if b.requiresGrad {
+			gb = sumTo(a2.T().MatMul(g2), b2.Shape()).Reshape(bv.Shape()...)
+		}
+		return grads(ga, gb)
+	}, a, b)
+}
+
+// Conv2D is the 2-D convolution of x [N, C, H, W] with w [O, C/groups, KH,
+// KW] (see tensor.Conv2D).
+func Conv2D(x, w *Var, opt tensor.Conv2DOptions) *Var {
+	xv, wv := x.val, w.val
+	return record("Conv2D", tensor.Conv2D(xv, wv, opt), func(g *tensor.Tensor) []*tensor.Tensor {
+		var gx, gw *tensor.Tensor
+		if x.requiresGrad {
+			gx = tensor.Conv2DInputGrad(g, wv, xv.Shape(), opt)
+		}
+		if w.requiresGrad {
+			gw = tensor.Conv2DWeightGrad(xv, g, wv.Shape(), opt)
+		}
+		return grads(gx, gw)
+	}, x, w)
+}
+
+// MaxPool2D takes window maxima; the gradient goes to the element each
+// maximum came from.
+func MaxPool2D(x *Var, opt tensor.Pool2DOptions) *Var {
+	y, idx := tensor.MaxPool2D(x.val, opt)
+	in := x.val.Shape()
+	return record("MaxPool2D", y, func(g *tensor.Tensor) []*tensor.Tensor {
+		return grads(tensor.MaxPool2DGrad(g, idx, in, opt))
+	}, x)
+}
+
+// AvgPool2D takes window means.
+func AvgPool2D(x *Var, opt tensor.Pool2DOptions) *Var {
+	in := x.val.Shape()
+	return record("AvgPool2D", tensor.AvgPool2D(x.val, opt), func(g *tensor.Tensor) []*tensor.Tensor {
+		return grads(tensor.AvgPool2DGrad(g, in, opt))
+	}, x)
+}
+
+// Softmax normalises exp(v) along axis.
+func (v *Var) Softmax(axis int) *Var {
+	y := v.val.Softmax(axis)
+	return record("Softmax", y, func(g *tensor.Tensor) []*tensor.Tensor {
+		return grads(y.Mul(g.Sub(g.Mul(y).SumKeepDim(axis))))
+	}, v)
+}
+
+// LogSoftmax returns v - log(sum(exp(v))) along axis.
+func (v *Var) LogSoftmax(axis int) *Var {
+	y := v.val.LogSoftmax(axis)
+	return record("LogSoftmax", y, func(g *tensor.Tensor) []*tensor.Tensor {
+		return grads(g.Sub(y.Exp().Mul(g.SumKeepDim(axis))))
+	}, v)
+}
+
+// IndexSelect picks the entries idx (1-D int32) of axis; an embedding
+// lookup is weight.IndexSelect(0, ids). The gradient adds up the rows
+// picked more than once.
+func (v *Var) IndexSelect(axis int, idx *tensor.Tensor) *Var {
+	x := v.val
+	a := normAxis(axis, x.Dim())
+	return record("IndexSelect", x.IndexSelect(a, idx), func(g *tensor.Tensor) []*tensor.Tensor {
+		return grads(tensor.ZerosLike(x).IndexAdd(a, idx, g))
+	}, v)
+}
+
+// Gather picks, along axis, the elements idx names (see tensor.Gather).
+func (v *Var) Gather(axis int, idx *tensor.Tensor) *Var {
+	x := v.val
+	a := normAxis(axis, x.Dim())
+	return record("Gather", x.Gather(a, idx), func(g *tensor.Tensor) []*tensor.Tensor {
+		// Scatter into the part of x the index covers, then pad to x.
+		shape := idx.Shape()
+		shape[a] = x.Size(a)
+		gx := tensor.Zeros(x.Device(), shape...).ScatterAdd(a, idx, g)
+		for d, n := range x.Shape() {
+			if d != a && shape[d] != n {
+				gx = padAxis(gx, d, 0, n)
+			}
+		}
+		return grads(gx)
+	}, v)
+}
+
+// Embedding looks up the rows of w [vocab, dim] named by the int32 ids of
+// any shape, giving [ids..., dim].
+func Embedding(w *Var, ids *tensor.Tensor) *Var {
+	shape := append(ids.Shape(), w.Size(1))
+	return w.IndexSelect(0, ids.Reshape(-1)).Reshape(shape...)
+}

@@ -1,0 +1,113 @@
+package autograd
+
+import (
+	"slices"
+
+	"github.com/wgtensor/wgtensor/tensor"
+)
+
+// reducedAxes resolves the axes of a reduction over a tensor of rank dims
+// (all of them when none is given).
+func reducedAxes(axes []int, rank int) []int {
+	if len(axes) == 0 {
+		all := make([]int, rank)
+		for i := range all {
+			all[i] = i
+		}
+		return all
+	}
+	out := make([]int, len(axes))
+	for i, a := range axes {
+		out[i] = normAxis(a, rank)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// keepShape is in with the reduced axes set to 1.
+func keepShape(in []int, axes []int) []int {
+	s := slices.Clone(in)
+	for _, a := range axes {
+		s[a] = 1
+	}
+	return s
+}
+
+// Sum adds elements along axes (all when none is given).
+func (v *Var) Sum(axes ...int) *Var { return v.sum("Sum", v.val.Sum(axes...), axes, false) }
+
+// SumKeepDim is Sum keeping the reduced axes with length 1.
+func (v *Var) SumKeepDim(axes ...int) *Var {
+	return v.sum("Sum", v.val.SumKeepDim(axes...), axes, false)
+}
+
+// Mean averages elements along axes (all when none is given).
+func (v *Var) Mean(axes ...int) *Var { return v.sum("Mean", v.val.Mean(axes...), axes, true) }
+
+// MeanKeepDim is Mean keeping the reduced axes with length 1.
+func (v *Var) MeanKeepDim(axes ...int) *Var {
+	return v.sum("Mean", v.val.MeanKeepDim(axes...), axes, true)
+}
+
+func (v *Var) sum(op string, out *tensor.Tensor, axes []int, mean bool) *Var {
+	in := v.val.Shape()
+	red := reducedAxes(axes, len(in))
+	count := 1
+	for _, a := range red {
+		count *= in[a]
+	}
+	return record(op, out, func(g *tensor.Tensor) []*tensor.Tensor {
+		g = g.Reshape(keepShape(in, red)...).Expand(in...)
+		if mean {
+			g = g.DivScalar(float64(count))
+		}
+		return grads(g)
+	}, v)
+}
+
+// Max takes the largest element along axes (all when none is given). As in
+// PyTorch, along a single axis the gradient goes to the first maximum
+// (torch.max(x, dim)); over several axes or all of them it is shared evenly
+// between tied maxima (torch.amax, torch.max(x)).
+func (v *Var) Max(axes ...int) *Var { return v.extreme("Max", v.val.MaxKeepDim(axes...), axes, false, true) }
+
+// MaxKeepDim is Max keeping the reduced axes with length 1.
+func (v *Var) MaxKeepDim(axes ...int) *Var {
+	return v.extreme("Max", v.val.MaxKeepDim(axes...), axes, true, true)
+}
+
+// Min takes the smallest element along axes, with Max's gradient rules.
+func (v *Var) Min(axes ...int) *Var { return v.extreme("Min", v.val.MinKeepDim(axes...), axes, false, false) }
+
+// MinKeepDim is Min keeping the reduced axes with length 1.
+func (v *Var) MinKeepDim(axes ...int) *Var {
+	return v.extreme("Min", v.val.MinKeepDim(axes...), axes, true, false)
+}
+
+func (v *Var) extreme(op string, kept *tensor.Tensor, axes []int, keep, isMax bool) *Var {
+	x := v.val
+	in := x.Shape()
+	red := reducedAxes(axes, len(in))
+	out := kept
+	if !keep {
+		out = kept.Squeeze(red...)
+	}
+	return record(op, out, func(g *tensor.Tensor) []*tensor.Tensor {
+		g = g.Reshape(keepShape(in, red)...)
+		if len(axes) == 1 {
+			var idx *tensor.Tensor
+			if isMax {
+				idx = x.ArgMaxKeepDim(red[0])
+			} else {
+				idx = x.ArgMinKeepDim(red[0])
+			}
+			return grads(tensor.ZerosLike(x).ScatterAdd(red[0], idx, g))
+		}
+		mask := x.Eq(kept)
+		return grads(mask.Mul(g).Div(mask.SumKeepDim(red...)))
+	}, v)
+}
+
+// ArgMax returns the int32 index of the largest element along axis; it is
+// not differentiable.
+func (v *Var) ArgMax(axis int) *tensor.Tensor { return v.val.ArgMax(axis) }
