@@ -69,7 +69,9 @@ func (v *Var) sum(op string, out *tensor.Tensor, axes []int, mean bool) *Var {
 // PyTorch, along a single axis the gradient goes to the first maximum
 // (torch.max(x, dim)); over several axes or all of them it is shared evenly
 // between tied maxima (torch.amax, torch.max(x)).
-func (v *Var) Max(axes ...int) *Var { return v.extreme("Max", v.val.MaxKeepDim(axes...), axes, false, true) }
+func (v *Var) Max(axes ...int) *Var {
+	return v.extreme("Max", v.val.MaxKeepDim(axes...), axes, false, true)
+}
 
 // MaxKeepDim is Max keeping the reduced axes with length 1.
 func (v *Var) MaxKeepDim(axes ...int) *Var {
@@ -77,7 +79,9 @@ func (v *Var) MaxKeepDim(axes ...int) *Var {
 }
 
 // Min takes the smallest element along axes, with Max's gradient rules.
-func (v *Var) Min(axes ...int) *Var { return v.extreme("Min", v.val.MinKeepDim(axes...), axes, false, false) }
+func (v *Var) Min(axes ...int) *Var {
+	return v.extreme("Min", v.val.MinKeepDim(axes...), axes, false, false)
+}
 
 // MinKeepDim is Min keeping the reduced axes with length 1.
 func (v *Var) MinKeepDim(axes ...int) *Var {
