@@ -38,14 +38,14 @@ demo:
 # skip, so the WebGPU backend is always tested here.
 test: ensure-vulkan lint
 	WGTENSOR_REQUIRE_GPU=1 $(GO) test -count=1 $(PKGS)
-	WGTENSOR_REQUIRE_GPU=1 $(GO) test -count=1 -race ./device/... ./tensor/...
+	WGTENSOR_REQUIRE_GPU=1 $(GO) test -count=1 -race ./device/... ./tensor/... ./autograd/...
 	$(GO) run ./examples/devices
 
 test-cpu:
 	$(GO) test -count=1 $(PKGS)
 
 race:
-	$(GO) test -count=1 -race ./device/... ./tensor/...
+	$(GO) test -count=1 -race ./device/... ./tensor/... ./autograd/...
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./bench
