@@ -156,7 +156,8 @@ type Device interface {
 	Conv2DWeightGrad(dw, x, dy Buffer, p Conv2DParams)
 	// MaxPool2D writes the window maxima of x [N, C, H, W] into dst
 	// [N, C, OH, OW] and, into the int32 idx of the same shape, the index
-	// within the H×W plane of the element each maximum came from.
+	// within the H×W plane of the element each maximum came from: the first
+	// of tied maxima, the last NaN, as PyTorch.
 	MaxPool2D(dst, idx, x Buffer, p Pool2DParams)
 	// MaxPool2DGrad writes into dx [N, C, H, W] the sum of the gradients
 	// dy [N, C, OH, OW] routed to the elements recorded in idx.
@@ -292,7 +293,7 @@ func (op BinaryOp) String() string {
 func (op BinaryOp) IsComparison() bool { return op >= Eq && op <= Ge }
 
 // IntOK reports whether the op is defined on int32 elements (Div and Pow are
-// float32 only; int32 division by zero yields 0).
+// float32 only).
 func (op BinaryOp) IntOK() bool { return op != Div && op != Pow }
 
 // ReduceOp names a reduction.

@@ -27,7 +27,7 @@ func unaryExprFor(op UnaryOp, dt DType) string {
 		if dt == Int32 {
 			return "sign_i32(v)"
 		}
-		return "sign(v)"
+		return "select(sign(v), 0.0, is_nan(v))"
 	}
 	return unaryExpr[op]
 }

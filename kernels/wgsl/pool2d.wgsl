@@ -63,7 +63,9 @@ fn max_forward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workg
       if (ix < 0 || ix >= i32(p.w)) { continue; }
       let k = iy * i32(p.w) + ix;
       let v = in0[base + u32(k)];
-      if (bi < 0 || (!is_nan(best) && (v > best || is_nan(v)))) {
+      // As PyTorch: a larger value or a NaN replaces the running maximum,
+      // so ties keep the first and NaNs the last.
+      if (bi < 0 || v > best || is_nan(v)) {
         best = v;
         bi = k;
       }

@@ -1,0 +1,327 @@
+package device
+
+import (
+	"fmt"
+	"math"
+	"math/bits"
+	"runtime"
+	"sync"
+	"sync/atomic"
+)
+
+// cpuMaxElements is the largest buffer the CPU device allocates: int32
+// indices must be able to address every element.
+const cpuMaxElements = math.MaxInt32
+
+// cpuPoolLimit is the number of bytes of freed buffers the CPU device keeps
+// for reuse; buffers freed beyond it are left to the garbage collector.
+const cpuPoolLimit = 1 << 30
+
+// cpuClasses is the number of power-of-two capacity classes of the pool.
+const cpuClasses = 32
+
+// The process-wide CPU device, created on first use.
+var (
+	cpuOnce   sync.Once
+	cpuSingle *cpuDevice
+)
+
+// CPU returns the process-wide CPU device, which runs primitives on the host
+// with as many goroutines as runtime.GOMAXPROCS allows.
+func CPU() Device {
+	cpuOnce.Do(func() { cpuSingle = newCPUDevice() })
+	return cpuSingle
+}
+
+// newCPUDevice returns a CPU device with its own pool and counters.
+func newCPUDevice() *cpuDevice {
+	return &cpuDevice{poolLimit: cpuPoolLimit}
+}
+
+// cpuDevice is the Device that computes on the host CPU. Its work is done by
+// the time a primitive returns; only the pending index error is deferred.
+type cpuDevice struct {
+	mu         sync.Mutex
+	freeFloats [cpuClasses][][]float32 // free float32 slices by capacity class
+	freeInts   [cpuClasses][][]int32   // free int32 slices by capacity class
+	stats      Stats                   // all but Dispatches and Readbacks
+	pending    error                   // first error since the last Sync or Read
+	poolLimit  int64                   // bytes of freed buffers kept for reuse at most
+
+	dispatches atomic.Int64
+	readbacks  atomic.Int64
+}
+
+// cpuBuffer is a buffer of the CPU device: a Go slice of its element type.
+type cpuBuffer struct {
+	dt    DType
+	f     []float32 // the elements when dt is Float32
+	i     []int32   // the elements when dt is Int32
+	n     int
+	freed bool // guarded by the device's mutex
+}
+
+// Len is the number of elements.
+func (b *cpuBuffer) Len() int { return b.n }
+
+// DType is the element type.
+func (b *cpuBuffer) DType() DType { return b.dt }
+
+// capBytes is the number of bytes the buffer's backing array holds.
+func (b *cpuBuffer) capBytes() int64 {
+	return int64(max(cap(b.f), cap(b.i))) * 4
+}
+
+// Name describes the device and the number of goroutines it uses.
+func (d *cpuDevice) Name() string {
+	n := runtime.GOMAXPROCS(0)
+	if n == 1 {
+		return "cpu (1 thread)"
+	}
+	return fmt.Sprintf("cpu (%d threads)", n)
+}
+
+// Kind returns KindCPU.
+func (d *cpuDevice) Kind() Kind { return KindCPU }
+
+// cpuSizeClass returns the capacity class of a buffer of n > 0 elements: its
+// backing array holds 1<<class elements.
+func cpuSizeClass(n int) int { return bits.Len(uint(n - 1)) }
+
+// Alloc returns a buffer of n elements, reusing a freed one of the same
+// capacity class when the pool has one.
+func (d *cpuDevice) Alloc(dt DType, n int) (Buffer, error) {
+	switch {
+	case dt != Float32 && dt != Int32:
+		return nil, fmt.Errorf("device: Alloc: unsupported type %v", dt)
+	case n < 0:
+		return nil, fmt.Errorf("device: Alloc: negative size %d", n)
+	case n > cpuMaxElements:
+		return nil, fmt.Errorf("device: Alloc: %d elements of %v exceed the CPU limit of %d elements", n, dt, cpuMaxElements)
+	}
+	b := &cpuBuffer{dt: dt, n: n}
+	hit := n == 0 || d.takeFromPool(b)
+	if !hit {
+		c := 1 << cpuSizeClass(n)
+		if dt == Float32 {
+			b.f = make([]float32, n, c)
+		} else {
+			b.i = make([]int32, n, c)
+		}
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if !hit {
+		d.stats.Created++
+	}
+	d.stats.LiveBuffers++
+	d.stats.LiveBytes += int64(n) * 4
+	d.stats.PeakLiveByte = max(d.stats.PeakLiveByte, d.stats.LiveBytes)
+	return b, nil
+}
+
+// takeFromPool gives b a pooled backing array of its class, reporting
+// whether the pool had one.
+func (d *cpuDevice) takeFromPool(b *cpuBuffer) bool {
+	c := cpuSizeClass(b.n)
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if b.dt == Float32 {
+		free := d.freeFloats[c]
+		if len(free) == 0 {
+			return false
+		}
+		b.f = free[len(free)-1][:b.n]
+		d.freeFloats[c] = free[:len(free)-1]
+	} else {
+		free := d.freeInts[c]
+		if len(free) == 0 {
+			return false
+		}
+		b.i = free[len(free)-1][:b.n]
+		d.freeInts[c] = free[:len(free)-1]
+	}
+	d.stats.PoolBuffers--
+	d.stats.PoolBytes -= b.capBytes()
+	return true
+}
+
+// Free returns b's memory to the pool, or drops it when the pool is full.
+// Buffers of other devices and buffers already freed are ignored.
+func (d *cpuDevice) Free(b Buffer) {
+	cb, ok := b.(*cpuBuffer)
+	if !ok || cb == nil {
+		return
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if cb.freed {
+		return
+	}
+	cb.freed = true
+	d.stats.LiveBuffers--
+	d.stats.LiveBytes -= int64(cb.n) * 4
+	size := cb.capBytes()
+	if cb.n > 0 && d.stats.PoolBytes+size <= d.poolLimit {
+		c := cpuSizeClass(cb.n)
+		if cb.dt == Float32 {
+			d.freeFloats[c] = append(d.freeFloats[c], cb.f[:0])
+		} else {
+			d.freeInts[c] = append(d.freeInts[c], cb.i[:0])
+		}
+		d.stats.PoolBuffers++
+		d.stats.PoolBytes += size
+	}
+	cb.f, cb.i = nil, nil
+}
+
+// Write copies src, a []float32 or []int32 of dst's type and length, into dst.
+func (d *cpuDevice) Write(dst Buffer, src any) error {
+	b, err := cpuHostMatch("Write", dst, src)
+	if err != nil {
+		return err
+	}
+	if b.dt == Float32 {
+		copy(b.f, src.([]float32))
+	} else {
+		copy(b.i, src.([]int32))
+	}
+	return nil
+}
+
+// Read copies src into dst, a []float32 or []int32 of src's type and length,
+// and returns the pending error, if any, clearing it.
+func (d *cpuDevice) Read(src Buffer, dst any) error {
+	b, err := cpuHostMatch("Read", src, dst)
+	if err != nil {
+		return err
+	}
+	d.readbacks.Add(1)
+	if b.dt == Float32 {
+		copy(dst.([]float32), b.f)
+	} else {
+		copy(dst.([]int32), b.i)
+	}
+	return d.Sync()
+}
+
+// cpuHostMatch checks that host is a slice of b's type and length, and returns
+// b as a CPU buffer.
+func cpuHostMatch(method string, b Buffer, host any) (*cpuBuffer, error) {
+	cb, ok := b.(*cpuBuffer)
+	if !ok || cb == nil {
+		return nil, fmt.Errorf("device: %s: %T is not a CPU buffer", method, b)
+	}
+	if cb.freed {
+		return nil, fmt.Errorf("device: %s: buffer was freed", method)
+	}
+	n := -1
+	switch s := host.(type) {
+	case []float32:
+		if cb.dt == Float32 {
+			n = len(s)
+		}
+	case []int32:
+		if cb.dt == Int32 {
+			n = len(s)
+		}
+	default:
+		return nil, fmt.Errorf("device: %s: got %T, want []%v of length %d", method, host, cb.dt, cb.n)
+	}
+	if n != cb.n {
+		return nil, fmt.Errorf("device: %s: got %T of length %d for a %v buffer of %d elements",
+			method, host, cpuHostLen(host), cb.dt, cb.n)
+	}
+	return cb, nil
+}
+
+// cpuHostLen returns the length of a []float32 or []int32.
+func cpuHostLen(s any) int {
+	if f, ok := s.([]float32); ok {
+		return len(f)
+	}
+	return len(s.([]int32))
+}
+
+// Sync returns the first error met since the last Sync or Read, clearing it.
+func (d *cpuDevice) Sync() error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	err := d.pending
+	d.pending = nil
+	return err
+}
+
+// fail records err as the pending error unless one is already pending.
+func (d *cpuDevice) fail(err error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.pending == nil {
+		d.pending = err
+	}
+}
+
+// Stats returns the device's counters.
+func (d *cpuDevice) Stats() Stats {
+	d.mu.Lock()
+	s := d.stats
+	d.mu.Unlock()
+	s.Dispatches = d.dispatches.Load()
+	s.Readbacks = d.readbacks.Load()
+	return s
+}
+
+// dispatch counts one primitive call.
+func (d *cpuDevice) dispatch() { d.dispatches.Add(1) }
+
+// cpuElem is the set of element types of CPU buffers.
+type cpuElem interface {
+	float32 | int32
+}
+
+// cpuElems returns the elements of the CPU buffer b, which must hold T.
+func cpuElems[T cpuElem](b Buffer) []T {
+	cb := b.(*cpuBuffer)
+	var zero T
+	var s any
+	switch any(zero).(type) {
+	case float32:
+		if cb.dt == Float32 {
+			s = cb.f
+		}
+	case int32:
+		if cb.dt == Int32 {
+			s = cb.i
+		}
+	}
+	if s == nil {
+		panic(fmt.Sprintf("device: %v buffer used as %T", cb.dt, zero))
+	}
+	return s.([]T)
+}
+
+// cpuFloats returns the elements of the float32 CPU buffer b.
+func cpuFloats(b Buffer) []float32 { return cpuElems[float32](b) }
+
+// cpuInts returns the elements of the int32 CPU buffer b.
+func cpuInts(b Buffer) []int32 { return cpuElems[int32](b) }
+
+// Fill sets every element of dst to v converted to dst's type.
+func (d *cpuDevice) Fill(dst Buffer, v float64) {
+	d.dispatch()
+	if dst.DType() == Float32 {
+		cpuFill(cpuFloats(dst), float32(v))
+	} else {
+		cpuFill(cpuInts(dst), int32(v))
+	}
+}
+
+// cpuFill sets every element of x to v.
+func cpuFill[T cpuElem](x []T, v T) {
+	cpuParallel(len(x), 1, func(lo, hi int) {
+		s := x[lo:hi]
+		for i := range s {
+			s[i] = v
+		}
+	})
+}

@@ -1,0 +1,270 @@
+package device
+
+import (
+	"runtime"
+	"sync"
+)
+
+// cpuConv is a 2-D convolution lowered to matrix products: for each image
+// and group, the output [O/G, OH·OW] is the weight [O/G, C/G·KH·KW] times
+// the column matrix [C/G·KH·KW, OH·OW] whose column (oh, ow) holds the
+// input patch that output element reads.
+type cpuConv struct {
+	p      Conv2DParams
+	cg, og int  // input and output channels per group
+	kk     int  // KH·KW
+	rows   int  // rows of one group's column matrix, C/G·KH·KW
+	l      int  // OH·OW, the columns of the column matrix
+	plane  int  // H·W
+	direct bool // 1×1 kernel, stride 1, no padding: the input is the column matrix
+}
+
+// newCPUConv derives the sizes of the convolution p.
+func newCPUConv(p Conv2DParams) *cpuConv {
+	cv := &cpuConv{p: p, cg: p.C / p.Groups, og: p.O / p.Groups, kk: p.KH * p.KW, l: p.OH * p.OW, plane: p.H * p.W}
+	cv.rows = cv.cg * cv.kk
+	cv.direct = p.KH == 1 && p.KW == 1 && p.StrideH == 1 && p.StrideW == 1 && p.PadH == 0 && p.PadW == 0 &&
+		p.OH == p.H && p.OW == p.W
+	return cv
+}
+
+// Conv2D writes the cross-correlation of x with w into dst.
+func (d *cpuDevice) Conv2D(dst, x, w Buffer, p Conv2DParams) {
+	d.dispatch()
+	cv := newCPUConv(p)
+	xd, wd, od := cpuFloats(x), cpuFloats(w), cpuFloats(dst)
+	workers := cv.workers()
+	cols := cv.scratch(workers)
+	defer cpuScratchPool.Put(cols)
+	cpuEachImage(p.N, workers, func(wk, n int) {
+		g := &cpuGemm{
+			batch: p.Groups, m: cv.og, n: cv.l, k: cv.rows,
+			a: cpuMatrix{wd, 0, cv.rows, 1}, aStep: cv.og * cv.rows,
+			b: cv.columns(cols.per(wk), xd, n, workers == 1), bStep: cv.rows * cv.l,
+			c: od, cOff: n * p.O * cv.l, ldc: cv.l, cStep: cv.og * cv.l,
+		}
+		g.run(workers == 1)
+	})
+}
+
+// Conv2DInputGrad writes the gradient of Conv2D with respect to x into dx:
+// per image and group, W^T·dY gives the gradient of the column matrix,
+// whose entries col2im adds back onto the input positions they came from.
+func (d *cpuDevice) Conv2DInputGrad(dx, dy, w Buffer, p Conv2DParams) {
+	d.dispatch()
+	cv := newCPUConv(p)
+	dxd, dyd, wd := cpuFloats(dx), cpuFloats(dy), cpuFloats(w)
+	workers := cv.workers()
+	cols := cv.scratch(workers)
+	defer cpuScratchPool.Put(cols)
+	image := p.C * cv.plane
+	cpuEachImage(p.N, workers, func(wk, n int) {
+		// In a direct convolution the column matrix is the input itself.
+		col, cOff := cols.per(wk), 0
+		if cv.direct {
+			col, cOff = dxd, n*image
+		}
+		g := &cpuGemm{
+			batch: p.Groups, m: cv.rows, n: cv.l, k: cv.og,
+			a: cpuMatrix{wd, 0, 1, cv.rows}, aStep: cv.og * cv.rows,
+			b: cpuMatrix{dyd, n * p.O * cv.l, cv.l, 1}, bStep: cv.og * cv.l,
+			c: col, cOff: cOff, ldc: cv.l, cStep: cv.rows * cv.l,
+		}
+		g.run(workers == 1)
+		if !cv.direct {
+			cv.col2im(dxd[n*image:(n+1)*image], col, workers == 1)
+		}
+	})
+}
+
+// Conv2DWeightGrad writes the gradient of Conv2D with respect to w into dw:
+// the sum over the images of dY·col^T, accumulated per goroutine and then
+// added up in a fixed order.
+func (d *cpuDevice) Conv2DWeightGrad(dw, x, dy Buffer, p Conv2DParams) {
+	d.dispatch()
+	cv := newCPUConv(p)
+	dwd, xd, dyd := cpuFloats(dw), cpuFloats(x), cpuFloats(dy)
+	workers := cv.workers()
+	cols := cv.scratch(workers)
+	defer cpuScratchPool.Put(cols)
+	parts := make([][]float32, workers)
+	parts[0] = dwd
+	for wk := 1; wk < workers; wk++ {
+		parts[wk] = make([]float32, len(dwd))
+	}
+	clear(dwd)
+	cpuEachImage(p.N, workers, func(wk, n int) {
+		col := cv.columns(cols.per(wk), xd, n, workers == 1)
+		g := &cpuGemm{
+			batch: p.Groups, m: cv.og, n: cv.rows, k: cv.l,
+			a: cpuMatrix{dyd, n * p.O * cv.l, cv.l, 1}, aStep: cv.og * cv.l,
+			b: cpuMatrix{col.data, col.off, 1, cv.l}, bStep: cv.rows * cv.l,
+			c: parts[wk], ldc: cv.rows, cStep: cv.og * cv.rows,
+			accumulate: true,
+		}
+		g.run(workers == 1)
+	})
+	for _, part := range parts[1:] {
+		for i, v := range part {
+			dwd[i] += v
+		}
+	}
+}
+
+// workers returns how many goroutines work on separate images: all cores
+// when the batch splits evenly enough, else 1, and then each matrix product
+// uses all cores instead.
+func (cv *cpuConv) workers() int {
+	procs := runtime.GOMAXPROCS(0)
+	if cv.p.N < 2*procs && cv.p.N%procs != 0 {
+		return 1
+	}
+	return cpuChunks(cv.p.N, cv.p.O*cv.l*cv.rows)
+}
+
+// scratch returns space for one column matrix of an image per worker, or
+// none when the input serves as its own column matrix.
+func (cv *cpuConv) scratch(workers int) *cpuScratch {
+	size := 0
+	if !cv.direct {
+		size = cv.p.Groups * cv.rows * cv.l
+	}
+	return cpuGetScratch(workers, size)
+}
+
+// columns returns the column matrix of image n of x as the operand of the
+// product of group 0 (group g follows g·rows·l elements later), building it
+// in col unless the convolution is direct.
+func (cv *cpuConv) columns(col, x []float32, n int, parallel bool) cpuMatrix {
+	image := cv.p.C * cv.plane
+	if cv.direct {
+		return cpuMatrix{x, n * image, cv.l, 1}
+	}
+	img := x[n*image : (n+1)*image]
+	all := cv.p.Groups * cv.rows
+	body := func(lo, hi int) {
+		for r := lo; r < hi; r++ {
+			cv.im2colRow(col[r*cv.l:(r+1)*cv.l], img, r)
+		}
+	}
+	if parallel {
+		cpuParallel(all, cv.l, body)
+	} else {
+		body(0, all)
+	}
+	return cpuMatrix{col, 0, cv.l, 1}
+}
+
+// im2colRow writes row r of an image's column matrix: input channel
+// r/(KH·KW) shifted by kernel offset (kh, kw), zero where it falls into the
+// padding.
+func (cv *cpuConv) im2colRow(dst, img []float32, r int) {
+	p := cv.p
+	c, kh, kw := r/cv.kk, r%cv.kk/p.KW, r%p.KW
+	src := img[c*cv.plane : (c+1)*cv.plane]
+	lo, hi, iw0 := cpuValidRange(p.OW, p.W, p.StrideW, kw*p.DilW-p.PadW)
+	for oh := range p.OH {
+		out := dst[oh*p.OW : (oh+1)*p.OW]
+		ih := oh*p.StrideH - p.PadH + kh*p.DilH
+		if ih < 0 || ih >= p.H || lo >= hi {
+			clear(out)
+			continue
+		}
+		clear(out[:lo])
+		clear(out[hi:])
+		row := src[ih*p.W:]
+		if p.StrideW == 1 {
+			copy(out[lo:hi], row[iw0:])
+			continue
+		}
+		for ow, iw := lo, iw0; ow < hi; ow, iw = ow+1, iw+p.StrideW {
+			out[ow] = row[iw]
+		}
+	}
+}
+
+// col2im adds the gradient of an image's column matrix onto the image's
+// input gradient dx, which it first zeroes.
+func (cv *cpuConv) col2im(dx, col []float32, parallel bool) {
+	body := func(lo, hi int) {
+		clear(dx[lo*cv.plane : hi*cv.plane])
+		for c := lo; c < hi; c++ {
+			for r := c * cv.kk; r < (c+1)*cv.kk; r++ {
+				cv.col2imRow(dx[c*cv.plane:(c+1)*cv.plane], col[r*cv.l:(r+1)*cv.l], r)
+			}
+		}
+	}
+	if parallel {
+		cpuParallel(cv.p.C, cv.kk*cv.l, body)
+	} else {
+		body(0, cv.p.C)
+	}
+}
+
+// col2imRow adds row r of a column-matrix gradient onto its input channel.
+func (cv *cpuConv) col2imRow(dx, src []float32, r int) {
+	p := cv.p
+	kh, kw := r%cv.kk/p.KW, r%p.KW
+	lo, hi, iw0 := cpuValidRange(p.OW, p.W, p.StrideW, kw*p.DilW-p.PadW)
+	if lo >= hi {
+		return
+	}
+	for oh := range p.OH {
+		ih := oh*p.StrideH - p.PadH + kh*p.DilH
+		if ih < 0 || ih >= p.H {
+			continue
+		}
+		row := dx[ih*p.W:]
+		in := src[oh*p.OW : (oh+1)*p.OW]
+		for ow, iw := lo, iw0; ow < hi; ow, iw = ow+1, iw+p.StrideW {
+			row[iw] += in[ow]
+		}
+	}
+}
+
+// cpuValidRange returns the outputs [lo, hi) among n whose input position
+// o·stride + shift lies in [0, size), and the input position of lo.
+func cpuValidRange(n, size, stride, shift int) (lo, hi, first int) {
+	if shift < 0 {
+		lo = cpuCeilDiv(-shift, stride)
+	}
+	if last := size - 1 - shift; last >= 0 {
+		hi = min(n, last/stride+1)
+	}
+	lo = min(lo, n)
+	return lo, max(hi, lo), lo*stride + shift
+}
+
+// cpuEachImage calls fn(worker, n) for the n images of a batch, split into
+// consecutive ranges over the given number of goroutines.
+func cpuEachImage(images, workers int, fn func(worker, n int)) {
+	cpuParallelChunks(images, workers, func(w, lo, hi int) {
+		for n := lo; n < hi; n++ {
+			fn(w, n)
+		}
+	})
+}
+
+// cpuScratch is reusable float32 workspace split into equal parts, one per
+// goroutine.
+type cpuScratch struct {
+	buf  []float32
+	size int
+}
+
+// per returns worker w's part.
+func (s *cpuScratch) per(w int) []float32 { return s.buf[w*s.size : (w+1)*s.size] }
+
+// cpuScratchPool keeps convolution workspace between calls.
+var cpuScratchPool = sync.Pool{New: func() any { return new(cpuScratch) }}
+
+// cpuGetScratch returns workspace of size elements for each of the workers,
+// reusing memory from earlier calls; give it back with cpuScratchPool.Put.
+func cpuGetScratch(workers, size int) *cpuScratch {
+	s := cpuScratchPool.Get().(*cpuScratch)
+	if n := workers * size; cap(s.buf) < n {
+		s.buf = make([]float32, n)
+	}
+	s.size = size
+	return s
+}

@@ -1,0 +1,112 @@
+package device
+
+import (
+	"math"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+)
+
+// cpuConvCase returns the parameters of a convolution, computing OH and OW.
+func cpuConvCase(n, c, h, w, o, kh, kw, sh, sw, ph, pw, dh, dw, g int) Conv2DParams {
+	return Conv2DParams{N: n, C: c, H: h, W: w, O: o, KH: kh, KW: kw,
+		OH: (h+2*ph-dh*(kh-1)-1)/sh + 1, OW: (w+2*pw-dw*(kw-1)-1)/sw + 1,
+		StrideH: sh, StrideW: sw, PadH: ph, PadW: pw, DilH: dh, DilW: dw, Groups: g}
+}
+
+// cpuConvTap calls fn(xi, wi, yi) for every multiply-add of the direct
+// convolution p: input index, weight index and output index.
+func cpuConvTap(p Conv2DParams, fn func(xi, wi, yi int)) {
+	cg, og := p.C/p.Groups, p.O/p.Groups
+	for n := range p.N {
+		for o := range p.O {
+			g := o / og
+			for oh := range p.OH {
+				for ow := range p.OW {
+					yi := ((n*p.O+o)*p.OH+oh)*p.OW + ow
+					for c := range cg {
+						for kh := range p.KH {
+							ih := oh*p.StrideH - p.PadH + kh*p.DilH
+							if ih < 0 || ih >= p.H {
+								continue
+							}
+							for kw := range p.KW {
+								iw := ow*p.StrideW - p.PadW + kw*p.DilW
+								if iw < 0 || iw >= p.W {
+									continue
+								}
+								xi := ((n*p.C+g*cg+c)*p.H+ih)*p.W + iw
+								wi := ((o*cg+c)*p.KH+kh)*p.KW + kw
+								fn(xi, wi, yi)
+							}
+						}
+					}
+				}
+			}
+		}
+	}
+}
+
+// cpuCheckMag compares got with want within 1e-5 of the magnitude sums.
+func cpuCheckMag(t *testing.T, name string, want, mag []float64, got []float32) {
+	t.Helper()
+	require.Len(t, got, len(want), name)
+	for i := range want {
+		if math.Abs(float64(got[i])-want[i]) > 1e-5*mag[i]+1e-30 {
+			t.Fatalf("%s: element %d: got %v, want %v", name, i, got[i], want[i])
+		}
+	}
+}
+
+func TestCPUConv2D(t *testing.T) {
+	h := newCPUHarness(t)
+	cases := map[string]Conv2DParams{
+		"basic":          cpuConvCase(2, 3, 7, 7, 4, 3, 3, 1, 1, 1, 1, 1, 1, 1),
+		"stride":         cpuConvCase(1, 2, 9, 8, 3, 3, 2, 2, 3, 1, 0, 1, 1, 1),
+		"dilation":       cpuConvCase(2, 3, 11, 11, 5, 3, 3, 1, 1, 2, 2, 2, 2, 1),
+		"groups":         cpuConvCase(3, 4, 6, 6, 6, 3, 3, 1, 1, 1, 1, 1, 1, 2),
+		"depthwise":      cpuConvCase(2, 5, 8, 8, 5, 3, 3, 1, 1, 1, 1, 1, 1, 5),
+		"1x1":            cpuConvCase(3, 8, 5, 7, 5, 1, 1, 1, 1, 0, 0, 1, 1, 1),
+		"1x1-groups":     cpuConvCase(2, 8, 5, 7, 6, 1, 1, 1, 1, 0, 0, 1, 1, 2),
+		"1x1-stride":     cpuConvCase(1, 3, 7, 7, 2, 1, 1, 2, 2, 0, 0, 1, 1, 1),
+		"big-padding":    cpuConvCase(1, 2, 4, 5, 3, 3, 3, 1, 2, 2, 2, 1, 1, 1),
+		"kernel>input":   cpuConvCase(2, 2, 2, 3, 3, 3, 3, 1, 1, 1, 1, 1, 1, 1),
+		"batch-parallel": cpuConvCase(4, 16, 12, 12, 8, 3, 3, 1, 1, 1, 1, 1, 1, 1),
+		"batch-even":     cpuConvCase(2, 6, 17, 13, 4, 5, 3, 2, 1, 2, 1, 1, 2, 2),
+		"gemm-parallel":  cpuConvCase(1, 32, 20, 20, 32, 3, 3, 1, 1, 1, 1, 1, 1, 1),
+		"odd-batch":      cpuConvCase(3, 16, 10, 10, 16, 3, 3, 1, 1, 1, 1, 1, 1, 4),
+		"empty-batch":    cpuConvCase(0, 3, 5, 5, 2, 3, 3, 1, 1, 1, 1, 1, 1, 1),
+	}
+	for name, p := range cases {
+		t.Run(name, func(t *testing.T) {
+			xs, ws, ys := p.N*p.C*p.H*p.W, p.O*p.C/p.Groups*p.KH*p.KW, p.N*p.O*p.OH*p.OW
+			xd, wd, dyd := h.randF(xs), h.randF(ws), h.randF(ys)
+			x, w, dy := h.f32(xd), h.f32(wd), h.f32(dyd)
+
+			y, ymag := make([]float64, ys), make([]float64, ys)
+			dx, dxmag := make([]float64, xs), make([]float64, xs)
+			dw, dwmag := make([]float64, ws), make([]float64, ws)
+			cpuConvTap(p, func(xi, wi, yi int) {
+				v := float64(xd[xi]) * float64(wd[wi])
+				y[yi] += v
+				ymag[yi] += math.Abs(v)
+				v = float64(wd[wi]) * float64(dyd[yi])
+				dx[xi] += v
+				dxmag[xi] += math.Abs(v)
+				v = float64(xd[xi]) * float64(dyd[yi])
+				dw[wi] += v
+				dwmag[wi] += math.Abs(v)
+			})
+
+			out := h.dirty(Float32, ys)
+			h.d.Conv2D(out, x, w, p)
+			cpuCheckMag(t, "forward", y, ymag, h.readF(out))
+			gx := h.dirty(Float32, xs)
+			h.d.Conv2DInputGrad(gx, dy, w, p)
+			cpuCheckMag(t, "input grad", dx, dxmag, h.readF(gx))
+			gw := h.dirty(Float32, ws)
+			h.d.Conv2DWeightGrad(gw, x, dy, p)
+			cpuCheckMag(t, "weight grad", dw, dwmag, h.readF(gw))
+		})
+	}
+}

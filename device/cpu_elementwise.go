@@ -1,0 +1,444 @@
+package device
+
+import (
+	"fmt"
+	"math"
+)
+
+// Operation costs, in rough multiples of an addition, used to decide when a
+// loop is worth running on several goroutines.
+const (
+	cpuCostCheap = 1
+	cpuCostMath  = 16
+)
+
+// Copy copies src into dst, converting the elements when the types differ.
+func (d *cpuDevice) Copy(dst, src View) {
+	d.dispatch()
+	switch {
+	case dst.Buf.DType() == Float32 && src.Buf.DType() == Float32:
+		cpuCopyView[float32, float32](dst, src)
+	case dst.Buf.DType() == Float32:
+		cpuCopyView[float32, int32](dst, src)
+	case src.Buf.DType() == Float32:
+		cpuCopyView[int32, float32](dst, src)
+	default:
+		cpuCopyView[int32, int32](dst, src)
+	}
+}
+
+// cpuCopyView copies the view src of S elements into the view dst of D elements.
+func cpuCopyView[D, S cpuElem](dst, src View) {
+	n := src.Numel()
+	if n == 0 {
+		return
+	}
+	dd, sd := cpuElems[D](dst.Buf), cpuElems[S](src.Buf)
+	l := newCPULoop(src.Shape, [][]int{dst.Strides, src.Strides}, []int{dst.Offset, src.Offset})
+	ds, ss := l.inner(0), l.inner(1)
+	l.each(n, cpuCostCheap, func() func([]int, int) {
+		return func(off []int, n int) { cpuCopyRun(dd, off[0], ds, sd, off[1], ss, n) }
+	})
+}
+
+// cpuCopyRun copies n elements of src, from offset so at steps of ss, into dst
+// from offset do at steps of ds.
+func cpuCopyRun[D, S cpuElem](dst []D, do, ds int, src []S, so, ss, n int) {
+	if ds == 1 && ss == 1 {
+		d, s := dst[do:do+n], src[so:so+n]
+		for i, v := range s {
+			d[i] = D(v)
+		}
+		return
+	}
+	for range n {
+		dst[do] = D(src[so])
+		do += ds
+		so += ss
+	}
+}
+
+// Unary applies op to every element of x.
+func (d *cpuDevice) Unary(op UnaryOp, dst Buffer, x View) {
+	d.dispatch()
+	if x.Buf.DType() == Int32 {
+		if !op.IntOK() {
+			panic(fmt.Sprintf("device: Unary: %v is not defined for int32", op))
+		}
+		cpuMapView(cpuInts(dst), x, cpuCostCheap, func(d, s []int32) { cpuUnaryInt(op, d, s) })
+		return
+	}
+	cost := cpuCostMath
+	if op.IntOK() || op == Recip || op == ReLU {
+		cost = cpuCostCheap
+	}
+	cpuMapView(cpuFloats(dst), x, cost, func(d, s []float32) { cpuUnaryFloat(op, d, s) })
+}
+
+// cpuMapView runs kern over the elements of x and the dense dst, handing it
+// contiguous pieces of both.
+func cpuMapView[D, S cpuElem](dst []D, x View, cost int, kern func(d []D, s []S)) {
+	n := x.Numel()
+	if n == 0 {
+		return
+	}
+	xd := cpuElems[S](x.Buf)
+	l := cpuDenseLoop(x.Shape, x)
+	xs := l.inner(1)
+	l.each(n, cost, func() func([]int, int) {
+		var buf [cpuBlock]S
+		return func(off []int, n int) {
+			cpuBlocks(n, xs == 1, func(i, m int) {
+				kern(dst[off[0]+i:off[0]+i+m], cpuOperand(xd, off[1]+i*xs, xs, m, &buf))
+			})
+		}
+	})
+}
+
+// cpuUnaryInt applies an op defined on int32 to each element of x.
+func cpuUnaryInt(op UnaryOp, dst, x []int32) {
+	x = x[:len(dst)]
+	switch op {
+	case Neg:
+		for i, v := range x {
+			dst[i] = -v
+		}
+	case Abs:
+		for i, v := range x {
+			dst[i] = max(v, -v)
+		}
+	case Sign:
+		for i, v := range x {
+			dst[i] = cpuSign(v)
+		}
+	case Square:
+		for i, v := range x {
+			dst[i] = v * v
+		}
+	}
+}
+
+// cpuSign returns 1, -1 or 0 by the sign of v, and 0 for NaN, as PyTorch does.
+func cpuSign[T cpuElem](v T) T {
+	var s T
+	if v > 0 {
+		s++
+	}
+	if v < 0 {
+		s--
+	}
+	return s
+}
+
+// cpuUnaryFloat applies op to each element of x.
+func cpuUnaryFloat(op UnaryOp, dst, x []float32) {
+	x = x[:len(dst)]
+	switch op {
+	case Neg:
+		for i, v := range x {
+			dst[i] = -v
+		}
+	case Abs:
+		for i, v := range x {
+			dst[i] = math.Float32frombits(math.Float32bits(v) &^ (1 << 31))
+		}
+	case Sign:
+		for i, v := range x {
+			dst[i] = cpuSign(v)
+		}
+	case Square:
+		for i, v := range x {
+			dst[i] = v * v
+		}
+	case Recip:
+		for i, v := range x {
+			dst[i] = 1 / v
+		}
+	case ReLU:
+		for i, v := range x {
+			if v <= 0 {
+				v = 0
+			}
+			dst[i] = v
+		}
+	default:
+		cpuMapFloat64(dst, x, cpuUnaryMath[op])
+	}
+}
+
+// cpuUnaryMath holds the unary ops computed in float64.
+var cpuUnaryMath = [...]func(float64) float64{
+	Exp:      math.Exp,
+	Log:      math.Log,
+	Sqrt:     math.Sqrt,
+	Rsqrt:    func(x float64) float64 { return 1 / math.Sqrt(x) },
+	Sin:      math.Sin,
+	Cos:      math.Cos,
+	Tanh:     math.Tanh,
+	Sigmoid:  cpuSigmoid,
+	GELU:     cpuGELU,
+	GELUGrad: cpuGELUGrad,
+}
+
+// cpuMapFloat64 sets dst[i] = f(x[i]) computed in float64.
+func cpuMapFloat64(dst, x []float32, f func(float64) float64) {
+	for i, v := range x {
+		dst[i] = float32(f(float64(v)))
+	}
+}
+
+// cpuSigmoid is 1/(1+e^-x), computed without overflow for any x.
+func cpuSigmoid(x float64) float64 {
+	if x >= 0 {
+		return 1 / (1 + math.Exp(-x))
+	}
+	e := math.Exp(x)
+	return e / (1 + e)
+}
+
+// cpuGELU is x·Φ(x) with Φ the standard normal distribution function.
+func cpuGELU(x float64) float64 {
+	return x * cpuNormalCDF(x)
+}
+
+// cpuGELUGrad is the derivative of gelu, Φ(x) + x·φ(x).
+func cpuGELUGrad(x float64) float64 {
+	return cpuNormalCDF(x) + x*math.Exp(-x*x/2)/math.Sqrt(2*math.Pi)
+}
+
+// cpuNormalCDF is Φ(x), written with erfc to stay accurate for negative x.
+func cpuNormalCDF(x float64) float64 {
+	return 0.5 * math.Erfc(-x/math.Sqrt2)
+}
+
+// Binary applies op to pairs of elements of a and b.
+func (d *cpuDevice) Binary(op BinaryOp, dst Buffer, a, b View) {
+	d.dispatch()
+	cpuBinary(op, dst, a, b)
+}
+
+// BinaryScalar applies op to the elements of a and the scalar s, converted
+// to a's type, as op(a, s) or, when scalarFirst is set, op(s, a).
+func (d *cpuDevice) BinaryScalar(op BinaryOp, dst Buffer, a View, s float64, scalarFirst bool) {
+	d.dispatch()
+	sb := &cpuBuffer{dt: a.Buf.DType(), n: 1}
+	if sb.dt == Float32 {
+		sb.f = []float32{float32(s)}
+	} else {
+		sb.i = []int32{int32(s)}
+	}
+	sv := View{Buf: sb, Shape: a.Shape, Strides: make([]int, len(a.Shape))}
+	if scalarFirst {
+		cpuBinary(op, dst, sv, a)
+	} else {
+		cpuBinary(op, dst, a, sv)
+	}
+}
+
+// cpuBinary runs op on the views a and b of one type.
+func cpuBinary(op BinaryOp, dst Buffer, a, b View) {
+	isFloat := a.Buf.DType() == Float32
+	switch {
+	case op.IsComparison() && isFloat:
+		cpuZipViews(cpuFloats(dst), a, b, cpuCostCheap, func(d, x, y []float32) { cpuCompare(op, d, x, y) })
+	case op.IsComparison():
+		cpuZipViews(cpuFloats(dst), a, b, cpuCostCheap, func(d []float32, x, y []int32) { cpuCompare(op, d, x, y) })
+	case isFloat:
+		cost := cpuCostCheap
+		if op == Pow {
+			cost = cpuCostMath
+		}
+		cpuZipViews(cpuFloats(dst), a, b, cost, func(d, x, y []float32) { cpuBinaryFloat(op, d, x, y) })
+	default:
+		if op == Pow {
+			panic("device: Binary: Pow is not defined for int32")
+		}
+		cpuZipViews(cpuInts(dst), a, b, cpuCostCheap, func(d, x, y []int32) { cpuBinaryInt(op, d, x, y) })
+	}
+}
+
+// cpuZipViews runs kern over the elements of a and b and the dense dst, handing
+// it contiguous pieces of all three.
+func cpuZipViews[D, S cpuElem](dst []D, a, b View, cost int, kern func(d []D, x, y []S)) {
+	n := a.Numel()
+	if n == 0 {
+		return
+	}
+	ad, bd := cpuElems[S](a.Buf), cpuElems[S](b.Buf)
+	l := cpuDenseLoop(a.Shape, a, b)
+	as, bs := l.inner(1), l.inner(2)
+	l.each(n, cost, func() func([]int, int) {
+		var bufA, bufB [cpuBlock]S
+		return func(off []int, n int) {
+			cpuBlocks(n, as == 1 && bs == 1, func(i, m int) {
+				kern(dst[off[0]+i:off[0]+i+m],
+					cpuOperand(ad, off[1]+i*as, as, m, &bufA),
+					cpuOperand(bd, off[2]+i*bs, bs, m, &bufB))
+			})
+		}
+	})
+}
+
+// cpuBinaryFloat applies a float32 op to pairs of elements of x and y.
+func cpuBinaryFloat(op BinaryOp, dst, x, y []float32) {
+	x, y = x[:len(dst)], y[:len(dst)]
+	switch op {
+	case Div:
+		for i := range dst {
+			dst[i] = x[i] / y[i]
+		}
+	case Pow:
+		for i := range dst {
+			dst[i] = float32(math.Pow(float64(x[i]), float64(y[i])))
+		}
+	default:
+		cpuArithmetic(op, dst, x, y)
+	}
+}
+
+// cpuBinaryInt applies an int32 op to pairs of elements of x and y. Division
+// truncates toward zero, and division by zero yields 0.
+func cpuBinaryInt(op BinaryOp, dst, x, y []int32) {
+	x, y = x[:len(dst)], y[:len(dst)]
+	if op != Div {
+		cpuArithmetic(op, dst, x, y)
+		return
+	}
+	for i := range dst {
+		if y[i] == 0 {
+			dst[i] = 0
+		} else {
+			dst[i] = x[i] / y[i]
+		}
+	}
+}
+
+// cpuArithmetic applies Add, Sub, Mul, Maximum or Minimum to pairs of elements
+// of x and y; integer results wrap around. Maximum and Minimum return NaN
+// when either element is NaN.
+func cpuArithmetic[T cpuElem](op BinaryOp, dst, x, y []T) {
+	x, y = x[:len(dst)], y[:len(dst)]
+	switch op {
+	case Add:
+		for i := range dst {
+			dst[i] = x[i] + y[i]
+		}
+	case Sub:
+		for i := range dst {
+			dst[i] = x[i] - y[i]
+		}
+	case Mul:
+		for i := range dst {
+			dst[i] = x[i] * y[i]
+		}
+	case Maximum:
+		for i := range dst {
+			u, v := x[i], y[i]
+			if v > u || v != v {
+				u = v
+			}
+			dst[i] = u
+		}
+	case Minimum:
+		for i := range dst {
+			u, v := x[i], y[i]
+			if v < u || v != v {
+				u = v
+			}
+			dst[i] = u
+		}
+	default:
+		panic(fmt.Sprintf("device: Binary: unsupported op %v", op))
+	}
+}
+
+// cpuCompare writes 1 where the comparison op holds between x[i] and y[i], and
+// 0 elsewhere.
+func cpuCompare[T cpuElem](op BinaryOp, dst []float32, x, y []T) {
+	x, y = x[:len(dst)], y[:len(dst)]
+	switch op {
+	case Eq:
+		for i := range dst {
+			dst[i] = cpuBool(x[i] == y[i])
+		}
+	case Ne:
+		for i := range dst {
+			dst[i] = cpuBool(x[i] != y[i])
+		}
+	case Lt:
+		for i := range dst {
+			dst[i] = cpuBool(x[i] < y[i])
+		}
+	case Le:
+		for i := range dst {
+			dst[i] = cpuBool(x[i] <= y[i])
+		}
+	case Gt:
+		for i := range dst {
+			dst[i] = cpuBool(x[i] > y[i])
+		}
+	case Ge:
+		for i := range dst {
+			dst[i] = cpuBool(x[i] >= y[i])
+		}
+	}
+}
+
+// cpuBool returns 1 for true and 0 for false.
+func cpuBool(b bool) float32 {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// Where writes a where cond is non-zero and b elsewhere.
+func (d *cpuDevice) Where(dst Buffer, cond, a, b View) {
+	d.dispatch()
+	switch {
+	case cond.Buf.DType() == Float32 && a.Buf.DType() == Float32:
+		cpuWhere[float32, float32](dst, cond, a, b)
+	case cond.Buf.DType() == Float32:
+		cpuWhere[float32, int32](dst, cond, a, b)
+	case a.Buf.DType() == Float32:
+		cpuWhere[int32, float32](dst, cond, a, b)
+	default:
+		cpuWhere[int32, int32](dst, cond, a, b)
+	}
+}
+
+// cpuWhere is Where for a condition of type C and values of type T.
+func cpuWhere[C, T cpuElem](dst Buffer, cond, a, b View) {
+	n := a.Numel()
+	if n == 0 {
+		return
+	}
+	dd := cpuElems[T](dst)
+	cd, ad, bd := cpuElems[C](cond.Buf), cpuElems[T](a.Buf), cpuElems[T](b.Buf)
+	l := cpuDenseLoop(a.Shape, cond, a, b)
+	cs, as, bs := l.inner(1), l.inner(2), l.inner(3)
+	l.each(n, cpuCostCheap, func() func([]int, int) {
+		var bufC [cpuBlock]C
+		var bufA, bufB [cpuBlock]T
+		return func(off []int, n int) {
+			cpuBlocks(n, cs == 1 && as == 1 && bs == 1, func(i, m int) {
+				c := cpuOperand(cd, off[1]+i*cs, cs, m, &bufC)
+				x := cpuOperand(ad, off[2]+i*as, as, m, &bufA)
+				y := cpuOperand(bd, off[3]+i*bs, bs, m, &bufB)
+				cpuChoose(dd[off[0]+i:off[0]+i+m], c, x, y)
+			})
+		}
+	})
+}
+
+// cpuChoose sets dst[i] to x[i] where c[i] is non-zero and to y[i] elsewhere.
+func cpuChoose[C, T cpuElem](dst []T, c []C, x, y []T) {
+	c, x, y = c[:len(dst)], x[:len(dst)], y[:len(dst)]
+	for i := range dst {
+		if c[i] != 0 {
+			dst[i] = x[i]
+		} else {
+			dst[i] = y[i]
+		}
+	}
+}

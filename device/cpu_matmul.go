@@ -1,0 +1,339 @@
+package device
+
+import (
+	"runtime"
+	"sync"
+)
+
+// The blocking of the CPU matrix product. The micro-kernel computes a
+// cpuMR×cpuNR tile of C from packed slivers of A and B; one task computes a
+// block of C of at most cpuMC×cpuNC elements, stepping through K in panels
+// of cpuKC, so that a packed sliver of A stays in L1 and a packed panel of B
+// in L2.
+const (
+	cpuMR = 4
+	cpuNR = 2
+	cpuKC = 256
+	cpuMC = 128
+	cpuNC = 512
+)
+
+// cpuGemmSerial is the number of multiply-adds below which a matrix product
+// runs on one goroutine.
+const cpuGemmSerial = 1 << 16
+
+// cpuMatrix is a strided float32 matrix: element (i, j) is at
+// data[off + i*rs + j*cs].
+type cpuMatrix struct {
+	data        []float32
+	off, rs, cs int
+}
+
+// cpuGemm is a batch of matrix products c[l] = a[l]·b[l], or c[l] += a[l]·b[l]
+// when accumulate is set, for a[l] m×k, b[l] k×n and c[l] m×n with rows of
+// stride ldc. Batch element l of each operand starts l steps after the
+// first.
+type cpuGemm struct {
+	batch, m, n, k int
+	a, b           cpuMatrix
+	aStep, bStep   int
+	c              []float32
+	cOff, ldc      int
+	cStep          int
+	accumulate     bool
+
+	mc, nc           int // block size, set by run
+	mBlocks, nBlocks int
+}
+
+// cpuGemmScratch holds one goroutine's packed panels.
+type cpuGemmScratch struct {
+	a, b []float32
+}
+
+// cpuGemmPool keeps packing space between matrix products.
+var cpuGemmPool = sync.Pool{New: func() any {
+	return &cpuGemmScratch{a: make([]float32, cpuMC*cpuKC), b: make([]float32, cpuKC*cpuNC)}
+}}
+
+// MatMul writes a @ b for a [B, M, K] and b [B, K, N] into dst [B, M, N].
+func (d *cpuDevice) MatMul(dst Buffer, a, b View) {
+	d.dispatch()
+	m, n := a.Shape[1], b.Shape[2]
+	g := &cpuGemm{
+		batch: a.Shape[0], m: m, n: n, k: a.Shape[2],
+		a:     cpuMatrix{cpuFloats(a.Buf), a.Offset, a.Strides[1], a.Strides[2]},
+		b:     cpuMatrix{cpuFloats(b.Buf), b.Offset, b.Strides[1], b.Strides[2]},
+		aStep: a.Strides[0], bStep: b.Strides[0],
+		c: cpuFloats(dst), ldc: n, cStep: m * n,
+	}
+	g.run(true)
+}
+
+// run computes the products, on all cores when parallel is set and the
+// work is large enough.
+func (g *cpuGemm) run(parallel bool) {
+	if g.batch == 0 || g.m == 0 || g.n == 0 {
+		return
+	}
+	workers := 1
+	if parallel && g.batch*g.m*g.n*g.k >= cpuGemmSerial {
+		workers = runtime.GOMAXPROCS(0)
+	}
+	if g.m == 1 || g.n == 1 {
+		g.vector(workers > 1)
+		return
+	}
+	g.chooseBlocks(workers)
+	scratch := make([]*cpuGemmScratch, workers)
+	for w := range scratch {
+		scratch[w] = cpuGemmPool.Get().(*cpuGemmScratch)
+	}
+	cpuTasks(g.batch*g.mBlocks*g.nBlocks, workers, func(w, t int) {
+		g.block(scratch[w], t)
+	})
+	for _, s := range scratch {
+		cpuGemmPool.Put(s)
+	}
+}
+
+// chooseBlocks sets the block size. With several workers it makes the
+// blocks smaller (down to a point) when that is needed to give each worker
+// at least two tasks.
+func (g *cpuGemm) chooseBlocks(workers int) {
+	g.mc, g.nc = min(cpuMC, cpuRoundUp(g.m, cpuMR)), min(cpuNC, cpuRoundUp(g.n, cpuNR))
+	g.mBlocks, g.nBlocks = cpuCeilDiv(g.m, g.mc), cpuCeilDiv(g.n, g.nc)
+	if workers == 1 {
+		return
+	}
+	tasks := 2 * workers
+	if per := cpuCeilDiv(tasks, g.batch*g.mBlocks); per > 1 {
+		g.nc = min(g.nc, max(cpuRoundUp(cpuCeilDiv(g.n, per), 16), 64))
+		g.nBlocks = cpuCeilDiv(g.n, g.nc)
+	}
+	if per := cpuCeilDiv(tasks, g.batch*g.nBlocks); per > 1 {
+		g.mc = min(g.mc, max(cpuRoundUp(cpuCeilDiv(g.m, per), cpuMR), 16))
+		g.mBlocks = cpuCeilDiv(g.m, g.mc)
+	}
+}
+
+// block computes task t: one block of C of one batch element.
+func (g *cpuGemm) block(s *cpuGemmScratch, t int) {
+	ni := t % g.nBlocks
+	t /= g.nBlocks
+	mi, l := t%g.mBlocks, t/g.mBlocks
+	i0, j0 := mi*g.mc, ni*g.nc
+	mb, nb := min(g.mc, g.m-i0), min(g.nc, g.n-j0)
+	c := g.c[g.cOff+l*g.cStep+i0*g.ldc+j0:]
+	if !g.accumulate {
+		for r := range mb {
+			clear(c[r*g.ldc : r*g.ldc+nb])
+		}
+	}
+	a, b := g.a, g.b
+	a.off += l * g.aStep
+	b.off += l * g.bStep
+	for p0 := 0; p0 < g.k; p0 += cpuKC {
+		kb := min(cpuKC, g.k-p0)
+		pa := cpuPackA(s.a, a, i0, p0, mb, kb)
+		pb := cpuPackB(s.b, b, p0, j0, kb, nb)
+		cpuMacroKernel(pa, pb, c, g.ldc, mb, nb, kb)
+	}
+}
+
+// cpuPackA copies the mb×kb block of a at (i0, p0) into dst as slivers of
+// cpuMR rows, each stored column by column. It returns the packed part of
+// dst. The rows that pad the last sliver keep whatever dst held: they only
+// reach parts of tiles that cpuMacroKernel discards.
+func cpuPackA(dst []float32, a cpuMatrix, i0, p0, mb, kb int) []float32 {
+	dst = dst[:cpuRoundUp(mb, cpuMR)*kb]
+	for ir := 0; ir < mb; ir += cpuMR {
+		sl := dst[ir*kb : (ir+cpuMR)*kb]
+		for r := range min(cpuMR, mb-ir) {
+			src := a.off + (i0+ir+r)*a.rs + p0*a.cs
+			for p := range kb {
+				sl[p*cpuMR+r] = a.data[src]
+				src += a.cs
+			}
+		}
+	}
+	return dst
+}
+
+// cpuPackB copies the kb×nb block of b at (p0, j0) into dst as slivers of
+// cpuNR columns, each stored row by row. It returns the packed part of dst;
+// like cpuPackA it leaves the padding of the last sliver as it was.
+func cpuPackB(dst []float32, b cpuMatrix, p0, j0, kb, nb int) []float32 {
+	dst = dst[:cpuRoundUp(nb, cpuNR)*kb]
+	for jr := 0; jr < nb; jr += cpuNR {
+		sl := dst[jr*kb : (jr+cpuNR)*kb]
+		for q := range min(cpuNR, nb-jr) {
+			src := b.off + p0*b.rs + (j0+jr+q)*b.cs
+			for p := range kb {
+				sl[p*cpuNR+q] = b.data[src]
+				src += b.rs
+			}
+		}
+	}
+	return dst
+}
+
+// cpuMacroKernel adds the product of the packed mb×kb block pa and kb×nb
+// panel pb to c, whose rows have stride ldc.
+func cpuMacroKernel(pa, pb, c []float32, ldc, mb, nb, kb int) {
+	for ir := 0; ir < mb; ir += cpuMR {
+		as := pa[ir*kb : (ir+cpuMR)*kb]
+		for jr := 0; jr < nb; jr += cpuNR {
+			bs := pb[jr*kb : (jr+cpuNR)*kb]
+			if ir+cpuMR <= mb && jr+cpuNR <= nb {
+				cpuMicroKernel(kb, as, bs, c[ir*ldc+jr:], ldc)
+				continue
+			}
+			var t [cpuMR * cpuNR]float32
+			cpuMicroKernel(kb, as, bs, t[:], cpuNR)
+			for r := range min(cpuMR, mb-ir) {
+				for q := range min(cpuNR, nb-jr) {
+					c[(ir+r)*ldc+jr+q] += t[r*cpuNR+q]
+				}
+			}
+		}
+	}
+}
+
+// cpuMicroKernel adds to the 4×2 tile of c (rows of stride ldc) the product
+// of a packed 4×k sliver a and a packed k×2 sliver b. The sixteen
+// multiply-adds of two steps of k are written out so that the eight
+// accumulators and the operands stay in registers.
+func cpuMicroKernel(k int, a, b, c []float32, ldc int) {
+	var c00, c01, c10, c11, c20, c21, c30, c31 float32
+	a, b = a[:4*k], b[:2*k]
+	for len(a) >= 8 && len(b) >= 4 {
+		a0, a1, a2, a3 := a[0], a[1], a[2], a[3]
+		b0, b1 := b[0], b[1]
+		c00 += a0 * b0
+		c01 += a0 * b1
+		c10 += a1 * b0
+		c11 += a1 * b1
+		c20 += a2 * b0
+		c21 += a2 * b1
+		c30 += a3 * b0
+		c31 += a3 * b1
+		a0, a1, a2, a3 = a[4], a[5], a[6], a[7]
+		b0, b1 = b[2], b[3]
+		c00 += a0 * b0
+		c01 += a0 * b1
+		c10 += a1 * b0
+		c11 += a1 * b1
+		c20 += a2 * b0
+		c21 += a2 * b1
+		c30 += a3 * b0
+		c31 += a3 * b1
+		a, b = a[8:], b[4:]
+	}
+	if len(a) >= 4 && len(b) >= 2 {
+		a0, a1, a2, a3 := a[0], a[1], a[2], a[3]
+		b0, b1 := b[0], b[1]
+		c00 += a0 * b0
+		c01 += a0 * b1
+		c10 += a1 * b0
+		c11 += a1 * b1
+		c20 += a2 * b0
+		c21 += a2 * b1
+		c30 += a3 * b0
+		c31 += a3 * b1
+	}
+	r := c[:2:2]
+	r[0] += c00
+	r[1] += c01
+	r = c[ldc : ldc+2 : ldc+2]
+	r[0] += c10
+	r[1] += c11
+	r = c[2*ldc : 2*ldc+2 : 2*ldc+2]
+	r[0] += c20
+	r[1] += c21
+	r = c[3*ldc : 3*ldc+2 : 3*ldc+2]
+	r[0] += c30
+	r[1] += c31
+}
+
+// vector computes products with a single row or a single column, where
+// packing would cost more than the arithmetic: each output is a dot
+// product, except that a row times a row-major b sums scaled rows of b so
+// as to read b in order.
+func (g *cpuGemm) vector(parallel bool) {
+	per := g.m * g.n
+	body := func(lo, hi int) {
+		for l := lo / per; l*per < hi; l++ {
+			i0, i1 := max(lo-l*per, 0), min(hi-l*per, per)
+			a, b := g.a, g.b
+			a.off += l * g.aStep
+			b.off += l * g.bStep
+			c := g.c[g.cOff+l*g.cStep:]
+			if g.m == 1 && b.cs == 1 {
+				g.rowTimes(c[i0:i1], a, b, i0)
+				continue
+			}
+			for o := i0; o < i1; o++ {
+				i, j := o/g.n, o%g.n
+				v := cpuDot(a.data, a.off+i*a.rs, a.cs, b.data, b.off+j*b.cs, b.rs, g.k)
+				if g.accumulate {
+					v += c[i*g.ldc+j]
+				}
+				c[i*g.ldc+j] = v
+			}
+		}
+	}
+	if parallel {
+		cpuParallel(g.batch*per, g.k, body)
+	} else {
+		body(0, g.batch*per)
+	}
+}
+
+// rowTimes writes into c the columns [j0, j0+len(c)) of the row a times the
+// row-major matrix b, adding them to c's contents when accumulating.
+func (g *cpuGemm) rowTimes(c []float32, a, b cpuMatrix, j0 int) {
+	if !g.accumulate {
+		clear(c)
+	}
+	for p := range g.k {
+		s := a.data[a.off+p*a.cs]
+		row := b.data[b.off+p*b.rs+j0:]
+		row = row[:len(c)]
+		for j, v := range row {
+			c[j] += s * v
+		}
+	}
+}
+
+// cpuDot returns the dot product of n elements of x (from xo at steps of
+// xs) and of y (from yo at steps of ys).
+func cpuDot(x []float32, xo, xs int, y []float32, yo, ys, n int) float32 {
+	var s0, s1, s2, s3 float32
+	if xs == 1 && ys == 1 {
+		x, y = x[xo:xo+n], y[yo:yo+n]
+		for len(x) >= 4 && len(y) >= 4 {
+			s0 += x[0] * y[0]
+			s1 += x[1] * y[1]
+			s2 += x[2] * y[2]
+			s3 += x[3] * y[3]
+			x, y = x[4:], y[4:]
+		}
+		for i := range x {
+			s0 += x[i] * y[i]
+		}
+		return (s0 + s1) + (s2 + s3)
+	}
+	for range n {
+		s0 += x[xo] * y[yo]
+		xo += xs
+		yo += ys
+	}
+	return s0
+}
+
+// cpuCeilDiv returns ⌈a/b⌉ for a ≥ 0, b > 0.
+func cpuCeilDiv(a, b int) int { return (a + b - 1) / b }
+
+// cpuRoundUp returns the smallest multiple of m that is at least a.
+func cpuRoundUp(a, m int) int { return cpuCeilDiv(a, m) * m }

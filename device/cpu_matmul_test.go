@@ -1,0 +1,99 @@
+package device
+
+import (
+	"fmt"
+	"math"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+)
+
+// cpuMatLayout places a [B, R, C] operand in memory.
+type cpuMatLayout int
+
+const (
+	cpuMatContiguous cpuMatLayout = iota // row-major [B, R, C]
+	cpuMatTransposed                     // stored as [B, C, R]
+	cpuMatBroadcast                      // one [R, C] matrix for every batch element
+	cpuMatOffset                         // row-major with padded rows, at an offset
+)
+
+func (l cpuMatLayout) String() string {
+	return [...]string{"contiguous", "transposed", "broadcast", "offset"}[l]
+}
+
+// layout returns the cpuLayout of a [b, r, c] operand.
+func (l cpuMatLayout) layout(b, r, c int) cpuLayout {
+	shape := []int{b, r, c}
+	switch l {
+	case cpuMatTransposed:
+		return cpuLayout{shape: shape, strides: []int{r * c, 1, r}}
+	case cpuMatBroadcast:
+		return cpuLayout{shape: shape, strides: []int{0, c, 1}}
+	case cpuMatOffset:
+		return cpuLayout{shape: shape, strides: []int{r * (c + 3), c + 3, 1}, offset: 11}
+	}
+	return cpuLayout{shape: shape}
+}
+
+// cpuMatMulRef returns a·b in float64 and, per element, the sum of the
+// magnitudes of the products, which bounds the rounding error.
+func cpuMatMulRef(a, b []float32, bs, m, k, n int) (c, mag []float64) {
+	c, mag = make([]float64, bs*m*n), make([]float64, bs*m*n)
+	for l := range bs {
+		for i := range m {
+			for j := range n {
+				var s, g float64
+				for p := range k {
+					v := float64(a[(l*m+i)*k+p]) * float64(b[(l*k+p)*n+j])
+					s += v
+					g += math.Abs(v)
+				}
+				c[(l*m+i)*n+j], mag[(l*m+i)*n+j] = s, g
+			}
+		}
+	}
+	return c, mag
+}
+
+func TestCPUMatMul(t *testing.T) {
+	h := newCPUHarness(t)
+	sizes := [][4]int{ // B, M, K, N
+		{1, 1, 1, 1}, {1, 3, 17, 33}, {2, 17, 33, 3}, {3, 65, 7, 129}, {1, 100, 130, 70},
+		{2, 128, 256, 64}, {1, 1, 300, 513}, {1, 513, 300, 1}, {1, 200, 600, 150}, {1, 64, 40, 1100},
+		{2, 5, 0, 7}, {0, 3, 3, 3}, {1, 0, 5, 4}, {1, 4, 5, 0},
+	}
+	for _, sz := range sizes {
+		bs, m, k, n := sz[0], sz[1], sz[2], sz[3]
+		for la := cpuMatContiguous; la <= cpuMatOffset; la++ {
+			for lb := cpuMatContiguous; lb <= cpuMatOffset; lb++ {
+				if m*n*k > 10000 && lb != (la+1)%4 {
+					continue // keep the large cases quick: each layout once per operand
+				}
+				name := fmt.Sprintf("%dx%dx%dx%d/%v/%v", bs, m, k, n, la, lb)
+				al, bl := la.layout(bs, m, k), lb.layout(bs, k, n)
+				ad, bd := h.randF(al.span()), h.randF(bl.span())
+				dst := h.dirty(Float32, bs*m*n)
+				h.d.MatMul(dst, al.view(h.f32(ad)), bl.view(h.f32(bd)))
+				want, mag := cpuMatMulRef(cpuRefElems(ad, al), cpuRefElems(bd, bl), bs, m, k, n)
+				got := h.readF(dst)
+				require.Len(t, got, len(want))
+				for i := range want {
+					if math.Abs(float64(got[i])-want[i]) > 1e-5*mag[i]+1e-30 {
+						t.Fatalf("%s: element %d: got %v, want %v", name, i, got[i], want[i])
+					}
+				}
+			}
+		}
+	}
+}
+
+func TestCPUMatMulSpecials(t *testing.T) {
+	h := newCPUHarness(t)
+	// NaN and Inf propagate like in a plain dot product.
+	a := []float32{float32(math.NaN()), 1, 2, 3}
+	b := []float32{1, 0, 0, float32(math.Inf(1))}
+	dst := h.dirty(Float32, 4)
+	h.d.MatMul(dst, Dense(h.f32(a), 1, 2, 2), Dense(h.f32(b), 1, 2, 2))
+	cpuClose(t, []float64{math.NaN(), math.NaN(), 2, math.Inf(1)}, h.readF(dst), 0, 0, "specials")
+}

@@ -1,0 +1,146 @@
+package device
+
+import "math"
+
+// cpuWindow is the part of a pooling window that lies inside the input, and
+// the divisor of the average over it.
+type cpuWindow struct {
+	h0, h1, w0, w1 int
+	divisor        int
+}
+
+// cpuPoolWindow returns the window of output (oh, ow), as PyTorch's
+// avg_pool2d and max_pool2d compute it.
+func cpuPoolWindow(p Pool2DParams, oh, ow int) cpuWindow {
+	h0, w0 := oh*p.StrideH-p.PadH, ow*p.StrideW-p.PadW
+	h1, w1 := min(h0+p.KH, p.H+p.PadH), min(w0+p.KW, p.W+p.PadW)
+	padded := (h1 - h0) * (w1 - w0)
+	win := cpuWindow{h0: max(h0, 0), h1: min(h1, p.H), w0: max(w0, 0), w1: min(w1, p.W)}
+	win.divisor = (win.h1 - win.h0) * (win.w1 - win.w0)
+	if p.CountIncludePad {
+		win.divisor = padded
+	}
+	return win
+}
+
+// empty reports whether the window holds no input element.
+func (w cpuWindow) empty() bool { return w.h0 >= w.h1 || w.w0 >= w.w1 }
+
+// cpuPlanes calls fn on ranges [lo, hi) of the N·C planes of a pooling, in
+// parallel when the work is large; every plane has its own input and
+// output, so the calls never share memory.
+func cpuPlanes(p Pool2DParams, fn func(lo, hi int)) {
+	cpuParallel(p.N*p.C, p.OH*p.OW*p.KH*p.KW, fn)
+}
+
+// MaxPool2D writes the window maxima of x into dst and their positions
+// within the plane into idx. Padding never wins; on ties the first element
+// in row-major order wins, and NaN wins over numbers as in PyTorch.
+func (d *cpuDevice) MaxPool2D(dst, idx, x Buffer, p Pool2DParams) {
+	d.dispatch()
+	xd, od, id := cpuFloats(x), cpuFloats(dst), cpuInts(idx)
+	in, out := p.H*p.W, p.OH*p.OW
+	cpuPlanes(p, func(lo, hi int) {
+		for pl := lo; pl < hi; pl++ {
+			src := xd[pl*in : (pl+1)*in]
+			for oh := range p.OH {
+				for ow := range p.OW {
+					o := pl*out + oh*p.OW + ow
+					od[o], id[o] = cpuWindowMax(src, p.W, cpuPoolWindow(p, oh, ow))
+				}
+			}
+		}
+	})
+}
+
+// cpuWindowMax returns the maximum of the window of the plane src (rows of
+// width w) and its index. Like PyTorch it keeps a later element when that
+// is larger or NaN, and starts from -Inf at the window's first element.
+func cpuWindowMax(src []float32, w int, win cpuWindow) (float32, int32) {
+	best, at := float32(math.Inf(-1)), win.h0*w+win.w0
+	for h := win.h0; h < win.h1; h++ {
+		for i := h*w + win.w0; i < h*w+win.w1; i++ {
+			if v := src[i]; v > best || v != v {
+				best, at = v, i
+			}
+		}
+	}
+	return best, int32(at)
+}
+
+// MaxPool2DGrad adds each gradient of dy onto the element of dx that idx
+// recorded.
+func (d *cpuDevice) MaxPool2DGrad(dx, dy, idx Buffer, p Pool2DParams) {
+	d.dispatch()
+	dxd, dyd, id := cpuFloats(dx), cpuFloats(dy), cpuInts(idx)
+	in, out := p.H*p.W, p.OH*p.OW
+	cpuPlanes(p, func(lo, hi int) {
+		clear(dxd[lo*in : hi*in])
+		for pl := lo; pl < hi; pl++ {
+			plane := dxd[pl*in : (pl+1)*in]
+			for o := pl * out; o < (pl+1)*out; o++ {
+				plane[id[o]] += dyd[o]
+			}
+		}
+	})
+}
+
+// AvgPool2D writes the window means of x into dst.
+func (d *cpuDevice) AvgPool2D(dst, x Buffer, p Pool2DParams) {
+	d.dispatch()
+	xd, od := cpuFloats(x), cpuFloats(dst)
+	in, out := p.H*p.W, p.OH*p.OW
+	cpuPlanes(p, func(lo, hi int) {
+		for pl := lo; pl < hi; pl++ {
+			src := xd[pl*in : (pl+1)*in]
+			for oh := range p.OH {
+				for ow := range p.OW {
+					od[pl*out+oh*p.OW+ow] = cpuWindowMean(src, p.W, cpuPoolWindow(p, oh, ow))
+				}
+			}
+		}
+	})
+}
+
+// cpuWindowMean returns the sum of the window of src divided by the
+// window's divisor, or 0 for a window that misses the input.
+func cpuWindowMean(src []float32, w int, win cpuWindow) float32 {
+	if win.empty() {
+		return 0
+	}
+	var sum float64
+	for h := win.h0; h < win.h1; h++ {
+		for _, v := range src[h*w+win.w0 : h*w+win.w1] {
+			sum += float64(v)
+		}
+	}
+	return float32(sum / float64(win.divisor))
+}
+
+// AvgPool2DGrad spreads each gradient of dy evenly over its window in dx.
+func (d *cpuDevice) AvgPool2DGrad(dx, dy Buffer, p Pool2DParams) {
+	d.dispatch()
+	dxd, dyd := cpuFloats(dx), cpuFloats(dy)
+	in, out := p.H*p.W, p.OH*p.OW
+	cpuPlanes(p, func(lo, hi int) {
+		clear(dxd[lo*in : hi*in])
+		for pl := lo; pl < hi; pl++ {
+			plane := dxd[pl*in : (pl+1)*in]
+			for oh := range p.OH {
+				for ow := range p.OW {
+					win := cpuPoolWindow(p, oh, ow)
+					if win.empty() {
+						continue
+					}
+					g := dyd[pl*out+oh*p.OW+ow] / float32(win.divisor)
+					for h := win.h0; h < win.h1; h++ {
+						row := plane[h*p.W+win.w0 : h*p.W+win.w1]
+						for i := range row {
+							row[i] += g
+						}
+					}
+				}
+			}
+		}
+	})
+}

@@ -1,0 +1,334 @@
+package device
+
+import (
+	"math"
+)
+
+// cpuReduceColumns is the number of outputs the column strategy of Reduce
+// accumulates at a time.
+const cpuReduceColumns = 256
+
+// cpuAccum is the set of accumulator types of reductions: float64 for float32
+// elements, int64 for int32 elements.
+type cpuAccum interface {
+	float64 | int64
+}
+
+// Reduce combines the last n dimensions of x with op into dst.
+func (d *cpuDevice) Reduce(op ReduceOp, dst Buffer, x View, n int) {
+	d.dispatch()
+	if x.Buf.DType() == Float32 {
+		newCPUReduction[float32, float64](op, x, n).run(cpuFloats(dst))
+		return
+	}
+	if op == ReduceMean {
+		panic("device: Reduce: Mean is not defined for int32")
+	}
+	newCPUReduction[int32, int64](op, x, n).run(cpuInts(dst))
+}
+
+// cpuReduction is one call of Reduce: x's leading dimensions index the outputs
+// and its trailing ones the elements combined into each output.
+type cpuReduction[T cpuElem, A cpuAccum] struct {
+	op     ReduceOp
+	x      []T
+	outer  *cpuLoop // over the outputs, one operand: x
+	inner  *cpuLoop // over the elements of one output, relative offsets
+	outN   int      // number of outputs
+	count  int      // number of elements combined into each output
+	stride int      // x's step between consecutive reduced elements
+}
+
+// newCPUReduction prepares the reduction of the last n dimensions of x.
+func newCPUReduction[T cpuElem, A cpuAccum](op ReduceOp, x View, n int) *cpuReduction[T, A] {
+	k := len(x.Shape) - n
+	r := &cpuReduction[T, A]{
+		op:    op,
+		x:     cpuElems[T](x.Buf),
+		outer: newCPULoop(x.Shape[:k], [][]int{x.Strides[:k]}, []int{x.Offset}),
+		inner: newCPULoop(x.Shape[k:], [][]int{x.Strides[k:]}, []int{0}),
+		outN:  Numel(x.Shape[:k]),
+		count: Numel(x.Shape[k:]),
+	}
+	r.stride = r.inner.inner(0)
+	return r
+}
+
+// run writes the reductions into dst, choosing how to split the work.
+func (r *cpuReduction[T, A]) run(dst []T) {
+	switch {
+	case r.outN == 0:
+	case r.count > 1 && r.outN < cpuChunks(r.outN*r.count, cpuCostCheap):
+		for o := range r.outN {
+			dst[o] = r.finish(r.split(r.outer.offset(0, o)))
+		}
+	case r.count > 1 && r.stride != 1 && len(r.outer.shape) > 0 && r.outer.inner(0) == 1:
+		r.columns(dst)
+	default:
+		cpuParallel(r.outN, r.count, func(lo, hi int) {
+			o := lo
+			os := r.outer.inner(0)
+			r.outer.rows(lo, hi, func(off []int, n int) {
+				for i := range n {
+					dst[o] = r.finish(r.combine(r.start(), off[0]+i*os, 0, r.count))
+					o++
+				}
+			})
+		})
+	}
+}
+
+// start returns the accumulator before any element is combined.
+func (r *cpuReduction[T, A]) start() A {
+	var a A
+	switch p := any(&a).(type) {
+	case *float64:
+		*p = cpuIdentity(r.op, math.Inf(1))
+	case *int64:
+		*p = cpuIdentity[int64](r.op, math.MaxInt64)
+	}
+	return a
+}
+
+// cpuIdentity returns the identity of op's combination: -big for Max, big
+// for Min and 0 for Sum and Mean.
+func cpuIdentity[A cpuAccum](op ReduceOp, big A) A {
+	switch op {
+	case ReduceMax:
+		return -big
+	case ReduceMin:
+		return big
+	}
+	return 0
+}
+
+// finish converts an accumulator into the output value.
+func (r *cpuReduction[T, A]) finish(acc A) T {
+	if r.op == ReduceMean {
+		return T(acc / A(r.count))
+	}
+	return T(acc)
+}
+
+// combine folds the elements [lo, hi) of the output whose first element is
+// at base into acc.
+func (r *cpuReduction[T, A]) combine(acc A, base, lo, hi int) A {
+	if len(r.inner.shape) <= 1 {
+		return cpuReduceRun(r.op, acc, r.x, base+lo*r.stride, r.stride, hi-lo)
+	}
+	r.inner.rows(lo, hi, func(off []int, n int) {
+		acc = cpuReduceRun(r.op, acc, r.x, base+off[0], r.stride, n)
+	})
+	return acc
+}
+
+// merge combines two partial accumulators.
+func (r *cpuReduction[T, A]) merge(a, b A) A {
+	switch r.op {
+	case ReduceMax:
+		if b > a || b != b {
+			return b
+		}
+		return a
+	case ReduceMin:
+		if b < a || b != b {
+			return b
+		}
+		return a
+	}
+	return a + b
+}
+
+// split reduces the output at base with all cores, each taking a range of
+// its elements; the partial results are merged in a fixed order.
+func (r *cpuReduction[T, A]) split(base int) A {
+	chunks := cpuChunks(r.count, cpuCostCheap)
+	part := make([]A, chunks)
+	cpuParallelChunks(r.count, chunks, func(c, lo, hi int) {
+		part[c] = r.combine(r.start(), base, lo, hi)
+	})
+	acc := r.start()
+	for _, p := range part {
+		acc = r.merge(acc, p)
+	}
+	return acc
+}
+
+// columns reduces when consecutive outputs are adjacent in memory but the
+// elements of one output are not (a sum over a leading dimension): it
+// accumulates blocks of outputs together, streaming through contiguous rows.
+func (r *cpuReduction[T, A]) columns(dst []T) {
+	width := r.outer.shape[len(r.outer.shape)-1]
+	perRow := cpuCeilDiv(width, cpuReduceColumns)
+	cpuParallel(r.outN/width*perRow, cpuReduceColumns*r.count, func(lo, hi int) {
+		acc := make([]A, cpuReduceColumns)
+		for t := lo; t < hi; t++ {
+			o := t/perRow*width + t%perRow*cpuReduceColumns
+			cols := acc[:min(cpuReduceColumns, width-t%perRow*cpuReduceColumns)]
+			for j := range cols {
+				cols[j] = r.start()
+			}
+			base := r.outer.offset(0, o)
+			r.inner.rows(0, r.count, func(off []int, n int) {
+				for i := range n {
+					p := base + off[0] + i*r.stride
+					cpuReduceColumnsRun(r.op, cols, r.x[p:p+len(cols)])
+				}
+			})
+			for j, a := range cols {
+				dst[o+j] = r.finish(a)
+			}
+		}
+	})
+}
+
+// cpuReduceRun folds n elements of x, from off at steps of stride, into acc.
+func cpuReduceRun[T cpuElem, A cpuAccum](op ReduceOp, acc A, x []T, off, stride, n int) A {
+	if stride == 1 && (op == ReduceSum || op == ReduceMean) {
+		return acc + cpuSum[T, A](x[off:off+n])
+	}
+	switch op {
+	case ReduceSum, ReduceMean:
+		for range n {
+			acc += A(x[off])
+			off += stride
+		}
+	case ReduceMax:
+		for range n {
+			if v := A(x[off]); v > acc || v != v {
+				acc = v
+			}
+			off += stride
+		}
+	case ReduceMin:
+		for range n {
+			if v := A(x[off]); v < acc || v != v {
+				acc = v
+			}
+			off += stride
+		}
+	}
+	return acc
+}
+
+// cpuSum returns the sum of x, using four accumulators so that the
+// additions overlap.
+func cpuSum[T cpuElem, A cpuAccum](x []T) A {
+	var s0, s1, s2, s3 A
+	for ; len(x) >= 4; x = x[4:] {
+		s0 += A(x[0])
+		s1 += A(x[1])
+		s2 += A(x[2])
+		s3 += A(x[3])
+	}
+	for _, v := range x {
+		s0 += A(v)
+	}
+	return (s0 + s1) + (s2 + s3)
+}
+
+// cpuReduceColumnsRun folds x[j] into acc[j] for every j.
+func cpuReduceColumnsRun[T cpuElem, A cpuAccum](op ReduceOp, acc []A, x []T) {
+	x = x[:len(acc)]
+	switch op {
+	case ReduceSum, ReduceMean:
+		for j, v := range x {
+			acc[j] += A(v)
+		}
+	case ReduceMax:
+		for j, v := range x {
+			if a := A(v); a > acc[j] || a != a {
+				acc[j] = a
+			}
+		}
+	case ReduceMin:
+		for j, v := range x {
+			if a := A(v); a < acc[j] || a != a {
+				acc[j] = a
+			}
+		}
+	}
+}
+
+// ArgReduce writes the index along the last dimension of x of its maximum or
+// minimum, the first on ties; NaN beats every number.
+func (d *cpuDevice) ArgReduce(op ReduceOp, dst Buffer, x View) {
+	d.dispatch()
+	if x.Buf.DType() == Float32 {
+		cpuArgReduce(op == ReduceMax, cpuInts(dst), cpuFloats(x.Buf), x)
+	} else {
+		cpuArgReduce(op == ReduceMax, cpuInts(dst), cpuInts(x.Buf), x)
+	}
+}
+
+// cpuArgReduce is ArgReduce for elements of type T.
+func cpuArgReduce[T cpuElem](isMax bool, dst []int32, xd []T, x View) {
+	k := len(x.Shape) - 1
+	outer := newCPULoop(x.Shape[:k], [][]int{x.Strides[:k]}, []int{x.Offset})
+	n, stride := x.Shape[k], x.Strides[k]
+	os := outer.inner(0)
+	cpuParallel(len(dst), n, func(lo, hi int) {
+		o := lo
+		outer.rows(lo, hi, func(off []int, m int) {
+			for i := range m {
+				dst[o] = cpuArgRun(isMax, xd, off[0]+i*os, stride, n)
+				o++
+			}
+		})
+	})
+}
+
+// cpuArgRun returns the position of the largest (or smallest) of n elements of
+// x, from off at steps of stride: the first one on ties, or the first NaN.
+func cpuArgRun[T cpuElem](isMax bool, x []T, off, stride, n int) int32 {
+	if n == 0 {
+		return 0
+	}
+	best, at := x[off], 0
+	for i := 0; i < n && best == best; i++ {
+		v := x[off+i*stride]
+		if v != v || (isMax && v > best) || (!isMax && v < best) {
+			best, at = v, i
+		}
+	}
+	return int32(at)
+}
+
+// Softmax writes the softmax, or log-softmax, of each row of x.
+func (d *cpuDevice) Softmax(dst Buffer, x Buffer, rows, cols int, log bool) {
+	d.dispatch()
+	xd, dd := cpuFloats(x), cpuFloats(dst)
+	cpuParallel(rows, cols*cpuCostMath, func(lo, hi int) {
+		for r := lo; r < hi; r++ {
+			cpuSoftmaxRow(dd[r*cols:(r+1)*cols], xd[r*cols:(r+1)*cols], log)
+		}
+	})
+}
+
+// cpuSoftmaxRow writes the softmax or log-softmax of x into dst, subtracting
+// the row's maximum first so that large logits don't overflow.
+func cpuSoftmaxRow(dst, x []float32, log bool) {
+	m := math.Inf(-1)
+	for _, v := range x {
+		m = max(m, float64(v))
+	}
+	var sum float64
+	for i, v := range x {
+		e := math.Exp(float64(v) - m)
+		sum += e
+		if !log {
+			dst[i] = float32(e)
+		}
+	}
+	if log {
+		shift := m + math.Log(sum)
+		for i, v := range x {
+			dst[i] = float32(float64(v) - shift)
+		}
+		return
+	}
+	inv := 1 / sum
+	for i := range dst {
+		dst[i] = float32(float64(dst[i]) * inv)
+	}
+}
