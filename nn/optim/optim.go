@@ -1,0 +1,126 @@
+// Package optim holds optimizers, learning-rate schedules and gradient
+// clipping for the parameters of nn modules (autograd Vars). Every update
+// runs as tensor ops on the parameters' device; nothing is read back.
+//
+//	opt := optim.NewAdam(nn.Parameters(model), 1e-3)
+//	for ... {
+//		opt.ZeroGrad()
+//		loss := nn.CrossEntropyLoss(model.Forward(x), y)
+//		loss.Backward()
+//		opt.Step()
+//	}
+package optim
+
+import (
+	"fmt"
+	"strconv"
+
+	"github.com/wgtensor/wgtensor/autograd"
+	"github.com/wgtensor/wgtensor/tensor"
+)
+
+// Optimizer updates parameters from their gradients.
+type Optimizer interface {
+	// Step updates every parameter that has a gradient.
+	Step()
+	// ZeroGrad clears the parameters' gradients.
+	ZeroGrad()
+	// LR returns the learning rate.
+	LR() float64
+	// SetLR sets the learning rate, as a scheduler does.
+	SetLR(lr float64)
+	// State returns the optimizer's state (step count, moment estimates)
+	// by name, for checkpoints.
+	State() map[string]*tensor.Tensor
+	// LoadState restores what State returned.
+	LoadState(state map[string]*tensor.Tensor) error
+}
+
+// base holds what every optimizer shares: the parameters, the learning rate,
+// the number of steps taken and per-parameter state tensors by name.
+type base struct {
+	params []*autograd.Var
+	lr     float64
+	steps  int
+	slots  []map[string]*tensor.Tensor // per parameter
+}
+
+func newBase(params []*autograd.Var, lr float64) base {
+	if lr < 0 {
+		panic(&tensor.Error{Op: "optim", Msg: fmt.Sprintf("negative learning rate %v", lr)})
+	}
+	slots := make([]map[string]*tensor.Tensor, len(params))
+	for i := range slots {
+		slots[i] = map[string]*tensor.Tensor{}
+	}
+	return base{params: params, lr: lr, slots: slots}
+}
+
+func (b *base) ZeroGrad() {
+	for _, p := range b.params {
+		p.ZeroGrad()
+	}
+}
+
+func (b *base) LR() float64      { return b.lr }
+func (b *base) SetLR(lr float64) { b.lr = lr }
+
+// slot returns parameter i's state tensor name, creating it with zeros like
+// the parameter on first use.
+func (b *base) slot(i int, name string) *tensor.Tensor {
+	if t, ok := b.slots[i][name]; ok {
+		return t
+	}
+	t := tensor.ZerosLike(b.params[i].Value())
+	b.slots[i][name] = t
+	return t
+}
+
+// State names each state tensor "<param index>.<slot>", plus "step".
+func (b *base) State() map[string]*tensor.Tensor {
+	out := map[string]*tensor.Tensor{}
+	if len(b.params) > 0 {
+		out["step"] = tensor.New(b.params[0].Device(), []int32{int32(b.steps)}, []int{}...)
+	}
+	for i, slots := range b.slots {
+		for name, t := range slots {
+			out[strconv.Itoa(i)+"."+name] = t
+		}
+	}
+	return out
+}
+
+// LoadState restores the state, checking that each tensor fits its
+// parameter; nothing changes when it returns an error.
+func (b *base) LoadState(state map[string]*tensor.Tensor) error {
+	slots := make([]map[string]*tensor.Tensor, len(b.params))
+	for i := range slots {
+		slots[i] = map[string]*tensor.Tensor{}
+	}
+	steps := 0
+	for name, t := range state {
+		if name == "step" {
+			v, err := t.Ints()
+			if err != nil || len(v) != 1 {
+				return fmt.Errorf("optim: state %q: want one int32 step count", name)
+			}
+			steps = int(v[0])
+			continue
+		}
+		var i int
+		var slot string
+		if _, err := fmt.Sscanf(name, "%d.%s", &i, &slot); err != nil || i < 0 || i >= len(b.params) {
+			return fmt.Errorf("optim: state %q does not name a slot of one of %d parameters", name, len(b.params))
+		}
+		want := b.params[i].Value().Shape()
+		if got := t.Shape(); fmt.Sprint(got) != fmt.Sprint(want) {
+			return fmt.Errorf("optim: state %q has shape %v, parameter %d has %v", name, got, i, want)
+		}
+		slots[i][slot] = t.To(b.params[i].Device())
+	}
+	b.slots, b.steps = slots, steps
+	return nil
+}
+
+// update replaces the value of parameter p.
+func update(p *autograd.Var, v *tensor.Tensor) { p.SetValue(v) }
