@@ -12,7 +12,7 @@ help:
 	@echo "make demo      list the devices here and self-check every op on each"
 	@echo "make test      lint, then all tests on the CPU and the GPU (installs lavapipe if no Vulkan driver is present)"
 	@echo "make test-cpu  all tests, GPU ones skipped when no driver is present"
-	@echo "make race      the race detector over device, tensor and autograd"
+	@echo "make race      the race detector over device, tensor, autograd and nn"
 	@echo "make bench     every benchmark on cpu and gpu"
 	@echo "make lint      gofmt and go vet"
 	@echo "make deps      install the lavapipe Vulkan driver (Debian/Ubuntu) and Go modules"
@@ -38,14 +38,14 @@ demo:
 # skip, so the WebGPU backend is always tested here.
 test: ensure-vulkan lint
 	WGTENSOR_REQUIRE_GPU=1 $(GO) test -count=1 $(PKGS)
-	WGTENSOR_REQUIRE_GPU=1 $(GO) test -count=1 -race ./device/... ./tensor/... ./autograd/...
+	WGTENSOR_REQUIRE_GPU=1 $(GO) test -count=1 -race ./device/... ./tensor/... ./autograd/... ./nn/...
 	$(GO) run ./examples/devices
 
 test-cpu:
 	$(GO) test -count=1 $(PKGS)
 
 race:
-	$(GO) test -count=1 -race ./device/... ./tensor/... ./autograd/...
+	$(GO) test -count=1 -race ./device/... ./tensor/... ./autograd/... ./nn/...
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./bench
