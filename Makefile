@@ -6,10 +6,12 @@ SUDO    := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # Vulkan drivers register themselves here; lavapipe is lvp_icd.*.json.
 ICDS    := $(wildcard /usr/share/vulkan/icd.d/*.json /etc/vulkan/icd.d/*.json)
 
-.PHONY: help deps demo test test-cpu race lint bench vet fmt
+.PHONY: help deps demo devices examples test test-cpu race lint bench fuzz vet fmt
 
 help:
-	@echo "make demo      list the devices here and self-check every op on each"
+	@echo "make demo      train the MNIST CNN on the best device here and report its test accuracy"
+	@echo "make devices   list the devices here and self-check every op on each against the CPU"
+	@echo "make examples  every example's short -quick run, which checks its own threshold"
 	@echo "make test      lint, then all tests on the CPU and the GPU (installs lavapipe if no Vulkan driver is present)"
 	@echo "make test-cpu  all tests, GPU ones skipped when no driver is present"
 	@echo "make race      the race detector over device, tensor, autograd and nn"
@@ -19,7 +21,7 @@ help:
 
 deps:
 	$(SUDO) apt-get update
-	$(SUDO) apt-get install -y mesa-vulkan-drivers libvulkan1
+	$(SUDO) apt-get install -y mesa-vulkan-drivers libvulkan1 dataset-fashion-mnist
 	$(GO) mod download
 
 # ensure-vulkan installs the driver when none is registered and apt-get is
@@ -32,14 +34,26 @@ ifeq ($(strip $(ICDS)),)
 endif
 
 demo:
+	$(GO) run ./examples/mnist -model=cnn -device=auto -epochs=2
+
+devices:
 	$(GO) run ./examples/devices
+
+# Each example's -quick run trains briefly and exits non-zero when it misses
+# its threshold; mnist also runs on the GPU (lavapipe in CI).
+EXAMPLES_QUICK := linreg logreg mnist rnn attention
+examples:
+	@set -e; for e in $(EXAMPLES_QUICK); do echo "== $$e -quick -device=cpu"; $(GO) run ./examples/$$e -quick -device=cpu; done
+	$(GO) run ./examples/mnist -quick -model=mlp -device=gpu
+	$(GO) run ./examples/mnist -quick -dataset=fashion -model=mlp -device=cpu
 
 # WGTENSOR_REQUIRE_GPU turns a missing GPU into a test failure instead of a
 # skip, so the WebGPU backend is always tested here.
 test: ensure-vulkan lint
 	WGTENSOR_REQUIRE_GPU=1 $(GO) test -count=1 $(PKGS)
-	WGTENSOR_REQUIRE_GPU=1 $(GO) test -count=1 -race ./device/... ./tensor/... ./autograd/... ./nn/...
+	WGTENSOR_REQUIRE_GPU=1 $(GO) test -count=1 -race ./device/... ./tensor/... ./autograd/... ./nn/... ./data/...
 	$(GO) run ./examples/devices
+	$(MAKE) examples
 
 test-cpu:
 	$(GO) test -count=1 $(PKGS)

@@ -57,13 +57,14 @@ func (b *gpuBuffer) bytes() uint64 { return uint64(max(b.n, 1)) * 4 }
 // one command encoder and submitted when a result is read, a host write needs
 // ordering, or the batch fills.
 type gpuDevice struct {
-	mu      sync.Mutex
-	inst    *wgpu.Instance
-	adapter *wgpu.Adapter
-	dev     *wgpu.Device
-	queue   *wgpu.Queue
-	name    string
-	limits  wgpu.Limits
+	mu       sync.Mutex
+	inst     *wgpu.Instance
+	adapter  *wgpu.Adapter
+	dev      *wgpu.Device
+	queue    *wgpu.Queue
+	name     string
+	limits   wgpu.Limits
+	software bool // the adapter is a CPU rasteriser such as llvmpipe
 
 	rec       recorder
 	pipelines map[string]*pipeline
@@ -109,6 +110,7 @@ func openGPU() (*gpuDevice, error) {
 		adapter:   adapter,
 		name:      fmt.Sprintf("gpu: %s on %s", props.Name, props.BackendType),
 		limits:    limits,
+		software:  props.AdapterType == wgpu.AdapterType_CPU,
 		pipelines: map[string]*pipeline{},
 		modules:   map[string]*wgpu.ShaderModule{},
 		pool:      map[uint64][]*wgpu.Buffer{},
@@ -209,6 +211,10 @@ func (g *gpuDevice) faulted() error {
 
 func (g *gpuDevice) Name() string { return g.name }
 func (g *gpuDevice) Kind() Kind   { return KindGPU }
+
+// Software reports whether the adapter runs on the CPU (llvmpipe,
+// SwiftShader, WARP): a real Vulkan device, but slower than the CPU backend.
+func (g *gpuDevice) Software() bool { return g.software }
 
 // MaxBufferBytes is the adapter's largest bindable buffer.
 func (g *gpuDevice) MaxBufferBytes() int64 {

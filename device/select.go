@@ -6,8 +6,10 @@ import (
 )
 
 // Parse returns the device a -device flag names: "cpu", "gpu" or "auto".
-// "auto" takes the GPU when one answers and otherwise the CPU; the note it
-// returns says which it took and why, for the program to print.
+// "auto" takes the GPU when a hardware one answers and otherwise the CPU (a
+// software adapter such as lavapipe is a real Vulkan device but slower than
+// the CPU backend; ask for it with "gpu"); the note it returns says which it
+// took and why, for the program to print.
 func Parse(name string) (dev Device, note string, err error) {
 	switch strings.ToLower(strings.TrimSpace(name)) {
 	case "cpu":
@@ -22,6 +24,9 @@ func Parse(name string) (dev Device, note string, err error) {
 		g, err := GPU()
 		if err != nil {
 			return CPU(), fmt.Sprintf("auto: using the CPU because no GPU answered (%v)", err), nil
+		}
+		if s, ok := g.(interface{ Software() bool }); ok && s.Software() {
+			return CPU(), fmt.Sprintf("auto: using the CPU; the only GPU, %s, is a software renderer (use -device=gpu to run on it)", g.Name()), nil
 		}
 		return g, "auto: using " + g.Name(), nil
 	}

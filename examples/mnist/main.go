@@ -1,0 +1,273 @@
+// Command mnist trains a classifier of handwritten digits (MNIST) or
+// clothes (Fashion-MNIST): a multi-layer perceptron (-model=mlp) or a small
+// convolutional network (-model=cnn, the default), with cross-entropy and
+// Adam, then reports the test accuracy.
+package main
+
+import (
+	"flag"
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/wgtensor/wgtensor/autograd"
+	"github.com/wgtensor/wgtensor/data"
+	"github.com/wgtensor/wgtensor/device"
+	"github.com/wgtensor/wgtensor/examples/internal/run"
+	"github.com/wgtensor/wgtensor/nn"
+	"github.com/wgtensor/wgtensor/nn/optim"
+	"github.com/wgtensor/wgtensor/tensor"
+)
+
+func main() {
+	fs := flag.NewFlagSet("mnist", flag.ContinueOnError)
+	f := run.Register(fs, 3)
+	cfg := config{Flags: f}
+	fs.StringVar(&cfg.model, "model", "cnn", "mlp or cnn")
+	fs.StringVar(&cfg.dataset, "dataset", "mnist", "mnist or fashion")
+	fs.IntVar(&cfg.batch, "batch", 64, "batch size")
+	fs.Float64Var(&cfg.lr, "lr", 1e-3, "Adam learning rate")
+	run.Main("mnist", fs, func() error { return train(cfg) })
+}
+
+type config struct {
+	*run.Flags
+	model, dataset string
+	batch          int
+	lr             float64
+}
+
+// classifier is a model mapping images [N, 1, 28, 28] to logits [N, 10].
+type classifier interface {
+	Forward(x *autograd.Var) *autograd.Var
+}
+
+// MLP is a two-hidden-layer perceptron with dropout.
+type MLP struct {
+	Net *nn.Sequential `nn:",inline"`
+}
+
+func newMLP(dev device.Device) *MLP {
+	return &MLP{Net: nn.NewSequential(
+		nn.NewFlatten(),
+		nn.NewLinear(dev, 28*28, 512), nn.ReLU{}, nn.NewDropout(0.2),
+		nn.NewLinear(dev, 512, 256), nn.ReLU{}, nn.NewDropout(0.2),
+		nn.NewLinear(dev, 256, 10),
+	)}
+}
+
+// Forward maps images to logits.
+func (m *MLP) Forward(x *autograd.Var) *autograd.Var { return m.Net.Forward(x) }
+
+// CNN is two convolution blocks (ReLU, 2×2 max pooling) and two linear
+// layers.
+type CNN struct {
+	Conv1, Conv2 *nn.Conv2d
+	FC1, FC2     *nn.Linear
+}
+
+func newCNN(dev device.Device) *CNN {
+	same := tensor.Conv2DOptions{Padding: [2]int{1, 1}}
+	return &CNN{
+		Conv1: nn.NewConv2d(dev, 1, 32, 3, 3, same),
+		Conv2: nn.NewConv2d(dev, 32, 64, 3, 3, same),
+		FC1:   nn.NewLinear(dev, 64*7*7, 128),
+		FC2:   nn.NewLinear(dev, 128, 10),
+	}
+}
+
+// Forward maps images to logits.
+func (m *CNN) Forward(x *autograd.Var) *autograd.Var {
+	pool := tensor.Pool2DOptions{Kernel: [2]int{2, 2}}
+	x = autograd.MaxPool2D(m.Conv1.Forward(x).ReLU(), pool)
+	x = autograd.MaxPool2D(m.Conv2.Forward(x).ReLU(), pool)
+	return m.FC2.Forward(m.FC1.Forward(x.Flatten(1, -1)).ReLU())
+}
+
+// datasets loads the training and test sets and their normalisation.
+func datasets(cfg config) (train, test *data.Memory, mean, std float64, err error) {
+	dir := cfg.Data
+	load := data.MNIST
+	mean, std = 0.1307, 0.3081
+	switch cfg.dataset {
+	case "mnist":
+		if dir == "" {
+			dir, err = data.FindMNIST()
+		}
+	case "fashion":
+		load = data.FashionMNIST
+		mean, std = 0.2860, 0.3530
+		if dir == "" {
+			dir, err = data.FindFashionMNIST()
+		}
+	default:
+		return nil, nil, 0, 0, run.Usagef("unknown -dataset %q: want mnist or fashion", cfg.dataset)
+	}
+	if err != nil {
+		return nil, nil, 0, 0, &run.UsageError{Err: err}
+	}
+	if train, err = load(dir, true); err != nil {
+		return nil, nil, 0, 0, &run.UsageError{Err: err}
+	}
+	if test, err = load(dir, false); err != nil {
+		return nil, nil, 0, 0, &run.UsageError{Err: err}
+	}
+	return train, test, mean, std, nil
+}
+
+func newModel(name string, dev device.Device) (classifier, error) {
+	switch name {
+	case "mlp":
+		return newMLP(dev), nil
+	case "cnn":
+		return newCNN(dev), nil
+	}
+	return nil, run.Usagef("unknown -model %q: want mlp or cnn", name)
+}
+
+// quickThreshold is the test accuracy a -quick run must reach.
+func quickThreshold(cfg config) float64 {
+	switch {
+	case cfg.dataset == "fashion":
+		return 0.75
+	case cfg.model == "cnn":
+		return 0.93
+	}
+	return 0.90
+}
+
+func train(cfg config) error {
+	if cfg.batch <= 0 {
+		return run.Usagef("-batch must be positive, got %d", cfg.batch)
+	}
+	if _, err := newModel(cfg.model, device.CPU()); err != nil {
+		return err
+	}
+	trainSet, testSet, mean, std, err := datasets(cfg)
+	if err != nil {
+		return err
+	}
+	dev, err := run.OpenDevice(cfg.Device, os.Stdout)
+	if err != nil {
+		return err
+	}
+	epochs := cfg.Epochs
+	if cfg.Quick {
+		// A short run for CI: one epoch on the first 10,000 training images.
+		epochs = min(epochs, 1)
+		trainSet = trainSet.Subset(indices(10000))
+	}
+	nn.Seed(cfg.Seed)
+	model, _ := newModel(cfg.model, dev)
+	if cfg.Load != "" {
+		if err := nn.Load(cfg.Load, model); err != nil {
+			return run.Usagef("-load: the checkpoint does not fit the %s model: %v", cfg.model, err)
+		}
+		fmt.Println("loaded", cfg.Load)
+	}
+	fmt.Printf("%s on %s: %d parameters, %d training and %d test images\n",
+		cfg.model, cfg.dataset, nn.NumParameters(model), trainSet.Len(), testSet.Len())
+
+	opts := data.LoaderOptions{BatchSize: cfg.batch, Shuffle: true, Seed: cfg.Seed, Prefetch: 2, Mean: mean, Std: std}
+	trainLoader := data.NewLoader(trainSet, dev, opts)
+	testLoader := data.NewLoader(testSet, dev, data.LoaderOptions{BatchSize: 500, Prefetch: 2, Mean: mean, Std: std})
+	opt := optim.NewAdam(nn.Parameters(model), cfg.lr)
+	stop := run.Interrupt()
+
+	var losses, trainAcc, testAcc []float64
+	start := time.Now()
+	done := 0
+	for epoch := 1; epoch <= epochs && !stop.Load(); epoch++ {
+		nn.Train(model)
+		p := run.NewProgress(os.Stdout, fmt.Sprintf("epoch %d/%d", epoch, epochs), trainSet.Len())
+		correct := tensor.Zeros(dev)
+		for b := range trainLoader.Batches(epoch) {
+			opt.ZeroGrad()
+			logits := model.Forward(autograd.Const(b.Input))
+			loss := nn.CrossEntropyLoss(logits, b.Target)
+			loss.Backward()
+			opt.Step()
+			hits := logits.ArgMax(1).Eq(b.Target).Sum()
+			correct = correct.Add(hits)
+			p.Step(len(b.Indices), loss.Value(), hits)
+			if stop.Load() {
+				break
+			}
+		}
+		acc, err := accuracy(model, testLoader)
+		if err != nil {
+			return err
+		}
+		seen, err := correct.Item()
+		if err != nil {
+			return err
+		}
+		p.Finish(fmt.Sprintf("test accuracy %.2f%%", 100*acc))
+		losses = append(losses, p.MeanLoss())
+		trainAcc = append(trainAcc, float64(seen)/float64(trainSet.Len()))
+		testAcc = append(testAcc, acc)
+		done = epoch
+	}
+	wall := time.Since(start)
+	acc := 0.0
+	if len(testAcc) > 0 {
+		acc = testAcc[len(testAcc)-1]
+	} else if acc, err = accuracy(model, testLoader); err != nil {
+		return err
+	}
+	if cfg.Save != "" {
+		if err := nn.Save(cfg.Save, model); err != nil {
+			return err
+		}
+		fmt.Println("saved", cfg.Save)
+	}
+	if cfg.Plot != "" && len(losses) > 0 {
+		if err := run.Plot(cfg.Plot, cfg.model+" on "+cfg.dataset,
+			[]run.Curve{{Name: "train loss", Values: losses}},
+			[]run.Curve{{Name: "train accuracy", Values: trainAcc}, {Name: "test accuracy", Values: testAcc}}); err != nil {
+			return err
+		}
+		fmt.Println("plotted", cfg.Plot)
+	}
+	run.Summary(os.Stdout, dev, done, wall, fmt.Sprintf("model=%s dataset=%s test_accuracy=%.2f%%", cfg.model, cfg.dataset, 100*acc))
+	if cfg.Quick {
+		return run.AtLeast("test accuracy", acc, quickThreshold(cfg))
+	}
+	return nil
+}
+
+// accuracy is the fraction of the loader's examples the model classifies
+// correctly, computed without recording gradients and read back once.
+func accuracy(model classifier, loader *data.Loader) (float64, error) {
+	nn.Eval(model)
+	defer nn.Train(model)
+	var correct *tensor.Tensor
+	n := 0
+	autograd.NoGrad(func() {
+		for b := range loader.Batches(0) {
+			hits := model.Forward(autograd.Const(b.Input)).ArgMax(1).Eq(b.Target).Sum()
+			if correct == nil {
+				correct = hits
+			} else {
+				correct = correct.Add(hits)
+			}
+			n += len(b.Indices)
+		}
+	})
+	if correct == nil {
+		return 0, nil
+	}
+	c, err := correct.Item()
+	if err != nil {
+		return 0, err
+	}
+	return float64(c) / float64(n), nil
+}
+
+func indices(n int) []int {
+	idx := make([]int, n)
+	for i := range idx {
+		idx[i] = i
+	}
+	return idx
+}
