@@ -91,6 +91,13 @@ type gpuDevice struct {
 const maxPoolBytes = 1 << 30
 
 func openGPU() (*gpuDevice, error) {
+	// Mesa's window-system code prints "XDG_RUNTIME_DIR is invalid" on
+	// stderr when the variable is unset, as on servers and in CI. Compute
+	// needs no window system; pointing it at the temporary directory
+	// silences the warning.
+	if os.Getenv("XDG_RUNTIME_DIR") == "" {
+		os.Setenv("XDG_RUNTIME_DIR", os.TempDir())
+	}
 	level := wgpu.LogLevel_Off
 	if os.Getenv("WGTENSOR_WGPU_LOG") != "" {
 		level = wgpu.LogLevel_Warn

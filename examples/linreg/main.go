@@ -63,8 +63,8 @@ func train(f *run.Flags, lr float64, n int) error {
 	nn.Seed(f.Seed)
 	model := nn.NewLinear(dev, len(trueW), 1)
 	if f.Load != "" {
-		if err := nn.Load(f.Load, model); err != nil {
-			return &run.UsageError{Err: err}
+		if err := run.LoadModel(f.Load, model, "linear model (a Linear(3, 1))"); err != nil {
+			return err
 		}
 	}
 	opt := optim.NewSGD(nn.Parameters(model), lr)

@@ -30,14 +30,14 @@ func load(f *run.Flags) (train, test *data.Memory, err error) {
 	dir := f.Data
 	if dir == "" {
 		if dir, err = data.FindMNIST(); err != nil {
-			return nil, nil, &run.UsageError{Err: err}
+			return nil, nil, run.DataError(f.Data, err)
 		}
 	}
 	if train, err = data.MNIST(dir, true); err != nil {
-		return nil, nil, &run.UsageError{Err: err}
+		return nil, nil, run.DataError(f.Data, err)
 	}
 	if test, err = data.MNIST(dir, false); err != nil {
-		return nil, nil, &run.UsageError{Err: err}
+		return nil, nil, run.DataError(f.Data, err)
 	}
 	return train.Filter(zeroOrOne), test.Filter(zeroOrOne), nil
 }
@@ -58,8 +58,8 @@ func train(f *run.Flags, lr float64) error {
 	nn.Seed(f.Seed)
 	model := nn.NewLinear(dev, 28*28, 1)
 	if f.Load != "" {
-		if err := nn.Load(f.Load, model); err != nil {
-			return run.Usagef("-load: the checkpoint does not fit logistic regression: %v", err)
+		if err := run.LoadModel(f.Load, model, "logistic regression (a Linear(784, 1))"); err != nil {
+			return err
 		}
 	}
 	fmt.Printf("digits 0 and 1: %d training and %d test images\n", trainSet.Len(), testSet.Len())

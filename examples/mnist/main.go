@@ -104,13 +104,13 @@ func datasets(cfg config) (train, test *data.Memory, mean, std float64, err erro
 		return nil, nil, 0, 0, run.Usagef("unknown -dataset %q: want mnist or fashion", cfg.dataset)
 	}
 	if err != nil {
-		return nil, nil, 0, 0, &run.UsageError{Err: err}
+		return nil, nil, 0, 0, run.DataError(cfg.Data, err)
 	}
 	if train, err = load(dir, true); err != nil {
-		return nil, nil, 0, 0, &run.UsageError{Err: err}
+		return nil, nil, 0, 0, run.DataError(cfg.Data, err)
 	}
 	if test, err = load(dir, false); err != nil {
-		return nil, nil, 0, 0, &run.UsageError{Err: err}
+		return nil, nil, 0, 0, run.DataError(cfg.Data, err)
 	}
 	return train, test, mean, std, nil
 }
@@ -160,10 +160,9 @@ func train(cfg config) error {
 	nn.Seed(cfg.Seed)
 	model, _ := newModel(cfg.model, dev)
 	if cfg.Load != "" {
-		if err := nn.Load(cfg.Load, model); err != nil {
-			return run.Usagef("-load: the checkpoint does not fit the %s model: %v", cfg.model, err)
+		if err := run.LoadModel(cfg.Load, model, cfg.model+" model"); err != nil {
+			return err
 		}
-		fmt.Println("loaded", cfg.Load)
 	}
 	fmt.Printf("%s on %s: %d parameters, %d training and %d test images\n",
 		cfg.model, cfg.dataset, nn.NumParameters(model), trainSet.Len(), testSet.Len())

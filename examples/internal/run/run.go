@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/wgtensor/wgtensor/device"
+	"github.com/wgtensor/wgtensor/nn"
 	"github.com/wgtensor/wgtensor/tensor"
 )
 
@@ -124,6 +125,28 @@ func OpenDevice(name string, out io.Writer) (device.Device, error) {
 	}
 	fmt.Fprintf(out, "device: %s\n", dev.Name())
 	return dev, nil
+}
+
+// LoadModel loads a -load checkpoint into model, turning failures into
+// one-line usage errors that say what was wrong; what names the model.
+func LoadModel(path string, model any, what string) error {
+	if _, err := os.Stat(path); err != nil {
+		return Usagef("-load: cannot read %s: %v", path, errors.Unwrap(err))
+	}
+	if err := nn.Load(path, model); err != nil {
+		return Usagef("-load: %s is not a checkpoint of the %s: %v", path, what, err)
+	}
+	fmt.Println("loaded", path)
+	return nil
+}
+
+// DataError turns a failure to load a dataset into a usage error that says
+// what to do about it.
+func DataError(dataFlag string, err error) error {
+	if dataFlag != "" {
+		return Usagef("-data %s: %v (point -data at a folder with the dataset files, or omit it to use the installed copy)", dataFlag, err)
+	}
+	return &UsageError{err}
 }
 
 // Interrupt returns a flag that becomes true on the first Ctrl-C, so a

@@ -1,0 +1,116 @@
+package main
+
+import (
+	"bytes"
+	"compress/gzip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/wgtensor/wgtensor/device"
+	"github.com/wgtensor/wgtensor/nn"
+)
+
+var binary string
+
+// TestMain builds the program once; the tests run it as a user would.
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "mnist-test")
+	if err != nil {
+		panic(err)
+	}
+	binary = filepath.Join(dir, "mnist")
+	if out, err := exec.Command("go", "build", "-o", binary, ".").CombinedOutput(); err != nil {
+		os.Stderr.Write(out)
+		panic(err)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// runProgram runs the program and returns its exit status, stdout and
+// stderr.
+func runProgram(t *testing.T, args ...string) (int, string, string) {
+	t.Helper()
+	cmd := exec.Command(binary, args...)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err := cmd.Run()
+	status := 0
+	if ee, ok := err.(*exec.ExitError); ok {
+		status = ee.ExitCode()
+	} else {
+		require.NoError(t, err)
+	}
+	return status, stdout.String(), stderr.String()
+}
+
+// TestBadInput: each mistake gives exit status 2 and one line on stderr that
+// names it, with no stack trace.
+func TestBadInput(t *testing.T) {
+	dir := t.TempDir()
+	corrupt := filepath.Join(dir, "corrupt")
+	require.NoError(t, os.Mkdir(corrupt, 0o755))
+	for _, name := range []string{"train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz", "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"} {
+		var b bytes.Buffer
+		zw := gzip.NewWriter(&b)
+		zw.Write([]byte{0, 0, 8, 3, 0, 0, 0, 9}) // promises data it does not have
+		zw.Close()
+		require.NoError(t, os.WriteFile(filepath.Join(corrupt, name), b.Bytes(), 0o644))
+	}
+	mlpCheckpoint := filepath.Join(dir, "mlp.safetensors")
+	require.NoError(t, nn.Save(mlpCheckpoint, newMLP(device.CPU())))
+
+	cases := []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"unknown device", []string{"-device=tpu"}, `unknown -device "tpu": want cpu, gpu or auto`},
+		{"unknown model", []string{"-model=resnet"}, `unknown -model "resnet": want mlp or cnn`},
+		{"unknown dataset", []string{"-dataset=cifar"}, `unknown -dataset "cifar": want mnist or fashion`},
+		{"unknown flag", []string{"-bogus"}, "flag provided but not defined: -bogus"},
+		{"missing data", []string{"-data", filepath.Join(dir, "nowhere")}, "nowhere"},
+		{"corrupt data", []string{"-data", corrupt}, "truncated"},
+		{"checkpoint of another model", []string{"-device=cpu", "-model=cnn", "-epochs=0", "-load", mlpCheckpoint}, "is not a checkpoint of the cnn model"},
+		{"missing checkpoint", []string{"-device=cpu", "-epochs=0", "-load", filepath.Join(dir, "absent.safetensors")}, "cannot read"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			status, _, stderr := runProgram(t, c.args...)
+			assert.Equal(t, 2, status, "stderr: %s", stderr)
+			lines := strings.Split(strings.TrimRight(stderr, "\n"), "\n")
+			assert.Len(t, lines, 1, "one line on stderr, got %q", stderr)
+			assert.Contains(t, stderr, c.want)
+			assert.True(t, strings.HasPrefix(stderr, "mnist: "), "stderr %q", stderr)
+			assert.NotContains(t, stderr, "goroutine")
+		})
+	}
+}
+
+// TestSaveLoadSameAccuracy: a checkpoint saved by -save loads with -load and
+// gives the same test accuracy.
+func TestSaveLoadSameAccuracy(t *testing.T) {
+	if testing.Short() {
+		t.Skip("trains for a few seconds")
+	}
+	path := filepath.Join(t.TempDir(), "mlp.safetensors")
+	status, out, stderr := runProgram(t, "-quick", "-model=mlp", "-device=cpu", "-save", path)
+	require.Equal(t, 0, status, "stderr: %s\nstdout: %s", stderr, out)
+	accuracy := regexp.MustCompile(`test_accuracy=([0-9.]+)%`)
+	trained := accuracy.FindStringSubmatch(out)
+	require.NotNil(t, trained, out)
+
+	status, out, stderr = runProgram(t, "-model=mlp", "-device=cpu", "-epochs=0", "-load", path)
+	require.Equal(t, 0, status, "stderr: %s", stderr)
+	loaded := accuracy.FindStringSubmatch(out)
+	require.NotNil(t, loaded, out)
+	assert.Equal(t, trained[1], loaded[1])
+}
