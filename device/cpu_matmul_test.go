@@ -56,7 +56,21 @@ func cpuMatMulRef(a, b []float32, bs, m, k, n int) (c, mag []float64) {
 	return c, mag
 }
 
+// TestCPUMatMul checks the product with every micro-kernel this CPU runs.
 func TestCPUMatMul(t *testing.T) {
+	kernels := []cpuMicro{cpuPortable}
+	if cpuKernel.name != cpuPortable.name {
+		kernels = append(kernels, cpuKernel)
+	}
+	inUse := cpuKernel
+	defer func() { cpuKernel = inUse }()
+	for _, k := range kernels {
+		cpuKernel = k
+		t.Run(k.name, testCPUMatMul)
+	}
+}
+
+func testCPUMatMul(t *testing.T) {
 	h := newCPUHarness(t)
 	sizes := [][4]int{ // B, M, K, N
 		{1, 1, 1, 1}, {1, 3, 17, 33}, {2, 17, 33, 3}, {3, 65, 7, 129}, {1, 100, 130, 70},

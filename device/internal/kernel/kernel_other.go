@@ -1,0 +1,11 @@
+//go:build !amd64 || purego
+
+// Package kernel holds the assembly micro-kernels of the CPU matrix product;
+// on this platform there are none.
+package kernel
+
+// HasAVX2 is false: no assembly kernel is built here.
+const HasAVX2 = false
+
+// Sgemm6x16AVX2 is never called where HasAVX2 is false.
+func Sgemm6x16AVX2(k int, a, b, c *float32, ldc int) { panic("kernel: no AVX2 kernel on this platform") }
