@@ -8,4 +8,6 @@ package kernel
 const HasAVX2 = false
 
 // Sgemm6x16AVX2 is never called where HasAVX2 is false.
-func Sgemm6x16AVX2(k int, a, b, c *float32, ldc int) { panic("kernel: no AVX2 kernel on this platform") }
+func Sgemm6x16AVX2(k int, a, b, c *float32, ldc int) {
+	panic("kernel: no AVX2 kernel on this platform")
+}
