@@ -104,7 +104,7 @@ func LoadCheckpoint(path string, m any, opt Stateful) error {
 		return fmt.Errorf("nn: load: %w", err)
 	}
 	fail := func(name string, format string, args ...any) error {
-		return fmt.Errorf("nn: load %s: tensor %q: %s", path, name, fmt.Sprintf(format, args...))
+		return fmt.Errorf("nn: load %s: tensor %q %s", path, name, fmt.Sprintf(format, args...))
 	}
 	params, buffers := NamedParameters(m), NamedBuffers(m)
 	var dev device.Device
@@ -145,7 +145,7 @@ func LoadCheckpoint(path string, m any, opt Stateful) error {
 			if opt != nil {
 				t, err := hostTensor(dev, f.Tensors[name])
 				if err != nil {
-					return fail(name, "%v", err)
+					return fail(name, "cannot be read: %v", err)
 				}
 				optState[rest] = t
 			}
@@ -195,7 +195,7 @@ func fromFile(f *safetensors.File, name string, cur *tensor.Tensor, int64OnDisk 
 	}
 	t, err := hostTensor(cur.Device(), st)
 	if err != nil {
-		return nil, fail(name, "%v", err)
+		return nil, fail(name, "cannot be read: %v", err)
 	}
 	return t, nil
 }

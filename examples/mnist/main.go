@@ -179,16 +179,13 @@ func train(cfg config) error {
 	for epoch := 1; epoch <= epochs && !stop.Load(); epoch++ {
 		nn.Train(model)
 		p := run.NewProgress(os.Stdout, fmt.Sprintf("epoch %d/%d", epoch, epochs), trainSet.Len())
-		correct := tensor.Zeros(dev)
 		for b := range trainLoader.Batches(epoch) {
 			opt.ZeroGrad()
 			logits := model.Forward(autograd.Const(b.Input))
 			loss := nn.CrossEntropyLoss(logits, b.Target)
 			loss.Backward()
 			opt.Step()
-			hits := logits.ArgMax(1).Eq(b.Target).Sum()
-			correct = correct.Add(hits)
-			p.Step(len(b.Indices), loss.Value(), hits)
+			p.Step(len(b.Indices), loss.Value(), logits.ArgMax(1).Eq(b.Target).Sum())
 			if stop.Load() {
 				break
 			}
@@ -197,13 +194,9 @@ func train(cfg config) error {
 		if err != nil {
 			return err
 		}
-		seen, err := correct.Item()
-		if err != nil {
-			return err
-		}
 		p.Finish(fmt.Sprintf("test accuracy %.2f%%", 100*acc))
 		losses = append(losses, p.MeanLoss())
-		trainAcc = append(trainAcc, float64(seen)/float64(trainSet.Len()))
+		trainAcc = append(trainAcc, p.Accuracy())
 		testAcc = append(testAcc, acc)
 		done = epoch
 	}

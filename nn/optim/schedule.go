@@ -1,6 +1,11 @@
 package optim
 
-import "math"
+import (
+	"fmt"
+	"math"
+
+	"github.com/wgtensor/wgtensor/tensor"
+)
 
 // Scheduler changes an optimizer's learning rate as training progresses.
 // Call Step once per epoch (or per iteration, as the schedule is meant),
@@ -29,6 +34,9 @@ type StepLR struct {
 
 // NewStepLR returns a StepLR schedule for opt.
 func NewStepLR(opt Optimizer, stepSize int, gamma float64) *StepLR {
+	if stepSize <= 0 {
+		panic(&tensor.Error{Op: "NewStepLR", Msg: fmt.Sprintf("step size %d is not positive", stepSize)})
+	}
 	return &StepLR{schedule: newSchedule(opt), StepSize: stepSize, Gamma: gamma}
 }
 
@@ -50,6 +58,9 @@ type CosineAnnealingLR struct {
 
 // NewCosineAnnealingLR returns a cosine schedule for opt.
 func NewCosineAnnealingLR(opt Optimizer, tMax int, etaMin float64) *CosineAnnealingLR {
+	if tMax <= 0 {
+		panic(&tensor.Error{Op: "NewCosineAnnealingLR", Msg: fmt.Sprintf("period %d is not positive", tMax)})
+	}
 	return &CosineAnnealingLR{schedule: newSchedule(opt), TMax: tMax, EtaMin: etaMin}
 }
 
@@ -78,6 +89,9 @@ type LinearLR struct {
 // NewLinearLR returns a linear schedule for opt and applies its first
 // factor.
 func NewLinearLR(opt Optimizer, start, end float64, total int) *LinearLR {
+	if !(start > 0 && start <= 1) || !(end >= 0 && end <= 1) || total <= 0 {
+		panic(&tensor.Error{Op: "NewLinearLR", Msg: fmt.Sprintf("factors must be in (0, 1] and [0, 1] and the steps positive, got start %v, end %v, total %d", start, end, total)})
+	}
 	s := &LinearLR{schedule: newSchedule(opt), Start: start, End: end, Total: total}
 	opt.SetLR(opt.LR() * start)
 	return s

@@ -42,7 +42,7 @@ func Parse(data []byte) (*File, error) {
 	}
 	n := binary.LittleEndian.Uint64(data)
 	if n > MaxHeaderSize {
-		return nil, errorf(ErrHeaderTooLarge, "header length %d exceeds the %d-byte limit", n, MaxHeaderSize)
+		return nil, errorf(ErrHeaderTooLarge, "not a safetensors file: header length %d exceeds the %d-byte limit", n, MaxHeaderSize)
 	}
 	if n > uint64(len(data)-8) {
 		return nil, errorf(ErrTruncated, "header length %d exceeds the %d bytes after the length field", n, len(data)-8)

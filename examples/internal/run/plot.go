@@ -28,6 +28,7 @@ func Plot(path, title string, losses, accuracies []Curve) error {
 		p.X.Label.Text = "epoch"
 		p.Y.Label.Text = name
 		p.Add(plotter.NewGrid())
+		p.Legend.Top = true
 		for i, c := range curves {
 			pts := make(plotter.XYs, len(c.Values))
 			for k, v := range c.Values {

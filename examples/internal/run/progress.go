@@ -11,23 +11,22 @@ import (
 )
 
 // Progress reports a training epoch: on a terminal a bar redrawn in place
-// with loss, accuracy, samples per second and time left; otherwise a plain
-// line every few seconds. Losses are tensors read back only when a line is
-// printed, so a GPU is not made to wait at every step.
+// with the epoch's mean loss and accuracy so far, samples per second and
+// time left; otherwise a plain line every few seconds. The sums behind the
+// means stay on the device and are read back only when a line is printed,
+// so a GPU is not made to wait at every step.
 type Progress struct {
-	out      io.Writer
-	tty      bool
-	label    string
-	total    int // samples in the epoch
-	done     int
-	start    time.Time
-	last     time.Time
-	every    time.Duration
-	loss     float64 // the most recently read loss
-	correct  float64
-	seen     float64 // samples counted in correct
-	lossSum  float64
-	lossRead int
+	out        io.Writer
+	tty        bool
+	label      string
+	total      int // samples in the epoch
+	done       int
+	start      time.Time
+	last       time.Time
+	every      time.Duration
+	lossSum    *tensor.Tensor // Σ loss·n over the epoch, on the device
+	correctSum *tensor.Tensor // Σ correct, or nil when not reported
+	loss, acc  float64        // the means at the last print
 }
 
 // IsTerminal reports whether f is a terminal.
@@ -50,39 +49,60 @@ func NewProgress(out io.Writer, label string, total int) *Progress {
 	return &Progress{out: out, tty: tty, label: label, total: total, start: now, last: now, every: every}
 }
 
-// Step records a batch of n samples with its loss (a one-element tensor)
-// and, optionally, the number of correct predictions in it (a one-element
-// tensor, or nil).
+// Step records a batch of n samples with its mean loss (a one-element
+// tensor) and, optionally, the number of correct predictions among them (a
+// one-element tensor, or nil).
 func (p *Progress) Step(n int, loss, correct *tensor.Tensor) {
 	p.done += n
-	if time.Since(p.last) < p.every && p.done < p.total {
-		return
-	}
-	p.last = time.Now()
-	if v, err := loss.Item(); err == nil {
-		p.loss = float64(v)
-		p.lossSum += p.loss
-		p.lossRead++
-	}
+	p.lossSum = accumulate(p.lossSum, loss.Reshape().MulScalar(float64(n)))
 	if correct != nil {
-		if v, err := correct.Item(); err == nil {
-			p.correct += float64(v)
-			p.seen += float64(n)
-		}
+		p.correctSum = accumulate(p.correctSum, correct.Reshape())
 	}
-	p.print(false)
+	if time.Since(p.last) >= p.every && p.done < p.total {
+		p.last = time.Now()
+		p.read()
+		p.print(false)
+	}
 }
 
-// MeanLoss is the mean of the losses read during the epoch.
-func (p *Progress) MeanLoss() float64 {
-	if p.lossRead == 0 {
-		return p.loss
+func accumulate(sum, v *tensor.Tensor) *tensor.Tensor {
+	if sum == nil {
+		return v
 	}
-	return p.lossSum / float64(p.lossRead)
+	return sum.Add(v)
+}
+
+// read brings the running means back from the device.
+func (p *Progress) read() {
+	if p.done == 0 {
+		return
+	}
+	if v, err := p.lossSum.Item(); err == nil {
+		p.loss = float64(v) / float64(p.done)
+	}
+	if p.correctSum != nil {
+		if v, err := p.correctSum.Item(); err == nil {
+			p.acc = float64(v) / float64(p.done)
+		}
+	}
+}
+
+// MeanLoss is the mean loss per sample over the steps recorded so far.
+func (p *Progress) MeanLoss() float64 {
+	p.read()
+	return p.loss
+}
+
+// Accuracy is the fraction of correct predictions over the steps recorded
+// so far (0 when Step was never given a count).
+func (p *Progress) Accuracy() float64 {
+	p.read()
+	return p.acc
 }
 
 // Finish ends the epoch's report with extra (for example test metrics).
 func (p *Progress) Finish(extra string) {
+	p.read()
 	p.print(true)
 	if extra != "" {
 		fmt.Fprintf(p.out, "  %s", extra)
@@ -95,8 +115,8 @@ func (p *Progress) print(final bool) {
 	rate := float64(p.done) / max(elapsed, 1e-9)
 	left := time.Duration(float64(p.total-p.done)/max(rate, 1e-9)) * time.Second
 	acc := ""
-	if p.seen > 0 {
-		acc = fmt.Sprintf(" acc %5.2f%%", 100*p.correct/p.seen)
+	if p.correctSum != nil {
+		acc = fmt.Sprintf(" acc %5.2f%%", 100*p.acc)
 	}
 	stats := fmt.Sprintf("loss %.4f%s  %6.0f samples/s", p.loss, acc, rate)
 	if !final {

@@ -173,7 +173,7 @@ func Summary(out io.Writer, dev device.Device, epochs int, wall time.Duration, m
 // AtLeast checks a quick run's result: it returns an error (exit status 1)
 // when got is below want.
 func AtLeast(what string, got, want float64) error {
-	if got < want {
+	if !(got >= want) { // NaN fails too
 		return fmt.Errorf("quick check failed: %s %.4g is below the threshold %.4g", what, got, want)
 	}
 	fmt.Printf("quick check passed: %s %.4g >= %.4g\n", what, got, want)
@@ -183,7 +183,7 @@ func AtLeast(what string, got, want float64) error {
 // AtMost checks a quick run's result: it returns an error (exit status 1)
 // when got is above limit.
 func AtMost(what string, got, limit float64) error {
-	if got > limit {
+	if !(got <= limit) { // NaN fails too
 		return fmt.Errorf("quick check failed: %s %.4g is above the limit %.4g", what, got, limit)
 	}
 	fmt.Printf("quick check passed: %s %.4g <= %.4g\n", what, got, limit)

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"flag"
+	"math"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -63,20 +64,24 @@ func TestProgressPlainLines(t *testing.T) {
 	p.every = 0 // print at every step
 	loss := tensor.Scalar(device.CPU(), 0.5)
 	p.Step(4, loss, tensor.Scalar(device.CPU(), 3))
-	p.Step(6, loss, nil)
+	p.Step(6, tensor.Scalar(device.CPU(), 1), tensor.Scalar(device.CPU(), 2))
 	p.Finish("test accuracy 90.00%")
 	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
-	require.Len(t, lines, 3)
+	require.Len(t, lines, 2)
 	assert.Contains(t, lines[0], "epoch 1/1 4/10 loss 0.5000 acc 75.00%")
 	assert.Contains(t, lines[0], "left")
-	assert.Contains(t, lines[2], "epoch 1/1 10/10 loss 0.5000")
-	assert.Contains(t, lines[2], "test accuracy 90.00%")
-	assert.InDelta(t, 0.5, p.MeanLoss(), 1e-9)
+	// The final line has the epoch's means: (4·0.5 + 6·1)/10 and 5/10.
+	assert.Contains(t, lines[1], "epoch 1/1 10/10 loss 0.8000 acc 50.00%")
+	assert.Contains(t, lines[1], "test accuracy 90.00%")
+	assert.InDelta(t, 0.8, p.MeanLoss(), 1e-6)
+	assert.InDelta(t, 0.5, p.Accuracy(), 1e-6)
 }
 
 func TestThresholds(t *testing.T) {
 	assert.NoError(t, AtLeast("accuracy", 0.99, 0.98))
 	assert.ErrorContains(t, AtLeast("accuracy", 0.97, 0.98), "below the threshold")
+	assert.Error(t, AtLeast("accuracy", math.NaN(), 0.98), "NaN fails")
+	assert.Error(t, AtMost("loss", math.NaN(), 3), "NaN fails")
 	assert.NoError(t, AtMost("error", 0.001, 0.01))
 	assert.ErrorContains(t, AtMost("error", 0.1, 0.01), "above the limit")
 }

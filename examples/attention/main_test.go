@@ -1,0 +1,201 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+)
+
+// bin is the program, built once by TestMain.
+var bin string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "attention-test-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	bin = filepath.Join(dir, "attention")
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		fmt.Fprintf(os.Stderr, "go build: %v\n%s", err, out)
+		os.RemoveAll(dir)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// runProgram runs the program with args and returns its output and exit
+// status.
+func runProgram(t *testing.T, args ...string) (stdout, stderr string, status int) {
+	t.Helper()
+	cmd := exec.Command(bin, args...)
+	var out, errOut bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errOut
+	err := cmd.Run()
+	if ee, ok := err.(*exec.ExitError); ok {
+		return out.String(), errOut.String(), ee.ExitCode()
+	} else if err != nil {
+		t.Fatalf("running %v: %v", args, err)
+	}
+	return out.String(), errOut.String(), 0
+}
+
+// tiny are the flags of a run that takes a fraction of a second: a small
+// model and two steps.
+func tiny(extra ...string) []string {
+	return append([]string{"-device=cpu", "-epochs=1", "-steps=2", "-len=4", "-dmodel=8", "-heads=2", "-ff=8", "-layers=1", "-batch=4"}, extra...)
+}
+
+func checkSummary(t *testing.T, stdout, stderr string, status int) {
+	t.Helper()
+	if status != 0 {
+		t.Fatalf("exit status %d, want 0\nstdout:\n%s\nstderr:\n%s", status, stdout, stderr)
+	}
+	if !strings.Contains(stdout, "\nsummary: device=") {
+		t.Fatalf("no summary line in the output:\n%s", stdout)
+	}
+}
+
+func TestQuick(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-quick trains for several seconds")
+	}
+	start := time.Now()
+	stdout, stderr, status := runProgram(t, "-quick", "-device=cpu")
+	checkSummary(t, stdout, stderr, status)
+	if !strings.Contains(stdout, "quick check passed") {
+		t.Errorf("no quick check in the output:\n%s", stdout)
+	}
+	t.Logf("in %s: %s", time.Since(start).Round(100*time.Millisecond), lastLines(stdout, 2))
+}
+
+func lastLines(s string, n int) string {
+	lines := strings.Split(strings.TrimSpace(s), "\n")
+	return strings.Join(lines[max(0, len(lines)-n):], " | ")
+}
+
+func TestBadInput(t *testing.T) {
+	dir := t.TempDir()
+	garbage := filepath.Join(dir, "garbage.safetensors")
+	if err := os.WriteFile(garbage, []byte("not a checkpoint"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	// A checkpoint for sequences of 4 digits, to load into a model of 5.
+	short := filepath.Join(dir, "len4.safetensors")
+	stdout, stderr, status := runProgram(t, tiny("-save="+short)...)
+	checkSummary(t, stdout, stderr, status)
+
+	for _, c := range []struct {
+		name string
+		args []string
+		want []string // in the one line on stderr
+	}{
+		{"unknown device", tiny("-device=tpu"), []string{`unknown -device "tpu"`}},
+		{"unknown flag", tiny("-colour=red"), []string{"-colour"}},
+		{"zero length", tiny("-len=0"), []string{"-len must be positive"}},
+		{"heads not dividing", tiny("-heads=3"), []string{"-heads 3 does not divide -dmodel 8"}},
+		{"data given", tiny("-data=" + filepath.Join(dir, "nowhere")), []string{"-data", "reads no data"}},
+		{"missing checkpoint", tiny("-load=" + filepath.Join(dir, "none.safetensors")), []string{"-load", "none.safetensors"}},
+		{"garbage checkpoint", tiny("-load=" + garbage), []string{"-load", "garbage.safetensors"}},
+		{"checkpoint of another length", tiny("-len=5", "-load="+short), []string{"-load", "-len 5", "pos.weight", "shape"}},
+		{"checkpoint of another depth", tiny("-layers=2", "-load="+short), []string{"-load", "layers.1"}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			stdout, stderr, status := runProgram(t, c.args...)
+			if status != 2 {
+				t.Errorf("exit status %d, want 2\nstdout:\n%s\nstderr:\n%s", status, stdout, stderr)
+			}
+			if strings.Count(stderr, "\n") != 1 || !strings.HasSuffix(stderr, "\n") {
+				t.Errorf("stderr is not one line:\n%s", stderr)
+			}
+			if !strings.HasPrefix(stderr, "attention: ") || strings.Contains(stderr, "goroutine") || strings.Contains(stderr, "panic") {
+				t.Errorf("stderr does not look like a one-line error:\n%s", stderr)
+			}
+			for _, w := range c.want {
+				if !strings.Contains(stderr, w) {
+					t.Errorf("stderr does not mention %q:\n%s", w, stderr)
+				}
+			}
+		})
+	}
+}
+
+func TestSaveLoad(t *testing.T) {
+	dir := t.TempDir()
+	ck := filepath.Join(dir, "reverser.safetensors")
+	plot := filepath.Join(dir, "loss.png")
+	stdout, stderr, status := runProgram(t, tiny("-save="+ck, "-plot="+plot)...)
+	checkSummary(t, stdout, stderr, status)
+	for _, f := range []string{ck, plot} {
+		if info, err := os.Stat(f); err != nil || info.Size() == 0 {
+			t.Errorf("%s was not written: %v", f, err)
+		}
+	}
+	stdout, stderr, status = runProgram(t, tiny("-load="+ck)...)
+	checkSummary(t, stdout, stderr, status)
+	if !strings.Contains(stdout, "loaded "+ck) {
+		t.Errorf("no word of the checkpoint loaded:\n%s", stdout)
+	}
+}
+
+func TestInterrupt(t *testing.T) {
+	if testing.Short() || runtime.GOOS == "windows" {
+		t.Skip("sends SIGINT to a training run")
+	}
+	ck := filepath.Join(t.TempDir(), "interrupted.safetensors")
+	cmd := exec.Command(bin, append(tiny("-steps=1000000"), "-save="+ck)...)
+	var errOut bytes.Buffer
+	cmd.Stderr = &errOut
+	pipe, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	// The line naming the model comes after the handler is installed.
+	training := make(chan bool, 1)
+	var out strings.Builder
+	done := make(chan bool)
+	go func() {
+		sc := bufio.NewScanner(pipe)
+		for sc.Scan() {
+			out.WriteString(sc.Text() + "\n")
+			if strings.Contains(sc.Text(), "parameters;") {
+				training <- true
+			}
+		}
+		close(done)
+	}()
+	select {
+	case <-training:
+	case <-time.After(time.Minute):
+		cmd.Process.Kill()
+		t.Fatal("training did not start within a minute")
+	}
+	time.Sleep(500 * time.Millisecond)
+	if err := cmd.Process.Signal(os.Interrupt); err != nil {
+		t.Fatal(err)
+	}
+	<-done
+	err = cmd.Wait()
+	if err != nil {
+		t.Fatalf("interrupted run: %v\nstdout:\n%s\nstderr:\n%s", err, out.String(), errOut.String())
+	}
+	checkSummary(t, out.String(), errOut.String(), 0)
+	if !strings.Contains(errOut.String(), "interrupted") {
+		t.Errorf("no word of the interruption on stderr:\n%s", errOut.String())
+	}
+	if _, err := os.Stat(ck); err != nil {
+		t.Errorf("the checkpoint was not saved on Ctrl-C: %v", err)
+	}
+}
