@@ -9,7 +9,7 @@ ICDS    := $(wildcard /usr/share/vulkan/icd.d/*.json /etc/vulkan/icd.d/*.json)
 .PHONY: help deps demo devices examples test test-cpu race lint bench fuzz vet fmt
 
 help:
-	@echo "make demo      train the MNIST CNN on the best device here and report its test accuracy"
+	@echo "make demo      train the MNIST CNN (2 epochs) on the best device here and report its test accuracy"
 	@echo "make devices   list the devices here and self-check every op on each against the CPU"
 	@echo "make examples  every example's short -quick run, which checks its own threshold"
 	@echo "make test      lint, then all tests on the CPU and the GPU (installs lavapipe if no Vulkan driver is present)"

@@ -122,26 +122,7 @@ func train(f *run.Flags, lr float64) error {
 
 // accuracy thresholds the predicted probability at 0.5.
 func accuracy(prob func(*tensor.Tensor) *autograd.Var, loader *data.Loader) (float64, error) {
-	var correct *tensor.Tensor
-	n := 0
-	autograd.NoGrad(func() {
-		for b := range loader.Batches(0) {
-			pred := prob(b.Input).Value().GtScalar(0.5).Reshape(-1)
-			hits := pred.Eq(b.Target).Sum()
-			if correct == nil {
-				correct = hits
-			} else {
-				correct = correct.Add(hits)
-			}
-			n += len(b.Indices)
-		}
+	return run.Accuracy(loader, func(b data.Batch) *tensor.Tensor {
+		return prob(b.Input).Value().GtScalar(0.5).Reshape(-1).Eq(b.Target).Sum()
 	})
-	if correct == nil {
-		return 0, nil
-	}
-	c, err := correct.Item()
-	if err != nil {
-		return 0, err
-	}
-	return float64(c) / float64(n), nil
 }

@@ -4,52 +4,27 @@ import (
 	"bytes"
 	"compress/gzip"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
-	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/wgtensor/wgtensor/device"
+	"github.com/wgtensor/wgtensor/examples/internal/programtest"
 	"github.com/wgtensor/wgtensor/nn"
 )
 
 var binary string
 
 // TestMain builds the program once; the tests run it as a user would.
-func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "mnist-test")
-	if err != nil {
-		panic(err)
-	}
-	binary = filepath.Join(dir, "mnist")
-	if out, err := exec.Command("go", "build", "-o", binary, ".").CombinedOutput(); err != nil {
-		os.Stderr.Write(out)
-		panic(err)
-	}
-	code := m.Run()
-	os.RemoveAll(dir)
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { programtest.Main(m, "mnist", &binary) }
 
-// runProgram runs the program and returns its exit status, stdout and
-// stderr.
-func runProgram(t *testing.T, args ...string) (int, string, string) {
+// runProgram runs the program and returns its output and exit status.
+func runProgram(t *testing.T, args ...string) (stdout, stderr string, status int) {
 	t.Helper()
-	cmd := exec.Command(binary, args...)
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	err := cmd.Run()
-	status := 0
-	if ee, ok := err.(*exec.ExitError); ok {
-		status = ee.ExitCode()
-	} else {
-		require.NoError(t, err)
-	}
-	return status, stdout.String(), stderr.String()
+	return programtest.Run(t, binary, args...)
 }
 
 // TestBadInput: each mistake gives exit status 2 and one line on stderr that
@@ -84,13 +59,8 @@ func TestBadInput(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			status, _, stderr := runProgram(t, c.args...)
-			assert.Equal(t, 2, status, "stderr: %s", stderr)
-			lines := strings.Split(strings.TrimRight(stderr, "\n"), "\n")
-			assert.Len(t, lines, 1, "one line on stderr, got %q", stderr)
-			assert.Contains(t, stderr, c.want)
-			assert.True(t, strings.HasPrefix(stderr, "mnist: "), "stderr %q", stderr)
-			assert.NotContains(t, stderr, "goroutine")
+			stdout, stderr, status := runProgram(t, c.args...)
+			programtest.CheckUsageError(t, "mnist", stdout, stderr, status, c.want)
 		})
 	}
 }
@@ -102,13 +72,13 @@ func TestSaveLoadSameAccuracy(t *testing.T) {
 		t.Skip("trains for a few seconds")
 	}
 	path := filepath.Join(t.TempDir(), "mlp.safetensors")
-	status, out, stderr := runProgram(t, "-quick", "-model=mlp", "-device=cpu", "-save", path)
+	out, stderr, status := runProgram(t, "-quick", "-model=mlp", "-device=cpu", "-save", path)
 	require.Equal(t, 0, status, "stderr: %s\nstdout: %s", stderr, out)
 	accuracy := regexp.MustCompile(`test_accuracy=([0-9.]+)%`)
 	trained := accuracy.FindStringSubmatch(out)
 	require.NotNil(t, trained, out)
 
-	status, out, stderr = runProgram(t, "-model=mlp", "-device=cpu", "-epochs=0", "-load", path)
+	out, stderr, status = runProgram(t, "-model=mlp", "-device=cpu", "-epochs=0", "-load", path)
 	require.Equal(t, 0, status, "stderr: %s", stderr)
 	loaded := accuracy.FindStringSubmatch(out)
 	require.NotNil(t, loaded, out)

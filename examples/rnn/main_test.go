@@ -3,7 +3,6 @@ package main
 import (
 	"bufio"
 	"bytes"
-	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -11,42 +10,20 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/wgtensor/wgtensor/examples/internal/programtest"
 )
 
 // bin is the program, built once by TestMain.
 var bin string
 
-func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "rnn-test-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	bin = filepath.Join(dir, "rnn")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		fmt.Fprintf(os.Stderr, "go build: %v\n%s", err, out)
-		os.RemoveAll(dir)
-		os.Exit(1)
-	}
-	code := m.Run()
-	os.RemoveAll(dir)
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { programtest.Main(m, "rnn", &bin) }
 
 // runProgram runs the program with args and returns its output and exit
 // status.
 func runProgram(t *testing.T, args ...string) (stdout, stderr string, status int) {
 	t.Helper()
-	cmd := exec.Command(bin, args...)
-	var out, errOut bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errOut
-	err := cmd.Run()
-	if ee, ok := err.(*exec.ExitError); ok {
-		return out.String(), errOut.String(), ee.ExitCode()
-	} else if err != nil {
-		t.Fatalf("running %v: %v", args, err)
-	}
-	return out.String(), errOut.String(), 0
+	return programtest.Run(t, bin, args...)
 }
 
 // tiny are the flags of a run that takes a fraction of a second: this
@@ -57,12 +34,7 @@ func tiny(extra ...string) []string {
 
 func checkSummary(t *testing.T, stdout, stderr string, status int) {
 	t.Helper()
-	if status != 0 {
-		t.Fatalf("exit status %d, want 0\nstdout:\n%s\nstderr:\n%s", status, stdout, stderr)
-	}
-	if !strings.Contains(stdout, "\nsummary: device=") {
-		t.Fatalf("no summary line in the output:\n%s", stdout)
-	}
+	programtest.CheckSummary(t, stdout, stderr, status)
 }
 
 func TestQuick(t *testing.T) {
@@ -122,20 +94,7 @@ func TestBadInput(t *testing.T) {
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			stdout, stderr, status := runProgram(t, c.args...)
-			if status != 2 {
-				t.Errorf("exit status %d, want 2\nstdout:\n%s\nstderr:\n%s", status, stdout, stderr)
-			}
-			if strings.Count(stderr, "\n") != 1 || !strings.HasSuffix(stderr, "\n") {
-				t.Errorf("stderr is not one line:\n%s", stderr)
-			}
-			if !strings.HasPrefix(stderr, "rnn: ") || strings.Contains(stderr, "goroutine") || strings.Contains(stderr, "panic") {
-				t.Errorf("stderr does not look like a one-line error:\n%s", stderr)
-			}
-			for _, w := range c.want {
-				if !strings.Contains(stderr, w) {
-					t.Errorf("stderr does not mention %q:\n%s", w, stderr)
-				}
-			}
+			programtest.CheckUsageError(t, "rnn", stdout, stderr, status, c.want...)
 		})
 	}
 }

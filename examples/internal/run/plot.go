@@ -22,13 +22,13 @@ type Curve struct {
 // accuracies in the bottom one.
 func Plot(path, title string, losses, accuracies []Curve) error {
 	colors := []color.RGBA{{R: 31, G: 119, B: 180, A: 255}, {R: 255, G: 127, B: 14, A: 255}, {R: 44, G: 160, B: 44, A: 255}, {R: 214, G: 39, B: 40, A: 255}}
-	panel := func(name string, curves []Curve) (*plot.Plot, error) {
+	panel := func(name string, curves []Curve, legendTop bool) (*plot.Plot, error) {
 		p := plot.New()
 		p.Title.Text = title + ": " + name
 		p.X.Label.Text = "epoch"
 		p.Y.Label.Text = name
 		p.Add(plotter.NewGrid())
-		p.Legend.Top = true
+		p.Legend.Top = legendTop // losses fall, accuracies rise: keep the legend off the curves' end
 		for i, c := range curves {
 			pts := make(plotter.XYs, len(c.Values))
 			for k, v := range c.Values {
@@ -45,11 +45,11 @@ func Plot(path, title string, losses, accuracies []Curve) error {
 		}
 		return p, nil
 	}
-	top, err := panel("loss", losses)
+	top, err := panel("loss", losses, true)
 	if err != nil {
 		return fmt.Errorf("plot %s: %w", path, err)
 	}
-	bottom, err := panel("accuracy", accuracies)
+	bottom, err := panel("accuracy", accuracies, false)
 	if err != nil {
 		return fmt.Errorf("plot %s: %w", path, err)
 	}

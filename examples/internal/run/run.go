@@ -38,7 +38,7 @@ type Flags struct {
 func Register(fs *flag.FlagSet, epochs int) *Flags {
 	f := &Flags{}
 	fs.StringVar(&f.Device, "device", "auto", "where to run: cpu, gpu or auto (the GPU when a hardware one answers, else the CPU)")
-	fs.IntVar(&f.Epochs, "epochs", epochs, "passes over the training data")
+	fs.IntVar(&f.Epochs, "epochs", epochs, "passes over the training data (0: evaluate a -load checkpoint only)")
 	fs.Uint64Var(&f.Seed, "seed", 1, "seed for initialisation, shuffling and sampling")
 	fs.BoolVar(&f.Quick, "quick", false, "a short run that checks its own accuracy threshold (for CI)")
 	fs.StringVar(&f.Save, "save", "", "write the trained model to this safetensors file (also on Ctrl-C)")
@@ -46,6 +46,13 @@ func Register(fs *flag.FlagSet, epochs int) *Flags {
 	fs.StringVar(&f.Plot, "plot", "", "write loss and accuracy curves to this PNG file")
 	fs.StringVar(&f.Data, "data", "", "directory holding the dataset files (default: where they are installed)")
 	return f
+}
+
+// IsSet reports whether the flag name was given on the command line.
+func IsSet(fs *flag.FlagSet, name string) bool {
+	set := false
+	fs.Visit(func(f *flag.Flag) { set = set || f.Name == name })
+	return set
 }
 
 // UsageError is a problem with the command line or the inputs it names: the

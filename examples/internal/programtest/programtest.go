@@ -1,0 +1,80 @@
+// Package programtest runs an example program as its user would, for the
+// examples' tests: it builds the program once and checks the exit status
+// and error line of a run.
+package programtest
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// Main builds the program in the current directory, sets *bin to its path
+// and runs the tests; call it from TestMain.
+func Main(m *testing.M, name string, bin *string) {
+	dir, err := os.MkdirTemp("", name+"-test-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	*bin = filepath.Join(dir, name)
+	if out, err := exec.Command("go", "build", "-o", *bin, ".").CombinedOutput(); err != nil {
+		fmt.Fprintf(os.Stderr, "go build: %v\n%s", err, out)
+		os.RemoveAll(dir)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// Run runs bin with args and returns what it printed and its exit status.
+func Run(t testing.TB, bin string, args ...string) (stdout, stderr string, status int) {
+	t.Helper()
+	cmd := exec.Command(bin, args...)
+	var out, errOut bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errOut
+	err := cmd.Run()
+	if ee, ok := err.(*exec.ExitError); ok {
+		return out.String(), errOut.String(), ee.ExitCode()
+	} else if err != nil {
+		t.Fatalf("running %s %v: %v", bin, args, err)
+	}
+	return out.String(), errOut.String(), 0
+}
+
+// CheckUsageError checks that a run failed as bad input must: exit status
+// 2 and one line on stderr, starting with the program's name, mentioning
+// every string of want, with no stack trace.
+func CheckUsageError(t testing.TB, name, stdout, stderr string, status int, want ...string) {
+	t.Helper()
+	if status != 2 {
+		t.Errorf("exit status %d, want 2\nstdout:\n%s\nstderr:\n%s", status, stdout, stderr)
+	}
+	if strings.Count(stderr, "\n") != 1 || !strings.HasSuffix(stderr, "\n") {
+		t.Errorf("stderr is not one line:\n%s", stderr)
+	}
+	if !strings.HasPrefix(stderr, name+": ") || strings.Contains(stderr, "goroutine") || strings.Contains(stderr, "panic") {
+		t.Errorf("stderr does not look like a one-line error:\n%s", stderr)
+	}
+	for _, w := range want {
+		if !strings.Contains(stderr, w) {
+			t.Errorf("stderr does not mention %q:\n%s", w, stderr)
+		}
+	}
+}
+
+// CheckSummary checks that a run succeeded and printed its summary line.
+func CheckSummary(t testing.TB, stdout, stderr string, status int) {
+	t.Helper()
+	if status != 0 {
+		t.Fatalf("exit status %d, want 0\nstdout:\n%s\nstderr:\n%s", status, stdout, stderr)
+	}
+	if !strings.Contains(stdout, "summary: device=") {
+		t.Fatalf("no summary line in the output:\n%s", stdout)
+	}
+}
