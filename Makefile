@@ -6,7 +6,7 @@ SUDO    := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # Vulkan drivers register themselves here; lavapipe is lvp_icd.*.json.
 ICDS    := $(wildcard /usr/share/vulkan/icd.d/*.json /etc/vulkan/icd.d/*.json)
 
-.PHONY: help deps demo devices examples test test-cpu race lint bench fuzz vet fmt
+.PHONY: help deps demo devices examples test test-cpu race lint bench compare fuzz vet fmt
 
 help:
 	@echo "make demo      train the MNIST CNN (2 epochs) on the best device here and report its test accuracy"
@@ -16,6 +16,7 @@ help:
 	@echo "make test-cpu  all tests, GPU ones skipped when no driver is present"
 	@echo "make race      the race detector over device, tensor, autograd and nn"
 	@echo "make bench     every benchmark on cpu and gpu"
+	@echo "make compare   the benchmark workloads in PyTorch and in wgtensor, side by side"
 	@echo "make lint      gofmt and go vet"
 	@echo "make deps      install the lavapipe Vulkan driver (Debian/Ubuntu) and Go modules"
 
@@ -63,6 +64,11 @@ race:
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./bench
+
+# compare times the benchmark workloads in PyTorch (Debian's python3-torch,
+# when installed) and in wgtensor in one run and prints the ratios.
+compare:
+	/usr/bin/python3 bench/compare.py
 
 lint: fmt vet
 

@@ -2,6 +2,7 @@ package bench
 
 import (
 	"fmt"
+	"os"
 	"testing"
 
 	"github.com/wgtensor/wgtensor/device"
@@ -9,10 +10,13 @@ import (
 )
 
 // onDevices runs f as the sub-benchmarks "cpu" and "gpu"; the latter skips
-// when no GPU opens.
+// when no GPU opens or WGTENSOR_BENCH_DEVICES is "cpu".
 func onDevices(b *testing.B, f func(b *testing.B, dev device.Device)) {
 	b.Run("cpu", func(b *testing.B) { f(b, device.CPU()) })
 	b.Run("gpu", func(b *testing.B) {
+		if os.Getenv("WGTENSOR_BENCH_DEVICES") == "cpu" {
+			b.Skip("WGTENSOR_BENCH_DEVICES=cpu")
+		}
 		g, err := device.GPU()
 		if err != nil {
 			b.Skipf("no GPU: %v", err)
