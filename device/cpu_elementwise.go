@@ -3,6 +3,8 @@ package device
 import (
 	"fmt"
 	"math"
+
+	"github.com/wgtensor/wgtensor/device/internal/kernel"
 )
 
 // Operation costs, in rough multiples of an addition, used to decide when a
@@ -161,6 +163,12 @@ func cpuUnaryFloat(op UnaryOp, dst, x []float32) {
 			}
 			dst[i] = v
 		}
+	case Exp:
+		kernel.Exp(dst, x)
+	case Tanh:
+		kernel.Tanh(dst, x)
+	case Sigmoid:
+		kernel.Sigmoid(dst, x)
 	default:
 		cpuMapFloat64(dst, x, cpuUnaryMath[op])
 	}
@@ -168,14 +176,11 @@ func cpuUnaryFloat(op UnaryOp, dst, x []float32) {
 
 // cpuUnaryMath holds the unary ops computed in float64.
 var cpuUnaryMath = [...]func(float64) float64{
-	Exp:      math.Exp,
 	Log:      math.Log,
 	Sqrt:     math.Sqrt,
 	Rsqrt:    func(x float64) float64 { return 1 / math.Sqrt(x) },
 	Sin:      math.Sin,
 	Cos:      math.Cos,
-	Tanh:     math.Tanh,
-	Sigmoid:  cpuSigmoid,
 	GELU:     cpuGELU,
 	GELUGrad: cpuGELUGrad,
 }
@@ -185,15 +190,6 @@ func cpuMapFloat64(dst, x []float32, f func(float64) float64) {
 	for i, v := range x {
 		dst[i] = float32(f(float64(v)))
 	}
-}
-
-// cpuSigmoid is 1/(1+e^-x), computed without overflow for any x.
-func cpuSigmoid(x float64) float64 {
-	if x >= 0 {
-		return 1 / (1 + math.Exp(-x))
-	}
-	e := math.Exp(x)
-	return e / (1 + e)
 }
 
 // cpuGELU is x·Φ(x) with Φ the standard normal distribution function.

@@ -2,6 +2,8 @@ package device
 
 import (
 	"math"
+
+	"github.com/wgtensor/wgtensor/device/internal/kernel"
 )
 
 // cpuReduceColumns is the number of outputs the column strategy of Reduce
@@ -306,29 +308,40 @@ func (d *cpuDevice) Softmax(dst Buffer, x Buffer, rows, cols int, log bool) {
 }
 
 // cpuSoftmaxRow writes the softmax or log-softmax of x into dst, subtracting
-// the row's maximum first so that large logits don't overflow.
+// the row's maximum first so that large logits don't overflow. The
+// exponentials go through dst, vectorised; their sum is kept in float64.
 func cpuSoftmaxRow(dst, x []float32, log bool) {
-	m := math.Inf(-1)
+	m := float32(math.Inf(-1))
 	for _, v := range x {
-		m = max(m, float64(v))
-	}
-	var sum float64
-	for i, v := range x {
-		e := math.Exp(float64(v) - m)
-		sum += e
-		if !log {
-			dst[i] = float32(e)
+		if v > m || v != v {
+			m = v
 		}
 	}
+	for i, v := range x {
+		dst[i] = v - m
+	}
+	kernel.Exp(dst, dst)
+	var s0, s1, s2, s3 float64
+	i := 0
+	for ; i+4 <= len(dst); i += 4 {
+		s0 += float64(dst[i])
+		s1 += float64(dst[i+1])
+		s2 += float64(dst[i+2])
+		s3 += float64(dst[i+3])
+	}
+	for ; i < len(dst); i++ {
+		s0 += float64(dst[i])
+	}
+	sum := (s0 + s1) + (s2 + s3)
 	if log {
-		shift := m + math.Log(sum)
+		lse := float32(math.Log(sum))
 		for i, v := range x {
-			dst[i] = float32(float64(v) - shift)
+			dst[i] = (v - m) - lse
 		}
 		return
 	}
-	inv := 1 / sum
+	inv := float32(1 / sum)
 	for i := range dst {
-		dst[i] = float32(float64(dst[i]) * inv)
+		dst[i] *= inv
 	}
 }

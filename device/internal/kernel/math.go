@@ -1,0 +1,109 @@
+package kernel
+
+import "math"
+
+// Float32 elementwise functions shared by the CPU backend. Each slice
+// function processes whole blocks of eight with AVX2 where the CPU has it
+// and the rest with the scalar function of the same name, which computes
+// the same approximation, so results do not depend on the path taken.
+
+// Exp constants: Cephes' expf, e^x = 2^n · e^r with r in [-ln2/2, ln2/2].
+const (
+	expHi = 88.72283905206835 // above: e^x overflows float32
+	expLo = -87.33654475055310
+	log2e = 1.44269504088896341
+	ln2Hi = 0.693359375
+	ln2Lo = -2.12194440e-4
+	expP0 = 1.9875691500e-4
+	expP1 = 1.3981999507e-3
+	expP2 = 8.3334519073e-3
+	expP3 = 4.1665795894e-2
+	expP4 = 1.6666665459e-1
+	expP5 = 5.0000001201e-1
+)
+
+// ExpF is e^x with a relative error of about one ulp; +Inf above 88.72, 0
+// below -87.34, NaN for NaN.
+func ExpF(x float32) float32 {
+	switch {
+	case x != x:
+		return x
+	case x > expHi:
+		return float32(math.Inf(1))
+	case x < expLo:
+		return 0
+	}
+	n := float32(math.Floor(float64(x*log2e + 0.5)))
+	r := x - n*ln2Hi - n*ln2Lo
+	p := ((((expP0*r+expP1)*r+expP2)*r+expP3)*r+expP4)*r + expP5
+	y := p*r*r + r + 1
+	// 2^n as 2·2^(n-1), so that n = 128 (x just below the overflow point)
+	// still has an exponent field.
+	return y * math.Float32frombits(uint32(int32(n)+126)<<23) * 2
+}
+
+// Tanh constants: Eigen's rational approximation of tanh on [-7.9, 7.9].
+const (
+	tanhClamp = 7.90531110763549805
+	tanhSmall = 0.0004
+	tanhA1    = 4.89352455891786e-03
+	tanhA3    = 6.37261928875436e-04
+	tanhA5    = 1.48572235717979e-05
+	tanhA7    = 5.12229709037114e-08
+	tanhA9    = -8.60467152213735e-11
+	tanhA11   = 2.00018790482477e-13
+	tanhA13   = -2.76076847742355e-16
+	tanhB0    = 4.89352518554385e-03
+	tanhB2    = 2.26843463243900e-03
+	tanhB4    = 1.18534705686654e-04
+	tanhB6    = 1.19825839466702e-06
+)
+
+// TanhF is tanh(x) with an error of a few ulp, exactly ±1 beyond ±7.9 and
+// x itself near zero.
+func TanhF(x float32) float32 {
+	if x != x {
+		return x
+	}
+	if x < tanhSmall && x > -tanhSmall {
+		return x
+	}
+	x = max(-tanhClamp, min(x, tanhClamp))
+	x2 := x * x
+	p := ((((((tanhA13*x2+tanhA11)*x2+tanhA9)*x2+tanhA7)*x2+tanhA5)*x2+tanhA3)*x2 + tanhA1) * x
+	q := ((tanhB6*x2+tanhB4)*x2+tanhB2)*x2 + tanhB0
+	return p / q
+}
+
+// SigmoidF is 1/(1+e^-x), without overflow for any x.
+func SigmoidF(x float32) float32 {
+	if x != x {
+		return x
+	}
+	return 1 / (1 + ExpF(-x))
+}
+
+// Exp sets dst[i] = ExpF(src[i]); dst and src have the same length and may
+// be the same slice.
+func Exp(dst, src []float32) {
+	n := vectorized(expAVX2, dst, src)
+	for i := n; i < len(dst); i++ {
+		dst[i] = ExpF(src[i])
+	}
+}
+
+// Tanh sets dst[i] = TanhF(src[i]).
+func Tanh(dst, src []float32) {
+	n := vectorized(tanhAVX2, dst, src)
+	for i := n; i < len(dst); i++ {
+		dst[i] = TanhF(src[i])
+	}
+}
+
+// Sigmoid sets dst[i] = SigmoidF(src[i]).
+func Sigmoid(dst, src []float32) {
+	n := vectorized(sigmoidAVX2, dst, src)
+	for i := n; i < len(dst); i++ {
+		dst[i] = SigmoidF(src[i])
+	}
+}

@@ -1,0 +1,26 @@
+//go:build !purego
+
+package kernel
+
+import "unsafe"
+
+//go:noescape
+func expAVX2(dst, src *float32, n int)
+
+//go:noescape
+func tanhAVX2(dst, src *float32, n int)
+
+//go:noescape
+func sigmoidAVX2(dst, src *float32, n int)
+
+// vectorized runs the AVX2 function f on the longest prefix of src whose
+// length is a multiple of eight and returns that length (0 without AVX2).
+func vectorized(f func(dst, src *float32, n int), dst, src []float32) int {
+	n := len(dst) &^ 7
+	if !HasAVX2 || n == 0 {
+		return 0
+	}
+	_ = src[n-1]
+	f(unsafe.SliceData(dst), unsafe.SliceData(src), n)
+	return n
+}

@@ -1,0 +1,224 @@
+//go:build !purego
+
+#include "textflag.h"
+
+// Vectorised float32 exp, tanh and sigmoid: the approximations of math.go,
+// eight lanes at a time. Each function takes dst, src and a count that is a
+// multiple of 8.
+
+DATA expHi<>+0(SB)/4, $0x42b17218
+GLOBL expHi<>(SB), RODATA|NOPTR, $4
+DATA expLo<>+0(SB)/4, $0xc2aeac50
+GLOBL expLo<>(SB), RODATA|NOPTR, $4
+DATA log2e<>+0(SB)/4, $0x3fb8aa3b
+GLOBL log2e<>(SB), RODATA|NOPTR, $4
+DATA half<>+0(SB)/4, $0x3f000000
+GLOBL half<>(SB), RODATA|NOPTR, $4
+DATA one<>+0(SB)/4, $0x3f800000
+GLOBL one<>(SB), RODATA|NOPTR, $4
+DATA ln2Hi<>+0(SB)/4, $0x3f318000
+GLOBL ln2Hi<>(SB), RODATA|NOPTR, $4
+DATA ln2Lo<>+0(SB)/4, $0xb95e8083
+GLOBL ln2Lo<>(SB), RODATA|NOPTR, $4
+DATA expP0<>+0(SB)/4, $0x39506967
+GLOBL expP0<>(SB), RODATA|NOPTR, $4
+DATA expP1<>+0(SB)/4, $0x3ab743ce
+GLOBL expP1<>(SB), RODATA|NOPTR, $4
+DATA expP2<>+0(SB)/4, $0x3c088908
+GLOBL expP2<>(SB), RODATA|NOPTR, $4
+DATA expP3<>+0(SB)/4, $0x3d2aa9c1
+GLOBL expP3<>(SB), RODATA|NOPTR, $4
+DATA expP4<>+0(SB)/4, $0x3e2aaaaa
+GLOBL expP4<>(SB), RODATA|NOPTR, $4
+DATA expP5<>+0(SB)/4, $0x3f000000
+GLOBL expP5<>(SB), RODATA|NOPTR, $4
+DATA inf<>+0(SB)/4, $0x7f800000
+GLOBL inf<>(SB), RODATA|NOPTR, $4
+DATA absMask<>+0(SB)/4, $0x7fffffff
+GLOBL absMask<>(SB), RODATA|NOPTR, $4
+DATA signMask<>+0(SB)/4, $0x80000000
+GLOBL signMask<>(SB), RODATA|NOPTR, $4
+DATA tanhClamp<>+0(SB)/4, $0x40fcf84f
+GLOBL tanhClamp<>(SB), RODATA|NOPTR, $4
+DATA tanhNegClamp<>+0(SB)/4, $0xc0fcf84f
+GLOBL tanhNegClamp<>(SB), RODATA|NOPTR, $4
+DATA tanhSmall<>+0(SB)/4, $0x39d1b717
+GLOBL tanhSmall<>(SB), RODATA|NOPTR, $4
+DATA tanhA1<>+0(SB)/4, $0x3ba059dc
+GLOBL tanhA1<>(SB), RODATA|NOPTR, $4
+DATA tanhA3<>+0(SB)/4, $0x3a270ded
+GLOBL tanhA3<>(SB), RODATA|NOPTR, $4
+DATA tanhA5<>+0(SB)/4, $0x3779434a
+GLOBL tanhA5<>(SB), RODATA|NOPTR, $4
+DATA tanhA7<>+0(SB)/4, $0x335c0041
+GLOBL tanhA7<>(SB), RODATA|NOPTR, $4
+DATA tanhA9<>+0(SB)/4, $0xaebd37ff
+GLOBL tanhA9<>(SB), RODATA|NOPTR, $4
+DATA tanhA11<>+0(SB)/4, $0x2a61337e
+GLOBL tanhA11<>(SB), RODATA|NOPTR, $4
+DATA tanhA13<>+0(SB)/4, $0xa59f25c0
+GLOBL tanhA13<>(SB), RODATA|NOPTR, $4
+DATA tanhB0<>+0(SB)/4, $0x3ba059dd
+GLOBL tanhB0<>(SB), RODATA|NOPTR, $4
+DATA tanhB2<>+0(SB)/4, $0x3b14aa05
+GLOBL tanhB2<>(SB), RODATA|NOPTR, $4
+DATA tanhB4<>+0(SB)/4, $0x38f895d6
+GLOBL tanhB4<>(SB), RODATA|NOPTR, $4
+DATA tanhB6<>+0(SB)/4, $0x35a0d3d8
+GLOBL tanhB6<>(SB), RODATA|NOPTR, $4
+DATA bias<>+0(SB)/4, $0x0000007e
+GLOBL bias<>(SB), RODATA|NOPTR, $4
+
+// EXP computes e^x of Y0 into Y5 (x clamped to [expLo, expHi], 2^n made as
+// 2·2^(n-1); the overflow, underflow and NaN lanes are fixed by the
+// caller). It uses Y1-Y6.
+#define EXP \
+	VBROADCASTSS expHi<>(SB), Y1 \
+	VMINPS Y1, Y0, Y1 \
+	VBROADCASTSS expLo<>(SB), Y2 \
+	VMAXPS Y2, Y1, Y1 \
+	VBROADCASTSS log2e<>(SB), Y2 \
+	VBROADCASTSS half<>(SB), Y3 \
+	VFMADD213PS Y3, Y1, Y2 \
+	VROUNDPS $1, Y2, Y2 \
+	VBROADCASTSS ln2Hi<>(SB), Y3 \
+	VFNMADD231PS Y3, Y2, Y1 \
+	VBROADCASTSS ln2Lo<>(SB), Y3 \
+	VFNMADD231PS Y3, Y2, Y1 \
+	VBROADCASTSS expP0<>(SB), Y3 \
+	VBROADCASTSS expP1<>(SB), Y4 \
+	VFMADD213PS Y4, Y1, Y3 \
+	VBROADCASTSS expP2<>(SB), Y4 \
+	VFMADD213PS Y4, Y1, Y3 \
+	VBROADCASTSS expP3<>(SB), Y4 \
+	VFMADD213PS Y4, Y1, Y3 \
+	VBROADCASTSS expP4<>(SB), Y4 \
+	VFMADD213PS Y4, Y1, Y3 \
+	VBROADCASTSS expP5<>(SB), Y4 \
+	VFMADD213PS Y4, Y1, Y3 \
+	VMULPS Y1, Y1, Y4 \
+	VBROADCASTSS one<>(SB), Y5 \
+	VADDPS Y5, Y1, Y5 \
+	VFMADD231PS Y3, Y4, Y5 \
+	VCVTPS2DQ Y2, Y6 \
+	VPBROADCASTD bias<>(SB), Y4 \
+	VPADDD Y4, Y6, Y6 \
+	VPSLLD $23, Y6, Y6 \
+	VMULPS Y6, Y5, Y5 \
+	VADDPS Y5, Y5, Y5
+
+// func expAVX2(dst, src *float32, n int)
+TEXT ·expAVX2(SB), NOSPLIT, $0-24
+	MOVQ dst+0(FP), DI
+	MOVQ src+8(FP), SI
+	MOVQ n+16(FP), CX
+	SHRQ $3, CX
+	JZ   expdone
+exploop:
+	VMOVUPS (SI), Y0
+	EXP
+	// x > 88.72: +Inf; x < -87.34: 0; NaN: NaN.
+	VBROADCASTSS expHi<>(SB), Y7
+	VCMPPS $0x1e, Y7, Y0, Y8
+	VBROADCASTSS inf<>(SB), Y9
+	VBLENDVPS Y8, Y9, Y5, Y5
+	VBROADCASTSS expLo<>(SB), Y7
+	VCMPPS $0x11, Y7, Y0, Y8
+	VANDNPS Y5, Y8, Y5
+	VCMPPS $3, Y0, Y0, Y8
+	VBLENDVPS Y8, Y0, Y5, Y5
+	VMOVUPS Y5, (DI)
+	ADDQ $32, SI
+	ADDQ $32, DI
+	DECQ CX
+	JNZ  exploop
+expdone:
+	VZEROUPPER
+	RET
+
+// func sigmoidAVX2(dst, src *float32, n int)
+TEXT ·sigmoidAVX2(SB), NOSPLIT, $0-24
+	MOVQ dst+0(FP), DI
+	MOVQ src+8(FP), SI
+	MOVQ n+16(FP), CX
+	SHRQ $3, CX
+	JZ   sigdone
+sigloop:
+	VMOVUPS (SI), Y10
+	VBROADCASTSS signMask<>(SB), Y0
+	VXORPS Y0, Y10, Y0
+	EXP
+	// e^-x: +Inf where -x > 88.72 (then the result is 0), 0 where -x < -87.34.
+	VBROADCASTSS expHi<>(SB), Y7
+	VCMPPS $0x1e, Y7, Y0, Y8
+	VBROADCASTSS inf<>(SB), Y9
+	VBLENDVPS Y8, Y9, Y5, Y5
+	VBROADCASTSS expLo<>(SB), Y7
+	VCMPPS $0x11, Y7, Y0, Y8
+	VANDNPS Y5, Y8, Y5
+	VBROADCASTSS one<>(SB), Y7
+	VADDPS Y7, Y5, Y5
+	VDIVPS Y5, Y7, Y5
+	VCMPPS $3, Y10, Y10, Y8
+	VBLENDVPS Y8, Y10, Y5, Y5
+	VMOVUPS Y5, (DI)
+	ADDQ $32, SI
+	ADDQ $32, DI
+	DECQ CX
+	JNZ  sigloop
+sigdone:
+	VZEROUPPER
+	RET
+
+// func tanhAVX2(dst, src *float32, n int)
+TEXT ·tanhAVX2(SB), NOSPLIT, $0-24
+	MOVQ dst+0(FP), DI
+	MOVQ src+8(FP), SI
+	MOVQ n+16(FP), CX
+	SHRQ $3, CX
+	JZ   tanhdone
+tanhloop:
+	VMOVUPS (SI), Y0
+	VBROADCASTSS tanhClamp<>(SB), Y1
+	VMINPS Y1, Y0, Y1
+	VBROADCASTSS tanhNegClamp<>(SB), Y2
+	VMAXPS Y2, Y1, Y1
+	VMULPS Y1, Y1, Y2
+	VBROADCASTSS tanhA13<>(SB), Y3
+	VBROADCASTSS tanhA11<>(SB), Y4
+	VFMADD213PS Y4, Y2, Y3
+	VBROADCASTSS tanhA9<>(SB), Y4
+	VFMADD213PS Y4, Y2, Y3
+	VBROADCASTSS tanhA7<>(SB), Y4
+	VFMADD213PS Y4, Y2, Y3
+	VBROADCASTSS tanhA5<>(SB), Y4
+	VFMADD213PS Y4, Y2, Y3
+	VBROADCASTSS tanhA3<>(SB), Y4
+	VFMADD213PS Y4, Y2, Y3
+	VBROADCASTSS tanhA1<>(SB), Y4
+	VFMADD213PS Y4, Y2, Y3
+	VMULPS Y1, Y3, Y3
+	VBROADCASTSS tanhB6<>(SB), Y5
+	VBROADCASTSS tanhB4<>(SB), Y4
+	VFMADD213PS Y4, Y2, Y5
+	VBROADCASTSS tanhB2<>(SB), Y4
+	VFMADD213PS Y4, Y2, Y5
+	VBROADCASTSS tanhB0<>(SB), Y4
+	VFMADD213PS Y4, Y2, Y5
+	VDIVPS Y5, Y3, Y5
+	// |x| < 0.0004 or NaN: x itself.
+	VBROADCASTSS absMask<>(SB), Y6
+	VANDPS Y6, Y0, Y6
+	VBROADCASTSS tanhSmall<>(SB), Y7
+	VCMPPS $0x11, Y7, Y6, Y8
+	VBLENDVPS Y8, Y0, Y5, Y5
+	VCMPPS $3, Y0, Y0, Y8
+	VBLENDVPS Y8, Y0, Y5, Y5
+	VMOVUPS Y5, (DI)
+	ADDQ $32, SI
+	ADDQ $32, DI
+	DECQ CX
+	JNZ  tanhloop
+tanhdone:
+	VZEROUPPER
+	RET

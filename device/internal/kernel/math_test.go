@@ -1,0 +1,69 @@
+package kernel
+
+import (
+	"math"
+	"math/rand/v2"
+	"testing"
+)
+
+// inputs covers the interesting ranges: near zero, moderate, the clamps,
+// beyond the overflow points, infinities and NaN, in an order that puts
+// every kind into both the vector blocks and the scalar tail.
+func inputs() []float32 {
+	v := []float32{0, -0, 1e-8, -1e-8, 3e-4, 5e-4, 0.1, -0.1, 1, -1, 5, -5, 7.9, 8, -8, 20, -20,
+		87, -87, 88.5, -88.5, 88.8, 89, -90, 100, -104, 1e4, -1e4,
+		float32(math.Inf(1)), float32(math.Inf(-1)), float32(math.NaN())}
+	r := rand.New(rand.NewPCG(1, 2))
+	for range 2000 {
+		v = append(v, float32(r.NormFloat64()*10))
+	}
+	return append(v, 0.5, -0.5, 2) // a tail that is not a multiple of 8
+}
+
+func check(t *testing.T, name string, f func(dst, src []float32), scalar func(float32) float32, ref func(float64) float64, rel, abs float64) {
+	t.Helper()
+	in := inputs()
+	out := make([]float32, len(in))
+	f(out, in)
+	for i, x := range in {
+		want := ref(float64(x))
+		for _, got := range []float32{out[i], scalar(x)} {
+			g := float64(got)
+			switch {
+			case math.IsNaN(want):
+				if !math.IsNaN(g) {
+					t.Fatalf("%s(%v) = %v, want NaN", name, x, g)
+				}
+			case math.IsInf(want, 0) || math.Abs(want) > math.MaxFloat32:
+				if !math.IsInf(g, int(math.Copysign(1, want))) {
+					t.Fatalf("%s(%v) = %v, want %v", name, x, g, want)
+				}
+			case math.Abs(g-want) > abs+rel*math.Abs(want):
+				t.Fatalf("%s(%v) = %v, want %v (error %.3g)", name, x, g, want, math.Abs(g-want)/math.Max(math.Abs(want), 1e-300))
+			}
+		}
+	}
+}
+
+func TestExp(t *testing.T) {
+	check(t, "Exp", Exp, ExpF, math.Exp, 4e-7, 1e-37)
+}
+
+func TestTanh(t *testing.T) {
+	check(t, "Tanh", Tanh, TanhF, math.Tanh, 1e-6, 1e-7)
+}
+
+func TestSigmoid(t *testing.T) {
+	sigmoid := func(x float64) float64 { return 1 / (1 + math.Exp(-x)) }
+	check(t, "Sigmoid", Sigmoid, SigmoidF, sigmoid, 1e-6, 1e-37)
+}
+
+func BenchmarkTanh(b *testing.B) {
+	x := make([]float32, 1<<20)
+	for i := range x {
+		x[i] = float32(i%2000-1000) / 100
+	}
+	for b.Loop() {
+		Tanh(x[:len(x):len(x)], x)
+	}
+}
