@@ -85,6 +85,11 @@ func cpuMapView[D, S cpuElem](dst []D, x View, cost int, kern func(d []D, s []S)
 		return
 	}
 	xd := cpuElems[S](x.Buf)
+	if x.IsContiguous() {
+		src := xd[x.Offset : x.Offset+n]
+		cpuRange(n, cost, func(lo, hi int) { kern(dst[lo:hi], src[lo:hi]) })
+		return
+	}
 	l := cpuDenseLoop(x.Shape, x)
 	xs := l.inner(1)
 	l.each(n, cost, func() func([]int, int) {
@@ -261,6 +266,28 @@ func cpuZipViews[D, S cpuElem](dst []D, a, b View, cost int, kern func(d []D, x,
 		return
 	}
 	ad, bd := cpuElems[S](a.Buf), cpuElems[S](b.Buf)
+	// Fast paths for the common layouts: both operands dense, or one dense
+	// and the other a single broadcast value.
+	switch {
+	case a.IsContiguous() && b.IsContiguous():
+		x, y := ad[a.Offset:a.Offset+n], bd[b.Offset:b.Offset+n]
+		cpuRange(n, cost, func(lo, hi int) { kern(dst[lo:hi], x[lo:hi], y[lo:hi]) })
+		return
+	case a.IsContiguous() && cpuUniform(b):
+		x, v := ad[a.Offset:a.Offset+n], bd[b.Offset]
+		cpuRange(n, cost, func(lo, hi int) {
+			var buf [cpuBlock]S
+			cpuZipScalar(dst[lo:hi], x[lo:hi], v, &buf, func(d []D, x, y []S) { kern(d, x, y) })
+		})
+		return
+	case b.IsContiguous() && cpuUniform(a):
+		y, v := bd[b.Offset:b.Offset+n], ad[a.Offset]
+		cpuRange(n, cost, func(lo, hi int) {
+			var buf [cpuBlock]S
+			cpuZipScalar(dst[lo:hi], y[lo:hi], v, &buf, func(d []D, y, x []S) { kern(d, x, y) })
+		})
+		return
+	}
 	l := cpuDenseLoop(a.Shape, a, b)
 	as, bs := l.inner(1), l.inner(2)
 	l.each(n, cost, func() func([]int, int) {
@@ -273,6 +300,30 @@ func cpuZipViews[D, S cpuElem](dst []D, a, b View, cost int, kern func(d []D, x,
 			})
 		}
 	})
+}
+
+// cpuUniform reports whether every element of v is the same one (all
+// strides zero).
+func cpuUniform(v View) bool {
+	for _, s := range v.Strides {
+		if s != 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// cpuZipScalar runs kern(dst, x, [v v v ...]) block by block, with v
+// repeated in buf.
+func cpuZipScalar[D, S cpuElem](dst []D, x []S, v S, buf *[cpuBlock]S, kern func(d []D, x, y []S)) {
+	fill := min(len(x), cpuBlock)
+	for i := range fill {
+		buf[i] = v
+	}
+	for i := 0; i < len(x); i += cpuBlock {
+		m := min(cpuBlock, len(x)-i)
+		kern(dst[i:i+m], x[i:i+m], buf[:m])
+	}
 }
 
 // cpuBinaryFloat applies a float32 op to pairs of elements of x and y.

@@ -28,6 +28,16 @@ func cpuParallel(n, cost int, body func(lo, hi int)) {
 	cpuParallelChunks(n, cpuChunks(n, cost), func(_, lo, hi int) { body(lo, hi) })
 }
 
+// cpuRange is cpuParallel that calls body directly, without allocating,
+// when the loop is too small to split.
+func cpuRange(n, cost int, body func(lo, hi int)) {
+	if cpuChunks(n, cost) == 1 {
+		body(0, n)
+		return
+	}
+	cpuParallel(n, cost, body)
+}
+
 // cpuParallelChunks splits [0, n) into the given number of consecutive
 // ranges and calls body(c, lo, hi) for chunk c on its own goroutine. Chunk
 // boundaries depend only on n and chunks, so per-chunk partial results can be

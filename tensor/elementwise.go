@@ -10,6 +10,9 @@ import (
 // BroadcastShapes returns the shape that a and b broadcast to under NumPy's
 // rules, panicking for op when they do not.
 func BroadcastShapes(op string, a, b []int) []int {
+	if slices.Equal(a, b) {
+		return a // shapes are never modified in place, so sharing is safe
+	}
 	n := max(len(a), len(b))
 	out := make([]int, n)
 	for i := range n {
@@ -52,10 +55,18 @@ func (t *Tensor) binary(op device.BinaryOp, other *Tensor) *Tensor {
 	}
 	out, ok := result(t.dev, dt, shape, a, b)
 	if ok && out.Numel() > 0 {
-		t.dev.Binary(op, out.st.buf, a.Expand(shape...).view(), b.Expand(shape...).view())
+		t.dev.Binary(op, out.st.buf, a.broadcastView(shape), b.broadcastView(shape))
 	}
 	keepAlive(a, b)
 	return out
+}
+
+// broadcastView is the device view of t expanded to shape.
+func (t *Tensor) broadcastView(shape []int) device.View {
+	if slices.Equal(t.shape, shape) {
+		return t.view()
+	}
+	return t.Expand(shape...).view()
 }
 
 func (t *Tensor) binaryScalar(op device.BinaryOp, s float64, scalarFirst bool) *Tensor {
@@ -243,7 +254,7 @@ func Where(cond, a, b *Tensor) *Tensor {
 	shape := BroadcastShapes("Where", BroadcastShapes("Where", cond.shape, a.shape), b.shape)
 	out, ok := result(a.dev, a.dtype, shape, cond, a, b)
 	if ok && out.Numel() > 0 {
-		a.dev.Where(out.st.buf, cond.Expand(shape...).view(), a.Expand(shape...).view(), b.Expand(shape...).view())
+		a.dev.Where(out.st.buf, cond.broadcastView(shape), a.broadcastView(shape), b.broadcastView(shape))
 	}
 	keepAlive(cond, a, b)
 	return out

@@ -92,9 +92,24 @@ func newStorage(dev device.Device, dt DType, n int) (*storage, error) {
 // empty returns a contiguous tensor of the given shape with undefined
 // contents, or a tensor carrying the allocation error.
 func empty(dev device.Device, dt DType, shape []int) *Tensor {
-	t := &Tensor{dev: dev, dtype: dt, shape: shape, strides: device.ContiguousStrides(shape)}
+	t := &Tensor{dev: dev, dtype: dt, shape: shape, strides: contiguousStrides(shape)}
 	t.st, t.err = newStorage(dev, dt, device.Numel(shape))
 	return t
+}
+
+// oneDim is the strides of every one-dimensional dense tensor, shared.
+var oneDim = []int{1}
+
+// contiguousStrides is device.ContiguousStrides without allocating for the
+// common one-dimensional and scalar cases.
+func contiguousStrides(shape []int) []int {
+	switch len(shape) {
+	case 0:
+		return nil
+	case 1:
+		return oneDim
+	}
+	return device.ContiguousStrides(shape)
 }
 
 // failed returns a tensor of the given shape that carries err.
