@@ -25,13 +25,32 @@ func (a *Var) MatMul(b *Var) *Var {
 		g2 := g.Reshape(append(batch, a2.Size(-2), b2.Size(-1))...)
 		var ga, gb *tensor.Tensor
 		if a.requiresGrad {
-			ga = sumTo(g2.MatMul(b2.T()), a2.Shape()).Reshape(av.Shape()...)
+			ga = sumTo(product(g2, b2.T(), transposedLayout(a2)), a2.Shape()).Reshape(av.Shape()...)
 		}
 		if b.requiresGrad {
-			gb = sumTo(a2.T().MatMul(g2), b2.Shape()).Reshape(bv.Shape()...)
+			gb = sumTo(product(a2.T(), g2, transposedLayout(b2)), b2.Shape()).Reshape(bv.Shape()...)
 		}
 		return grads(ga, gb)
 	}, a, b)
+}
+
+// transposedLayout reports whether t is a transposed view of a dense
+// matrix (its last two axes swapped), as the weight of a linear layer is in
+// x·Wᵀ.
+func transposedLayout(t *tensor.Tensor) bool {
+	st, sh := t.Strides(), t.Shape()
+	n := len(st)
+	return n >= 2 && !t.IsContiguous() && st[n-2] == 1 && st[n-1] == sh[n-2]
+}
+
+// product returns x·y, computed as (yᵀ·xᵀ)ᵀ when transposed is set, so that
+// a gradient that flows back through a transposed view (such as a linear
+// layer's Wᵀ) arrives dense in the parameter's own layout.
+func product(x, y *tensor.Tensor, transposed bool) *tensor.Tensor {
+	if transposed {
+		return y.T().MatMul(x.T()).T()
+	}
+	return x.MatMul(y)
 }
 
 // Conv2D is the 2-D convolution of x [N, C, H, W] with w [O, C/groups, KH,

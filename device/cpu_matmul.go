@@ -58,8 +58,8 @@ type cpuGemm struct {
 	cStep          int
 	accumulate     bool
 
-	mc, nc           int // block size, set by run
-	mBlocks, nBlocks int
+	mc, nc          int // block size, set by chooseBlocks
+	nBlocks, mTasks int // column panels, and tasks per panel
 }
 
 // cpuGemmScratch holds one goroutine's packed panels.
@@ -105,46 +105,49 @@ func (g *cpuGemm) run(parallel bool) {
 	for w := range scratch {
 		scratch[w] = cpuGemmPool.Get().(*cpuGemmScratch)
 	}
-	cpuTasks(g.batch*g.mBlocks*g.nBlocks, workers, func(w, t int) {
-		g.block(scratch[w], t)
+	cpuTasks(g.batch*g.mTasks*g.nBlocks, workers, func(w, t int) {
+		g.panel(scratch[w], t)
 	})
 	for _, s := range scratch {
 		cpuGemmPool.Put(s)
 	}
 }
 
-// chooseBlocks sets the block size. With several workers it makes the
-// blocks smaller (down to a point) when that is needed to give each worker
-// at least two tasks.
+// chooseBlocks sets the block sizes and the tasks. A task is a panel of
+// columns of C (of one batch element), so that each packed panel of B
+// serves every block of rows; with several workers the panels are made
+// narrower (down to a point) to give each worker two tasks, and only when
+// that is not enough are the rows split between tasks too.
 func (g *cpuGemm) chooseBlocks(workers int) {
 	mr, nr := cpuKernel.mr, cpuKernel.nr
 	g.mc, g.nc = min(cpuMC, cpuRoundUp(g.m, mr)), min(cpuNC, cpuRoundUp(g.n, nr))
-	g.mBlocks, g.nBlocks = cpuCeilDiv(g.m, g.mc), cpuCeilDiv(g.n, g.nc)
+	g.nBlocks, g.mTasks = cpuCeilDiv(g.n, g.nc), 1
 	if workers == 1 {
 		return
 	}
-	tasks := 2 * workers
-	if per := cpuCeilDiv(tasks, g.batch*g.mBlocks); per > 1 {
-		g.nc = min(g.nc, max(cpuRoundUp(cpuCeilDiv(g.n, per), 16), 64))
+	if per := cpuCeilDiv(2*workers, g.batch); g.nBlocks < per {
+		g.nc = min(g.nc, max(cpuRoundUp(cpuCeilDiv(g.n, per), nr), 4*nr))
 		g.nBlocks = cpuCeilDiv(g.n, g.nc)
 	}
-	if per := cpuCeilDiv(tasks, g.batch*g.nBlocks); per > 1 {
-		g.mc = min(g.mc, cpuRoundUp(max(cpuCeilDiv(g.m, per), 16), mr))
-		g.mBlocks = cpuCeilDiv(g.m, g.mc)
+	if tasks := g.batch * g.nBlocks; tasks < workers {
+		g.mTasks = min(cpuCeilDiv(workers, tasks), cpuCeilDiv(g.m, mr))
 	}
 }
 
-// block computes task t: one block of C of one batch element.
-func (g *cpuGemm) block(s *cpuGemmScratch, t int) {
+// panel computes task t: the columns of panel ni of C, for the rows of the
+// task's share of M, of one batch element.
+func (g *cpuGemm) panel(s *cpuGemmScratch, t int) {
 	ni := t % g.nBlocks
 	t /= g.nBlocks
-	mi, l := t%g.mBlocks, t/g.mBlocks
-	i0, j0 := mi*g.mc, ni*g.nc
-	mb, nb := min(g.mc, g.m-i0), min(g.nc, g.n-j0)
-	c := g.c[g.cOff+l*g.cStep+i0*g.ldc+j0:]
+	mt, l := t%g.mTasks, t/g.mTasks
+	span := cpuRoundUp(cpuCeilDiv(g.m, g.mTasks), cpuKernel.mr)
+	m0, m1 := mt*span, min(g.m, (mt+1)*span)
+	j0 := ni * g.nc
+	nb := min(g.nc, g.n-j0)
+	c := g.c[g.cOff+l*g.cStep:]
 	if !g.accumulate {
-		for r := range mb {
-			clear(c[r*g.ldc : r*g.ldc+nb])
+		for r := m0; r < m1; r++ {
+			clear(c[r*g.ldc+j0 : r*g.ldc+j0+nb])
 		}
 	}
 	a, b := g.a, g.b
@@ -152,9 +155,12 @@ func (g *cpuGemm) block(s *cpuGemmScratch, t int) {
 	b.off += l * g.bStep
 	for p0 := 0; p0 < g.k; p0 += cpuKC {
 		kb := min(cpuKC, g.k-p0)
-		pa := cpuPackA(s.a, a, i0, p0, mb, kb, cpuKernel.mr)
 		pb := cpuPackB(s.b, b, p0, j0, kb, nb, cpuKernel.nr)
-		cpuMacroKernel(cpuKernel, pa, pb, c, g.ldc, mb, nb, kb)
+		for i0 := m0; i0 < m1; i0 += g.mc {
+			mb := min(g.mc, m1-i0)
+			pa := cpuPackA(s.a, a, i0, p0, mb, kb, cpuKernel.mr)
+			cpuMacroKernel(cpuKernel, pa, pb, c[i0*g.ldc+j0:], g.ldc, mb, nb, kb)
+		}
 	}
 }
 
