@@ -172,7 +172,17 @@ func cpuPackA(dst []float32, a cpuMatrix, i0, p0, mb, kb, mr int) []float32 {
 	dst = dst[:cpuRoundUp(mb, mr)*kb]
 	for ir := 0; ir < mb; ir += mr {
 		sl := dst[ir*kb : (ir+mr)*kb]
-		for r := range min(mr, mb-ir) {
+		rows := min(mr, mb-ir)
+		if a.rs == 1 {
+			// Column-major A (a transposed view): each step of k is a
+			// contiguous run of the sliver's rows.
+			for p := range kb {
+				src := a.off + (i0+ir) + (p0+p)*a.cs
+				copy(sl[p*mr:p*mr+rows], a.data[src:src+rows])
+			}
+			continue
+		}
+		for r := range rows {
 			src := a.off + (i0+ir+r)*a.rs + p0*a.cs
 			if a.cs == 1 {
 				for p, v := range a.data[src : src+kb] {

@@ -27,7 +27,6 @@ import (
 	"runtime"
 	"slices"
 	"strings"
-	"sync/atomic"
 
 	"github.com/wgtensor/wgtensor/device"
 )
@@ -57,36 +56,7 @@ type Tensor struct {
 // storage is a device buffer shared by a tensor and its views.
 type storage struct {
 	buf device.Buffer
-}
-
-// gcBudget is how many bytes of tensor memory may be allocated between
-// garbage collections. Tensor memory lives outside the Go heap (on a GPU, or
-// pooled), so the collector cannot see it grow; without this a training loop
-// would pile up unreachable buffers faster than the collector runs.
-const gcBudget = 256 << 20
-
-var allocatedSinceGC atomic.Int64
-
-// noteAlloc counts bytes towards gcBudget and collects when it is spent, so
-// that the memory of unreachable tensors returns to the device's pool.
-func noteAlloc(bytes int64) {
-	if allocatedSinceGC.Add(bytes) > gcBudget {
-		allocatedSinceGC.Store(0)
-		runtime.GC()
-	}
-}
-
-// newStorage allocates n elements on dev and arranges for them to be freed
-// when the storage becomes unreachable.
-func newStorage(dev device.Device, dt DType, n int) (*storage, error) {
-	noteAlloc(int64(n) * int64(dt.Size()))
-	buf, err := dev.Alloc(dt, n)
-	if err != nil {
-		return nil, err
-	}
-	s := &storage{buf: buf}
-	runtime.AddCleanup(s, func(b device.Buffer) { dev.Free(b) }, buf)
-	return s, nil
+	ref *bufferRef
 }
 
 // empty returns a contiguous tensor of the given shape with undefined
@@ -160,7 +130,7 @@ func (t *Tensor) Release() {
 	if t.st == nil || t.st.buf == nil {
 		return
 	}
-	t.dev.Free(t.st.buf)
+	t.st.ref.free()
 	t.st.buf = nil
 }
 

@@ -1,0 +1,104 @@
+package tensor
+
+import (
+	"runtime"
+	"sync/atomic"
+	"time"
+
+	"github.com/wgtensor/wgtensor/device"
+)
+
+// Tensor memory is given back to its device's pool when the garbage
+// collector finds the tensor unreachable. That memory lives outside the Go
+// heap (on a GPU) or is kept in a pool, so the collector's own pacing does
+// not see it: a training loop would allocate new device buffers faster than
+// collections return old ones. So the package paces collections itself, as
+// GOGC does for the heap: it collects once the tensor bytes allocated since
+// the last collection exceed those that were live after it, and waits for
+// the freed buffers to reach their pools. In a steady training loop every
+// buffer then comes from a pool.
+var memory struct {
+	live        atomic.Int64 // bytes held by reachable (or not yet collected) tensors
+	sinceGC     atomic.Int64 // bytes allocated since the last collection
+	liveAfterGC atomic.Int64 // live bytes right after the last collection
+	collecting  atomic.Bool
+	collections atomic.Int64
+}
+
+// minGCBudget keeps small programs from collecting all the time.
+const minGCBudget = 32 << 20
+
+// bufferRef is what a storage's cleanup needs: the buffer and its size,
+// and whether Release already gave it back.
+type bufferRef struct {
+	dev   device.Device
+	buf   device.Buffer
+	bytes int64
+	freed atomic.Bool
+}
+
+// free gives the buffer back once, from Release or from the cleanup.
+func (r *bufferRef) free() {
+	if r.freed.CompareAndSwap(false, true) {
+		r.dev.Free(r.buf)
+		memory.live.Add(-r.bytes)
+	}
+}
+
+// newStorage allocates n elements on dev and arranges for them to be freed
+// when the storage becomes unreachable.
+func newStorage(dev device.Device, dt DType, n int) (*storage, error) {
+	bytes := int64(n) * int64(dt.Size())
+	pace(bytes)
+	buf, err := dev.Alloc(dt, n)
+	if err != nil {
+		return nil, err
+	}
+	ref := &bufferRef{dev: dev, buf: buf, bytes: bytes}
+	memory.live.Add(bytes)
+	s := &storage{buf: buf, ref: ref}
+	runtime.AddCleanup(s, (*bufferRef).free, ref)
+	return s, nil
+}
+
+// pace counts an allocation and collects when the budget is spent.
+func pace(bytes int64) {
+	budget := max(minGCBudget, memory.liveAfterGC.Load())
+	if memory.sinceGC.Add(bytes) < budget || !memory.collecting.CompareAndSwap(false, true) {
+		return
+	}
+	defer memory.collecting.Store(false)
+	collect()
+}
+
+// collect runs a collection and waits (briefly) until the cleanups it
+// queued have returned their buffers.
+func collect() {
+	done := make(chan struct{})
+	sentinel := new([16]byte)
+	runtime.AddCleanup(sentinel, func(ch chan struct{}) { close(ch) }, done)
+	sentinel = nil
+	runtime.GC()
+	select {
+	case <-done:
+		// Cleanups may run on several goroutines; let the others finish.
+		for range 4 {
+			runtime.Gosched()
+		}
+	case <-time.After(20 * time.Millisecond):
+	}
+	memory.sinceGC.Store(0)
+	memory.liveAfterGC.Store(memory.live.Load())
+	memory.collections.Add(1)
+}
+
+// MemoryStats describes the tensor memory the package tracks.
+type MemoryStats struct {
+	LiveBytes   int64 // bytes of tensors not yet freed
+	Collections int64 // collections the package triggered
+}
+
+// ReadMemoryStats returns the package's memory counters.
+func ReadMemoryStats() MemoryStats {
+	return MemoryStats{LiveBytes: memory.live.Load(), Collections: memory.collections.Load()}
+}
