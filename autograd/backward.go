@@ -29,14 +29,15 @@ func (v *Var) BackwardWith(g *tensor.Tensor) {
 		panicf("Backward", "the graph was already released by an earlier Backward; compute the output again")
 	}
 	order := topoOrder(v)
-	grads := map[*Var]*tensor.Tensor{v: g}
+	grads := map[*Var]*gradSum{v: {dense: g}}
 	for i := len(order) - 1; i >= 0; i-- {
 		u := order[i]
-		gu := grads[u]
+		sum := grads[u]
 		delete(grads, u)
-		if gu == nil {
+		if sum == nil {
 			continue
 		}
+		gu := sum.total(u.val.Shape())
 		if u.released {
 			panicf("Backward", "part of the graph was already released by an earlier Backward; compute the output again")
 		}
@@ -46,18 +47,116 @@ func (v *Var) BackwardWith(g *tensor.Tensor) {
 		}
 		n := u.node
 		u.node, u.released = nil, true // release the graph as we go
+		if n.slice != nil {
+			in := n.inputs[0]
+			if grads[in] == nil {
+				grads[in] = &gradSum{}
+			}
+			grads[in].addSlice(*n.slice, gu)
+			continue
+		}
 		ins := n.backward(gu)
 		for k, in := range n.inputs {
 			if !in.requiresGrad || ins[k] == nil {
 				continue
 			}
-			if prev := grads[in]; prev != nil {
-				grads[in] = prev.Add(ins[k])
-			} else {
-				grads[in] = ins[k]
+			if grads[in] == nil {
+				grads[in] = &gradSum{}
 			}
+			grads[in].add(ins[k])
 		}
 	}
+}
+
+// gradSum collects the gradient of one Var while Backward runs: dense
+// terms, added as they come, and slices along an axis (from Narrow and
+// Select), placed into one tensor when the Var is reached. An RNN that
+// selects each time step of a sequence thus gets its gradient in one
+// concatenation rather than as one zero-padded tensor per step.
+type gradSum struct {
+	dense  *tensor.Tensor
+	slices []placed
+}
+
+type placed struct {
+	slicePlace
+	g *tensor.Tensor
+}
+
+func (s *gradSum) add(g *tensor.Tensor) {
+	if s.dense == nil {
+		s.dense = g
+		return
+	}
+	s.dense = s.dense.Add(g)
+}
+
+func (s *gradSum) addSlice(at slicePlace, g *tensor.Tensor) {
+	if at.removed {
+		g = g.Unsqueeze(at.axis)
+	}
+	s.slices = append(s.slices, placed{at, g})
+}
+
+// total combines the terms into the gradient of a Var of the given shape.
+func (s *gradSum) total(shape []int) *tensor.Tensor {
+	if len(s.slices) == 0 {
+		return s.dense
+	}
+	g := s.placeSlices(shape)
+	if s.dense != nil {
+		g = g.Add(s.dense)
+	}
+	return g
+}
+
+// placeSlices assembles the slices into a tensor of the given shape:
+// slices along one axis that do not overlap are concatenated in order with
+// zeros in the gaps; any other mix is padded and summed.
+func (s *gradSum) placeSlices(shape []int) *tensor.Tensor {
+	axis := s.slices[0].axis
+	sorted := slices.Clone(s.slices)
+	slices.SortFunc(sorted, func(a, b placed) int { return a.start - b.start })
+	disjoint := true
+	end := 0
+	for _, p := range sorted {
+		if p.axis != axis || p.start < end {
+			disjoint = false
+			break
+		}
+		end = p.start + p.g.Size(axis)
+	}
+	if !disjoint {
+		var g *tensor.Tensor
+		for _, p := range s.slices {
+			padded := padAxis(p.g, p.axis, p.start, shape[p.axis])
+			if g == nil {
+				g = padded
+			} else {
+				g = g.Add(padded)
+			}
+		}
+		return g
+	}
+	var parts []*tensor.Tensor
+	pos := 0
+	gap := func(to int) {
+		if to > pos {
+			gs := slices.Clone(shape)
+			gs[axis] = to - pos
+			parts = append(parts, tensor.Zeros(sorted[0].g.Device(), gs...))
+		}
+	}
+	for _, p := range sorted {
+		gap(p.start)
+		parts = append(parts, p.g)
+		pos = p.start + p.g.Size(axis)
+	}
+	gap(shape[axis])
+	if len(parts) == 1 {
+		return parts[0]
+	}
+	return tensor.Concat(parts, axis)
 }
 
 // accumulate adds g to a leaf's gradient.

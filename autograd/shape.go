@@ -79,9 +79,13 @@ func (v *Var) Narrow(axis, start, length int) *Var {
 	out := v.val.Narrow(axis, start, length)
 	a := normAxis(axis, v.val.Dim())
 	n := v.val.Size(a)
-	return record("Narrow", out, func(g *tensor.Tensor) []*tensor.Tensor {
+	r := record("Narrow", out, func(g *tensor.Tensor) []*tensor.Tensor {
 		return grads(padAxis(g, a, start, n))
 	}, v)
+	if r.node != nil {
+		r.node.slice = &slicePlace{axis: a, start: start}
+	}
+	return r
 }
 
 // Slice returns elements start..end-1 of axis with Python's rules.
@@ -106,9 +110,13 @@ func (v *Var) Select(axis, i int) *Var {
 	if i < 0 {
 		i += n
 	}
-	return record("Select", out, func(g *tensor.Tensor) []*tensor.Tensor {
+	r := record("Select", out, func(g *tensor.Tensor) []*tensor.Tensor {
 		return grads(padAxis(g.Unsqueeze(a), a, i, n))
 	}, v)
+	if r.node != nil {
+		r.node.slice = &slicePlace{axis: a, start: i, removed: true}
+	}
+	return r
 }
 
 // Unsqueeze inserts an axis of length 1.

@@ -39,6 +39,17 @@ type node struct {
 	op       string
 	inputs   []*Var
 	backward func(g *tensor.Tensor) []*tensor.Tensor
+	// slice, when set, says the op took a slice of its one input along an
+	// axis: Backward then places the gradient into the input's gradient
+	// directly instead of padding it with zeros to the input's shape.
+	slice *slicePlace
+}
+
+// slicePlace locates a slice within its input: start along axis; removed
+// says the axis was removed (Select) and must be put back.
+type slicePlace struct {
+	axis, start int
+	removed     bool
 }
 
 // Param returns a leaf that requires a gradient: a trainable parameter.
