@@ -177,7 +177,7 @@ func cpuPackA(dst []float32, a cpuMatrix, i0, p0, mb, kb, mr int) []float32 {
 			// Column-major A (a transposed view): each step of k is a
 			// contiguous run of the sliver's rows.
 			for p := range kb {
-				src := a.off + (i0+ir) + (p0+p)*a.cs
+				src := a.off + (i0 + ir) + (p0+p)*a.cs
 				copy(sl[p*mr:p*mr+rows], a.data[src:src+rows])
 			}
 			continue

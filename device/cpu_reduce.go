@@ -307,41 +307,6 @@ func (d *cpuDevice) Softmax(dst Buffer, x Buffer, rows, cols int, log bool) {
 	})
 }
 
-// cpuSoftmaxRow writes the softmax or log-softmax of x into dst, subtracting
-// the row's maximum first so that large logits don't overflow. The
-// exponentials go through dst, vectorised; their sum is kept in float64.
-func cpuSoftmaxRow(dst, x []float32, log bool) {
-	m := float32(math.Inf(-1))
-	for _, v := range x {
-		if v > m || v != v {
-			m = v
-		}
-	}
-	for i, v := range x {
-		dst[i] = v - m
-	}
-	kernel.Exp(dst, dst)
-	var s0, s1, s2, s3 float64
-	i := 0
-	for ; i+4 <= len(dst); i += 4 {
-		s0 += float64(dst[i])
-		s1 += float64(dst[i+1])
-		s2 += float64(dst[i+2])
-		s3 += float64(dst[i+3])
-	}
-	for ; i < len(dst); i++ {
-		s0 += float64(dst[i])
-	}
-	sum := (s0 + s1) + (s2 + s3)
-	if log {
-		lse := float32(math.Log(sum))
-		for i, v := range x {
-			dst[i] = (v - m) - lse
-		}
-		return
-	}
-	inv := float32(1 / sum)
-	for i := range dst {
-		dst[i] *= inv
-	}
-}
+// cpuSoftmaxRow writes the softmax or log-softmax of x into dst (see
+// kernel.Softmax: vectorised, stable for large logits).
+func cpuSoftmaxRow(dst, x []float32, log bool) { kernel.Softmax(dst, x, log) }

@@ -24,3 +24,15 @@ func vectorized(f func(dst, src *float32, n int), dst, src []float32) int {
 	f(unsafe.SliceData(dst), unsafe.SliceData(src), n)
 	return n
 }
+
+//go:noescape
+func maxAVX2(x *float32, n int) float32
+
+//go:noescape
+func expSumAVX2(dst, x *float32, n int, m float32) float32
+
+//go:noescape
+func scaleAVX2(dst *float32, n int, s float32)
+
+//go:noescape
+func shiftAVX2(dst, x *float32, n int, a, b float32)

@@ -222,3 +222,111 @@ tanhloop:
 tanhdone:
 	VZEROUPPER
 	RET
+
+// func maxAVX2(x *float32, n int) float32
+// n is a positive multiple of 8.
+TEXT ·maxAVX2(SB), NOSPLIT, $0-20
+	MOVQ x+0(FP), SI
+	MOVQ n+8(FP), CX
+	SHRQ $3, CX
+	VMOVUPS (SI), Y0
+	ADDQ $32, SI
+	DECQ CX
+	JZ   maxreduce
+maxloop:
+	VMOVUPS (SI), Y1
+	VMAXPS Y1, Y0, Y0
+	ADDQ $32, SI
+	DECQ CX
+	JNZ  maxloop
+maxreduce:
+	VEXTRACTF128 $1, Y0, X1
+	VMAXPS X1, X0, X0
+	VPERMILPS $0x4e, X0, X1
+	VMAXPS X1, X0, X0
+	VPERMILPS $0xb1, X0, X1
+	VMAXPS X1, X0, X0
+	VMOVSS X0, ret+16(FP)
+	VZEROUPPER
+	RET
+
+// func expSumAVX2(dst, x *float32, n int, m float32) float32
+// Writes dst = e^(x-m) and returns the sum of dst; n is a multiple of 8.
+TEXT ·expSumAVX2(SB), NOSPLIT, $0-36
+	MOVQ dst+0(FP), DI
+	MOVQ x+8(FP), SI
+	MOVQ n+16(FP), CX
+	VBROADCASTSS m+24(FP), Y10
+	VXORPS Y11, Y11, Y11
+	SHRQ $3, CX
+	JZ   expsumreduce
+expsumloop:
+	VMOVUPS (SI), Y0
+	VSUBPS Y10, Y0, Y0
+	EXP
+	VBROADCASTSS expHi<>(SB), Y7
+	VCMPPS $0x1e, Y7, Y0, Y8
+	VBROADCASTSS inf<>(SB), Y9
+	VBLENDVPS Y8, Y9, Y5, Y5
+	VBROADCASTSS expLo<>(SB), Y7
+	VCMPPS $0x11, Y7, Y0, Y8
+	VANDNPS Y5, Y8, Y5
+	VCMPPS $3, Y0, Y0, Y8
+	VBLENDVPS Y8, Y0, Y5, Y5
+	VMOVUPS Y5, (DI)
+	VADDPS Y5, Y11, Y11
+	ADDQ $32, SI
+	ADDQ $32, DI
+	DECQ CX
+	JNZ  expsumloop
+expsumreduce:
+	VEXTRACTF128 $1, Y11, X1
+	VADDPS X1, X11, X0
+	VPERMILPS $0x4e, X0, X1
+	VADDPS X1, X0, X0
+	VPERMILPS $0xb1, X0, X1
+	VADDPS X1, X0, X0
+	VMOVSS X0, ret+32(FP)
+	VZEROUPPER
+	RET
+
+// func scaleAVX2(dst *float32, n int, s float32)
+// dst *= s; n is a multiple of 8.
+TEXT ·scaleAVX2(SB), NOSPLIT, $0-20
+	MOVQ dst+0(FP), DI
+	MOVQ n+8(FP), CX
+	VBROADCASTSS s+16(FP), Y1
+	SHRQ $3, CX
+	JZ   scaledone
+scaleloop:
+	VMULPS (DI), Y1, Y0
+	VMOVUPS Y0, (DI)
+	ADDQ $32, DI
+	DECQ CX
+	JNZ  scaleloop
+scaledone:
+	VZEROUPPER
+	RET
+
+// func shiftAVX2(dst, x *float32, n int, a, b float32)
+// dst = (x - a) - b; n is a multiple of 8.
+TEXT ·shiftAVX2(SB), NOSPLIT, $0-32
+	MOVQ dst+0(FP), DI
+	MOVQ x+8(FP), SI
+	MOVQ n+16(FP), CX
+	VBROADCASTSS a+24(FP), Y1
+	VBROADCASTSS b+28(FP), Y2
+	SHRQ $3, CX
+	JZ   shiftdone
+shiftloop:
+	VMOVUPS (SI), Y0
+	VSUBPS Y1, Y0, Y0
+	VSUBPS Y2, Y0, Y0
+	VMOVUPS Y0, (DI)
+	ADDQ $32, SI
+	ADDQ $32, DI
+	DECQ CX
+	JNZ  shiftloop
+shiftdone:
+	VZEROUPPER
+	RET

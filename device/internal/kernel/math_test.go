@@ -67,3 +67,45 @@ func BenchmarkTanh(b *testing.B) {
 		Tanh(x[:len(x):len(x)], x)
 	}
 }
+
+func TestSoftmax(t *testing.T) {
+	r := rand.New(rand.NewPCG(3, 4))
+	for _, n := range []int{1, 7, 8, 9, 33, 1000} {
+		for _, scale := range []float64{1, 30, 1e4} {
+			x := make([]float32, n)
+			for i := range x {
+				x[i] = float32(scale * r.NormFloat64())
+			}
+			for _, log := range []bool{false, true} {
+				got := make([]float32, n)
+				Softmax(got, x, log)
+				m := math.Inf(-1)
+				for _, v := range x {
+					m = math.Max(m, float64(v))
+				}
+				sum := 0.0
+				for _, v := range x {
+					sum += math.Exp(float64(v) - m)
+				}
+				for i, v := range x {
+					want := math.Exp(float64(v)-m) / sum
+					if log {
+						want = (float64(v) - m) - math.Log(sum)
+					}
+					if math.Abs(float64(got[i])-want) > 1e-6+2e-6*math.Abs(want) {
+						t.Fatalf("n=%d scale=%v log=%v: element %d = %v, want %v", n, scale, log, i, got[i], want)
+					}
+				}
+			}
+		}
+	}
+	// A NaN makes the whole row NaN.
+	x := []float32{1, 2, float32(math.NaN()), 4, 5, 6, 7, 8, 9}
+	got := make([]float32, len(x))
+	Softmax(got, x, false)
+	for i, v := range got {
+		if !math.IsNaN(float64(v)) {
+			t.Fatalf("element %d = %v, want NaN", i, v)
+		}
+	}
+}
