@@ -102,6 +102,10 @@ func (d *cpuDevice) Alloc(dt DType, n int) (Buffer, error) {
 	b := &cpuBuffer{dt: dt, n: n}
 	hit := n == 0 || d.takeFromPool(b)
 	if !hit {
+		reclaimBeforeCreate()
+		hit = d.takeFromPool(b)
+	}
+	if !hit {
 		c := 1 << cpuSizeClass(n)
 		if dt == Float32 {
 			b.f = make([]float32, n, c)

@@ -14,6 +14,7 @@ package device
 
 import (
 	"fmt"
+	"sync/atomic"
 )
 
 // DType is the element type of a buffer.
@@ -179,6 +180,23 @@ type Device interface {
 	// ScatterAdd adds src[o, j, i] into dst[o, idx[o, j, i], i]; dst keeps
 	// its previous contents.
 	ScatterAdd(dst, idx, src Buffer, g GatherShape)
+}
+
+// reclaim is the function SetReclaim installed, or nil.
+var reclaim atomic.Pointer[func()]
+
+// SetReclaim installs f, which a device calls when its pool has no buffer
+// of the size asked for, before it creates a new one. The tensor package
+// uses it to collect unreachable tensors, so that their buffers return to
+// the pool first and a steady training loop creates none. f may free
+// buffers of any device; devices call it without holding their locks.
+func SetReclaim(f func()) { reclaim.Store(&f) }
+
+// reclaimBeforeCreate calls the installed reclaim function, if any.
+func reclaimBeforeCreate() {
+	if f := reclaim.Load(); f != nil {
+		(*f)()
+	}
 }
 
 // Limiter is implemented by devices that cannot hold a buffer larger than

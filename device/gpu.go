@@ -255,6 +255,12 @@ func (g *gpuDevice) Alloc(dt DType, n int) (Buffer, error) {
 	}
 	size := gpuSizeClass(want, min(g.limits.MaxStorageBufferBindingSize, g.limits.MaxBufferSize))
 	g.mu.Lock()
+	if len(g.pool[size]) == 0 {
+		// Let the caller collect garbage before creating a buffer.
+		g.mu.Unlock()
+		reclaimBeforeCreate()
+		g.mu.Lock()
+	}
 	defer g.mu.Unlock()
 	if err := g.faulted(); err != nil {
 		return nil, err

@@ -18,6 +18,9 @@ import (
 // batch 128, cross-entropy, SGD) reads nothing back, submits at most three
 // times on the GPU, and takes every buffer from the pool.
 func TestTrainingStepIsSteady(t *testing.T) {
+	if raceEnabled {
+		t.Skip("the race detector delays the cleanups that refill the pools")
+	}
 	for _, dev := range devicetest.Devices(t) {
 		t.Run(dev.Kind().String(), func(t *testing.T) {
 			nn.Seed(1)

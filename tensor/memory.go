@@ -14,9 +14,10 @@ import (
 // not see it: a training loop would allocate new device buffers faster than
 // collections return old ones. So the package paces collections itself, as
 // GOGC does for the heap: it collects once the tensor bytes allocated since
-// the last collection exceed those that were live after it, and waits for
-// the freed buffers to reach their pools. In a steady training loop every
-// buffer then comes from a pool.
+// the last collection exceed those that were live after it, or when a
+// device's pool runs out of a size, and waits for the freed buffers to reach
+// their pools. In a steady training loop every buffer then comes from a
+// pool.
 var memory struct {
 	live        atomic.Int64 // bytes held by reachable (or not yet collected) tensors
 	sinceGC     atomic.Int64 // bytes allocated since the last collection
@@ -27,6 +28,24 @@ var memory struct {
 
 // minGCBudget keeps small programs from collecting all the time.
 const minGCBudget = 32 << 20
+
+// minReclaim is how many bytes must have been allocated since the last
+// collection for a pool miss to trigger one: below it there can be little
+// garbage to win back.
+const minReclaim = 1 << 20
+
+func init() { device.SetReclaim(reclaimOnMiss) }
+
+// reclaimOnMiss runs when a device's pool has no buffer of a size: if enough
+// has been allocated since the last collection, collecting first returns
+// the buffers of unreachable tensors to the pools.
+func reclaimOnMiss() {
+	if memory.sinceGC.Load() < minReclaim || !memory.collecting.CompareAndSwap(false, true) {
+		return
+	}
+	defer memory.collecting.Store(false)
+	collect()
+}
 
 // bufferRef is what a storage's cleanup needs: the buffer and its size,
 // and whether Release already gave it back.
