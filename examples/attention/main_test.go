@@ -1,12 +1,8 @@
 package main
 
 import (
-	"bufio"
-	"bytes"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -107,54 +103,6 @@ func TestSaveLoad(t *testing.T) {
 }
 
 func TestInterrupt(t *testing.T) {
-	if testing.Short() || runtime.GOOS == "windows" {
-		t.Skip("sends SIGINT to a training run")
-	}
 	ck := filepath.Join(t.TempDir(), "interrupted.safetensors")
-	cmd := exec.Command(bin, append(tiny("-steps=1000000"), "-save="+ck)...)
-	var errOut bytes.Buffer
-	cmd.Stderr = &errOut
-	pipe, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	// The line naming the model comes after the handler is installed.
-	training := make(chan bool, 1)
-	var out strings.Builder
-	done := make(chan bool)
-	go func() {
-		sc := bufio.NewScanner(pipe)
-		for sc.Scan() {
-			out.WriteString(sc.Text() + "\n")
-			if strings.Contains(sc.Text(), "parameters;") {
-				training <- true
-			}
-		}
-		close(done)
-	}()
-	select {
-	case <-training:
-	case <-time.After(time.Minute):
-		cmd.Process.Kill()
-		t.Fatal("training did not start within a minute")
-	}
-	time.Sleep(500 * time.Millisecond)
-	if err := cmd.Process.Signal(os.Interrupt); err != nil {
-		t.Fatal(err)
-	}
-	<-done
-	err = cmd.Wait()
-	if err != nil {
-		t.Fatalf("interrupted run: %v\nstdout:\n%s\nstderr:\n%s", err, out.String(), errOut.String())
-	}
-	checkSummary(t, out.String(), errOut.String(), 0)
-	if !strings.Contains(errOut.String(), "interrupted") {
-		t.Errorf("no word of the interruption on stderr:\n%s", errOut.String())
-	}
-	if _, err := os.Stat(ck); err != nil {
-		t.Errorf("the checkpoint was not saved on Ctrl-C: %v", err)
-	}
+	programtest.Interrupt(t, bin, "parameters;", ck, append(tiny("-steps=1000000"), "-save="+ck)...)
 }

@@ -107,6 +107,17 @@ GLOBL bias<>(SB), RODATA|NOPTR, $4
 	VMULPS Y6, Y5, Y5 \
 	VADDPS Y5, Y5, Y5
 
+// EXPRANGE sets the lanes of Y5 (e^Y0) where Y0 > expHi to +Inf and those
+// where Y0 < expLo to 0. It uses Y7-Y9.
+#define EXPRANGE \
+	VBROADCASTSS expHi<>(SB), Y7 \
+	VCMPPS $0x1e, Y7, Y0, Y8 \
+	VBROADCASTSS inf<>(SB), Y9 \
+	VBLENDVPS Y8, Y9, Y5, Y5 \
+	VBROADCASTSS expLo<>(SB), Y7 \
+	VCMPPS $0x11, Y7, Y0, Y8 \
+	VANDNPS Y5, Y8, Y5
+
 // func expAVX2(dst, src *float32, n int)
 TEXT ·expAVX2(SB), NOSPLIT, $0-24
 	MOVQ dst+0(FP), DI
@@ -117,14 +128,7 @@ TEXT ·expAVX2(SB), NOSPLIT, $0-24
 exploop:
 	VMOVUPS (SI), Y0
 	EXP
-	// x > 88.72: +Inf; x < -87.34: 0; NaN: NaN.
-	VBROADCASTSS expHi<>(SB), Y7
-	VCMPPS $0x1e, Y7, Y0, Y8
-	VBROADCASTSS inf<>(SB), Y9
-	VBLENDVPS Y8, Y9, Y5, Y5
-	VBROADCASTSS expLo<>(SB), Y7
-	VCMPPS $0x11, Y7, Y0, Y8
-	VANDNPS Y5, Y8, Y5
+	EXPRANGE
 	VCMPPS $3, Y0, Y0, Y8
 	VBLENDVPS Y8, Y0, Y5, Y5
 	VMOVUPS Y5, (DI)
@@ -148,14 +152,7 @@ sigloop:
 	VBROADCASTSS signMask<>(SB), Y0
 	VXORPS Y0, Y10, Y0
 	EXP
-	// e^-x: +Inf where -x > 88.72 (then the result is 0), 0 where -x < -87.34.
-	VBROADCASTSS expHi<>(SB), Y7
-	VCMPPS $0x1e, Y7, Y0, Y8
-	VBROADCASTSS inf<>(SB), Y9
-	VBLENDVPS Y8, Y9, Y5, Y5
-	VBROADCASTSS expLo<>(SB), Y7
-	VCMPPS $0x11, Y7, Y0, Y8
-	VANDNPS Y5, Y8, Y5
+	EXPRANGE // e^-x: +Inf (then the result is 0) or 0 out of range
 	VBROADCASTSS one<>(SB), Y7
 	VADDPS Y7, Y5, Y5
 	VDIVPS Y5, Y7, Y5
@@ -264,13 +261,7 @@ expsumloop:
 	VMOVUPS (SI), Y0
 	VSUBPS Y10, Y0, Y0
 	EXP
-	VBROADCASTSS expHi<>(SB), Y7
-	VCMPPS $0x1e, Y7, Y0, Y8
-	VBROADCASTSS inf<>(SB), Y9
-	VBLENDVPS Y8, Y9, Y5, Y5
-	VBROADCASTSS expLo<>(SB), Y7
-	VCMPPS $0x11, Y7, Y0, Y8
-	VANDNPS Y5, Y8, Y5
+	EXPRANGE
 	VCMPPS $3, Y0, Y0, Y8
 	VBLENDVPS Y8, Y0, Y5, Y5
 	VMOVUPS Y5, (DI)

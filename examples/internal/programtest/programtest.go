@@ -4,13 +4,16 @@
 package programtest
 
 import (
+	"bufio"
 	"bytes"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
+	"time"
 )
 
 // Main builds the program in the current directory, sets *bin to its path
@@ -76,5 +79,60 @@ func CheckSummary(t testing.TB, stdout, stderr string, status int) {
 	}
 	if !strings.Contains(stdout, "summary: device=") {
 		t.Fatalf("no summary line in the output:\n%s", stdout)
+	}
+}
+
+// Interrupt starts bin with args, sends it SIGINT once a line of its output
+// contains ready, and checks that it then stops cleanly: exit status 0, a
+// summary line, a note of the interruption on stderr, and the checkpoint
+// file saved (args must include -save=checkpoint).
+func Interrupt(t *testing.T, bin, ready, checkpoint string, args ...string) {
+	t.Helper()
+	if testing.Short() || runtime.GOOS == "windows" {
+		t.Skip("sends SIGINT to a training run")
+	}
+	cmd := exec.Command(bin, args...)
+	var errOut bytes.Buffer
+	cmd.Stderr = &errOut
+	pipe, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	started := make(chan bool, 1)
+	var out strings.Builder
+	done := make(chan bool)
+	go func() {
+		sc := bufio.NewScanner(pipe)
+		for sc.Scan() {
+			out.WriteString(sc.Text() + "\n")
+			if strings.Contains(sc.Text(), ready) {
+				started <- true
+			}
+		}
+		close(done)
+	}()
+	select {
+	case <-started:
+	case <-time.After(time.Minute):
+		cmd.Process.Kill()
+		t.Fatal("training did not start within a minute")
+	}
+	time.Sleep(500 * time.Millisecond)
+	if err := cmd.Process.Signal(os.Interrupt); err != nil {
+		t.Fatal(err)
+	}
+	<-done
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("interrupted run: %v\nstdout:\n%s\nstderr:\n%s", err, out.String(), errOut.String())
+	}
+	CheckSummary(t, out.String(), errOut.String(), 0)
+	if !strings.Contains(errOut.String(), "interrupted") {
+		t.Errorf("no word of the interruption on stderr:\n%s", errOut.String())
+	}
+	if _, err := os.Stat(checkpoint); err != nil {
+		t.Errorf("the checkpoint was not saved on Ctrl-C: %v", err)
 	}
 }
