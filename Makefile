@@ -5,6 +5,7 @@ PKGS    ?= ./...
 SUDO    := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # Vulkan drivers register themselves here; lavapipe is lvp_icd.*.json.
 ICDS    := $(wildcard /usr/share/vulkan/icd.d/*.json /etc/vulkan/icd.d/*.json)
+FASHION := $(wildcard /usr/share/datasets/fashion-mnist/*.gz)
 
 .PHONY: help deps demo devices examples test test-cpu race lint bench compare fuzz vet fmt
 
@@ -25,13 +26,16 @@ deps:
 	$(SUDO) apt-get install -y mesa-vulkan-drivers libvulkan1 dataset-fashion-mnist
 	$(GO) mod download
 
-# ensure-vulkan installs the driver when none is registered and apt-get is
-# available, so that `make test` works on a fresh Debian machine.
-.PHONY: ensure-vulkan
-ensure-vulkan:
+# ensure-deps installs the driver and Fashion-MNIST when either is missing
+# and apt-get is available, so that `make test` works on a fresh Debian
+# machine.
+.PHONY: ensure-deps
+ensure-deps:
 ifeq ($(strip $(ICDS)),)
 	@if command -v apt-get >/dev/null 2>&1; then $(MAKE) deps; \
 	else echo "no Vulkan driver found: install one (see README) or use 'make test-cpu'"; fi
+else ifeq ($(strip $(FASHION)),)
+	@if command -v apt-get >/dev/null 2>&1; then $(MAKE) deps; fi
 endif
 
 demo:
@@ -50,7 +54,7 @@ examples:
 
 # WGTENSOR_REQUIRE_GPU turns a missing GPU into a test failure instead of a
 # skip, so the WebGPU backend is always tested here.
-test: ensure-vulkan lint
+test: ensure-deps lint
 	WGTENSOR_REQUIRE_GPU=1 $(GO) test -count=1 $(PKGS)
 	WGTENSOR_REQUIRE_GPU=1 $(GO) test -count=1 -race ./device/... ./tensor/... ./autograd/... ./nn/... ./data/...
 	$(GO) run ./examples/devices
