@@ -96,21 +96,7 @@ func TestBadInput(t *testing.T) {
 }
 
 func TestSaveLoad(t *testing.T) {
-	dir := t.TempDir()
-	ck := filepath.Join(dir, "lstm.safetensors")
-	plot := filepath.Join(dir, "loss.png")
-	stdout, stderr, status := runProgram(t, tiny("-save="+ck, "-plot="+plot)...)
-	checkSummary(t, stdout, stderr, status)
-	for _, f := range []string{ck, plot} {
-		if info, err := os.Stat(f); err != nil || info.Size() == 0 {
-			t.Errorf("%s was not written: %v", f, err)
-		}
-	}
-	stdout, stderr, status = runProgram(t, tiny("-load="+ck)...)
-	checkSummary(t, stdout, stderr, status)
-	if !strings.Contains(stdout, "loaded "+ck) {
-		t.Errorf("no word of the checkpoint loaded:\n%s", stdout)
-	}
+	programtest.SaveLoad(t, bin, tiny()...)
 }
 
 func TestInterrupt(t *testing.T) {

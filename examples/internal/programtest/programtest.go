@@ -136,3 +136,26 @@ func Interrupt(t *testing.T, bin, ready, checkpoint string, args ...string) {
 		t.Errorf("the checkpoint was not saved on Ctrl-C: %v", err)
 	}
 }
+
+// SaveLoad runs bin with args plus -save and -plot into a temporary
+// folder, checks that both files were written, then runs it again with
+// args plus -load of that checkpoint and checks that the run says it
+// loaded it.
+func SaveLoad(t *testing.T, bin string, args ...string) {
+	t.Helper()
+	dir := t.TempDir()
+	ck := filepath.Join(dir, "model.safetensors")
+	plot := filepath.Join(dir, "loss.png")
+	stdout, stderr, status := Run(t, bin, append(args[:len(args):len(args)], "-save="+ck, "-plot="+plot)...)
+	CheckSummary(t, stdout, stderr, status)
+	for _, f := range []string{ck, plot} {
+		if info, err := os.Stat(f); err != nil || info.Size() == 0 {
+			t.Errorf("%s was not written: %v", f, err)
+		}
+	}
+	stdout, stderr, status = Run(t, bin, append(args[:len(args):len(args)], "-load="+ck)...)
+	CheckSummary(t, stdout, stderr, status)
+	if !strings.Contains(stdout, "loaded "+ck) {
+		t.Errorf("no word of the checkpoint loaded:\n%s", stdout)
+	}
+}
