@@ -91,24 +91,45 @@ func pace(bytes int64) {
 }
 
 // collect runs a collection and waits (briefly) until the cleanups it
-// queued have returned their buffers.
+// queued have returned their buffers. The runtime runs cleanups on several
+// goroutines in no set order, so a sentinel's cleanup having run does not
+// mean the others have: collect then waits until the live bytes stop
+// falling.
 func collect() {
 	done := make(chan struct{})
 	sentinel := new([16]byte)
 	runtime.AddCleanup(sentinel, func(ch chan struct{}) { close(ch) }, done)
 	sentinel = nil
 	runtime.GC()
+	deadline := time.After(20 * time.Millisecond)
 	select {
 	case <-done:
-		// Cleanups may run on several goroutines; let the others finish.
-		for range 4 {
-			runtime.Gosched()
-		}
-	case <-time.After(20 * time.Millisecond):
+		waitForCleanups(deadline)
+	case <-deadline:
 	}
 	memory.sinceGC.Store(0)
 	memory.liveAfterGC.Store(memory.live.Load())
 	memory.collections.Add(1)
+}
+
+// waitForCleanups returns once the live bytes have not changed for a few
+// rounds of yielding to the cleanup goroutines, or at the deadline.
+func waitForCleanups(deadline <-chan time.Time) {
+	last, still := memory.live.Load(), 0
+	for still < 3 {
+		select {
+		case <-deadline:
+			return
+		default:
+		}
+		runtime.Gosched()
+		time.Sleep(20 * time.Microsecond)
+		if now := memory.live.Load(); now != last {
+			last, still = now, 0
+		} else {
+			still++
+		}
+	}
 }
 
 // MemoryStats describes the tensor memory the package tracks.
