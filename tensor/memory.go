@@ -116,14 +116,13 @@ func collect() {
 // rounds of yielding to the cleanup goroutines, or at the deadline.
 func waitForCleanups(deadline <-chan time.Time) {
 	last, still := memory.live.Load(), 0
-	for still < 3 {
+	for still < 8 {
 		select {
 		case <-deadline:
 			return
 		default:
 		}
 		runtime.Gosched()
-		time.Sleep(20 * time.Microsecond)
 		if now := memory.live.Load(); now != last {
 			last, still = now, 0
 		} else {
