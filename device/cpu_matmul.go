@@ -27,8 +27,11 @@ type cpuMicro struct {
 // cpuPortable is the micro-kernel written in Go, for every platform.
 var cpuPortable = cpuMicro{mr: 4, nr: 2, name: "go 4x2", fn: cpuMicroKernel}
 
-// cpuKernel is the micro-kernel in use: the portable one, replaced at
-// start-up by an assembly one where the CPU supports it.
+// cpuKernels lists the micro-kernels this CPU runs, fastest first: the
+// assembly ones where the CPU supports them, then the portable one.
+var cpuKernels = []cpuMicro{cpuPortable}
+
+// cpuKernel is the micro-kernel in use, the first of cpuKernels.
 var cpuKernel = cpuPortable
 
 // cpuMaxTile bounds mr×nr of every kernel, for the edge tile's scratch.

@@ -14,5 +14,15 @@ import "golang.org/x/sys/cpu"
 //go:noescape
 func Sgemm6x16AVX2(k int, a, b, c *float32, ldc int)
 
+// Sgemm12x32AVX512 adds to the 12×32 tile of c (rows ldc floats apart) the
+// product of a packed 12×k sliver a and a packed k×32 sliver b, with
+// AVX-512. k must be positive and the slivers and tile fully addressable.
+//
+//go:noescape
+func Sgemm12x32AVX512(k int, a, b, c *float32, ldc int)
+
+// HasAVX512 reports whether the CPU runs Sgemm12x32AVX512.
+var HasAVX512 = cpu.X86.HasAVX512F
+
 // HasAVX2 reports whether the CPU runs Sgemm6x16AVX2.
 var HasAVX2 = cpu.X86.HasAVX2 && cpu.X86.HasFMA

@@ -83,3 +83,100 @@ store:
 	ROW(Y10, Y11)
 	VZEROUPPER
 	RET
+
+// func Sgemm12x32AVX512(k int, a, b, c *float32, ldc int)
+//
+// Adds to the 12×32 tile of c (rows ldc floats apart) the product of a
+// packed 12×k sliver a (twelve floats per step of k) and a packed k×32
+// sliver b (32 floats per step). Z0–Z23 hold the tile, two ZMM registers
+// per row; each step loads two vectors of b and broadcasts twelve scalars
+// of a into 24 fused multiply-adds. The loop is unrolled by two.
+TEXT ·Sgemm12x32AVX512(SB), NOSPLIT, $0-40
+	MOVQ k+0(FP), CX
+	MOVQ a+8(FP), SI
+	MOVQ b+16(FP), DI
+	MOVQ c+24(FP), DX
+	MOVQ ldc+32(FP), R8
+	SHLQ $2, R8
+
+	VPXORD Z0, Z0, Z0
+	VPXORD Z1, Z1, Z1
+	VPXORD Z2, Z2, Z2
+	VPXORD Z3, Z3, Z3
+	VPXORD Z4, Z4, Z4
+	VPXORD Z5, Z5, Z5
+	VPXORD Z6, Z6, Z6
+	VPXORD Z7, Z7, Z7
+	VPXORD Z8, Z8, Z8
+	VPXORD Z9, Z9, Z9
+	VPXORD Z10, Z10, Z10
+	VPXORD Z11, Z11, Z11
+	VPXORD Z12, Z12, Z12
+	VPXORD Z13, Z13, Z13
+	VPXORD Z14, Z14, Z14
+	VPXORD Z15, Z15, Z15
+	VPXORD Z16, Z16, Z16
+	VPXORD Z17, Z17, Z17
+	VPXORD Z18, Z18, Z18
+	VPXORD Z19, Z19, Z19
+	VPXORD Z20, Z20, Z20
+	VPXORD Z21, Z21, Z21
+	VPXORD Z22, Z22, Z22
+	VPXORD Z23, Z23, Z23
+
+#define PAIR(aoff, t0, t1, r0, r1, r2, r3) \
+	VBROADCASTSS aoff(SI), t0 \
+	VBROADCASTSS aoff+4(SI), t1 \
+	VFMADD231PS Z24, t0, r0 \
+	VFMADD231PS Z25, t0, r1 \
+	VFMADD231PS Z24, t1, r2 \
+	VFMADD231PS Z25, t1, r3
+
+#define STEP512(aoff, boff) \
+	VMOVUPS boff(DI), Z24 \
+	VMOVUPS boff+64(DI), Z25 \
+	PAIR(aoff, Z26, Z27, Z0, Z1, Z2, Z3) \
+	PAIR(aoff+8, Z28, Z29, Z4, Z5, Z6, Z7) \
+	PAIR(aoff+16, Z30, Z31, Z8, Z9, Z10, Z11) \
+	PAIR(aoff+24, Z26, Z27, Z12, Z13, Z14, Z15) \
+	PAIR(aoff+32, Z28, Z29, Z16, Z17, Z18, Z19) \
+	PAIR(aoff+40, Z30, Z31, Z20, Z21, Z22, Z23)
+
+loop512:
+	CMPQ CX, $2
+	JL   tail512
+	PREFETCHT0 512(DI)
+	STEP512(0, 0)
+	STEP512(48, 128)
+	ADDQ $96, SI
+	ADDQ $256, DI
+	SUBQ $2, CX
+	JMP  loop512
+
+tail512:
+	TESTQ CX, CX
+	JE    store512
+	STEP512(0, 0)
+
+store512:
+#define ROW512(r0, r1) \
+	VADDPS (DX), r0, r0 \
+	VMOVUPS r0, (DX) \
+	VADDPS 64(DX), r1, r1 \
+	VMOVUPS r1, 64(DX) \
+	ADDQ R8, DX
+
+	ROW512(Z0, Z1)
+	ROW512(Z2, Z3)
+	ROW512(Z4, Z5)
+	ROW512(Z6, Z7)
+	ROW512(Z8, Z9)
+	ROW512(Z10, Z11)
+	ROW512(Z12, Z13)
+	ROW512(Z14, Z15)
+	ROW512(Z16, Z17)
+	ROW512(Z18, Z19)
+	ROW512(Z20, Z21)
+	ROW512(Z22, Z23)
+	VZEROUPPER
+	RET

@@ -7,6 +7,14 @@ package kernel
 // HasAVX2 is false: no assembly kernel is built here.
 const HasAVX2 = false
 
+// HasAVX512 is false: no assembly kernel is built here.
+const HasAVX512 = false
+
+// Sgemm12x32AVX512 is never called where HasAVX512 is false.
+func Sgemm12x32AVX512(k int, a, b, c *float32, ldc int) {
+	panic("kernel: no AVX-512 kernel on this platform")
+}
+
 // Sgemm6x16AVX2 is never called where HasAVX2 is false.
 func Sgemm6x16AVX2(k int, a, b, c *float32, ldc int) {
 	panic("kernel: no AVX2 kernel on this platform")
