@@ -30,9 +30,11 @@ var memory struct {
 const minGCBudget = 32 << 20
 
 // minReclaim is how many bytes must have been allocated since the last
-// collection for a pool miss to trigger one: below it there can be little
-// garbage to win back.
-const minReclaim = 1 << 20
+// collection for a pool miss to trigger one. A lower bound collects too
+// often when each op frees a large buffer (a loop of 1 MB softmaxes
+// collected every second op with 1 MB); with 16 MB the pools hold at most
+// that much garbage more than the live tensors.
+const minReclaim = 16 << 20
 
 func init() { device.SetReclaim(reclaimOnMiss) }
 
