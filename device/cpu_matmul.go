@@ -185,14 +185,12 @@ func cpuPackA(dst []float32, a cpuMatrix, i0, p0, mb, kb, mr int) []float32 {
 			}
 			continue
 		}
+		if a.cs == 1 {
+			cpuInterleave(sl, mr, a.data, a.off+(i0+ir)*a.rs+p0, a.rs, rows, kb)
+			continue
+		}
 		for r := range rows {
 			src := a.off + (i0+ir+r)*a.rs + p0*a.cs
-			if a.cs == 1 {
-				for p, v := range a.data[src : src+kb] {
-					sl[p*mr+r] = v
-				}
-				continue
-			}
 			for p := range kb {
 				sl[p*mr+r] = a.data[src]
 				src += a.cs
@@ -217,6 +215,10 @@ func cpuPackB(dst []float32, b cpuMatrix, p0, j0, kb, nb, nr int) []float32 {
 			}
 			continue
 		}
+		if b.rs == 1 {
+			cpuInterleave(sl, nr, b.data, b.off+p0+(j0+jr)*b.cs, b.cs, cols, kb)
+			continue
+		}
 		for q := range cols {
 			src := b.off + p0*b.rs + (j0+jr+q)*b.cs
 			for p := range kb {
@@ -226,6 +228,30 @@ func cpuPackB(dst []float32, b cpuMatrix, p0, j0, kb, nb, nr int) []float32 {
 		}
 	}
 	return dst
+}
+
+// cpuInterleave writes lines lines of kb contiguous floats, line q
+// starting at data[off+q*ld], into dst so that element p of line q lands at
+// dst[p*w+q]: the transposition that packing a row of A or a column of B
+// needs. Four lines go at a time so that each store fills four adjacent
+// floats.
+func cpuInterleave(dst []float32, w int, data []float32, off, ld, lines, kb int) {
+	q := 0
+	for ; q+4 <= lines; q += 4 {
+		l0 := data[off+q*ld : off+q*ld+kb]
+		l1 := data[off+(q+1)*ld : off+(q+1)*ld+kb]
+		l2 := data[off+(q+2)*ld : off+(q+2)*ld+kb]
+		l3 := data[off+(q+3)*ld : off+(q+3)*ld+kb]
+		for p := range l0 {
+			o := dst[p*w+q : p*w+q+4 : p*w+q+4]
+			o[0], o[1], o[2], o[3] = l0[p], l1[p], l2[p], l3[p]
+		}
+	}
+	for ; q < lines; q++ {
+		for p, v := range data[off+q*ld : off+q*ld+kb] {
+			dst[p*w+q] = v
+		}
+	}
 }
 
 // cpuMacroKernel adds the product of the packed mb×kb block pa and kb×nb
