@@ -162,24 +162,69 @@ func (cv *cpuConv) im2colRow(dst, img []float32, r int) {
 	p := cv.p
 	c, kh, kw := r/cv.kk, r%cv.kk/p.KW, r%p.KW
 	src := img[c*cv.plane : (c+1)*cv.plane]
+	if p.StrideH == 1 && p.StrideW == 1 && p.OW == p.W {
+		cv.im2colShift(dst, src, kh, kw)
+		return
+	}
 	lo, hi, iw0 := cpuValidRange(p.OW, p.W, p.StrideW, kw*p.DilW-p.PadW)
+	// The runs are short (an output row), so plain loops beat copy and
+	// clear, which pay for a call each.
 	for oh := range p.OH {
 		out := dst[oh*p.OW : (oh+1)*p.OW]
 		ih := oh*p.StrideH - p.PadH + kh*p.DilH
 		if ih < 0 || ih >= p.H || lo >= hi {
-			clear(out)
+			cpuZero(out)
 			continue
 		}
-		clear(out[:lo])
-		clear(out[hi:])
-		row := src[ih*p.W:]
+		cpuZero(out[:lo])
+		cpuZero(out[hi:])
 		if p.StrideW == 1 {
-			copy(out[lo:hi], row[iw0:])
+			run := out[lo:hi]
+			row := src[ih*p.W+iw0:]
+			row = row[:len(run)]
+			for i, v := range row {
+				run[i] = v
+			}
 			continue
 		}
+		row := src[ih*p.W:]
 		for ow, iw := lo, iw0; ow < hi; ow, iw = ow+1, iw+p.StrideW {
 			out[ow] = row[iw]
 		}
+	}
+}
+
+// im2colShift is im2colRow for a convolution of stride 1 whose output rows
+// are as long as the input's (a "same" convolution): the row of the column
+// matrix is then the input plane shifted by one offset, so it is copied in
+// one run, and the columns and rows that fall into the padding are zeroed
+// afterwards.
+func (cv *cpuConv) im2colShift(dst, src []float32, kh, kw int) {
+	p := cv.p
+	oh0, oh1, ih0 := cpuValidRange(p.OH, p.H, 1, kh*p.DilH-p.PadH)
+	lo, hi, iw0 := cpuValidRange(p.OW, p.W, 1, kw*p.DilW-p.PadW)
+	if oh0 >= oh1 || lo >= hi {
+		clear(dst)
+		return
+	}
+	clear(dst[:oh0*p.OW])
+	clear(dst[oh1*p.OW:])
+	// Output (oh, ow) reads input (ih0+oh-oh0, iw0+ow-lo), a fixed offset
+	// away in both flat layouts since OW = W.
+	first, end := oh0*p.OW+lo, (oh1-1)*p.OW+hi
+	from := ih0*p.W + iw0
+	copy(dst[first:end], src[from:from+end-first])
+	for oh := oh0; oh < oh1; oh++ {
+		row := dst[oh*p.OW : (oh+1)*p.OW]
+		cpuZero(row[:lo])
+		cpuZero(row[hi:])
+	}
+}
+
+// cpuZero zeroes a short slice without the call that clear makes.
+func cpuZero(s []float32) {
+	for i := range s {
+		s[i] = 0
 	}
 }
 

@@ -70,6 +70,8 @@ func TestCPUConv2D(t *testing.T) {
 		"1x1-groups":     cpuConvCase(2, 8, 5, 7, 6, 1, 1, 1, 1, 0, 0, 1, 1, 2),
 		"1x1-stride":     cpuConvCase(1, 3, 7, 7, 2, 1, 1, 2, 2, 0, 0, 1, 1, 1),
 		"big-padding":    cpuConvCase(1, 2, 4, 5, 3, 3, 3, 1, 2, 2, 2, 1, 1, 1),
+		"same-width":     cpuConvCase(2, 3, 7, 6, 4, 5, 3, 1, 1, 1, 1, 1, 1, 1),
+		"same-dilated":   cpuConvCase(1, 2, 5, 9, 3, 3, 3, 1, 1, 0, 4, 1, 2, 1),
 		"kernel>input":   cpuConvCase(2, 2, 2, 3, 3, 3, 3, 1, 1, 1, 1, 1, 1, 1),
 		"batch-parallel": cpuConvCase(4, 16, 12, 12, 8, 3, 3, 1, 1, 1, 1, 1, 1, 1),
 		"batch-even":     cpuConvCase(2, 6, 17, 13, 4, 5, 3, 2, 1, 2, 1, 1, 2, 2),

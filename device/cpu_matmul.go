@@ -61,7 +61,7 @@ type cpuGemm struct {
 	cStep          int
 	accumulate     bool
 
-	mc, nc          int // block size, set by chooseBlocks
+	mc, nc, kc      int // block sizes, set by chooseBlocks
 	nBlocks, mTasks int // column panels, and tasks per panel
 }
 
@@ -125,6 +125,9 @@ func (g *cpuGemm) chooseBlocks(workers int) {
 	mr, nr := cpuKernel.mr, cpuKernel.nr
 	g.mc, g.nc = min(cpuMC, cpuRoundUp(g.m, mr)), min(cpuNC, cpuRoundUp(g.n, nr))
 	g.nBlocks, g.mTasks = cpuCeilDiv(g.n, g.nc), 1
+	// Panels of K of equal depth: 288 is 144+144 rather than 256+32, whose
+	// short panel would pay the tile loads and stores for little work.
+	g.kc = cpuCeilDiv(g.k, max(1, cpuCeilDiv(g.k, cpuKC)))
 	if workers == 1 {
 		return
 	}
@@ -156,8 +159,8 @@ func (g *cpuGemm) panel(s *cpuGemmScratch, t int) {
 	a, b := g.a, g.b
 	a.off += l * g.aStep
 	b.off += l * g.bStep
-	for p0 := 0; p0 < g.k; p0 += cpuKC {
-		kb := min(cpuKC, g.k-p0)
+	for p0 := 0; p0 < g.k; p0 += g.kc {
+		kb := min(g.kc, g.k-p0)
 		pb := cpuPackB(s.b, b, p0, j0, kb, nb, cpuKernel.nr)
 		for i0 := m0; i0 < m1; i0 += g.mc {
 			mb := min(g.mc, m1-i0)
