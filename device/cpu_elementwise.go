@@ -163,10 +163,7 @@ func cpuUnaryFloat(op UnaryOp, dst, x []float32) {
 		}
 	case ReLU:
 		for i, v := range x {
-			if v <= 0 {
-				v = 0
-			}
-			dst[i] = v
+			dst[i] = cpuReLU(v)
 		}
 	case Exp:
 		kernel.Exp(dst, x)
@@ -431,12 +428,25 @@ func cpuCompare[T cpuElem](op BinaryOp, dst []float32, x, y []T) {
 	}
 }
 
+// cpuReLU returns v when it is positive or NaN, and +0 otherwise. The
+// bits are chosen by integer conditional move, not by a branch.
+func cpuReLU(v float32) float32 {
+	bits := math.Float32bits(v)
+	if v <= 0 {
+		bits = 0
+	}
+	return math.Float32frombits(bits)
+}
+
 // cpuBool returns 1 for true and 0 for false.
 func cpuBool(b bool) float32 {
+	// Choosing between integers compiles to a conditional move; a branch
+	// on random comparisons mispredicts half the time.
+	var bits uint32
 	if b {
-		return 1
+		bits = 0x3f800000 // 1.0
 	}
-	return 0
+	return math.Float32frombits(bits)
 }
 
 // Where writes a where cond is non-zero and b elsewhere.

@@ -40,6 +40,14 @@ func (d *cpuDevice) MaxPool2D(dst, idx, x Buffer, p Pool2DParams) {
 	d.dispatch()
 	xd, od, id := cpuFloats(x), cpuFloats(dst), cpuInts(idx)
 	in, out := p.H*p.W, p.OH*p.OW
+	if p.KH == 2 && p.KW == 2 && p.StrideH == 2 && p.StrideW == 2 && p.PadH == 0 && p.PadW == 0 {
+		cpuPlanes(p, func(lo, hi int) {
+			for pl := lo; pl < hi; pl++ {
+				cpuMaxPool2x2(od[pl*out:(pl+1)*out], id[pl*out:(pl+1)*out], xd[pl*in:(pl+1)*in], p)
+			}
+		})
+		return
+	}
 	cpuPlanes(p, func(lo, hi int) {
 		for pl := lo; pl < hi; pl++ {
 			src := xd[pl*in : (pl+1)*in]
@@ -66,6 +74,42 @@ func cpuWindowMax(src []float32, w int, win cpuWindow) (float32, int32) {
 		}
 	}
 	return best, int32(at)
+}
+
+// cpuMaxPool2x2 is MaxPool2D of one plane for 2×2 windows of stride 2
+// without padding, the common case, written without the window arithmetic
+// and with the comparisons in a form the compiler turns into conditional
+// moves (random data would mispredict half the branches).
+func cpuMaxPool2x2(dst []float32, idx []int32, src []float32, p Pool2DParams) {
+	for oh := range p.OH {
+		top := src[2*oh*p.W : (2*oh+1)*p.W]
+		bottom := src[(2*oh+1)*p.W : (2*oh+2)*p.W]
+		out, at := dst[oh*p.OW:(oh+1)*p.OW], idx[oh*p.OW:(oh+1)*p.OW]
+		i0 := int32(2 * oh * p.W)
+		for ow := range out {
+			i := i0 + int32(2*ow)
+			best, bi := top[2*ow], i
+			best, bi = cpuLater(best, bi, top[2*ow+1], i+1)
+			best, bi = cpuLater(best, bi, bottom[2*ow], i+int32(p.W))
+			out[ow], at[ow] = cpuLater(best, bi, bottom[2*ow+1], i+int32(p.W)+1)
+		}
+	}
+}
+
+// cpuLater returns (v, i) when v is larger than best or NaN, as
+// cpuWindowMax does, and (best, at) otherwise.
+func cpuLater(best float32, at int32, v float32, i int32) (float32, int32) {
+	// v > best and v != v exclude each other, so their exclusive or is
+	// their or, without the branch that || makes; the choice is then made
+	// with a mask rather than a branch.
+	take := (v > best) != (v != v)
+	var mask uint32
+	if take {
+		mask = 1
+	}
+	mask = -mask // all ones when take
+	bits := math.Float32bits(v)&mask | math.Float32bits(best)&^mask
+	return math.Float32frombits(bits), int32(uint32(i)&mask | uint32(at)&^mask)
 }
 
 // MaxPool2DGrad adds each gradient of dy onto the element of dx that idx
