@@ -36,3 +36,6 @@ func scaleAVX2(dst *float32, n int, s float32)
 
 //go:noescape
 func shiftAVX2(dst, x *float32, n int, a, b float32)
+
+//go:noescape
+func expSumAVX512(dst, x *float32, n int, m float32) float32

@@ -321,3 +321,69 @@ shiftloop:
 shiftdone:
 	VZEROUPPER
 	RET
+
+DATA expClamp<>+0(SB)/4, $0x42c80000 // 100: e^100 overflows to +Inf
+GLOBL expClamp<>(SB), RODATA|NOPTR, $4
+
+// func expSumAVX512(dst, x *float32, n int, m float32) float32
+// Writes dst = e^(x-m) and returns the sum of dst; n is a multiple of 16.
+// The same approximation as EXP, sixteen lanes at a time, with the
+// constants held in registers and 2^n applied by VSCALEFPS, which
+// overflows to +Inf and underflows through the subnormals to 0 by itself
+// (more exactly than EXPRANGE, which flushes below expLo to 0); NaN lanes
+// stay NaN.
+TEXT ·expSumAVX512(SB), NOSPLIT, $0-36
+	MOVQ dst+0(FP), DI
+	MOVQ x+8(FP), SI
+	MOVQ n+16(FP), CX
+	VBROADCASTSS m+24(FP), Z10
+	VBROADCASTSS expClamp<>(SB), Z20
+	VBROADCASTSS log2e<>(SB), Z22
+	VBROADCASTSS ln2Hi<>(SB), Z23
+	VBROADCASTSS ln2Lo<>(SB), Z24
+	VBROADCASTSS expP0<>(SB), Z25
+	VBROADCASTSS expP1<>(SB), Z26
+	VBROADCASTSS expP2<>(SB), Z27
+	VBROADCASTSS expP3<>(SB), Z28
+	VBROADCASTSS expP4<>(SB), Z29
+	VBROADCASTSS expP5<>(SB), Z30
+	VBROADCASTSS one<>(SB), Z31
+	VPXORD Z11, Z11, Z11
+	SHRQ $4, CX
+	JZ   expsum512reduce
+expsum512loop:
+	VMOVUPS (SI), Z0
+	VSUBPS Z10, Z0, Z0
+	VMINPS Z0, Z20, Z1 // min(100, x), NaN when x is
+	VMULPS Z22, Z1, Z2
+	VRNDSCALEPS $0, Z2, Z2 // n = round(x·log2e)
+	VFNMADD231PS Z23, Z2, Z1
+	VFNMADD231PS Z24, Z2, Z1 // r = x - n·ln2
+	VMOVAPS Z25, Z3
+	VFMADD213PS Z26, Z1, Z3
+	VFMADD213PS Z27, Z1, Z3
+	VFMADD213PS Z28, Z1, Z3
+	VFMADD213PS Z29, Z1, Z3
+	VFMADD213PS Z30, Z1, Z3
+	VMULPS Z1, Z1, Z4
+	VADDPS Z31, Z1, Z5
+	VFMADD231PS Z3, Z4, Z5 // e^r = 1 + r + r²·P(r)
+	VSCALEFPS Z2, Z5, Z5   // e^r · 2^n
+	VMOVUPS Z5, (DI)
+	VADDPS Z5, Z11, Z11
+	ADDQ $64, SI
+	ADDQ $64, DI
+	DECQ CX
+	JNZ  expsum512loop
+expsum512reduce:
+	VEXTRACTF64X4 $1, Z11, Y1
+	VADDPS Y1, Y11, Y0
+	VEXTRACTF128 $1, Y0, X1
+	VADDPS X1, X0, X0
+	VPERMILPS $0x4e, X0, X1
+	VADDPS X1, X0, X0
+	VPERMILPS $0xb1, X0, X1
+	VADDPS X1, X0, X0
+	VMOVSS X0, ret+32(FP)
+	VZEROUPPER
+	RET

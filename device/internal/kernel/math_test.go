@@ -109,3 +109,57 @@ func TestSoftmax(t *testing.T) {
 		}
 	}
 }
+
+// TestExpSum checks each vector kernel of the softmax's exponentials
+// against math.Exp, element by element and in the sum.
+func TestExpSum(t *testing.T) {
+	in := inputs()
+	kernels := map[string]func(dst, x *float32, n int, m float32) float32{}
+	if HasAVX2 {
+		kernels["avx2"] = expSumAVX2
+	}
+	if HasAVX512 {
+		kernels["avx512"] = expSumAVX512
+	}
+	for name, f := range kernels {
+		for _, m := range []float32{0, 5, -90} {
+			n := len(in) &^ 15
+			out := make([]float32, n)
+			sum := f(&out[0], &in[0], n, m)
+			wantSum := 0.0
+			for i, x := range in[:n] {
+				want := math.Exp(float64(x - m)) // the kernels subtract in float32
+				g := float64(out[i])
+				switch {
+				case math.IsNaN(want):
+					if !math.IsNaN(g) {
+						t.Fatalf("%s: e^(%v-%v) = %v, want NaN", name, x, m, g)
+					}
+					continue
+				case want > math.MaxFloat32:
+					if !math.IsInf(g, 1) {
+						t.Fatalf("%s: e^(%v-%v) = %v, want +Inf", name, x, m, g)
+					}
+				case math.IsNaN(g) || math.Abs(g-want) > 1e-37+4e-7*want:
+					t.Fatalf("%s: e^(%v-%v) = %v, want %v", name, x, m, g, want)
+				}
+				wantSum += float64(g)
+			}
+			if !math.IsNaN(float64(sum)) {
+				t.Fatalf("%s: the sum over a NaN input is %v", name, sum)
+			}
+			clean := in[:30] // no NaN: the sum is finite or +Inf
+			sum = f(&out[0], &clean[0], 16, m)
+			wantSum = 0
+			for _, x := range clean[:16] {
+				wantSum += math.Exp(float64(x - m))
+			}
+			if wantSum > math.MaxFloat32 {
+				wantSum = math.Inf(1)
+			}
+			if float64(sum) != wantSum && math.Abs(float64(sum)-wantSum) > 1e-6*wantSum {
+				t.Fatalf("%s: sum %v, want %v", name, sum, wantSum)
+			}
+		}
+	}
+}

@@ -26,10 +26,7 @@ func Softmax(dst, x []float32, log bool) {
 	for _, e := range x[v:] {
 		m = max(m, e)
 	}
-	var sum float32
-	if v > 0 {
-		sum = expSumAVX2(unsafe.SliceData(dst), unsafe.SliceData(x), v, m)
-	}
+	sum := expSum(dst[:v], x[:v], m)
 	for i := v; i < n; i++ {
 		dst[i] = ExpF(x[i] - m)
 		sum += dst[i]
@@ -51,4 +48,22 @@ func Softmax(dst, x []float32, log bool) {
 	for i := v; i < n; i++ {
 		dst[i] *= inv
 	}
+}
+
+// expSum writes dst = e^(x-m) and returns its sum, for a length that is a
+// multiple of 8 and with AVX2 (with AVX-512 for the multiple of 16 it
+// holds).
+func expSum(dst, x []float32, m float32) float32 {
+	var sum float32
+	done := 0
+	if HasAVX512 {
+		done = len(x) &^ 15
+		if done > 0 {
+			sum = expSumAVX512(unsafe.SliceData(dst), unsafe.SliceData(x), done, m)
+		}
+	}
+	if done < len(x) {
+		sum += expSumAVX2(&dst[done], &x[done], len(x)-done, m)
+	}
+	return sum
 }
