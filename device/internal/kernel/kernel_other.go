@@ -27,8 +27,8 @@ func sigmoidAVX2(dst, src *float32, n int) {}
 // vectorized does nothing where there is no assembly.
 func vectorized(f func(dst, src *float32, n int), dst, src []float32) int { return 0 }
 
-func maxAVX2(x *float32, n int) float32                    { return 0 }
-func expSumAVX2(dst, x *float32, n int, m float32) float32 { return 0 }
-func scaleAVX2(dst *float32, n int, s float32)             {}
-func shiftAVX2(dst, x *float32, n int, a, b float32)       {}
+func maxAVX2(x *float32, n int) float32                      { return 0 }
+func expSumAVX2(dst, x *float32, n int, m float32) float32   { return 0 }
+func scaleAVX2(dst *float32, n int, s float32)               {}
+func shiftAVX2(dst, x *float32, n int, a, b float32)         {}
 func expSumAVX512(dst, x *float32, n int, m float32) float32 { return 0 }
