@@ -326,6 +326,10 @@ func cpuZipScalar[D, S cpuElem](dst []D, x []S, v S, buf *[cpuBlock]S, kern func
 // cpuBinaryFloat applies a float32 op to pairs of elements of x and y.
 func cpuBinaryFloat(op BinaryOp, dst, x, y []float32) {
 	x, y = x[:len(dst)], y[:len(dst)]
+	if vop, ok := cpuVectorOp(op); ok {
+		done := kernel.Arith(vop, dst, x, y)
+		dst, x, y = dst[done:], x[done:], y[done:]
+	}
 	switch op {
 	case Div:
 		for i := range dst {
@@ -338,6 +342,21 @@ func cpuBinaryFloat(op BinaryOp, dst, x, y []float32) {
 	default:
 		cpuArithmetic(op, dst, x, y)
 	}
+}
+
+// cpuVectorOp returns the kernel.Arith operation of op, if it has one.
+func cpuVectorOp(op BinaryOp) (kernel.ArithOp, bool) {
+	switch op {
+	case Add:
+		return kernel.AddOp, true
+	case Sub:
+		return kernel.SubOp, true
+	case Mul:
+		return kernel.MulOp, true
+	case Div:
+		return kernel.DivOp, true
+	}
+	return 0, false
 }
 
 // cpuBinaryInt applies an int32 op to pairs of elements of x and y. Division

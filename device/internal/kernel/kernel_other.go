@@ -32,3 +32,8 @@ func expSumAVX2(dst, x *float32, n int, m float32) float32   { return 0 }
 func scaleAVX2(dst *float32, n int, s float32)               {}
 func shiftAVX2(dst, x *float32, n int, a, b float32)         {}
 func expSumAVX512(dst, x *float32, n int, m float32) float32 { return 0 }
+
+func addAVX2(dst, x, y *float32, n int) {}
+func subAVX2(dst, x, y *float32, n int) {}
+func mulAVX2(dst, x, y *float32, n int) {}
+func divAVX2(dst, x, y *float32, n int) {}

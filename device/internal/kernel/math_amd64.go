@@ -39,3 +39,15 @@ func shiftAVX2(dst, x *float32, n int, a, b float32)
 
 //go:noescape
 func expSumAVX512(dst, x *float32, n int, m float32) float32
+
+//go:noescape
+func addAVX2(dst, x, y *float32, n int)
+
+//go:noescape
+func subAVX2(dst, x, y *float32, n int)
+
+//go:noescape
+func mulAVX2(dst, x, y *float32, n int)
+
+//go:noescape
+func divAVX2(dst, x, y *float32, n int)

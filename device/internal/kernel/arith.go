@@ -1,0 +1,39 @@
+package kernel
+
+import "unsafe"
+
+// ArithOp names an elementwise float32 operation that Arith vectorises.
+type ArithOp uint8
+
+// The operations of Arith.
+const (
+	AddOp ArithOp = iota
+	SubOp
+	MulOp
+	DivOp
+)
+
+// Arith writes dst[i] = x[i] op y[i] for the longest prefix of dst whose
+// length is a multiple of 16 and returns that length; the caller does the
+// rest. It returns 0 without AVX2. x and y must be at least as long as dst.
+func Arith(op ArithOp, dst, x, y []float32) int {
+	n := len(dst) &^ 15
+	if !HasAVX2 || n == 0 {
+		return 0
+	}
+	_, _ = x[n-1], y[n-1]
+	d, a, b := unsafe.SliceData(dst), unsafe.SliceData(x), unsafe.SliceData(y)
+	switch op {
+	case AddOp:
+		addAVX2(d, a, b, n)
+	case SubOp:
+		subAVX2(d, a, b, n)
+	case MulOp:
+		mulAVX2(d, a, b, n)
+	case DivOp:
+		divAVX2(d, a, b, n)
+	default:
+		return 0
+	}
+	return n
+}

@@ -1,0 +1,50 @@
+package kernel
+
+import (
+	"math"
+	"math/rand/v2"
+	"testing"
+)
+
+// TestArith compares Arith with the scalar operations bit for bit, on
+// lengths around the vector width and on special values.
+func TestArith(t *testing.T) {
+	ops := map[ArithOp]func(a, b float32) float32{
+		AddOp: func(a, b float32) float32 { return a + b },
+		SubOp: func(a, b float32) float32 { return a - b },
+		MulOp: func(a, b float32) float32 { return a * b },
+		DivOp: func(a, b float32) float32 { return a / b },
+	}
+	r := rand.New(rand.NewPCG(5, 6))
+	specials := []float32{0, float32(math.Copysign(0, -1)), 1, -3, float32(math.Inf(1)), float32(math.Inf(-1)), float32(math.NaN()), 1e-40, 3e38}
+	for op, f := range ops {
+		for _, n := range []int{0, 1, 15, 16, 17, 31, 32, 33, 100, 1000} {
+			x, y := make([]float32, n+1), make([]float32, n+1)
+			for i := range x {
+				x[i], y[i] = float32(r.NormFloat64()), float32(r.NormFloat64())
+				if i%5 == 0 {
+					x[i], y[i] = specials[i%len(specials)], specials[(i/5)%len(specials)]
+				}
+			}
+			dst := make([]float32, n)
+			for i := range dst {
+				dst[i] = 12345
+			}
+			done := Arith(op, dst, x, y)
+			if HasAVX2 && done != n&^15 {
+				t.Fatalf("op %d, n=%d: did %d elements, want %d", op, n, done, n&^15)
+			}
+			for i := range done {
+				want := f(x[i], y[i])
+				if math.Float32bits(dst[i]) != math.Float32bits(want) && !(want != want && dst[i] != dst[i]) {
+					t.Fatalf("op %d, n=%d: element %d = %v, want %v", op, n, i, dst[i], want)
+				}
+			}
+			for i := done; i < n; i++ {
+				if dst[i] != 12345 {
+					t.Fatalf("op %d, n=%d: element %d past the prefix was written", op, n, i)
+				}
+			}
+		}
+	}
+}
