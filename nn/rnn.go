@@ -90,7 +90,12 @@ func (r *recurrent) initial(s *autograd.Var, l, batch int, dev device.Device) *a
 // layer's state (h, and c for the LSTM) given the input projection of one
 // time step. It returns the last layer's outputs and each layer's final
 // states.
-func (r *recurrent) run(x *autograd.Var, init []*autograd.Var,
+// run runs the layers over x from the initial states init, one step of
+// the recurrence at a time. With foldBias the step receives x_t·W_ih^T +
+// b_ih + b_hh and must not add BiasHH itself: for cells that add both
+// biases to the same sum (RNN, LSTM) that moves 2·steps small additions
+// and bias-gradient reductions into one.
+func (r *recurrent) run(x *autograd.Var, init []*autograd.Var, foldBias bool,
 	step func(layer recurrentLayer, xt *autograd.Var, state []*autograd.Var) []*autograd.Var,
 ) (*autograd.Var, [][]*autograd.Var) {
 	batch, steps := x.Size(0), x.Size(1)
@@ -98,7 +103,11 @@ func (r *recurrent) run(x *autograd.Var, init []*autograd.Var,
 	for l, layer := range r.Layers {
 		// Project every time step's input at once: one large matmul
 		// instead of one per step.
-		proj := x.MatMul(layer.WeightIH.T()).Add(layer.BiasIH)
+		bias := layer.BiasIH
+		if foldBias {
+			bias = bias.Add(layer.BiasHH)
+		}
+		proj := x.MatMul(layer.WeightIH.T()).Add(bias)
 		state := make([]*autograd.Var, len(init))
 		for i, s := range init {
 			state[i] = r.initial(s, l, batch, x.Device())
@@ -137,8 +146,8 @@ func NewRNN(dev device.Device, input, hidden, layers int) *RNN {
 // state [layers, batch, hidden].
 func (r *RNN) Forward(x, h0 *autograd.Var) (out, hN *autograd.Var) {
 	r.check("RNN", x, h0)
-	out, finals := r.run(x, []*autograd.Var{h0}, func(l recurrentLayer, xt *autograd.Var, s []*autograd.Var) []*autograd.Var {
-		return []*autograd.Var{xt.Add(s[0].MatMul(l.WeightHH.T())).Add(l.BiasHH).Tanh()}
+	out, finals := r.run(x, []*autograd.Var{h0}, true, func(l recurrentLayer, xt *autograd.Var, s []*autograd.Var) []*autograd.Var {
+		return []*autograd.Var{xt.Add(s[0].MatMul(l.WeightHH.T())).Tanh()}
 	})
 	return out, stackFinal(finals, 0)
 }
@@ -157,8 +166,8 @@ func NewLSTM(dev device.Device, input, hidden, layers int) *LSTM {
 // and c.
 func (m *LSTM) Forward(x, h0, c0 *autograd.Var) (out, hN, cN *autograd.Var) {
 	m.check("LSTM", x, h0, c0)
-	out, finals := m.run(x, []*autograd.Var{h0, c0}, func(l recurrentLayer, xt *autograd.Var, s []*autograd.Var) []*autograd.Var {
-		gates := xt.Add(s[0].MatMul(l.WeightHH.T())).Add(l.BiasHH).Chunk(4, 1)
+	out, finals := m.run(x, []*autograd.Var{h0, c0}, true, func(l recurrentLayer, xt *autograd.Var, s []*autograd.Var) []*autograd.Var {
+		gates := xt.Add(s[0].MatMul(l.WeightHH.T())).Chunk(4, 1)
 		i, f, g, o := gates[0].Sigmoid(), gates[1].Sigmoid(), gates[2].Tanh(), gates[3].Sigmoid()
 		c := f.Mul(s[1]).Add(i.Mul(g))
 		return []*autograd.Var{o.Mul(c.Tanh()), c}
@@ -179,7 +188,7 @@ func NewGRU(dev device.Device, input, hidden, layers int) *GRU {
 // when nil) and returns the outputs and the final state.
 func (m *GRU) Forward(x, h0 *autograd.Var) (out, hN *autograd.Var) {
 	m.check("GRU", x, h0)
-	out, finals := m.run(x, []*autograd.Var{h0}, func(l recurrentLayer, xt *autograd.Var, s []*autograd.Var) []*autograd.Var {
+	out, finals := m.run(x, []*autograd.Var{h0}, false, func(l recurrentLayer, xt *autograd.Var, s []*autograd.Var) []*autograd.Var {
 		xg := xt.Chunk(3, 1)
 		hg := s[0].MatMul(l.WeightHH.T()).Add(l.BiasHH).Chunk(3, 1)
 		r := xg[0].Add(hg[0]).Sigmoid()
