@@ -18,6 +18,7 @@ help:
 	@echo "make race      the race detector over device, tensor, autograd and nn"
 	@echo "make bench     every benchmark on cpu and gpu"
 	@echo "make compare   the benchmark workloads in PyTorch and in wgtensor, side by side"
+	@echo "make fuzz      each fuzz target for FUZZTIME (60s), outside CI"
 	@echo "make lint      gofmt and go vet"
 	@echo "make deps      install the lavapipe Vulkan driver (Debian/Ubuntu) and Go modules"
 
@@ -73,6 +74,14 @@ bench:
 # when installed) and in wgtensor in one run and prints the ratios.
 compare:
 	/usr/bin/python3 bench/compare.py
+
+# fuzz runs each fuzz target for FUZZTIME (go test runs only their seeds).
+FUZZTIME ?= 60s
+FUZZ_TARGETS := ./data:FuzzParseIDX ./nn/safetensors:FuzzParse ./tensor:FuzzBroadcast ./tensor:FuzzViews
+fuzz:
+	@set -e; for t in $(FUZZ_TARGETS); do pkg=$${t%%:*}; fn=$${t##*:}; \
+		echo "== $$fn ($$pkg) for $(FUZZTIME)"; \
+		$(GO) test -run '^$$' -fuzz "^$$fn\$$" -fuzztime $(FUZZTIME) $$pkg; done
 
 lint: fmt vet
 
