@@ -60,6 +60,7 @@ func (v *Var) BackwardWith(g *tensor.Tensor) {
 			if !in.requiresGrad || ins[k] == nil {
 				continue
 			}
+			checkAnomaly(n.op, true, k, ins[k])
 			if grads[in] == nil {
 				grads[in] = &gradSum{}
 			}

@@ -8,49 +8,58 @@ import (
 	"sync/atomic"
 )
 
-// noGrad tracks the goroutines inside NoGrad. Go has no goroutine-local
-// storage, so scopes are keyed by goroutine id; the common case, no scope
-// open anywhere, costs one atomic load per op.
-var noGrad struct {
+// scopes tracks the goroutines inside a scope such as NoGrad. Go has no
+// goroutine-local storage, so scopes are keyed by goroutine id; the common
+// case, no scope open anywhere, costs one atomic load per op.
+type scopes struct {
 	open atomic.Int64 // scopes open in the whole process
 	mu   sync.Mutex
 	by   map[uint64]int // open scopes per goroutine
 }
 
-// NoGrad runs f without recording any op for differentiation in the calling
-// goroutine (as torch.no_grad does for a thread): results of ops inside f
-// never require a gradient. Other goroutines keep recording, and goroutines
-// that f starts are not covered.
-func NoGrad(f func()) {
+// run calls f inside a scope of the calling goroutine.
+func (s *scopes) run(f func()) {
 	id := goroutineID()
-	noGrad.mu.Lock()
-	if noGrad.by == nil {
-		noGrad.by = map[uint64]int{}
+	s.mu.Lock()
+	if s.by == nil {
+		s.by = map[uint64]int{}
 	}
-	noGrad.by[id]++
-	noGrad.mu.Unlock()
-	noGrad.open.Add(1)
+	s.by[id]++
+	s.mu.Unlock()
+	s.open.Add(1)
 	defer func() {
-		noGrad.open.Add(-1)
-		noGrad.mu.Lock()
-		if noGrad.by[id]--; noGrad.by[id] == 0 {
-			delete(noGrad.by, id)
+		s.open.Add(-1)
+		s.mu.Lock()
+		if s.by[id]--; s.by[id] == 0 {
+			delete(s.by, id)
 		}
-		noGrad.mu.Unlock()
+		s.mu.Unlock()
 	}()
 	f()
 }
 
-// gradEnabled reports whether ops in the calling goroutine are recorded.
-func gradEnabled() bool {
-	if noGrad.open.Load() == 0 {
-		return true
+// active reports whether the calling goroutine is inside a scope.
+func (s *scopes) active() bool {
+	if s.open.Load() == 0 {
+		return false
 	}
 	id := goroutineID()
-	noGrad.mu.Lock()
-	defer noGrad.mu.Unlock()
-	return noGrad.by[id] == 0
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.by[id] > 0
 }
+
+// noGrad holds the goroutines inside NoGrad.
+var noGrad scopes
+
+// NoGrad runs f without recording any op for differentiation in the calling
+// goroutine (as torch.no_grad does for a thread): results of ops inside f
+// never require a gradient. Other goroutines keep recording, and goroutines
+// that f starts are not covered.
+func NoGrad(f func()) { noGrad.run(f) }
+
+// gradEnabled reports whether ops in the calling goroutine are recorded.
+func gradEnabled() bool { return !noGrad.active() }
 
 // goroutineID parses the calling goroutine's id from its stack header,
 // "goroutine 123 [running]:".

@@ -135,6 +135,7 @@ func panicf(op, format string, args ...any) {
 // record returns the result of op: a Var holding out that, when gradients
 // are being recorded and an input requires one, remembers backward.
 func record(op string, out *tensor.Tensor, backward func(g *tensor.Tensor) []*tensor.Tensor, inputs ...*Var) *Var {
+	checkAnomaly(op, false, 0, out)
 	v := &Var{val: out}
 	if !gradEnabled() {
 		return v
