@@ -41,6 +41,7 @@ func newCPUDevice() *cpuDevice {
 // cpuDevice is the Device that computes on the host CPU. Its work is done by
 // the time a primitive returns; only the pending index error is deferred.
 type cpuDevice struct {
+	memoryCap
 	mu         sync.Mutex
 	freeFloats [cpuClasses][][]float32 // free float32 slices by capacity class
 	freeInts   [cpuClasses][][]int32   // free int32 slices by capacity class
@@ -99,6 +100,9 @@ func (d *cpuDevice) Alloc(dt DType, n int) (Buffer, error) {
 	case n > cpuMaxElements:
 		return nil, fmt.Errorf("device: Alloc: %d elements of %v exceed the CPU limit of %d elements", n, dt, cpuMaxElements)
 	}
+	if err := d.admit(int64(n)*4, d.liveBytes); err != nil {
+		return nil, err
+	}
 	b := &cpuBuffer{dt: dt, n: n}
 	hit := n == 0 || d.takeFromPool(b)
 	if !hit {
@@ -122,6 +126,13 @@ func (d *cpuDevice) Alloc(dt DType, n int) (Buffer, error) {
 	d.stats.LiveBytes += int64(n) * 4
 	d.stats.PeakLiveByte = max(d.stats.PeakLiveByte, d.stats.LiveBytes)
 	return b, nil
+}
+
+// liveBytes returns the bytes of the live buffers.
+func (d *cpuDevice) liveBytes() int64 {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.stats.LiveBytes
 }
 
 // takeFromPool gives b a pooled backing array of its class, reporting

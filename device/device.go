@@ -13,6 +13,7 @@
 package device
 
 import (
+	"errors"
 	"fmt"
 	"sync/atomic"
 )
@@ -183,20 +184,67 @@ type Device interface {
 }
 
 // reclaim is the function SetReclaim installed, or nil.
-var reclaim atomic.Pointer[func()]
+var reclaim atomic.Pointer[func(force bool)]
 
-// SetReclaim installs f, which a device calls when its pool has no buffer
-// of the size asked for, before it creates a new one. The tensor package
-// uses it to collect unreachable tensors, so that their buffers return to
-// the pool first and a steady training loop creates none. f may free
-// buffers of any device; devices call it without holding their locks.
-func SetReclaim(f func()) { reclaim.Store(&f) }
+// SetReclaim installs f, which a device calls with force false when its
+// pool has no buffer of the size asked for, before it creates a new one,
+// and with force true when an allocation would exceed its memory limit.
+// The tensor package uses it to collect unreachable tensors, so that their
+// buffers return to the pool first and a steady training loop creates
+// none; force asks it to collect even when little was allocated since the
+// last collection. f may free buffers of any device; devices call it
+// without holding their locks.
+func SetReclaim(f func(force bool)) { reclaim.Store(&f) }
 
 // reclaimBeforeCreate calls the installed reclaim function, if any.
 func reclaimBeforeCreate() {
 	if f := reclaim.Load(); f != nil {
-		(*f)()
+		(*f)(false)
 	}
+}
+
+// ErrOutOfMemory is wrapped by the error of an allocation that does not
+// fit: over the limit set with SetMemoryLimit, or more than the driver
+// could give.
+var ErrOutOfMemory = errors.New("out of device memory")
+
+// SetMemoryLimit caps the bytes of d's live buffers, as PyTorch's
+// set_per_process_memory_fraction does for a GPU: an Alloc that would
+// exceed the cap first collects unreachable tensors, then fails with an
+// error that wraps ErrOutOfMemory and names the limit. The device keeps
+// working, and allocations succeed again once memory is freed. 0 removes
+// the cap. The check is made at each allocation, so goroutines allocating
+// at the same moment may overshoot it by one buffer each.
+func SetMemoryLimit(d Device, bytes int64) error {
+	l, ok := d.(interface{ setMemoryLimit(int64) })
+	if !ok {
+		return fmt.Errorf("device: SetMemoryLimit: %s has no memory limit", d.Name())
+	}
+	l.setMemoryLimit(max(bytes, 0))
+	return nil
+}
+
+// memoryCap is the limit of SetMemoryLimit, embedded in each device.
+type memoryCap struct{ limit atomic.Int64 }
+
+func (c *memoryCap) setMemoryLimit(bytes int64) { c.limit.Store(bytes) }
+
+// admit returns nil when size more bytes fit under the cap, given the live
+// bytes that live reports; otherwise it collects garbage once and asks
+// again, and returns an ErrOutOfMemory error if they still do not fit.
+func (c *memoryCap) admit(size int64, live func() int64) error {
+	limit := c.limit.Load()
+	if limit == 0 || live()+size <= limit {
+		return nil
+	}
+	if f := reclaim.Load(); f != nil {
+		(*f)(true)
+	}
+	if now := live(); now+size > limit {
+		return fmt.Errorf("device: Alloc: %d more bytes would bring live memory to %d bytes, over the limit of %d bytes set with SetMemoryLimit: %w",
+			size, now+size, limit, ErrOutOfMemory)
+	}
+	return nil
 }
 
 // Limiter is implemented by devices that cannot hold a buffer larger than

@@ -57,6 +57,7 @@ func (b *gpuBuffer) bytes() uint64 { return uint64(max(b.n, 1)) * 4 }
 // one command encoder and submitted when a result is read, a host write needs
 // ordering, or the batch fills.
 type gpuDevice struct {
+	memoryCap
 	mu       sync.Mutex
 	inst     *wgpu.Instance
 	adapter  *wgpu.Adapter
@@ -254,6 +255,9 @@ func (g *gpuDevice) Alloc(dt DType, n int) (Buffer, error) {
 		return nil, fmt.Errorf("device: Alloc: %d bytes exceed the adapter's maxBufferSize of %d bytes", want, g.limits.MaxBufferSize)
 	}
 	size := gpuSizeClass(want, min(g.limits.MaxStorageBufferBindingSize, g.limits.MaxBufferSize))
+	if err := g.admit(int64(size), g.liveBytes); err != nil {
+		return nil, err
+	}
 	g.mu.Lock()
 	if len(g.pool[size]) == 0 {
 		// Let the caller collect garbage before creating a buffer.
@@ -283,6 +287,13 @@ func (g *gpuDevice) Alloc(dt DType, n int) (Buffer, error) {
 	return b, nil
 }
 
+// liveBytes returns the bytes of the live buffers.
+func (g *gpuDevice) liveBytes() int64 {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.stats.LiveBytes
+}
+
 // createLocked creates a buffer, turning an out-of-memory report into an
 // error. When memory is short it first releases the pool and retries.
 func (g *gpuDevice) createLocked(size uint64, usage wgpu.BufferUsage) (*wgpu.Buffer, error) {
@@ -297,7 +308,7 @@ func (g *gpuDevice) createLocked(size uint64, usage wgpu.BufferUsage) (*wgpu.Buf
 			buf.Release()
 		}
 		if err == nil {
-			err = errors.New("out of GPU memory")
+			err = fmt.Errorf("the driver reported: %w", ErrOutOfMemory)
 		}
 		if attempt > 0 || g.poolBytes == 0 {
 			return nil, err

@@ -21,6 +21,18 @@ static void wgt_uncaptured(int type, char const *message, void *userdata) {
 	wgtensorUncapturedError(type, (char *)message);
 }
 
+// wgpuBufferDestroy frees a buffer's memory while handles to it remain;
+// tests use it to provoke a driver-reported fault.
+extern void wgpuBufferDestroy(void *buffer) __attribute__((weak));
+
+static int wgt_destroy_buffer(void *buffer) {
+	if (wgpuBufferDestroy == NULL) {
+		return 0;
+	}
+	wgpuBufferDestroy(buffer);
+	return 1;
+}
+
 static int wgt_install_error_callback(void *device) {
 	if (wgpuDeviceSetUncapturedErrorCallback == NULL) {
 		return 0;
@@ -64,4 +76,11 @@ func installErrorCallback(dev *wgpu.Device, h func(wgpu.ErrorType, string)) bool
 	// go-webgpu's Device is a struct whose only field is the C handle.
 	ref := *(*unsafe.Pointer)(unsafe.Pointer(dev))
 	return C.wgt_install_error_callback(ref) == 1
+}
+
+// destroyBuffer destroys buf's memory while handles to it remain, so that
+// work using it fails validation: how tests provoke a device fault.
+func destroyBuffer(buf *wgpu.Buffer) bool {
+	ref := *(*unsafe.Pointer)(unsafe.Pointer(buf))
+	return C.wgt_destroy_buffer(ref) == 1
 }

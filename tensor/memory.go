@@ -39,10 +39,11 @@ const minReclaim = 16 << 20
 func init() { device.SetReclaim(reclaimOnMiss) }
 
 // reclaimOnMiss runs when a device's pool has no buffer of a size: if enough
-// has been allocated since the last collection, collecting first returns
-// the buffers of unreachable tensors to the pools.
-func reclaimOnMiss() {
-	if memory.sinceGC.Load() < minReclaim || !memory.collecting.CompareAndSwap(false, true) {
+// has been allocated since the last collection, or force is set (memory is
+// short), collecting first returns the buffers of unreachable tensors to
+// the pools.
+func reclaimOnMiss(force bool) {
+	if (!force && memory.sinceGC.Load() < minReclaim) || !memory.collecting.CompareAndSwap(false, true) {
 		return
 	}
 	defer memory.collecting.Store(false)

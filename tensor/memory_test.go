@@ -1,0 +1,64 @@
+package tensor_test
+
+import (
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/wgtensor/wgtensor/device"
+	"github.com/wgtensor/wgtensor/device/devicetest"
+	"github.com/wgtensor/wgtensor/tensor"
+)
+
+// TestOutOfMemory exhausts each device's memory (a limit set with
+// device.SetMemoryLimit stands in for a full GPU): allocations and ops
+// then carry an error that wraps device.ErrOutOfMemory, nothing crashes,
+// and once memory is freed, or its tensors become unreachable, the device
+// works again.
+func TestOutOfMemory(t *testing.T) {
+	const mib = 1 << 20
+	for _, dev := range devicetest.Devices(t) {
+		t.Run(dev.Kind().String(), func(t *testing.T) {
+			require.NoError(t, dev.Sync())
+			base := dev.Stats().LiveBytes
+			require.NoError(t, device.SetMemoryLimit(dev, base+8*mib))
+			defer func() { require.NoError(t, device.SetMemoryLimit(dev, 0)) }()
+
+			var held []*tensor.Tensor
+			var err error
+			for range 100 {
+				x := tensor.Full(dev, 1, mib/4)
+				if err = x.Err(); err != nil {
+					break
+				}
+				held = append(held, x)
+			}
+			require.ErrorIs(t, err, device.ErrOutOfMemory)
+			assert.ErrorContains(t, err, "set with SetMemoryLimit")
+			assert.InDelta(t, 8, len(held), 1, "1 MiB tensors under an 8 MiB limit")
+
+			// An op that needs memory fails the same way.
+			sum := held[0].Add(held[1])
+			assert.ErrorIs(t, sum.Err(), device.ErrOutOfMemory)
+			_, err = sum.Data()
+			assert.ErrorIs(t, err, device.ErrOutOfMemory)
+
+			// Freeing memory makes the device usable again.
+			for _, h := range held[2:] {
+				h.Release()
+			}
+			v, err := held[0].Add(held[1]).Sum().Item()
+			require.NoError(t, err)
+			assert.Equal(t, float32(mib/2), v)
+
+			// Unreachable tensors are collected before an allocation fails:
+			// a loop that drops each result runs to the end.
+			held = nil
+			for i := range 40 {
+				x := tensor.Full(dev, float64(i), mib/4)
+				require.NoError(t, x.Err(), "allocation %d", i)
+			}
+		})
+	}
+}
