@@ -148,18 +148,50 @@ func TestErrorsPropagate(t *testing.T) {
 	}
 }
 
-func TestGPUBufferLimitIsAnError(t *testing.T) {
+// TestGPUBufferLimit: a tensor as large as the adapter's
+// maxStorageBufferBindingSize (128 MiB on lavapipe) works for elementwise
+// ops, reductions and matrix products; one element more, or a result that
+// would be larger, is an error that names the limit, and the device keeps
+// working.
+func TestGPUBufferLimit(t *testing.T) {
 	gpu := devicetest.GPU(t)
 	lim, ok := gpu.(device.Limiter)
 	require.True(t, ok, "the GPU device reports its buffer limit")
-	n := int(lim.MaxBufferBytes()/4) + 1
-	big := tensor.Zeros(gpu, n)
-	require.Error(t, big.Err())
-	assert.ErrorContains(t, big.Err(), "maxStorageBufferBindingSize")
-	assert.Equal(t, []int{n}, big.Shape())
-	// Ops on it report the same error instead of crashing, and the device
-	// keeps working.
-	assert.Error(t, big.AddScalar(1).Err())
+	n := int(lim.MaxBufferBytes() / 4)
+	n -= n % 1024
+	t.Logf("limit %d bytes: tensors of %d elements", lim.MaxBufferBytes(), n)
+
+	// The working path, at the limit.
+	x := tensor.Full(gpu, 1, n)
+	require.NoError(t, x.Err())
+	doubled := x.MulScalar(2)
+	tail, err := doubled.Slice(0, n-3, n).Data()
+	require.NoError(t, err)
+	assert.Equal(t, []float32{2, 2, 2}, tail)
+	total, err := x.Sum().Item()
+	require.NoError(t, err)
+	assert.Equal(t, float32(n), total)
+	rows, err := x.Reshape(n/1024, 1024).MatMul(tensor.Ones(gpu, 1024, 1)).Slice(0, 0, 2).Data()
+	require.NoError(t, err)
+	assert.Equal(t, []float32{1024, 1024}, rows)
+	doubled.Release()
+
+	// The refused path: an input over the limit, and results that would be.
+	over := tensor.Zeros(gpu, n+1025)
+	require.Error(t, over.Err())
+	assert.ErrorContains(t, over.Err(), "maxStorageBufferBindingSize")
+	assert.Equal(t, []int{n + 1025}, over.Shape())
+	assert.ErrorContains(t, over.AddScalar(1).Err(), "maxStorageBufferBindingSize")
+	for name, result := range map[string]*tensor.Tensor{
+		"matmul":    x.Reshape(n/1024, 1024).MatMul(tensor.Ones(gpu, 1024, 2048)),
+		"broadcast": x.Reshape(n/1024, 1024).Unsqueeze(0).Add(tensor.Zeros(gpu, 2, 1, 1)),
+		"concat":    tensor.Concat([]*tensor.Tensor{x, x}, 0),
+	} {
+		assert.ErrorContains(t, result.Err(), "maxStorageBufferBindingSize", name)
+	}
+
+	// The device is unharmed.
+	x.Release()
 	assert.Equal(t, []float32{3}, data(t, tensor.Full(gpu, 3, 1)))
 	require.NoError(t, gpu.Sync())
 }
