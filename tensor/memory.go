@@ -134,6 +134,19 @@ func waitForCleanups(deadline <-chan time.Time) {
 	}
 }
 
+// Collect runs a garbage collection and waits, briefly, until the device
+// memory of the tensors it found unreachable is back in the pools, so that
+// device statistics read afterwards count only reachable tensors. Training
+// loops need not call it: the package collects by itself as tensors are
+// allocated.
+func Collect() {
+	for !memory.collecting.CompareAndSwap(false, true) {
+		runtime.Gosched()
+	}
+	defer memory.collecting.Store(false)
+	collect()
+}
+
 // MemoryStats describes the tensor memory the package tracks.
 type MemoryStats struct {
 	LiveBytes   int64 // bytes of tensors not yet freed
