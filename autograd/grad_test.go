@@ -168,6 +168,13 @@ func gradCases() []gradCase {
 		bin("MatMul/matrix-vector", normal(3, 4), normal(4), (*autograd.Var).MatMul),
 		bin("MatMul/vector-matrix", normal(4), normal(4, 5), (*autograd.Var).MatMul),
 		bin("MatMul/broadcast-batch", normal(2, 1, 3, 4), normal(3, 4, 2), (*autograd.Var).MatMul),
+		bin("MatMul/shared-weight", normal(2, 3, 4), normal(4, 5), (*autograd.Var).MatMul),
+		bin("MatMul/shared-transposed-weight", normal(3, 2, 4), normal(5, 4), func(x, w *autograd.Var) *autograd.Var {
+			return x.MatMul(w.T()) // a linear layer on a batch of sequences
+		}),
+		bin("MatMul/shared-weight-transposed-input", normal(2, 4, 3), normal(4, 5), func(x, w *autograd.Var) *autograd.Var {
+			return x.Transpose(1, 2).MatMul(w)
+		}),
 		bin("Conv2D", normal(2, 4, 5, 6), normal(4, 2, 3, 3), func(x, w *autograd.Var) *autograd.Var {
 			return autograd.Conv2D(x, w, conv)
 		}),

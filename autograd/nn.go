@@ -27,7 +27,15 @@ func (a *Var) MatMul(b *Var) *Var {
 		if a.requiresGrad {
 			ga = sumTo(product(g2, b2.T(), transposedLayout(a2)), a2.Shape()).Reshape(av.Shape()...)
 		}
-		if b.requiresGrad {
+		switch {
+		case !b.requiresGrad:
+		case b2.Dim() == 2 && a2.Dim() > 2:
+			// b is shared by every batch element: fold the batch into the
+			// rows of one product rather than a product per element and
+			// a sum over them.
+			k, n := a2.Size(-1), b2.Size(-1)
+			gb = product(a2.Reshape(-1, k).T(), g2.Reshape(-1, n), transposedLayout(b2)).Reshape(bv.Shape()...)
+		default:
 			gb = sumTo(product(a2.T(), g2, transposedLayout(b2)), b2.Shape()).Reshape(bv.Shape()...)
 		}
 		return grads(ga, gb)
