@@ -51,3 +51,9 @@ func mulAVX2(dst, x, y *float32, n int)
 
 //go:noescape
 func divAVX2(dst, x, y *float32, n int)
+
+//go:noescape
+func maxAVX512(x *float32, n int) float32
+
+//go:noescape
+func scaleAVX512(dst *float32, n int, s float32)

@@ -387,3 +387,49 @@ expsum512reduce:
 	VMOVSS X0, ret+32(FP)
 	VZEROUPPER
 	RET
+
+// func maxAVX512(x *float32, n int) float32
+// n is a positive multiple of 16.
+TEXT ·maxAVX512(SB), NOSPLIT, $0-20
+	MOVQ x+0(FP), SI
+	MOVQ n+8(FP), CX
+	SHRQ $4, CX
+	VMOVUPS (SI), Z0
+	ADDQ $64, SI
+	DECQ CX
+	JZ   max512reduce
+max512loop:
+	VMAXPS (SI), Z0, Z0
+	ADDQ $64, SI
+	DECQ CX
+	JNZ  max512loop
+max512reduce:
+	VEXTRACTF64X4 $1, Z0, Y1
+	VMAXPS Y1, Y0, Y0
+	VEXTRACTF128 $1, Y0, X1
+	VMAXPS X1, X0, X0
+	VPERMILPS $0x4e, X0, X1
+	VMAXPS X1, X0, X0
+	VPERMILPS $0xb1, X0, X1
+	VMAXPS X1, X0, X0
+	VMOVSS X0, ret+16(FP)
+	VZEROUPPER
+	RET
+
+// func scaleAVX512(dst *float32, n int, s float32)
+// dst *= s; n is a multiple of 16.
+TEXT ·scaleAVX512(SB), NOSPLIT, $0-20
+	MOVQ dst+0(FP), DI
+	MOVQ n+8(FP), CX
+	VBROADCASTSS s+16(FP), Z1
+	SHRQ $4, CX
+	JZ   scale512done
+scale512loop:
+	VMULPS (DI), Z1, Z0
+	VMOVUPS Z0, (DI)
+	ADDQ $64, DI
+	DECQ CX
+	JNZ  scale512loop
+scale512done:
+	VZEROUPPER
+	RET

@@ -19,10 +19,7 @@ func Softmax(dst, x []float32, log bool) {
 	if HasAVX2 {
 		v = n &^ 7
 	}
-	m := float32(math.Inf(-1))
-	if v > 0 {
-		m = maxAVX2(unsafe.SliceData(x), v)
-	}
+	m := rowMax(x[:v])
 	for _, e := range x[v:] {
 		m = max(m, e)
 	}
@@ -42,9 +39,7 @@ func Softmax(dst, x []float32, log bool) {
 		return
 	}
 	inv := 1 / sum
-	if v > 0 {
-		scaleAVX2(unsafe.SliceData(dst), v, inv)
-	}
+	scale(dst[:v], inv)
 	for i := v; i < n; i++ {
 		dst[i] *= inv
 	}
@@ -66,4 +61,35 @@ func expSum(dst, x []float32, m float32) float32 {
 		sum += expSumAVX2(&dst[done], &x[done], len(x)-done, m)
 	}
 	return sum
+}
+
+// rowMax returns the largest element of x (-Inf when empty), whose length
+// is a multiple of 8, with AVX2 or AVX-512. A NaN may or may not win; the
+// softmax turns any NaN into a NaN row regardless.
+func rowMax(x []float32) float32 {
+	m := float32(math.Inf(-1))
+	done := 0
+	if HasAVX512 && len(x) >= 16 {
+		done = len(x) &^ 15
+		m = maxAVX512(unsafe.SliceData(x), done)
+	}
+	if done < len(x) {
+		m = max(m, maxAVX2(&x[done], len(x)-done))
+	}
+	return m
+}
+
+// scale multiplies dst, whose length is a multiple of 8, by s with AVX2 or
+// AVX-512.
+func scale(dst []float32, s float32) {
+	done := 0
+	if HasAVX512 {
+		done = len(dst) &^ 15
+		if done > 0 {
+			scaleAVX512(unsafe.SliceData(dst), done, s)
+		}
+	}
+	if done < len(dst) {
+		scaleAVX2(&dst[done], len(dst)-done, s)
+	}
 }
