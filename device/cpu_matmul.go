@@ -12,7 +12,7 @@ import (
 // in L2. cpuMC is a multiple of every kernel's mr, cpuNC of every nr.
 const (
 	cpuKC = 256
-	cpuMC = 120
+	cpuMC = 144
 	cpuNC = 512
 )
 
@@ -31,8 +31,26 @@ var cpuPortable = cpuMicro{mr: 4, nr: 2, name: "go 4x2", fn: cpuMicroKernel}
 // assembly ones where the CPU supports them, then the portable one.
 var cpuKernels = []cpuMicro{cpuPortable}
 
-// cpuKernel is the micro-kernel in use, the first of cpuKernels.
-var cpuKernel = cpuPortable
+// cpuChoice is the set of kernels a product chooses from (see
+// cpuPickKernel): the best for large products first, then alternatives of
+// other tile shapes. Tests narrow it to one kernel.
+var cpuChoice = []cpuMicro{cpuPortable}
+
+// cpuPickKernel returns the kernel of cpuChoice for an m×n product: the
+// first one unless another computes clearly fewer padded tile elements
+// (partial tiles cost as much as full ones), for example 16×16 tiles
+// rather than 12×32 for the 64 channels and 196 positions of a
+// convolution.
+func cpuPickKernel(m, n int) cpuMicro {
+	padded := func(k cpuMicro) int { return cpuRoundUp(m, k.mr) * cpuRoundUp(n, k.nr) }
+	best := cpuChoice[0]
+	for _, k := range cpuChoice[1:] {
+		if 10*padded(k) < 9*padded(best) {
+			best = k
+		}
+	}
+	return best
+}
 
 // cpuMaxTile bounds mr×nr of every kernel, for the edge tile's scratch.
 const cpuMaxTile = 16 * 32
@@ -61,7 +79,8 @@ type cpuGemm struct {
 	cStep          int
 	accumulate     bool
 
-	mc, nc, kc      int // block sizes, set by chooseBlocks
+	kern            cpuMicro // the micro-kernel, set by run
+	mc, nc, kc      int      // block sizes, set by chooseBlocks
 	nBlocks, mTasks int // column panels, and tasks per panel
 }
 
@@ -103,6 +122,7 @@ func (g *cpuGemm) run(parallel bool) {
 		g.vector(workers > 1)
 		return
 	}
+	g.kern = cpuPickKernel(g.m, g.n)
 	g.chooseBlocks(workers)
 	scratch := make([]*cpuGemmScratch, workers)
 	for w := range scratch {
@@ -122,7 +142,7 @@ func (g *cpuGemm) run(parallel bool) {
 // narrower (down to a point) to give each worker two tasks, and only when
 // that is not enough are the rows split between tasks too.
 func (g *cpuGemm) chooseBlocks(workers int) {
-	mr, nr := cpuKernel.mr, cpuKernel.nr
+	mr, nr := g.kern.mr, g.kern.nr
 	g.mc, g.nc = min(cpuMC, cpuRoundUp(g.m, mr)), min(cpuNC, cpuRoundUp(g.n, nr))
 	g.nBlocks, g.mTasks = cpuCeilDiv(g.n, g.nc), 1
 	// Panels of K of equal depth: 288 is 144+144 rather than 256+32, whose
@@ -146,7 +166,7 @@ func (g *cpuGemm) panel(s *cpuGemmScratch, t int) {
 	ni := t % g.nBlocks
 	t /= g.nBlocks
 	mt, l := t%g.mTasks, t/g.mTasks
-	span := cpuRoundUp(cpuCeilDiv(g.m, g.mTasks), cpuKernel.mr)
+	span := cpuRoundUp(cpuCeilDiv(g.m, g.mTasks), g.kern.mr)
 	m0, m1 := mt*span, min(g.m, (mt+1)*span)
 	j0 := ni * g.nc
 	nb := min(g.nc, g.n-j0)
@@ -161,11 +181,11 @@ func (g *cpuGemm) panel(s *cpuGemmScratch, t int) {
 	b.off += l * g.bStep
 	for p0 := 0; p0 < g.k; p0 += g.kc {
 		kb := min(g.kc, g.k-p0)
-		pb := cpuPackB(s.b, b, p0, j0, kb, nb, cpuKernel.nr)
+		pb := cpuPackB(s.b, b, p0, j0, kb, nb, g.kern.nr)
 		for i0 := m0; i0 < m1; i0 += g.mc {
 			mb := min(g.mc, m1-i0)
-			pa := cpuPackA(s.a, a, i0, p0, mb, kb, cpuKernel.mr)
-			cpuMacroKernel(cpuKernel, pa, pb, c[i0*g.ldc+j0:], g.ldc, mb, nb, kb)
+			pa := cpuPackA(s.a, a, i0, p0, mb, kb, g.kern.mr)
+			cpuMacroKernel(g.kern, pa, pb, c[i0*g.ldc+j0:], g.ldc, mb, nb, kb)
 		}
 	}
 }

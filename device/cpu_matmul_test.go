@@ -5,6 +5,7 @@ import (
 	"math"
 	"testing"
 
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
 
@@ -58,10 +59,10 @@ func cpuMatMulRef(a, b []float32, bs, m, k, n int) (c, mag []float64) {
 
 // TestCPUMatMul checks the product with every micro-kernel this CPU runs.
 func TestCPUMatMul(t *testing.T) {
-	inUse := cpuKernel
-	defer func() { cpuKernel = inUse }()
+	inUse := cpuChoice
+	defer func() { cpuChoice = inUse }()
 	for _, k := range cpuKernels {
-		cpuKernel = k
+		cpuChoice = []cpuMicro{k}
 		t.Run(k.name, testCPUMatMul)
 	}
 }
@@ -106,4 +107,26 @@ func TestCPUMatMulSpecials(t *testing.T) {
 	dst := h.dirty(Float32, 4)
 	h.d.MatMul(dst, Dense(h.f32(a), 1, 2, 2), Dense(h.f32(b), 1, 2, 2))
 	cpuClose(t, []float64{math.NaN(), math.NaN(), 2, math.Inf(1)}, h.readF(dst), 0, 0, "specials")
+}
+
+// TestCPUPickKernel: a product takes the kernel that pads its tiles least,
+// and the first kernel when the others save little.
+func TestCPUPickKernel(t *testing.T) {
+	inUse := cpuChoice
+	defer func() { cpuChoice = inUse }()
+	wide := cpuMicro{mr: 12, nr: 32, name: "wide"}
+	tall := cpuMicro{mr: 16, nr: 16, name: "tall"}
+	cpuChoice = []cpuMicro{wide, tall}
+	for _, c := range []struct {
+		m, n int
+		want string
+	}{
+		{1024, 1024, "wide"}, // no padding either way
+		{64, 196, "tall"},    // a convolution: 72×224 against 64×208
+		{32, 128, "tall"},    // an RNN step: 36×128 against 32×128
+		{120, 512, "wide"},   // tall saves nothing
+		{130, 64, "wide"},    // 132×64 against 144×64
+	} {
+		assert.Equal(t, c.want, cpuPickKernel(c.m, c.n).name, "%d×%d", c.m, c.n)
+	}
 }

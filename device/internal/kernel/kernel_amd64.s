@@ -180,3 +180,94 @@ store512:
 	ROW512(Z22, Z23)
 	VZEROUPPER
 	RET
+
+// func Sgemm16x16AVX512(k int, a, b, c *float32, ldc int)
+//
+// Adds to the 16×16 tile of c (rows ldc floats apart) the product of a
+// packed 16×k sliver a (sixteen floats per step of k) and a packed k×16
+// sliver b (sixteen floats per step). Z0–Z15 hold the tile, one ZMM
+// register per row; each step loads one vector of b and broadcasts sixteen
+// scalars of a. It suits products whose rows or columns the 12×32 kernel
+// would leave partly empty (64 rows, 196 columns). The loop is unrolled
+// by two.
+TEXT ·Sgemm16x16AVX512(SB), NOSPLIT, $0-40
+	MOVQ k+0(FP), CX
+	MOVQ a+8(FP), SI
+	MOVQ b+16(FP), DI
+	MOVQ c+24(FP), DX
+	MOVQ ldc+32(FP), R8
+	SHLQ $2, R8
+
+	VPXORD Z0, Z0, Z0
+	VPXORD Z1, Z1, Z1
+	VPXORD Z2, Z2, Z2
+	VPXORD Z3, Z3, Z3
+	VPXORD Z4, Z4, Z4
+	VPXORD Z5, Z5, Z5
+	VPXORD Z6, Z6, Z6
+	VPXORD Z7, Z7, Z7
+	VPXORD Z8, Z8, Z8
+	VPXORD Z9, Z9, Z9
+	VPXORD Z10, Z10, Z10
+	VPXORD Z11, Z11, Z11
+	VPXORD Z12, Z12, Z12
+	VPXORD Z13, Z13, Z13
+	VPXORD Z14, Z14, Z14
+	VPXORD Z15, Z15, Z15
+
+#define QUAD(aoff, r0, r1, r2, r3) \
+	VBROADCASTSS aoff(SI), Z20 \
+	VBROADCASTSS aoff+4(SI), Z21 \
+	VBROADCASTSS aoff+8(SI), Z22 \
+	VBROADCASTSS aoff+12(SI), Z23 \
+	VFMADD231PS Z16, Z20, r0 \
+	VFMADD231PS Z16, Z21, r1 \
+	VFMADD231PS Z16, Z22, r2 \
+	VFMADD231PS Z16, Z23, r3
+
+#define STEP1616(aoff, boff) \
+	VMOVUPS boff(DI), Z16 \
+	QUAD(aoff, Z0, Z1, Z2, Z3) \
+	QUAD(aoff+16, Z4, Z5, Z6, Z7) \
+	QUAD(aoff+32, Z8, Z9, Z10, Z11) \
+	QUAD(aoff+48, Z12, Z13, Z14, Z15)
+
+loop1616:
+	CMPQ CX, $2
+	JL   tail1616
+	STEP1616(0, 0)
+	STEP1616(64, 64)
+	ADDQ $128, SI
+	ADDQ $128, DI
+	SUBQ $2, CX
+	JMP  loop1616
+
+tail1616:
+	TESTQ CX, CX
+	JE    store1616
+	STEP1616(0, 0)
+
+store1616:
+#define ROW1616(r) \
+	VADDPS (DX), r, r \
+	VMOVUPS r, (DX) \
+	ADDQ R8, DX
+
+	ROW1616(Z0)
+	ROW1616(Z1)
+	ROW1616(Z2)
+	ROW1616(Z3)
+	ROW1616(Z4)
+	ROW1616(Z5)
+	ROW1616(Z6)
+	ROW1616(Z7)
+	ROW1616(Z8)
+	ROW1616(Z9)
+	ROW1616(Z10)
+	ROW1616(Z11)
+	ROW1616(Z12)
+	ROW1616(Z13)
+	ROW1616(Z14)
+	ROW1616(Z15)
+	VZEROUPPER
+	RET

@@ -15,6 +15,11 @@ func Sgemm12x32AVX512(k int, a, b, c *float32, ldc int) {
 	panic("kernel: no AVX-512 kernel on this platform")
 }
 
+// Sgemm16x16AVX512 is never called where HasAVX512 is false.
+func Sgemm16x16AVX512(k int, a, b, c *float32, ldc int) {
+	panic("kernel: no AVX-512 kernel on this platform")
+}
+
 // Sgemm6x16AVX2 is never called where HasAVX2 is false.
 func Sgemm6x16AVX2(k int, a, b, c *float32, ldc int) {
 	panic("kernel: no AVX2 kernel on this platform")
