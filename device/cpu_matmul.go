@@ -81,7 +81,7 @@ type cpuGemm struct {
 
 	kern            cpuMicro // the micro-kernel, set by run
 	mc, nc, kc      int      // block sizes, set by chooseBlocks
-	nBlocks, mTasks int // column panels, and tasks per panel
+	nBlocks, mTasks int      // column panels, and tasks per panel
 }
 
 // cpuGemmScratch holds one goroutine's packed panels.
