@@ -221,9 +221,10 @@ func (cv *cpuConv) im2colShift(dst, src []float32, kh, kw int) {
 	}
 }
 
-// cpuZero zeroes a short slice without the call that clear makes.
+// cpuZero zeroes a short slice (often one element) without the call that
+// clear makes; the compiler would turn a range loop into that call too.
 func cpuZero(s []float32) {
-	for i := range s {
+	for i := 0; i < len(s); i++ {
 		s[i] = 0
 	}
 }

@@ -232,9 +232,22 @@ func cpuPackB(dst []float32, b cpuMatrix, p0, j0, kb, nb, nr int) []float32 {
 		sl := dst[jr*kb : (jr+nr)*kb]
 		cols := min(nr, nb-jr)
 		if b.cs == 1 {
-			for p := range kb {
-				src := b.off + (p0+p)*b.rs + j0 + jr
-				copy(sl[p*nr:p*nr+cols], b.data[src:src+cols])
+			src := b.off + p0*b.rs + j0 + jr
+			switch {
+			case cols == 16 && nr == 16:
+				// Whole slivers copy as arrays: moves the compiler
+				// inlines, where copy would call memmove for 64 bytes.
+				for p := range kb {
+					*(*[16]float32)(sl[p*16:]) = [16]float32(b.data[src+p*b.rs:])
+				}
+			case cols == 32 && nr == 32:
+				for p := range kb {
+					*(*[32]float32)(sl[p*32:]) = [32]float32(b.data[src+p*b.rs:])
+				}
+			default:
+				for p := range kb {
+					copy(sl[p*nr:p*nr+cols], b.data[src+p*b.rs:src+p*b.rs+cols])
+				}
 			}
 			continue
 		}
