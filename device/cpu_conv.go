@@ -1,9 +1,6 @@
 package device
 
-import (
-	"runtime"
-	"sync"
-)
+import "runtime"
 
 // cpuConv is a 2-D convolution lowered to matrix products: for each image
 // and group, the output [O/G, OH·OW] is the weight [O/G, C/G·KH·KW] times
@@ -35,7 +32,7 @@ func (d *cpuDevice) Conv2D(dst, x, w Buffer, p Conv2DParams) {
 	xd, wd, od := cpuFloats(x), cpuFloats(w), cpuFloats(dst)
 	workers := cv.workers()
 	cols := cv.scratch(workers)
-	defer cpuScratchPool.Put(cols)
+	defer cpuScratchFree.put(cols)
 	cpuEachImage(p.N, workers, func(wk, n int) {
 		g := &cpuGemm{
 			batch: p.Groups, m: cv.og, n: cv.l, k: cv.rows,
@@ -56,7 +53,7 @@ func (d *cpuDevice) Conv2DInputGrad(dx, dy, w Buffer, p Conv2DParams) {
 	dxd, dyd, wd := cpuFloats(dx), cpuFloats(dy), cpuFloats(w)
 	workers := cv.workers()
 	cols := cv.scratch(workers)
-	defer cpuScratchPool.Put(cols)
+	defer cpuScratchFree.put(cols)
 	image := p.C * cv.plane
 	cpuEachImage(p.N, workers, func(wk, n int) {
 		// In a direct convolution the column matrix is the input itself.
@@ -86,7 +83,7 @@ func (d *cpuDevice) Conv2DWeightGrad(dw, x, dy Buffer, p Conv2DParams) {
 	dwd, xd, dyd := cpuFloats(dw), cpuFloats(x), cpuFloats(dy)
 	workers := cv.workers()
 	cols := cv.scratch(workers)
-	defer cpuScratchPool.Put(cols)
+	defer cpuScratchFree.put(cols)
 	parts := make([][]float32, workers)
 	parts[0] = dwd
 	for wk := 1; wk < workers; wk++ {
@@ -301,13 +298,13 @@ type cpuScratch struct {
 // per returns worker w's part.
 func (s *cpuScratch) per(w int) []float32 { return s.buf[w*s.size : (w+1)*s.size] }
 
-// cpuScratchPool keeps convolution workspace between calls.
-var cpuScratchPool = sync.Pool{New: func() any { return new(cpuScratch) }}
+// cpuScratchFree keeps convolution workspace between calls.
+var cpuScratchFree = newCPUFreeList[cpuScratch](4)
 
 // cpuGetScratch returns workspace of size elements for each of the workers,
-// reusing memory from earlier calls; give it back with cpuScratchPool.Put.
+// reusing memory from earlier calls; give it back with cpuScratchFree.put.
 func cpuGetScratch(workers, size int) *cpuScratch {
-	s := cpuScratchPool.Get().(*cpuScratch)
+	s := cpuScratchFree.get(func() *cpuScratch { return new(cpuScratch) })
 	if n := workers * size; cap(s.buf) < n {
 		s.buf = make([]float32, n)
 	}

@@ -1,9 +1,6 @@
 package device
 
-import (
-	"runtime"
-	"sync"
-)
+import "runtime"
 
 // The blocking of the CPU matrix product. The micro-kernel computes an
 // mr×nr tile of C from packed slivers of A and B; one task computes a block
@@ -84,15 +81,48 @@ type cpuGemm struct {
 	nBlocks, mTasks int      // column panels, and tasks per panel
 }
 
-// cpuGemmScratch holds one goroutine's packed panels.
+// cpuGemmScratch holds one goroutine's packed panels, and the tile that
+// edge tiles are computed in (on the heap once, rather than per tile: a
+// slice of a local array handed to the kernel function would escape).
 type cpuGemmScratch struct {
 	a, b []float32
+	tile [cpuMaxTile]float32
 }
 
-// cpuGemmPool keeps packing space between matrix products.
-var cpuGemmPool = sync.Pool{New: func() any {
+// cpuGemmFree keeps packing space between matrix products, one per
+// goroutine that computes a product at the same time.
+var cpuGemmFree = newCPUFreeList[cpuGemmScratch](16)
+
+// newCPUGemmScratch returns packing space for the largest blocks.
+func newCPUGemmScratch() *cpuGemmScratch {
 	return &cpuGemmScratch{a: make([]float32, cpuMC*cpuKC), b: make([]float32, cpuKC*cpuNC)}
-}}
+}
+
+// cpuFreeList keeps up to a fixed number of large scratch objects between
+// uses. Unlike a sync.Pool it survives garbage collections, which the
+// tensor package forces often: with a sync.Pool every collection threw
+// away the packing space and the next products allocated it again.
+type cpuFreeList[T any] struct{ items chan *T }
+
+func newCPUFreeList[T any](n int) cpuFreeList[T] { return cpuFreeList[T]{make(chan *T, n)} }
+
+// get returns a kept object, or fresh() when none is left.
+func (l cpuFreeList[T]) get(fresh func() *T) *T {
+	select {
+	case x := <-l.items:
+		return x
+	default:
+		return fresh()
+	}
+}
+
+// put keeps x for a later get, unless the list is full.
+func (l cpuFreeList[T]) put(x *T) {
+	select {
+	case l.items <- x:
+	default:
+	}
+}
 
 // MatMul writes a @ b for a [B, M, K] and b [B, K, N] into dst [B, M, N].
 func (d *cpuDevice) MatMul(dst Buffer, a, b View) {
@@ -126,13 +156,13 @@ func (g *cpuGemm) run(parallel bool) {
 	g.chooseBlocks(workers)
 	scratch := make([]*cpuGemmScratch, workers)
 	for w := range scratch {
-		scratch[w] = cpuGemmPool.Get().(*cpuGemmScratch)
+		scratch[w] = cpuGemmFree.get(newCPUGemmScratch)
 	}
 	cpuTasks(g.batch*g.mTasks*g.nBlocks, workers, func(w, t int) {
 		g.panel(scratch[w], t)
 	})
 	for _, s := range scratch {
-		cpuGemmPool.Put(s)
+		cpuGemmFree.put(s)
 	}
 }
 
@@ -185,7 +215,7 @@ func (g *cpuGemm) panel(s *cpuGemmScratch, t int) {
 		for i0 := m0; i0 < m1; i0 += g.mc {
 			mb := min(g.mc, m1-i0)
 			pa := cpuPackA(s.a, a, i0, p0, mb, kb, g.kern.mr)
-			cpuMacroKernel(g.kern, pa, pb, c[i0*g.ldc+j0:], g.ldc, mb, nb, kb)
+			cpuMacroKernel(g.kern, pa, pb, c[i0*g.ldc+j0:], g.ldc, mb, nb, kb, &s.tile)
 		}
 	}
 }
@@ -293,7 +323,7 @@ func cpuInterleave(dst []float32, w int, data []float32, off, ld, lines, kb int)
 // cpuMacroKernel adds the product of the packed mb×kb block pa and kb×nb
 // panel pb to c, whose rows have stride ldc, tile by tile with the
 // micro-kernel k; edge tiles go through a scratch tile.
-func cpuMacroKernel(k cpuMicro, pa, pb, c []float32, ldc, mb, nb, kb int) {
+func cpuMacroKernel(k cpuMicro, pa, pb, c []float32, ldc, mb, nb, kb int, tile *[cpuMaxTile]float32) {
 	mr, nr := k.mr, k.nr
 	for ir := 0; ir < mb; ir += mr {
 		as := pa[ir*kb : (ir+mr)*kb]
@@ -303,8 +333,9 @@ func cpuMacroKernel(k cpuMicro, pa, pb, c []float32, ldc, mb, nb, kb int) {
 				k.fn(kb, as, bs, c[ir*ldc+jr:], ldc)
 				continue
 			}
-			var t [cpuMaxTile]float32
-			k.fn(kb, as, bs, t[:], nr)
+			t := tile[:mr*nr]
+			clear(t)
+			k.fn(kb, as, bs, t, nr)
 			for r := range min(mr, mb-ir) {
 				for q := range min(nr, nb-jr) {
 					c[(ir+r)*ldc+jr+q] += t[r*nr+q]
