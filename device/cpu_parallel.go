@@ -39,9 +39,10 @@ func cpuRange(n, cost int, body func(lo, hi int)) {
 }
 
 // cpuParallelChunks splits [0, n) into the given number of consecutive
-// ranges and calls body(c, lo, hi) for chunk c on its own goroutine. Chunk
-// boundaries depend only on n and chunks, so per-chunk partial results can be
-// combined deterministically.
+// ranges and calls body(c, lo, hi) for chunk c, chunk 0 on the calling
+// goroutine and the others on the CPU workers. Chunk boundaries depend only
+// on n and chunks, so per-chunk partial results can be combined
+// deterministically.
 func cpuParallelChunks(n, chunks int, body func(c, lo, hi int)) {
 	if n <= 0 {
 		return
@@ -51,12 +52,7 @@ func cpuParallelChunks(n, chunks int, body func(c, lo, hi int)) {
 		body(0, 0, n)
 		return
 	}
-	var wg sync.WaitGroup
-	for c := 1; c < chunks; c++ {
-		wg.Go(func() { body(c, n*c/chunks, n*(c+1)/chunks) })
-	}
-	body(0, 0, n/chunks)
-	wg.Wait()
+	cpuFork(chunks-1, func(i int) { c := i + 1; body(c, n*c/chunks, n*(c+1)/chunks) }, func() { body(0, 0, n/chunks) })
 }
 
 // cpuTasks runs task(worker, i) for every i in [0, n), handing tasks out
@@ -80,10 +76,100 @@ func cpuTasks(n, workers int, task func(worker, i int)) {
 			task(w, i)
 		}
 	}
-	var wg sync.WaitGroup
-	for w := 1; w < workers; w++ {
-		wg.Go(func() { run(w) })
+	cpuFork(workers-1, func(i int) { run(i + 1) }, func() { run(0) })
+}
+
+// cpuFork runs f(0) ... f(k-1) on the CPU workers and main on the calling
+// goroutine, and returns when all have returned. A call that finds no idle
+// worker (all are busy, for example with the loop that made this call)
+// runs on the calling goroutine after main.
+func cpuFork(k int, f func(i int), main func()) {
+	var pending atomic.Int64
+	pending.Store(int64(k))
+	done := make(chan struct{})
+	finish := func() {
+		if pending.Add(-1) == 0 {
+			close(done)
+		}
 	}
-	run(0)
-	wg.Wait()
+	var inline []int
+	for i := range k {
+		if !cpuWorkers.try(func() { f(i); finish() }) {
+			inline = append(inline, i)
+		}
+	}
+	main()
+	for _, i := range inline {
+		f(i)
+		finish()
+	}
+	// The workers usually finish within microseconds of main: wait for
+	// them by polling before parking, which would add a wake-up.
+	for range cpuSpins {
+		if pending.Load() == 0 {
+			return
+		}
+		runtime.Gosched()
+	}
+	<-done
+}
+
+// cpuSpins is how many times an idle goroutine polls (yielding the
+// processor between polls, some tens of microseconds in all) before it
+// parks. Waking a parked goroutine takes tens of microseconds in a virtual
+// machine, as long as a whole softmax of 256 rows: a worker that polls is
+// there for the next op of a training step.
+const cpuSpins = 400
+
+// cpuWorker is a goroutine that runs the chunks of parallel loops.
+type cpuWorker struct {
+	busy  atomic.Bool
+	tasks chan func()
+}
+
+// cpuWorkerPool is one worker per core beyond the first.
+type cpuWorkerPool struct {
+	once    sync.Once
+	workers []*cpuWorker
+}
+
+// cpuWorkers runs the chunks of every parallel loop of the CPU device.
+var cpuWorkers cpuWorkerPool
+
+// try hands f to an idle worker, reporting false when none is idle.
+func (p *cpuWorkerPool) try(f func()) bool {
+	p.once.Do(func() {
+		for range runtime.GOMAXPROCS(0) - 1 {
+			w := &cpuWorker{tasks: make(chan func(), 1)}
+			p.workers = append(p.workers, w)
+			go w.loop()
+		}
+	})
+	for _, w := range p.workers {
+		if w.busy.CompareAndSwap(false, true) {
+			w.tasks <- f
+			return true
+		}
+	}
+	return false
+}
+
+// loop runs the tasks handed to w, polling for the next one for a while
+// before it parks.
+func (w *cpuWorker) loop() {
+	for {
+		var f func()
+		for i := 0; f == nil && i < cpuSpins; i++ {
+			select {
+			case f = <-w.tasks:
+			default:
+				runtime.Gosched()
+			}
+		}
+		if f == nil {
+			f = <-w.tasks
+		}
+		f()
+		w.busy.Store(false)
+	}
 }

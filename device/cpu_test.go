@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -373,4 +374,24 @@ func TestCPUParallelHelpers(t *testing.T) {
 	}
 	assert.Equal(t, 1, cpuChunks(1000, 1))
 	assert.Equal(t, min(runtime.GOMAXPROCS(0), 2), min(cpuChunks(1<<18, 1), 2))
+}
+
+// TestCPUForkNestedAndConcurrent: loops inside loops, and loops started by
+// several goroutines at once, run every chunk exactly once and finish (a
+// loop that finds every worker busy runs its chunks itself).
+func TestCPUForkNestedAndConcurrent(t *testing.T) {
+	const outer, inner = 6, 5
+	var counts [outer * inner]atomic.Int32
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Go(func() {
+			cpuParallelChunks(outer, outer, func(c, _, _ int) {
+				cpuTasks(inner, 3, func(_, i int) { counts[c*inner+i].Add(1) })
+			})
+		})
+	}
+	wg.Wait()
+	for i := range counts {
+		require.Equal(t, int32(4), counts[i].Load(), "chunk %d", i)
+	}
 }

@@ -230,15 +230,23 @@ type memoryCap struct{ limit atomic.Int64 }
 func (c *memoryCap) setMemoryLimit(bytes int64) { c.limit.Store(bytes) }
 
 // admit returns nil when size more bytes fit under the cap, given the live
-// bytes that live reports; otherwise it collects garbage once and asks
-// again, and returns an ErrOutOfMemory error if they still do not fit.
+// bytes that live reports; otherwise it collects garbage and asks again,
+// and returns an ErrOutOfMemory error if they still do not fit.
 func (c *memoryCap) admit(size int64, live func() int64) error {
 	limit := c.limit.Load()
 	if limit == 0 || live()+size <= limit {
 		return nil
 	}
-	if f := reclaim.Load(); f != nil {
-		(*f)(true)
+	// Collect, and again if the cleanups that return the memory are slow
+	// to run (as under the race detector): this is the failure path, so
+	// it may take its time.
+	for range 3 {
+		if f := reclaim.Load(); f != nil {
+			(*f)(true)
+		}
+		if live()+size <= limit {
+			return nil
+		}
 	}
 	if now := live(); now+size > limit {
 		return fmt.Errorf("device: Alloc: %d more bytes would bring live memory to %d bytes, over the limit of %d bytes set with SetMemoryLimit: %w",
