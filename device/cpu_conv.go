@@ -29,14 +29,16 @@ func newCPUConv(p Conv2DParams) *cpuConv {
 func (d *cpuDevice) Conv2D(dst, x, w Buffer, p Conv2DParams) {
 	d.dispatch()
 	cv := newCPUConv(p)
-	xd, wd, od := cpuFloats(x), cpuFloats(w), cpuFloats(dst)
+	xd, od := cpuFloats(x), cpuFloats(dst)
 	workers := cv.workers()
 	cols := cv.scratch(workers)
 	defer cpuScratchFree.put(cols)
+	wt := cv.transposedWeights(cpuFloats(w))
+	defer cpuScratchFree.put(wt)
 	cpuEachImage(p.N, workers, func(wk, n int) {
 		g := &cpuGemm{
 			batch: p.Groups, m: cv.og, n: cv.l, k: cv.rows,
-			a: cpuMatrix{wd, 0, cv.rows, 1}, aStep: cv.og * cv.rows,
+			a: cpuMatrix{wt.buf, 0, 1, cv.og}, aStep: cv.og * cv.rows,
 			b: cv.columns(cols.per(wk), xd, n, workers == 1), bStep: cv.rows * cv.l,
 			c: od, cOff: n * p.O * cv.l, ldc: cv.l, cStep: cv.og * cv.l,
 		}
@@ -106,6 +108,22 @@ func (d *cpuDevice) Conv2DWeightGrad(dw, x, dy Buffer, p Conv2DParams) {
 			dwd[i] += v
 		}
 	}
+}
+
+// transposedWeights returns each group's weights [O/G, rows] transposed
+// to [rows, O/G], once per call: packing the weights for each image's
+// product then copies contiguous runs instead of transposing again.
+func (cv *cpuConv) transposedWeights(w []float32) *cpuScratch {
+	wt := cpuGetScratch(1, len(w))
+	for g := range cv.p.Groups {
+		src, dst := w[g*cv.og*cv.rows:], wt.buf[g*cv.og*cv.rows:]
+		for o := range cv.og {
+			for r, v := range src[o*cv.rows : (o+1)*cv.rows] {
+				dst[r*cv.og+o] = v
+			}
+		}
+	}
+	return wt
 }
 
 // workers returns how many goroutines work on separate images: all cores

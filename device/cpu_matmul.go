@@ -1,6 +1,10 @@
 package device
 
-import "runtime"
+import (
+	"runtime"
+
+	"github.com/wgtensor/wgtensor/device/internal/kernel"
+)
 
 // The blocking of the CPU matrix product. The micro-kernel computes an
 // mr×nr tile of C from packed slivers of A and B; one task computes a block
@@ -232,6 +236,10 @@ func cpuPackA(dst []float32, a cpuMatrix, i0, p0, mb, kb, mr int) []float32 {
 		if a.rs == 1 {
 			// Column-major A (a transposed view): each step of k is a
 			// contiguous run of the sliver's rows.
+			src := a.off + (i0 + ir) + p0*a.cs
+			if rows == mr && kernel.CopyRows(sl[:kb*mr], a.data[src:], mr, kb, a.cs) {
+				continue
+			}
 			for p := range kb {
 				src := a.off + (i0 + ir) + (p0+p)*a.cs
 				copy(sl[p*mr:p*mr+rows], a.data[src:src+rows])
@@ -263,21 +271,13 @@ func cpuPackB(dst []float32, b cpuMatrix, p0, j0, kb, nb, nr int) []float32 {
 		cols := min(nr, nb-jr)
 		if b.cs == 1 {
 			src := b.off + p0*b.rs + j0 + jr
-			switch {
-			case cols == 16 && nr == 16:
-				// Whole slivers copy as arrays: moves the compiler
-				// inlines, where copy would call memmove for 64 bytes.
-				for p := range kb {
-					*(*[16]float32)(sl[p*16:]) = [16]float32(b.data[src+p*b.rs:])
-				}
-			case cols == 32 && nr == 32:
-				for p := range kb {
-					*(*[32]float32)(sl[p*32:]) = [32]float32(b.data[src+p*b.rs:])
-				}
-			default:
-				for p := range kb {
-					copy(sl[p*nr:p*nr+cols], b.data[src+p*b.rs:src+p*b.rs+cols])
-				}
+			// A whole sliver goes through one vector loop; copy would call
+			// memmove for every 64 or 128 bytes.
+			if cols == nr && kernel.CopyRows(sl[:kb*nr], b.data[src:], nr, kb, b.rs) {
+				continue
+			}
+			for p := range kb {
+				copy(sl[p*nr:p*nr+cols], b.data[src+p*b.rs:src+p*b.rs+cols])
 			}
 			continue
 		}

@@ -32,3 +32,54 @@ ARITH(·addAVX2, VADDPS)
 ARITH(·subAVX2, VSUBPS)
 ARITH(·mulAVX2, VMULPS)
 ARITH(·divAVX2, VDIVPS)
+
+// func copyRows16(dst, src *float32, rows, ld int)
+// Copies rows rows of 16 floats, ld floats apart in src, to consecutive
+// places in dst: the packing of a sliver of B.
+TEXT ·copyRows16(SB), NOSPLIT, $0-32
+	MOVQ dst+0(FP), DI
+	MOVQ src+8(FP), SI
+	MOVQ rows+16(FP), CX
+	MOVQ ld+24(FP), DX
+	SHLQ $2, DX
+	TESTQ CX, CX
+	JE   rows16done
+rows16loop:
+	VMOVUPS (SI), Y0
+	VMOVUPS 32(SI), Y1
+	VMOVUPS Y0, (DI)
+	VMOVUPS Y1, 32(DI)
+	ADDQ DX, SI
+	ADDQ $64, DI
+	DECQ CX
+	JNZ  rows16loop
+rows16done:
+	VZEROUPPER
+	RET
+
+// func copyRows32(dst, src *float32, rows, ld int)
+// As copyRows16, for rows of 32 floats.
+TEXT ·copyRows32(SB), NOSPLIT, $0-32
+	MOVQ dst+0(FP), DI
+	MOVQ src+8(FP), SI
+	MOVQ rows+16(FP), CX
+	MOVQ ld+24(FP), DX
+	SHLQ $2, DX
+	TESTQ CX, CX
+	JE   rows32done
+rows32loop:
+	VMOVUPS (SI), Y0
+	VMOVUPS 32(SI), Y1
+	VMOVUPS 64(SI), Y2
+	VMOVUPS 96(SI), Y3
+	VMOVUPS Y0, (DI)
+	VMOVUPS Y1, 32(DI)
+	VMOVUPS Y2, 64(DI)
+	VMOVUPS Y3, 96(DI)
+	ADDQ DX, SI
+	ADDQ $128, DI
+	DECQ CX
+	JNZ  rows32loop
+rows32done:
+	VZEROUPPER
+	RET

@@ -48,3 +48,35 @@ func TestArith(t *testing.T) {
 		}
 	}
 }
+
+// TestCopyRows checks the sliver copies against a plain loop.
+func TestCopyRows(t *testing.T) {
+	for _, width := range []int{16, 32} {
+		for _, rows := range []int{1, 2, 7} {
+			ld := width + 5
+			src := make([]float32, (rows-1)*ld+width)
+			for i := range src {
+				src[i] = float32(i)
+			}
+			dst := make([]float32, rows*width+1)
+			dst[rows*width] = -1
+			ok := CopyRows(dst[:rows*width], src, width, rows, ld)
+			if ok != HasAVX2 {
+				t.Fatalf("CopyRows reported %v with AVX2 %v", ok, HasAVX2)
+			}
+			if !ok {
+				continue
+			}
+			for r := range rows {
+				for j := range width {
+					if dst[r*width+j] != src[r*ld+j] {
+						t.Fatalf("width %d rows %d: dst[%d][%d] = %v, want %v", width, rows, r, j, dst[r*width+j], src[r*ld+j])
+					}
+				}
+			}
+			if dst[rows*width] != -1 {
+				t.Fatalf("width %d rows %d: wrote past the end", width, rows)
+			}
+		}
+	}
+}
