@@ -237,7 +237,7 @@ func cpuPackA(dst []float32, a cpuMatrix, i0, p0, mb, kb, mr int) []float32 {
 			// Column-major A (a transposed view): each step of k is a
 			// contiguous run of the sliver's rows.
 			src := a.off + (i0 + ir) + p0*a.cs
-			if rows == mr && kernel.CopyRows(sl[:kb*mr], a.data[src:], mr, kb, a.cs) {
+			if rows == mr && kernel.CopyRows(sl[:kb*mr], a.data[src:], mr, kb, mr, a.cs) {
 				continue
 			}
 			for p := range kb {
@@ -273,7 +273,7 @@ func cpuPackB(dst []float32, b cpuMatrix, p0, j0, kb, nb, nr int) []float32 {
 			src := b.off + p0*b.rs + j0 + jr
 			// A whole sliver goes through one vector loop; copy would call
 			// memmove for every 64 or 128 bytes.
-			if cols == nr && kernel.CopyRows(sl[:kb*nr], b.data[src:], nr, kb, b.rs) {
+			if cols == nr && kernel.CopyRows(sl[:kb*nr], b.data[src:], nr, kb, nr, b.rs) {
 				continue
 			}
 			for p := range kb {

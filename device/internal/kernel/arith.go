@@ -38,19 +38,19 @@ func Arith(op ArithOp, dst, x, y []float32) int {
 	return n
 }
 
-// CopyRows copies rows rows of width floats, the rows ld floats apart in
-// src, to consecutive places in dst, and reports whether it could: only
-// widths 16 and 32 with AVX2, the packing of a GEMM sliver. It checks the
+// CopyRows copies rows rows of width floats from src, the rows ldSrc
+// floats apart, to dst, ldDst floats apart, and reports whether it could:
+// only widths 16 and 32 with AVX2 (the slivers of the GEMM). It checks the
 // bounds of both slices first.
-func CopyRows(dst, src []float32, width, rows, ld int) bool {
+func CopyRows(dst, src []float32, width, rows, ldDst, ldSrc int) bool {
 	if !HasAVX2 || (width != 16 && width != 32) || rows <= 0 {
 		return false
 	}
-	_, _ = dst[rows*width-1], src[(rows-1)*ld+width-1]
+	_, _ = dst[(rows-1)*ldDst+width-1], src[(rows-1)*ldSrc+width-1]
 	if width == 16 {
-		copyRows16(unsafe.SliceData(dst), unsafe.SliceData(src), rows, ld)
+		copyRows16(unsafe.SliceData(dst), unsafe.SliceData(src), rows, ldDst, ldSrc)
 	} else {
-		copyRows32(unsafe.SliceData(dst), unsafe.SliceData(src), rows, ld)
+		copyRows32(unsafe.SliceData(dst), unsafe.SliceData(src), rows, ldDst, ldSrc)
 	}
 	return true
 }

@@ -33,15 +33,18 @@ ARITH(·subAVX2, VSUBPS)
 ARITH(·mulAVX2, VMULPS)
 ARITH(·divAVX2, VDIVPS)
 
-// func copyRows16(dst, src *float32, rows, ld int)
-// Copies rows rows of 16 floats, ld floats apart in src, to consecutive
-// places in dst: the packing of a sliver of B.
-TEXT ·copyRows16(SB), NOSPLIT, $0-32
+// func copyRows16(dst, src *float32, rows, ldDst, ldSrc int)
+// Copies rows rows of 16 floats from src, ldSrc floats apart, to dst,
+// ldDst floats apart: packing a sliver of a GEMM operand, or scattering a
+// row into slivers.
+TEXT ·copyRows16(SB), NOSPLIT, $0-40
 	MOVQ dst+0(FP), DI
 	MOVQ src+8(FP), SI
 	MOVQ rows+16(FP), CX
-	MOVQ ld+24(FP), DX
+	MOVQ ldDst+24(FP), DX
+	MOVQ ldSrc+32(FP), R8
 	SHLQ $2, DX
+	SHLQ $2, R8
 	TESTQ CX, CX
 	JE   rows16done
 rows16loop:
@@ -49,22 +52,24 @@ rows16loop:
 	VMOVUPS 32(SI), Y1
 	VMOVUPS Y0, (DI)
 	VMOVUPS Y1, 32(DI)
-	ADDQ DX, SI
-	ADDQ $64, DI
+	ADDQ R8, SI
+	ADDQ DX, DI
 	DECQ CX
 	JNZ  rows16loop
 rows16done:
 	VZEROUPPER
 	RET
 
-// func copyRows32(dst, src *float32, rows, ld int)
+// func copyRows32(dst, src *float32, rows, ldDst, ldSrc int)
 // As copyRows16, for rows of 32 floats.
-TEXT ·copyRows32(SB), NOSPLIT, $0-32
+TEXT ·copyRows32(SB), NOSPLIT, $0-40
 	MOVQ dst+0(FP), DI
 	MOVQ src+8(FP), SI
 	MOVQ rows+16(FP), CX
-	MOVQ ld+24(FP), DX
+	MOVQ ldDst+24(FP), DX
+	MOVQ ldSrc+32(FP), R8
 	SHLQ $2, DX
+	SHLQ $2, R8
 	TESTQ CX, CX
 	JE   rows32done
 rows32loop:
@@ -76,8 +81,8 @@ rows32loop:
 	VMOVUPS Y1, 32(DI)
 	VMOVUPS Y2, 64(DI)
 	VMOVUPS Y3, 96(DI)
-	ADDQ DX, SI
-	ADDQ $128, DI
+	ADDQ R8, SI
+	ADDQ DX, DI
 	DECQ CX
 	JNZ  rows32loop
 rows32done:

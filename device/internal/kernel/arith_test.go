@@ -49,33 +49,39 @@ func TestArith(t *testing.T) {
 	}
 }
 
-// TestCopyRows checks the sliver copies against a plain loop.
+// TestCopyRows checks the sliver copies against a plain loop, gathering
+// (a dense destination) and scattering (a dense source).
 func TestCopyRows(t *testing.T) {
 	for _, width := range []int{16, 32} {
 		for _, rows := range []int{1, 2, 7} {
-			ld := width + 5
-			src := make([]float32, (rows-1)*ld+width)
-			for i := range src {
-				src[i] = float32(i)
-			}
-			dst := make([]float32, rows*width+1)
-			dst[rows*width] = -1
-			ok := CopyRows(dst[:rows*width], src, width, rows, ld)
-			if ok != HasAVX2 {
-				t.Fatalf("CopyRows reported %v with AVX2 %v", ok, HasAVX2)
-			}
-			if !ok {
-				continue
-			}
-			for r := range rows {
-				for j := range width {
-					if dst[r*width+j] != src[r*ld+j] {
-						t.Fatalf("width %d rows %d: dst[%d][%d] = %v, want %v", width, rows, r, j, dst[r*width+j], src[r*ld+j])
+			for _, ld := range [][2]int{{width, width + 5}, {width + 3, width}} {
+				ldDst, ldSrc := ld[0], ld[1]
+				src := make([]float32, (rows-1)*ldSrc+width)
+				for i := range src {
+					src[i] = float32(i)
+				}
+				size := (rows-1)*ldDst + width
+				dst := make([]float32, size+1)
+				for i := range dst {
+					dst[i] = -1
+				}
+				ok := CopyRows(dst[:size], src, width, rows, ldDst, ldSrc)
+				if ok != HasAVX2 {
+					t.Fatalf("CopyRows reported %v with AVX2 %v", ok, HasAVX2)
+				}
+				if !ok {
+					continue
+				}
+				for i := range dst {
+					r, j := i/ldDst, i%ldDst
+					want := float32(-1)
+					if r < rows && j < width {
+						want = src[r*ldSrc+j]
+					}
+					if dst[i] != want {
+						t.Fatalf("width %d rows %d ld %v: dst[%d] = %v, want %v", width, rows, ld, i, dst[i], want)
 					}
 				}
-			}
-			if dst[rows*width] != -1 {
-				t.Fatalf("width %d rows %d: wrote past the end", width, rows)
 			}
 		}
 	}

@@ -46,5 +46,5 @@ func divAVX2(dst, x, y *float32, n int) {}
 func maxAVX512(x *float32, n int) float32        { return 0 }
 func scaleAVX512(dst *float32, n int, s float32) {}
 
-func copyRows16(dst, src *float32, rows, ld int) {}
-func copyRows32(dst, src *float32, rows, ld int) {}
+func copyRows16(dst, src *float32, rows, ldDst, ldSrc int) {}
+func copyRows32(dst, src *float32, rows, ldDst, ldSrc int) {}

@@ -59,7 +59,7 @@ func maxAVX512(x *float32, n int) float32
 func scaleAVX512(dst *float32, n int, s float32)
 
 //go:noescape
-func copyRows16(dst, src *float32, rows, ld int)
+func copyRows16(dst, src *float32, rows, ldDst, ldSrc int)
 
 //go:noescape
-func copyRows32(dst, src *float32, rows, ld int)
+func copyRows32(dst, src *float32, rows, ldDst, ldSrc int)
