@@ -12,9 +12,15 @@ import (
 // onDevices runs f as the sub-benchmarks "cpu" and "gpu"; the latter skips
 // when no GPU opens or WGTENSOR_BENCH_DEVICES is "cpu".
 func onDevices(b *testing.B, f func(b *testing.B, dev device.Device)) {
-	b.Run("cpu", func(b *testing.B) { f(b, device.CPU()) })
+	only := os.Getenv("WGTENSOR_BENCH_DEVICES") // "cpu" or "gpu" runs that device alone
+	b.Run("cpu", func(b *testing.B) {
+		if only == "gpu" {
+			b.Skip("WGTENSOR_BENCH_DEVICES=gpu")
+		}
+		f(b, device.CPU())
+	})
 	b.Run("gpu", func(b *testing.B) {
-		if os.Getenv("WGTENSOR_BENCH_DEVICES") == "cpu" {
+		if only == "cpu" {
 			b.Skip("WGTENSOR_BENCH_DEVICES=cpu")
 		}
 		g, err := device.GPU()
