@@ -10,8 +10,8 @@ PyTorch is Debian's python3-torch (CPU) with two threads, as the reference
 machine; it is skipped, with a note, when it is not installed. wgtensor's
 figures come from `go test -bench` on ./bench, cpu and gpu sub-benchmarks.
 Each PyTorch figure is the median of repeated runs after a warm-up; each
-wgtensor figure is Go's ns/op. Compare ratios measured in one run only:
-machines are noisy.
+wgtensor figure is Go's ns/op, each benchmark in its own process. Compare
+ratios measured in one run only: machines are noisy.
 """
 
 import argparse
@@ -134,23 +134,25 @@ def torch_times(repeats):
 
 
 def go_times(benchtime, gpu):
-    """Returns {(benchmark, device): seconds} from go test -bench. The CPU
-    and GPU sub-benchmarks run in separate processes, so that the GPU
-    driver's threads (lavapipe's run on the same cores) cannot slow the
-    CPU figures."""
-    pattern = "^(" + "|".join(sorted({w[1].split("/")[0] for w in WORKLOADS})) + ")$"
-    cmd = ["go", "test", "-run", "^$", "-bench", pattern, "-benchtime", benchtime, "-timeout", "60m", "./bench"]
+    """Returns {(benchmark, device): seconds} from go test -bench. Each
+    benchmark runs in its own process, and the CPU and GPU sub-benchmarks
+    separately: what one workload leaves behind (a large heap, pooled
+    buffers, the GPU driver's threads on the same cores) cannot slow the
+    next, as in a program that runs that one workload."""
+    names = sorted({w[1].split("/")[0] for w in WORKLOADS})
     times = {}
     for dev in ["cpu", "gpu"] if gpu else ["cpu"]:
         env = dict(os.environ, WGTENSOR_BENCH_DEVICES=dev)
-        print("running: WGTENSOR_BENCH_DEVICES=%s %s" % (dev, " ".join(cmd)), file=sys.stderr)
-        res = subprocess.run(cmd, capture_output=True, text=True, env=env)
-        if res.returncode != 0:
-            sys.exit("go test failed:\n" + res.stdout + res.stderr)
-        for line in res.stdout.splitlines():
-            m = re.match(r"^(Benchmark\S+?)/(cpu|gpu)-\d+\s+\d+\s+([\d.]+) ns/op", line)
-            if m:
-                times[(m.group(1), m.group(2))] = float(m.group(3)) / 1e9
+        for name in names:
+            cmd = ["go", "test", "-run", "^$", "-bench", "^%s$" % name, "-benchtime", benchtime, "-timeout", "60m", "./bench"]
+            print("running: WGTENSOR_BENCH_DEVICES=%s %s" % (dev, " ".join(cmd)), file=sys.stderr)
+            res = subprocess.run(cmd, capture_output=True, text=True, env=env)
+            if res.returncode != 0:
+                sys.exit("go test failed:\n" + res.stdout + res.stderr)
+            for line in res.stdout.splitlines():
+                m = re.match(r"^(Benchmark\S+?)/(cpu|gpu)-\d+\s+\d+\s+([\d.]+) ns/op", line)
+                if m:
+                    times[(m.group(1), m.group(2))] = float(m.group(3)) / 1e9
     return times
 
 
