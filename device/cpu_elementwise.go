@@ -67,19 +67,19 @@ func (d *cpuDevice) Unary(op UnaryOp, dst Buffer, x View) {
 		if !op.IntOK() {
 			panic(fmt.Sprintf("device: Unary: %v is not defined for int32", op))
 		}
-		cpuMapView(cpuInts(dst), x, cpuCostCheap, func(d, s []int32) { cpuUnaryInt(op, d, s) })
+		cpuMapView(cpuInts(dst), x, cpuCostCheap, op, cpuUnaryInt)
 		return
 	}
 	cost := cpuCostMath
 	if op.IntOK() || op == Recip || op == ReLU {
 		cost = cpuCostCheap
 	}
-	cpuMapView(cpuFloats(dst), x, cost, func(d, s []float32) { cpuUnaryFloat(op, d, s) })
+	cpuMapView(cpuFloats(dst), x, cost, op, cpuUnaryFloat)
 }
 
 // cpuMapView runs kern over the elements of x and the dense dst, handing it
 // contiguous pieces of both.
-func cpuMapView[D, S cpuElem](dst []D, x View, cost int, kern func(d []D, s []S)) {
+func cpuMapView[D, S cpuElem](dst []D, x View, cost int, op UnaryOp, kern func(op UnaryOp, d []D, s []S)) {
 	n := x.Numel()
 	if n == 0 {
 		return
@@ -87,7 +87,11 @@ func cpuMapView[D, S cpuElem](dst []D, x View, cost int, kern func(d []D, s []S)
 	xd := cpuElems[S](x.Buf)
 	if x.IsContiguous() {
 		src := xd[x.Offset : x.Offset+n]
-		cpuRange(n, cost, func(lo, hi int) { kern(dst[lo:hi], src[lo:hi]) })
+		if cpuChunks(n, cost) == 1 {
+			kern(op, dst[:n], src) // no closure to allocate for a small loop
+			return
+		}
+		cpuParallel(n, cost, func(lo, hi int) { kern(op, dst[lo:hi], src[lo:hi]) })
 		return
 	}
 	l := cpuDenseLoop(x.Shape, x)
@@ -96,7 +100,7 @@ func cpuMapView[D, S cpuElem](dst []D, x View, cost int, kern func(d []D, s []S)
 		var buf [cpuBlock]S
 		return func(off []int, n int) {
 			cpuBlocks(n, xs == 1, func(i, m int) {
-				kern(dst[off[0]+i:off[0]+i+m], cpuOperand(xd, off[1]+i*xs, xs, m, &buf))
+				kern(op, dst[off[0]+i:off[0]+i+m], cpuOperand(xd, off[1]+i*xs, xs, m, &buf))
 			})
 		}
 	})
@@ -238,26 +242,26 @@ func cpuBinary(op BinaryOp, dst Buffer, a, b View) {
 	isFloat := a.Buf.DType() == Float32
 	switch {
 	case op.IsComparison() && isFloat:
-		cpuZipViews(cpuFloats(dst), a, b, cpuCostCheap, func(d, x, y []float32) { cpuCompare(op, d, x, y) })
+		cpuZipViews(cpuFloats(dst), a, b, cpuCostCheap, op, cpuCompare[float32])
 	case op.IsComparison():
-		cpuZipViews(cpuFloats(dst), a, b, cpuCostCheap, func(d []float32, x, y []int32) { cpuCompare(op, d, x, y) })
+		cpuZipViews(cpuFloats(dst), a, b, cpuCostCheap, op, cpuCompare[int32])
 	case isFloat:
 		cost := cpuCostCheap
 		if op == Pow {
 			cost = cpuCostMath
 		}
-		cpuZipViews(cpuFloats(dst), a, b, cost, func(d, x, y []float32) { cpuBinaryFloat(op, d, x, y) })
+		cpuZipViews(cpuFloats(dst), a, b, cost, op, cpuBinaryFloat)
 	default:
 		if op == Pow {
 			panic("device: Binary: Pow is not defined for int32")
 		}
-		cpuZipViews(cpuInts(dst), a, b, cpuCostCheap, func(d, x, y []int32) { cpuBinaryInt(op, d, x, y) })
+		cpuZipViews(cpuInts(dst), a, b, cpuCostCheap, op, cpuBinaryInt)
 	}
 }
 
 // cpuZipViews runs kern over the elements of a and b and the dense dst, handing
 // it contiguous pieces of all three.
-func cpuZipViews[D, S cpuElem](dst []D, a, b View, cost int, kern func(d []D, x, y []S)) {
+func cpuZipViews[D, S cpuElem](dst []D, a, b View, cost int, op BinaryOp, kern func(op BinaryOp, d []D, x, y []S)) {
 	n := a.Numel()
 	if n == 0 {
 		return
@@ -268,20 +272,24 @@ func cpuZipViews[D, S cpuElem](dst []D, a, b View, cost int, kern func(d []D, x,
 	switch {
 	case a.IsContiguous() && b.IsContiguous():
 		x, y := ad[a.Offset:a.Offset+n], bd[b.Offset:b.Offset+n]
-		cpuRange(n, cost, func(lo, hi int) { kern(dst[lo:hi], x[lo:hi], y[lo:hi]) })
+		if cpuChunks(n, cost) == 1 {
+			kern(op, dst[:n], x, y) // no closure to allocate for a small loop
+			return
+		}
+		cpuParallel(n, cost, func(lo, hi int) { kern(op, dst[lo:hi], x[lo:hi], y[lo:hi]) })
 		return
 	case a.IsContiguous() && cpuUniform(b):
 		x, v := ad[a.Offset:a.Offset+n], bd[b.Offset]
 		cpuRange(n, cost, func(lo, hi int) {
 			var buf [cpuBlock]S
-			cpuZipScalar(dst[lo:hi], x[lo:hi], v, &buf, func(d []D, x, y []S) { kern(d, x, y) })
+			cpuZipScalar(dst[lo:hi], x[lo:hi], v, &buf, func(d []D, x, y []S) { kern(op, d, x, y) })
 		})
 		return
 	case b.IsContiguous() && cpuUniform(a):
 		y, v := bd[b.Offset:b.Offset+n], ad[a.Offset]
 		cpuRange(n, cost, func(lo, hi int) {
 			var buf [cpuBlock]S
-			cpuZipScalar(dst[lo:hi], y[lo:hi], v, &buf, func(d []D, y, x []S) { kern(d, x, y) })
+			cpuZipScalar(dst[lo:hi], y[lo:hi], v, &buf, func(d []D, y, x []S) { kern(op, d, x, y) })
 		})
 		return
 	}
@@ -291,7 +299,7 @@ func cpuZipViews[D, S cpuElem](dst []D, a, b View, cost int, kern func(d []D, x,
 		var bufA, bufB [cpuBlock]S
 		return func(off []int, n int) {
 			cpuBlocks(n, as == 1 && bs == 1, func(i, m int) {
-				kern(dst[off[0]+i:off[0]+i+m],
+				kern(op, dst[off[0]+i:off[0]+i+m],
 					cpuOperand(ad, off[1]+i*as, as, m, &bufA),
 					cpuOperand(bd, off[2]+i*bs, bs, m, &bufB))
 			})
