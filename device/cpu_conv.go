@@ -35,7 +35,7 @@ func (d *cpuDevice) Conv2D(dst, x, w Buffer, p Conv2DParams) {
 	defer cpuScratchFree.put(cols)
 	wt := cv.transposedWeights(cpuFloats(w))
 	defer cpuScratchFree.put(wt)
-	cpuEachImage(p.N, workers, func(wk, n int) {
+	cpuTasks(p.N, workers, func(wk, n int) {
 		g := &cpuGemm{
 			batch: p.Groups, m: cv.og, n: cv.l, k: cv.rows,
 			a: cpuMatrix{wt.buf, 0, 1, cv.og}, aStep: cv.og * cv.rows,
@@ -57,7 +57,7 @@ func (d *cpuDevice) Conv2DInputGrad(dx, dy, w Buffer, p Conv2DParams) {
 	cols := cv.scratch(workers)
 	defer cpuScratchFree.put(cols)
 	image := p.C * cv.plane
-	cpuEachImage(p.N, workers, func(wk, n int) {
+	cpuTasks(p.N, workers, func(wk, n int) {
 		// In a direct convolution the column matrix is the input itself.
 		col, cOff := cols.per(wk), 0
 		if cv.direct {
@@ -297,7 +297,10 @@ func cpuValidRange(n, size, stride, shift int) (lo, hi, first int) {
 }
 
 // cpuEachImage calls fn(worker, n) for the n images of a batch, split into
-// consecutive ranges over the given number of goroutines.
+// consecutive ranges over the given number of goroutines: a fixed split,
+// so that the weight gradient's per-worker sums add up in the same order
+// every time. Passes without such sums hand images out one at a time
+// (cpuTasks), which evens out cores that run at different speeds.
 func cpuEachImage(images, workers int, fn func(worker, n int)) {
 	cpuParallelChunks(images, workers, func(w, lo, hi int) {
 		for n := lo; n < hi; n++ {
