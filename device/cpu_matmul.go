@@ -236,14 +236,7 @@ func cpuPackA(dst []float32, a cpuMatrix, i0, p0, mb, kb, mr int) []float32 {
 		if a.rs == 1 {
 			// Column-major A (a transposed view): each step of k is a
 			// contiguous run of the sliver's rows.
-			src := a.off + (i0 + ir) + p0*a.cs
-			if rows == mr && kernel.CopyRows(sl[:kb*mr], a.data[src:], mr, kb, mr, a.cs) {
-				continue
-			}
-			for p := range kb {
-				src := a.off + (i0 + ir) + (p0+p)*a.cs
-				copy(sl[p*mr:p*mr+rows], a.data[src:src+rows])
-			}
+			cpuCopyRuns(sl, mr, a.data, a.off+(i0+ir)+p0*a.cs, a.cs, rows, kb)
 			continue
 		}
 		if a.cs == 1 {
@@ -270,15 +263,7 @@ func cpuPackB(dst []float32, b cpuMatrix, p0, j0, kb, nb, nr int) []float32 {
 		sl := dst[jr*kb : (jr+nr)*kb]
 		cols := min(nr, nb-jr)
 		if b.cs == 1 {
-			src := b.off + p0*b.rs + j0 + jr
-			// A whole sliver goes through one vector loop; copy would call
-			// memmove for every 64 or 128 bytes.
-			if cols == nr && kernel.CopyRows(sl[:kb*nr], b.data[src:], nr, kb, nr, b.rs) {
-				continue
-			}
-			for p := range kb {
-				copy(sl[p*nr:p*nr+cols], b.data[src+p*b.rs:src+p*b.rs+cols])
-			}
+			cpuCopyRuns(sl, nr, b.data, b.off+p0*b.rs+j0+jr, b.rs, cols, kb)
 			continue
 		}
 		if b.rs == 1 {
@@ -294,6 +279,20 @@ func cpuPackB(dst []float32, b cpuMatrix, p0, j0, kb, nb, nr int) []float32 {
 		}
 	}
 	return dst
+}
+
+// cpuCopyRuns copies kb runs of width contiguous floats, ld apart from
+// data[src] on, into the sliver sl at steps of w (its mr or nr, at least
+// width): packing an operand whose sliver lines are contiguous. A whole
+// sliver goes through one vector loop; copy would call memmove for every
+// run of 64 or 128 bytes.
+func cpuCopyRuns(sl []float32, w int, data []float32, src, ld, width, kb int) {
+	if width == w && kernel.CopyRows(sl[:kb*w], data[src:], w, kb, w, ld) {
+		return
+	}
+	for p := range kb {
+		copy(sl[p*w:p*w+width], data[src+p*ld:src+p*ld+width])
+	}
 }
 
 // cpuInterleave writes lines lines of kb contiguous floats, line q
