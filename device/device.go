@@ -237,16 +237,8 @@ func (c *memoryCap) admit(size int64, live func() int64) error {
 	if limit == 0 || live()+size <= limit {
 		return nil
 	}
-	// Collect, and again if the cleanups that return the memory are slow
-	// to run (as under the race detector): this is the failure path, so
-	// it may take its time.
-	for range 3 {
-		if f := reclaim.Load(); f != nil {
-			(*f)(true)
-		}
-		if live()+size <= limit {
-			return nil
-		}
+	if f := reclaim.Load(); f != nil {
+		(*f)(true)
 	}
 	if now := live(); now+size > limit {
 		return fmt.Errorf("device: Alloc: %d more bytes would bring live memory to %d bytes, over the limit of %d bytes set with SetMemoryLimit: %w",

@@ -48,6 +48,16 @@ func reclaimOnMiss(force bool) {
 	}
 	defer memory.collecting.Store(false)
 	collect()
+	// Short of memory, collect again while that frees more: collect waits
+	// for the cleanups only briefly, and they can lag (much, under the
+	// race detector).
+	for i := 0; force && i < 2; i++ {
+		before := memory.live.Load()
+		collect()
+		if memory.live.Load() >= before {
+			break
+		}
+	}
 }
 
 // bufferRef is what a storage's cleanup needs: the buffer and its size,
