@@ -36,13 +36,13 @@ const minGCBudget = 32 << 20
 // that much garbage more than the live tensors.
 const minReclaim = 16 << 20
 
-func init() { device.SetReclaim(reclaimOnMiss) }
+func init() { device.SetReclaim(reclaimFor) }
 
-// reclaimOnMiss runs when a device's pool has no buffer of a size: if enough
-// has been allocated since the last collection, or force is set (memory is
-// short), collecting first returns the buffers of unreachable tensors to
-// the pools.
-func reclaimOnMiss(force bool) {
+// reclaimFor runs for a device whose pool has no buffer of a size, or,
+// with force, whose memory limit an allocation would pass: if enough has
+// been allocated since the last collection, or memory is short, collecting
+// first returns the buffers of unreachable tensors to the pools.
+func reclaimFor(force bool) {
 	if (!force && memory.sinceGC.Load() < minReclaim) || !memory.collecting.CompareAndSwap(false, true) {
 		return
 	}
