@@ -30,6 +30,10 @@ func (d *cpuDevice) Conv2D(dst, x, w Buffer, p Conv2DParams) {
 	d.dispatch()
 	cv := newCPUConv(p)
 	xd, od := cpuFloats(x), cpuFloats(dst)
+	if ic := cv.indirectPlan(); ic != nil {
+		ic.forward(od, xd, cpuFloats(w))
+		return
+	}
 	workers := cv.workers()
 	cols := cv.scratch(workers)
 	defer cpuScratchFree.put(cols)
@@ -53,6 +57,13 @@ func (d *cpuDevice) Conv2DInputGrad(dx, dy, w Buffer, p Conv2DParams) {
 	d.dispatch()
 	cv := newCPUConv(p)
 	dxd, dyd, wd := cpuFloats(dx), cpuFloats(dy), cpuFloats(w)
+	if ic, ok := cv.indirectInputGrad(); ok {
+		flipped := cpuGetScratch(1, len(wd))
+		defer cpuScratchFree.put(flipped)
+		cv.flipWeights(flipped.buf, wd)
+		ic.forward(dxd, dyd, flipped.buf)
+		return
+	}
 	workers := cv.workers()
 	cols := cv.scratch(workers)
 	defer cpuScratchFree.put(cols)

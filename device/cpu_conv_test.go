@@ -5,6 +5,8 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/wgtensor/wgtensor/device/internal/kernel"
 )
 
 // cpuConvCase returns the parameters of a convolution, computing OH and OW.
@@ -81,6 +83,15 @@ func TestCPUConv2D(t *testing.T) {
 		"parallel-dilated": cpuConvCase(2, 8, 13, 13, 16, 3, 3, 1, 1, 2, 2, 2, 2, 1),
 		"parallel-deep":    cpuConvCase(2, 32, 8, 8, 16, 3, 3, 1, 1, 1, 1, 1, 1, 1),
 		"empty-batch":      cpuConvCase(0, 3, 5, 5, 2, 3, 3, 1, 1, 1, 1, 1, 1, 1),
+		// Cases for the indirect kernel: output channels in several slivers
+		// and a partial one, rows wider than a tile, rows so narrow that a
+		// tile spans several, uneven padding, dilation with groups, and
+		// padding beyond the kernel's reach (no indirect input gradient).
+		"indirect-slivers": cpuConvCase(3, 5, 9, 37, 40, 3, 3, 1, 1, 1, 1, 1, 1, 1),
+		"indirect-narrow":  cpuConvCase(2, 3, 6, 3, 17, 1, 3, 1, 1, 0, 0, 1, 1, 1),
+		"indirect-uneven":  cpuConvCase(1, 4, 11, 10, 8, 5, 3, 1, 1, 2, 0, 1, 1, 1),
+		"indirect-groups":  cpuConvCase(2, 6, 12, 9, 34, 3, 3, 1, 1, 2, 2, 2, 2, 2),
+		"indirect-farpad":  cpuConvCase(2, 3, 5, 6, 4, 3, 3, 1, 1, 3, 3, 1, 1, 1),
 	}
 	for name, p := range cases {
 		t.Run(name, func(t *testing.T) {
@@ -113,5 +124,29 @@ func TestCPUConv2D(t *testing.T) {
 			h.d.Conv2DWeightGrad(gw, x, dy, p)
 			cpuCheckMag(t, "weight grad", dw, dwmag, h.readF(gw))
 		})
+	}
+}
+
+// TestCPUIndirectConvChosen checks which convolutions run on the indirect
+// kernel where the CPU has it, so that the cases above test it.
+func TestCPUIndirectConvChosen(t *testing.T) {
+	if !kernel.HasAVX512 {
+		t.Skip("no AVX-512: the indirect kernel is not built in")
+	}
+	cases := []struct {
+		p               Conv2DParams
+		forward, gradIn bool
+	}{
+		{cpuConvCase(3, 5, 9, 37, 40, 3, 3, 1, 1, 1, 1, 1, 1, 1), true, true},
+		{cpuConvCase(2, 6, 12, 9, 34, 3, 3, 1, 1, 2, 2, 2, 2, 2), true, true},
+		{cpuConvCase(2, 3, 5, 6, 4, 3, 3, 1, 1, 3, 3, 1, 1, 1), true, false},
+		{cpuConvCase(1, 2, 9, 8, 3, 3, 2, 2, 3, 1, 0, 1, 1, 1), false, false},
+		{cpuConvCase(3, 8, 5, 7, 5, 1, 1, 1, 1, 0, 0, 1, 1, 1), false, false},
+	}
+	for _, c := range cases {
+		cv := newCPUConv(c.p)
+		_, gradIn := cv.indirectInputGrad()
+		require.Equal(t, c.forward, cv.indirectPlan() != nil, "forward of %+v", c.p)
+		require.Equal(t, c.gradIn, gradIn, "input gradient of %+v", c.p)
 	}
 }

@@ -40,17 +40,21 @@ func Arith(op ArithOp, dst, x, y []float32) int {
 
 // CopyRows copies rows rows of width floats from src, the rows ldSrc
 // floats apart, to dst, ldDst floats apart, and reports whether it could:
-// only widths 16 and 32 with AVX2 (the slivers of the GEMM). It checks the
-// bounds of both slices first.
+// any width with AVX-512, only widths 16 and 32 (the slivers of the GEMM)
+// with AVX2. It checks the bounds of both slices first.
 func CopyRows(dst, src []float32, width, rows, ldDst, ldSrc int) bool {
-	if !HasAVX2 || (width != 16 && width != 32) || rows <= 0 {
+	if rows <= 0 || width <= 0 || !HasAVX512 && (!HasAVX2 || width != 16 && width != 32) {
 		return false
 	}
 	_, _ = dst[(rows-1)*ldDst+width-1], src[(rows-1)*ldSrc+width-1]
-	if width == 16 {
-		copyRows16(unsafe.SliceData(dst), unsafe.SliceData(src), rows, ldDst, ldSrc)
-	} else {
-		copyRows32(unsafe.SliceData(dst), unsafe.SliceData(src), rows, ldDst, ldSrc)
+	d, s := unsafe.SliceData(dst), unsafe.SliceData(src)
+	switch width {
+	case 16:
+		copyRows16(d, s, rows, ldDst, ldSrc)
+	case 32:
+		copyRows32(d, s, rows, ldDst, ldSrc)
+	default:
+		copyRowsAVX512(d, s, width, rows, ldDst, ldSrc)
 	}
 	return true
 }

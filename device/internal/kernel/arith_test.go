@@ -49,10 +49,11 @@ func TestArith(t *testing.T) {
 	}
 }
 
-// TestCopyRows checks the sliver copies against a plain loop, gathering
-// (a dense destination) and scattering (a dense source).
+// TestCopyRows checks the row copies against a plain loop, gathering
+// (a dense destination) and scattering (a dense source), for the sliver
+// widths and, with AVX-512, others with and without a masked tail.
 func TestCopyRows(t *testing.T) {
-	for _, width := range []int{16, 32} {
+	for _, width := range []int{16, 32, 1, 7, 14, 28, 48} {
 		for _, rows := range []int{1, 2, 7} {
 			for _, ld := range [][2]int{{width, width + 5}, {width + 3, width}} {
 				ldDst, ldSrc := ld[0], ld[1]
@@ -66,8 +67,8 @@ func TestCopyRows(t *testing.T) {
 					dst[i] = -1
 				}
 				ok := CopyRows(dst[:size], src, width, rows, ldDst, ldSrc)
-				if ok != HasAVX2 {
-					t.Fatalf("CopyRows reported %v with AVX2 %v", ok, HasAVX2)
+				if want := HasAVX512 || HasAVX2 && (width == 16 || width == 32); ok != want {
+					t.Fatalf("width %d: CopyRows reported %v with AVX2 %v, AVX-512 %v", width, ok, HasAVX2, HasAVX512)
 				}
 				if !ok {
 					continue

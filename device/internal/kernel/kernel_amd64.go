@@ -33,3 +33,17 @@ var HasAVX512 = cpu.X86.HasAVX512F
 
 // HasAVX2 reports whether the CPU runs Sgemm6x16AVX2.
 var HasAVX2 = cpu.X86.HasAVX2 && cpu.X86.HasFMA
+
+// ConvTile16x16AVX512 computes a 16×16 tile of a convolution straight from
+// its padded input: row r of the tile is the sum over k steps of a[16·s+r]
+// times the 16 floats at b+offs[s]. It stores the first rows rows (ldc
+// floats apart) through nsegs segments, segs holding pairs (offset in floats
+// from c, lane mask): each segment writes the masked lanes at c+offset,
+// overwriting. k must be positive, every address read fully addressable and
+// every masked lane stored in bounds.
+//
+//go:noescape
+func ConvTile16x16AVX512(k int, a, b *float32, offs *int, c *float32, ldc int, segs *int, nsegs, rows int)
+
+//go:noescape
+func copyRowsAVX512(dst, src *float32, width, rows, ldDst, ldSrc int)

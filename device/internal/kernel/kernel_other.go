@@ -48,3 +48,9 @@ func scaleAVX512(dst *float32, n int, s float32) {}
 
 func copyRows16(dst, src *float32, rows, ldDst, ldSrc int) {}
 func copyRows32(dst, src *float32, rows, ldDst, ldSrc int) {}
+
+// ConvTile16x16AVX512 is never called where HasAVX512 is false.
+func ConvTile16x16AVX512(k int, a, b *float32, offs *int, c *float32, ldc int, segs *int, nsegs, rows int) {
+	panic("kernel: no AVX-512 kernel on this platform")
+}
+func copyRowsAVX512(dst, src *float32, width, rows, ldDst, ldSrc int) {}

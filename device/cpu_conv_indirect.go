@@ -1,0 +1,226 @@
+package device
+
+import (
+	"sync"
+	"unsafe"
+
+	"github.com/wgtensor/wgtensor/device/internal/kernel"
+)
+
+// cpuIndirectTile is the tile of kernel.ConvTile16x16AVX512: 16 output
+// channels by 16 output positions.
+const cpuIndirectTile = 16
+
+// cpuIndirectConv computes a convolution of stride 1 without a column
+// matrix (an "indirect" convolution). Each image is copied into zero-padded
+// planes Wp = W+2·PadW wide; output (oh, ow) is then computed at "wide"
+// position j = oh·Wp + ow, and the input that row k = (c, kh, kw) of the
+// column matrix holds for it lies at j + offs[k] in the padded image. The
+// micro-kernel reads those rows through the offset table, 16 wide
+// positions at a time, and its masked stores drop the positions that fall
+// into the padding (ow ≥ OW) while placing the others in the dense output.
+// Nothing is packed per image but the padded copy; the weights are packed
+// once per call.
+type cpuIndirectConv struct {
+	*cpuConv
+	wp, hp  int   // padded width and height
+	planeP  int   // Wp·Hp
+	size    int   // floats of a padded image, with slack for the last tile
+	tiles   int   // tiles of 16 wide positions covering the OH·Wp of them
+	slivers int   // tiles of 16 output channels per group
+	offs    []int // offset of row k of a group's column matrix
+	segs    []int // (offset, mask) pairs of every tile's stores
+	starts  []int // tile t's pairs are segs[2·starts[t] : 2·starts[t+1]]
+}
+
+// cpuIndirectPlans keeps the layout of each convolution shape (the batch
+// size aside), so that steady-state calls allocate nothing.
+var cpuIndirectPlans = struct {
+	sync.Mutex
+	m map[Conv2DParams]*cpuIndirectConv
+}{m: map[Conv2DParams]*cpuIndirectConv{}}
+
+// indirectPlan returns the indirect layout of cv, or nil when the
+// convolution does not suit it: strided, a plain product (1×1), or no
+// AVX-512. Layouts are shared by batch sizes, so the one returned is a
+// copy bound to cv.
+func (cv *cpuConv) indirectPlan() *cpuIndirectConv {
+	p := cv.p
+	if !kernel.HasAVX512 || cv.direct || p.StrideH != 1 || p.StrideW != 1 || p.N == 0 || cv.l == 0 {
+		return nil
+	}
+	key := p
+	key.N = 0
+	cpuIndirectPlans.Lock()
+	defer cpuIndirectPlans.Unlock()
+	ic, ok := cpuIndirectPlans.m[key]
+	if !ok {
+		if len(cpuIndirectPlans.m) >= 64 {
+			clear(cpuIndirectPlans.m)
+		}
+		ic = newCPUIndirectConv(cv)
+		cpuIndirectPlans.m[key] = ic
+	}
+	bound := *ic
+	bound.cpuConv = cv
+	return &bound
+}
+
+// newCPUIndirectConv lays out the indirect convolution cv.
+func newCPUIndirectConv(cv *cpuConv) *cpuIndirectConv {
+	p := cv.p
+	ic := &cpuIndirectConv{cpuConv: cv, wp: p.W + 2*p.PadW, hp: p.H + 2*p.PadH}
+	ic.planeP = ic.wp * ic.hp
+	wide := p.OH * ic.wp
+	ic.tiles = cpuCeilDiv(wide, cpuIndirectTile)
+	ic.slivers = cpuCeilDiv(cv.og, cpuIndirectTile)
+	// The last tile reads up to 15 positions past the last wide position,
+	// and the last kernel tap up to Wp past the last padded row.
+	ic.size = p.C*ic.planeP + ic.wp + 2*cpuIndirectTile
+	ic.offs = make([]int, cv.rows)
+	for k := range ic.offs {
+		c, kh, kw := k/cv.kk, k%cv.kk/p.KW, k%p.KW
+		ic.offs[k] = c*ic.planeP + kh*p.DilH*ic.wp + kw*p.DilW
+	}
+	ic.starts = make([]int, ic.tiles+1)
+	for t := range ic.tiles {
+		// Lanes of one output row form a run: its valid lanes are stored
+		// at the row's output offset, shifted back by the run's first lane.
+		for l := 0; l < cpuIndirectTile; {
+			j := t*cpuIndirectTile + l
+			if j >= wide {
+				break
+			}
+			oh, ow := j/ic.wp, j%ic.wp
+			run := min(cpuIndirectTile-l, ic.wp-ow)
+			if valid := min(run, p.OW-ow); valid > 0 {
+				mask := (1<<valid - 1) << l
+				ic.segs = append(ic.segs, oh*p.OW+ow-l, mask)
+			}
+			l += run
+		}
+		ic.starts[t+1] = len(ic.segs) / 2
+	}
+	return ic
+}
+
+// packWeights packs each group's weights [O/G, rows] into slivers of 16
+// output channels, each sliver step k holding the 16 channels' weights of
+// row k (zero past the last channel).
+func (ic *cpuIndirectConv) packWeights(dst, w []float32) {
+	per := ic.slivers * ic.rows * cpuIndirectTile
+	clear(dst[:ic.p.Groups*per])
+	for g := range ic.p.Groups {
+		for o := range ic.og {
+			s, i := o/cpuIndirectTile, o%cpuIndirectTile
+			sl := dst[g*per+s*ic.rows*cpuIndirectTile:]
+			for k, v := range w[(g*ic.og+o)*ic.rows : (g*ic.og+o+1)*ic.rows] {
+				sl[k*cpuIndirectTile+i] = v
+			}
+		}
+	}
+}
+
+// pad copies image n of x into the interior of the padded planes pad,
+// whose border is already zero.
+func (ic *cpuIndirectConv) pad(pad, x []float32, n int) {
+	p := ic.p
+	img := x[n*p.C*ic.plane : (n+1)*p.C*ic.plane]
+	for c := range p.C {
+		dst := pad[c*ic.planeP+p.PadH*ic.wp+p.PadW:]
+		kernel.CopyRows(dst, img[c*ic.plane:], p.W, p.H, ic.wp, p.W)
+	}
+}
+
+// tilesOf computes tiles [lo, hi) of every group and output-channel sliver
+// of image n from its padded copy pad into out.
+func (ic *cpuIndirectConv) tilesOf(out, pad, packed []float32, n, lo, hi int) {
+	p := ic.p
+	per := ic.slivers * ic.rows * cpuIndirectTile
+	// The kernel's reads and stores stay within these bounds (see size and
+	// the segments); check them once here.
+	_ = pad[ic.size-1]
+	_ = packed[p.Groups*per-1]
+	_ = out[(n+1)*p.O*ic.l-1]
+	for g := range p.Groups {
+		for s := range ic.slivers {
+			rows := min(cpuIndirectTile, ic.og-s*cpuIndirectTile)
+			c := &out[(n*p.O+g*ic.og+s*cpuIndirectTile)*ic.l]
+			a := &packed[g*per+s*ic.rows*cpuIndirectTile]
+			for t := lo; t < hi; t++ {
+				segs := ic.segs[2*ic.starts[t] : 2*ic.starts[t+1]]
+				if len(segs) == 0 {
+					continue
+				}
+				b := &pad[g*ic.cg*ic.planeP+t*cpuIndirectTile]
+				kernel.ConvTile16x16AVX512(ic.rows, a, b, unsafe.SliceData(ic.offs), c, ic.l, unsafe.SliceData(segs), len(segs)/2, rows)
+			}
+		}
+	}
+}
+
+// forward writes the convolution of x with w into out.
+func (ic *cpuIndirectConv) forward(out, x, w []float32) {
+	p := ic.p
+	packed := cpuGetScratch(1, p.Groups*ic.slivers*ic.rows*cpuIndirectTile)
+	defer cpuScratchFree.put(packed)
+	ic.packWeights(packed.buf, w)
+	workers := ic.workers()
+	pads := cpuGetScratch(workers, ic.size)
+	defer cpuScratchFree.put(pads)
+	clear(pads.buf[:workers*ic.size])
+	if workers == 1 {
+		// Few images: each one's tiles are split over the cores.
+		pad := pads.per(0)
+		for n := range p.N {
+			ic.pad(pad, x, n)
+			cpuParallel(ic.tiles, p.O*ic.rows*cpuIndirectTile, func(lo, hi int) {
+				ic.tilesOf(out, pad, packed.buf, n, lo, hi)
+			})
+		}
+		return
+	}
+	cpuTasks(p.N, workers, func(wk, n int) {
+		pad := pads.per(wk)
+		ic.pad(pad, x, n)
+		ic.tilesOf(out, pad, packed.buf, n, 0, ic.tiles)
+	})
+}
+
+// indirectInputGrad returns the convolution whose forward pass is the input
+// gradient of cv, and whether there is one on the indirect kernel: for
+// stride 1 the gradient is the convolution of dY, padded by the kernel's
+// reach less the padding, with the weights flipped in both directions and
+// their channels swapped.
+func (cv *cpuConv) indirectInputGrad() (*cpuIndirectConv, bool) {
+	p := cv.p
+	if cv.direct || p.StrideH != 1 || p.StrideW != 1 {
+		return nil, false
+	}
+	q := Conv2DParams{N: p.N, C: p.O, H: p.OH, W: p.OW, O: p.C, KH: p.KH, KW: p.KW, OH: p.H, OW: p.W,
+		StrideH: 1, StrideW: 1, PadH: (p.KH-1)*p.DilH - p.PadH, PadW: (p.KW-1)*p.DilW - p.PadW,
+		DilH: p.DilH, DilW: p.DilW, Groups: p.Groups}
+	if q.PadH < 0 || q.PadW < 0 {
+		return nil, false
+	}
+	ic := newCPUConv(q).indirectPlan()
+	return ic, ic != nil
+}
+
+// flipWeights writes into dst the weights [C, O/G, KH, KW] of the input
+// gradient's convolution (see indirectInputGrad) from w [O, C/G, KH, KW].
+func (cv *cpuConv) flipWeights(dst, w []float32) {
+	p := cv.p
+	last := cv.kk - 1
+	for g := range p.Groups {
+		for o := range cv.og {
+			for c := range cv.cg {
+				src := w[((g*cv.og+o)*cv.cg+c)*cv.kk:][:cv.kk]
+				to := dst[((g*cv.cg+c)*cv.og+o)*cv.kk:][:cv.kk]
+				for k, v := range src {
+					to[last-k] = v
+				}
+			}
+		}
+	}
+}

@@ -1,0 +1,175 @@
+//go:build !purego
+
+#include "textflag.h"
+
+// func ConvTile16x16AVX512(k int, a, b *float32, offs *int, c *float32, ldc int, segs *int, nsegs, rows int)
+//
+// Computes a 16×16 tile of a convolution without a column matrix: row r
+// of the tile is the dot product over k steps of a packed 16×k sliver a
+// (sixteen floats per step) with the 16 floats at b + offs[step], so the
+// "column matrix" is read straight from the (padded) input. Z0–Z15 hold
+// the tile, one row of output channels per register; each step loads one
+// vector of b through the offset table and broadcasts sixteen scalars of a.
+// The tile is then stored, overwriting, row by row (ldc floats apart,
+// the first rows rows only) through nsegs segments: segs holds pairs
+// (offset in floats from c, 16-bit lane mask), and each segment stores the
+// masked lanes at c + offset, so that lanes falling into the padding are
+// dropped and the others land where their output row is.
+TEXT ·ConvTile16x16AVX512(SB), NOSPLIT, $0-72
+	MOVQ k+0(FP), CX
+	MOVQ a+8(FP), SI
+	MOVQ b+16(FP), DI
+	MOVQ offs+24(FP), R9
+	MOVQ c+32(FP), DX
+	MOVQ ldc+40(FP), R8
+	SHLQ $2, R8
+
+	VPXORD Z0, Z0, Z0
+	VPXORD Z1, Z1, Z1
+	VPXORD Z2, Z2, Z2
+	VPXORD Z3, Z3, Z3
+	VPXORD Z4, Z4, Z4
+	VPXORD Z5, Z5, Z5
+	VPXORD Z6, Z6, Z6
+	VPXORD Z7, Z7, Z7
+	VPXORD Z8, Z8, Z8
+	VPXORD Z9, Z9, Z9
+	VPXORD Z10, Z10, Z10
+	VPXORD Z11, Z11, Z11
+	VPXORD Z12, Z12, Z12
+	VPXORD Z13, Z13, Z13
+	VPXORD Z14, Z14, Z14
+	VPXORD Z15, Z15, Z15
+
+#define CQUAD(aoff, bv, r0, r1, r2, r3) \
+	VBROADCASTSS aoff(SI), Z20 \
+	VBROADCASTSS aoff+4(SI), Z21 \
+	VBROADCASTSS aoff+8(SI), Z22 \
+	VBROADCASTSS aoff+12(SI), Z23 \
+	VFMADD231PS bv, Z20, r0 \
+	VFMADD231PS bv, Z21, r1 \
+	VFMADD231PS bv, Z22, r2 \
+	VFMADD231PS bv, Z23, r3
+
+#define CSTEP(aoff, bv) \
+	CQUAD(aoff, bv, Z0, Z1, Z2, Z3) \
+	CQUAD(aoff+16, bv, Z4, Z5, Z6, Z7) \
+	CQUAD(aoff+32, bv, Z8, Z9, Z10, Z11) \
+	CQUAD(aoff+48, bv, Z12, Z13, Z14, Z15)
+
+convloop:
+	CMPQ CX, $2
+	JL   convtail
+	MOVQ (R9), R10
+	MOVQ 8(R9), R11
+	VMOVUPS (DI)(R10*4), Z16
+	VMOVUPS (DI)(R11*4), Z17
+	CSTEP(0, Z16)
+	CSTEP(64, Z17)
+	ADDQ $128, SI
+	ADDQ $16, R9
+	SUBQ $2, CX
+	JMP  convloop
+
+convtail:
+	TESTQ CX, CX
+	JE    convstore
+	MOVQ (R9), R10
+	VMOVUPS (DI)(R10*4), Z16
+	CSTEP(0, Z16)
+
+convstore:
+	MOVQ segs+48(FP), R11
+	MOVQ nsegs+56(FP), R12
+	MOVQ rows+64(FP), R13
+
+convseg:
+	TESTQ R12, R12
+	JE    convdone
+	MOVQ  (R11), AX
+	MOVQ  8(R11), BX
+	KMOVW BX, K1
+	LEAQ  (DX)(AX*4), AX
+	MOVQ  R13, BX
+
+#define CROW(r) \
+	VMOVUPS r, K1, (AX) \
+	ADDQ    R8, AX \
+	DECQ    BX \
+	JZ      convnext
+
+	CROW(Z0)
+	CROW(Z1)
+	CROW(Z2)
+	CROW(Z3)
+	CROW(Z4)
+	CROW(Z5)
+	CROW(Z6)
+	CROW(Z7)
+	CROW(Z8)
+	CROW(Z9)
+	CROW(Z10)
+	CROW(Z11)
+	CROW(Z12)
+	CROW(Z13)
+	CROW(Z14)
+	CROW(Z15)
+
+convnext:
+	ADDQ $16, R11
+	DECQ R12
+	JMP  convseg
+
+convdone:
+	VZEROUPPER
+	RET
+
+// func copyRowsAVX512(dst, src *float32, width, rows, ldDst, ldSrc int)
+//
+// Copies rows rows of width floats, ldSrc floats apart in src, to dst,
+// ldDst floats apart: whole vectors of 16, then the rest under a mask.
+TEXT ·copyRowsAVX512(SB), NOSPLIT, $0-48
+	MOVQ dst+0(FP), DI
+	MOVQ src+8(FP), SI
+	MOVQ width+16(FP), R10
+	MOVQ rows+24(FP), DX
+	MOVQ ldDst+32(FP), R8
+	MOVQ ldSrc+40(FP), R9
+	SHLQ $2, R8
+	SHLQ $2, R9
+	MOVQ R10, CX
+	ANDQ $15, CX
+	MOVQ $1, BX
+	SHLQ CX, BX
+	DECQ BX
+	KMOVW BX, K1
+	SHRQ $4, R10
+
+copyrow:
+	MOVQ SI, R12
+	MOVQ DI, R13
+	MOVQ R10, R11
+
+copyvec:
+	TESTQ R11, R11
+	JE    copytail
+	VMOVUPS (R12), Z0
+	VMOVUPS Z0, (R13)
+	ADDQ $64, R12
+	ADDQ $64, R13
+	DECQ R11
+	JMP  copyvec
+
+copytail:
+	TESTQ BX, BX
+	JE    copynext
+	VMOVUPS.Z (R12), K1, Z0
+	VMOVUPS Z0, K1, (R13)
+
+copynext:
+	ADDQ R9, SI
+	ADDQ R8, DI
+	DECQ DX
+	JNZ  copyrow
+	VZEROUPPER
+	RET
