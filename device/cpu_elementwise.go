@@ -175,6 +175,8 @@ func cpuUnaryFloat(op UnaryOp, dst, x []float32) {
 		kernel.Tanh(dst, x)
 	case Sigmoid:
 		kernel.Sigmoid(dst, x)
+	case Sqrt:
+		kernel.Sqrt(dst, x)
 	default:
 		cpuMapFloat64(dst, x, cpuUnaryMath[op])
 	}
@@ -183,7 +185,6 @@ func cpuUnaryFloat(op UnaryOp, dst, x []float32) {
 // cpuUnaryMath holds the unary ops computed in float64.
 var cpuUnaryMath = [...]func(float64) float64{
 	Log:      math.Log,
-	Sqrt:     math.Sqrt,
 	Rsqrt:    func(x float64) float64 { return 1 / math.Sqrt(x) },
 	Sin:      math.Sin,
 	Cos:      math.Cos,
@@ -296,12 +297,12 @@ func cpuZipViews[D, S cpuElem](dst []D, a, b View, cost int, op BinaryOp, kern f
 	l := cpuDenseLoop(a.Shape, a, b)
 	as, bs := l.inner(1), l.inner(2)
 	l.each(n, cost, func() func([]int, int) {
-		var bufA, bufB [cpuBlock]S
+		var bufA, bufB cpuOperandBuf[S]
 		return func(off []int, n int) {
 			cpuBlocks(n, as == 1 && bs == 1, func(i, m int) {
 				kern(op, dst[off[0]+i:off[0]+i+m],
-					cpuOperand(ad, off[1]+i*as, as, m, &bufA),
-					cpuOperand(bd, off[2]+i*bs, bs, m, &bufB))
+					bufA.operand(ad, off[1]+i*as, as, m),
+					bufB.operand(bd, off[2]+i*bs, bs, m))
 			})
 		}
 	})

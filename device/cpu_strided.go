@@ -169,6 +169,34 @@ func cpuOperand[T cpuElem](x []T, off, stride, n int, buf *[cpuBlock]T) []T {
 	return b
 }
 
+// cpuOperandBuf holds the gathered elements of one operand of a strided
+// loop. A broadcast operand (stride 0), such as a bias added to every
+// position of a feature map, repeats one element along the whole run; the
+// buffer keeps which element it last repeated, and how often, so that runs
+// reading the same element again do not refill it.
+type cpuOperandBuf[T cpuElem] struct {
+	buf     [cpuBlock]T
+	repeats int // leading elements of buf equal to x[from]
+	from    int
+}
+
+// operand returns the n elements of x from off, stride apart, gathering
+// them into the buffer when they are not contiguous.
+func (b *cpuOperandBuf[T]) operand(x []T, off, stride, n int) []T {
+	if stride != 0 {
+		b.repeats = 0
+		return cpuOperand(x, off, stride, n, &b.buf)
+	}
+	if off != b.from || n > b.repeats {
+		v := x[off]
+		for i := range b.buf[:n] {
+			b.buf[i] = v
+		}
+		b.from, b.repeats = off, n
+	}
+	return b.buf[:n]
+}
+
 // cpuBlocks calls fn(i, m) for consecutive pieces [i, i+m) of a run of n
 // elements: the whole run when contiguous is set, else pieces of at most
 // cpuBlock elements.

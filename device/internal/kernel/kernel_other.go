@@ -28,6 +28,7 @@ func Sgemm6x16AVX2(k int, a, b, c *float32, ldc int) {
 func expAVX2(dst, src *float32, n int)     {}
 func tanhAVX2(dst, src *float32, n int)    {}
 func sigmoidAVX2(dst, src *float32, n int) {}
+func sqrtAVX2(dst, src *float32, n int)    {}
 
 // vectorized does nothing where there is no assembly.
 func vectorized(f func(dst, src *float32, n int), dst, src []float32) int { return 0 }

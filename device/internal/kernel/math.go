@@ -107,3 +107,13 @@ func Sigmoid(dst, src []float32) {
 		dst[i] = SigmoidF(src[i])
 	}
 }
+
+// Sqrt sets dst[i] to the square root of src[i], correctly rounded: the
+// same as float32(math.Sqrt(float64(src[i]))), since rounding the double
+// square root to float32 cannot round twice wrongly.
+func Sqrt(dst, src []float32) {
+	n := vectorized(sqrtAVX2, dst, src)
+	for i := n; i < len(dst); i++ {
+		dst[i] = float32(math.Sqrt(float64(src[i])))
+	}
+}

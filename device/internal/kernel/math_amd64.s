@@ -433,3 +433,23 @@ scale512loop:
 scale512done:
 	VZEROUPPER
 	RET
+
+// func sqrtAVX2(dst, src *float32, n int)
+//
+// n must be a multiple of 8.
+TEXT ·sqrtAVX2(SB), NOSPLIT, $0-24
+	MOVQ dst+0(FP), DI
+	MOVQ src+8(FP), SI
+	MOVQ n+16(FP), CX
+	SHRQ $3, CX
+	JZ   sqrtdone
+sqrtloop:
+	VSQRTPS (SI), Y0
+	VMOVUPS Y0, (DI)
+	ADDQ $32, SI
+	ADDQ $32, DI
+	DECQ CX
+	JNZ  sqrtloop
+sqrtdone:
+	VZEROUPPER
+	RET

@@ -58,6 +58,25 @@ func TestSigmoid(t *testing.T) {
 	check(t, "Sigmoid", Sigmoid, SigmoidF, sigmoid, 1e-6, 1e-37)
 }
 
+// TestSqrt checks that the vector square root matches the float64 one
+// rounded to float32 bit for bit, denormals, negatives, zeros of both signs,
+// infinities and NaN included.
+func TestSqrt(t *testing.T) {
+	in := append(inputs(), 1e-40, 3e-45, -2, float32(math.MaxFloat32), math.SmallestNonzeroFloat32)
+	r := rand.New(rand.NewPCG(3, 4))
+	for range 5000 {
+		in = append(in, math.Float32frombits(r.Uint32()&0x7fffffff))
+	}
+	out := make([]float32, len(in))
+	Sqrt(out, in)
+	for i, x := range in {
+		want := float32(math.Sqrt(float64(x)))
+		if math.Float32bits(out[i]) != math.Float32bits(want) && !(want != want && out[i] != out[i]) {
+			t.Fatalf("Sqrt(%v) = %v, want %v", x, out[i], want)
+		}
+	}
+}
+
 func BenchmarkTanh(b *testing.B) {
 	x := make([]float32, 1<<20)
 	for i := range x {
