@@ -329,6 +329,13 @@ func convCases() []opCase {
 		{"mnist", []int{4, 1, 28, 28}, []int{8, 1, 3, 3}, tensor.Conv2DOptions{Padding: [2]int{1, 1}}},
 		{"batch64", []int{64, 1, 28, 28}, []int{4, 1, 3, 3}, tensor.Conv2DOptions{Padding: [2]int{1, 1}}},
 		{"deep", []int{1, 600, 4, 4}, []int{600, 600, 3, 3}, tensor.Conv2DOptions{Padding: [2]int{1, 1}}},
+		// The GPU runs each pass as a GEMM in 64×64 tiles: more than one
+		// tile of rows with ragged edges, an asymmetric kernel.
+		{"wide", []int{2, 8, 9, 9}, []int{130, 8, 1, 3}, tensor.Conv2DOptions{Padding: [2]int{0, 1}}},
+		{"groups-strided-dilated", []int{3, 6, 13, 11}, []int{9, 2, 3, 2}, tensor.Conv2DOptions{Groups: 3, Stride: [2]int{2, 1}, Dilation: [2]int{2, 3}, Padding: [2]int{2, 1}}},
+		// A batch long enough that the GPU's weight gradient cuts its K
+		// (batch·OH·OW) into slices, per group, with strides.
+		{"batch-groups", []int{32, 4, 20, 20}, []int{6, 2, 3, 3}, tensor.Conv2DOptions{Groups: 2, Stride: [2]int{2, 2}, Padding: [2]int{1, 1}}},
 	}
 	var cases []opCase
 	for _, c := range configs {

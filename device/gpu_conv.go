@@ -1,0 +1,145 @@
+//go:build cgo && ((linux && amd64) || darwin || (windows && amd64))
+
+package device
+
+// The convolution passes run as implicit GEMMs per group (see
+// kernels/wgsl/conv2d.wgsl): each workgroup computes a convTile×convTile
+// tile of one group's output, gathering the im2col operand while it loads.
+
+const (
+	// convTile is the side of the output tile of one conv2d workgroup.
+	convTile = 64
+	// convSliceMin is the shortest K slice the weight gradient is cut
+	// into: shorter slices would spend more on partial sums than they gain
+	// in parallelism.
+	convSliceMin = 256
+	// convTargetGroups is how many workgroups the weight gradient aims
+	// for when it splits its long K, enough to fill a GPU's cores.
+	convTargetGroups = 256
+)
+
+// convPartialBytes bounds the scratch memory of the weight gradient's
+// partial sums (a variable so that tests can make it bind).
+var convPartialBytes = 64 << 20
+
+// convGEMM is one convolution pass as a GEMM per group: an m×n output from
+// a K of k, reading in0 and in1 and writing out.
+type convGEMM struct {
+	entry         string
+	m, n, k       int
+	in0, in1, out Buffer
+}
+
+// convRange is the K range of one recording of a pass: slices slices of kc
+// each from k0, slice s writing at outOff + s·sliceStride, adding into the
+// output when accumulate is set.
+type convRange struct {
+	k0, kc, slices      int
+	sliceStride, outOff int
+	accumulate          bool
+}
+
+// convPipeline compiles entry of conv2d.wgsl; only the input gradient has
+// a variant, for strides above 1.
+func (g *gpuDevice) convPipeline(entry string, p Conv2DParams) (*pipeline, error) {
+	strided := entry == "input_grad" && (p.StrideH > 1 || p.StrideW > 1)
+	return g.pipelineLocked("conv2d", entry, kernelSpec{"Strided": strided})
+}
+
+// convRecordLocked records the dispatches of one K range of a pass, cutting
+// the workgroup grid where it exceeds the adapter's per-dimension limit.
+func (g *gpuDevice) convRecordLocked(pl *pipeline, p Conv2DParams, gm convGEMM, r convRange) error {
+	limit := int(g.limits.MaxComputeWorkgroupsPerDimension)
+	rowTiles, colTiles := ceilDiv(gm.m, convTile), ceilDiv(gm.n, convTile)
+	groupsPer := max(1, limit/r.slices)
+	for g0 := 0; g0 < p.Groups; g0 += groupsPer {
+		for r0 := 0; r0 < rowTiles; r0 += limit {
+			for c0 := 0; c0 < colTiles; c0 += limit {
+				var pr gpuParams
+				pr.ints(p.N, p.C, p.H, p.W, p.O, p.KH, p.KW, p.OH, p.OW, p.StrideH, p.StrideW,
+					p.PadH, p.PadW, p.DilH, p.DilW, p.Groups,
+					gm.m, gm.n, gm.k, r.k0, r.kc, r0, c0, g0, r.slices, r.sliceStride, r.outOff, gpuBool(r.accumulate))
+				gr := gpuGrid{uint32(min(limit, colTiles-c0)), uint32(min(limit, rowTiles-r0)), uint32(min(groupsPer, p.Groups-g0) * r.slices)}
+				if err := g.launchLocked(pl, pr.b, gr, gpuIn(1, gm.in0), gpuIn(2, gm.in1), gpuOut(3, gm.out)); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	return nil
+}
+
+// convSerial records a pass whose K is cut into dispatches of at most
+// maxLoop, the dispatches after the first adding into the output; K = 0
+// still runs once to write zeros.
+func (g *gpuDevice) convSerial(p Conv2DParams, gm convGEMM) {
+	g.do("Conv2D."+gm.entry, func() error {
+		pl, err := g.convPipeline(gm.entry, p)
+		if err != nil {
+			return err
+		}
+		for k0 := 0; k0 == 0 || k0 < gm.k; k0 += maxLoop {
+			if err := g.convRecordLocked(pl, p, gm, convRange{k0: k0, kc: maxLoop, slices: 1, accumulate: k0 > 0}); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+func (g *gpuDevice) Conv2D(dst, x, w Buffer, p Conv2DParams) {
+	g.convSerial(p, convGEMM{entry: "forward", m: p.O / p.Groups, n: p.N * p.OH * p.OW,
+		k: p.C / p.Groups * p.KH * p.KW, in0: x, in1: w, out: dst})
+}
+
+func (g *gpuDevice) Conv2DInputGrad(dx, dy, w Buffer, p Conv2DParams) {
+	g.convSerial(p, convGEMM{entry: "input_grad", m: p.C / p.Groups, n: p.N * p.H * p.W,
+		k: p.O / p.Groups * p.KH * p.KW, in0: dy, in1: w, out: dx})
+}
+
+// Conv2DWeightGrad sums over batch·OH·OW, usually far longer than the
+// weights are many, so it cuts that K into slices that run side by side,
+// each writing partial sums for every weight, and a reduction adds them up.
+// When the slices would need too much scratch memory, several dispatches
+// add into the same partial sums.
+func (g *gpuDevice) Conv2DWeightGrad(dw, x, dy Buffer, p Conv2DParams) {
+	g.do("Conv2D.weight_grad", func() error {
+		pl, err := g.convPipeline("weight_grad", p)
+		if err != nil {
+			return err
+		}
+		og, cols := p.O/p.Groups, p.C/p.Groups*p.KH*p.KW
+		k := p.N * p.OH * p.OW
+		total := p.O * cols
+		gm := convGEMM{entry: "weight_grad", m: og, n: cols, k: k, in0: x, in1: dy, out: dw}
+		tiles := ceilDiv(og, convTile) * ceilDiv(cols, convTile) * p.Groups
+		kc := min(maxLoop, max(convSliceMin, ceilDiv(k, max(1, convTargetGroups/max(tiles, 1)))))
+		kc = ceilDiv(kc, 16) * 16
+		slices := ceilDiv(k, kc)
+		if slices <= 1 || total == 0 {
+			return g.convRecordLocked(pl, p, gm, convRange{kc: max(k, 1), slices: 1})
+		}
+		limit := int(g.limits.MaxComputeWorkgroupsPerDimension)
+		per := min(slices, limit, max(1, convPartialBytes/(4*total)))
+		part, err := g.scratchLocked(Float32, total*per)
+		if err != nil {
+			return err
+		}
+		defer g.releaseScratchLocked(part)
+		gm.out = part
+		for k0 := 0; k0 < k; k0 += per * kc {
+			r := convRange{k0: k0, kc: kc, slices: min(per, ceilDiv(k-k0, kc)), sliceStride: total, accumulate: k0 > 0}
+			if err := g.convRecordLocked(pl, p, gm, r); err != nil {
+				return err
+			}
+		}
+		sum := View{Buf: part, Shape: []int{total, per}, Strides: []int{1, total}}
+		outShape, outStrides, redShape, redStrides, err := splitView(sum, 1)
+		if err != nil {
+			return err
+		}
+		return g.reduceLocked(ReduceSum, dw, sum, outShape, outStrides, redShape, redStrides, 1, 1)
+	})
+}
+
+func ceilDiv(a, b int) int { return (a + b - 1) / b }

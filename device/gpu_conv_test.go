@@ -1,0 +1,127 @@
+//go:build cgo && ((linux && amd64) || darwin || (windows && amd64))
+
+package device
+
+import (
+	"math"
+	"math/rand/v2"
+	"os"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+)
+
+// convReference computes the three convolution passes of p in float64.
+func convReference(p Conv2DParams, x, w, dy []float32) (y, dx, dw []float64) {
+	cg, og := p.C/p.Groups, p.O/p.Groups
+	y = make([]float64, p.N*p.O*p.OH*p.OW)
+	dx = make([]float64, len(x))
+	dw = make([]float64, len(w))
+	for n := range p.N {
+		for o := range p.O {
+			g := o / og
+			for oy := range p.OH {
+				for ox := range p.OW {
+					yi := ((n*p.O+o)*p.OH+oy)*p.OW + ox
+					for ci := range cg {
+						for ky := range p.KH {
+							iy := oy*p.StrideH - p.PadH + ky*p.DilH
+							for kx := range p.KW {
+								ix := ox*p.StrideW - p.PadW + kx*p.DilW
+								if iy < 0 || iy >= p.H || ix < 0 || ix >= p.W {
+									continue
+								}
+								xi := ((n*p.C+g*cg+ci)*p.H+iy)*p.W + ix
+								wi := ((o*cg+ci)*p.KH+ky)*p.KW + kx
+								y[yi] += float64(x[xi]) * float64(w[wi])
+								dx[xi] += float64(w[wi]) * float64(dy[yi])
+								dw[wi] += float64(dy[yi]) * float64(x[xi])
+							}
+						}
+					}
+				}
+			}
+		}
+	}
+	return y, dx, dw
+}
+
+func requireClose(t *testing.T, name string, got []float32, want []float64) {
+	t.Helper()
+	require.Len(t, got, len(want), name)
+	for i := range got {
+		if d := math.Abs(float64(got[i]) - want[i]); d > 1e-3+1e-4*math.Abs(want[i]) {
+			t.Fatalf("%s[%d] = %v, want %v", name, i, got[i], want[i])
+		}
+	}
+}
+
+// TestGPUConvSplits runs the convolution passes with the adapter's
+// workgroup-per-dimension limit and the weight gradient's scratch bound
+// lowered, so that the grid is cut in every dimension and the weight
+// gradient's slices take several dispatches adding into their partial sums.
+func TestGPUConvSplits(t *testing.T) {
+	d, err := GPU()
+	if err != nil {
+		if os.Getenv("WGTENSOR_REQUIRE_GPU") != "" {
+			t.Fatalf("WGTENSOR_REQUIRE_GPU is set but no GPU opened: %v", err)
+		}
+		t.Skipf("no GPU: %v", err)
+	}
+	g := d.(*gpuDevice)
+	p := Conv2DParams{N: 24, C: 6, H: 15, W: 13, O: 195, KH: 3, KW: 3, StrideH: 1, StrideW: 2,
+		PadH: 1, PadW: 2, DilH: 2, DilW: 1, Groups: 3}
+	p.OH = (p.H+2*p.PadH-p.DilH*(p.KH-1)-1)/p.StrideH + 1
+	p.OW = (p.W+2*p.PadW-p.DilW*(p.KW-1)-1)/p.StrideW + 1
+	rng := rand.New(rand.NewPCG(1, 2))
+	gen := func(n int) []float32 {
+		v := make([]float32, n)
+		for i := range v {
+			v[i] = float32(rng.NormFloat64())
+		}
+		return v
+	}
+	x, w := gen(p.N*p.C*p.H*p.W), gen(p.O*p.C/p.Groups*p.KH*p.KW)
+	dy := gen(p.N * p.O * p.OH * p.OW)
+	wantY, wantDX, wantDW := convReference(p, x, w, dy)
+
+	buf := func(data []float32) Buffer {
+		b, err := g.Alloc(Float32, len(data))
+		require.NoError(t, err)
+		require.NoError(t, g.Write(b, data))
+		return b
+	}
+	read := func(b Buffer) []float32 {
+		out := make([]float32, b.Len())
+		require.NoError(t, g.Read(b, out))
+		return out
+	}
+	bx, bw, bdy := buf(x), buf(w), buf(dy)
+	by, bdx, bdw := buf(make([]float32, len(wantY))), buf(make([]float32, len(x))), buf(make([]float32, len(w)))
+	defer func() {
+		for _, b := range []Buffer{bx, bw, bdy, by, bdx, bdw} {
+			g.Free(b)
+		}
+	}()
+
+	g.mu.Lock()
+	saved, savedBytes := g.limits.MaxComputeWorkgroupsPerDimension, convPartialBytes
+	// 2 workgroups a dimension cut the 2 row tiles, the columns and the
+	// 3 groups; 4 KiB of partial sums hold less than one slice of dw (3510
+	// weights), so each of the 12 slices the K of 24·15·8 needs is a
+	// dispatch of its own, adding into the first.
+	g.limits.MaxComputeWorkgroupsPerDimension, convPartialBytes = 2, 4<<10
+	g.mu.Unlock()
+	defer func() {
+		g.mu.Lock()
+		g.limits.MaxComputeWorkgroupsPerDimension, convPartialBytes = saved, savedBytes
+		g.mu.Unlock()
+	}()
+	g.Conv2D(by, bx, bw, p)
+	g.Conv2DInputGrad(bdx, bdy, bw, p)
+	g.Conv2DWeightGrad(bdw, bx, bdy, p)
+	require.NoError(t, g.Sync())
+	requireClose(t, "y", read(by), wantY)
+	requireClose(t, "dx", read(bdx), wantDX)
+	requireClose(t, "dw", read(bdw), wantDW)
+}
