@@ -1,6 +1,10 @@
 package device
 
-import "math"
+import (
+	"math"
+
+	"github.com/wgtensor/wgtensor/device/internal/kernel"
+)
 
 // cpuWindow is the part of a pooling window that lies inside the input, and
 // the divisor of the average over it.
@@ -77,10 +81,14 @@ func cpuWindowMax(src []float32, w int, win cpuWindow) (float32, int32) {
 }
 
 // cpuMaxPool2x2 is MaxPool2D of one plane for 2×2 windows of stride 2
-// without padding, the common case, written without the window arithmetic
-// and with the comparisons in a form the compiler turns into conditional
-// moves (random data would mispredict half the branches).
+// without padding, the common case: vectorised with AVX-512, else written
+// without the window arithmetic and with the comparisons in a form the
+// compiler turns into conditional moves (random data would mispredict half
+// the branches).
 func cpuMaxPool2x2(dst []float32, idx []int32, src []float32, p Pool2DParams) {
+	if kernel.MaxPool2x2(dst, idx, src, p.OH, p.OW, p.W) {
+		return
+	}
 	for oh := range p.OH {
 		top := src[2*oh*p.W : (2*oh+1)*p.W]
 		bottom := src[(2*oh+1)*p.W : (2*oh+2)*p.W]

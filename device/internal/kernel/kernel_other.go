@@ -54,4 +54,5 @@ func copyRows32(dst, src *float32, rows, ldDst, ldSrc int) {}
 func ConvTile16x16AVX512(k int, a, b *float32, offs *int, c *float32, ldc int, segs *int, nsegs, rows int) {
 	panic("kernel: no AVX-512 kernel on this platform")
 }
-func copyRowsAVX512(dst, src *float32, width, rows, ldDst, ldSrc int) {}
+func copyRowsAVX512(dst, src *float32, width, rows, ldDst, ldSrc int)                    {}
+func maxPool2x2AVX512(dst *float32, idx *int32, src *float32, oh, w, full, tail, ow int) {}
