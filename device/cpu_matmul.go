@@ -298,9 +298,12 @@ func cpuCopyRuns(sl []float32, w int, data []float32, src, ld, width, kb int) {
 // cpuInterleave writes lines lines of kb contiguous floats, line q
 // starting at data[off+q*ld], into dst so that element p of line q lands at
 // dst[p*w+q]: the transposition that packing a row of A or a column of B
-// needs. Four lines go at a time so that each store fills four adjacent
-// floats.
+// needs: 16×16 blocks transposed in registers with AVX-512, else four
+// lines at a time so that each store fills four adjacent floats.
 func cpuInterleave(dst []float32, w int, data []float32, off, ld, lines, kb int) {
+	if kernel.Transpose(dst, w, data[off:], ld, lines, kb) {
+		return
+	}
 	q := 0
 	for ; q+4 <= lines; q += 4 {
 		l0 := data[off+q*ld : off+q*ld+kb]

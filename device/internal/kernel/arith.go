@@ -58,3 +58,23 @@ func CopyRows(dst, src []float32, width, rows, ldDst, ldSrc int) bool {
 	}
 	return true
 }
+
+// Transpose writes lines lines of kb floats, line q starting at src[q*ld],
+// into dst so that element p of line q lands at dst[p*w+q], and reports
+// whether it could: only with AVX-512. It checks the bounds of both slices
+// first.
+func Transpose(dst []float32, w int, src []float32, ld, lines, kb int) bool {
+	if !HasAVX512 || lines <= 0 || kb <= 0 {
+		return false
+	}
+	_, _ = dst[(kb-1)*w+lines-1], src[(lines-1)*ld+kb-1]
+	d, s := unsafe.SliceData(dst), unsafe.SliceData(src)
+	for q0 := 0; q0 < lines; q0 += 16 {
+		n := min(16, lines-q0)
+		for p0 := 0; p0 < kb; p0 += 16 {
+			transpose16AVX512((*float32)(unsafe.Add(unsafe.Pointer(d), 4*(p0*w+q0))), w,
+				(*float32)(unsafe.Add(unsafe.Pointer(s), 4*(q0*ld+p0))), ld, n, min(16, kb-p0))
+		}
+	}
+	return true
+}

@@ -87,3 +87,39 @@ func TestCopyRows(t *testing.T) {
 		}
 	}
 }
+
+// TestTranspose checks the block transposition against a plain loop for
+// line counts and lengths below, at and above the 16×16 block, leaving the
+// rest of the destination alone.
+func TestTranspose(t *testing.T) {
+	for _, lines := range []int{1, 5, 12, 16, 17, 32} {
+		for _, kb := range []int{1, 7, 16, 19, 196} {
+			ld, w := kb+3, lines+2
+			src := make([]float32, (lines-1)*ld+kb)
+			for i := range src {
+				src[i] = float32(i)
+			}
+			dst := make([]float32, kb*w)
+			for i := range dst {
+				dst[i] = -1
+			}
+			ok := Transpose(dst, w, src, ld, lines, kb)
+			if ok != HasAVX512 {
+				t.Fatalf("Transpose reported %v with AVX-512 %v", ok, HasAVX512)
+			}
+			if !ok {
+				continue
+			}
+			for i, got := range dst {
+				p, q := i/w, i%w
+				want := float32(-1)
+				if q < lines {
+					want = src[q*ld+p]
+				}
+				if got != want {
+					t.Fatalf("lines %d kb %d: dst[%d] = %v, want %v", lines, kb, i, got, want)
+				}
+			}
+		}
+	}
+}

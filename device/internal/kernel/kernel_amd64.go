@@ -50,3 +50,6 @@ func copyRowsAVX512(dst, src *float32, width, rows, ldDst, ldSrc int)
 
 //go:noescape
 func maxPool2x2AVX512(dst *float32, idx *int32, src *float32, oh, w, full, tail, ow int)
+
+//go:noescape
+func transpose16AVX512(dst *float32, w int, src *float32, ld, lines, cols int)

@@ -56,3 +56,4 @@ func ConvTile16x16AVX512(k int, a, b *float32, offs *int, c *float32, ldc int, s
 }
 func copyRowsAVX512(dst, src *float32, width, rows, ldDst, ldSrc int)                    {}
 func maxPool2x2AVX512(dst *float32, idx *int32, src *float32, oh, w, full, tail, ow int) {}
+func transpose16AVX512(dst *float32, w int, src *float32, ld, lines, cols int)           {}
