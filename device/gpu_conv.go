@@ -3,12 +3,10 @@
 package device
 
 // The convolution passes run as implicit GEMMs per group (see
-// kernels/wgsl/conv2d.wgsl): each workgroup computes a convTile×convTile
-// tile of one group's output, gathering the im2col operand while it loads.
+// kernels/wgsl/conv2d.wgsl): each workgroup computes a tile of one group's
+// output, gathering the im2col operand while it loads.
 
 const (
-	// convTile is the side of the output tile of one conv2d workgroup.
-	convTile = 64
 	// convSliceMin is the shortest K slice the weight gradient is cut
 	// into: shorter slices would spend more on partial sums than they gain
 	// in parallelism.
@@ -39,18 +37,72 @@ type convRange struct {
 	accumulate          bool
 }
 
-// convPipeline compiles entry of conv2d.wgsl; only the input gradient has
-// a variant, for strides above 1.
-func (g *gpuDevice) convPipeline(entry string, p Conv2DParams) (*pipeline, error) {
-	strided := entry == "input_grad" && (p.StrideH > 1 || p.StrideW > 1)
-	return g.pipelineLocked("conv2d", entry, kernelSpec{"Strided": strided})
+// convTile returns the tile of an m×n convolution GEMM: rows the fewest of
+// 32, 64 or 128 that cover m, columns the widest of 256 (128 on a GPU,
+// whose register blocks stay at 8×8) to 16 that pad n by at most a
+// quarter, narrowed while the grid has fewer than minWorkgroups
+// workgroups. Each tile's threads
+// are a multiple of its K depth and of its columns, as conv2d.wgsl's
+// loaders need.
+func (g *gpuDevice) convTile(m, n, z int) gemmTile {
+	tm := 32
+	for tm < min(m, 128) {
+		tm *= 2
+	}
+	maxTN := 128
+	if g.software {
+		maxTN = 256
+	}
+	// The widest columns that pad n by at most a quarter.
+	tn := maxTN
+	for tn > 16 && ceilDiv(n, tn)*tn*4 > n*5 {
+		tn /= 2
+	}
+	for tn > 64 && ceilDiv(m, tm)*ceilDiv(n, tn)*z < g.minWorkgroups() {
+		tn /= 2
+	}
+	for {
+		t := convTileShape(tm, tn)
+		if t.fits(g) || tn == 16 {
+			return t
+		}
+		tn /= 2
+	}
+}
+
+// convTileShape gives the threads and register blocks of a tm×tn tile.
+func convTileShape(tm, tn int) gemmTile {
+	rm := 8
+	if tm == 32 {
+		rm = 4
+	}
+	rn := 8
+	switch {
+	case tn <= 16 || (tm == 32 && tn == 64):
+		rn = 4
+	case tm >= 64 && tn == 256:
+		rn = 16
+		if tm == 64 {
+			rn = 8
+		}
+	}
+	return gemmTile{wx: tn / rn, wy: tm / rm, rm: rm, rn: rn, tk: 16}
+}
+
+// convPipeline compiles entry of conv2d.wgsl for tile t; the input
+// gradient has a variant for strides above 1.
+func (g *gpuDevice) convPipeline(entry string, p Conv2DParams, t gemmTile) (*pipeline, error) {
+	s := t.spec(false, false)
+	s["Entry"] = entry
+	s["Strided"] = entry == "input_grad" && (p.StrideH > 1 || p.StrideW > 1)
+	return g.pipelineLocked("conv2d", entry, s)
 }
 
 // convRecordLocked records the dispatches of one K range of a pass, cutting
 // the workgroup grid where it exceeds the adapter's per-dimension limit.
-func (g *gpuDevice) convRecordLocked(pl *pipeline, p Conv2DParams, gm convGEMM, r convRange) error {
+func (g *gpuDevice) convRecordLocked(pl *pipeline, t gemmTile, p Conv2DParams, gm convGEMM, r convRange) error {
 	limit := int(g.limits.MaxComputeWorkgroupsPerDimension)
-	rowTiles, colTiles := ceilDiv(gm.m, convTile), ceilDiv(gm.n, convTile)
+	rowTiles, colTiles := ceilDiv(gm.m, t.rows()), ceilDiv(gm.n, t.cols())
 	groupsPer := max(1, limit/r.slices)
 	for g0 := 0; g0 < p.Groups; g0 += groupsPer {
 		for r0 := 0; r0 < rowTiles; r0 += limit {
@@ -74,12 +126,13 @@ func (g *gpuDevice) convRecordLocked(pl *pipeline, p Conv2DParams, gm convGEMM, 
 // still runs once to write zeros.
 func (g *gpuDevice) convSerial(p Conv2DParams, gm convGEMM) {
 	g.do("Conv2D."+gm.entry, func() error {
-		pl, err := g.convPipeline(gm.entry, p)
+		t := g.convTile(gm.m, gm.n, p.Groups)
+		pl, err := g.convPipeline(gm.entry, p, t)
 		if err != nil {
 			return err
 		}
 		for k0 := 0; k0 == 0 || k0 < gm.k; k0 += maxLoop {
-			if err := g.convRecordLocked(pl, p, gm, convRange{k0: k0, kc: maxLoop, slices: 1, accumulate: k0 > 0}); err != nil {
+			if err := g.convRecordLocked(pl, t, p, gm, convRange{k0: k0, kc: maxLoop, slices: 1, accumulate: k0 > 0}); err != nil {
 				return err
 			}
 		}
@@ -104,20 +157,23 @@ func (g *gpuDevice) Conv2DInputGrad(dx, dy, w Buffer, p Conv2DParams) {
 // add into the same partial sums.
 func (g *gpuDevice) Conv2DWeightGrad(dw, x, dy Buffer, p Conv2DParams) {
 	g.do("Conv2D.weight_grad", func() error {
-		pl, err := g.convPipeline("weight_grad", p)
+		og, cols := p.O/p.Groups, p.C/p.Groups*p.KH*p.KW
+		// The slices give the weight gradient its parallelism: its tile
+		// need not be narrowed for it.
+		t := g.convTile(og, cols, 1<<20)
+		pl, err := g.convPipeline("weight_grad", p, t)
 		if err != nil {
 			return err
 		}
-		og, cols := p.O/p.Groups, p.C/p.Groups*p.KH*p.KW
 		k := p.N * p.OH * p.OW
 		total := p.O * cols
 		gm := convGEMM{entry: "weight_grad", m: og, n: cols, k: k, in0: x, in1: dy, out: dw}
-		tiles := ceilDiv(og, convTile) * ceilDiv(cols, convTile) * p.Groups
+		tiles := ceilDiv(og, t.rows()) * ceilDiv(cols, t.cols()) * p.Groups
 		kc := min(maxLoop, max(convSliceMin, ceilDiv(k, max(1, convTargetGroups/max(tiles, 1)))))
 		kc = ceilDiv(kc, 16) * 16
 		slices := ceilDiv(k, kc)
 		if slices <= 1 || total == 0 {
-			return g.convRecordLocked(pl, p, gm, convRange{kc: max(k, 1), slices: 1})
+			return g.convRecordLocked(pl, t, p, gm, convRange{kc: max(k, 1), slices: 1})
 		}
 		limit := int(g.limits.MaxComputeWorkgroupsPerDimension)
 		per := min(slices, limit, max(1, convPartialBytes/(4*total)))
@@ -129,7 +185,7 @@ func (g *gpuDevice) Conv2DWeightGrad(dw, x, dy Buffer, p Conv2DParams) {
 		gm.out = part
 		for k0 := 0; k0 < k; k0 += per * kc {
 			r := convRange{k0: k0, kc: kc, slices: min(per, ceilDiv(k-k0, kc)), sliceStride: total, accumulate: k0 > 0}
-			if err := g.convRecordLocked(pl, p, gm, r); err != nil {
+			if err := g.convRecordLocked(pl, t, p, gm, r); err != nil {
 				return err
 			}
 		}

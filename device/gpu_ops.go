@@ -310,13 +310,19 @@ func (g *gpuDevice) ArgReduce(op ReduceOp, dst Buffer, x View) {
 
 func (g *gpuDevice) MatMul(dst Buffer, a, b View) {
 	g.do("MatMul", func() error {
-		p, err := g.pipelineLocked("matmul", "main", kernelSpec{})
-		if err != nil {
-			return err
-		}
 		batch, m, k, n := a.Shape[0], a.Shape[1], a.Shape[2], b.Shape[2]
 		if batch*m*n == 0 {
 			return nil
+		}
+		t := g.matmulTile(batch, m, n)
+		// vec4 loads need every vector to start on a multiple of 4
+		// elements and to lie inside its row: K chunks are multiples of 4
+		// because maxLoop is.
+		vecA := a.Strides[2] == 1 && k%4 == 0 && a.Offset%4 == 0 && a.Strides[1]%4 == 0 && (a.Strides[0]%4 == 0 || batch == 1)
+		vecB := b.Strides[2] == 1 && n%4 == 0 && b.Offset%4 == 0 && b.Strides[1]%4 == 0 && (b.Strides[0]%4 == 0 || batch == 1)
+		p, err := g.pipelineLocked("matmul", "main", t.spec(vecA, vecB))
+		if err != nil {
+			return err
 		}
 		limit := int(g.limits.MaxComputeWorkgroupsPerDimension)
 		// Each dispatch covers at most maxLoop of K, accumulating into
@@ -327,8 +333,8 @@ func (g *gpuDevice) MatMul(dst Buffer, a, b View) {
 				var pr gpuParams
 				pr.ints(m, n, kc, base, a.Offset+k0*a.Strides[2], b.Offset+k0*b.Strides[1], a.Strides[0], a.Strides[1], a.Strides[2],
 					b.Strides[0], b.Strides[1], b.Strides[2], gpuBool(k0 > 0))
-				gr := gpuGrid{uint32((n + 63) / 64), uint32((m + 63) / 64), uint32(min(limit, batch-base))}
-				if err := g.launchLocked(p, pr.b, gr, gpuIn(1, a.Buf), gpuIn(2, b.Buf), gpuOut(3, dst)); err != nil {
+				gr := gpuGrid{uint32(ceilDiv(n, t.cols())), uint32(ceilDiv(m, t.rows())), uint32(min(limit, batch-base))}
+				if err := g.launchLocked(p, pr.b, gr, gpuVecIn(1, a.Buf, vecA), gpuVecIn(2, b.Buf, vecB), gpuOut(3, dst)); err != nil {
 					return err
 				}
 			}

@@ -286,7 +286,9 @@ func reduceCases() []opCase {
 
 func matmulCases() []opCase {
 	mm := one(func(x []*tensor.Tensor) *tensor.Tensor { return x[0].MatMul(x[1]) })
-	sizes := [][3]int{{1, 1, 1}, {3, 17, 5}, {17, 33, 65}, {64, 64, 64}, {100, 130, 70}, {1, 1000, 3}, {65, 1, 63}}
+	// Sizes with K and N multiples of 4 take the GPU's vec4 loads; 130×260
+	// spans several of its largest tiles with ragged edges.
+	sizes := [][3]int{{1, 1, 1}, {3, 17, 5}, {17, 33, 65}, {64, 64, 64}, {100, 130, 70}, {1, 1000, 3}, {65, 1, 63}, {130, 68, 260}, {7, 12, 4}}
 	var cases []opCase
 	for _, s := range sizes {
 		m, k, n := s[0], s[1], s[2]
@@ -303,6 +305,8 @@ func matmulCases() []opCase {
 		opCase{name: "MatMul/matrix-vector", in: []input{f32(17, 33), f32(33)}, f: mm, tol: product},
 		opCase{name: "MatMul/vector-matrix", in: []input{f32(33), f32(3, 33, 17)}, f: mm, tol: product},
 		opCase{name: "MatMul/offset", in: []input{offsetSlice(5, 7), offsetSlice(7, 3)}, f: mm, tol: product},
+		opCase{name: "MatMul/offset-vec4", in: []input{offsetSlice(6, 8), offsetSlice(8, 12)}, f: mm, tol: product},
+		opCase{name: "MatMul/broadcast-vec4", in: []input{f32(3, 12, 8), f32(8, 16)}, f: mm, tol: product},
 		opCase{name: "MatMul/long-k", in: []input{f32(3, 9000), f32(9000, 5)}, f: mm, tol: devicetest.Tol{Abs: 1e-3, Rel: 1e-4}},
 		opCase{name: "MatMul/k0", in: []input{f32(3, 0), f32(0, 4)}, f: mm, tol: exact},
 		opCase{name: "MatMul/m0", in: []input{f32(0, 3), f32(3, 4)}, f: mm, tol: exact},

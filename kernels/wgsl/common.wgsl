@@ -136,3 +136,73 @@ fn offset{{.}}(i: u32) -> u32 {
   let i = gid.x + gid.y * nwg.x * 256u;
   if (i >= p.n) { return; }
 {{end}}
+
+{{define "gemm_decl"}}
+// The GEMM tile of matmul.wgsl and conv2d.wgsl: a WY×WX workgroup computes
+// a TM×TN tile of the output (TM = WY·RM, TN = WX·RN), staging TM×TK panels
+// of A and TK×TN panels of B in workgroup memory as vec4s, [k][row / 4] and
+// [k][col / 4]; each thread accumulates the RM×RN block of rows lid.y·RM…
+// and columns lid.x·RN… in registers.
+const TM = {{.TM}}u;
+const TN = {{.TN}}u;
+const TK = {{.TK}}u;
+const THREADS = {{.Threads}}u;
+var<workgroup> As: array<vec4<f32>, {{.ASize}}>;
+var<workgroup> Bs: array<vec4<f32>, {{.BSize}}>;
+
+fn set_a(k: u32, row: u32, v: f32) {
+  As[(k * TM + row) / 4u][row % 4u] = v;
+}
+
+fn set_b(k: u32, col: u32, v: f32) {
+  Bs[(k * TN + col) / 4u][col % 4u] = v;
+}
+{{end}}
+
+{{define "gemm_acc"}}
+{{- range .Acc}}
+  var acc{{.}} = vec4<f32>(0.0);
+{{- end}}
+{{end}}
+
+{{define "gemm_mac"}}
+    workgroupBarrier();
+    for (var kk = 0u; kk < TK; kk = kk + 1u) {
+      let ar = kk * (TM / 4u) + lid.y * {{.RM4}}u;
+      let bc = kk * (TN / 4u) + lid.x * {{.RN4}}u;
+{{- range .AVecs}}
+      let a{{.}} = As[ar + {{.}}u];
+{{- end}}
+{{- range .BVecs}}
+      let b{{.}} = Bs[bc + {{.}}u];
+{{- end}}
+{{- range .Mac}}
+      acc{{.Acc}} = fma(vec4<f32>(a{{.AVec}}.{{.Lane}}), b{{.BVec}}, acc{{.Acc}});
+{{- end}}
+    }
+    workgroupBarrier();
+{{end}}
+
+{{define "gemm_store"}}
+  // The output element of row r and column col is at row_off(ctx, r) +
+  // col_off(ctx, col), functions of the family; rows × cols bound it.
+{{- range .BVecs}}
+  let c{{.}} = col0 + lid.x * {{$.RN}}u + {{.}}u * 4u;
+  let co{{.}} = vec4<u32>(col_off(ctx, c{{.}}), col_off(ctx, c{{.}} + 1u), col_off(ctx, c{{.}} + 2u), col_off(ctx, c{{.}} + 3u));
+{{- end}}
+{{- range .Rows}}
+  {
+    let r = row0 + lid.y * {{$.RM}}u + {{.Row}}u;
+    if (r < rows) {
+      let ro = row_off(ctx, r);
+{{- range .Accs}}
+      for (var j = 0u; j < 4u; j = j + 1u) {
+        if (c{{.BVec}} + j < cols) {
+          put(ro + co{{.BVec}}[j], acc{{.Acc}}[j]);
+        }
+      }
+{{- end}}
+    }
+  }
+{{- end}}
+{{end}}

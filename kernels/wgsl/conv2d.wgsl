@@ -14,13 +14,11 @@
 //                dy[n, o, oy, ox] · x[n, ci, iy, ix]
 //                (M = O/G, N = C/G·KH·KW, K = batch·OH·OW)
 //
-// The tiling is matmul.wgsl's: a 16×16 workgroup computes a 64×64 tile of
-// the GEMM's output, staging 64×16 panels of A and 16×64 panels of B in
-// workgroup memory; each thread accumulates a 4×4 block in registers, its
-// rows and columns 16 apart. Each thread loads the same column of B (and the
-// same K offset of A) at every step, so the column's decomposition is done
-// once and the K indices, digits in a mixed radix, advance by carries
-// instead of divisions.
+// The tiling is matmul.wgsl's (gemm_decl in common.wgsl). The host picks
+// tiles whose thread count is a multiple of TK and of TN, so that each
+// thread loads A elements at one K offset and B elements of one column at
+// every step: the column's decomposition is done once, and the K indices,
+// digits in a mixed radix, advance by carries instead of divisions.
 //
 // The workgroup grid is (column tiles, row tiles, groups × slices); slice s
 // covers K indices [k0 + s·kc, k0 + (s+1)·kc) and writes at out_off +
@@ -61,43 +59,36 @@ struct Params {
 @group(0) @binding(2) var<storage, read> in1: array<f32>;
 @group(0) @binding(3) var<storage, read_write> out: array<f32>;
 
-var<workgroup> As: array<f32, 1024>; // [16 k][64 rows]
-var<workgroup> Bs: array<f32, 1024>; // [16 k][64 cols]
+{{template "gemm_decl" .}}
 
-// Digits holds four indices in a mixed radix (hi, mid, lo), lo counting
-// up to r2 and mid up to r1.
-struct Digits {
-  hi: vec4<u32>,
-  mid: vec4<u32>,
-  lo: vec4<u32>,
+// digits splits v into a mixed radix (hi, mid, lo), lo counting up to r2
+// and mid up to r1.
+fn digits(v: u32, r1: u32, r2: u32) -> vec3<u32> {
+  let q = v / r2;
+  return vec3<u32>(q / r1, q % r1, v % r2);
 }
 
-fn digits(v: vec4<u32>, r1: u32, r2: u32) -> Digits {
-  let q = v / vec4<u32>(r2);
-  return Digits(q / vec4<u32>(r1), q % vec4<u32>(r1), v % vec4<u32>(r2));
+// advance adds s, itself in digits, to d.
+fn advance(d: vec3<u32>, s: vec3<u32>, r1: u32, r2: u32) -> vec3<u32> {
+  var lo = d.z + s.z;
+  var mid = d.y + s.y;
+  if (lo >= r2) {
+    lo = lo - r2;
+    mid = mid + 1u;
+  }
+  var hi = d.x + s.x;
+  if (mid >= r1) {
+    mid = mid - r1;
+    hi = hi + 1u;
+  }
+  return vec3<u32>(hi, mid, lo);
 }
 
-// advance adds s, itself in digits (s.y < r1, s.z < r2), to d.
-fn advance(d: Digits, s: vec3<u32>, r1: u32, r2: u32) -> Digits {
-  let lo = d.lo + vec4<u32>(s.z);
-  let cl = lo >= vec4<u32>(r2);
-  let mid = d.mid + vec4<u32>(s.y) + select(vec4<u32>(0u), vec4<u32>(1u), cl);
-  let cm = mid >= vec4<u32>(r1);
-  return Digits(d.hi + vec4<u32>(s.x) + select(vec4<u32>(0u), vec4<u32>(1u), cm),
-    select(mid, mid - vec4<u32>(r1), cm), select(lo, lo - vec4<u32>(r2), cl));
-}
-
-fn step_digits(s: u32, r1: u32, r2: u32) -> vec3<u32> {
-  return vec3<u32>(s / (r1 * r2), (s / r2) % r1, s % r2);
-}
-
-// Tile is where one workgroup works: group g, slice s, the tile's first
-// row and column, and its K range [k_first, k_end).
+// Tile is where one workgroup works: group g, slice s, and its K range
+// [k_first, k_end).
 struct Tile {
   g: u32,
   s: u32,
-  row0: u32,
-  col0: u32,
   k_first: u32,
   k_end: u32,
 }
@@ -105,8 +96,7 @@ struct Tile {
 fn tile(wg: vec3<u32>) -> Tile {
   let s = wg.z % p.slices;
   let k_first = p.k0 + s * p.kc;
-  return Tile(wg.z / p.slices + p.group0, s, (wg.y + p.row_tile0) * 64u, (wg.x + p.col_tile0) * 64u,
-    k_first, min(k_first + p.kc, p.k));
+  return Tile(wg.z / p.slices + p.group0, s, k_first, min(k_first + p.kc, p.k));
 }
 
 fn put(i: u32, v: f32) {
@@ -117,201 +107,226 @@ fn put(i: u32, v: f32) {
   }
 }
 
-{{define "conv_mac"}}
-    workgroupBarrier();
-    for (var kk = 0u; kk < 16u; kk = kk + 1u) {
-      let ar = kk * 64u + lid.y;
-      let bc = kk * 64u + lid.x;
-      let bv = vec4<f32>(Bs[bc], Bs[bc + 16u], Bs[bc + 32u], Bs[bc + 48u]);
-      acc[0] = acc[0] + As[ar] * bv;
-      acc[1] = acc[1] + As[ar + 16u] * bv;
-      acc[2] = acc[2] + As[ar + 32u] * bv;
-      acc[3] = acc[3] + As[ar + 48u] * bv;
-    }
-    workgroupBarrier();
-{{end}}
+{{if eq .Entry "forward"}}
+fn row_off(tl: Tile, r: u32) -> u32 {
+  return (tl.g * (p.o / p.groups) + r) * p.oh * p.ow;
+}
+
+fn col_off(tl: Tile, col: u32) -> u32 {
+  let ohw = p.oh * p.ow;
+  return (col / ohw) * p.o * ohw + col % ohw;
+}
 
 // forward: in0 = x [N, C, H, W], in1 = w [O, C/g, KH, KW], out = y [N, O, OH, OW].
-@compute @workgroup_size(16, 16)
+@compute @workgroup_size({{.WX}}, {{.WY}})
 fn forward(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>, @builtin(local_invocation_index) li: u32) {
   let tl = tile(wg);
+  let row0 = (wg.y + p.row_tile0) * TM;
+  let col0 = (wg.x + p.col_tile0) * TN;
   let cg = p.c / p.groups;
   let og = p.o / p.groups;
   let ohw = p.oh * p.ow;
   let hw = p.h * p.w;
-  // This thread's A element: row li/16 + 16t, K offset li%16.
-  let ka = li % 16u;
-  let arow = tl.row0 + li / 16u;
-  let wbase = (tl.g * og + arow) * p.k + ka;
-  // This thread's B column (n, oy, ox) and K offsets li/64 + 4t.
-  let bcol = li % 64u;
-  let kb = li / 64u;
-  let j = tl.col0 + bcol;
-  let jn = j / ohw;
+  // A = w: this thread loads rows li/TK + t·THREADS/TK at K offset li%TK.
+  let ka = li % TK;
+  let arow = li / TK;
+  let wbase = (tl.g * og + row0) * p.k + ka;
+  // B: this thread loads column (n, oy, ox) at K offsets li/TN + t·THREADS/TN.
+  let bcol = li % TN;
+  let kb = li / TN;
+  let j = col0 + bcol;
   let pix = j % ohw;
   let colok = j < p.cols;
   let iy0 = i32((pix / p.ow) * p.sh) - i32(p.ph);
   let ix0 = i32((pix % p.ow) * p.sw) - i32(p.pw);
-  let xbase = (jn * p.c + tl.g * cg) * hw;
-  var d = digits(vec4<u32>(tl.k_first + kb) + vec4<u32>(0u, 4u, 8u, 12u), p.kh, p.kw);
-  let st = step_digits(16u, p.kh, p.kw);
-  var acc = array<vec4<f32>, 4>(vec4<f32>(0.0), vec4<f32>(0.0), vec4<f32>(0.0), vec4<f32>(0.0));
-  for (var k0 = tl.k_first; k0 < tl.k_end; k0 = k0 + 16u) {
-    for (var t = 0u; t < 4u; t = t + 1u) {
+  let xbase = ((j / ohw) * p.c + tl.g * cg) * hw;
+  var d = digits(tl.k_first + kb, p.kh, p.kw);
+  let step_t = digits(THREADS / TN, p.kh, p.kw);
+  let step_k = digits(TK, p.kh, p.kw);
+{{template "gemm_acc" .}}
+  for (var k0 = tl.k_first; k0 < tl.k_end; k0 = k0 + TK) {
+    let aok = k0 + ka < tl.k_end;
+    for (var t = 0u; t < TM * TK / THREADS; t = t + 1u) {
+      let r = arow + t * (THREADS / TK);
       var v = 0.0;
-      if (arow + t * 16u < p.m && k0 + ka < tl.k_end) {
-        v = in1[wbase + t * 16u * p.k + k0];
+      if (row0 + r < p.m && aok) {
+        v = in1[wbase + r * p.k + k0];
       }
-      As[ka * 64u + li / 16u + t * 16u] = v;
-      let iy = iy0 + i32(d.mid[t] * p.dh);
-      let ix = ix0 + i32(d.lo[t] * p.dw);
+      set_a(ka, r, v);
+    }
+    var e = d;
+    for (var t = 0u; t < TN * TK / THREADS; t = t + 1u) {
+      let kr = kb + t * (THREADS / TN);
+      let iy = iy0 + i32(e.y * p.dh);
+      let ix = ix0 + i32(e.z * p.dw);
       var u = 0.0;
-      if (colok && k0 + kb + t * 4u < tl.k_end && iy >= 0 && iy < i32(p.h) && ix >= 0 && ix < i32(p.w)) {
-        u = in0[xbase + d.hi[t] * hw + u32(iy) * p.w + u32(ix)];
+      if (colok && k0 + kr < tl.k_end && iy >= 0 && iy < i32(p.h) && ix >= 0 && ix < i32(p.w)) {
+        u = in0[xbase + e.x * hw + u32(iy) * p.w + u32(ix)];
       }
-      Bs[(kb + t * 4u) * 64u + bcol] = u;
+      set_b(kr, bcol, u);
+      e = advance(e, step_t, p.kh, p.kw);
     }
-    d = advance(d, st, p.kh, p.kw);
-{{template "conv_mac"}}
+    d = advance(d, step_k, p.kh, p.kw);
+{{template "gemm_mac" .}}
   }
-  for (var i = 0u; i < 4u; i = i + 1u) {
-    let r = tl.row0 + lid.y + i * 16u;
-    if (r >= p.m) { continue; }
-    for (var jj = 0u; jj < 4u; jj = jj + 1u) {
-      let col = tl.col0 + lid.x + jj * 16u;
-      if (col < p.cols) {
-        put(((col / ohw) * p.o + tl.g * og + r) * ohw + col % ohw, acc[i][jj]);
-      }
-    }
-  }
+  let rows = p.m;
+  let cols = p.cols;
+  let ctx = tl;
+{{template "gemm_store" .}}
+}
+{{end}}
+
+{{if eq .Entry "input_grad"}}
+fn row_off(tl: Tile, r: u32) -> u32 {
+  return (tl.g * (p.c / p.groups) + r) * p.h * p.w;
+}
+
+fn col_off(tl: Tile, col: u32) -> u32 {
+  let hw = p.h * p.w;
+  return (col / hw) * p.c * hw + col % hw;
 }
 
 // input_grad: in0 = dy [N, O, OH, OW], in1 = w [O, C/g, KH, KW], out = dx [N, C, H, W].
-@compute @workgroup_size(16, 16)
+@compute @workgroup_size({{.WX}}, {{.WY}})
 fn input_grad(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>, @builtin(local_invocation_index) li: u32) {
   let tl = tile(wg);
+  let row0 = (wg.y + p.row_tile0) * TM;
+  let col0 = (wg.x + p.col_tile0) * TN;
   let cg = p.c / p.groups;
   let og = p.o / p.groups;
   let kk2 = p.kh * p.kw;
   let ohw = p.oh * p.ow;
   let hw = p.h * p.w;
-  // A[c, (o, ky, kx)] = w[g·og + o, c, ky, kx]: rows li/16 + 16t, K offset li%16.
-  let ka = li % 16u;
-  let arow = tl.row0 + li / 16u;
-  let wbase = (tl.g * og * cg + arow) * kk2;
-  var da = digits(vec4<u32>(tl.k_first + ka), p.kh, p.kw);
+  // A[c, (o, ky, kx)] = w[g·og + o, c, ky, kx].
+  let ka = li % TK;
+  let arow = li / TK;
+  let wbase = (tl.g * og * cg + row0) * kk2;
+  var da = digits(tl.k_first + ka, p.kh, p.kw);
   // B[(o, ky, kx), (n, iy, ix)] = dy[n, g·og + o, oy, ox].
-  let bcol = li % 64u;
-  let kb = li / 64u;
-  let j = tl.col0 + bcol;
-  let jn = j / hw;
+  let bcol = li % TN;
+  let kb = li / TN;
+  let j = col0 + bcol;
   let pix = j % hw;
   let colok = j < p.cols;
   let ty0 = i32(pix / p.w + p.ph);
   let tx0 = i32(pix % p.w + p.pw);
-  let ybase = (jn * p.o + tl.g * og) * ohw;
-  var d = digits(vec4<u32>(tl.k_first + kb) + vec4<u32>(0u, 4u, 8u, 12u), p.kh, p.kw);
-  let st = step_digits(16u, p.kh, p.kw);
-  var acc = array<vec4<f32>, 4>(vec4<f32>(0.0), vec4<f32>(0.0), vec4<f32>(0.0), vec4<f32>(0.0));
-  for (var k0 = tl.k_first; k0 < tl.k_end; k0 = k0 + 16u) {
+  let ybase = ((j / hw) * p.o + tl.g * og) * ohw;
+  var d = digits(tl.k_first + kb, p.kh, p.kw);
+  let step_t = digits(THREADS / TN, p.kh, p.kw);
+  let step_k = digits(TK, p.kh, p.kw);
+{{template "gemm_acc" .}}
+  for (var k0 = tl.k_first; k0 < tl.k_end; k0 = k0 + TK) {
     let aok = k0 + ka < tl.k_end;
-    let aoff = wbase + da.hi.x * cg * kk2 + da.mid.x * p.kw + da.lo.x;
-    for (var t = 0u; t < 4u; t = t + 1u) {
+    let aoff = wbase + da.x * cg * kk2 + da.y * p.kw + da.z;
+    for (var t = 0u; t < TM * TK / THREADS; t = t + 1u) {
+      let r = arow + t * (THREADS / TK);
       var v = 0.0;
-      if (arow + t * 16u < p.m && aok) {
-        v = in1[aoff + t * 16u * kk2];
+      if (row0 + r < p.m && aok) {
+        v = in1[aoff + r * kk2];
       }
-      As[ka * 64u + li / 16u + t * 16u] = v;
-      let ty = ty0 - i32(d.mid[t] * p.dh);
-      let tx = tx0 - i32(d.lo[t] * p.dw);
+      set_a(ka, r, v);
+    }
+    var e = d;
+    for (var t = 0u; t < TN * TK / THREADS; t = t + 1u) {
+      let kr = kb + t * (THREADS / TN);
+      let ty = ty0 - i32(e.y * p.dh);
+      let tx = tx0 - i32(e.z * p.dw);
       var u = 0.0;
-      if (colok && k0 + kb + t * 4u < tl.k_end && ty >= 0 && tx >= 0) {
-{{if .Strided}}
+      if (colok && k0 + kr < tl.k_end && ty >= 0 && tx >= 0) {
+{{- if .Strided}}
         let oy = u32(ty) / p.sh;
         let ox = u32(tx) / p.sw;
         if (oy * p.sh == u32(ty) && ox * p.sw == u32(tx) && oy < p.oh && ox < p.ow) {
-{{else}}
+{{- else}}
         let oy = u32(ty);
         let ox = u32(tx);
         if (oy < p.oh && ox < p.ow) {
-{{end}}
-          u = in0[ybase + d.hi[t] * ohw + oy * p.ow + ox];
+{{- end}}
+          u = in0[ybase + e.x * ohw + oy * p.ow + ox];
         }
       }
-      Bs[(kb + t * 4u) * 64u + bcol] = u;
+      set_b(kr, bcol, u);
+      e = advance(e, step_t, p.kh, p.kw);
     }
-    da = advance(da, st, p.kh, p.kw);
-    d = advance(d, st, p.kh, p.kw);
-{{template "conv_mac"}}
+    da = advance(da, step_k, p.kh, p.kw);
+    d = advance(d, step_k, p.kh, p.kw);
+{{template "gemm_mac" .}}
   }
-  for (var i = 0u; i < 4u; i = i + 1u) {
-    let r = tl.row0 + lid.y + i * 16u;
-    if (r >= p.m) { continue; }
-    for (var jj = 0u; jj < 4u; jj = jj + 1u) {
-      let col = tl.col0 + lid.x + jj * 16u;
-      if (col < p.cols) {
-        put(((col / hw) * p.c + tl.g * cg + r) * hw + col % hw, acc[i][jj]);
-      }
-    }
-  }
+  let rows = p.m;
+  let cols = p.cols;
+  let ctx = tl;
+{{template "gemm_store" .}}
+}
+{{end}}
+
+{{if eq .Entry "weight_grad"}}
+fn row_off(tl: Tile, r: u32) -> u32 {
+  return p.out_off + tl.s * p.slice_stride + (tl.g * (p.o / p.groups) + r) * p.cols;
+}
+
+fn col_off(tl: Tile, col: u32) -> u32 {
+  return col;
 }
 
 // weight_grad: in0 = x [N, C, H, W], in1 = dy [N, O, OH, OW], out = dw
 // [O, C/g, KH, KW] or slices of partial sums of it.
-@compute @workgroup_size(16, 16)
+@compute @workgroup_size({{.WX}}, {{.WY}})
 fn weight_grad(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>, @builtin(local_invocation_index) li: u32) {
   let tl = tile(wg);
+  let row0 = (wg.y + p.row_tile0) * TM;
+  let col0 = (wg.x + p.col_tile0) * TN;
   let cg = p.c / p.groups;
   let og = p.o / p.groups;
   let ohw = p.oh * p.ow;
   let hw = p.h * p.w;
-  // A[o, (n, oy, ox)] = dy[n, g·og + o, oy, ox]: rows li/16 + 16t, K offset li%16.
-  let ka = li % 16u;
-  let arow = tl.row0 + li / 16u;
-  let abase = (tl.g * og + arow) * ohw;
-  var da = digits(vec4<u32>(tl.k_first + ka), p.oh, p.ow);
+  // A[o, (n, oy, ox)] = dy[n, g·og + o, oy, ox].
+  let ka = li % TK;
+  let arow = li / TK;
+  let abase = (tl.g * og + row0) * ohw;
+  var da = digits(tl.k_first + ka, p.oh, p.ow);
   // B[(n, oy, ox), (ci, ky, kx)] = x[n, g·cg + ci, iy, ix].
-  let bcol = li % 64u;
-  let kb = li / 64u;
-  let j = tl.col0 + bcol;
+  let bcol = li % TN;
+  let kb = li / TN;
+  let j = col0 + bcol;
   let colok = j < p.cols;
-  let dj = digits(vec4<u32>(j), p.kh, p.kw);
-  let xbase = (tl.g * cg + dj.hi.x) * hw;
-  let yoff = i32(dj.mid.x * p.dh) - i32(p.ph);
-  let xoff = i32(dj.lo.x * p.dw) - i32(p.pw);
-  var d = digits(vec4<u32>(tl.k_first + kb) + vec4<u32>(0u, 4u, 8u, 12u), p.oh, p.ow);
-  let st = step_digits(16u, p.oh, p.ow);
-  var acc = array<vec4<f32>, 4>(vec4<f32>(0.0), vec4<f32>(0.0), vec4<f32>(0.0), vec4<f32>(0.0));
-  for (var k0 = tl.k_first; k0 < tl.k_end; k0 = k0 + 16u) {
+  let dj = digits(j, p.kh, p.kw);
+  let xbase = (tl.g * cg + dj.x) * hw;
+  let yoff = i32(dj.y * p.dh) - i32(p.ph);
+  let xoff = i32(dj.z * p.dw) - i32(p.pw);
+  var d = digits(tl.k_first + kb, p.oh, p.ow);
+  let step_t = digits(THREADS / TN, p.oh, p.ow);
+  let step_k = digits(TK, p.oh, p.ow);
+{{template "gemm_acc" .}}
+  for (var k0 = tl.k_first; k0 < tl.k_end; k0 = k0 + TK) {
     let aok = k0 + ka < tl.k_end;
-    let aoff = abase + da.hi.x * p.o * ohw + da.mid.x * p.ow + da.lo.x;
-    for (var t = 0u; t < 4u; t = t + 1u) {
+    let aoff = abase + da.x * p.o * ohw + da.y * p.ow + da.z;
+    for (var t = 0u; t < TM * TK / THREADS; t = t + 1u) {
+      let r = arow + t * (THREADS / TK);
       var v = 0.0;
-      if (arow + t * 16u < p.m && aok) {
-        v = in1[aoff + t * 16u * ohw];
+      if (row0 + r < p.m && aok) {
+        v = in1[aoff + r * ohw];
       }
-      As[ka * 64u + li / 16u + t * 16u] = v;
-      let iy = i32(d.mid[t] * p.sh) + yoff;
-      let ix = i32(d.lo[t] * p.sw) + xoff;
+      set_a(ka, r, v);
+    }
+    var e = d;
+    for (var t = 0u; t < TN * TK / THREADS; t = t + 1u) {
+      let kr = kb + t * (THREADS / TN);
+      let iy = i32(e.y * p.sh) + yoff;
+      let ix = i32(e.z * p.sw) + xoff;
       var u = 0.0;
-      if (colok && k0 + kb + t * 4u < tl.k_end && iy >= 0 && iy < i32(p.h) && ix >= 0 && ix < i32(p.w)) {
-        u = in0[xbase + d.hi[t] * p.c * hw + u32(iy) * p.w + u32(ix)];
+      if (colok && k0 + kr < tl.k_end && iy >= 0 && iy < i32(p.h) && ix >= 0 && ix < i32(p.w)) {
+        u = in0[xbase + e.x * p.c * hw + u32(iy) * p.w + u32(ix)];
       }
-      Bs[(kb + t * 4u) * 64u + bcol] = u;
+      set_b(kr, bcol, u);
+      e = advance(e, step_t, p.oh, p.ow);
     }
-    da = advance(da, st, p.oh, p.ow);
-    d = advance(d, st, p.oh, p.ow);
-{{template "conv_mac"}}
+    da = advance(da, step_k, p.oh, p.ow);
+    d = advance(d, step_k, p.oh, p.ow);
+{{template "gemm_mac" .}}
   }
-  let obase = p.out_off + tl.s * p.slice_stride;
-  for (var i = 0u; i < 4u; i = i + 1u) {
-    let r = tl.row0 + lid.y + i * 16u;
-    if (r >= p.m) { continue; }
-    for (var jj = 0u; jj < 4u; jj = jj + 1u) {
-      let col = tl.col0 + lid.x + jj * 16u;
-      if (col < p.cols) {
-        put(obase + (tl.g * og + r) * p.cols + col, acc[i][jj]);
-      }
-    }
-  }
+  let rows = p.m;
+  let cols = p.cols;
+  let ctx = tl;
+{{template "gemm_store" .}}
 }
+{{end}}

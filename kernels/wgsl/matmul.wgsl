@@ -1,10 +1,11 @@
 // Batched matrix product c[b] = a[b] @ b[b] for strided a [B, M, K] and
-// b [B, K, N] into a dense c [B, M, N]. Each 16×16 workgroup computes a
-// 64×64 tile of c, staging 64×16 panels of a and 16×64 panels of b in
-// workgroup memory; each thread accumulates a 4×4 block in registers, its
-// rows and columns 16 apart so that neighbouring threads touch neighbouring
-// addresses. With accumulate set, the product is added to c's contents, so
-// that a long K can be split over several dispatches.
+// b [B, K, N] into a dense c [B, M, N], tiled as gemm_decl in common.wgsl
+// describes: the specialisation gives the tile shape (the host picks one
+// per adapter and problem size). With accumulate set, the product is added
+// to c's contents, so that a long K can be split over several dispatches.
+//
+// VecA (VecB) is set when a is contiguous along K (b along N) with sizes,
+// offsets and strides multiples of 4: the panels then load as vec4s.
 struct Params {
   m: u32,
   n: u32,
@@ -21,76 +22,95 @@ struct Params {
   accumulate: u32,
 }
 @group(0) @binding(0) var<uniform> p: Params;
+{{if .VecA}}
+@group(0) @binding(1) var<storage, read> a: array<vec4<f32>>;
+{{else}}
 @group(0) @binding(1) var<storage, read> a: array<f32>;
+{{end}}
+{{if .VecB}}
+@group(0) @binding(2) var<storage, read> b: array<vec4<f32>>;
+{{else}}
 @group(0) @binding(2) var<storage, read> b: array<f32>;
+{{end}}
 @group(0) @binding(3) var<storage, read_write> c: array<f32>;
 
-var<workgroup> As: array<f32, 1024>; // [16 k][64 rows]
-var<workgroup> Bs: array<f32, 1024>; // [16 k][64 cols]
+{{template "gemm_decl" .}}
 
-@compute @workgroup_size(16, 16)
+fn put(i: u32, v: f32) {
+  if (p.accumulate != 0u) {
+    c[i] = c[i] + v;
+  } else {
+    c[i] = v;
+  }
+}
+
+fn row_off(batch: u32, r: u32) -> u32 {
+  return (batch * p.m + r) * p.n;
+}
+
+fn col_off(batch: u32, col: u32) -> u32 {
+  return col;
+}
+
+@compute @workgroup_size({{.WX}}, {{.WY}})
 fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>, @builtin(local_invocation_index) li: u32) {
   let batch = wg.z + p.batch_base;
-  let row0 = wg.y * 64u;
-  let col0 = wg.x * 64u;
+  let row0 = wg.y * TM;
+  let col0 = wg.x * TN;
   let abase = p.off_a + batch * p.sa_b;
   let bbase = p.off_b + batch * p.sb_b;
-  var acc0 = vec4<f32>(0.0);
-  var acc1 = vec4<f32>(0.0);
-  var acc2 = vec4<f32>(0.0);
-  var acc3 = vec4<f32>(0.0);
-  for (var k0 = 0u; k0 < p.k; k0 = k0 + 16u) {
-    for (var t = 0u; t < 4u; t = t + 1u) {
-      let e = li + t * 256u;
-      let mm = e / 16u;
-      let kk = e % 16u;
+{{template "gemm_acc" .}}  for (var k0 = 0u; k0 < p.k; k0 = k0 + TK) {
+{{if .VecA}}
+    for (var e = li; e < TM * TK / 4u; e = e + THREADS) {
+      let mm = e / (TK / 4u);
+      let kq = (e % (TK / 4u)) * 4u;
       let gr = row0 + mm;
-      let gk = k0 + kk;
+      var v = vec4<f32>(0.0);
+      if (gr < p.m && k0 + kq < p.k) {
+        v = a[(abase + gr * p.sa_m + k0 + kq) / 4u];
+      }
+      set_a(kq, mm, v.x);
+      set_a(kq + 1u, mm, v.y);
+      set_a(kq + 2u, mm, v.z);
+      set_a(kq + 3u, mm, v.w);
+    }
+{{else}}
+    for (var e = li; e < TM * TK; e = e + THREADS) {
+      let mm = e / TK;
+      let kk = e % TK;
+      let gr = row0 + mm;
       var v = 0.0;
-      if (gr < p.m && gk < p.k) {
-        v = a[abase + gr * p.sa_m + gk * p.sa_k];
+      if (gr < p.m && k0 + kk < p.k) {
+        v = a[abase + gr * p.sa_m + (k0 + kk) * p.sa_k];
       }
-      As[kk * 64u + mm] = v;
-      let kb = e / 64u;
-      let nn = e % 64u;
-      let gc = col0 + nn;
-      let gkb = k0 + kb;
+      set_a(kk, mm, v);
+    }
+{{end}}
+{{if .VecB}}
+    for (var e = li; e < TN * TK / 4u; e = e + THREADS) {
+      let kb = e / (TN / 4u);
+      let nq = e % (TN / 4u);
+      var w = vec4<f32>(0.0);
+      if (col0 + nq * 4u < p.n && k0 + kb < p.k) {
+        w = b[(bbase + (k0 + kb) * p.sb_k + col0 + nq * 4u) / 4u];
+      }
+      Bs[kb * (TN / 4u) + nq] = w;
+    }
+{{else}}
+    for (var e = li; e < TN * TK; e = e + THREADS) {
+      let kb = e / TN;
+      let nn = e % TN;
       var w = 0.0;
-      if (gc < p.n && gkb < p.k) {
-        w = b[bbase + gkb * p.sb_k + gc * p.sb_n];
+      if (col0 + nn < p.n && k0 + kb < p.k) {
+        w = b[bbase + (k0 + kb) * p.sb_k + (col0 + nn) * p.sb_n];
       }
-      Bs[kb * 64u + nn] = w;
+      set_b(kb, nn, w);
     }
-    workgroupBarrier();
-    for (var kk = 0u; kk < 16u; kk = kk + 1u) {
-      let ar = kk * 64u + lid.y;
-      let bc = kk * 64u + lid.x;
-      let bv = vec4<f32>(Bs[bc], Bs[bc + 16u], Bs[bc + 32u], Bs[bc + 48u]);
-      acc0 = acc0 + As[ar] * bv;
-      acc1 = acc1 + As[ar + 16u] * bv;
-      acc2 = acc2 + As[ar + 32u] * bv;
-      acc3 = acc3 + As[ar + 48u] * bv;
-    }
-    workgroupBarrier();
+{{end}}
+{{template "gemm_mac" .}}
   }
-  let cbase = batch * p.m * p.n;
-  for (var i = 0u; i < 4u; i = i + 1u) {
-    let r = row0 + lid.y + i * 16u;
-    if (r >= p.m) { continue; }
-    var acc = acc0;
-    if (i == 1u) { acc = acc1; }
-    if (i == 2u) { acc = acc2; }
-    if (i == 3u) { acc = acc3; }
-    for (var j = 0u; j < 4u; j = j + 1u) {
-      let col = col0 + lid.x + j * 16u;
-      if (col < p.n) {
-        let i = cbase + r * p.n + col;
-        if (p.accumulate != 0u) {
-          c[i] = c[i] + acc[j];
-        } else {
-          c[i] = acc[j];
-        }
-      }
-    }
-  }
+  let rows = p.m;
+  let cols = p.n;
+  let ctx = batch;
+{{template "gemm_store" .}}
 }
