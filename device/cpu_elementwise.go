@@ -166,9 +166,7 @@ func cpuUnaryFloat(op UnaryOp, dst, x []float32) {
 			dst[i] = 1 / v
 		}
 	case ReLU:
-		for i, v := range x {
-			dst[i] = cpuReLU(v)
-		}
+		kernel.ReLU(dst, x)
 	case Exp:
 		kernel.Exp(dst, x)
 	case Tanh:
@@ -243,7 +241,7 @@ func cpuBinary(op BinaryOp, dst Buffer, a, b View) {
 	isFloat := a.Buf.DType() == Float32
 	switch {
 	case op.IsComparison() && isFloat:
-		cpuZipViews(cpuFloats(dst), a, b, cpuCostCheap, op, cpuCompare[float32])
+		cpuZipViews(cpuFloats(dst), a, b, cpuCostCheap, op, cpuCompareFloat)
 	case op.IsComparison():
 		cpuZipViews(cpuFloats(dst), a, b, cpuCostCheap, op, cpuCompare[int32])
 	case isFloat:
@@ -424,6 +422,19 @@ func cpuArithmetic[T cpuElem](op BinaryOp, dst, x, y []T) {
 	}
 }
 
+// cpuCompareFloat is cpuCompare for float32, vectorised where it can be.
+func cpuCompareFloat(op BinaryOp, dst, x, y []float32) {
+	x, y = x[:len(dst)], y[:len(dst)]
+	done := kernel.Arith(cpuCompareOps[op-Eq], dst, x, y)
+	cpuCompare(op, dst[done:], x[done:], y[done:])
+}
+
+// cpuCompareOps maps the comparisons, from Eq on, to kernel.Arith's.
+var cpuCompareOps = [...]kernel.ArithOp{
+	Eq - Eq: kernel.EqOp, Ne - Eq: kernel.NeOp, Lt - Eq: kernel.LtOp,
+	Le - Eq: kernel.LeOp, Gt - Eq: kernel.GtOp, Ge - Eq: kernel.GeOp,
+}
+
 // cpuCompare writes 1 where the comparison op holds between x[i] and y[i], and
 // 0 elsewhere.
 func cpuCompare[T cpuElem](op BinaryOp, dst []float32, x, y []T) {
@@ -454,16 +465,6 @@ func cpuCompare[T cpuElem](op BinaryOp, dst []float32, x, y []T) {
 			dst[i] = cpuBool(x[i] >= y[i])
 		}
 	}
-}
-
-// cpuReLU returns v when it is positive or NaN, and +0 otherwise. The
-// bits are chosen by integer conditional move, not by a branch.
-func cpuReLU(v float32) float32 {
-	bits := math.Float32bits(v)
-	if v <= 0 {
-		bits = 0
-	}
-	return math.Float32frombits(bits)
 }
 
 // cpuBool returns 1 for true and 0 for false.

@@ -5,12 +5,19 @@ import "unsafe"
 // ArithOp names an elementwise float32 operation that Arith vectorises.
 type ArithOp uint8
 
-// The operations of Arith.
+// The operations of Arith: arithmetic, and comparisons that give 1 where
+// they hold and 0 elsewhere (false for NaN but for NeOp, as Go's operators).
 const (
 	AddOp ArithOp = iota
 	SubOp
 	MulOp
 	DivOp
+	EqOp
+	NeOp
+	LtOp
+	LeOp
+	GtOp
+	GeOp
 )
 
 // Arith writes dst[i] = x[i] op y[i] for the longest prefix of dst whose
@@ -32,6 +39,18 @@ func Arith(op ArithOp, dst, x, y []float32) int {
 		mulAVX2(d, a, b, n)
 	case DivOp:
 		divAVX2(d, a, b, n)
+	case EqOp:
+		eqAVX2(d, a, b, n)
+	case NeOp:
+		neAVX2(d, a, b, n)
+	case LtOp:
+		ltAVX2(d, a, b, n)
+	case LeOp:
+		leAVX2(d, a, b, n)
+	case GtOp:
+		gtAVX2(d, a, b, n)
+	case GeOp:
+		geAVX2(d, a, b, n)
 	default:
 		return 0
 	}

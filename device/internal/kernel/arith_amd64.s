@@ -88,3 +88,66 @@ rows32loop:
 rows32done:
 	VZEROUPPER
 	RET
+
+// Comparisons of float32 with AVX2, sixteen elements a step: dst[i] is 1
+// where x[i] pred y[i] holds and 0 elsewhere (the predicates are ordered,
+// false for NaN, except not-equal, true for NaN, as Go's operators). n is
+// a multiple of 16.
+DATA onesF32<>+0(SB)/4, $1.0
+GLOBL onesF32<>(SB), RODATA|NOPTR, $4
+
+#define COMPARE(name, pred) \
+TEXT name(SB), NOSPLIT, $0-32 \
+	MOVQ dst+0(FP), DI \
+	MOVQ x+8(FP), SI \
+	MOVQ y+16(FP), DX \
+	MOVQ n+24(FP), CX \
+	VBROADCASTSS onesF32<>(SB), Y2 \
+	SHRQ $4, CX \
+	JZ   14(PC) \
+	VMOVUPS (SI), Y0 \
+	VMOVUPS 32(SI), Y1 \
+	VCMPPS $pred, (DX), Y0, Y0 \
+	VCMPPS $pred, 32(DX), Y1, Y1 \
+	VANDPS Y2, Y0, Y0 \
+	VANDPS Y2, Y1, Y1 \
+	VMOVUPS Y0, (DI) \
+	VMOVUPS Y1, 32(DI) \
+	ADDQ $64, SI \
+	ADDQ $64, DX \
+	ADDQ $64, DI \
+	DECQ CX \
+	JNZ  -12(PC) \
+	VZEROUPPER \
+	RET
+
+COMPARE(·eqAVX2, 0x00)
+COMPARE(·neAVX2, 0x04)
+COMPARE(·ltAVX2, 0x01)
+COMPARE(·leAVX2, 0x02)
+COMPARE(·gtAVX2, 0x0e)
+COMPARE(·geAVX2, 0x0d)
+
+// func reluAVX2(dst, src *float32, n int)
+//
+// dst[i] = src[i], or 0 where src[i] <= 0 (NaN stays NaN, -0 becomes 0).
+// n is a multiple of 8.
+TEXT ·reluAVX2(SB), NOSPLIT, $0-24
+	MOVQ dst+0(FP), DI
+	MOVQ src+8(FP), SI
+	MOVQ n+16(FP), CX
+	VXORPS Y2, Y2, Y2
+	SHRQ $3, CX
+	JZ   reludone
+reluloop:
+	VMOVUPS (SI), Y0
+	VCMPPS  $0x02, Y2, Y0, Y1
+	VANDNPS Y0, Y1, Y0
+	VMOVUPS Y0, (DI)
+	ADDQ $32, SI
+	ADDQ $32, DI
+	DECQ CX
+	JNZ  reluloop
+reludone:
+	VZEROUPPER
+	RET

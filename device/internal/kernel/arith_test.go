@@ -14,6 +14,12 @@ func TestArith(t *testing.T) {
 		SubOp: func(a, b float32) float32 { return a - b },
 		MulOp: func(a, b float32) float32 { return a * b },
 		DivOp: func(a, b float32) float32 { return a / b },
+		EqOp:  func(a, b float32) float32 { return bit(a == b) },
+		NeOp:  func(a, b float32) float32 { return bit(a != b) },
+		LtOp:  func(a, b float32) float32 { return bit(a < b) },
+		LeOp:  func(a, b float32) float32 { return bit(a <= b) },
+		GtOp:  func(a, b float32) float32 { return bit(a > b) },
+		GeOp:  func(a, b float32) float32 { return bit(a >= b) },
 	}
 	r := rand.New(rand.NewPCG(5, 6))
 	specials := []float32{0, float32(math.Copysign(0, -1)), 1, -3, float32(math.Inf(1)), float32(math.Inf(-1)), float32(math.NaN()), 1e-40, 3e38}
@@ -24,6 +30,9 @@ func TestArith(t *testing.T) {
 				x[i], y[i] = float32(r.NormFloat64()), float32(r.NormFloat64())
 				if i%5 == 0 {
 					x[i], y[i] = specials[i%len(specials)], specials[(i/5)%len(specials)]
+				}
+				if i%7 == 0 {
+					y[i] = x[i] // equal pairs for the comparisons, NaN included
 				}
 			}
 			dst := make([]float32, n)
@@ -122,4 +131,12 @@ func TestTranspose(t *testing.T) {
 			}
 		}
 	}
+}
+
+// bit is 1 for true and 0 for false.
+func bit(b bool) float32 {
+	if b {
+		return 1
+	}
+	return 0
 }

@@ -117,3 +117,20 @@ func Sqrt(dst, src []float32) {
 		dst[i] = float32(math.Sqrt(float64(src[i])))
 	}
 }
+
+// ReLUF is x, or 0 where x <= 0: NaN stays NaN and -0 becomes 0.
+func ReLUF(x float32) float32 {
+	bits := math.Float32bits(x)
+	if x <= 0 {
+		bits = 0 // a conditional move: random signs would mispredict a branch
+	}
+	return math.Float32frombits(bits)
+}
+
+// ReLU sets dst[i] = ReLUF(src[i]).
+func ReLU(dst, src []float32) {
+	n := vectorized(reluAVX2, dst, src)
+	for i := n; i < len(dst); i++ {
+		dst[i] = ReLUF(src[i])
+	}
+}

@@ -66,3 +66,24 @@ func copyRows16(dst, src *float32, rows, ldDst, ldSrc int)
 
 //go:noescape
 func copyRows32(dst, src *float32, rows, ldDst, ldSrc int)
+
+//go:noescape
+func eqAVX2(dst, x, y *float32, n int)
+
+//go:noescape
+func neAVX2(dst, x, y *float32, n int)
+
+//go:noescape
+func ltAVX2(dst, x, y *float32, n int)
+
+//go:noescape
+func leAVX2(dst, x, y *float32, n int)
+
+//go:noescape
+func gtAVX2(dst, x, y *float32, n int)
+
+//go:noescape
+func geAVX2(dst, x, y *float32, n int)
+
+//go:noescape
+func reluAVX2(dst, src *float32, n int)

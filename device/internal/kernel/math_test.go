@@ -77,6 +77,23 @@ func TestSqrt(t *testing.T) {
 	}
 }
 
+// TestReLU checks the vector ReLU against ReLUF bit for bit, and ReLUF
+// against its definition: NaN stays NaN, -0 and negatives become 0.
+func TestReLU(t *testing.T) {
+	in := inputs()
+	out := make([]float32, len(in))
+	ReLU(out, in)
+	for i, x := range in {
+		want := x
+		if x <= 0 {
+			want = 0
+		}
+		if math.Float32bits(out[i]) != math.Float32bits(want) || math.Float32bits(ReLUF(x)) != math.Float32bits(want) {
+			t.Fatalf("ReLU(%v) = %v (scalar %v), want %v", x, out[i], ReLUF(x), want)
+		}
+	}
+}
+
 func BenchmarkTanh(b *testing.B) {
 	x := make([]float32, 1<<20)
 	for i := range x {
