@@ -41,12 +41,12 @@ var cpuIndirectPlans = struct {
 }{m: map[Conv2DParams]*cpuIndirectConv{}}
 
 // indirectPlan returns the indirect layout of cv, or nil when the
-// convolution does not suit it: strided, a plain product (1×1), or no
-// AVX-512. Layouts are shared by batch sizes, so the one returned is a
+// convolution does not suit it: strided, a plain product (1×1), empty,
+// or no AVX-512. Layouts are shared by batch sizes, so the one returned is a
 // copy bound to cv.
 func (cv *cpuConv) indirectPlan() *cpuIndirectConv {
 	p := cv.p
-	if !kernel.HasAVX512 || cv.direct || p.StrideH != 1 || p.StrideW != 1 || p.N == 0 || cv.l == 0 {
+	if !kernel.HasAVX512 || cv.direct || p.StrideH != 1 || p.StrideW != 1 || p.N == 0 || p.O == 0 || cv.rows == 0 || cv.l == 0 {
 		return nil
 	}
 	key := p

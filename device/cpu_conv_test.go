@@ -83,6 +83,9 @@ func TestCPUConv2D(t *testing.T) {
 		"parallel-dilated": cpuConvCase(2, 8, 13, 13, 16, 3, 3, 1, 1, 2, 2, 2, 2, 1),
 		"parallel-deep":    cpuConvCase(2, 32, 8, 8, 16, 3, 3, 1, 1, 1, 1, 1, 1, 1),
 		"empty-batch":      cpuConvCase(0, 3, 5, 5, 2, 3, 3, 1, 1, 1, 1, 1, 1, 1),
+		"no-channels":      cpuConvCase(1, 0, 5, 5, 2, 3, 3, 1, 1, 1, 1, 1, 1, 1),
+		"no-outputs":       cpuConvCase(2, 3, 5, 5, 0, 3, 3, 1, 1, 1, 1, 1, 1, 1),
+		"no-kernel":        cpuConvCase(1, 2, 4, 4, 3, 0, 3, 1, 1, 1, 1, 1, 1, 1),
 		// Cases for the indirect kernel: output channels in several slivers
 		// and a partial one, rows wider than a tile, rows so narrow that a
 		// tile spans several, uneven padding, dilation with groups, and

@@ -69,7 +69,7 @@ func TestGPUConvSplits(t *testing.T) {
 		t.Skipf("no GPU: %v", err)
 	}
 	g := d.(*gpuDevice)
-	p := Conv2DParams{N: 24, C: 6, H: 15, W: 13, O: 195, KH: 3, KW: 3, StrideH: 1, StrideW: 2,
+	p := Conv2DParams{N: 24, C: 6, H: 15, W: 13, O: 780, KH: 3, KW: 3, StrideH: 1, StrideW: 2,
 		PadH: 1, PadW: 2, DilH: 2, DilW: 1, Groups: 3}
 	p.OH = (p.H+2*p.PadH-p.DilH*(p.KH-1)-1)/p.StrideH + 1
 	p.OW = (p.W+2*p.PadW-p.DilW*(p.KW-1)-1)/p.StrideW + 1
@@ -106,10 +106,10 @@ func TestGPUConvSplits(t *testing.T) {
 
 	g.mu.Lock()
 	saved, savedBytes := g.limits.MaxComputeWorkgroupsPerDimension, convPartialBytes
-	// 2 workgroups a dimension cut the 2 row tiles, the columns and the
-	// 3 groups; 4 KiB of partial sums hold less than one slice of dw (3510
-	// weights), so each of the 12 slices the K of 24·15·8 needs is a
-	// dispatch of its own, adding into the first.
+	// 2 workgroups a dimension cut the 3 row tiles of the 260 output
+	// channels per group, the columns and the 3 groups; 4 KiB of partial
+	// sums hold less than one slice of dw (14,040 weights), so each slice
+	// of its K of 24·13·8 is a dispatch of its own, adding into the first.
 	g.limits.MaxComputeWorkgroupsPerDimension, convPartialBytes = 2, 4<<10
 	g.mu.Unlock()
 	defer func() {

@@ -109,11 +109,11 @@ func (g *gpuDevice) matmulTile(batch, m, n int) gemmTile {
 
 // gpuVecIn binds b for reading, as an array of vec4s when vec is set: the
 // binding is rounded up to whole vectors, which the buffer's size class
-// always holds.
+// holds unless it is an adapter limit that is not a multiple of 16.
 func gpuVecIn(slot uint32, b Buffer, vec bool) gpuArg {
 	a := gpuIn(slot, b)
 	if vec {
-		a.size = (a.size + 15) / 16 * 16
+		a.size = min((a.size+15)/16*16, b.(*gpuBuffer).size)
 	}
 	return a
 }

@@ -82,6 +82,8 @@ convstore:
 	MOVQ segs+48(FP), R11
 	MOVQ nsegs+56(FP), R12
 	MOVQ rows+64(FP), R13
+	TESTQ R13, R13
+	JE    convdone
 
 convseg:
 	TESTQ R12, R12

@@ -39,8 +39,8 @@ var HasAVX2 = cpu.X86.HasAVX2 && cpu.X86.HasFMA
 // times the 16 floats at b+offs[s]. It stores the first rows rows (ldc
 // floats apart) through nsegs segments, segs holding pairs (offset in floats
 // from c, lane mask): each segment writes the masked lanes at c+offset,
-// overwriting. k must be positive, every address read fully addressable and
-// every masked lane stored in bounds.
+// overwriting. rows is at most 16; every address read must be fully
+// addressable and every masked lane stored in bounds.
 //
 //go:noescape
 func ConvTile16x16AVX512(k int, a, b *float32, offs *int, c *float32, ldc int, segs *int, nsegs, rows int)

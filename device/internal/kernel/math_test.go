@@ -10,7 +10,7 @@ import (
 // beyond the overflow points, infinities and NaN, in an order that puts
 // every kind into both the vector blocks and the scalar tail.
 func inputs() []float32 {
-	v := []float32{0, -0, 1e-8, -1e-8, 3e-4, 5e-4, 0.1, -0.1, 1, -1, 5, -5, 7.9, 8, -8, 20, -20,
+	v := []float32{0, float32(math.Copysign(0, -1)), 1e-8, -1e-8, 3e-4, 5e-4, 0.1, -0.1, 1, -1, 5, -5, 7.9, 8, -8, 20, -20,
 		87, -87, 88.5, -88.5, 88.8, 89, -90, 100, -104, 1e4, -1e4,
 		float32(math.Inf(1)), float32(math.Inf(-1)), float32(math.NaN())}
 	r := rand.New(rand.NewPCG(1, 2))
