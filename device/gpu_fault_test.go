@@ -20,8 +20,42 @@ import (
 // nothing, so a lost device itself cannot be provoked here; its reports
 // take the same path.)
 func TestGPUFaultIsAnError(t *testing.T) {
-	if os.Getenv("WGTENSOR_CHILD") == "fault" {
-		gpuFaultChild(t)
+	gpuInChild(t, "TestGPUFaultIsAnError", gpuFaultChild)
+}
+
+// TestGPUGridLimitIsAnError checks that a product whose grid would exceed
+// the adapter's workgroups per dimension (lowered here) is refused with an
+// error naming the limit, rather than dispatched; in a child process,
+// because the error faults the device.
+func TestGPUGridLimitIsAnError(t *testing.T) {
+	gpuInChild(t, "TestGPUGridLimitIsAnError", func(t *testing.T) {
+		d, err := GPU()
+		require.NoError(t, err)
+		g := d.(*gpuDevice)
+		g.mu.Lock()
+		g.limits.MaxComputeWorkgroupsPerDimension = 2
+		g.mu.Unlock()
+		a, err := g.Alloc(Float32, 1000*4)
+		require.NoError(t, err)
+		b, err := g.Alloc(Float32, 4*4)
+		require.NoError(t, err)
+		c, err := g.Alloc(Float32, 1000*4)
+		require.NoError(t, err)
+		g.MatMul(c, View{Buf: a, Shape: []int{1, 1000, 4}, Strides: []int{4000, 4, 1}},
+			View{Buf: b, Shape: []int{1, 4, 4}, Strides: []int{16, 4, 1}})
+		err = g.Sync()
+		require.Error(t, err)
+		assert.Contains(t, err.Error(), "maxComputeWorkgroupsPerDimension (2)")
+		t.Logf("Sync: %v", err)
+	})
+}
+
+// gpuInChild runs child in a child process of the test binary (run by the
+// test called name), since what it does to the shared device sticks, and
+// checks that the child passed without crashing.
+func gpuInChild(t *testing.T, name string, child func(t *testing.T)) {
+	if os.Getenv("WGTENSOR_CHILD") == name {
+		child(t)
 		return
 	}
 	if _, err := GPU(); err != nil {
@@ -30,11 +64,11 @@ func TestGPUFaultIsAnError(t *testing.T) {
 		}
 		t.Skipf("no GPU: %v", err)
 	}
-	cmd := exec.Command(os.Args[0], "-test.run=^TestGPUFaultIsAnError$", "-test.v")
-	cmd.Env = append(os.Environ(), "WGTENSOR_CHILD=fault")
+	cmd := exec.Command(os.Args[0], "-test.run=^"+name+"$", "-test.v")
+	cmd.Env = append(os.Environ(), "WGTENSOR_CHILD="+name)
 	out, err := cmd.CombinedOutput()
 	require.NoError(t, err, "the child crashed or failed:\n%s", out)
-	assert.Contains(t, string(out), "--- PASS: TestGPUFaultIsAnError")
+	assert.Contains(t, string(out), "--- PASS: "+name)
 }
 
 func gpuFaultChild(t *testing.T) {

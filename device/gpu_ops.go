@@ -325,6 +325,10 @@ func (g *gpuDevice) MatMul(dst Buffer, a, b View) {
 			return err
 		}
 		limit := int(g.limits.MaxComputeWorkgroupsPerDimension)
+		if gx, gy := ceilDiv(n, t.cols()), ceilDiv(m, t.rows()); gx > limit || gy > limit {
+			return fmt.Errorf("a %d×%d product needs %d×%d workgroups, over the adapter's maxComputeWorkgroupsPerDimension (%d)",
+				m, n, gy, gx, limit)
+		}
 		// Each dispatch covers at most maxLoop of K, accumulating into
 		// dst after the first; K = 0 still runs once to write zeros.
 		for k0 := 0; k0 == 0 || k0 < k; k0 += maxLoop {
