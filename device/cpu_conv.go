@@ -94,6 +94,10 @@ func (d *cpuDevice) Conv2DWeightGrad(dw, x, dy Buffer, p Conv2DParams) {
 	d.dispatch()
 	cv := newCPUConv(p)
 	dwd, xd, dyd := cpuFloats(dw), cpuFloats(x), cpuFloats(dy)
+	if tg := cv.tapGrad(); tg != nil {
+		tg.weightGrad(dwd, xd, dyd)
+		return
+	}
 	workers := cv.workers()
 	cols := cv.scratch(workers)
 	defer cpuScratchFree.put(cols)

@@ -95,6 +95,13 @@ func TestCPUConv2D(t *testing.T) {
 		"indirect-uneven":  cpuConvCase(1, 4, 11, 10, 8, 5, 3, 1, 1, 2, 0, 1, 1, 1),
 		"indirect-groups":  cpuConvCase(2, 6, 12, 9, 34, 3, 3, 1, 1, 2, 2, 2, 2, 2),
 		"indirect-farpad":  cpuConvCase(2, 3, 5, 6, 4, 3, 3, 1, 1, 3, 3, 1, 1, 1),
+		// Weight gradients tap by tap: groups of 16 input channels with
+		// dilation and uneven padding, a partial block of input channels
+		// and of output channels, and a single image (its calls split over
+		// the cores).
+		"taps-groups":  cpuConvCase(2, 32, 9, 11, 20, 3, 3, 1, 1, 1, 2, 2, 1, 2),
+		"taps-partial": cpuConvCase(3, 24, 7, 6, 17, 5, 3, 1, 1, 2, 1, 1, 1, 1),
+		"taps-single":  cpuConvCase(1, 32, 10, 10, 48, 3, 3, 1, 1, 1, 1, 1, 1, 1),
 	}
 	for name, p := range cases {
 		t.Run(name, func(t *testing.T) {
@@ -137,19 +144,24 @@ func TestCPUIndirectConvChosen(t *testing.T) {
 		t.Skip("no AVX-512: the indirect kernel is not built in")
 	}
 	cases := []struct {
-		p               Conv2DParams
-		forward, gradIn bool
+		p                      Conv2DParams
+		forward, gradIn, gradW bool
 	}{
-		{cpuConvCase(3, 5, 9, 37, 40, 3, 3, 1, 1, 1, 1, 1, 1, 1), true, true},
-		{cpuConvCase(2, 6, 12, 9, 34, 3, 3, 1, 1, 2, 2, 2, 2, 2), true, true},
-		{cpuConvCase(2, 3, 5, 6, 4, 3, 3, 1, 1, 3, 3, 1, 1, 1), true, false},
-		{cpuConvCase(1, 2, 9, 8, 3, 3, 2, 2, 3, 1, 0, 1, 1, 1), false, false},
-		{cpuConvCase(3, 8, 5, 7, 5, 1, 1, 1, 1, 0, 0, 1, 1, 1), false, false},
+		{cpuConvCase(3, 5, 9, 37, 40, 3, 3, 1, 1, 1, 1, 1, 1, 1), true, true, false},
+		{cpuConvCase(2, 6, 12, 9, 34, 3, 3, 1, 1, 2, 2, 2, 2, 2), true, true, false},
+		{cpuConvCase(2, 3, 5, 6, 4, 3, 3, 1, 1, 3, 3, 1, 1, 1), true, false, false},
+		{cpuConvCase(1, 2, 9, 8, 3, 3, 2, 2, 3, 1, 0, 1, 1, 1), false, false, false},
+		{cpuConvCase(3, 8, 5, 7, 5, 1, 1, 1, 1, 0, 0, 1, 1, 1), false, false, false},
+		{cpuConvCase(2, 32, 9, 11, 20, 3, 3, 1, 1, 1, 2, 2, 1, 2), true, true, true},
+		{cpuConvCase(3, 24, 7, 6, 17, 5, 3, 1, 1, 2, 1, 1, 1, 1), true, true, true},
+		{cpuConvCase(1, 32, 10, 10, 48, 3, 3, 1, 1, 1, 1, 1, 1, 1), true, true, true},
+		{cpuConvCase(2, 20, 8, 8, 16, 3, 3, 1, 1, 1, 1, 1, 1, 1), true, true, false}, // 20 of 32
 	}
 	for _, c := range cases {
 		cv := newCPUConv(c.p)
 		_, gradIn := cv.indirectInputGrad()
 		require.Equal(t, c.forward, cv.indirectPlan() != nil, "forward of %+v", c.p)
 		require.Equal(t, c.gradIn, gradIn, "input gradient of %+v", c.p)
+		require.Equal(t, c.gradW, cv.tapGrad() != nil, "weight gradient of %+v", c.p)
 	}
 }
