@@ -1,6 +1,7 @@
 //go:build !purego
 
 #include "textflag.h"
+#include "avx512_amd64.h"
 
 // func ConvTile16x16AVX512(k int, a, b *float32, offs *int, c *float32, ldc int, segs *int, nsegs, rows int)
 //
@@ -24,38 +25,7 @@ TEXT ·ConvTile16x16AVX512(SB), NOSPLIT, $0-72
 	MOVQ ldc+40(FP), R8
 	SHLQ $2, R8
 
-	VPXORD Z0, Z0, Z0
-	VPXORD Z1, Z1, Z1
-	VPXORD Z2, Z2, Z2
-	VPXORD Z3, Z3, Z3
-	VPXORD Z4, Z4, Z4
-	VPXORD Z5, Z5, Z5
-	VPXORD Z6, Z6, Z6
-	VPXORD Z7, Z7, Z7
-	VPXORD Z8, Z8, Z8
-	VPXORD Z9, Z9, Z9
-	VPXORD Z10, Z10, Z10
-	VPXORD Z11, Z11, Z11
-	VPXORD Z12, Z12, Z12
-	VPXORD Z13, Z13, Z13
-	VPXORD Z14, Z14, Z14
-	VPXORD Z15, Z15, Z15
-
-#define CQUAD(aoff, bv, r0, r1, r2, r3) \
-	VBROADCASTSS aoff(SI), Z20 \
-	VBROADCASTSS aoff+4(SI), Z21 \
-	VBROADCASTSS aoff+8(SI), Z22 \
-	VBROADCASTSS aoff+12(SI), Z23 \
-	VFMADD231PS bv, Z20, r0 \
-	VFMADD231PS bv, Z21, r1 \
-	VFMADD231PS bv, Z22, r2 \
-	VFMADD231PS bv, Z23, r3
-
-#define CSTEP(aoff, bv) \
-	CQUAD(aoff, bv, Z0, Z1, Z2, Z3) \
-	CQUAD(aoff+16, bv, Z4, Z5, Z6, Z7) \
-	CQUAD(aoff+32, bv, Z8, Z9, Z10, Z11) \
-	CQUAD(aoff+48, bv, Z12, Z13, Z14, Z15)
+	ZERO16
 
 convloop:
 	CMPQ CX, $2
@@ -64,8 +34,8 @@ convloop:
 	MOVQ 8(R9), R11
 	VMOVUPS (DI)(R10*4), Z16
 	VMOVUPS (DI)(R11*4), Z17
-	CSTEP(0, Z16)
-	CSTEP(64, Z17)
+	STEP16(0, Z16)
+	STEP16(64, Z17)
 	ADDQ $128, SI
 	ADDQ $16, R9
 	SUBQ $2, CX
@@ -76,7 +46,7 @@ convtail:
 	JE    convstore
 	MOVQ (R9), R10
 	VMOVUPS (DI)(R10*4), Z16
-	CSTEP(0, Z16)
+	STEP16(0, Z16)
 
 convstore:
 	MOVQ segs+48(FP), R11

@@ -1,6 +1,7 @@
 //go:build !purego
 
 #include "textflag.h"
+#include "avx512_amd64.h"
 
 // func transpose16AVX512(dst *float32, w int, src *float32, ld, lines, cols int)
 //
@@ -29,22 +30,7 @@ TEXT ·transpose16AVX512(SB), NOSPLIT, $0-48
 	SHLQ CX, AX
 	DECQ AX
 	KMOVW AX, K2 // the lines of each output row
-	VPXORD Z0, Z0, Z0
-	VPXORD Z1, Z1, Z1
-	VPXORD Z2, Z2, Z2
-	VPXORD Z3, Z3, Z3
-	VPXORD Z4, Z4, Z4
-	VPXORD Z5, Z5, Z5
-	VPXORD Z6, Z6, Z6
-	VPXORD Z7, Z7, Z7
-	VPXORD Z8, Z8, Z8
-	VPXORD Z9, Z9, Z9
-	VPXORD Z10, Z10, Z10
-	VPXORD Z11, Z11, Z11
-	VPXORD Z12, Z12, Z12
-	VPXORD Z13, Z13, Z13
-	VPXORD Z14, Z14, Z14
-	VPXORD Z15, Z15, Z15
+	ZERO16
 	CMPQ R10, $0
 	JLE  tr_loaded
 	VMOVUPS.Z (SI), K1, Z0

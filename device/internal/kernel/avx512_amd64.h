@@ -1,0 +1,40 @@
+// Macros shared by the AVX-512 kernels.
+
+// ZERO16 clears Z0–Z15, the tile of the 16-row kernels.
+#define ZERO16 \
+	VPXORD Z0, Z0, Z0 \
+	VPXORD Z1, Z1, Z1 \
+	VPXORD Z2, Z2, Z2 \
+	VPXORD Z3, Z3, Z3 \
+	VPXORD Z4, Z4, Z4 \
+	VPXORD Z5, Z5, Z5 \
+	VPXORD Z6, Z6, Z6 \
+	VPXORD Z7, Z7, Z7 \
+	VPXORD Z8, Z8, Z8 \
+	VPXORD Z9, Z9, Z9 \
+	VPXORD Z10, Z10, Z10 \
+	VPXORD Z11, Z11, Z11 \
+	VPXORD Z12, Z12, Z12 \
+	VPXORD Z13, Z13, Z13 \
+	VPXORD Z14, Z14, Z14 \
+	VPXORD Z15, Z15, Z15
+
+// QUAD16 broadcasts four consecutive scalars of a packed A sliver from
+// aoff(SI) and adds their products with the vector bv to rows r0–r3.
+#define QUAD16(aoff, bv, r0, r1, r2, r3) \
+	VBROADCASTSS aoff(SI), Z20 \
+	VBROADCASTSS aoff+4(SI), Z21 \
+	VBROADCASTSS aoff+8(SI), Z22 \
+	VBROADCASTSS aoff+12(SI), Z23 \
+	VFMADD231PS bv, Z20, r0 \
+	VFMADD231PS bv, Z21, r1 \
+	VFMADD231PS bv, Z22, r2 \
+	VFMADD231PS bv, Z23, r3
+
+// STEP16 is one step of k of a 16×16 tile held in Z0–Z15: the sixteen
+// scalars of A at aoff(SI) times the vector bv of B.
+#define STEP16(aoff, bv) \
+	QUAD16(aoff, bv, Z0, Z1, Z2, Z3) \
+	QUAD16(aoff+16, bv, Z4, Z5, Z6, Z7) \
+	QUAD16(aoff+32, bv, Z8, Z9, Z10, Z11) \
+	QUAD16(aoff+48, bv, Z12, Z13, Z14, Z15)
