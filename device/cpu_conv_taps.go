@@ -125,6 +125,10 @@ func (tg *cpuTapGrad) weightGrad(dw, x, dy []float32) {
 			tg.accumulate(c, a, b, 0, tg.tiles())
 		})
 	}
+	sums := make([][]float32, workers)
+	for wk := range sums {
+		_, _, sums[wk] = parts(wk)
+	}
 	for g := range p.Groups {
 		for o := range tg.og {
 			for ci := range tg.cg {
@@ -132,8 +136,7 @@ func (tg *cpuTapGrad) weightGrad(dw, x, dy []float32) {
 				for tap := range to {
 					at := ((tap*p.Groups+g)*tg.ogPad+o)*tg.cgPad + ci
 					var sum float32
-					for wk := range workers {
-						_, _, c := parts(wk)
+					for _, c := range sums {
 						sum += c[at]
 					}
 					to[tap] = sum
