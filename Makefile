@@ -55,11 +55,12 @@ examples:
 
 # WGTENSOR_REQUIRE_GPU turns a missing GPU into a test failure instead of a
 # skip, so the WebGPU backend is always tested here.
-# The purego run tests the portable Go paths that the assembly kernels
-# replace on this CPU (the GEMM kernel, im2col convolutions, pooling,
-# packing).
+# The device tests run twice more for the code paths this CPU would not
+# take: without AVX-512 (the AVX2 kernels, im2col convolutions), and with
+# no assembly at all (-tags purego: the portable Go kernels).
 test: ensure-deps lint
 	WGTENSOR_REQUIRE_GPU=1 $(GO) test -count=1 $(PKGS)
+	GODEBUG=cpu.avx512f=off $(GO) test -count=1 ./device/...
 	$(GO) test -count=1 -tags purego ./device/...
 	WGTENSOR_REQUIRE_GPU=1 $(GO) test -count=1 -race ./device/... ./tensor/... ./autograd/... ./nn/... ./data/...
 	$(GO) run ./examples/devices
