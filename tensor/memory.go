@@ -72,12 +72,15 @@ type bufferRef struct {
 	freed atomic.Bool
 }
 
-// free gives the buffer back once, from Release or from the cleanup.
-func (r *bufferRef) free() {
-	if r.freed.CompareAndSwap(false, true) {
-		r.dev.Free(r.buf)
-		memory.live.Add(-r.bytes)
+// free gives the buffer back once, from Release or from the cleanup, and
+// reports whether this call did.
+func (r *bufferRef) free() bool {
+	if !r.freed.CompareAndSwap(false, true) {
+		return false
 	}
+	r.dev.Free(r.buf)
+	memory.live.Add(-r.bytes)
+	return true
 }
 
 // newStorage allocates n elements on dev and arranges for them to be freed
@@ -92,7 +95,7 @@ func newStorage(dev device.Device, dt DType, n int) (*storage, error) {
 	ref := &bufferRef{dev: dev, buf: buf, bytes: bytes}
 	memory.live.Add(bytes)
 	s := &storage{buf: buf, ref: ref}
-	runtime.AddCleanup(s, (*bufferRef).free, ref)
+	runtime.AddCleanup(s, func(r *bufferRef) { r.free() }, ref)
 	return s, nil
 }
 

@@ -138,7 +138,11 @@ func (t *Tensor) Release() {
 	if t.st == nil || t.st.buf == nil {
 		return
 	}
-	t.st.ref.free()
+	if t.st.ref.free() {
+		// Memory given back by hand is not garbage for a collection to
+		// find: it no longer counts toward the next one.
+		memory.sinceGC.Add(-t.st.ref.bytes)
+	}
 	t.st.buf = nil
 }
 
