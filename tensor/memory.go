@@ -26,18 +26,20 @@ var memory struct {
 	collections atomic.Int64
 }
 
-// minGCBudget keeps small programs from collecting all the time: a forced
-// collection costs about 0.2 ms even with little to do. Measured on loops
-// of 1 MB softmaxes and 4 MB tanhs, budgets of 16, 32, 64 and 128 MB took
-// 85, 70, 50 and 51 µs a softmax and 360, 270, 180 and 175 µs a tanh.
-const minGCBudget = 64 << 20
+// minGCBudget keeps small programs from collecting all the time. A forced
+// collection costs about 0.2 ms even with little to do, so a larger budget
+// helps loops of large tensors (a 1 MB softmax 66 → 53 µs at 64 MB), but
+// small tensors then cycle through more memory than the caches hold (100
+// chained adds of 4 KB 68 → 84 µs, an MLP training step 0.63 → 0.70 ms);
+// collecting also after a number of tensors recovered only half of that.
+const minGCBudget = 32 << 20
 
 // minReclaim is how many bytes must have been allocated since the last
 // collection for a pool miss to trigger one. A lower bound collects too
 // often when each op frees a large buffer (a loop of 1 MB softmaxes
-// collected every second op with 1 MB, and every 17th with 16 MB); the
-// pools hold at most that much garbage more than the live tensors.
-const minReclaim = 48 << 20
+// collected every second op with 1 MB); with 16 MB the pools hold at most
+// that much garbage more than the live tensors.
+const minReclaim = 16 << 20
 
 func init() { device.SetReclaim(reclaimFor) }
 
