@@ -71,7 +71,17 @@ type bufferRef struct {
 	dev   device.Device
 	buf   device.Buffer
 	bytes int64
+	epoch int64 // memory.collections when it was allocated
 	freed atomic.Bool
+}
+
+// release gives the buffer back by hand: memory freed that way is not
+// garbage for the next collection to find, so when it was allocated since
+// the last collection it no longer counts toward the next one.
+func (r *bufferRef) release() {
+	if r.free() && r.epoch == memory.collections.Load() {
+		memory.sinceGC.Add(-r.bytes)
+	}
 }
 
 // free gives the buffer back once, from Release or from the cleanup, and
@@ -94,7 +104,7 @@ func newStorage(dev device.Device, dt DType, n int) (*storage, error) {
 	if err != nil {
 		return nil, err
 	}
-	ref := &bufferRef{dev: dev, buf: buf, bytes: bytes}
+	ref := &bufferRef{dev: dev, buf: buf, bytes: bytes, epoch: memory.collections.Load()}
 	memory.live.Add(bytes)
 	s := &storage{buf: buf, ref: ref}
 	runtime.AddCleanup(s, func(r *bufferRef) { r.free() }, ref)

@@ -75,3 +75,18 @@ func TestReleasedMemoryIsNotGarbage(t *testing.T) {
 	}
 	assert.Equal(t, before, tensor.ReadMemoryStats().Collections, "collections during the loop")
 }
+
+// TestReleasingOldTensorsKeepsPace checks that releasing a tensor from
+// before the last collection does not put off the next one: 40 MB of
+// garbage after releasing a 64 MB tensor still collects.
+func TestReleasingOldTensorsKeepsPace(t *testing.T) {
+	dev := device.CPU()
+	big := tensor.Zeros(dev, 16<<20)
+	tensor.Collect()
+	big.Release()
+	before := tensor.ReadMemoryStats().Collections
+	for range 40 {
+		tensor.Zeros(dev, 256<<10) // 1 MB of garbage each
+	}
+	assert.Greater(t, tensor.ReadMemoryStats().Collections, before, "collections after 40 MB of garbage")
+}

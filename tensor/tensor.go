@@ -138,11 +138,7 @@ func (t *Tensor) Release() {
 	if t.st == nil || t.st.buf == nil {
 		return
 	}
-	if t.st.ref.free() {
-		// Memory given back by hand is not garbage for a collection to
-		// find: it no longer counts toward the next one.
-		memory.sinceGC.Add(-t.st.ref.bytes)
-	}
+	t.st.ref.release()
 	t.st.buf = nil
 }
 
