@@ -23,8 +23,8 @@ const cpuIndirectTile = 16
 // once per call.
 type cpuIndirectConv struct {
 	*cpuConv
-	wp, hp  int   // padded width and height
-	planeP  int   // Wp·Hp
+	wp      int   // padded width, W+2·PadW
+	planeP  int   // floats of a padded plane, Wp·(H+2·PadH)
 	size    int   // floats of a padded image, with slack for the last tile
 	tiles   int   // tiles of 16 wide positions covering the OH·Wp of them
 	slivers int   // tiles of 16 output channels per group
@@ -69,8 +69,8 @@ func (cv *cpuConv) indirectPlan() *cpuIndirectConv {
 // newCPUIndirectConv lays out the indirect convolution cv.
 func newCPUIndirectConv(cv *cpuConv) *cpuIndirectConv {
 	p := cv.p
-	ic := &cpuIndirectConv{cpuConv: cv, wp: p.W + 2*p.PadW, hp: p.H + 2*p.PadH}
-	ic.planeP = ic.wp * ic.hp
+	ic := &cpuIndirectConv{cpuConv: cv, wp: p.W + 2*p.PadW}
+	ic.planeP = ic.wp * (p.H + 2*p.PadH)
 	wide := p.OH * ic.wp
 	ic.tiles = cpuCeilDiv(wide, cpuIndirectTile)
 	ic.slivers = cpuCeilDiv(cv.og, cpuIndirectTile)
