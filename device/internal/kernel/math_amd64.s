@@ -118,6 +118,22 @@ GLOBL bias<>(SB), RODATA|NOPTR, $4
 	VCMPPS $0x11, Y7, Y0, Y8 \
 	VANDNPS Y5, Y8, Y5
 
+// REDUCE8 folds the eight lanes of Y0 into lane 0 of X0 with op (VADDPS,
+// VMAXPS), using X1.
+#define REDUCE8(op) \
+	VEXTRACTF128 $1, Y0, X1 \
+	op X1, X0, X0 \
+	VPERMILPS $0x4e, X0, X1 \
+	op X1, X0, X0 \
+	VPERMILPS $0xb1, X0, X1 \
+	op X1, X0, X0
+
+// REDUCE16 folds the sixteen lanes of Z0 into lane 0 of X0 with op.
+#define REDUCE16(op) \
+	VEXTRACTF64X4 $1, Z0, Y1 \
+	op Y1, Y0, Y0 \
+	REDUCE8(op)
+
 // func expAVX2(dst, src *float32, n int)
 TEXT ·expAVX2(SB), NOSPLIT, $0-24
 	MOVQ dst+0(FP), DI
@@ -237,12 +253,7 @@ maxloop:
 	DECQ CX
 	JNZ  maxloop
 maxreduce:
-	VEXTRACTF128 $1, Y0, X1
-	VMAXPS X1, X0, X0
-	VPERMILPS $0x4e, X0, X1
-	VMAXPS X1, X0, X0
-	VPERMILPS $0xb1, X0, X1
-	VMAXPS X1, X0, X0
+	REDUCE8(VMAXPS)
 	VMOVSS X0, ret+16(FP)
 	VZEROUPPER
 	RET
@@ -271,12 +282,8 @@ expsumloop:
 	DECQ CX
 	JNZ  expsumloop
 expsumreduce:
-	VEXTRACTF128 $1, Y11, X1
-	VADDPS X1, X11, X0
-	VPERMILPS $0x4e, X0, X1
-	VADDPS X1, X0, X0
-	VPERMILPS $0xb1, X0, X1
-	VADDPS X1, X0, X0
+	VMOVAPS Y11, Y0
+	REDUCE8(VADDPS)
 	VMOVSS X0, ret+32(FP)
 	VZEROUPPER
 	RET
@@ -376,14 +383,8 @@ expsum512loop:
 	DECQ CX
 	JNZ  expsum512loop
 expsum512reduce:
-	VEXTRACTF64X4 $1, Z11, Y1
-	VADDPS Y1, Y11, Y0
-	VEXTRACTF128 $1, Y0, X1
-	VADDPS X1, X0, X0
-	VPERMILPS $0x4e, X0, X1
-	VADDPS X1, X0, X0
-	VPERMILPS $0xb1, X0, X1
-	VADDPS X1, X0, X0
+	VMOVAPS Z11, Z0
+	REDUCE16(VADDPS)
 	VMOVSS X0, ret+32(FP)
 	VZEROUPPER
 	RET
@@ -404,14 +405,7 @@ max512loop:
 	DECQ CX
 	JNZ  max512loop
 max512reduce:
-	VEXTRACTF64X4 $1, Z0, Y1
-	VMAXPS Y1, Y0, Y0
-	VEXTRACTF128 $1, Y0, X1
-	VMAXPS X1, X0, X0
-	VPERMILPS $0x4e, X0, X1
-	VMAXPS X1, X0, X0
-	VPERMILPS $0xb1, X0, X1
-	VMAXPS X1, X0, X0
+	REDUCE16(VMAXPS)
 	VMOVSS X0, ret+16(FP)
 	VZEROUPPER
 	RET
