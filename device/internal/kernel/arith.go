@@ -25,36 +25,18 @@ const (
 // rest. It returns 0 without AVX2. x and y must be at least as long as dst.
 func Arith(op ArithOp, dst, x, y []float32) int {
 	n := len(dst) &^ 15
-	if !HasAVX2 || n == 0 {
+	if !HasAVX2 || n == 0 || int(op) >= len(arithAVX2) {
 		return 0
 	}
 	_, _ = x[n-1], y[n-1]
-	d, a, b := unsafe.SliceData(dst), unsafe.SliceData(x), unsafe.SliceData(y)
-	switch op {
-	case AddOp:
-		addAVX2(d, a, b, n)
-	case SubOp:
-		subAVX2(d, a, b, n)
-	case MulOp:
-		mulAVX2(d, a, b, n)
-	case DivOp:
-		divAVX2(d, a, b, n)
-	case EqOp:
-		eqAVX2(d, a, b, n)
-	case NeOp:
-		neAVX2(d, a, b, n)
-	case LtOp:
-		ltAVX2(d, a, b, n)
-	case LeOp:
-		leAVX2(d, a, b, n)
-	case GtOp:
-		gtAVX2(d, a, b, n)
-	case GeOp:
-		geAVX2(d, a, b, n)
-	default:
-		return 0
-	}
+	arithAVX2[op](unsafe.SliceData(dst), unsafe.SliceData(x), unsafe.SliceData(y), n)
 	return n
+}
+
+// arithAVX2 holds the kernel of each ArithOp.
+var arithAVX2 = [...]func(dst, x, y *float32, n int){
+	AddOp: addAVX2, SubOp: subAVX2, MulOp: mulAVX2, DivOp: divAVX2,
+	EqOp: eqAVX2, NeOp: neAVX2, LtOp: ltAVX2, LeOp: leAVX2, GtOp: gtAVX2, GeOp: geAVX2,
 }
 
 // CopyRows copies rows rows of width floats from src, the rows ldSrc
