@@ -13,36 +13,14 @@ import (
 
 // convReference computes the three convolution passes of p in float64.
 func convReference(p Conv2DParams, x, w, dy []float32) (y, dx, dw []float64) {
-	cg, og := p.C/p.Groups, p.O/p.Groups
 	y = make([]float64, p.N*p.O*p.OH*p.OW)
 	dx = make([]float64, len(x))
 	dw = make([]float64, len(w))
-	for n := range p.N {
-		for o := range p.O {
-			g := o / og
-			for oy := range p.OH {
-				for ox := range p.OW {
-					yi := ((n*p.O+o)*p.OH+oy)*p.OW + ox
-					for ci := range cg {
-						for ky := range p.KH {
-							iy := oy*p.StrideH - p.PadH + ky*p.DilH
-							for kx := range p.KW {
-								ix := ox*p.StrideW - p.PadW + kx*p.DilW
-								if iy < 0 || iy >= p.H || ix < 0 || ix >= p.W {
-									continue
-								}
-								xi := ((n*p.C+g*cg+ci)*p.H+iy)*p.W + ix
-								wi := ((o*cg+ci)*p.KH+ky)*p.KW + kx
-								y[yi] += float64(x[xi]) * float64(w[wi])
-								dx[xi] += float64(w[wi]) * float64(dy[yi])
-								dw[wi] += float64(dy[yi]) * float64(x[xi])
-							}
-						}
-					}
-				}
-			}
-		}
-	}
+	cpuConvTap(p, func(xi, wi, yi int) {
+		y[yi] += float64(x[xi]) * float64(w[wi])
+		dx[xi] += float64(w[wi]) * float64(dy[yi])
+		dw[wi] += float64(dy[yi]) * float64(x[xi])
+	})
 	return y, dx, dw
 }
 
