@@ -287,7 +287,7 @@ func cpuPackB(dst []float32, b cpuMatrix, p0, j0, kb, nb, nr int) []float32 {
 // sliver goes through one vector loop; copy would call memmove for every
 // run of 64 or 128 bytes.
 func cpuCopyRuns(sl []float32, w int, data []float32, src, ld, width, kb int) {
-	if width == w && kernel.CopyRows(sl[:kb*w], data[src:], w, kb, w, ld) {
+	if kb > 0 && kernel.CopyRows(sl[:(kb-1)*w+width], data[src:], width, kb, w, ld) {
 		return
 	}
 	for p := range kb {
