@@ -9,7 +9,9 @@
 // the tensor package before a primitive is called. Failures of the
 // environment (a lost GPU, an index out of range found inside a kernel) are
 // reported by the next Sync or Read; allocation failures are returned by
-// Alloc.
+// Alloc; an op a backend refuses (a limit of its kernels) marks the buffers
+// it should have written, as BufferErr reports, and leaves the device
+// working.
 package device
 
 import (
@@ -68,6 +70,17 @@ type Buffer interface {
 	Len() int
 	// DType is the element type.
 	DType() DType
+}
+
+// BufferErr returns the error of an op that its device refused when it was
+// issued (the GPU refuses ops beyond its kernels' limits) and that should
+// have written b, or nil. Such a refusal fails that op and whatever is
+// computed from its result, not the device; Read of b returns it too.
+func BufferErr(b Buffer) error {
+	if e, ok := b.(interface{ Err() error }); ok {
+		return e.Err()
+	}
+	return nil
 }
 
 // Stats are counters a user can read to see what a device is doing.

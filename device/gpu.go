@@ -44,6 +44,18 @@ type gpuBuffer struct {
 	dt    DType
 	size  uint64 // bytes of the backing buffer (a pool size class)
 	freed bool
+	// refused is the refusal of the op that should have written the
+	// buffer, if one was refused; Write clears it.
+	refused atomic.Pointer[refusal]
+}
+
+// Err returns the error of the refused op that should have written the
+// buffer, or nil (see BufferErr).
+func (b *gpuBuffer) Err() error {
+	if r := b.refused.Load(); r != nil {
+		return r
+	}
+	return nil
 }
 
 func (b *gpuBuffer) Len() int     { return b.n }
@@ -381,6 +393,7 @@ func (g *gpuDevice) Write(dst Buffer, src any) error {
 	if err := g.queue.WriteBuffer(b.buf, 0, data); err != nil {
 		return fmt.Errorf("device: Write: %w", err)
 	}
+	b.refused.Store(nil)
 	return nil
 }
 
@@ -392,6 +405,9 @@ func (g *gpuDevice) Read(src Buffer, dst any) error {
 	}
 	out, err := hostBytes("Read", b.dt, b.n, dst)
 	if err != nil {
+		return err
+	}
+	if err := b.Err(); err != nil {
 		return err
 	}
 	g.mu.Lock()

@@ -125,7 +125,7 @@ func (g *gpuDevice) convRecordLocked(pl *pipeline, t gemmTile, p Conv2DParams, g
 // maxLoop, the dispatches after the first adding into the output; K = 0
 // still runs once to write zeros.
 func (g *gpuDevice) convSerial(p Conv2DParams, gm convGEMM) {
-	g.do("Conv2D."+gm.entry, func() error {
+	g.do("Conv2D."+gm.entry, []Buffer{gm.out}, func() error {
 		t := g.convTile(gm.m, gm.n, p.Groups)
 		pl, err := g.convPipeline(gm.entry, p, t)
 		if err != nil {
@@ -156,7 +156,7 @@ func (g *gpuDevice) Conv2DInputGrad(dx, dy, w Buffer, p Conv2DParams) {
 // When the slices would need too much scratch memory, several dispatches
 // add into the same partial sums.
 func (g *gpuDevice) Conv2DWeightGrad(dw, x, dy Buffer, p Conv2DParams) {
-	g.do("Conv2D.weight_grad", func() error {
+	g.do("Conv2D.weight_grad", []Buffer{dw}, func() error {
 		og, cols := p.O/p.Groups, p.C/p.Groups*p.KH*p.KW
 		// The slices give the weight gradient its parallelism: its tile
 		// need not be narrowed for it.
@@ -190,10 +190,7 @@ func (g *gpuDevice) Conv2DWeightGrad(dw, x, dy Buffer, p Conv2DParams) {
 			}
 		}
 		sum := View{Buf: part, Shape: []int{total, per}, Strides: []int{1, total}}
-		outShape, outStrides, redShape, redStrides, err := splitView(sum, 1)
-		if err != nil {
-			return err
-		}
+		outShape, outStrides, redShape, redStrides, _ := splitView(sum, 1)
 		return g.reduceLocked(ReduceSum, dw, sum, outShape, outStrides, redShape, redStrides, 1, 1)
 	})
 }

@@ -25,8 +25,9 @@ func TestGPUFaultIsAnError(t *testing.T) {
 
 // TestGPUGridLimitIsAnError checks that a product whose grid would exceed
 // the adapter's workgroups per dimension (lowered here) is refused with an
-// error naming the limit, rather than dispatched; in a child process,
-// because the error faults the device.
+// error naming the limit, rather than dispatched, and that the refusal
+// fails that product and what is computed from it but not the device; in a
+// child process, because of the lowered limit.
 func TestGPUGridLimitIsAnError(t *testing.T) {
 	gpuInChild(t, "TestGPUGridLimitIsAnError", func(t *testing.T) {
 		d, err := GPU()
@@ -43,10 +44,29 @@ func TestGPUGridLimitIsAnError(t *testing.T) {
 		require.NoError(t, err)
 		g.MatMul(c, View{Buf: a, Shape: []int{1, 1000, 4}, Strides: []int{4000, 4, 1}},
 			View{Buf: b, Shape: []int{1, 4, 4}, Strides: []int{16, 4, 1}})
-		err = g.Sync()
+		require.NoError(t, g.Sync(), "a refused op is no device fault")
+		err = g.Read(c, make([]float32, 4000))
 		require.Error(t, err)
+		assert.Contains(t, err.Error(), "MatMul")
 		assert.Contains(t, err.Error(), "maxComputeWorkgroupsPerDimension (2)")
-		t.Logf("Sync: %v", err)
+		assert.Equal(t, err, BufferErr(c))
+		t.Logf("Read: %v", err)
+
+		// A result computed from the refused one carries its refusal.
+		e, err := g.Alloc(Float32, 4)
+		require.NoError(t, err)
+		g.Unary(Exp, e, Dense(c, 4))
+		assert.Equal(t, BufferErr(c), BufferErr(e))
+
+		// Other work goes on.
+		x, err := g.Alloc(Float32, 4)
+		require.NoError(t, err)
+		require.NoError(t, g.Write(x, []float32{1, 2, 3, 4}))
+		g.Unary(Neg, e, Dense(x, 4))
+		out := make([]float32, 4)
+		require.NoError(t, g.Read(e, out), "Write and later ops clear nothing they should not")
+		assert.Equal(t, []float32{-1, -2, -3, -4}, out)
+		require.NoError(t, g.Sync())
 	})
 }
 

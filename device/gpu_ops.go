@@ -3,8 +3,10 @@
 package device
 
 import (
+	"errors"
 	"fmt"
 	"math"
+	"slices"
 )
 
 // wgslType is the WGSL spelling of an element type.
@@ -53,22 +55,58 @@ func binaryExprFor(op BinaryOp, dt DType) string {
 	return binaryExpr[op]
 }
 
-// do runs f with the device locked unless the device has failed; errors
-// become the device's sticky fault, reported by the next Sync or Read.
-func (g *gpuDevice) do(op string, f func() error) {
+// refusal is the error of an op that the GPU backend declines before
+// recording any of it (a kernel limit, scratch memory it could not get, an
+// input that was itself refused). The op's outputs carry it, and so does
+// every result computed from them, but the device goes on working: only
+// errors the driver reports are faults, which are sticky.
+type refusal struct {
+	err   error
+	named bool // err names the op (it does once do has seen it)
+}
+
+func (r *refusal) Error() string { return r.err.Error() }
+func (r *refusal) Unwrap() error { return r.err }
+
+// refuse returns a refusal with the formatted message.
+func refuse(format string, args ...any) error {
+	return &refusal{err: fmt.Errorf(format, args...)}
+}
+
+// do runs f with the device locked unless the device has failed. A refusal
+// is carried by outs, the buffers the op writes, until an op writes them
+// again, and reported by Read and BufferErr; any other error becomes the
+// device's sticky fault, reported by the next Sync or Read.
+func (g *gpuDevice) do(op string, outs []Buffer, f func() error) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	if g.faulted() != nil {
 		return
 	}
-	if err := f(); err != nil {
-		g.setFault(fmt.Errorf("%s: %w", op, err))
+	err := f()
+	if err == nil {
+		for _, b := range outs {
+			b.(*gpuBuffer).refused.Store(nil)
+		}
+		return
 	}
+	var r *refusal
+	if errors.As(err, &r) {
+		if !r.named { // an input's refusal is named already
+			r = &refusal{err: fmt.Errorf("device: GPU %s: %w", op, r.err), named: true}
+		}
+		for _, b := range outs {
+			b.(*gpuBuffer).refused.Store(r)
+		}
+		return
+	}
+	g.setFault(fmt.Errorf("%s: %w", op, err))
 }
 
 // elementwise records a kernel of the elementwise family over the iteration
 // space shape; views are its operands in order (the last one may be a
-// strided destination), args its buffer bindings.
+// strided destination), args its buffer bindings. The views must coalesce
+// to at most MaxRank dimensions (see fitLocked).
 func (g *gpuDevice) elementwise(p *pipeline, shape []int, views []View, flags, scalar uint32, args ...gpuArg) error {
 	n := Numel(shape)
 	if n == 0 {
@@ -80,7 +118,7 @@ func (g *gpuDevice) elementwise(p *pipeline, shape []int, views []View, flags, s
 	}
 	cshape, cstrides := Coalesce(shape, strides...)
 	if len(cshape) > MaxRank {
-		return fmt.Errorf("views of shape %v coalesce to %d dimensions, more than %d", shape, len(cshape), MaxRank)
+		return refuse("views of shape %v coalesce to %d dimensions, more than %d", shape, len(cshape), MaxRank)
 	}
 	var pr gpuParams
 	pr.ints(n, len(cshape)).u32(flags, scalar)
@@ -99,8 +137,122 @@ func (g *gpuDevice) elementwise(p *pipeline, shape []int, views []View, flags, s
 	return g.launchLocked(p, pr.b, g.threads(n), args...)
 }
 
+// copyLocked records dst = src for views of any rank: when they coalesce to
+// more than MaxRank dimensions, the kernel takes the MaxRank largest and
+// the host loops over the others, one dispatch per index of theirs.
+func (g *gpuDevice) copyLocked(dst, src View) error {
+	t, ot := "u32", "u32"
+	if src.Buf.DType() != dst.Buf.DType() {
+		t, ot = wgslType(src.Buf.DType()), wgslType(dst.Buf.DType())
+	}
+	p, err := g.pipelineLocked("copy", "copy", kernelSpec{"T": t, "OT": ot})
+	if err != nil {
+		return err
+	}
+	args := []gpuArg{gpuIn(1, src.Buf), gpuOut(2, dst.Buf)}
+	cshape, cstrides := Coalesce(src.Shape, src.Strides, dst.Strides)
+	if len(cshape) <= MaxRank {
+		return g.elementwise(p, src.Shape, []View{src, dst}, 0, 0, args...)
+	}
+	byLength := make([]int, len(cshape))
+	for d := range byLength {
+		byLength[d] = d
+	}
+	slices.SortStableFunc(byLength, func(a, b int) int { return cshape[b] - cshape[a] })
+	inKernel := byLength[:MaxRank]
+	slices.Sort(inKernel)
+	var inner, outer []int // dimensions in the kernel and on the host
+	for d := range cshape {
+		if slices.Contains(inKernel, d) {
+			inner = append(inner, d)
+		} else {
+			outer = append(outer, d)
+		}
+	}
+	pick := func(xs []int, dims []int) []int {
+		out := make([]int, len(dims))
+		for i, d := range dims {
+			out[i] = xs[d]
+		}
+		return out
+	}
+	shape := pick(cshape, inner)
+	s := View{Buf: src.Buf, Shape: shape, Strides: pick(cstrides[0], inner)}
+	d := View{Buf: dst.Buf, Shape: shape, Strides: pick(cstrides[1], inner)}
+	idx := make([]int, len(outer))
+	for {
+		s.Offset, d.Offset = src.Offset, dst.Offset
+		for i, dim := range outer {
+			s.Offset += idx[i] * cstrides[0][dim]
+			d.Offset += idx[i] * cstrides[1][dim]
+		}
+		if err := g.elementwise(p, shape, []View{s, d}, 0, 0, args...); err != nil {
+			return err
+		}
+		i := len(idx) - 1
+		for ; i >= 0; i-- {
+			if idx[i]++; idx[i] < cshape[outer[i]] {
+				break
+			}
+			idx[i] = 0
+		}
+		if i < 0 {
+			return nil
+		}
+	}
+}
+
+// fitLocked makes views, the operands of an elementwise kernel over shape,
+// indexable by it: when together they coalesce to more than MaxRank
+// dimensions, it copies each one that is not contiguous into a dense
+// scratch buffer and puts that in its place. done gives the scratch buffers
+// back; call it once the work reading them is recorded.
+func (g *gpuDevice) fitLocked(shape []int, views []View) (done func(), err error) {
+	var scratch []*gpuBuffer
+	done = func() {
+		for _, b := range scratch {
+			g.releaseScratchLocked(b)
+		}
+	}
+	strides := make([][]int, len(views))
+	for i, v := range views {
+		strides[i] = v.Strides
+	}
+	if cshape, _ := Coalesce(shape, strides...); len(cshape) <= MaxRank {
+		return done, nil
+	}
+	for i, v := range views {
+		if v.IsContiguous() {
+			continue
+		}
+		dense, b, err := g.contiguousLocked(v)
+		if err != nil {
+			done()
+			return nil, err
+		}
+		scratch = append(scratch, b)
+		views[i] = dense
+	}
+	return done, nil
+}
+
+// contiguousLocked copies v into a dense scratch buffer of its shape, which
+// it returns for releaseScratchLocked once the work reading it is recorded.
+func (g *gpuDevice) contiguousLocked(v View) (View, *gpuBuffer, error) {
+	b, err := g.scratchLocked(v.Buf.DType(), v.Numel())
+	if err != nil {
+		return View{}, nil, err
+	}
+	dense := Dense(b, v.Shape...)
+	if err := g.copyLocked(dense, v); err != nil {
+		g.releaseScratchLocked(b)
+		return View{}, nil, err
+	}
+	return dense, b, nil
+}
+
 func (g *gpuDevice) Fill(dst Buffer, v float64) {
-	g.do("Fill", func() error {
+	g.do("Fill", []Buffer{dst}, func() error {
 		p, err := g.pipelineLocked("copy", "fill", kernelSpec{"T": "u32", "OT": "u32"})
 		if err != nil {
 			return err
@@ -115,27 +267,23 @@ func (g *gpuDevice) Fill(dst Buffer, v float64) {
 }
 
 func (g *gpuDevice) Copy(dst, src View) {
-	g.do("Copy", func() error {
-		t, ot := "u32", "u32"
-		if src.Buf.DType() != dst.Buf.DType() {
-			t, ot = wgslType(src.Buf.DType()), wgslType(dst.Buf.DType())
-		}
-		p, err := g.pipelineLocked("copy", "copy", kernelSpec{"T": t, "OT": ot})
-		if err != nil {
-			return err
-		}
-		return g.elementwise(p, src.Shape, []View{src, dst}, 0, 0, gpuIn(1, src.Buf), gpuOut(2, dst.Buf))
-	})
+	g.do("Copy", []Buffer{dst.Buf}, func() error { return g.copyLocked(dst, src) })
 }
 
 func (g *gpuDevice) Unary(op UnaryOp, dst Buffer, x View) {
-	g.do(op.String(), func() error {
+	g.do(op.String(), []Buffer{dst}, func() error {
 		dt := x.Buf.DType()
 		p, err := g.pipelineLocked("unary", "main", kernelSpec{"T": wgslType(dt), "Expr": unaryExprFor(op, dt)})
 		if err != nil {
 			return err
 		}
-		return g.elementwise(p, x.Shape, []View{x}, 0, 0, gpuIn(1, x.Buf), gpuOut(2, dst))
+		v := []View{x}
+		done, err := g.fitLocked(x.Shape, v)
+		if err != nil {
+			return err
+		}
+		defer done()
+		return g.elementwise(p, x.Shape, v, 0, 0, gpuIn(1, v[0].Buf), gpuOut(2, dst))
 	})
 }
 
@@ -148,17 +296,23 @@ func (g *gpuDevice) binaryPipeline(op BinaryOp, dt DType) (*pipeline, error) {
 }
 
 func (g *gpuDevice) Binary(op BinaryOp, dst Buffer, a, b View) {
-	g.do(op.String(), func() error {
+	g.do(op.String(), []Buffer{dst}, func() error {
 		p, err := g.binaryPipeline(op, a.Buf.DType())
 		if err != nil {
 			return err
 		}
-		return g.elementwise(p, a.Shape, []View{a, b}, 0, 0, gpuIn(1, a.Buf), gpuIn(2, b.Buf), gpuOut(3, dst))
+		v := []View{a, b}
+		done, err := g.fitLocked(a.Shape, v)
+		if err != nil {
+			return err
+		}
+		defer done()
+		return g.elementwise(p, a.Shape, v, 0, 0, gpuIn(1, v[0].Buf), gpuIn(2, v[1].Buf), gpuOut(3, dst))
 	})
 }
 
 func (g *gpuDevice) BinaryScalar(op BinaryOp, dst Buffer, a View, s float64, scalarFirst bool) {
-	g.do(op.String(), func() error {
+	g.do(op.String(), []Buffer{dst}, func() error {
 		dt := a.Buf.DType()
 		p, err := g.binaryPipeline(op, dt)
 		if err != nil {
@@ -172,18 +326,30 @@ func (g *gpuDevice) BinaryScalar(op BinaryOp, dst Buffer, a View, s float64, sca
 		if dt == Int32 {
 			bits = uint32(int32(s))
 		}
-		return g.elementwise(p, a.Shape, []View{a, a}, flags, bits, gpuIn(1, a.Buf), gpuIn(2, a.Buf), gpuOut(3, dst))
+		v := []View{a}
+		done, err := g.fitLocked(a.Shape, v)
+		if err != nil {
+			return err
+		}
+		defer done()
+		return g.elementwise(p, a.Shape, []View{v[0], v[0]}, flags, bits, gpuIn(1, v[0].Buf), gpuIn(2, v[0].Buf), gpuOut(3, dst))
 	})
 }
 
 func (g *gpuDevice) Where(dst Buffer, cond, a, b View) {
-	g.do("Where", func() error {
+	g.do("Where", []Buffer{dst}, func() error {
 		p, err := g.pipelineLocked("where", "main", kernelSpec{"CT": wgslType(cond.Buf.DType()), "T": wgslType(a.Buf.DType())})
 		if err != nil {
 			return err
 		}
-		return g.elementwise(p, a.Shape, []View{cond, a, b}, 0, 0,
-			gpuIn(1, cond.Buf), gpuIn(2, a.Buf), gpuIn(3, b.Buf), gpuOut(4, dst))
+		v := []View{cond, a, b}
+		done, err := g.fitLocked(a.Shape, v)
+		if err != nil {
+			return err
+		}
+		defer done()
+		return g.elementwise(p, a.Shape, v, 0, 0,
+			gpuIn(1, v[0].Buf), gpuIn(2, v[1].Buf), gpuIn(3, v[2].Buf), gpuOut(4, dst))
 	})
 }
 
@@ -210,15 +376,30 @@ func reduceSpec(op ReduceOp, dt DType) kernelSpec {
 }
 
 // splitView coalesces the leading and the trailing n dimensions of x
-// separately.
-func splitView(x View, n int) (outShape, outStrides, redShape, redStrides []int, err error) {
+// separately. ok is false when either part has more than MaxRank
+// dimensions left.
+func splitView(x View, n int) (outShape, outStrides, redShape, redStrides []int, ok bool) {
 	r := len(x.Shape) - n
 	outShape, os := Coalesce(x.Shape[:r], x.Strides[:r])
 	redShape, rs := Coalesce(x.Shape[r:], x.Strides[r:])
 	if len(outShape) > MaxRank || len(redShape) > MaxRank {
-		return nil, nil, nil, nil, fmt.Errorf("view of shape %v has too many dimensions", x.Shape)
+		return nil, nil, nil, nil, false
 	}
-	return outShape, os[0], redShape, rs[0], nil
+	return outShape, os[0], redShape, rs[0], true
+}
+
+// denseLocked returns x, or a contiguous copy of it in a scratch buffer when
+// its leading and trailing n dimensions do not coalesce to MaxRank each;
+// done gives the copy back once the work reading it is recorded.
+func (g *gpuDevice) denseLocked(x View, n int) (View, func(), error) {
+	if _, _, _, _, ok := splitView(x, n); ok {
+		return x, func() {}, nil
+	}
+	d, b, err := g.contiguousLocked(x)
+	if err != nil {
+		return View{}, nil, err
+	}
+	return d, func() { g.releaseScratchLocked(b) }, nil
 }
 
 // maxLoop bounds the iterations of any one loop in one kernel invocation.
@@ -228,11 +409,13 @@ func splitView(x View, n int) (outShape, outStrides, redShape, redStrides []int,
 const maxLoop = 4096
 
 func (g *gpuDevice) Reduce(op ReduceOp, dst Buffer, x View, n int) {
-	g.do("Reduce"+op.String(), func() error {
-		outShape, outStrides, redShape, redStrides, err := splitView(x, n)
+	g.do("Reduce"+op.String(), []Buffer{dst}, func() error {
+		x, done, err := g.denseLocked(x, n)
 		if err != nil {
 			return err
 		}
+		defer done()
+		outShape, outStrides, redShape, redStrides, _ := splitView(x, n)
 		nOut, nRed := Numel(outShape), Numel(redShape)
 		if nOut == 0 {
 			return nil
@@ -283,11 +466,16 @@ func (g *gpuDevice) reduceLocked(op ReduceOp, dst Buffer, x View, outShape, outS
 }
 
 func (g *gpuDevice) ArgReduce(op ReduceOp, dst Buffer, x View) {
-	g.do("Arg"+op.String(), func() error {
-		outShape, outStrides, _, _, err := splitView(x, 1)
+	g.do("Arg"+op.String(), []Buffer{dst}, func() error {
+		if x.Shape[len(x.Shape)-1] > 256*maxLoop {
+			return refuse("rows of %d elements are longer than the GPU kernel handles (%d)", x.Shape[len(x.Shape)-1], 256*maxLoop)
+		}
+		x, done, err := g.denseLocked(x, 1)
 		if err != nil {
 			return err
 		}
+		defer done()
+		outShape, outStrides, _, _, _ := splitView(x, 1)
 		last := len(x.Shape) - 1
 		cmp := ">"
 		if op == ReduceMin {
@@ -296,9 +484,6 @@ func (g *gpuDevice) ArgReduce(op ReduceOp, dst Buffer, x View) {
 		p, err := g.pipelineLocked("argreduce", "main", kernelSpec{"T": wgslType(x.Buf.DType()), "Cmp": cmp})
 		if err != nil {
 			return err
-		}
-		if x.Shape[last] > 256*maxLoop {
-			return fmt.Errorf("rows of %d elements are longer than the GPU kernel handles (%d)", x.Shape[last], 256*maxLoop)
 		}
 		nOut := Numel(outShape)
 		var pr gpuParams
@@ -309,7 +494,7 @@ func (g *gpuDevice) ArgReduce(op ReduceOp, dst Buffer, x View) {
 }
 
 func (g *gpuDevice) MatMul(dst Buffer, a, b View) {
-	g.do("MatMul", func() error {
+	g.do("MatMul", []Buffer{dst}, func() error {
 		batch, m, k, n := a.Shape[0], a.Shape[1], a.Shape[2], b.Shape[2]
 		if batch*m*n == 0 {
 			return nil
@@ -326,7 +511,7 @@ func (g *gpuDevice) MatMul(dst Buffer, a, b View) {
 		}
 		limit := int(g.limits.MaxComputeWorkgroupsPerDimension)
 		if gx, gy := ceilDiv(n, t.cols()), ceilDiv(m, t.rows()); gx > limit || gy > limit {
-			return fmt.Errorf("a %d×%d product needs %d×%d workgroups, over the adapter's maxComputeWorkgroupsPerDimension (%d)",
+			return refuse("a %d×%d product needs %d×%d workgroups, over the adapter's maxComputeWorkgroupsPerDimension (%d)",
 				m, n, gy, gx, limit)
 		}
 		// Each dispatch covers at most maxLoop of K, accumulating into
@@ -348,13 +533,13 @@ func (g *gpuDevice) MatMul(dst Buffer, a, b View) {
 }
 
 func (g *gpuDevice) Softmax(dst Buffer, x Buffer, rows, cols int, log bool) {
-	g.do("Softmax", func() error {
+	g.do("Softmax", []Buffer{dst}, func() error {
+		if cols > 256*maxLoop {
+			return refuse("rows of %d elements are longer than the GPU kernel handles (%d)", cols, 256*maxLoop)
+		}
 		p, err := g.pipelineLocked("softmax", "main", kernelSpec{})
 		if err != nil {
 			return err
-		}
-		if cols > 256*maxLoop {
-			return fmt.Errorf("rows of %d elements are longer than the GPU kernel handles (%d)", cols, 256*maxLoop)
 		}
 		var pr gpuParams
 		pr.ints(rows, cols, gpuBool(log), 0)
@@ -370,7 +555,13 @@ func gpuBool(b bool) int {
 }
 
 func (g *gpuDevice) pooling(entry string, total int, p Pool2DParams, args ...gpuArg) {
-	g.do("Pool2D."+entry, func() error {
+	var outs []Buffer
+	for _, a := range args {
+		if a.write {
+			outs = append(outs, a.gb)
+		}
+	}
+	g.do("Pool2D."+entry, outs, func() error {
 		pl, err := g.pipelineLocked("pool2d", entry, kernelSpec{})
 		if err != nil {
 			return err
@@ -401,7 +592,12 @@ func (g *gpuDevice) AvgPool2DGrad(dx, dy Buffer, p Pool2DParams) {
 // index records one of the index kernels; src is read, dst written (or
 // accumulated into when atomic).
 func (g *gpuDevice) index(entry string, code uint32, atomic bool, dst, src, idx Buffer, sh GatherShape) {
-	g.do(indexOpName(code), func() error {
+	g.do(indexOpName(code), []Buffer{dst}, func() error {
+		if atomic { // dst is read too
+			if r := dst.(*gpuBuffer).refused.Load(); r != nil {
+				return r
+			}
+		}
 		t := wgslType(src.DType())
 		dt := t
 		if atomic {

@@ -4,6 +4,7 @@ package device
 
 import (
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"math"
 	"strings"
@@ -203,6 +204,7 @@ func expandKernel(family string, s kernelSpec) (string, error) {
 // arg binds a buffer to a kernel's binding slot.
 type gpuArg struct {
 	slot  uint32
+	gb    *gpuBuffer // nil for the device's own buffers
 	buf   *wgpu.Buffer
 	size  uint64
 	write bool
@@ -210,7 +212,7 @@ type gpuArg struct {
 
 func gpuIn(slot uint32, b Buffer) gpuArg {
 	gb := b.(*gpuBuffer)
-	return gpuArg{slot: slot, buf: gb.buf, size: gb.bytes()}
+	return gpuArg{slot: slot, gb: gb, buf: gb.buf, size: gb.bytes()}
 }
 
 func gpuOut(slot uint32, b Buffer) gpuArg {
@@ -239,6 +241,13 @@ func (g *gpuDevice) threads(n int) gpuGrid { return g.linearGrid((n + 255) / 256
 // also for reading (an in-place update), the kernel writes a copy that is
 // copied back afterwards, since WebGPU forbids such aliasing in a dispatch.
 func (g *gpuDevice) launchLocked(p *pipeline, params []byte, gr gpuGrid, args ...gpuArg) error {
+	for _, a := range args {
+		if a.gb != nil && !a.write {
+			if r := a.gb.refused.Load(); r != nil {
+				return r
+			}
+		}
+	}
 	if gr.x == 0 || gr.y == 0 || gr.z == 0 {
 		return nil
 	}
@@ -318,6 +327,9 @@ func aliased(w gpuArg, args []gpuArg) bool {
 // reuses the memory is recorded after it, so it runs after it).
 func (g *gpuDevice) scratchLocked(dt DType, n int) (*gpuBuffer, error) {
 	b, err := g.createPooledLocked(uint64(max(n, 1)) * 4)
+	if errors.Is(err, ErrOutOfMemory) {
+		return nil, &refusal{err: err}
+	}
 	if err != nil {
 		return nil, err
 	}

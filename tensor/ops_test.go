@@ -474,6 +474,28 @@ func layoutCases() []opCase {
 			f: one(func(x []*tensor.Tensor) *tensor.Tensor { return x[0].Contiguous() })},
 		{name: "Contiguous/permuted", in: []input{f32(2, 3, 4, 5)}, tol: exact,
 			f: one(func(x []*tensor.Tensor) *tensor.Tensor { return x[0].Permute(3, 1, 0, 2).Contiguous() })},
+		// Views of more dimensions than the GPU kernels index (MaxRank
+		// after coalescing): copies, elementwise ops and reductions split
+		// or copy them on the host.
+		{name: "Contiguous/rank9-permuted", in: []input{f32(2, 2, 2, 2, 2, 2, 2, 2, 2)}, tol: exact,
+			f: one(func(x []*tensor.Tensor) *tensor.Tensor { return x[0].Permute(3, 2, 0, 5, 8, 4, 7, 1, 6).Contiguous() })},
+		{name: "Contiguous/rank10-uneven", in: []input{f32(3, 1, 2, 4, 2, 3, 2, 2, 5, 2)}, tol: exact,
+			f: one(func(x []*tensor.Tensor) *tensor.Tensor { return x[0].Permute(9, 0, 8, 2, 7, 3, 6, 4, 5, 1).Contiguous() })},
+		{name: "Add/rank9-permuted", in: []input{f32(2, 2, 2, 2, 2, 2, 2, 2, 2), f32(2, 2, 2, 1, 2, 2, 2, 2, 2)}, tol: exact,
+			f: one(func(x []*tensor.Tensor) *tensor.Tensor {
+				return x[0].Permute(3, 2, 0, 5, 8, 4, 7, 1, 6).Add(x[1].Permute(8, 7, 6, 3, 4, 5, 2, 1, 0))
+			})},
+		{name: "Exp/rank9-permuted", in: []input{f32(2, 2, 2, 2, 2, 2, 2, 2, 2)}, tol: transc,
+			f: one(func(x []*tensor.Tensor) *tensor.Tensor { return x[0].Permute(8, 6, 4, 2, 0, 1, 3, 5, 7).Exp() })},
+		{name: "Where/rank9-permuted", in: []input{f32(2, 2, 2, 2, 2, 2, 2, 2, 2), f32(2, 2, 2, 2, 2, 2, 2, 2, 2)}, tol: exact,
+			f: one(func(x []*tensor.Tensor) *tensor.Tensor {
+				a := x[0].Permute(3, 2, 0, 5, 8, 4, 7, 1, 6)
+				return tensor.Where(a.GtScalar(0), a, x[1].MulScalar(2))
+			})},
+		{name: "Sum/rank9-permuted", in: []input{f32(2, 2, 2, 2, 2, 2, 2, 2, 2, 2)}, tol: summed,
+			f: one(func(x []*tensor.Tensor) *tensor.Tensor { return x[0].Permute(9, 3, 2, 0, 5, 8, 4, 7, 1, 6).Sum(-1, -3) })},
+		{name: "ArgMax/rank9-permuted", in: []input{f32(2, 2, 2, 2, 2, 2, 2, 2, 2, 3)}, tol: exact,
+			f: one(func(x []*tensor.Tensor) *tensor.Tensor { return x[0].Permute(3, 2, 0, 5, 8, 4, 7, 1, 6, 9).ArgMax(-1) })},
 		{name: "Contiguous/expanded", in: []input{f32(3, 1)}, tol: exact,
 			f: one(func(x []*tensor.Tensor) *tensor.Tensor { return x[0].Expand(2, 3, 4).Contiguous() })},
 		{name: "Reshape/non-view", in: []input{transposed(6, 4)}, tol: exact,

@@ -128,7 +128,7 @@ func (t *Tensor) Err() error {
 	if t.st.buf == nil {
 		return ErrReleased
 	}
-	return nil
+	return device.BufferErr(t.st.buf)
 }
 
 // Release gives the tensor's memory back to the device now instead of when

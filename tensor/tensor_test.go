@@ -196,6 +196,49 @@ func TestGPUBufferLimit(t *testing.T) {
 	require.NoError(t, gpu.Sync())
 }
 
+// TestRefusedOpLeavesDeviceWorking: an op the GPU refuses (a softmax row
+// longer than its kernel handles) fails that op and what is computed from
+// it, with an error naming the op and the limit, while every other tensor
+// and every later op on the device works. The CPU computes the same op.
+func TestRefusedOpLeavesDeviceWorking(t *testing.T) {
+	for _, dev := range devicetest.Devices(t) {
+		t.Run(dev.Kind().String(), func(t *testing.T) {
+			before := tensor.New(dev, []float32{1, 2}, 2)
+			long := tensor.Zeros(dev, 1, 1<<20+1).Softmax(-1)
+			next := long.MulScalar(2).Sum()
+			if dev.Kind() == device.KindCPU {
+				v, err := next.Item()
+				require.NoError(t, err)
+				assert.InDelta(t, 2, v, 1e-3)
+				return
+			}
+			require.Error(t, long.Err(), "known when the op is issued")
+			assert.ErrorContains(t, long.Err(), "Softmax")
+			assert.ErrorContains(t, long.Err(), "longer than the GPU kernel handles")
+			_, err := next.Data()
+			assert.Equal(t, long.Err(), err, "results computed from a refused one carry its error")
+			require.NoError(t, dev.Sync(), "a refused op is no device fault")
+			assert.Equal(t, []float32{2, 3}, data(t, before.AddScalar(1)))
+			assert.Equal(t, []float32{2, 3}, data(t, tensor.New(dev, []float32{1, 2}, 2).AddScalar(1)))
+		})
+	}
+}
+
+// TestHighRankViewsThenMore: a view of nine dimensions that coalesce to no
+// fewer works on every device (the GPU kernels index eight: the GPU copies
+// it in pieces), and the device works afterwards.
+func TestHighRankViewsThenMore(t *testing.T) {
+	for _, dev := range devicetest.Devices(t) {
+		t.Run(dev.Kind().String(), func(t *testing.T) {
+			z := tensor.Arange(dev, tensor.Float32, 0, 512, 1).Reshape(2, 2, 2, 2, 2, 2, 2, 2, 2)
+			p := z.Permute(3, 2, 0, 5, 8, 4, 7, 1, 6).Contiguous()
+			want := data(t, z.To(device.CPU()).Permute(3, 2, 0, 5, 8, 4, 7, 1, 6).Contiguous())
+			assert.Equal(t, want, data(t, p))
+			assert.Equal(t, []float32{2, 3}, data(t, tensor.New(dev, []float32{1, 2}, 2).AddScalar(1)))
+		})
+	}
+}
+
 func TestIndexOutOfRangeIsAnError(t *testing.T) {
 	for _, dev := range devicetest.Devices(t) {
 		t.Run(dev.Kind().String(), func(t *testing.T) {
