@@ -480,7 +480,9 @@ func layoutCases() []opCase {
 		{name: "Contiguous/rank9-permuted", in: []input{f32(2, 2, 2, 2, 2, 2, 2, 2, 2)}, tol: exact,
 			f: one(func(x []*tensor.Tensor) *tensor.Tensor { return x[0].Permute(3, 2, 0, 5, 8, 4, 7, 1, 6).Contiguous() })},
 		{name: "Contiguous/rank10-uneven", in: []input{f32(3, 1, 2, 4, 2, 3, 2, 2, 5, 2)}, tol: exact,
-			f: one(func(x []*tensor.Tensor) *tensor.Tensor { return x[0].Permute(9, 0, 8, 2, 7, 3, 6, 4, 5, 1).Contiguous() })},
+			f: one(func(x []*tensor.Tensor) *tensor.Tensor {
+				return x[0].Permute(9, 0, 8, 2, 7, 3, 6, 4, 5, 1).Contiguous()
+			})},
 		{name: "Add/rank9-permuted", in: []input{f32(2, 2, 2, 2, 2, 2, 2, 2, 2), f32(2, 2, 2, 1, 2, 2, 2, 2, 2)}, tol: exact,
 			f: one(func(x []*tensor.Tensor) *tensor.Tensor {
 				return x[0].Permute(3, 2, 0, 5, 8, 4, 7, 1, 6).Add(x[1].Permute(8, 7, 6, 3, 4, 5, 2, 1, 0))
