@@ -98,7 +98,10 @@ func (a *Var) Pow(b *Var) *Var {
 	return record("Pow", out, func(g *tensor.Tensor) []*tensor.Tensor {
 		var ga, gb *tensor.Tensor
 		if a.requiresGrad {
-			ga = sumTo(g.Mul(bv).Mul(av.Pow(bv.SubScalar(1))), as)
+			// As PyTorch: no gradient where the exponent is 0, where
+			// b·a^(b-1) would be 0·∞ at a = 0.
+			d := g.Mul(bv).Mul(av.Pow(bv.SubScalar(1)))
+			ga = sumTo(tensor.Where(bv.EqScalar(0), tensor.Scalar(av.Device(), 0), d), as)
 		}
 		if b.requiresGrad {
 			// As PyTorch: no gradient where the base is 0 and the exponent

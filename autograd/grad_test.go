@@ -139,6 +139,8 @@ func gradCases() []gradCase {
 		un("T", normal(3, 4), (*autograd.Var).T),
 		un("Narrow", normal(5, 3), func(v *autograd.Var) *autograd.Var { return v.Narrow(0, 1, 3) }),
 		un("Slice", normal(3, 7), func(v *autograd.Var) *autograd.Var { return v.Slice(1, -4, 100) }),
+		un("Slice/step", normal(3, 8), func(v *autograd.Var) *autograd.Var { return v.Slice(1, 1, -1, 3) }),
+		un("Slice/step-past-end", normal(7, 2), func(v *autograd.Var) *autograd.Var { return v.Slice(0, 0, 100, 2) }),
 		un("Select", normal(3, 4), func(v *autograd.Var) *autograd.Var { return v.Select(1, -2) }),
 		un("Unsqueeze", normal(3, 4), func(v *autograd.Var) *autograd.Var { return v.Unsqueeze(1).MulScalar(3) }),
 		un("Squeeze", normal(3, 1, 4), func(v *autograd.Var) *autograd.Var { return v.Squeeze(1) }),

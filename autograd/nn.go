@@ -33,8 +33,13 @@ func (a *Var) MatMul(b *Var) *Var {
 			// b is shared by every batch element: fold the batch into the
 			// rows of one product rather than a product per element and
 			// a sum over them.
+			// (No -1 in the reshapes: K or N may be 0.)
 			k, n := a2.Size(-1), b2.Size(-1)
-			gb = product(a2.Reshape(-1, k).T(), g2.Reshape(-1, n), transposedLayout(b2)).Reshape(bv.Shape()...)
+			rows := 1
+			for _, d := range a2.Shape()[:a2.Dim()-1] {
+				rows *= d
+			}
+			gb = product(a2.Reshape(rows, k).T(), g2.Reshape(rows, n), transposedLayout(b2)).Reshape(bv.Shape()...)
 		default:
 			gb = sumTo(product(a2.T(), g2, transposedLayout(b2)), b2.Shape()).Reshape(bv.Shape()...)
 		}
@@ -77,6 +82,20 @@ func Conv2D(x, w *Var, opt tensor.Conv2DOptions) *Var {
 	}, x, w)
 }
 
+// Conv2DBias is Conv2D plus a bias b [O] added to every output position of
+// each output channel, as torch.nn.functional.conv2d with a bias; b may be
+// nil. A bias of another shape panics naming Conv2D and the bias.
+func Conv2DBias(x, w, b *Var, opt tensor.Conv2DOptions) *Var {
+	y := Conv2D(x, w, opt)
+	if b == nil {
+		return y
+	}
+	if ws, bs := w.Shape(), b.Shape(); len(bs) != 1 || len(ws) == 0 || bs[0] != ws[0] {
+		panicf("Conv2D", "bias of shape %v does not fit weight %v: want [%d]", bs, ws, ws[0])
+	}
+	return y.Add(b.Reshape(1, -1, 1, 1))
+}
+
 // MaxPool2D takes window maxima; the gradient goes to the element each
 // maximum came from.
 func MaxPool2D(x *Var, opt tensor.Pool2DOptions) *Var {
@@ -116,17 +135,21 @@ func (v *Var) LogSoftmax(axis int) *Var {
 // picked more than once.
 func (v *Var) IndexSelect(axis int, idx *tensor.Tensor) *Var {
 	x := v.val
-	a := normAxis(axis, x.Dim())
+	a := normAxis("IndexSelect", axis, x.Dim())
 	return record("IndexSelect", x.IndexSelect(a, idx), func(g *tensor.Tensor) []*tensor.Tensor {
 		return grads(tensor.ZerosLike(x).IndexAdd(a, idx, g))
 	}, v)
 }
 
 // Gather picks, along axis, the elements idx names (see tensor.Gather).
-func (v *Var) Gather(axis int, idx *tensor.Tensor) *Var {
+func (v *Var) Gather(axis int, idx *tensor.Tensor) *Var { return v.GatherNamed("", axis, idx) }
+
+// GatherNamed is Gather whose out-of-range indices are reported as what
+// (see tensor.Tensor.GatherNamed).
+func (v *Var) GatherNamed(what string, axis int, idx *tensor.Tensor) *Var {
 	x := v.val
-	a := normAxis(axis, x.Dim())
-	return record("Gather", x.Gather(a, idx), func(g *tensor.Tensor) []*tensor.Tensor {
+	a := normAxis("Gather", axis, x.Dim())
+	return record("Gather", x.GatherNamed(what, a, idx), func(g *tensor.Tensor) []*tensor.Tensor {
 		// Scatter into the part of x the index covers, then pad to x.
 		shape := idx.Shape()
 		shape[a] = x.Size(a)

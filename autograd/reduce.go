@@ -6,9 +6,9 @@ import (
 	"github.com/wgtensor/wgtensor/tensor"
 )
 
-// reducedAxes resolves the axes of a reduction over a tensor of rank dims
+// reducedAxes resolves the axes of the reduction op over a tensor of rank dims
 // (all of them when none is given).
-func reducedAxes(axes []int, rank int) []int {
+func reducedAxes(op string, axes []int, rank int) []int {
 	if len(axes) == 0 {
 		all := make([]int, rank)
 		for i := range all {
@@ -18,7 +18,7 @@ func reducedAxes(axes []int, rank int) []int {
 	}
 	out := make([]int, len(axes))
 	for i, a := range axes {
-		out[i] = normAxis(a, rank)
+		out[i] = normAxis(op, a, rank)
 	}
 	slices.Sort(out)
 	return out
@@ -51,7 +51,7 @@ func (v *Var) MeanKeepDim(axes ...int) *Var {
 
 func (v *Var) sum(op string, out *tensor.Tensor, axes []int, mean bool) *Var {
 	in := v.val.Shape()
-	red := reducedAxes(axes, len(in))
+	red := reducedAxes(op, axes, len(in))
 	count := 1
 	for _, a := range red {
 		count *= in[a]
@@ -91,7 +91,7 @@ func (v *Var) MinKeepDim(axes ...int) *Var {
 func (v *Var) extreme(op string, kept *tensor.Tensor, axes []int, keep, isMax bool) *Var {
 	x := v.val
 	in := x.Shape()
-	red := reducedAxes(axes, len(in))
+	red := reducedAxes(op, axes, len(in))
 	out := kept
 	if !keep {
 		out = kept.Squeeze(red...)

@@ -77,7 +77,7 @@ func padAxis(g *tensor.Tensor, axis, start, n int) *tensor.Tensor {
 // Narrow returns length elements of axis starting at start.
 func (v *Var) Narrow(axis, start, length int) *Var {
 	out := v.val.Narrow(axis, start, length)
-	a := normAxis(axis, v.val.Dim())
+	a := normAxis("Narrow", axis, v.val.Dim())
 	n := v.val.Size(a)
 	r := record("Narrow", out, func(g *tensor.Tensor) []*tensor.Tensor {
 		return grads(padAxis(g, a, start, n))
@@ -88,23 +88,33 @@ func (v *Var) Narrow(axis, start, length int) *Var {
 	return r
 }
 
-// Slice returns elements start..end-1 of axis with Python's rules.
-func (v *Var) Slice(axis, start, end int) *Var {
-	a := normAxis(axis, v.val.Dim())
+// Slice returns elements start..end-1 of axis with Python's rules, every
+// step-th one when a step is given (see tensor.Tensor.Slice).
+func (v *Var) Slice(axis, start, end int, step ...int) *Var {
+	a := normAxis("Slice", axis, v.val.Dim())
 	n := v.val.Size(a)
-	clip := func(i int) int {
-		if i < 0 {
-			i += n
-		}
-		return min(max(i, 0), n)
+	s, e, st := tensor.SliceRange("Slice", n, start, end, step)
+	if st == 1 {
+		return v.Narrow(a, s, e-s)
 	}
-	s, e := clip(start), clip(end)
-	return v.Narrow(a, s, max(e-s, 0))
+	out := v.val.Slice(a, s, e, st)
+	return record("Slice", out, func(g *tensor.Tensor) []*tensor.Tensor {
+		// Spread g to every step-th position: each element followed by
+		// step-1 zeros, cut to the axis and placed at s.
+		m := g.Size(a)
+		zeros := g.Shape()
+		zeros = append(zeros[:a+1], append([]int{st - 1}, zeros[a+1:]...)...)
+		spread := tensor.Concat([]*tensor.Tensor{g.Unsqueeze(a + 1), tensor.Zeros(g.Device(), zeros...)}, a+1)
+		shape := g.Shape()
+		shape[a] = m * st
+		spread = spread.Reshape(shape...).Narrow(a, 0, min(m*st, n-s))
+		return grads(padAxis(spread, a, s, n))
+	}, v)
 }
 
 // Select returns index i of axis, removing the axis.
 func (v *Var) Select(axis, i int) *Var {
-	a := normAxis(axis, v.val.Dim())
+	a := normAxis("Select", axis, v.val.Dim())
 	n := v.val.Size(a)
 	out := v.val.Select(a, i)
 	if i < 0 {
@@ -122,7 +132,7 @@ func (v *Var) Select(axis, i int) *Var {
 // Unsqueeze inserts an axis of length 1.
 func (v *Var) Unsqueeze(axis int) *Var {
 	out := v.val.Unsqueeze(axis)
-	a := normAxis(axis, out.Dim())
+	a := normAxis("Unsqueeze", axis, out.Dim())
 	return record("Unsqueeze", out, func(g *tensor.Tensor) []*tensor.Tensor { return grads(g.Squeeze(a)) }, v)
 }
 
@@ -150,7 +160,7 @@ func Concat(vs []*Var, axis int) *Var {
 		ts[i] = v.val
 	}
 	out := tensor.Concat(ts, axis)
-	a := normAxis(axis, out.Dim())
+	a := normAxis("Concat", axis, out.Dim())
 	return record("Concat", out, func(g *tensor.Tensor) []*tensor.Tensor {
 		gs := make([]*tensor.Tensor, len(vs))
 		pos := 0
@@ -174,12 +184,12 @@ func Stack(vs []*Var, axis int) *Var {
 	if len(us) == 0 {
 		panicf("Stack", "no Vars")
 	}
-	return Concat(us, normAxis(axis, us[0].Dim()))
+	return Concat(us, normAxis("Stack", axis, us[0].Dim()))
 }
 
 // Split cuts axis into parts of size elements (the last may be shorter).
 func (v *Var) Split(size, axis int) []*Var {
-	a := normAxis(axis, v.val.Dim())
+	a := normAxis("Split", axis, v.val.Dim())
 	var parts []*Var
 	for _, p := range v.val.Split(size, a) {
 		start := len(parts) * size
@@ -193,14 +203,15 @@ func (v *Var) Chunk(n, axis int) []*Var {
 	if n <= 0 {
 		panicf("Chunk", "count %d is not positive", n)
 	}
-	a := normAxis(axis, v.val.Dim())
+	a := normAxis("Chunk", axis, v.val.Dim())
 	return v.Split(max((v.val.Size(a)+n-1)/n, 1), a)
 }
 
-// normAxis resolves a negative axis, panicking when it is out of range.
-func normAxis(a, rank int) int {
+// normAxis resolves a negative axis of op, panicking when it is out of
+// range.
+func normAxis(op string, a, rank int) int {
 	if a < -rank || a >= rank {
-		panicf("axis", "axis %d out of range for %d dimensions", a, rank)
+		panicf(op, "axis %d out of range for %d dimensions", a, rank)
 	}
 	if a < 0 {
 		a += rank

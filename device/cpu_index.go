@@ -10,7 +10,7 @@ import "fmt"
 func (d *cpuDevice) IndexSelect(dst, x, idx Buffer, g GatherShape) {
 	d.dispatch()
 	id := cpuInts(idx)
-	d.checkIndices("IndexSelect", id[:g.M], g.N)
+	d.checkIndices(g.indexName("IndexSelect"), id[:g.M], g.N)
 	if dst.DType() == Float32 {
 		cpuIndexSelect(cpuFloats(dst), cpuFloats(x), id, g)
 	} else {
@@ -37,7 +37,7 @@ func cpuIndexSelect[T cpuElem](dst, x []T, idx []int32, g GatherShape) {
 func (d *cpuDevice) IndexAdd(dst, idx, src Buffer, g GatherShape) {
 	d.dispatch()
 	id := cpuInts(idx)
-	d.checkIndices("IndexAdd", id[:g.M], g.N)
+	d.checkIndices(g.indexName("IndexAdd"), id[:g.M], g.N)
 	if dst.DType() == Float32 {
 		cpuIndexAdd(cpuFloats(dst), cpuFloats(src), id, g)
 	} else {
@@ -66,7 +66,7 @@ func cpuIndexAdd[T cpuElem](dst, src []T, idx []int32, g GatherShape) {
 func (d *cpuDevice) Gather(dst, x, idx Buffer, g GatherShape) {
 	d.dispatch()
 	id := cpuInts(idx)
-	d.checkIndices("Gather", id[:g.Outer*g.M*g.Inner], g.N)
+	d.checkIndices(g.indexName("Gather"), id[:g.Outer*g.M*g.Inner], g.N)
 	if dst.DType() == Float32 {
 		cpuGather(cpuFloats(dst), cpuFloats(x), id, g)
 	} else {
@@ -95,7 +95,7 @@ func cpuGather[T cpuElem](dst, x []T, idx []int32, g GatherShape) {
 func (d *cpuDevice) ScatterAdd(dst, idx, src Buffer, g GatherShape) {
 	d.dispatch()
 	id := cpuInts(idx)
-	d.checkIndices("ScatterAdd", id[:g.Outer*g.M*g.Inner], g.N)
+	d.checkIndices(g.indexName("ScatterAdd"), id[:g.Outer*g.M*g.Inner], g.N)
 	if dst.DType() == Float32 {
 		cpuScatterAdd(cpuFloats(dst), cpuFloats(src), id, g)
 	} else {
@@ -132,11 +132,12 @@ func cpuColumns(g GatherShape, fn func(o, i0, i1 int)) {
 	})
 }
 
-// checkIndices records an error for the first index outside [0, n).
-func (d *cpuDevice) checkIndices(op string, idx []int32, n int) {
+// checkIndices records an error for the first index outside [0, n); name
+// says what the indices are.
+func (d *cpuDevice) checkIndices(name string, idx []int32, n int) {
 	for _, k := range idx {
 		if k < 0 || int(k) >= n {
-			d.fail(fmt.Errorf("device: %s: index %d out of range [0, %d)", op, k, n))
+			d.fail(fmt.Errorf("device: %s %d out of range [0, %d)", name, k, n))
 			return
 		}
 	}

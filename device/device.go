@@ -271,6 +271,18 @@ type Limiter interface {
 // destination) is [Outer, N, Inner] and the indexed side [Outer, M, Inner].
 type GatherShape struct {
 	Outer, N, M, Inner int
+	// Index names the indices in the error an out-of-range one raises, as
+	// an op built on the primitive sees them ("CrossEntropyLoss: label");
+	// empty, they are the primitive's "index".
+	Index string
+}
+
+// indexName is what an out-of-range index of primitive op is called.
+func (g GatherShape) indexName(op string) string {
+	if g.Index != "" {
+		return g.Index
+	}
+	return op + ": index"
 }
 
 // Conv2DParams describes a 2-D convolution of an input [N, C, H, W] with a

@@ -89,6 +89,8 @@ type gpuDevice struct {
 	doomed     []*wgpu.Buffer            // released after the next submit
 	status     *wgpu.Buffer              // index-error flags written by kernels
 	statusUsed bool                      // a kernel may have written status since the last check
+	indexNames []string                  // GatherShape.Index names, numbered from 1 in status codes
+	indexIDs   map[string]uint32
 
 	stats Stats
 
@@ -132,6 +134,7 @@ func openGPU() (*gpuDevice, error) {
 		limits:    limits,
 		software:  props.AdapterType == wgpu.AdapterType_CPU,
 		pipelines: map[string]*pipeline{},
+		indexIDs:  map[string]uint32{},
 		modules:   map[string]*wgpu.ShaderModule{},
 		pool:      map[uint64][]*wgpu.Buffer{},
 		staging:   map[uint64][]*wgpu.Buffer{},
@@ -537,7 +540,7 @@ func (g *gpuDevice) readbackLocked(src *wgpu.Buffer, size uint64) ([]byte, error
 	g.staging[class] = append(g.staging[class], staging)
 	var indexErr error
 	if checkStatus {
-		indexErr = statusError(data[size:])
+		indexErr = g.statusError(data[size:])
 	}
 	return data[:size], indexErr, nil
 }
@@ -554,13 +557,34 @@ func (g *gpuDevice) stagingLocked(class uint64) (*wgpu.Buffer, error) {
 	return buf, nil
 }
 
-// statusError decodes the status words written by the index kernels.
-func statusError(words []byte) error {
+// statusError decodes the status words written by the index kernels: the
+// op code, with the number of the name its indices were given (see
+// indexCodeLocked) above its low byte, the index and the length.
+func (g *gpuDevice) statusError(words []byte) error {
 	u := unsafe.Slice((*uint32)(unsafe.Pointer(&words[0])), 3)
 	if u[0] == 0 {
 		return nil
 	}
-	return fmt.Errorf("device: %s: index %d out of range [0, %d)", indexOpName(u[0]), int32(u[1]), u[2])
+	name := indexOpName(u[0]&0xff) + ": index"
+	if id := int(u[0] >> 8); id > 0 && id <= len(g.indexNames) {
+		name = g.indexNames[id-1]
+	}
+	return fmt.Errorf("device: %s %d out of range [0, %d)", name, int32(u[1]), u[2])
+}
+
+// indexCodeLocked returns the status code an index kernel reports for the
+// primitive code with indices named as sh says.
+func (g *gpuDevice) indexCodeLocked(code uint32, sh GatherShape) uint32 {
+	if sh.Index == "" {
+		return code
+	}
+	id, ok := g.indexIDs[sh.Index]
+	if !ok && len(g.indexNames) < 1<<20 {
+		g.indexNames = append(g.indexNames, sh.Index)
+		id = uint32(len(g.indexNames))
+		g.indexIDs[sh.Index] = id
+	}
+	return code | id<<8
 }
 
 // Stats returns the device's counters.

@@ -49,6 +49,10 @@ func binaryExprFor(op BinaryOp, dt DType) string {
 		return "max(u, v)"
 	case op == Minimum:
 		return "min(u, v)"
+	case op == Ne && dt == Float32:
+		return "select(0.0, 1.0, any_nan(u, v) || u != v)"
+	case op.IsComparison() && dt == Float32:
+		return "select(0.0, 1.0, !any_nan(u, v) && " + binaryExpr[op] + ")"
 	case op.IsComparison():
 		return "select(0.0, 1.0, " + binaryExpr[op] + ")"
 	}
@@ -612,7 +616,7 @@ func (g *gpuDevice) index(entry string, code uint32, atomic bool, dst, src, idx 
 		}
 		total := sh.Outer * sh.M * sh.Inner
 		var pr gpuParams
-		pr.ints(sh.Outer, sh.N, sh.M, sh.Inner, total).u32(code, 0, 0)
+		pr.ints(sh.Outer, sh.N, sh.M, sh.Inner, total).u32(g.indexCodeLocked(code, sh), 0, 0)
 		status := gpuArg{slot: 4, buf: g.status, size: 16, write: true}
 		if err := g.launchLocked(p, pr.b, g.threads(total), gpuIn(1, src), gpuIn(2, idx), gpuOut(3, dst), status); err != nil {
 			return err

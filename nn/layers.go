@@ -123,11 +123,7 @@ func NewConv2d(dev device.Device, in, out, kh, kw int, opt tensor.Conv2DOptions)
 
 // Forward convolves x [N, C, H, W].
 func (c *Conv2d) Forward(x *autograd.Var) *autograd.Var {
-	y := autograd.Conv2D(x, c.Weight, c.Options)
-	if c.Bias != nil {
-		y = y.Add(c.Bias.Reshape(1, -1, 1, 1))
-	}
-	return y
+	return autograd.Conv2DBias(x, c.Weight, c.Bias, c.Options)
 }
 
 // MaxPool2d takes window maxima, as torch.nn.MaxPool2d.

@@ -88,7 +88,7 @@ func CrossEntropyLoss(logits *autograd.Var, labels *tensor.Tensor, opts ...LossO
 	c := newLossConfig(opts)
 	checkLabels("CrossEntropyLoss", logits, labels)
 	logp := logits.LogSoftmax(1)
-	return c.nll(logp, labels)
+	return c.nll("CrossEntropyLoss", logp, labels)
 }
 
 // NLLLoss is the negative log-likelihood of int32 labels under log
@@ -97,7 +97,7 @@ func NLLLoss(logp *autograd.Var, labels *tensor.Tensor, opts ...LossOption) *aut
 	c := newLossConfig(opts)
 	c.labelSmoothing = 0
 	checkLabels("NLLLoss", logp, labels)
-	return c.nll(logp, labels)
+	return c.nll("NLLLoss", logp, labels)
 }
 
 func checkLabels(op string, scores *autograd.Var, labels *tensor.Tensor) {
@@ -114,17 +114,20 @@ func checkLabels(op string, scores *autograd.Var, labels *tensor.Tensor) {
 }
 
 // nll picks -logp at each label, skipping ignored labels, with label
-// smoothing eps: (1-eps)·nll + eps·mean_c(-logp).
-func (c lossConfig) nll(logp *autograd.Var, labels *tensor.Tensor) *autograd.Var {
+// smoothing eps: (1-eps)·nll + eps·mean_c(-logp); a label out of range is
+// reported as op's.
+func (c lossConfig) nll(op string, logp *autograd.Var, labels *tensor.Tensor) *autograd.Var {
 	dev := labels.Device()
 	keep := labels.NeScalar(float64(c.ignoreIndex)) // float 0/1
 	safe := tensor.Where(keep, labels, tensor.FullOf(dev, tensor.Int32, 0))
-	picked := logp.Gather(1, safe.Unsqueeze(1)).Squeeze(1).Neg()
+	picked := logp.GatherNamed(op+": label", 1, safe.Unsqueeze(1)).Squeeze(1).Neg()
 	if c.labelSmoothing > 0 {
 		uniform := logp.Mean(1).Neg()
 		picked = picked.MulScalar(1 - c.labelSmoothing).Add(uniform.MulScalar(c.labelSmoothing))
 	}
-	loss := picked.Mul(autograd.Const(keep))
+	// Ignored rows may hold anything, NaN too (fully masked padding):
+	// select, not multiply, so that they contribute exactly 0.
+	loss := autograd.Where(keep, picked, autograd.Const(tensor.Scalar(dev, 0)))
 	switch c.reduction {
 	case ReduceSum:
 		return loss.Sum()
@@ -145,9 +148,19 @@ func BCELoss(probs, target *autograd.Var, opts ...LossOption) *autograd.Var {
 }
 
 // BCEWithLogitsLoss is BCELoss of sigmoid(logits), computed stably as
-// max(x, 0) - x·t + log(1 + e^-|x|).
+// max(x, 0) - x·t + log(1 + e^-|x|), with the gradient sigmoid(x) - t for
+// the logits (and -x for the target), also at x = 0 where the pieces of
+// the stable form have kinks.
 func BCEWithLogitsLoss(logits, target *autograd.Var, opts ...LossOption) *autograd.Var {
 	checkSameShape("BCEWithLogitsLoss", logits.Shape(), target.Shape())
-	l := logits.ReLU().Sub(logits.Mul(target)).Add(logits.Abs().Neg().Exp().AddScalar(1).Log())
-	return newLossConfig(opts).reduce(l)
+	x, t := logits.Value(), target.Value()
+	l := x.ReLU().Sub(x.Mul(t)).Add(x.Abs().Neg().Exp().AddScalar(1).Log())
+	loss := autograd.Record("BCEWithLogitsLoss", l, func(g *tensor.Tensor) []*tensor.Tensor {
+		var dt *tensor.Tensor
+		if target.RequiresGrad() {
+			dt = g.Mul(x).Neg()
+		}
+		return []*tensor.Tensor{g.Mul(x.Sigmoid().Sub(t)), dt}
+	}, logits, target)
+	return newLossConfig(opts).reduce(loss)
 }

@@ -16,7 +16,7 @@ type BatchNorm struct {
 	RunningMean       *Buffer       // [C]
 	RunningVar        *Buffer       // [C]
 	NumBatchesTracked *Buffer       // [] int64 in PyTorch
-	Eps               float64
+	Eps               float64       // added to the variance; 0 means PyTorch's 1e-5
 	Momentum          float64
 	rank              int // 2, 3 or 4 for the 1d and 2d forms; 0 accepts any
 	mode
@@ -29,7 +29,7 @@ func newBatchNorm(dev device.Device, c, rank int) *BatchNorm {
 		RunningMean:       &Buffer{T: tensor.Zeros(dev, c)},
 		RunningVar:        &Buffer{T: tensor.Ones(dev, c)},
 		NumBatchesTracked: &Buffer{T: tensor.FullOf(dev, tensor.Int32, 0), Int64: true},
-		Eps:               1e-5,
+		Eps:               defaultEps,
 		Momentum:          0.1,
 		rank:              rank,
 	}
@@ -70,7 +70,7 @@ func (b *BatchNorm) Forward(x *autograd.Var) *autograd.Var {
 		mean = autograd.Const(b.RunningMean.T.Reshape(shape...))
 		variance = autograd.Const(b.RunningVar.T.Reshape(shape...))
 	}
-	y := x.Sub(mean).Mul(variance.AddScalar(b.Eps).Rsqrt())
+	y := x.Sub(mean).Mul(variance.AddScalar(epsOr(b.Eps)).Rsqrt())
 	return y.Mul(b.Weight.Reshape(shape...)).Add(b.Bias.Reshape(shape...))
 }
 
@@ -82,16 +82,30 @@ func (b *BatchNorm) updateRunning(mean, biasedVar *tensor.Tensor, n int) {
 	m := b.Momentum
 	b.RunningMean.T = b.RunningMean.T.MulScalar(1 - m).Add(mean.Reshape(c).MulScalar(m))
 	b.RunningVar.T = b.RunningVar.T.MulScalar(1 - m).Add(unbiased.Reshape(c).MulScalar(m))
-	b.NumBatchesTracked.T = b.NumBatchesTracked.T.AddScalar(1)
+	b.NumBatchesTracked.T = b.NumBatchesTracked.T.AddScalarInt(1)
+}
+
+// defaultEps is the variance offset of PyTorch's normalisation layers.
+const defaultEps = 1e-5
+
+// epsOr returns eps, or defaultEps for the zero value, so that a layer
+// written as a struct literal works as PyTorch's default one does.
+func epsOr(eps float64) float64 {
+	if eps == 0 {
+		return defaultEps
+	}
+	return eps
 }
 
 // LayerNorm normalises over the trailing axes of the given shape, as
-// torch.nn.LayerNorm with an elementwise affine transform.
+// torch.nn.LayerNorm with an elementwise affine transform. Its zero value
+// with a Shape is usable: Eps 0 means 1e-5, and a nil Weight or Bias is left
+// out (elementwise_affine=False).
 type LayerNorm struct {
 	Weight *autograd.Var // the normalised shape, ones
 	Bias   *autograd.Var // zeros
 	Shape  []int
-	Eps    float64
+	Eps    float64 // added to the variance; 0 means PyTorch's 1e-5
 }
 
 // NewLayerNorm returns layer normalisation over the trailing axes of shape.
@@ -100,7 +114,7 @@ func NewLayerNorm(dev device.Device, shape ...int) *LayerNorm {
 		Weight: autograd.Param(tensor.Ones(dev, shape...)),
 		Bias:   autograd.Param(tensor.Zeros(dev, shape...)),
 		Shape:  shape,
-		Eps:    1e-5,
+		Eps:    defaultEps,
 	}
 }
 
@@ -120,5 +134,12 @@ func (l *LayerNorm) Forward(x *autograd.Var) *autograd.Var {
 	mean := x.MeanKeepDim(axes...)
 	centred := x.Sub(mean)
 	variance := centred.Square().MeanKeepDim(axes...)
-	return centred.Mul(variance.AddScalar(l.Eps).Rsqrt()).Mul(l.Weight).Add(l.Bias)
+	y := centred.Mul(variance.AddScalar(epsOr(l.Eps)).Rsqrt())
+	if l.Weight != nil {
+		y = y.Mul(l.Weight)
+	}
+	if l.Bias != nil {
+		y = y.Add(l.Bias)
+	}
+	return y
 }

@@ -34,9 +34,15 @@ func New[T Elem](dev device.Device, data []T, shape ...int) *Tensor {
 	return t
 }
 
-// Scalar returns a zero-dimensional float32 tensor holding v.
+// Scalar returns a zero-dimensional float32 tensor holding v, as
+// torch.tensor(v).
 func Scalar(dev device.Device, v float32) *Tensor {
 	return New(dev, []float32{v}, []int{}...)
+}
+
+// ScalarInt returns a zero-dimensional int32 tensor holding v.
+func ScalarInt(dev device.Device, v int32) *Tensor {
+	return New(dev, []int32{v}, []int{}...)
 }
 
 // checkShape panics for op when a dimension is negative.

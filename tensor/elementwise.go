@@ -69,9 +69,19 @@ func (t *Tensor) broadcastView(shape []int) device.View {
 	return t.Expand(shape...).view()
 }
 
+// binaryScalar applies op to t and the float scalar s. As in PyTorch, a
+// float scalar makes arithmetic on an int32 tensor float32 (int32 + 2.0 is
+// float32); comparisons of int32 tensors with whole numbers stay exact.
 func (t *Tensor) binaryScalar(op device.BinaryOp, s float64, scalarFirst bool) *Tensor {
+	return t.scalarOp(op, s, scalarFirst, false)
+}
+
+// scalarOp is binaryScalar; intScalar marks s as an integer, which keeps
+// int32 arithmetic in int32 while it fits.
+func (t *Tensor) scalarOp(op device.BinaryOp, s float64, scalarFirst, intScalar bool) *Tensor {
 	a := t
-	if t.dtype == Int32 && (!op.IntOK() || s != math.Trunc(s) || math.Abs(s) > math.MaxInt32) {
+	exact := s == math.Trunc(s) && math.Abs(s) <= math.MaxInt32
+	if t.dtype == Int32 && (!op.IntOK() || !exact || !(intScalar || op.IsComparison())) {
 		a = t.AsType(Float32)
 	}
 	dt := a.dtype
@@ -139,8 +149,20 @@ func (t *Tensor) Gt(o *Tensor) *Tensor { return t.binary(device.Gt, o) }
 // Ge returns a float32 mask, 1 where t >= o.
 func (t *Tensor) Ge(o *Tensor) *Tensor { return t.binary(device.Ge, o) }
 
-// AddScalar returns t + s.
+// AddScalar returns t + s; like every scalar op taking a float64, it makes an
+// int32 tensor float32, as PyTorch does for a float scalar (see
+// AddScalarInt for integer arithmetic).
 func (t *Tensor) AddScalar(s float64) *Tensor { return t.binaryScalar(device.Add, s, false) }
+
+// AddScalarInt returns t + s for an integer s: an int32 tensor stays int32,
+// as with a Python int in PyTorch.
+func (t *Tensor) AddScalarInt(s int) *Tensor { return t.scalarOp(device.Add, float64(s), false, true) }
+
+// SubScalarInt returns t - s for an integer s, keeping int32 as AddScalarInt.
+func (t *Tensor) SubScalarInt(s int) *Tensor { return t.scalarOp(device.Sub, float64(s), false, true) }
+
+// MulScalarInt returns t * s for an integer s, keeping int32 as AddScalarInt.
+func (t *Tensor) MulScalarInt(s int) *Tensor { return t.scalarOp(device.Mul, float64(s), false, true) }
 
 // SubScalar returns t - s.
 func (t *Tensor) SubScalar(s float64) *Tensor { return t.binaryScalar(device.Sub, s, false) }

@@ -53,12 +53,26 @@ func convParams(op string, x, w []int, o Conv2DOptions) device.Conv2DParams {
 		StrideH: o.Stride[0], StrideW: o.Stride[1], PadH: o.Padding[0], PadW: o.Padding[1],
 		DilH: o.Dilation[0], DilW: o.Dilation[1], Groups: o.Groups,
 	}
-	p.OH = (p.H+2*p.PadH-p.DilH*(p.KH-1)-1)/p.StrideH + 1
-	p.OW = (p.W+2*p.PadW-p.DilW*(p.KW-1)-1)/p.StrideW + 1
-	if p.OH <= 0 || p.OW <= 0 {
-		panicf(op, "kernel %v larger than padded input %v", w, x)
-	}
+	p.OH, p.OW = windows(op, x, [2]int{p.PadH, p.PadW}, [2]int{p.KH, p.KW}, [2]int{p.DilH, p.DilW}, [2]int{p.StrideH, p.StrideW})
 	return p
+}
+
+// windows returns how many windows of the kernel (with dilation) fit along
+// the height and width of the input x [N, C, H, W] padded by pad, at the
+// given stride, as PyTorch counts them; it panics for op when the kernel
+// is larger than the padded input, even by less than a stride.
+func windows(op string, x []int, pad, kernel, dil, stride [2]int) (oh, ow int) {
+	var out [2]int
+	for i := range 2 {
+		padded := x[2+i] + 2*pad[i]
+		extent := dil[i]*(kernel[i]-1) + 1
+		if extent > padded {
+			panicf(op, "kernel %v (dilation %v) spans %d, more than the padded input's %d along %s (input %v, padding %v)",
+				kernel, dil, extent, padded, [2]string{"height", "width"}[i], x, pad)
+		}
+		out[i] = (padded-extent)/stride[i] + 1
+	}
+	return out[0], out[1]
 }
 
 // Conv2D returns the 2-D cross-correlation of x [N, C, H, W] with w
@@ -149,6 +163,8 @@ func poolParams(op string, x []int, o Pool2DOptions) device.Pool2DParams {
 		if o.Stride[i] == 0 {
 			o.Stride[i] = o.Kernel[i]
 		}
+	}
+	for i := range 2 {
 		if o.Kernel[i] <= 0 || o.Stride[i] <= 0 || o.Padding[i] < 0 || 2*o.Padding[i] > o.Kernel[i] {
 			panicf(op, "invalid kernel %v, stride %v, padding %v (padding must be at most half the kernel)",
 				o.Kernel, o.Stride, o.Padding)
@@ -159,11 +175,7 @@ func poolParams(op string, x []int, o Pool2DOptions) device.Pool2DParams {
 		StrideH: o.Stride[0], StrideW: o.Stride[1], PadH: o.Padding[0], PadW: o.Padding[1],
 		CountIncludePad: !o.ExcludePadding,
 	}
-	p.OH = (p.H+2*p.PadH-p.KH)/p.StrideH + 1
-	p.OW = (p.W+2*p.PadW-p.KW)/p.StrideW + 1
-	if p.OH <= 0 || p.OW <= 0 {
-		panicf(op, "kernel %v larger than padded input %v", o.Kernel, x)
-	}
+	p.OH, p.OW = windows(op, x, o.Padding, o.Kernel, [2]int{1, 1}, o.Stride)
 	return p
 }
 
@@ -318,7 +330,12 @@ func (t *Tensor) IndexAdd(axis int, idx, src *Tensor) *Tensor {
 // Gather returns out[i][j][k] = t[i][idx[i][j][k]][k] (for axis 1, and
 // likewise for any axis), as torch.gather: idx has t's rank and, outside
 // axis, lengths no larger than t's.
-func (t *Tensor) Gather(axis int, idx *Tensor) *Tensor {
+func (t *Tensor) Gather(axis int, idx *Tensor) *Tensor { return t.GatherNamed("", axis, idx) }
+
+// GatherNamed is Gather for an op built on it: an index out of range is
+// reported as what (for example "CrossEntropyLoss: label") instead of as
+// Gather's index. An empty what is Gather's own name.
+func (t *Tensor) GatherNamed(what string, axis int, idx *Tensor) *Tensor {
 	sameDevice("Gather", t, idx)
 	checkIndex("Gather", idx)
 	a := t.axis("Gather", axis)
@@ -339,7 +356,7 @@ func (t *Tensor) Gather(axis int, idx *Tensor) *Tensor {
 	out, ok := result(t.dev, t.dtype, slices.Clone(idx.shape), x, ic)
 	if ok && out.Numel() > 0 {
 		outer, m, inner := gatherShape(idx.shape, a)
-		t.dev.Gather(out.st.buf, x.st.buf, ic.st.buf, device.GatherShape{Outer: outer, N: t.shape[a], M: m, Inner: inner})
+		t.dev.Gather(out.st.buf, x.st.buf, ic.st.buf, device.GatherShape{Outer: outer, N: t.shape[a], M: m, Inner: inner, Index: what})
 	}
 	keepAlive(x, ic)
 	return out

@@ -498,6 +498,8 @@ func layoutCases() []opCase {
 			f: one(func(x []*tensor.Tensor) *tensor.Tensor { return x[0].Permute(9, 3, 2, 0, 5, 8, 4, 7, 1, 6).Sum(-1, -3) })},
 		{name: "ArgMax/rank9-permuted", in: []input{f32(2, 2, 2, 2, 2, 2, 2, 2, 2, 3)}, tol: exact,
 			f: one(func(x []*tensor.Tensor) *tensor.Tensor { return x[0].Permute(3, 2, 0, 5, 8, 4, 7, 1, 6, 9).ArgMax(-1) })},
+		{name: "Slice/step", in: []input{f32(5, 9)}, tol: transc,
+			f: one(func(x []*tensor.Tensor) *tensor.Tensor { return x[0].Slice(1, 1, -1, 3).Slice(0, -100, 100, 2).Exp() })},
 		{name: "Contiguous/expanded", in: []input{f32(3, 1)}, tol: exact,
 			f: one(func(x []*tensor.Tensor) *tensor.Tensor { return x[0].Expand(2, 3, 4).Contiguous() })},
 		{name: "Reshape/non-view", in: []input{transposed(6, 4)}, tol: exact,

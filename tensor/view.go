@@ -145,18 +145,43 @@ func (t *Tensor) Narrow(axis, start, length int) *Tensor {
 
 // Slice returns the view of elements start..end-1 of axis, with Python's
 // rules: negative positions count from the end and the range is clipped to
-// the axis.
-func (t *Tensor) Slice(axis, start, end int) *Tensor {
+// the axis. An optional step (positive, 1 by default) takes every step-th
+// element, as t[start:end:step] in PyTorch.
+func (t *Tensor) Slice(axis, start, end int, step ...int) *Tensor {
 	a := t.axis("Slice", axis)
-	n := t.shape[a]
+	s, e, st := SliceRange("Slice", t.shape[a], start, end, step)
+	if st == 1 {
+		return t.Narrow(a, s, e-s)
+	}
+	shape, strides := slices.Clone(t.shape), slices.Clone(t.strides)
+	shape[a] = (e - s + st - 1) / st
+	strides[a] *= st
+	return t.withLayout(shape, strides, t.offset+s*t.strides[a])
+}
+
+// SliceRange resolves Slice's arguments for op on an axis of length n:
+// positions clipped to [0, n] with negative ones counted from the end,
+// start <= end, and the step (1 when none is given). It panics for op on
+// a step that is not positive or more than one step.
+func SliceRange(op string, n, start, end int, step []int) (s, e, st int) {
+	st = 1
+	switch {
+	case len(step) > 1:
+		panicf(op, "one step at most, got %v", step)
+	case len(step) == 1:
+		st = step[0]
+	}
+	if st <= 0 {
+		panicf(op, "step %d must be positive", st)
+	}
 	clip := func(i int) int {
 		if i < 0 {
 			i += n
 		}
 		return min(max(i, 0), n)
 	}
-	s, e := clip(start), clip(end)
-	return t.Narrow(a, s, max(e-s, 0))
+	s, e = clip(start), clip(end)
+	return s, max(e, s), st
 }
 
 // Select returns the view of index i of axis, with that axis removed;

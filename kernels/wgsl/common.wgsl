@@ -11,6 +11,12 @@ fn is_nan(v: f32) -> bool {
   return (bitcast<u32>(v) & 0x7fffffffu) > 0x7f800000u;
 }
 
+// any_nan reports whether a or b is NaN: float comparisons test it
+// explicitly, since compilers may treat NaN operands as they like.
+fn any_nan(a: f32, b: f32) -> bool {
+  return is_nan(a) || is_nan(b);
+}
+
 fn nan_f32() -> f32 {
   return bitcast<f32>(0x7fc00000u);
 }

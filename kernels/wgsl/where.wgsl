@@ -11,7 +11,13 @@
 @compute @workgroup_size(256)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
 {{template "ew_index"}}
-  if (cond[offset0(i)] != {{.CT}}(0)) {
+  // A float condition is tested on its bits, so that NaN counts as true
+  // (non-zero) whatever the compiler makes of comparisons with NaN.
+{{- if eq .CT "f32"}}
+  if ((bitcast<u32>(cond[offset0(i)]) & 0x7fffffffu) != 0u) {
+{{- else}}
+  if (cond[offset0(i)] != 0) {
+{{- end}}
     y[i] = a[offset1(i)];
   } else {
     y[i] = b[offset2(i)];
