@@ -306,6 +306,13 @@ func (v *Var) GELU() *Var {
 	return v.unary("GELU", v.val.GELU(), func(g, x, _ *tensor.Tensor) *tensor.Tensor { return g.Mul(x.GELUGrad()) })
 }
 
+// Erf returns the error function of v; its derivative is 2/√π·e^(-v²).
+func (v *Var) Erf() *Var {
+	return v.unary("Erf", v.val.Erf(), func(g, x, _ *tensor.Tensor) *tensor.Tensor {
+		return g.Mul(x.Square().Neg().Exp().MulScalar(2 / math.Sqrt(math.Pi)))
+	})
+}
+
 // Where returns a where cond (a plain tensor) is non-zero and b elsewhere,
 // broadcasting.
 func Where(cond *tensor.Tensor, a, b *Var) *Var {

@@ -129,6 +129,7 @@ func gradCases() []gradCase {
 		un("Sigmoid", normal(5), (*autograd.Var).Sigmoid),
 		un("ReLU", awayFrom0(6), (*autograd.Var).ReLU),
 		un("GELU", normal(6), (*autograd.Var).GELU),
+		un("Erf", normal(6), (*autograd.Var).Erf),
 		{name: "Where", args: []arg{index(2, 3, 1), normal(3, 4), normal(4)}, f: func(x []*autograd.Var) *autograd.Var {
 			return autograd.Where(x[0].Value(), x[1], x[2])
 		}},

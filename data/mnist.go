@@ -218,3 +218,29 @@ func escapeModulePath(p string) string {
 	}
 	return filepath.FromSlash(b.String())
 }
+
+// ModuleFile returns the path of file (a slash-separated path inside the
+// module) in the Go module mod at version in the module cache, looking
+// where FindMNIST looks. Tests use it for data that Go modules ship, such
+// as the ONNX model zoo's MNIST model; the error says which `go mod
+// download` brings the module.
+func ModuleFile(mod, version, file string) (string, error) {
+	rel := filepath.Join(escapeModulePath(mod)+"@"+version, filepath.FromSlash(file))
+	var tried []string
+	for _, cache := range moduleCaches {
+		c := cache()
+		if c == "" {
+			continue
+		}
+		p := filepath.Join(c, rel)
+		if slices.Contains(tried, p) {
+			continue
+		}
+		if _, err := os.Stat(p); err == nil {
+			return p, nil
+		}
+		tried = append(tried, p)
+	}
+	return "", fmt.Errorf("data: %s not found in the Go module cache (looked in %s): run `go mod download %s@%s` (or `make deps`)",
+		file, strings.Join(tried, ", "), mod, version)
+}

@@ -188,6 +188,7 @@ var cpuUnaryMath = [...]func(float64) float64{
 	Cos:      math.Cos,
 	GELU:     cpuGELU,
 	GELUGrad: cpuGELUGrad,
+	Erf:      math.Erf,
 }
 
 // cpuMapFloat64 sets dst[i] = f(x[i]) computed in float64.

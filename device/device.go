@@ -330,11 +330,12 @@ const (
 	ReLU
 	GELU     // exact GELU, x·Φ(x), as PyTorch's default
 	GELUGrad // derivative of GELU, Φ(x) + x·φ(x)
+	Erf      // the error function
 )
 
 var unaryNames = [...]string{Neg: "Neg", Abs: "Abs", Sign: "Sign", Square: "Square", Exp: "Exp",
 	Log: "Log", Sqrt: "Sqrt", Rsqrt: "Rsqrt", Recip: "Recip", Sin: "Sin", Cos: "Cos", Tanh: "Tanh",
-	Sigmoid: "Sigmoid", ReLU: "ReLU", GELU: "GELU", GELUGrad: "GELUGrad"}
+	Sigmoid: "Sigmoid", ReLU: "ReLU", GELU: "GELU", GELUGrad: "GELUGrad", Erf: "Erf"}
 
 // String returns the op's name.
 func (op UnaryOp) String() string {

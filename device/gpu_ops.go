@@ -21,7 +21,7 @@ var unaryExpr = map[UnaryOp]string{
 	Neg: "-v", Abs: "abs(v)", Square: "v * v", Exp: "exp(v)", Log: "log(v)", Sqrt: "sqrt(v)",
 	Rsqrt: "1.0 / sqrt(v)", Recip: "1.0 / v", Sin: "sin(v)", Cos: "cos(v)", Tanh: "tanh_stable(v)",
 	Sigmoid: "sigmoid_stable(v)", ReLU: "select(0.0, v, v > 0.0 || is_nan(v))", GELU: "gelu(v)",
-	GELUGrad: "gelu_grad(v)",
+	GELUGrad: "gelu_grad(v)", Erf: "erf_approx(v)",
 }
 
 func unaryExprFor(op UnaryOp, dt DType) string {

@@ -263,6 +263,9 @@ func (t *Tensor) ReLU() *Tensor { return t.unary(device.ReLU) }
 // default.
 func (t *Tensor) GELU() *Tensor { return t.unary(device.GELU) }
 
+// Erf returns the error function of t, as torch.erf.
+func (t *Tensor) Erf() *Tensor { return t.unary(device.Erf) }
+
 // GELUGrad returns the derivative of GELU at t, Φ(t) + t·φ(t).
 func (t *Tensor) GELUGrad() *Tensor { return t.unary(device.GELUGrad) }
 

@@ -100,6 +100,7 @@ func unaryCases() []opCase {
 		{"ReLU", (*tensor.Tensor).ReLU, f32, exact},
 		{"GELU", (*tensor.Tensor).GELU, f32, transc},
 		{"GELUGrad", (*tensor.Tensor).GELUGrad, f32, transc},
+		{"Erf", (*tensor.Tensor).Erf, f32, transc},
 	}
 	var cases []opCase
 	for _, op := range ops {

@@ -59,6 +59,7 @@ func checks() []check {
 		{"Sin", (*tensor.Tensor).Sin, false}, {"Cos", (*tensor.Tensor).Cos, false}, {"Tanh", (*tensor.Tensor).Tanh, false},
 		{"Sigmoid", (*tensor.Tensor).Sigmoid, false}, {"ReLU", (*tensor.Tensor).ReLU, false}, {"GELU", (*tensor.Tensor).GELU, false},
 		{"GELUGrad", (*tensor.Tensor).GELUGrad, false},
+		{"Erf", (*tensor.Tensor).Erf, false},
 	}
 	binary := []struct {
 		name string
