@@ -144,9 +144,10 @@ func build(mp *onnxpb.ModelProto, dir string, dev device.Device) (m *Model, err 
 
 	// Tensors live on the device; if anything below fails, what was made
 	// is released.
+	consts := m.consts
 	defer func() {
 		if err != nil {
-			for _, v := range m.consts {
+			for _, v := range consts {
 				v.release()
 			}
 		}

@@ -621,22 +621,16 @@ func runRange(c *call) ([]*value, error) {
 	if b[2] == 0 {
 		return nil, errors.New("delta 0")
 	}
-	n := int(max(math.Ceil((b[1]-b[0])/b[2]), 0))
-	if n > 1<<28 {
-		return nil, fmt.Errorf("%d elements", n)
+	n := max(math.Ceil((b[1]-b[0])/b[2]), 0)
+	typ := c.in[0].typ
+	if n > hostLimit {
+		return one(typ, tensor.Arange(c.dev, typ.deviceType(), b[0], b[1], b[2]))
 	}
-	out := make([]float64, n)
+	out := make([]float64, int(n))
 	for i := range out {
 		out[i] = b[0] + float64(i)*b[2]
 	}
-	v := hostValue(c.in[0].typ, []int{n}, out)
-	if n > hostLimit {
-		if _, err := v.device(c.dev); err != nil {
-			return nil, err
-		}
-		v.host = nil
-	}
-	return []*value{v}, nil
+	return []*value{hostValue(typ, []int{len(out)}, out)}, nil
 }
 
 func runPad(c *call) ([]*value, error) {

@@ -232,11 +232,11 @@ func decode(typ elemType, n int, raw []byte, tp *onnxpb.TensorProto) ([]float64,
 	if !ok {
 		return nil, fmt.Errorf("element type %v is not supported", typ)
 	}
-	out := make([]float64, n)
 	if raw != nil {
 		if len(raw) != n*size {
 			return nil, fmt.Errorf("%d bytes of data for %d %v elements (want %d)", len(raw), n, typ, n*size)
 		}
+		out := make([]float64, n)
 		for i := range out {
 			b := raw[i*size:]
 			switch typ {
@@ -272,27 +272,38 @@ func decode(typ elemType, n int, raw []byte, tp *onnxpb.TensorProto) ([]float64,
 	switch typ {
 	case tFloat:
 		got = len(tp.GetFloatData())
-		for i := 0; i < min(n, got); i++ {
+	case tDouble:
+		got = len(tp.GetDoubleData())
+	case tInt64:
+		got = len(tp.GetInt64Data())
+	case tUint32, tUint64:
+		got = len(tp.GetUint64Data())
+	default:
+		got = len(tp.GetInt32Data())
+	}
+	if got != n { // checked before allocating: n comes from the file
+		return nil, fmt.Errorf("%d values for %d %v elements", got, n, typ)
+	}
+	out := make([]float64, n)
+	switch typ {
+	case tFloat:
+		for i := range n {
 			out[i] = float64(tp.GetFloatData()[i])
 		}
 	case tDouble:
-		got = len(tp.GetDoubleData())
-		for i := 0; i < min(n, got); i++ {
+		for i := range n {
 			out[i] = tp.GetDoubleData()[i]
 		}
 	case tInt64:
-		got = len(tp.GetInt64Data())
-		for i := 0; i < min(n, got); i++ {
+		for i := range n {
 			out[i] = float64(tp.GetInt64Data()[i])
 		}
 	case tUint32, tUint64:
-		got = len(tp.GetUint64Data())
-		for i := 0; i < min(n, got); i++ {
+		for i := range n {
 			out[i] = float64(tp.GetUint64Data()[i])
 		}
 	default: // int32, int16, int8, uint16, uint8, bool, float16, bfloat16 in int32_data
-		got = len(tp.GetInt32Data())
-		for i := 0; i < min(n, got); i++ {
+		for i := range n {
 			x := tp.GetInt32Data()[i]
 			switch typ {
 			case tFloat16:
@@ -303,9 +314,6 @@ func decode(typ elemType, n int, raw []byte, tp *onnxpb.TensorProto) ([]float64,
 				out[i] = float64(x)
 			}
 		}
-	}
-	if got != n {
-		return nil, fmt.Errorf("%d values for %d %v elements", got, n, typ)
 	}
 	return out, nil
 }

@@ -1,0 +1,118 @@
+package onnx_test
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/wgtensor/wgtensor/device"
+	"github.com/wgtensor/wgtensor/device/devicetest"
+	"github.com/wgtensor/wgtensor/onnx"
+	"github.com/wgtensor/wgtensor/tensor"
+)
+
+// genDir holds the models and ONNX Runtime references that `make
+// onnx-models` generates (onnx/testdata/README.md).
+var genDir = filepath.Join("testdata", "gen")
+
+// generated returns a file under genDir, or skips the test (fails it in
+// CI) with the command that makes it.
+func generated(t *testing.T, rel string) string {
+	t.Helper()
+	p := filepath.Join(genDir, rel)
+	if _, err := os.Stat(p); err != nil {
+		msg := fmt.Sprintf("%s is missing: run `make onnx-models` (see onnx/testdata/README.md)", p)
+		if os.Getenv("CI") != "" {
+			t.Fatal(msg)
+		}
+		t.Skip(msg)
+	}
+	return p
+}
+
+// tolerance is the largest difference from ONNX Runtime allowed, relative
+// to the output's largest magnitude: 1e-4 on the CPU, 1e-3 on the GPU.
+func tolerance(dev device.Device) float64 {
+	if dev.Kind() == device.KindGPU {
+		return 1e-3
+	}
+	return 1e-4
+}
+
+// checkAgainstORT runs model on every input file that pattern matches,
+// IN.npy, and compares each output with ONNX Runtime's IN.ort.NAME.npy.
+func checkAgainstORT(t *testing.T, dev device.Device, m *onnx.Model, pattern string, classes bool) {
+	t.Helper()
+	inputs, err := filepath.Glob(pattern)
+	require.NoError(t, err)
+	n := 0
+	for _, in := range inputs {
+		if strings.Count(filepath.Base(in), ".") > 1 { // an output: IN.ort.NAME.npy, IN.torch..., IN.official...
+			continue
+		}
+		x, err := tensor.ReadNPY(in, dev)
+		require.NoError(t, err)
+		start := time.Now()
+		out, err := m.Run(map[string]*tensor.Tensor{m.Inputs()[0].Name: x})
+		require.NoError(t, err, in)
+		for _, o := range m.Outputs() {
+			ref := strings.TrimSuffix(in, ".npy") + ".ort." + o.Name + ".npy"
+			want, err := tensor.ReadNPY(ref, device.CPU())
+			require.NoError(t, err)
+			got := out[o.Name]
+			require.Equal(t, want.Shape(), got.Shape(), "%s: output %s", in, o.Name)
+			w, err := want.Data()
+			require.NoError(t, err)
+			g, err := got.Data()
+			require.NoError(t, err)
+			assertCloseToMax(t, w, g, tolerance(dev), fmt.Sprintf("%s: output %s", filepath.Base(in), o.Name))
+			if classes {
+				rows := want.Shape()[0]
+				for r := range rows {
+					k := len(w) / rows
+					require.Equal(t, argmax(w[r*k:(r+1)*k]), argmax(g[r*k:(r+1)*k]), "%s: predicted class of row %d", in, r)
+				}
+			}
+		}
+		t.Logf("%s on %s: %v", filepath.Base(in), dev.Name(), time.Since(start).Round(time.Millisecond))
+		n++
+	}
+	require.Positive(t, n, "no inputs match %s", pattern)
+}
+
+// TestModelsMatchORT runs the model zoo's MNIST CNN, the models
+// export_models.py writes (torchvision's ResNet-18 and MobileNetV2, a
+// BERT-style encoder, a GPT-2-style decoder) and the PP-OCRv4 text
+// recognizer on every device against ONNX Runtime 1.30's outputs.
+func TestModelsMatchORT(t *testing.T) {
+	for _, c := range []struct {
+		name, model, inputs string
+		classes             bool
+	}{
+		{"mnist_zoo", "models/mnist_zoo.onnx", "models/mnist_zoo.input_*.npy", true},
+		{"resnet18", "models/resnet18.onnx", "models/resnet18.input_*.npy", true},
+		{"mobilenet_v2", "models/mobilenet_v2.onnx", "models/mobilenet_v2.input_*.npy", true},
+		{"bert_encoder", "models/bert_encoder.onnx", "models/bert_encoder.input_*.npy", false},
+		{"gpt2_decoder", "models/gpt2_decoder.onnx", "models/gpt2_decoder.input_*.npy", false},
+		{"ppocrv4_rec", "ocr/assets/ch_PP-OCRv4_rec_infer.onnx", "ocr/line_*.npy", false},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			path := generated(t, filepath.FromSlash(c.model))
+			for _, dev := range devicetest.Devices(t) {
+				t.Run(dev.Kind().String(), func(t *testing.T) {
+					if testing.Short() && dev.Kind() == device.KindGPU && c.name != "mnist_zoo" {
+						t.Skip("-short: the large models on the GPU")
+					}
+					m, err := onnx.Load(path, dev)
+					require.NoError(t, err)
+					checkAgainstORT(t, dev, m, filepath.Join(genDir, filepath.FromSlash(c.inputs)), c.classes)
+				})
+			}
+		})
+	}
+}
