@@ -84,7 +84,9 @@ func TestSmallModelRuns(t *testing.T) {
 // an error that names the node, the operator and the opset.
 func TestLoadErrors(t *testing.T) {
 	x, y := []*onnxpb.ValueInfoProto{floatInfo("x", 2)}, []*onnxpb.ValueInfoProto{floatInfo("y", 2)}
-	graph := func(n ...*onnxpb.NodeProto) *onnxpb.GraphProto { return &onnxpb.GraphProto{Node: n, Input: x, Output: y} }
+	graph := func(n ...*onnxpb.NodeProto) *onnxpb.GraphProto {
+		return &onnxpb.GraphProto{Node: n, Input: x, Output: y}
+	}
 	full := linearModel(t)
 	for _, c := range []struct {
 		name  string
