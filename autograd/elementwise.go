@@ -38,6 +38,13 @@ func sumTo(g *tensor.Tensor, shape []int) *tensor.Tensor {
 // grads builds a backward result.
 func grads(gs ...*tensor.Tensor) []*tensor.Tensor { return gs }
 
+// pass returns g where mask, a 0/1 comparison result of g's shape, is 1
+// and 0 where it is 0. It selects rather than multiplies, as PyTorch's
+// where and masked_fill do, so an infinite or NaN g where the derivative
+// is 0 gives 0, not NaN; the zeros are the mask's own, so it is one device
+// op, as the product was.
+func pass(mask, g *tensor.Tensor) *tensor.Tensor { return tensor.Where(mask, g, mask) }
+
 // Add returns a + b, broadcasting.
 func (a *Var) Add(b *Var) *Var {
 	as, bs := a.val.Shape(), b.val.Shape()
@@ -115,23 +122,33 @@ func (a *Var) Pow(b *Var) *Var {
 }
 
 // Maximum returns the elementwise maximum; on ties each operand receives
-// half the gradient, as torch.maximum.
+// half the gradient, and where either is NaN both receive all of it, as
+// torch.maximum.
 func (a *Var) Maximum(b *Var) *Var { return a.extremum("Maximum", b, a.val.Maximum(b.val), true) }
 
-// Minimum returns the elementwise minimum; on ties each operand receives
-// half the gradient, as torch.minimum.
+// Minimum returns the elementwise minimum, with Maximum's gradient rules.
 func (a *Var) Minimum(b *Var) *Var { return a.extremum("Minimum", b, a.val.Minimum(b.val), false) }
 
 func (a *Var) extremum(op string, b *Var, out *tensor.Tensor, isMax bool) *Var {
 	as, bs := a.val.Shape(), b.val.Shape()
 	av, bv := a.val, b.val
 	return record(op, out, func(g *tensor.Tensor) []*tensor.Tensor {
-		half := av.Eq(bv).MulScalar(0.5)
-		winA, winB := av.Gt(bv), av.Lt(bv)
+		// As PyTorch: where(a == b, g/2, g), zeroed (selected, not
+		// multiplied) where the operand loses. loseA and loseB are never
+		// both 1, so each supplies the other's zeros.
+		h := tensor.Where(av.Eq(bv), g.MulScalar(0.5), g)
+		loseA, loseB := av.Lt(bv), av.Gt(bv)
 		if !isMax {
-			winA, winB = winB, winA
+			loseA, loseB = loseB, loseA
 		}
-		return grads(sumTo(g.Mul(winA.Add(half)), as), sumTo(g.Mul(winB.Add(half)), bs))
+		var ga, gb *tensor.Tensor
+		if a.requiresGrad {
+			ga = sumTo(tensor.Where(loseA, loseB, h), as)
+		}
+		if b.requiresGrad {
+			gb = sumTo(tensor.Where(loseB, loseA, h), bs)
+		}
+		return grads(ga, gb)
 	}, a, b)
 }
 
@@ -196,7 +213,7 @@ func (v *Var) RPowScalar(s float64) *Var {
 func (v *Var) MaximumScalar(s float64) *Var {
 	x := v.val
 	return record("MaximumScalar", x.MaximumScalar(s), func(g *tensor.Tensor) []*tensor.Tensor {
-		return grads(g.Mul(x.GeScalar(s)))
+		return grads(pass(x.GeScalar(s), g))
 	}, v)
 }
 
@@ -205,7 +222,7 @@ func (v *Var) MaximumScalar(s float64) *Var {
 func (v *Var) MinimumScalar(s float64) *Var {
 	x := v.val
 	return record("MinimumScalar", x.MinimumScalar(s), func(g *tensor.Tensor) []*tensor.Tensor {
-		return grads(g.Mul(x.LeScalar(s)))
+		return grads(pass(x.LeScalar(s), g))
 	}, v)
 }
 
@@ -213,8 +230,12 @@ func (v *Var) MinimumScalar(s float64) *Var {
 // torch.clamp.
 func (v *Var) Clamp(lo, hi float64) *Var {
 	x := v.val
-	return record("Clamp", x.Clamp(lo, hi), func(g *tensor.Tensor) []*tensor.Tensor {
-		return grads(g.Mul(x.GeScalar(lo)).Mul(x.LeScalar(hi)))
+	y := x.Clamp(lo, hi)
+	return record("Clamp", y, func(g *tensor.Tensor) []*tensor.Tensor {
+		// lo <= x <= hi exactly where clamping left x as it was (lo <= hi
+		// is checked; a NaN x or bound gives NaN, equal to nothing): one
+		// comparison instead of two and their product.
+		return grads(pass(y.Eq(x), g))
 	}, v)
 }
 
@@ -296,9 +317,14 @@ func (v *Var) Sigmoid() *Var {
 	})
 }
 
-// ReLU returns max(v, 0); the gradient at 0 is 0, as PyTorch.
+// ReLU returns max(v, 0); the gradient at 0 is 0 and at NaN 1, as
+// PyTorch (threshold_backward).
 func (v *Var) ReLU() *Var {
-	return v.unary("ReLU", v.val.ReLU(), func(g, _, y *tensor.Tensor) *tensor.Tensor { return g.Mul(y.GtScalar(0)) })
+	return v.unary("ReLU", v.val.ReLU(), func(g, _, y *tensor.Tensor) *tensor.Tensor {
+		// y is positive, +0 or NaN, and Where takes NaN as true: g where
+		// y is not 0, and y's own 0 elsewhere, in one op.
+		return tensor.Where(y, g, y)
+	})
 }
 
 // GELU returns the exact GELU of v.

@@ -7,8 +7,17 @@ import (
 )
 
 // reducedAxes resolves the axes of the reduction op over a tensor of rank dims
-// (all of them when none is given).
+// (all of them when none is given). A 0-d tensor has none: axis 0 or -1
+// names its value, as in PyTorch (the tensor op has checked them).
 func reducedAxes(op string, axes []int, rank int) []int {
+	if rank == 0 {
+		for _, a := range axes {
+			if a != 0 && a != -1 {
+				panicf(op, "axis %d out of range for 0 dimensions (a 0-d tensor takes axis 0 or -1)", a)
+			}
+		}
+		return nil
+	}
 	if len(axes) == 0 {
 		all := make([]int, rank)
 		for i := range all {
@@ -98,6 +107,11 @@ func (v *Var) extreme(op string, kept *tensor.Tensor, axes []int, keep, isMax bo
 	}
 	return record(op, out, func(g *tensor.Tensor) []*tensor.Tensor {
 		g = g.Reshape(keepShape(in, red)...)
+		if len(in) == 0 {
+			// A 0-d value is its own extreme, NaN too (as PyTorch's
+			// torch.max(x) and torch.max(x, 0)).
+			return grads(g)
+		}
 		if len(axes) == 1 {
 			var idx *tensor.Tensor
 			if isMax {
@@ -108,7 +122,15 @@ func (v *Var) extreme(op string, kept *tensor.Tensor, axes []int, keep, isMax bo
 			return grads(tensor.ZerosLike(x).ScatterAdd(red[0], idx, g))
 		}
 		mask := x.Eq(kept)
-		return grads(mask.Mul(g).Div(mask.SumKeepDim(red...)))
+		share := g.Div(mask.SumKeepDim(red...))
+		if len(axes) == 0 && !keep {
+			// torch.max(x): the share is selected (masked_fill), so an
+			// infinite or NaN gradient gives 0 away from the maxima.
+			return grads(tensor.Where(mask, share, mask))
+		}
+		// torch.amax: PyTorch multiplies by the mask (scale_grad_by_count),
+		// giving NaN there; so do we.
+		return grads(share.Mul(mask))
 	}, v)
 }
 

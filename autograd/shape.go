@@ -175,16 +175,24 @@ func Concat(vs []*Var, axis int) *Var {
 	}, vs...)
 }
 
-// Stack joins Vars of one shape along a new axis.
+// Stack joins Vars of one shape along a new axis (see tensor.Stack, which
+// reports Vars of different shapes); each gets its slice of the gradient.
 func Stack(vs []*Var, axis int) *Var {
-	us := make([]*Var, len(vs))
+	ts := make([]*tensor.Tensor, len(vs))
 	for i, v := range vs {
-		us[i] = v.Unsqueeze(axis)
+		ts[i] = v.val
 	}
-	if len(us) == 0 {
-		panicf("Stack", "no Vars")
-	}
-	return Concat(us, normAxis("Stack", axis, us[0].Dim()))
+	out := tensor.Stack(ts, axis)
+	a := normAxis("Stack", axis, out.Dim())
+	return record("Stack", out, func(g *tensor.Tensor) []*tensor.Tensor {
+		gs := make([]*tensor.Tensor, len(vs))
+		for i, v := range vs {
+			if v.requiresGrad {
+				gs[i] = g.Select(a, i)
+			}
+		}
+		return gs
+	}, vs...)
 }
 
 // Split cuts axis into parts of size elements (the last may be shorter).

@@ -109,13 +109,22 @@ func newCPUIndirectConv(cv *cpuConv) *cpuIndirectConv {
 // row k (zero past the last channel).
 func (ic *cpuIndirectConv) packWeights(dst, w []float32) {
 	per := ic.slivers * ic.rows * cpuIndirectTile
-	clear(dst[:ic.p.Groups*per])
 	for g := range ic.p.Groups {
-		for o := range ic.og {
-			s, i := o/cpuIndirectTile, o%cpuIndirectTile
-			sl := dst[g*per+s*ic.rows*cpuIndirectTile:]
-			for k, v := range w[(g*ic.og+o)*ic.rows : (g*ic.og+o+1)*ic.rows] {
-				sl[k*cpuIndirectTile+i] = v
+		for s := range ic.slivers {
+			o0 := s * cpuIndirectTile
+			lines := min(cpuIndirectTile, ic.og-o0)
+			sl := dst[g*per+s*ic.rows*cpuIndirectTile : g*per+(s+1)*ic.rows*cpuIndirectTile]
+			if lines < cpuIndirectTile {
+				clear(sl)
+			}
+			src := w[(g*ic.og+o0)*ic.rows:]
+			if kernel.Transpose(sl, cpuIndirectTile, src, ic.rows, lines, ic.rows) {
+				continue
+			}
+			for i := range lines {
+				for k, v := range src[i*ic.rows : (i+1)*ic.rows] {
+					sl[k*cpuIndirectTile+i] = v
+				}
 			}
 		}
 	}

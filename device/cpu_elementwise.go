@@ -484,18 +484,19 @@ func (d *cpuDevice) Where(dst Buffer, cond, a, b View) {
 	d.dispatch()
 	switch {
 	case cond.Buf.DType() == Float32 && a.Buf.DType() == Float32:
-		cpuWhere[float32, float32](dst, cond, a, b)
+		cpuWhere(dst, cond, a, b, cpuChooseFloat)
 	case cond.Buf.DType() == Float32:
-		cpuWhere[float32, int32](dst, cond, a, b)
+		cpuWhere(dst, cond, a, b, cpuChoose[float32, int32])
 	case a.Buf.DType() == Float32:
-		cpuWhere[int32, float32](dst, cond, a, b)
+		cpuWhere(dst, cond, a, b, cpuChoose[int32, float32])
 	default:
-		cpuWhere[int32, int32](dst, cond, a, b)
+		cpuWhere(dst, cond, a, b, cpuChoose[int32, int32])
 	}
 }
 
-// cpuWhere is Where for a condition of type C and values of type T.
-func cpuWhere[C, T cpuElem](dst Buffer, cond, a, b View) {
+// cpuWhere is Where for a condition of type C and values of type T, choosing
+// the elements of each dense run with choose.
+func cpuWhere[C, T cpuElem](dst Buffer, cond, a, b View, choose func(dst []T, c []C, x, y []T)) {
 	n := a.Numel()
 	if n == 0 {
 		return
@@ -512,10 +513,20 @@ func cpuWhere[C, T cpuElem](dst Buffer, cond, a, b View) {
 				c := cpuOperand(cd, off[1]+i*cs, cs, m, &bufC)
 				x := cpuOperand(ad, off[2]+i*as, as, m, &bufA)
 				y := cpuOperand(bd, off[3]+i*bs, bs, m, &bufB)
-				cpuChoose(dd[off[0]+i:off[0]+i+m], c, x, y)
+				choose(dd[off[0]+i:off[0]+i+m], c, x, y)
 			})
 		}
 	})
+}
+
+// cpuChooseFloat is cpuChoose for float32 conditions and values, vectorised
+// where it can be: the derivative rules that select (ReLU, Clamp, ...) run
+// it in every training step, on masks whose random pattern would make a
+// branch per element mispredict.
+func cpuChooseFloat(dst, c, x, y []float32) {
+	c, x, y = c[:len(dst)], x[:len(dst)], y[:len(dst)]
+	done := kernel.Select(dst, c, x, y)
+	cpuChoose(dst[done:], c[done:], x[done:], y[done:])
 }
 
 // cpuChoose sets dst[i] to x[i] where c[i] is non-zero and to y[i] elsewhere.

@@ -121,3 +121,200 @@ func TestScalarTypePromotion(t *testing.T) {
 		assert.Zero(t, tensor.Scalar(dev, 1.5).Dim())
 	}
 }
+
+// TestZeroDimAxes: as PyTorch, axis 0 or -1 names the value of a 0-d
+// tensor, as if it had one axis of length 1: reductions (with and without
+// keepdim), argmax/argmin, softmax, transpose and squeeze accept it and
+// give 0-d results; any other axis is still an error naming the op, and so
+// is an axis given twice. Values from PyTorch 1.13.
+func TestZeroDimAxes(t *testing.T) {
+	for _, dev := range devicetest.Devices(t) {
+		t.Run(dev.Kind().String(), func(t *testing.T) {
+			x := tensor.Scalar(dev, -1.5)
+			for name, c := range map[string]struct {
+				f    func() *tensor.Tensor
+				want float32
+			}{
+				"Sum":              {func() *tensor.Tensor { return x.Sum(0) }, -1.5},
+				"SumKeepDim":       {func() *tensor.Tensor { return x.SumKeepDim(-1) }, -1.5},
+				"Mean":             {func() *tensor.Tensor { return x.Mean(-1) }, -1.5},
+				"Mean/int":         {func() *tensor.Tensor { return tensor.ScalarInt(dev, 3).MeanKeepDim(0) }, 3},
+				"Max":              {func() *tensor.Tensor { return x.Max(0) }, -1.5},
+				"MaxKeepDim":       {func() *tensor.Tensor { return x.MaxKeepDim(-1) }, -1.5},
+				"Min":              {func() *tensor.Tensor { return x.Min(-1) }, -1.5},
+				"MinKeepDim":       {func() *tensor.Tensor { return x.MinKeepDim(0) }, -1.5},
+				"Softmax":          {func() *tensor.Tensor { return x.Softmax(0) }, 1},
+				"Softmax/-1":       {func() *tensor.Tensor { return x.Softmax(-1) }, 1},
+				"LogSoftmax":       {func() *tensor.Tensor { return x.LogSoftmax(-1) }, 0},
+				"Transpose":        {func() *tensor.Tensor { return x.Transpose(0, -1) }, -1.5},
+				"Transpose/-1,-1":  {func() *tensor.Tensor { return x.Transpose(-1, -1) }, -1.5},
+				"Squeeze":          {func() *tensor.Tensor { return x.Squeeze(0) }, -1.5},
+				"Squeeze/-1":       {func() *tensor.Tensor { return x.Squeeze(-1) }, -1.5},
+				"ArgMax":           {func() *tensor.Tensor { return x.ArgMax(0).AsType(tensor.Float32) }, 0},
+				"ArgMaxKeepDim":    {func() *tensor.Tensor { return x.ArgMaxKeepDim(-1).AsType(tensor.Float32) }, 0},
+				"ArgMin":           {func() *tensor.Tensor { return x.ArgMin(-1).AsType(tensor.Float32) }, 0},
+				"ArgMinKeepDim/0":  {func() *tensor.Tensor { return x.ArgMinKeepDim(0).AsType(tensor.Float32) }, 0},
+				"Sum/all":          {func() *tensor.Tensor { return x.Sum() }, -1.5},
+				"Softmax/vector-1": {func() *tensor.Tensor { return tensor.New(dev, []float32{0.5}).Softmax(-1).Reshape() }, 1},
+			} {
+				var got *tensor.Tensor
+				if !assert.NoError(t, tensor.Maybe(func() { got = c.f() }), name) {
+					continue
+				}
+				assert.Empty(t, got.Shape(), name)
+				assert.Equal(t, []float32{c.want}, data(t, got), name)
+			}
+			for name, f := range map[string]func(){
+				"Sum":        func() { x.Sum(1) },
+				"Mean":       func() { x.MeanKeepDim(-2) },
+				"Max":        func() { x.Max(1) },
+				"Min":        func() { x.MinKeepDim(-2) },
+				"ArgMax":     func() { x.ArgMax(1) },
+				"ArgMin":     func() { x.ArgMinKeepDim(-2) },
+				"Softmax":    func() { x.Softmax(1) },
+				"LogSoftmax": func() { x.LogSoftmax(-2) },
+				"Transpose":  func() { x.Transpose(0, 1) },
+				"Squeeze":    func() { x.Squeeze(1) },
+			} {
+				err := tensor.Maybe(f)
+				require.Error(t, err, name)
+				assert.Contains(t, err.Error(), "tensor: "+name+": axis", name)
+			}
+			err := tensor.Maybe(func() { x.Sum(0, -1) })
+			require.Error(t, err)
+			assert.Contains(t, err.Error(), "tensor: Sum: axis 0 given twice")
+			// Other ranks keep their checks: axis 1 of a 1-d tensor.
+			err = tensor.Maybe(func() { tensor.Ones(dev, 2).Sum(1) })
+			require.Error(t, err)
+			assert.Contains(t, err.Error(), "tensor: Sum: axis 1 out of range for 1 dimensions")
+		})
+	}
+}
+
+// TestTanhSigmoidSaturate: tanh is exactly ±1 where float32 tanh rounds to
+// ±1 (|x| >= 9.0109), on the vector path (blocks of 8 elements) as on the
+// scalar tail; sigmoid reaches exactly 1 for large x and tiny values, then
+// 0, for very negative x; 1 - tanh(x)², tanh's derivative, is then exactly
+// 0. Values from PyTorch 1.13 (float32).
+func TestTanhSigmoidSaturate(t *testing.T) {
+	inf := math.Inf(1)
+	x := []float32{9.02, -9.02, 9.5, -10, 20, -20, 1e4, -1e4, float32(inf), float32(-inf), 50, 100, -100, 15.5, -15.5, 9.1}
+	wantTanh := []float32{1, -1, 1, -1, 1, -1, 1, -1, 1, -1, 1, 1, -1, 1, -1, 1}
+	s := []float32{17.5, 20, 50, 88, 89, 100, 1e4, float32(inf), -20, -50, -80, -87, -88, -100, -1e4, float32(-inf)}
+	wantSigmoid := []float64{1, 1, 1, 1, 1, 1, 1, 1, 2.06115369216775e-09, 1.9287498933537385e-22,
+		1.8048513285848406e-35, 1.6458115938842401e-38, 6.054601485195952e-39, 0, 0, 0}
+	for _, dev := range devicetest.Devices(t) {
+		t.Run(dev.Kind().String(), func(t *testing.T) {
+			for _, n := range []int{16, 8, 3} { // vector blocks, one block, the scalar tail alone
+				assert.Equal(t, wantTanh[:n], data(t, tensor.New(dev, x[:n]).Tanh()), "tanh of %d elements", n)
+				got := data(t, tensor.New(dev, s[:n]).Sigmoid())
+				for i, g := range got {
+					// WGSL's exp is not correctly rounded and may flush
+					// denormals (sigmoid(-88) is one) to 0.
+					assert.InDelta(t, wantSigmoid[i], g, 1e-5*wantSigmoid[i]+1e-38, "sigmoid(%v) of %d elements", s[i], n)
+				}
+			}
+			// The gradient of tanh there, 1 - y², is exactly 0.
+			assert.Equal(t, make([]float32, 16), data(t, tensor.New(dev, x).Tanh().Square().RSubScalar(1)))
+		})
+	}
+}
+
+// TestPowSpecialCases: pow follows C's powf, as PyTorch: ±0 and ±inf
+// bases with odd, even and non-integer exponents of both signs, NaN,
+// exponents ±0, ±inf and huge (even) ones, negative finite bases; 1^y and
+// x^0 are 1 even for NaN. Each of Pow (broadcast), PowScalar and
+// RPowScalar. Values from PyTorch 1.13 (float32).
+func TestPowSpecialCases(t *testing.T) {
+	inf, nan, negz := float32(math.Inf(1)), float32(math.NaN()), float32(math.Copysign(0, -1))
+	exps := []float32{0, negz, 1, 2, 3, -1, -2, -3, 0.5, -0.5, 2.5, inf, -inf, nan, 1e30}
+	table := []struct {
+		base float32
+		want []float32
+	}{
+		{0, []float32{1.0, 1.0, 0, 0, 0, inf, inf, inf, 0, inf, 0, 0, inf, nan, 0}},
+		{negz, []float32{1.0, 1.0, negz, 0, negz, -inf, inf, -inf, 0, inf, 0, 0, inf, nan, 0}},
+		{inf, []float32{1.0, 1.0, inf, inf, inf, 0, 0, 0, inf, 0, inf, inf, 0, nan, inf}},
+		{-inf, []float32{1.0, 1.0, -inf, inf, -inf, negz, 0, negz, inf, 0, inf, inf, 0, nan, inf}},
+		{nan, []float32{1.0, 1.0, nan, nan, nan, nan, nan, nan, nan, nan, nan, nan, nan, nan, nan}},
+		{1.0, []float32{1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0}},
+		{-1.0, []float32{1.0, 1.0, -1.0, 1.0, -1.0, -1.0, 1.0, -1.0, nan, nan, nan, 1.0, 1.0, nan, 1.0}},
+		{-2.0, []float32{1.0, 1.0, -2.0, 4.0, -8.0, -0.5, 0.25, -0.125, nan, nan, nan, inf, 0, nan, inf}},
+		{2.0, []float32{1.0, 1.0, 2.0, 4.0, 8.0, 0.5, 0.25, 0.125, 1.4142135381698608, 0.7071067690849304, 5.656854152679443, inf, 0, nan, inf}},
+		{0.5, []float32{1.0, 1.0, 0.5, 0.25, 0.125, 2.0, 4.0, 8.0, 0.7071067690849304, 1.4142135381698608, 0.1767766922712326, 0, inf, nan, 0}},
+		{-0.5, []float32{1.0, 1.0, -0.5, 0.25, -0.125, -2.0, 4.0, -8.0, nan, nan, nan, 0, inf, nan, 0}},
+	}
+	check := func(t *testing.T, what string, base, exp, want, got float32) {
+		t.Helper()
+		switch {
+		case want != want:
+			assert.True(t, got != got, "%s: pow(%v, %v) = %v, want NaN", what, base, exp, got)
+		case want == 0 || math.IsInf(float64(want), 0):
+			assert.Equal(t, math.Float32bits(want), math.Float32bits(got), "%s: pow(%v, %v) = %v, want %v", what, base, exp, got, want)
+		default:
+			assert.InEpsilon(t, want, got, 1e-6, "%s: pow(%v, %v)", what, base, exp)
+		}
+	}
+	for _, dev := range devicetest.Devices(t) {
+		t.Run(dev.Kind().String(), func(t *testing.T) {
+			var bases []float32
+			for _, r := range table {
+				bases = append(bases, r.base)
+			}
+			all := data(t, tensor.New(dev, bases, len(bases), 1).Pow(tensor.New(dev, exps)))
+			for i, r := range table {
+				for j, e := range exps {
+					check(t, "Pow", r.base, e, r.want[j], all[i*len(exps)+j])
+				}
+			}
+			b := tensor.New(dev, bases)
+			for j, e := range exps {
+				got := data(t, b.PowScalar(float64(e)))
+				for i, r := range table {
+					check(t, "PowScalar", r.base, e, r.want[j], got[i])
+				}
+			}
+			ex := tensor.New(dev, exps)
+			for _, r := range table {
+				got := data(t, ex.RPowScalar(float64(r.base)))
+				for j, e := range exps {
+					check(t, "RPowScalar", r.base, e, r.want[j], got[j])
+				}
+			}
+		})
+	}
+}
+
+// TestWhereDenseRuns: Where over dense runs longer than the CPU's vector
+// blocks (the derivative rules select with it in every training step):
+// a NaN condition counts as true, -0 and 0 as false, and the chosen
+// elements are copied exactly, -0 and NaN included.
+func TestWhereDenseRuns(t *testing.T) {
+	nan, negz := float32(math.NaN()), float32(math.Copysign(0, -1))
+	conds := []float32{0, negz, 1, -2, nan, float32(math.Inf(-1)), 1e-40}
+	n := 37
+	c, a, b := make([]float32, n), make([]float32, n), make([]float32, n)
+	for i := range n {
+		c[i] = conds[(i*5)%len(conds)]
+		a[i], b[i] = float32(i), -float32(i)
+		if i%6 == 0 {
+			a[i], b[i] = negz, nan
+		}
+	}
+	for _, dev := range devicetest.Devices(t) {
+		t.Run(dev.Kind().String(), func(t *testing.T) {
+			got := data(t, tensor.Where(tensor.New(dev, c), tensor.New(dev, a), tensor.New(dev, b)))
+			for i := range n {
+				want := b[i]
+				if c[i] != 0 {
+					want = a[i]
+				}
+				if want != want {
+					assert.True(t, got[i] != got[i], "element %d (condition %v) = %v, want NaN", i, c[i], got[i])
+				} else {
+					assert.Equal(t, math.Float32bits(want), math.Float32bits(got[i]), "element %d (condition %v)", i, c[i])
+				}
+			}
+		})
+	}
+}

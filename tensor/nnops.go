@@ -241,7 +241,7 @@ func AvgPool2DGrad(dy *Tensor, inputShape []int, o Pool2DOptions) *Tensor {
 }
 
 // Softmax returns exp(t) / sum(exp(t)) along axis, computed stably for
-// large values.
+// large values. A 0-d tensor takes axis 0 or -1, as in PyTorch.
 func (t *Tensor) Softmax(axis int) *Tensor { return t.softmax("Softmax", axis, false) }
 
 // LogSoftmax returns t - log(sum(exp(t))) along axis, computed stably.
@@ -250,6 +250,7 @@ func (t *Tensor) LogSoftmax(axis int) *Tensor { return t.softmax("LogSoftmax", a
 func (t *Tensor) softmax(op string, axis int, log bool) *Tensor {
 	checkFloat(op, t)
 	if t.Dim() == 0 {
+		scalarAxis(op, axis) // 0 or -1, as PyTorch
 		return t.Reshape(1).softmax(op, 0, log).Reshape()
 	}
 	a := t.axis(op, axis)

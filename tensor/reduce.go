@@ -5,7 +5,9 @@ import (
 )
 
 // Sum adds the elements along the given axes (all axes when none is
-// given), removing them.
+// given), removing them. As in PyTorch, axis 0 or -1 of a 0-d tensor names
+// its value, for every reduction and ArgMax/ArgMin: the result is 0-d,
+// with or without KeepDim.
 func (t *Tensor) Sum(axes ...int) *Tensor { return t.reduce(device.ReduceSum, false, axes) }
 
 // SumKeepDim is Sum keeping the reduced axes with length 1.
@@ -78,6 +80,15 @@ func (t *Tensor) reducedShape(reduced []bool, keep bool) []int {
 
 func (t *Tensor) reduce(op device.ReduceOp, keep bool, axes []int) *Tensor {
 	name := op.String()
+	if len(t.shape) == 0 && len(axes) > 0 {
+		// Axis 0 or -1 of a 0-d tensor, as PyTorch: reduce the value as
+		// a tensor of one axis of length 1, giving a 0-d result with or
+		// without keep.
+		for _, a := range axes {
+			scalarAxis(name, a)
+		}
+		return t.Reshape(1).reduce(op, false, axes)
+	}
 	reduced, perm, nRed := t.reduceAxes(name, axes)
 	x := t
 	if op == device.ReduceMean && t.dtype == Int32 {
@@ -114,6 +125,11 @@ func (t *Tensor) ArgMinKeepDim(axis int) *Tensor { return t.argReduce(device.Red
 
 func (t *Tensor) argReduce(op device.ReduceOp, axis int, keep bool) *Tensor {
 	name := "Arg" + op.String()
+	if len(t.shape) == 0 {
+		// Axis 0 or -1 of a 0-d tensor, as PyTorch: index 0, 0-d.
+		scalarAxis(name, axis)
+		return t.Reshape(1).argReduce(op, 0, false)
+	}
 	a := t.axis(name, axis)
 	reduced, perm, _ := t.reduceAxes(name, []int{a})
 	shape := t.reducedShape(reduced, keep)

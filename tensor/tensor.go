@@ -157,6 +157,16 @@ func (t *Tensor) axis(op string, a int) int {
 	return normAxis(op, a, len(t.shape))
 }
 
+// scalarAxis checks an axis given to op for a 0-d tensor by the ops that,
+// as PyTorch, treat a scalar as having one axis of length 1 (reductions,
+// argmax/argmin, softmax, transpose, squeeze): 0 and -1 name it, any other
+// axis is out of range.
+func scalarAxis(op string, a int) {
+	if a != 0 && a != -1 {
+		panicf(op, "axis %d out of range for 0 dimensions (a 0-d tensor takes axis 0 or -1)", a)
+	}
+}
+
 func normAxis(op string, a, rank int) int {
 	if a < -rank || a >= rank {
 		panicf(op, "axis %d out of range for %d dimensions", a, rank)

@@ -115,8 +115,14 @@ func (t *Tensor) Permute(dims ...int) *Tensor {
 	return t.withLayout(shape, strides, t.offset)
 }
 
-// Transpose swaps two axes.
+// Transpose swaps two axes. As in PyTorch, a 0-d tensor takes axes 0 and
+// -1 and is returned as it is (a view).
 func (t *Tensor) Transpose(a, b int) *Tensor {
+	if len(t.shape) == 0 {
+		scalarAxis("Transpose", a)
+		scalarAxis("Transpose", b)
+		return t.withLayout([]int{}, []int{}, t.offset)
+	}
 	a, b = t.axis("Transpose", a), t.axis("Transpose", b)
 	shape, strides := slices.Clone(t.shape), slices.Clone(t.strides)
 	shape[a], shape[b] = shape[b], shape[a]
@@ -213,8 +219,15 @@ func (t *Tensor) Unsqueeze(axis int) *Tensor {
 }
 
 // Squeeze removes the given axes, which must have length 1, or every axis
-// of length 1 when none is given.
+// of length 1 when none is given. As in PyTorch, a 0-d tensor takes axis 0
+// or -1 and stays 0-d.
 func (t *Tensor) Squeeze(axes ...int) *Tensor {
+	if len(t.shape) == 0 {
+		for _, a := range axes {
+			scalarAxis("Squeeze", a)
+		}
+		return t.withLayout([]int{}, []int{}, t.offset)
+	}
 	drop := make([]bool, len(t.shape))
 	if len(axes) == 0 {
 		for i, d := range t.shape {
@@ -352,10 +365,14 @@ func Stack(ts []*Tensor, axis int) *Tensor {
 		panicf("Stack", "no tensors")
 	}
 	a := normAxis("Stack", axis, len(ts[0].shape)+1)
+	sameDevice("Stack", ts...)
 	us := make([]*Tensor, len(ts))
 	for i, t := range ts {
 		if !slices.Equal(t.shape, ts[0].shape) {
 			panicf("Stack", "shapes %v and %v differ", ts[0].shape, t.shape)
+		}
+		if t.dtype != ts[0].dtype {
+			panicf("Stack", "dtypes %v and %v differ", ts[0].dtype, t.dtype)
 		}
 		us[i] = t.Unsqueeze(a)
 	}

@@ -79,22 +79,43 @@ fn gelu_grad(x: f32) -> f32 {
   return cdf + x * pdf;
 }
 
-// pow with the real-valued semantics of C's powf: negative bases allowed for
-// integer exponents, NaN otherwise.
+fn is_inf(v: f32) -> bool {
+  return (bitcast<u32>(v) & 0x7fffffffu) == 0x7f800000u;
+}
+
+// with_sign_of returns |m| with the sign bit of s.
+fn with_sign_of(m: f32, s: f32) -> f32 {
+  return bitcast<f32>((bitcast<u32>(m) & 0x7fffffffu) | (bitcast<u32>(s) & 0x80000000u));
+}
+
+// pow with the special cases of C's powf (and PyTorch): x^±0 = 1 and 1^y = 1,
+// NaN included; ±0 and ±inf bases give zeros and infinities whose sign is
+// the base's for odd integer exponents and + otherwise; (±1)^±inf = 1, and
+// otherwise x^±inf is 0 or +inf by |x| against 1; negative finite bases take
+// integer exponents only (NaN otherwise). WGSL's pow covers only positive
+// finite bases.
 fn pow_real(a: f32, b: f32) -> f32 {
-  if (b == 0.0) { return 1.0; }
+  if (b == 0.0 || a == 1.0) { return 1.0; }
   if (b == 1.0) { return a; }
   if (b == 2.0) { return a * a; }
   if (is_nan(a) || is_nan(b)) { return nan_f32(); }
-  if (a == 0.0) {
-    if (b > 0.0) { return 0.0; }
-    return inf_f32();
+  let m = abs(a);
+  if (is_inf(b)) {
+    if (m == 1.0) { return 1.0; }
+    return select(0.0, inf_f32(), (m > 1.0) == (b > 0.0));
   }
-  let m = pow(abs(a), b);
-  if (a > 0.0) { return m; }
+  // b is finite and not 0: an odd integer (every float of 2^24 or more is
+  // even) keeps a negative base's sign.
+  let odd = floor(b) == b && abs(b) < 16777216.0 && (i32(b) & 1) == 1;
+  if (a == 0.0 || is_inf(a)) {
+    // 0^b is 0 for b > 0 and inf for b < 0, inf^b the other way round.
+    let r = select(0.0, inf_f32(), (a == 0.0) == (b < 0.0));
+    return select(r, with_sign_of(r, a), odd);
+  }
+  let p = pow(m, b);
+  if (a > 0.0) { return p; }
   if (floor(b) != b) { return nan_f32(); }
-  if (abs(b) < 16777216.0 && (i32(b) & 1) == 1) { return -m; }
-  return m;
+  return select(p, -p, odd);
 }
 
 fn sign_i32(v: i32) -> i32 {

@@ -39,6 +39,22 @@ var arithAVX2 = [...]func(dst, x, y *float32, n int){
 	EqOp: eqAVX2, NeOp: neAVX2, LtOp: ltAVX2, LeOp: leAVX2, GtOp: gtAVX2, GeOp: geAVX2,
 }
 
+// Select writes dst[i] = x[i] where c[i] is non-zero (NaN included, -0 not)
+// and y[i] elsewhere, for the longest prefix of dst whose length is a
+// multiple of 16, and returns that length; the caller does the rest. It
+// returns 0 without AVX2. c, x and y must be at least as long as dst. It
+// has no branch per element, which would mispredict on random conditions
+// such as the masks of derivative rules.
+func Select(dst, c, x, y []float32) int {
+	n := len(dst) &^ 15
+	if !HasAVX2 || n == 0 {
+		return 0
+	}
+	_, _, _ = c[n-1], x[n-1], y[n-1]
+	selectAVX2(unsafe.SliceData(dst), unsafe.SliceData(c), unsafe.SliceData(x), unsafe.SliceData(y), n)
+	return n
+}
+
 // CopyRows copies rows rows of width floats from src, the rows ldSrc
 // floats apart, to dst, ldDst floats apart, and reports whether it could:
 // any width with AVX-512, only widths 16 and 32 (the slivers of the GEMM)

@@ -151,3 +151,36 @@ reluloop:
 reludone:
 	VZEROUPPER
 	RET
+
+// func selectAVX2(dst, c, x, y *float32, n int)
+//
+// dst[i] = x[i] where c[i] != 0 and y[i] elsewhere, sixteen elements a
+// step; the comparison is unordered, so a NaN c[i] selects x[i], and -0
+// selects y[i]. n is a multiple of 16.
+TEXT ·selectAVX2(SB), NOSPLIT, $0-40
+	MOVQ dst+0(FP), DI
+	MOVQ c+8(FP), R8
+	MOVQ x+16(FP), SI
+	MOVQ y+24(FP), DX
+	MOVQ n+32(FP), CX
+	VXORPS Y4, Y4, Y4
+	SHRQ $4, CX
+	JZ   selectdone
+selectloop:
+	VCMPPS    $0x04, (R8), Y4, Y0
+	VCMPPS    $0x04, 32(R8), Y4, Y1
+	VMOVUPS   (DX), Y2
+	VMOVUPS   32(DX), Y3
+	VBLENDVPS Y0, (SI), Y2, Y2
+	VBLENDVPS Y1, 32(SI), Y3, Y3
+	VMOVUPS   Y2, (DI)
+	VMOVUPS   Y3, 32(DI)
+	ADDQ $64, R8
+	ADDQ $64, SI
+	ADDQ $64, DX
+	ADDQ $64, DI
+	DECQ CX
+	JNZ  selectloop
+selectdone:
+	VZEROUPPER
+	RET

@@ -58,6 +58,46 @@ func TestArith(t *testing.T) {
 	}
 }
 
+// TestSelect compares Select with the scalar choice bit for bit, on lengths
+// around the vector width, with conditions of 0, -0, NaN, infinities and
+// random signs (NaN selects x, -0 selects y, as the scalar c != 0).
+func TestSelect(t *testing.T) {
+	r := rand.New(rand.NewPCG(7, 8))
+	conds := []float32{0, float32(math.Copysign(0, -1)), 1, -1, float32(math.NaN()), float32(math.Inf(-1)), 1e-40}
+	for _, n := range []int{0, 1, 15, 16, 17, 31, 32, 33, 100, 1000} {
+		c, x, y := make([]float32, n+1), make([]float32, n+1), make([]float32, n+1)
+		for i := range c {
+			c[i] = conds[r.IntN(len(conds))]
+			x[i], y[i] = float32(r.NormFloat64()), float32(r.NormFloat64())
+			if i%9 == 0 {
+				x[i] = float32(math.NaN())
+			}
+		}
+		dst := make([]float32, n)
+		for i := range dst {
+			dst[i] = 12345
+		}
+		done := Select(dst, c, x, y)
+		if HasAVX2 && done != n&^15 {
+			t.Fatalf("n=%d: did %d elements, want %d", n, done, n&^15)
+		}
+		for i := range done {
+			want := y[i]
+			if c[i] != 0 {
+				want = x[i]
+			}
+			if math.Float32bits(dst[i]) != math.Float32bits(want) {
+				t.Fatalf("n=%d: element %d (condition %v) = %v, want %v", n, i, c[i], dst[i], want)
+			}
+		}
+		for i := done; i < n; i++ {
+			if dst[i] != 12345 {
+				t.Fatalf("n=%d: element %d past the prefix was written", n, i)
+			}
+		}
+	}
+}
+
 // TestCopyRows checks the row copies against a plain loop, gathering
 // (a dense destination) and scattering (a dense source), for the sliver
 // widths and, with AVX-512, others with and without a masked tail.

@@ -51,6 +51,8 @@ func gtAVX2(dst, x, y *float32, n int)  {}
 func geAVX2(dst, x, y *float32, n int)  {}
 func reluAVX2(dst, src *float32, n int) {}
 
+func selectAVX2(dst, c, x, y *float32, n int) {}
+
 func maxAVX512(x *float32, n int) float32        { return 0 }
 func scaleAVX512(dst *float32, n int, s float32) {}
 

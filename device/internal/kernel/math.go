@@ -43,7 +43,11 @@ func ExpF(x float32) float32 {
 }
 
 // Tanh constants: Eigen's rational approximation of tanh on [-7.9, 7.9].
+// Beyond the clamp the approximation stays at its value there, 1 - 2⁻²²
+// with FMA; from tanhSat on, where float32 tanh rounds to ±1, the result
+// is ±1 exactly.
 const (
+	tanhSat   = 9.010913848876953 // float32 0x41102cb4: tanh(x) > 1 - 2⁻²⁵
 	tanhClamp = 7.90531110763549805
 	tanhSmall = 0.0004
 	tanhA1    = 4.89352455891786e-03
@@ -59,14 +63,20 @@ const (
 	tanhB6    = 1.19825839466702e-06
 )
 
-// TanhF is tanh(x) with an error of a few ulp, exactly ±1 beyond ±7.9 and
-// x itself near zero.
+// TanhF is tanh(x) with an error of a few ulp, exactly ±1 from ±9.0109 on
+// (as float32 tanh) and x itself near zero.
 func TanhF(x float32) float32 {
 	if x != x {
 		return x
 	}
 	if x < tanhSmall && x > -tanhSmall {
 		return x
+	}
+	if x >= tanhSat {
+		return 1
+	}
+	if x <= -tanhSat {
+		return -1
 	}
 	x = max(-tanhClamp, min(x, tanhClamp))
 	x2 := x * x

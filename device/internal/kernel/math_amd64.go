@@ -87,3 +87,6 @@ func geAVX2(dst, x, y *float32, n int)
 
 //go:noescape
 func reluAVX2(dst, src *float32, n int)
+
+//go:noescape
+func selectAVX2(dst, c, x, y *float32, n int)

@@ -44,6 +44,8 @@ DATA tanhNegClamp<>+0(SB)/4, $0xc0fcf84f
 GLOBL tanhNegClamp<>(SB), RODATA|NOPTR, $4
 DATA tanhSmall<>+0(SB)/4, $0x39d1b717
 GLOBL tanhSmall<>(SB), RODATA|NOPTR, $4
+DATA tanhSat<>+0(SB)/4, $0x41102cb4
+GLOBL tanhSat<>(SB), RODATA|NOPTR, $4
 DATA tanhA1<>+0(SB)/4, $0x3ba059dc
 GLOBL tanhA1<>(SB), RODATA|NOPTR, $4
 DATA tanhA3<>+0(SB)/4, $0x3a270ded
@@ -190,6 +192,10 @@ TEXT ·tanhAVX2(SB), NOSPLIT, $0-24
 	MOVQ n+16(FP), CX
 	SHRQ $3, CX
 	JZ   tanhdone
+	// Loop constants of the saturation: |x| >= tanhSat gives ±1.
+	VBROADCASTSS tanhSat<>(SB), Y10
+	VBROADCASTSS signMask<>(SB), Y11
+	VBROADCASTSS one<>(SB), Y12
 tanhloop:
 	VMOVUPS (SI), Y0
 	VBROADCASTSS tanhClamp<>(SB), Y1
@@ -225,6 +231,12 @@ tanhloop:
 	VBROADCASTSS tanhSmall<>(SB), Y7
 	VCMPPS $0x11, Y7, Y6, Y8
 	VBLENDVPS Y8, Y0, Y5, Y5
+	// |x| >= 9.0109, where float32 tanh rounds to ±1: ±1 exactly (the
+	// approximation stops at 1 - 2⁻²² beyond its clamp).
+	VCMPPS $0x1d, Y10, Y6, Y8
+	VANDPS Y11, Y0, Y9
+	VORPS Y12, Y9, Y9
+	VBLENDVPS Y8, Y9, Y5, Y5
 	VCMPPS $3, Y0, Y0, Y8
 	VBLENDVPS Y8, Y0, Y5, Y5
 	VMOVUPS Y5, (DI)

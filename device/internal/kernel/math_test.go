@@ -94,6 +94,49 @@ func TestReLU(t *testing.T) {
 	}
 }
 
+// TestTanhSaturation checks that tanh is exactly ±1 from the first float32
+// whose tanh rounds to 1 (9.010914, 0x41102cb4) on, on the vector path as
+// on the scalar one, and close to tanh (never beyond ±1) just under it;
+// and that sigmoid reaches exactly 1 and, for very negative x, float32's
+// tiny values and then 0.
+func TestTanhSaturation(t *testing.T) {
+	sat := math.Float32frombits(0x41102cb4)
+	var in []float32
+	for x := sat; x < 12; x = math.Nextafter32(x, 100) {
+		in = append(in, x, -x)
+	}
+	in = append(in, 20, -20, 1e4, -1e4, math.MaxFloat32, -math.MaxFloat32, float32(math.Inf(1)), float32(math.Inf(-1)))
+	in = in[:len(in)&^7]
+	out := make([]float32, len(in))
+	Tanh(out, in)
+	for i, x := range in {
+		want := float32(math.Copysign(1, float64(x)))
+		if out[i] != want || TanhF(x) != want {
+			t.Fatalf("tanh(%v) = %v (scalar %v), want %v", x, out[i], TanhF(x), want)
+		}
+	}
+	below := math.Nextafter32(sat, 0)
+	in = []float32{below, -below, 8, -8, 7.9, 7.95, 9, -9}
+	Tanh(out[:8], in)
+	for i, x := range in {
+		for _, got := range []float32{out[i], TanhF(x)} {
+			if want := math.Tanh(float64(x)); math.Abs(float64(got)) > 1 || math.Abs(float64(got)-want) > 3e-7 {
+				t.Fatalf("tanh(%v) = %v, want %v", x, got, want)
+			}
+		}
+	}
+	in = []float32{17, 20, 88, 1e4, -20, -87, -88, -1e4}
+	want := []float32{1, 1, 1, 1, float32(1 / (1 + math.Exp(20))), float32(1 / (1 + math.Exp(87))), float32(1 / (1 + math.Exp(88))), 0}
+	Sigmoid(out[:8], in)
+	for i, x := range in {
+		for _, got := range []float32{out[i], SigmoidF(x)} {
+			if math.Abs(float64(got-want[i])) > 1e-6*float64(want[i]) {
+				t.Fatalf("sigmoid(%v) = %v, want %v", x, got, want[i])
+			}
+		}
+	}
+}
+
 func BenchmarkTanh(b *testing.B) {
 	x := make([]float32, 1<<20)
 	for i := range x {
