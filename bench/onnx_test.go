@@ -1,0 +1,53 @@
+package bench
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/wgtensor/wgtensor/device"
+	"github.com/wgtensor/wgtensor/onnx"
+	"github.com/wgtensor/wgtensor/tensor"
+)
+
+// onnxModels are the models of the ONNX comparison with ONNX Runtime:
+// file and input under onnx/testdata/gen (made by `make onnx-models`).
+var onnxModels = []struct{ name, model, input string }{
+	{"ResNet18", "models/resnet18.onnx", "models/resnet18.input_0.npy"},
+	{"MobileNetV2", "models/mobilenet_v2.onnx", "models/mobilenet_v2.input_0.npy"},
+	{"PPOCRv4", "ocr/assets/ch_PP-OCRv4_rec_infer.onnx", "ocr/line_0.npy"},
+	{"BERTEncoder", "models/bert_encoder.onnx", "models/bert_encoder.input_0.npy"},
+	{"GPT2Decoder", "models/gpt2_decoder.onnx", "models/gpt2_decoder.input_0.npy"},
+}
+
+// BenchmarkONNX times one inference of each model, batch 1.
+func BenchmarkONNX(b *testing.B) {
+	gen := filepath.Join("..", "onnx", "testdata", "gen")
+	for _, c := range onnxModels {
+		b.Run(c.name, func(b *testing.B) {
+			path := filepath.Join(gen, filepath.FromSlash(c.model))
+			if _, err := os.Stat(path); err != nil {
+				b.Skipf("%v: run `make onnx-models`", err)
+			}
+			onDevices(b, func(b *testing.B, dev device.Device) {
+				m, err := onnx.Load(path, dev)
+				if err != nil {
+					b.Fatal(err)
+				}
+				x, err := tensor.ReadNPY(filepath.Join(gen, filepath.FromSlash(c.input)), dev)
+				if err != nil {
+					b.Fatal(err)
+				}
+				in := map[string]*tensor.Tensor{m.Inputs()[0].Name: x}
+				out := m.Outputs()[0].Name
+				run(b, dev, func() *tensor.Tensor {
+					res, err := m.Run(in)
+					if err != nil {
+						b.Fatal(err)
+					}
+					return res[out]
+				})
+			})
+		})
+	}
+}
