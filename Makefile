@@ -20,12 +20,21 @@ help:
 	@echo "make compare   the benchmark workloads in PyTorch and in wgtensor, side by side"
 	@echo "make fuzz      each fuzz target for FUZZTIME (60s), outside CI"
 	@echo "make lint      gofmt and go vet"
-	@echo "make deps      install the lavapipe Vulkan driver (Debian/Ubuntu) and Go modules"
+	@echo "make deps      install the lavapipe Vulkan driver (Debian/Ubuntu), Go modules and the ONNX test models"
+	@echo "make onnx-models  export the ONNX test models and write ONNX Runtime's outputs (FORCE=1 redoes it)"
 
 deps:
 	$(SUDO) apt-get update
 	$(SUDO) apt-get install -y mesa-vulkan-drivers libvulkan1 dataset-fashion-mnist
 	$(GO) mod download
+	$(MAKE) onnx-models
+
+# onnx-models builds the ONNX importer's reference data under
+# onnx/testdata/gen/ (PyTorch exports, ONNX Runtime outputs; see
+# onnx/testdata/README.md), skipping what exists; FORCE=1 rebuilds it all.
+.PHONY: onnx-models
+onnx-models:
+	@GO=$(GO) FORCE=$(FORCE) bash onnx/testdata/deps.sh
 
 # ensure-deps installs the driver and Fashion-MNIST when either is missing
 # and apt-get is available, so that `make test` works on a fresh Debian
@@ -37,6 +46,8 @@ ifeq ($(strip $(ICDS)),)
 	else echo "no Vulkan driver found: install one (see README) or use 'make test-cpu'"; fi
 else ifeq ($(strip $(FASHION)),)
 	@if command -v apt-get >/dev/null 2>&1; then $(MAKE) deps; fi
+else
+	@$(MAKE) --no-print-directory onnx-models
 endif
 
 demo:
@@ -52,6 +63,8 @@ examples:
 	@set -e; for e in $(EXAMPLES_QUICK); do echo "== $$e -quick -device=cpu"; $(GO) run ./examples/$$e -quick -device=cpu; done
 	$(GO) run ./examples/mnist -quick -model=mlp -device=gpu
 	$(GO) run ./examples/mnist -quick -dataset=fashion -model=mlp -device=cpu
+	$(GO) run ./examples/onnx -device=cpu -model onnx/testdata/gen/models/resnet18.onnx -input input=onnx/testdata/gen/models/resnet18.input_0.npy -bench 3
+	test "$$($(GO) run ./examples/ocr -device=cpu -text 'Hello World 2024')" = "Hello World 2024"
 
 # WGTENSOR_REQUIRE_GPU turns a missing GPU into a test failure instead of a
 # skip, so the WebGPU backend is always tested here.
@@ -82,7 +95,7 @@ compare:
 
 # fuzz runs each fuzz target for FUZZTIME (go test runs only their seeds).
 FUZZTIME ?= 60s
-FUZZ_TARGETS := ./data:FuzzParseIDX ./nn/safetensors:FuzzParse ./tensor:FuzzBroadcast ./tensor:FuzzViews
+FUZZ_TARGETS := ./data:FuzzParseIDX ./nn/safetensors:FuzzParse ./tensor:FuzzBroadcast ./tensor:FuzzViews ./tensor:FuzzDecodeNPY ./onnx:FuzzLoad
 fuzz:
 	@set -e; for t in $(FUZZ_TARGETS); do pkg=$${t%%:*}; fn=$${t##*:}; \
 		echo "== $$fn ($$pkg) for $(FUZZTIME)"; \
