@@ -7,7 +7,7 @@ SUDO    := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 ICDS    := $(wildcard /usr/share/vulkan/icd.d/*.json /etc/vulkan/icd.d/*.json)
 FASHION := $(wildcard /usr/share/datasets/fashion-mnist/*.gz)
 
-.PHONY: help deps demo devices examples test test-cpu race lint bench compare fuzz vet fmt
+.PHONY: help deps demo devices examples test test-cpu race lint bench compare compare-onnx fuzz vet fmt
 
 help:
 	@echo "make demo      train the MNIST CNN (2 epochs) on the best device here and report its test accuracy"
@@ -18,6 +18,7 @@ help:
 	@echo "make race      the race detector over device, tensor, autograd and nn"
 	@echo "make bench     every benchmark on cpu and gpu"
 	@echo "make compare   the benchmark workloads in PyTorch and in wgtensor, side by side"
+	@echo "make compare-onnx  the ONNX models in ONNX Runtime and in wgtensor, side by side"
 	@echo "make fuzz      each fuzz target for FUZZTIME (60s), outside CI"
 	@echo "make lint      gofmt and go vet"
 	@echo "make deps      install the lavapipe Vulkan driver (Debian/Ubuntu), Go modules and the ONNX test models"
@@ -92,6 +93,11 @@ bench:
 # when installed) and in wgtensor in one run and prints the ratios.
 compare:
 	/usr/bin/python3 bench/compare.py
+
+# compare-onnx times the ONNX models in ONNX Runtime and in wgtensor,
+# interleaved, after make onnx-models.
+compare-onnx: onnx-models
+	/usr/bin/python3 bench/compare_onnx.py
 
 # fuzz runs each fuzz target for FUZZTIME (go test runs only their seeds).
 FUZZTIME ?= 60s

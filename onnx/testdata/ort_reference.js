@@ -310,7 +310,11 @@ async function main() {
   }
 }
 
-main().catch((e) => {
-  console.error(e);
-  process.exitCode = 1;
-});
+// Required as a module (bench/ort_worker.js), it only lends its helpers.
+if (require.main === module) {
+  main().catch((e) => {
+    console.error(e);
+    process.exitCode = 1;
+  });
+}
+module.exports = { ort, readNpy, bench, SESSION_OPTIONS };
