@@ -116,3 +116,13 @@ func TestModelsMatchORT(t *testing.T) {
 		})
 	}
 }
+
+// TestBatchNormFolds: the recognizer's BatchNormalizations that follow a
+// Conv are folded into it at Load (its outputs are checked above).
+func TestBatchNormFolds(t *testing.T) {
+	m, err := onnx.Load(generated(t, filepath.FromSlash("ocr/assets/ch_PP-OCRv4_rec_infer.onnx")), device.CPU())
+	require.NoError(t, err)
+	st := m.Stats()
+	t.Logf("%+v", st)
+	require.Positive(t, st.FusedBatchNorms)
+}

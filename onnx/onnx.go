@@ -56,6 +56,20 @@ type Model struct {
 	consts   map[string]*value // initializers and values folded at Load
 	nodes    []*node           // the nodes left to run
 	mu       sync.Mutex
+
+	fusedBatchNorms int // BatchNormalizations folded into convolutions
+}
+
+// Stats says what Load made of the graph.
+type Stats struct {
+	Nodes           int // nodes that a run evaluates
+	Constants       int // initializers and values computed at Load
+	FusedBatchNorms int // BatchNormalizations folded into the preceding Conv
+}
+
+// Stats reports what Load made of the graph.
+func (m *Model) Stats() Stats {
+	return Stats{Nodes: len(m.nodes), Constants: len(m.consts), FusedBatchNorms: m.fusedBatchNorms}
 }
 
 // ValueInfo describes a model input or output.
@@ -209,6 +223,9 @@ func build(mp *onnxpb.ModelProto, dir string, dev device.Device) (m *Model, err 
 		}
 	}
 	if err := m.fold(); err != nil {
+		return nil, err
+	}
+	if err := m.fuseBatchNorm(); err != nil {
 		return nil, err
 	}
 	return m, nil

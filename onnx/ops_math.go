@@ -290,27 +290,9 @@ func broadcastHost(typ elemType, a, b *value, f func(x, y float64) float64) ([]*
 }
 
 // broadcastShape is NumPy's broadcast of two shapes.
-func broadcastShape(a, b []int) ([]int, error) {
-	n := max(len(a), len(b))
-	out := make([]int, n)
-	for i := range out {
-		da, db := 1, 1
-		if j := i - (n - len(a)); j >= 0 {
-			da = a[j]
-		}
-		if j := i - (n - len(b)); j >= 0 {
-			db = b[j]
-		}
-		switch {
-		case da == db || db == 1:
-			out[i] = da
-		case da == 1:
-			out[i] = db
-		default:
-			return nil, fmt.Errorf("shapes %v and %v do not broadcast", a, b)
-		}
-	}
-	return out, nil
+func broadcastShape(a, b []int) (shape []int, err error) {
+	err = tensor.Maybe(func() { shape = tensor.BroadcastShapes("broadcast", a, b) })
+	return shape, err
 }
 
 // broadcastIndex maps a linear index of shape to the element of a tensor of

@@ -194,27 +194,32 @@ func as4D(x *tensor.Tensor) (*tensor.Tensor, bool, error) {
 	return nil, false, fmt.Errorf("input of shape %v: only 1-D and 2-D convolutions and pooling are supported", x.Shape())
 }
 
-func runConv(c *call) ([]*value, error) {
-	x, err := c.tensor(0)
-	if err != nil {
-		return nil, err
+// convOperands returns the input and weight of a Conv or ConvTranspose as
+// 2-D ones ([N, C, H, W] and a 4-D weight): a 1-D one gets a height of 1,
+// and the call returned has its window attributes widened to match.
+func convOperands(c *call) (x, w *tensor.Tensor, oneD bool, _ *call, err error) {
+	if x, err = c.tensor(0); err != nil {
+		return nil, nil, false, nil, err
 	}
-	w, err := c.tensor(1)
-	if err != nil {
-		return nil, err
+	if w, err = c.tensor(1); err != nil {
+		return nil, nil, false, nil, err
 	}
-	x, oneD, err := as4D(x)
-	if err != nil {
-		return nil, err
+	if x, oneD, err = as4D(x); err != nil {
+		return nil, nil, false, nil, err
 	}
 	if oneD {
-		w = w.Unsqueeze(2)
+		w, c = w.Unsqueeze(2), widen(c)
 	}
 	if w.Dim() != 4 {
-		return nil, fmt.Errorf("weight of shape %v for input %v", w.Shape(), x.Shape())
+		return nil, nil, false, nil, fmt.Errorf("weight of shape %v for input %v", w.Shape(), x.Shape())
 	}
-	if oneD { // 1-D attributes describe the width only
-		c = widen(c)
+	return x, w, oneD, c, nil
+}
+
+func runConv(c *call) ([]*value, error) {
+	x, w, oneD, c, err := convOperands(c)
+	if err != nil {
+		return nil, err
 	}
 	s, err := windowsOf(c.node, [2]int{w.Size(2), w.Size(3)}, [2]int{x.Size(2), x.Size(3)}, false)
 	if err != nil {
@@ -267,24 +272,12 @@ func widen(c *call) *call {
 }
 
 func runConvTranspose(c *call) ([]*value, error) {
-	x, err := c.tensor(0)
+	x, w, oneD, c, err := convOperands(c)
 	if err != nil {
 		return nil, err
-	}
-	w, err := c.tensor(1)
-	if err != nil {
-		return nil, err
-	}
-	x, oneD, err := as4D(x)
-	if err != nil {
-		return nil, err
-	}
-	if oneD {
-		w = w.Unsqueeze(2)
-		c = widen(c)
 	}
 	groups := c.attrInt("group", 1)
-	if w.Dim() != 4 || w.Size(0) != x.Size(1) {
+	if w.Size(0) != x.Size(1) {
 		return nil, fmt.Errorf("weight of shape %v for input %v", w.Shape(), x.Shape())
 	}
 	kernel := [2]int{w.Size(2), w.Size(3)}
