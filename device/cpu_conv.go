@@ -28,8 +28,12 @@ func newCPUConv(p Conv2DParams) *cpuConv {
 // Conv2D writes the cross-correlation of x with w into dst.
 func (d *cpuDevice) Conv2D(dst, x, w Buffer, p Conv2DParams) {
 	d.dispatch()
-	cv := newCPUConv(p)
 	xd, od := cpuFloats(x), cpuFloats(dst)
+	if cpuIsDepthwise(p) {
+		cpuDepthwise(od, xd, cpuFloats(w), p)
+		return
+	}
+	cv := newCPUConv(p)
 	if ic := cv.indirectPlan(); ic != nil {
 		ic.forward(od, xd, cpuFloats(w))
 		return

@@ -102,6 +102,16 @@ func TestCPUConv2D(t *testing.T) {
 		"taps-groups":  cpuConvCase(2, 32, 9, 11, 20, 3, 3, 1, 1, 1, 2, 2, 1, 2),
 		"taps-partial": cpuConvCase(3, 24, 7, 6, 17, 5, 3, 1, 1, 2, 1, 1, 1, 1),
 		"taps-single":  cpuConvCase(1, 32, 10, 10, 48, 3, 3, 1, 1, 1, 1, 1, 1, 1),
+		// Depthwise convolutions (cpuDepthwise): strides 2 and 3 (row
+		// phases), dilation, uneven and far padding, rows longer than a
+		// vector step, a 5×5 kernel, and many channels split over the cores.
+		"depthwise-stride2":  cpuConvCase(2, 6, 13, 21, 6, 3, 3, 2, 2, 1, 1, 1, 1, 6),
+		"depthwise-stride3":  cpuConvCase(1, 3, 10, 17, 3, 3, 3, 3, 3, 1, 1, 1, 1, 3),
+		"depthwise-dilated":  cpuConvCase(2, 4, 12, 19, 4, 3, 3, 1, 1, 2, 2, 2, 2, 4),
+		"depthwise-uneven":   cpuConvCase(1, 5, 9, 33, 5, 5, 3, 2, 1, 2, 0, 1, 2, 5),
+		"depthwise-farpad":   cpuConvCase(2, 3, 4, 5, 3, 3, 3, 1, 2, 3, 3, 1, 1, 3),
+		"depthwise-5x5":      cpuConvCase(1, 8, 14, 14, 8, 5, 5, 1, 1, 2, 2, 1, 1, 8),
+		"depthwise-parallel": cpuConvCase(1, 96, 28, 28, 96, 3, 3, 2, 2, 1, 1, 1, 1, 96),
 	}
 	for name, p := range cases {
 		t.Run(name, func(t *testing.T) {
@@ -164,4 +174,13 @@ func TestCPUIndirectConvChosen(t *testing.T) {
 		require.Equal(t, c.gradIn, gradIn, "input gradient of %+v", c.p)
 		require.Equal(t, c.gradW, cv.tapGrad() != nil, "weight gradient of %+v", c.p)
 	}
+}
+
+// TestCPUDepthwiseChosen: the depthwise cases above take cpuDepthwise, and
+// grouped convolutions with several channels per group do not.
+func TestCPUDepthwiseChosen(t *testing.T) {
+	require.True(t, cpuIsDepthwise(cpuConvCase(2, 6, 13, 21, 6, 3, 3, 2, 2, 1, 1, 1, 1, 6)))
+	require.False(t, cpuIsDepthwise(cpuConvCase(2, 6, 13, 21, 12, 3, 3, 2, 2, 1, 1, 1, 1, 6)), "two outputs per channel")
+	require.False(t, cpuIsDepthwise(cpuConvCase(3, 4, 6, 6, 6, 3, 3, 1, 1, 1, 1, 1, 1, 2)), "two channels per group")
+	require.False(t, cpuIsDepthwise(cpuConvCase(1, 1, 6, 6, 1, 3, 3, 1, 1, 1, 1, 1, 1, 1)), "one channel: an ordinary convolution")
 }

@@ -363,6 +363,10 @@ func cpuVectorOp(op BinaryOp) (kernel.ArithOp, bool) {
 		return kernel.MulOp, true
 	case Div:
 		return kernel.DivOp, true
+	case Maximum:
+		return kernel.MaxOp, true
+	case Minimum:
+		return kernel.MinOp, true
 	}
 	return 0, false
 }

@@ -18,6 +18,8 @@ const (
 	LeOp
 	GtOp
 	GeOp
+	MaxOp // the larger, NaN of either operand propagating
+	MinOp // the smaller, NaN of either operand propagating
 )
 
 // Arith writes dst[i] = x[i] op y[i] for the longest prefix of dst whose
@@ -37,6 +39,7 @@ func Arith(op ArithOp, dst, x, y []float32) int {
 var arithAVX2 = [...]func(dst, x, y *float32, n int){
 	AddOp: addAVX2, SubOp: subAVX2, MulOp: mulAVX2, DivOp: divAVX2,
 	EqOp: eqAVX2, NeOp: neAVX2, LtOp: ltAVX2, LeOp: leAVX2, GtOp: gtAVX2, GeOp: geAVX2,
+	MaxOp: maximumAVX2, MinOp: minimumAVX2,
 }
 
 // Select writes dst[i] = x[i] where c[i] is non-zero (NaN included, -0 not)
@@ -52,6 +55,19 @@ func Select(dst, c, x, y []float32) int {
 	}
 	_, _, _ = c[n-1], x[n-1], y[n-1]
 	selectAVX2(unsafe.SliceData(dst), unsafe.SliceData(c), unsafe.SliceData(x), unsafe.SliceData(y), n)
+	return n
+}
+
+// Axpy adds a·x[i] to dst[i] for the longest prefix of dst whose length is a
+// multiple of 8 and returns that length; the caller does the rest. It
+// returns 0 without AVX2 and FMA. x must be at least as long as dst.
+func Axpy(dst, x []float32, a float32) int {
+	n := len(dst) &^ 7
+	if !HasAVX2 || n == 0 {
+		return 0
+	}
+	_ = x[n-1]
+	axpyAVX2(unsafe.SliceData(dst), unsafe.SliceData(x), a, n)
 	return n
 }
 

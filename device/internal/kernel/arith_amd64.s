@@ -184,3 +184,56 @@ selectloop:
 selectdone:
 	VZEROUPPER
 	RET
+
+// func axpyAVX2(dst, x *float32, a float32, n int)
+//
+// dst[i] += a·x[i], eight elements a step (fused multiply-add); n is a
+// multiple of 8.
+TEXT ·axpyAVX2(SB), NOSPLIT, $0-32
+	MOVQ         dst+0(FP), DI
+	MOVQ         x+8(FP), SI
+	VBROADCASTSS a+16(FP), Y0
+	MOVQ         n+24(FP), CX
+	SHRQ         $3, CX
+	JZ           axpydone
+axpyloop:
+	VMOVUPS     (SI), Y1
+	VFMADD213PS (DI), Y0, Y1
+	VMOVUPS     Y1, (DI)
+	ADDQ        $32, SI
+	ADDQ        $32, DI
+	DECQ        CX
+	JNZ         axpyloop
+axpydone:
+	VZEROUPPER
+	RET
+
+// MINMAX(name, op) writes dst[i] = y[i] if y[i] op x[i] or y[i] is NaN, and
+// x[i] otherwise, eight elements a step: the scalar loop's maximum (op >)
+// or minimum (op <), NaN of either operand propagating. VMAXPS/VMINPS with
+// y as the first source give y op x ? y : x, and x when either is NaN; a
+// blend then puts back a NaN y. n is a multiple of 8.
+#define MINMAX(name, op) \
+TEXT name(SB), NOSPLIT, $0-32 \
+	MOVQ dst+0(FP), DI \
+	MOVQ x+8(FP), SI \
+	MOVQ y+16(FP), DX \
+	MOVQ n+24(FP), CX \
+	SHRQ $3, CX \
+	JZ   11(PC) \
+	VMOVUPS (SI), Y0 \
+	VMOVUPS (DX), Y1 \
+	op Y0, Y1, Y2 \
+	VCMPPS $3, Y1, Y1, Y3 \
+	VBLENDVPS Y3, Y1, Y2, Y2 \
+	VMOVUPS Y2, (DI) \
+	ADDQ $32, SI \
+	ADDQ $32, DX \
+	ADDQ $32, DI \
+	DECQ CX \
+	JNZ  -10(PC) \
+	VZEROUPPER \
+	RET
+
+MINMAX(·maximumAVX2, VMAXPS)
+MINMAX(·minimumAVX2, VMINPS)

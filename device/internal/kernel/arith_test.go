@@ -20,6 +20,18 @@ func TestArith(t *testing.T) {
 		LeOp:  func(a, b float32) float32 { return bit(a <= b) },
 		GtOp:  func(a, b float32) float32 { return bit(a > b) },
 		GeOp:  func(a, b float32) float32 { return bit(a >= b) },
+		MaxOp: func(a, b float32) float32 {
+			if b > a || b != b {
+				return b
+			}
+			return a
+		},
+		MinOp: func(a, b float32) float32 {
+			if b < a || b != b {
+				return b
+			}
+			return a
+		},
 	}
 	r := rand.New(rand.NewPCG(5, 6))
 	specials := []float32{0, float32(math.Copysign(0, -1)), 1, -3, float32(math.Inf(1)), float32(math.Inf(-1)), float32(math.NaN()), 1e-40, 3e38}
@@ -179,4 +191,28 @@ func bit(b bool) float32 {
 		return 1
 	}
 	return 0
+}
+
+// TestAxpy checks the vector prefix against the scalar sum, bit for bit
+// up to the fused multiply-add's single rounding.
+func TestAxpy(t *testing.T) {
+	for _, n := range []int{0, 1, 7, 8, 9, 31, 64, 100} {
+		x, dst := make([]float32, n), make([]float32, n)
+		for i := range x {
+			x[i], dst[i] = float32(i)-3.5, float32(2*i)+0.25
+		}
+		want := make([]float32, n)
+		for i := range want {
+			want[i] = float32(math.FMA(-1.5, float64(x[i]), float64(dst[i])))
+		}
+		done := Axpy(dst, x, -1.5)
+		if HasAVX2 && done != n&^7 {
+			t.Fatalf("n=%d: did %d", n, done)
+		}
+		for i := range done {
+			if dst[i] != want[i] {
+				t.Fatalf("n=%d: dst[%d] = %v, want %v", n, i, dst[i], want[i])
+			}
+		}
+	}
 }

@@ -39,19 +39,23 @@ func scaleAVX2(dst *float32, n int, s float32)               {}
 func shiftAVX2(dst, x *float32, n int, a, b float32)         {}
 func expSumAVX512(dst, x *float32, n int, m float32) float32 { return 0 }
 
-func addAVX2(dst, x, y *float32, n int) {}
-func subAVX2(dst, x, y *float32, n int) {}
-func mulAVX2(dst, x, y *float32, n int) {}
-func divAVX2(dst, x, y *float32, n int) {}
-func eqAVX2(dst, x, y *float32, n int)  {}
-func neAVX2(dst, x, y *float32, n int)  {}
-func ltAVX2(dst, x, y *float32, n int)  {}
-func leAVX2(dst, x, y *float32, n int)  {}
-func gtAVX2(dst, x, y *float32, n int)  {}
-func geAVX2(dst, x, y *float32, n int)  {}
-func reluAVX2(dst, src *float32, n int) {}
+func addAVX2(dst, x, y *float32, n int)     {}
+func subAVX2(dst, x, y *float32, n int)     {}
+func mulAVX2(dst, x, y *float32, n int)     {}
+func divAVX2(dst, x, y *float32, n int)     {}
+func eqAVX2(dst, x, y *float32, n int)      {}
+func neAVX2(dst, x, y *float32, n int)      {}
+func ltAVX2(dst, x, y *float32, n int)      {}
+func leAVX2(dst, x, y *float32, n int)      {}
+func gtAVX2(dst, x, y *float32, n int)      {}
+func geAVX2(dst, x, y *float32, n int)      {}
+func maximumAVX2(dst, x, y *float32, n int) {}
+func minimumAVX2(dst, x, y *float32, n int) {}
+func reluAVX2(dst, src *float32, n int)     {}
 
 func selectAVX2(dst, c, x, y *float32, n int) {}
+
+func axpyAVX2(dst, x *float32, a float32, n int) {}
 
 func maxAVX512(x *float32, n int) float32        { return 0 }
 func scaleAVX512(dst *float32, n int, s float32) {}

@@ -86,7 +86,16 @@ func gtAVX2(dst, x, y *float32, n int)
 func geAVX2(dst, x, y *float32, n int)
 
 //go:noescape
+func maximumAVX2(dst, x, y *float32, n int)
+
+//go:noescape
+func minimumAVX2(dst, x, y *float32, n int)
+
+//go:noescape
 func reluAVX2(dst, src *float32, n int)
 
 //go:noescape
 func selectAVX2(dst, c, x, y *float32, n int)
+
+//go:noescape
+func axpyAVX2(dst, x *float32, a float32, n int)
