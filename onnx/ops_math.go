@@ -234,6 +234,9 @@ func binaryOp(name string, f func(a, b *tensor.Tensor) *tensor.Tensor, hf func(a
 		if err != nil {
 			return nil, err
 		}
+		if name == "Pow" && !integer && b.onHost() && len(b.host) == 1 && len(b.shape) <= len(a.shape) {
+			return one(typ, ta.PowScalar(b.host[0])) // x^2 of a layer norm: a square
+		}
 		tb, err := b.device(c.dev)
 		if err != nil {
 			return nil, err

@@ -180,7 +180,12 @@ func (t *Tensor) DivScalar(s float64) *Tensor { return t.binaryScalar(device.Div
 func (t *Tensor) RDivScalar(s float64) *Tensor { return t.binaryScalar(device.Div, s, true) }
 
 // PowScalar returns t raised to s.
-func (t *Tensor) PowScalar(s float64) *Tensor { return t.binaryScalar(device.Pow, s, false) }
+func (t *Tensor) PowScalar(s float64) *Tensor {
+	if s == 2 && t.dtype == Float32 {
+		return t.Square() // the same values as pow(x, 2), without its logarithms
+	}
+	return t.binaryScalar(device.Pow, s, false)
+}
 
 // RPowScalar returns s raised to t.
 func (t *Tensor) RPowScalar(s float64) *Tensor { return t.binaryScalar(device.Pow, s, true) }

@@ -42,12 +42,17 @@ func (t *Tensor) MatMul(o *Tensor) *Tensor {
 		shape = append(shape, n)
 	}
 	av, bv := batched(a, len(batch)), batched(b, len(batch))
-	if nb := av.shape[0]; nb > 1 && bv.strides[0] == 0 && av.strides[0] == m*av.strides[1] {
+	if nb := av.shape[0]; nb > 1 && bv.strides[0] == 0 && (av.strides[0] == m*av.strides[1] || m == 1) {
 		// A right operand shared by every batch element (a weight applied
 		// to a batch of sequences) and left rows that continue from one
-		// batch element to the next: one product of nb·m rows is faster
-		// than nb products of m.
-		av = av.withLayout([]int{1, nb * m, k}, []int{0, av.strides[1], av.strides[2]}, av.offset)
+		// batch element to the next, or single rows at any stride (a
+		// sequence-first view of a batch of one): one product of nb·m rows
+		// is faster than nb products of m.
+		rowStride := av.strides[1]
+		if m == 1 {
+			rowStride = av.strides[0]
+		}
+		av = av.withLayout([]int{1, nb * m, k}, []int{0, rowStride, av.strides[2]}, av.offset)
 		bv = bv.withLayout([]int{1, k, n}, bv.strides, bv.offset)
 	}
 	out, ok := result(t.dev, Float32, shape, av, bv)

@@ -307,6 +307,10 @@ func matmulCases() []opCase {
 		opCase{name: "MatMul/vector-matrix", in: []input{f32(33), f32(3, 33, 17)}, f: mm, tol: product},
 		opCase{name: "MatMul/offset", in: []input{offsetSlice(5, 7), offsetSlice(7, 3)}, f: mm, tol: product},
 		opCase{name: "MatMul/offset-vec4", in: []input{offsetSlice(6, 8), offsetSlice(8, 12)}, f: mm, tol: product},
+		// Single rows of a sequence-first view of a batch of one times a
+		// shared weight: folded into one product of many rows.
+		opCase{name: "MatMul/shared-weight-rows", in: []input{withView(f32(1, 9, 7), func(t *tensor.Tensor) *tensor.Tensor { return t.Transpose(0, 1) }), f32(7, 5)}, f: mm, tol: product},
+		opCase{name: "MatMul/shared-weight-rows-transposed", in: []input{withView(f32(3, 6, 8), func(t *tensor.Tensor) *tensor.Tensor { return t.Transpose(0, 1).Narrow(1, 1, 1) }), transposed(8, 4)}, f: mm, tol: product},
 		opCase{name: "MatMul/broadcast-vec4", in: []input{f32(3, 12, 8), f32(8, 16)}, f: mm, tol: product},
 		opCase{name: "MatMul/long-k", in: []input{f32(3, 9000), f32(9000, 5)}, f: mm, tol: devicetest.Tol{Abs: 1e-3, Rel: 1e-4}},
 		opCase{name: "MatMul/k0", in: []input{f32(3, 0), f32(0, 4)}, f: mm, tol: exact},
