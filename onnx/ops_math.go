@@ -158,7 +158,7 @@ func init() {
 		return nil
 	}, run: runCast})
 	for _, name := range []string{"Max", "Min", "Sum", "Mean"} {
-		register(name, &opSpec{since: 8, minIn: 1, foldable: true, run: variadicOp(name)})
+		register(name, &opSpec{since: 1, minIn: 1, foldable: true, run: variadicOp(name)}) // before opset 8 without broadcasting: a subset
 	}
 }
 
@@ -420,6 +420,16 @@ func runCast(c *call) ([]*value, error) {
 	}
 	if x.onHost() {
 		return []*value{mapHost(to, x, conv)}, nil
+	}
+	if to == tFloat16 {
+		// float16 values are float32s rounded to half precision, which no
+		// device op does: round on the host (models cast to float16
+		// rarely outside mixed-precision graphs).
+		f, err := x.values()
+		if err != nil {
+			return nil, err
+		}
+		return []*value{mapHost(to, hostValue(x.typ, x.shape, f), conv)}, nil
 	}
 	t, err := x.device(c.dev)
 	if err != nil {

@@ -38,6 +38,11 @@ func init() {
 		if err != nil {
 			return nil, err
 		}
+		if typ := c.in[0].typ; !typ.isFloat() {
+			// Integer products in float32: exact while every sum stays
+			// below 2^24.
+			return one(typ, a.AsType(tensor.Float32).MatMul(b.AsType(tensor.Float32)).AsType(tensor.Int32))
+		}
 		return one(tFloat, a.MatMul(b))
 	}})
 	poolAttrs := []string{"auto_pad", "ceil_mode", "dilations", "kernel_shape", "pads", "strides", "storage_order", "count_include_pad"}
@@ -110,6 +115,7 @@ func checkAutoPad(n *node) error {
 // auto_pad is resolved for an input of the given height and width.
 type spatial struct {
 	kernel, stride, dil, padBefore, padAfter [2]int
+	ceilExtra                                [2]int // the part of padAfter that ceil_mode added
 }
 
 // windowsOf reads the window attributes of n for an input [N, C, H, W].
@@ -163,7 +169,8 @@ func windowsOf(n *node, kernel [2]int, hw [2]int, ceil bool) (spatial, error) {
 			if (out-1)*s.stride[i] >= hw[i]+s.padBefore[i] {
 				out-- // ...unless it would start in the padding after (as PyTorch and ONNX Runtime)
 			}
-			s.padAfter[i] += max((out-1)*s.stride[i]+ext-(hw[i]+s.padBefore[i]+s.padAfter[i]), 0)
+			s.ceilExtra[i] = max((out-1)*s.stride[i]+ext-(hw[i]+s.padBefore[i]+s.padAfter[i]), 0)
+			s.padAfter[i] += s.ceilExtra[i]
 		}
 	}
 	return s, nil
@@ -413,11 +420,8 @@ func checkPool(n *node) error {
 	if d := n.attrInts("dilations", nil); d != nil && slices.ContainsFunc(d, func(v int) bool { return v != 1 }) {
 		return fmt.Errorf("dilations %v are not supported", d)
 	}
-	if n.attrInt("storage_order", 0) != 0 {
-		return errors.New("storage_order=1 is not supported")
-	}
 	if len(n.outputs) > 1 && n.outputs[1] != "" {
-		return errors.New("the Indices output of MaxPool is not supported")
+		return errors.New("the Indices output of MaxPool is not supported") // storage_order only orders them
 	}
 	return nil
 }
@@ -447,24 +451,56 @@ func runPool(isMax bool) func(c *call) ([]*value, error) {
 				return nil, err
 			}
 			y, _ = tensor.MaxPool2D(x, tensor.Pool2DOptions{Kernel: s.kernel, Stride: s.stride, Padding: pad})
-		} else {
-			includePad := c.attrInt("count_include_pad", 0) != 0
-			if s.padBefore != s.padAfter {
-				if !includePad || ceil {
-					return nil, fmt.Errorf("average pooling with unequal pads %v and %v (or ceil_mode) that exclude the padding is not supported", s.padBefore, s.padAfter)
-				}
-			}
-			x, pad, err := s.symmetric(x, 0)
-			if err != nil {
-				return nil, err
-			}
-			y = tensor.AvgPool2D(x, tensor.Pool2DOptions{Kernel: s.kernel, Stride: s.stride, Padding: pad, ExcludePadding: !includePad})
+		} else if y, err = avgPool(x, s, c.attrInt("count_include_pad", 0) != 0, ceil); err != nil {
+			return nil, err
 		}
 		if oneD {
 			y = y.Squeeze(2)
 		}
 		return one(tFloat, y)
 	}
+}
+
+// avgPool averages the windows s describes. With equal padding on both
+// sides of each axis and no ceil_mode extension, that is AvgPool2D. Else
+// the input is padded with zeros explicitly and each window's sum is
+// divided by the number of its elements that count: those of the input
+// (count_include_pad=0) or of the input and its pads (=1), never the
+// extension ceil_mode adds, as ONNX Runtime divides. The two averages over
+// the padded input and over a mask of what counts give that ratio.
+func avgPool(x *tensor.Tensor, s spatial, includePad, ceil bool) (*tensor.Tensor, error) {
+	if s.padBefore == s.padAfter && s.ceilExtra == [2]int{} {
+		return tensor.AvgPool2D(x, tensor.Pool2DOptions{Kernel: s.kernel, Stride: s.stride, Padding: s.padBefore, ExcludePadding: !includePad}), nil
+	}
+	xp, err := padPlane(x, s.padBefore, s.padAfter, 0)
+	if err != nil {
+		return nil, err
+	}
+	mask := tensor.Ones(x.Device(), 1, 1, x.Size(2), x.Size(3))
+	if includePad { // the attributes' pads count, the ceil_mode extension does not
+		userAfter := [2]int{s.padAfter[0] - s.ceilExtra[0], s.padAfter[1] - s.ceilExtra[1]}
+		if mask, err = padPlane(mask, s.padBefore, userAfter, 1); err == nil {
+			mask, err = padPlane(mask, [2]int{}, s.ceilExtra, 0)
+		}
+	} else {
+		mask, err = padPlane(mask, s.padBefore, s.padAfter, 0)
+	}
+	if err != nil {
+		return nil, err
+	}
+	o := tensor.Pool2DOptions{Kernel: s.kernel, Stride: s.stride}
+	return tensor.AvgPool2D(xp, o).Div(tensor.AvgPool2D(mask, o)), nil
+}
+
+// padPlane pads the height and width of x with fill.
+func padPlane(x *tensor.Tensor, before, after [2]int, fill float64) (*tensor.Tensor, error) {
+	var err error
+	for i := range 2 {
+		if x, err = padAxis(x, 2+i, before[i], after[i], "constant", fill); err != nil {
+			return nil, err
+		}
+	}
+	return x, nil
 }
 
 func globalPool(f func(t *tensor.Tensor, axes ...int) *tensor.Tensor) func(c *call) ([]*value, error) {

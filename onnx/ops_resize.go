@@ -79,10 +79,7 @@ func runResize(c *call) ([]*value, error) {
 		}
 	}
 	if c.op == "Upsample" || c.opset == 10 {
-		coord, nearest = "asymmetric", "floor"
-		if c.op == "Resize" {
-			nearest = "round_prefer_ceil" // Resize-10's nearest rounds halves up
-		}
+		coord, nearest = "asymmetric", "floor" // and Resize-10 takes ceil on the axes it shrinks, as ONNX Runtime
 	}
 	axes := c.attrInts("axes", nil)
 	if axes == nil {
@@ -122,7 +119,11 @@ func runResize(c *call) ([]*value, error) {
 		if out == in && scale == 1 {
 			continue
 		}
-		if t, err = resample(t, a, in, out, scale, coord, nearest, linear); err != nil {
+		mode := nearest
+		if c.op == "Resize" && c.opset == 10 && scale < 1 {
+			mode = "ceil"
+		}
+		if t, err = resample(t, a, in, out, scale, coord, mode, linear); err != nil {
 			return nil, err
 		}
 	}

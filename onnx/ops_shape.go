@@ -18,9 +18,13 @@ func init() {
 	register("Reshape", &opSpec{since: 5, minIn: 2, foldable: true, attrs: []string{"allowzero"}, run: runReshape})
 	register("Flatten", &opSpec{since: 1, minIn: 1, foldable: true, attrs: []string{"axis"}, run: func(c *call) ([]*value, error) {
 		x := c.in[0]
-		a, err := axisOf(c.attrInt("axis", 1), len(x.shape)+1)
-		if err != nil {
-			return nil, err
+		r := len(x.shape)
+		a := c.attrInt("axis", 1)
+		if a < 0 {
+			a += r // axis is in [-r, r]: -1 leaves the last dimension alone
+		}
+		if a < 0 || a > r {
+			return nil, fmt.Errorf("axis %d out of range for %d dimensions", c.attrInt("axis", 1), r)
 		}
 		return reshape(c, x, []int{device.Numel(x.shape[:a]), device.Numel(x.shape[a:])})
 	}})

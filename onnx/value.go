@@ -170,10 +170,12 @@ func (v *value) ints() ([]int, error) {
 	}
 	out := make([]int, len(f))
 	for i, x := range f {
-		if x != math.Trunc(x) || math.Abs(x) > 1<<62 {
+		if x != math.Trunc(x) {
 			return nil, fmt.Errorf("%v is not an integer", x)
 		}
-		out[i] = int(x)
+		// Exporters write INT64_MAX and INT64_MIN for open slice bounds;
+		// clamped, they mean the same and convert without overflow.
+		out[i] = int(min(max(x, -(1<<62)), 1<<62))
 	}
 	return out, nil
 }
