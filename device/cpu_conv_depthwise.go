@@ -8,76 +8,59 @@ import "github.com/wgtensor/wgtensor/device/internal/kernel"
 // product, a sixteenth of a tile.
 func cpuIsDepthwise(p Conv2DParams) bool { return p.C > 1 && p.Groups == p.C && p.O == p.C }
 
-// cpuDepthwise writes the depthwise convolution of x with w into out: each
-// output row is the sum over the kernel taps of the tap's weight times a
-// row of the input, an axpy of contiguous rows; with a stride s the input
-// row is first split into its s phases (elements j·s + r), so that the
-// strided row is a contiguous phase.
+// cpuDepthwise writes the depthwise convolution of x with w into out. Each
+// channel's zero-padded plane is split into its stride phases, the planes
+// of the elements (i·sh + ry, j·sw + rx); output (oy, ox) then reads tap
+// (ky, kx) from phase ((ky·dh) mod sh, (kx·dw) mod sw) at (oy + ky·dh/sh,
+// ox + kx·dw/sw), so that the whole output plane, taken with rows as wide
+// as a phase's, is one axpy per tap over contiguous memory. The columns
+// past the output's width are computed and dropped.
 func cpuDepthwise(out, x, w []float32, p Conv2DParams) {
+	sh, sw := p.StrideH, p.StrideW
+	hq, wq := (p.H+2*p.PadH+sh-1)/sh, (p.W+2*p.PadW+sw-1)/sw // a phase's rows and columns
+	phaseLen := (hq + 1) * wq                                  // one more row: the wide reads run past the last
+	wide := p.OH * wq
 	plane, oplane, taps := p.H*p.W, p.OH*p.OW, p.KH*p.KW
-	sw := p.StrideW
 	cpuParallel(p.N*p.C, oplane*taps, func(lo, hi int) {
-		var phases []float32
-		if sw > 1 {
-			phases = make([]float32, sw*((p.W+sw-1)/sw))
-		}
+		scratch := cpuGetScratch(1, sh*sw*phaseLen+wide)
+		defer cpuScratchFree.put(scratch)
+		phases, acc := scratch.buf[:sh*sw*phaseLen], scratch.buf[sh*sw*phaseLen:][:wide]
 		for nc := lo; nc < hi; nc++ {
+			clear(phases)
 			src := x[nc*plane : (nc+1)*plane]
-			dst := out[nc*oplane : (nc+1)*oplane]
-			wc := w[(nc%p.C)*taps : (nc%p.C+1)*taps]
-			clear(dst)
-			for oy := range p.OH {
-				row := dst[oy*p.OW : (oy+1)*p.OW]
-				for ky := range p.KH {
-					iy := oy*p.StrideH - p.PadH + ky*p.DilH
-					if iy < 0 || iy >= p.H {
-						continue
-					}
-					in := src[iy*p.W : (iy+1)*p.W]
-					stride := (p.W + sw - 1) / sw // length of a phase
-					if sw > 1 {
-						for j, v := range in {
-							phases[(j%sw)*stride+j/sw] = v
-						}
-					}
-					for kx := range p.KW {
-						// Output ox reads input ox·s + off; keep 0 <= ix < W.
-						off := kx*p.DilW - p.PadW
-						first := 0
-						if off < 0 {
-							first = (-off + sw - 1) / sw
-						}
-						last := 0
-						if p.W-1-off >= 0 {
-							last = min(p.OW, (p.W-1-off)/sw+1)
-						}
-						if first >= last {
-							continue
-						}
-						a := wc[ky*p.KW+kx]
-						var seg []float32
-						if sw == 1 {
-							seg = in[first+off : last+off]
-						} else {
-							r, q := ((off%sw)+sw)%sw, floorDiv(off, sw)
-							seg = phases[r*stride+first+q : r*stride+last+q]
-						}
-						acc := row[first:last]
-						for i := kernel.Axpy(acc, seg, a); i < len(acc); i++ {
-							acc[i] += a * seg[i]
-						}
+			for iy := range p.H {
+				py := iy + p.PadH
+				base := (py%sh)*sw*phaseLen + (py/sh)*wq
+				row := src[iy*p.W : (iy+1)*p.W]
+				if sw == 1 {
+					copy(phases[base+p.PadW:], row)
+					continue
+				}
+				rx, j := p.PadW%sw, p.PadW/sw // the phase and column of px = ix + PadW
+				for _, v := range row {
+					phases[base+rx*phaseLen+j] = v
+					if rx++; rx == sw {
+						rx, j = 0, j+1
 					}
 				}
 			}
+			clear(acc)
+			wc := w[(nc%p.C)*taps : (nc%p.C+1)*taps]
+			for ky := range p.KH {
+				ry, qy := ky*p.DilH%sh, ky*p.DilH/sh
+				for kx := range p.KW {
+					rx, qx := kx*p.DilW%sw, kx*p.DilW/sw
+					start := (ry*sw+rx)*phaseLen + qy*wq + qx
+					seg, a := phases[start:start+wide], wc[ky*p.KW+kx]
+					for i := kernel.Axpy(acc, seg, a); i < wide; i++ {
+						acc[i] += a * seg[i]
+					}
+				}
+			}
+			dst := out[nc*oplane : (nc+1)*oplane]
+			for oy := range p.OH {
+				copy(dst[oy*p.OW:(oy+1)*p.OW], acc[oy*wq:])
+			}
 		}
 	})
-}
-
-// floorDiv is a/b rounded toward minus infinity, for b > 0.
-func floorDiv(a, b int) int {
-	q := a / b
-	if a%b != 0 && a < 0 {
-		q--
-	}
-	return q
 }
