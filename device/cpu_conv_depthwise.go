@@ -18,7 +18,7 @@ func cpuIsDepthwise(p Conv2DParams) bool { return p.C > 1 && p.Groups == p.C && 
 func cpuDepthwise(out, x, w []float32, p Conv2DParams) {
 	sh, sw := p.StrideH, p.StrideW
 	hq, wq := (p.H+2*p.PadH+sh-1)/sh, (p.W+2*p.PadW+sw-1)/sw // a phase's rows and columns
-	phaseLen := (hq + 1) * wq                                  // one more row: the wide reads run past the last
+	phaseLen := (hq + 1) * wq                                // one more row: the wide reads run past the last
 	wide := p.OH * wq
 	plane, oplane, taps := p.H*p.W, p.OH*p.OW, p.KH*p.KW
 	cpuParallel(p.N*p.C, oplane*taps, func(lo, hi int) {
