@@ -52,17 +52,60 @@ func (d *cpuDevice) MaxPool2D(dst, idx, x Buffer, p Pool2DParams) {
 		})
 		return
 	}
+	// Outputs whose windows lie inside the input's width are computed a
+	// row at a time, tap by tap over all of them, with no window
+	// arithmetic per output; the others one by one.
+	owLo := min((p.PadW+p.StrideW-1)/p.StrideW, p.OW) // first output whose window starts inside
+	owHi := owLo
+	if last := p.W - p.KW + p.PadW; last >= 0 {
+		owHi = max(owLo, min(p.OW, last/p.StrideW+1)) // past the last whose window ends inside
+	}
 	cpuPlanes(p, func(lo, hi int) {
 		for pl := lo; pl < hi; pl++ {
 			src := xd[pl*in : (pl+1)*in]
 			for oh := range p.OH {
-				for ow := range p.OW {
-					o := pl*out + oh*p.OW + ow
-					od[o], id[o] = cpuWindowMax(src, p.W, cpuPoolWindow(p, oh, ow))
+				row := pl*out + oh*p.OW
+				for ow := 0; ow < p.OW; ow++ {
+					if ow == owLo && owHi > owLo {
+						win := cpuPoolWindow(p, oh, ow)
+						cpuRowMax(od[row+owLo:row+owHi], id[row+owLo:row+owHi], src, p, win.h0, win.h1, owLo)
+						ow = owHi - 1
+						continue
+					}
+					od[row+ow], id[row+ow] = cpuWindowMax(src, p.W, cpuPoolWindow(p, oh, ow))
 				}
 			}
 		}
 	})
+}
+
+// cpuRowMax is cpuWindowMax for the outputs ow0, ow0+1, ... of one output
+// row whose windows lie inside the input's width, over input rows [h0, h1):
+// tap by tap, in each window's row-major order, so that ties and NaNs
+// resolve as in cpuWindowMax.
+func cpuRowMax(best []float32, at []int32, src []float32, p Pool2DParams, h0, h1, ow0 int) {
+	first := int32(h0*p.W + ow0*p.StrideW - p.PadW)
+	for i := range best {
+		best[i], at[i] = float32(math.Inf(-1)), first+int32(i*p.StrideW)
+	}
+	for h := h0; h < h1; h++ {
+		for kx := range p.KW {
+			base := h*p.W + ow0*p.StrideW - p.PadW + kx
+			for i := range best {
+				k := base + i*p.StrideW
+				v := src[k]
+				// One condition over single assignments: conditional
+				// moves, not branches that random data mispredicts.
+				take := v > best[i] || v != v
+				if take {
+					best[i] = v
+				}
+				if take {
+					at[i] = int32(k)
+				}
+			}
+		}
+	}
 }
 
 // cpuWindowMax returns the maximum of the window of the plane src (rows of
