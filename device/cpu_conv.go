@@ -1,6 +1,10 @@
 package device
 
-import "runtime"
+import (
+	"runtime"
+
+	"github.com/wgtensor/wgtensor/device/internal/kernel"
+)
 
 // cpuConv is a 2-D convolution lowered to matrix products: for each image
 // and group, the output [O/G, OH·OW] is the weight [O/G, C/G·KH·KW] times
@@ -136,6 +140,9 @@ func (cv *cpuConv) transposedWeights(w []float32) *cpuScratch {
 	wt := cpuGetScratch(1, len(w))
 	for g := range cv.p.Groups {
 		src, dst := w[g*cv.og*cv.rows:], wt.buf[g*cv.og*cv.rows:]
+		if cv.og > 0 && cv.rows > 0 && kernel.Transpose(dst, cv.og, src, cv.rows, cv.og, cv.rows) {
+			continue
+		}
 		for o := range cv.og {
 			for r, v := range src[o*cv.rows : (o+1)*cv.rows] {
 				dst[r*cv.og+o] = v
