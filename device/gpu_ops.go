@@ -145,6 +145,9 @@ func (g *gpuDevice) elementwise(p *pipeline, shape []int, views []View, flags, s
 // more than MaxRank dimensions, the kernel takes the MaxRank largest and
 // the host loops over the others, one dispatch per index of theirs.
 func (g *gpuDevice) copyLocked(dst, src View) error {
+	if src.Numel() == 0 {
+		return nil
+	}
 	t, ot := "u32", "u32"
 	if src.Buf.DType() != dst.Buf.DType() {
 		t, ot = wgslType(src.Buf.DType()), wgslType(dst.Buf.DType())
@@ -222,7 +225,7 @@ func (g *gpuDevice) fitLocked(shape []int, views []View) (done func(), err error
 	for i, v := range views {
 		strides[i] = v.Strides
 	}
-	if cshape, _ := Coalesce(shape, strides...); len(cshape) <= MaxRank {
+	if cshape, _ := Coalesce(shape, strides...); len(cshape) <= MaxRank || Numel(shape) == 0 {
 		return done, nil
 	}
 	for i, v := range views {

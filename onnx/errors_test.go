@@ -231,3 +231,104 @@ func FuzzLoad(f *testing.F) {
 		_, _ = m.Run(in)
 	})
 }
+
+func intsAttrT(name string, vs ...int64) *onnxpb.AttributeProto {
+	return &onnxpb.AttributeProto{Name: name, Type: onnxpb.AttributeProto_INTS, Ints: vs}
+}
+
+func intAttrT(name string, v int64) *onnxpb.AttributeProto {
+	return &onnxpb.AttributeProto{Name: name, Type: onnxpb.AttributeProto_INT, I: v}
+}
+
+func int64Init(name string, vals ...int64) *onnxpb.TensorProto {
+	return &onnxpb.TensorProto{Name: name, Dims: []int64{int64(len(vals))}, DataType: int32(onnxpb.TensorProto_INT64), Int64Data: vals}
+}
+
+// TestHostileModelsAreErrors: models that once crashed the importer (found
+// by review) give errors, at Load or at Run, and never a panic.
+func TestHostileModelsAreErrors(t *testing.T) {
+	x := []*onnxpb.ValueInfoProto{floatInfo("x", 2, 3)}
+	y := []*onnxpb.ValueInfoProto{floatInfo("y", 2, 3)}
+	g := func(n *onnxpb.NodeProto, inits ...*onnxpb.TensorProto) *onnxpb.GraphProto {
+		return &onnxpb.GraphProto{Node: []*onnxpb.NodeProto{n}, Initializer: inits, Input: x, Output: y}
+	}
+	f32 := func(name string, vals ...float32) *onnxpb.TensorProto {
+		return floatInit(name, []int64{int64(len(vals))}, vals...)
+	}
+	for _, c := range []struct {
+		name  string
+		graph *onnxpb.GraphProto
+		want  string
+	}{
+		{"omitted required input", g(node("r", "Relu", []string{"", "x"}, []string{"y"})), "input 0 is omitted but required"},
+		{"an output the op does not make", &onnxpb.GraphProto{Node: []*onnxpb.NodeProto{node("r", "Relu", []string{"x"}, []string{"y", "z"})}, Input: x,
+			Output: []*onnxpb.ValueInfoProto{floatInfo("y", 2, 3), floatInfo("z", 2, 3)}}, `output 1 ("z") is not one that Relu produces`},
+		{"unnamed graph output", &onnxpb.GraphProto{Node: []*onnxpb.NodeProto{node("r", "Relu", []string{"x"}, []string{"y"})}, Input: x,
+			Output: []*onnxpb.ValueInfoProto{floatInfo("", 2, 3)}}, "a graph output has no name"},
+		{"repeated perm", g(node("t", "Transpose", []string{"x"}, []string{"y"}, intsAttrT("perm", 0, 0))), "is not a permutation"},
+		{"repeated perm on a constant", g(node("t", "Transpose", []string{"w"}, []string{"y"}, intsAttrT("perm", 0, 0)), floatInit("w", []int64{2, 3}, 1, 2, 3, 4, 5, 6)), "is not a permutation"},
+		{"num_outputs 0", g(node("s", "Split", []string{"x"}, []string{"y"}, intAttrT("num_outputs", 0))), "num_outputs 0 for 1 outputs"},
+		{"num_outputs negative", g(node("s", "Split", []string{"x"}, []string{"y"}, intAttrT("num_outputs", -3))), "num_outputs -3 for 1 outputs"},
+		{"short output_shape", g(node("ct", "ConvTranspose", []string{"w4", "w4"}, []string{"y"}, intsAttrT("output_shape", 5)),
+			floatInit("w4", []int64{1, 1, 2, 2}, 1, 2, 3, 4)), "output_shape [5]: want the height and width"},
+		{"NaN range", g(node("r", "Range", []string{"a", "a", "d"}, []string{"y"}), f32("a", float32(math.Inf(1))), f32("d", 1)), "make NaN elements"},
+		{"endless range", g(node("r", "Range", []string{"z", "a", "d"}, []string{"y"}), f32("z", 0), f32("a", float32(math.Inf(1))), f32("d", 1)), "make +Inf elements"},
+		{"huge edge pad", g(node("p", "Pad", []string{"x", "pads"}, []string{"y"}, &onnxpb.AttributeProto{Name: "mode", Type: onnxpb.AttributeProto_STRING, S: []byte("edge")}),
+			int64Init("pads", 0, 1<<50, 0, 0)), "elements"},
+		{"huge resize", g(node("rs", "Resize", []string{"x", "", "", "sizes"}, []string{"y"}), int64Init("sizes", 2, 1<<50)), "axis 1 of 3 to"},
+		{"shape overflow", g(node("a", "Add", []string{"x", "w"}, []string{"y"}),
+			&onnxpb.TensorProto{Name: "w", Dims: []int64{1 << 32, 1 << 32}, DataType: int32(onnxpb.TensorProto_FLOAT)}), "is too large"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			dev := device.CPU()
+			var err error
+			require.NotPanics(t, func() {
+				var m *onnx.Model
+				if m, err = onnx.LoadBytes(modelBytes(t, 18, c.graph), t.TempDir(), dev); err == nil {
+					_, err = m.Run(map[string]*tensor.Tensor{"x": tensor.Ones(dev, 2, 3)})
+				}
+			})
+			require.Error(t, err)
+			assert.Contains(t, err.Error(), c.want)
+		})
+	}
+}
+
+// TestExternalDataOffsetOverflow: an offset near the largest int64 is an
+// error naming the bounds, not a wrapped check.
+func TestExternalDataOffsetOverflow(t *testing.T) {
+	dir := t.TempDir()
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "w.bin"), make([]byte, 8), 0o644))
+	b := modelBytes(t, 13, &onnxpb.GraphProto{
+		Node: []*onnxpb.NodeProto{node("m", "Mul", []string{"x", "w"}, []string{"y"})},
+		Initializer: []*onnxpb.TensorProto{{Name: "w", Dims: []int64{2}, DataType: int32(onnxpb.TensorProto_FLOAT), DataLocation: onnxpb.TensorProto_EXTERNAL,
+			ExternalData: []*onnxpb.StringStringEntryProto{{Key: "location", Value: "w.bin"}, {Key: "offset", Value: "9223372036854775800"}, {Key: "length", Value: "8"}}}},
+		Input: []*onnxpb.ValueInfoProto{floatInfo("x", 2)}, Output: []*onnxpb.ValueInfoProto{floatInfo("y", 2)},
+	})
+	_, err := onnx.LoadBytes(b, dir, device.CPU())
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "outside its 8 bytes")
+}
+
+// TestOutputsAreTheCallers: releasing an output, even one that is a view
+// of a weight, leaves the model working.
+func TestOutputsAreTheCallers(t *testing.T) {
+	dev := device.CPU()
+	m, err := onnx.LoadBytes(modelBytes(t, 13, &onnxpb.GraphProto{
+		Node: []*onnxpb.NodeProto{
+			node("s", "Shape", []string{"x"}, []string{"s"}),
+			node("r", "Reshape", []string{"w", "s"}, []string{"y"}),
+		},
+		Initializer: []*onnxpb.TensorProto{floatInit("w", []int64{6}, 1, 2, 3, 4, 5, 6)},
+		Input:       []*onnxpb.ValueInfoProto{floatInfo("x", "a", "b")}, Output: []*onnxpb.ValueInfoProto{floatInfo("y", "a", "b")},
+	}), "", dev)
+	require.NoError(t, err)
+	for range 2 {
+		out, err := m.Run(map[string]*tensor.Tensor{"x": tensor.Zeros(dev, 2, 3)})
+		require.NoError(t, err)
+		v, err := out["y"].Data()
+		require.NoError(t, err)
+		assert.Equal(t, []float32{1, 2, 3, 4, 5, 6}, v)
+		out["y"].Release()
+	}
+}

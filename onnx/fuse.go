@@ -66,7 +66,7 @@ func (m *Model) fuseBatchNorm() error {
 			}
 			b = bias.Mul(a).Add(b)
 		}
-		wName, bName := bn.name+"/folded_weight", bn.name+"/folded_bias"
+		wName, bName := m.unusedName(bn.name+"/folded_weight"), m.unusedName(bn.name+"/folded_bias")
 		m.consts[wName] = deviceValue(tFloat, w.Mul(a.Reshape(wShape...)))
 		m.consts[bName] = deviceValue(tFloat, b)
 		for _, t := range []*tensor.Tensor{m.consts[wName].t, m.consts[bName].t} {
@@ -86,6 +86,24 @@ func (m *Model) fuseBatchNorm() error {
 	m.nodes = kept
 	m.fusedBatchNorms = len(fused)
 	return nil
+}
+
+// unusedName returns name, or name with a number appended, that no value of
+// the model has.
+func (m *Model) unusedName(name string) string {
+	taken := func(s string) bool {
+		if _, ok := m.consts[s]; ok {
+			return true
+		}
+		return slices.ContainsFunc(m.nodes, func(n *node) bool { return slices.Contains(n.outputs, s) }) ||
+			slices.ContainsFunc(m.inputs, func(v ValueInfo) bool { return v.Name == s })
+	}
+	for i, s := 1, name; ; i++ {
+		if !taken(s) {
+			return s
+		}
+		s = fmt.Sprintf("%s_%d", name, i)
+	}
 }
 
 // allConst reports whether every named value (omitted ones included) is a

@@ -12,6 +12,7 @@ import (
 
 // node is one operator application of the graph.
 type node struct {
+	dir     string // the model's directory, for external data
 	name    string // the node's name, or "#i" for the i-th unnamed node
 	op      string
 	opset   int
@@ -39,8 +40,8 @@ type call struct {
 	in  []*value // nil for an omitted optional input
 }
 
-func newNode(np *onnxpb.NodeProto, index, opset int) (*node, error) {
-	n := &node{name: np.GetName(), op: np.GetOpType(), opset: opset, inputs: np.GetInput(), outputs: np.GetOutput(),
+func newNode(np *onnxpb.NodeProto, index, opset int, dir string) (*node, error) {
+	n := &node{dir: dir, name: np.GetName(), op: np.GetOpType(), opset: opset, inputs: np.GetInput(), outputs: np.GetOutput(),
 		attrs: map[string]*onnxpb.AttributeProto{}}
 	if n.name == "" {
 		n.name = fmt.Sprintf("#%d", index)
@@ -65,14 +66,13 @@ func newNode(np *onnxpb.NodeProto, index, opset int) (*node, error) {
 		}
 		n.attrs[a.GetName()] = a
 	}
-	present := 0
-	for _, in := range n.inputs {
-		if in != "" {
-			present++
-		}
-	}
-	if present < spec.minIn || len(n.inputs) < spec.minIn {
+	if len(n.inputs) < spec.minIn {
 		return nil, n.errorf("%d inputs, want at least %d", len(n.inputs), spec.minIn)
+	}
+	for i, in := range n.inputs[:spec.minIn] {
+		if in == "" {
+			return nil, n.errorf("input %d is omitted but required", i)
+		}
 	}
 	if len(n.outputs) == 0 {
 		return nil, n.errorf("no outputs")
@@ -99,11 +99,16 @@ func (n *node) run(dev device.Device, env map[string]*value) (outs []*value, err
 			c.in[i] = env[name]
 		}
 	}
-	if perr := tensor.Maybe(func() { outs, err = n.spec.run(c) }); perr != nil {
+	if perr := recoverAll(func() { outs, err = n.spec.run(c) }); perr != nil {
 		return nil, n.errorf("%s", strings.TrimPrefix(perr.Error(), "tensor: "))
 	}
 	if err != nil {
 		return nil, n.errorf("%v", err)
+	}
+	for i, name := range n.outputs {
+		if name != "" && (i >= len(outs) || outs[i] == nil) {
+			return nil, n.errorf("output %d (%q) is not one that %s produces", i, name, n.op)
+		}
 	}
 	for i, o := range outs {
 		if o != nil && o.t != nil {
@@ -113,6 +118,24 @@ func (n *node) run(dev device.Device, env map[string]*value) (outs []*value, err
 		}
 	}
 	return outs, nil
+}
+
+// recoverAll runs f and returns the panic it raises as an error: the
+// tensor package's misuse panics (shapes that do not fit), and, so that no
+// model can crash the process, any other (an importer bug, which the
+// message says).
+func recoverAll(f func()) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			if te, ok := r.(*tensor.Error); ok {
+				err = te
+				return
+			}
+			err = fmt.Errorf("internal error (please report it): %v", r)
+		}
+	}()
+	f()
+	return nil
 }
 
 // has reports whether the node sets attribute name.

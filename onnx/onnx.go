@@ -188,6 +188,9 @@ func build(mp *onnxpb.ModelProto, dir string, dev device.Device) (m *Model, err 
 		m.inputs = append(m.inputs, info)
 	}
 	for _, vi := range g.GetOutput() {
+		if vi.GetName() == "" {
+			return nil, errors.New("onnx: a graph output has no name")
+		}
 		info, err := valueInfo(vi)
 		if err != nil {
 			return nil, fmt.Errorf("onnx: output %q: %w", vi.GetName(), err)
@@ -203,7 +206,7 @@ func build(mp *onnxpb.ModelProto, dir string, dev device.Device) (m *Model, err 
 		known[in.Name] = true
 	}
 	for i, np := range g.GetNode() {
-		n, err := newNode(np, i, m.opset)
+		n, err := newNode(np, i, m.opset, dir)
 		if err != nil {
 			return nil, err
 		}
@@ -277,9 +280,8 @@ func (m *Model) Device() device.Device { return m.dev }
 
 // Run computes the model's outputs from inputs, one tensor on the model's
 // device per input name (int32 for int64 inputs, float32 masks for bool
-// ones). The outputs are tensors on the device; an output computed by no
-// real operation (a constant) is a new tensor too. Errors name the node and
-// the shapes.
+// ones). The outputs are new tensors on the device, the caller's to keep or
+// Release. Errors name the input, or the node and the shapes.
 func (m *Model) Run(inputs map[string]*tensor.Tensor) (map[string]*tensor.Tensor, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -317,14 +319,16 @@ func (m *Model) Run(inputs map[string]*tensor.Tensor) (map[string]*tensor.Tensor
 	result := make(map[string]*tensor.Tensor, len(m.outputs))
 	for _, out := range m.outputs {
 		v := env[out.Name]
+		if v == nil {
+			return nil, fmt.Errorf("onnx: Run: output %q was not computed", out.Name)
+		}
 		t, err := v.device(m.dev)
 		if err != nil {
 			return nil, fmt.Errorf("onnx: Run: output %q: %w", out.Name, err)
 		}
-		if _, isConst := m.consts[out.Name]; isConst {
-			t = t.Clone()
-		}
-		result[out.Name] = t
+		// A copy: an output may be a view of a weight or of another
+		// output, and the caller may Release it.
+		result[out.Name] = t.Clone()
 	}
 	return result, nil
 }

@@ -303,25 +303,28 @@ func runConvTranspose(c *call) ([]*value, error) {
 		ext := s.dil[i]*(kernel[i]-1) + 1
 		full[i] = s.stride[i]*(x.Size(2+i)-1) + ext + outPad[i]
 	}
+	// With output_shape or a SAME auto_pad the padding is what makes that
+	// shape (in·stride for SAME), split as the ONNX operator says: the
+	// larger half after for SAME_UPPER, before otherwise.
+	var want []int
 	if os := c.attrInts("output_shape", nil); os != nil {
-		os = os[len(os)-2:]
+		if len(os) < 2 {
+			return nil, fmt.Errorf("output_shape %v: want the height and width", os)
+		}
+		want = os[len(os)-2:]
+	} else if ap := c.attrString("auto_pad", "NOTSET"); ap == "SAME_UPPER" || ap == "SAME_LOWER" {
+		want = []int{x.Size(2) * s.stride[0], x.Size(3) * s.stride[1]}
+	}
+	if want != nil {
 		for i := range 2 {
-			total := full[i] - outPad[i] - os[i]
-			if total < 0 {
+			total := full[i] - want[i]
+			if total < 0 { // a larger output: zeros (and the bias) after
 				full[i] += -total
 				total = 0
 			}
-			s.padBefore[i], s.padAfter[i] = total/2, total-total/2
-			if c.attrString("auto_pad", "NOTSET") != "SAME_LOWER" {
-				s.padBefore[i], s.padAfter[i] = total-total/2, total/2
-			}
-		}
-	} else if ap := c.attrString("auto_pad", "NOTSET"); ap == "SAME_UPPER" || ap == "SAME_LOWER" {
-		for i := range 2 {
-			total := full[i] - outPad[i] - x.Size(2+i)*s.stride[i]
-			s.padBefore[i], s.padAfter[i] = total/2, total-total/2
-			if ap == "SAME_LOWER" {
-				s.padBefore[i], s.padAfter[i] = total-total/2, total/2
+			s.padBefore[i], s.padAfter[i] = total-total/2, total/2
+			if c.attrString("auto_pad", "NOTSET") == "SAME_UPPER" {
+				s.padBefore[i], s.padAfter[i] = total/2, total-total/2
 			}
 		}
 	}

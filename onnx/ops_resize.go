@@ -113,7 +113,7 @@ func runResize(c *call) ([]*value, error) {
 			scale = scales[i]
 			out = int(math.Floor(float64(in) * scale))
 		}
-		if out < 0 || scale <= 0 {
+		if out < 0 || !(scale > 0) || checkElements(out) != nil {
 			return nil, fmt.Errorf("axis %d of %d to %d (scale %v)", a, in, out, scale)
 		}
 		if out == in && scale == 1 {

@@ -161,15 +161,19 @@ func runTranspose(c *call) ([]*value, error) {
 			perm[i] = r - 1 - i
 		}
 	}
+	seen := make([]bool, r)
+	for _, p := range perm {
+		if p < 0 || p >= r || seen[p] {
+			return nil, fmt.Errorf("perm %v is not a permutation of %d dimensions", perm, r)
+		}
+		seen[p] = true
+	}
 	if len(perm) != r {
 		return nil, fmt.Errorf("perm %v for %d dimensions", perm, r)
 	}
 	if x.onHost() {
 		shape := make([]int, r)
 		for i, p := range perm {
-			if p < 0 || p >= r {
-				return nil, fmt.Errorf("perm %v out of range", perm)
-			}
 			shape[i] = x.shape[p]
 		}
 		src := device.ContiguousStrides(x.shape)
@@ -312,8 +316,8 @@ func runSplit(c *call) ([]*value, error) {
 	n := x.shape[a]
 	if sizes == nil {
 		parts := len(c.outputs)
-		if c.has("num_outputs") {
-			parts = c.attrInt("num_outputs", parts)
+		if c.has("num_outputs") && c.attrInt("num_outputs", parts) != parts {
+			return nil, fmt.Errorf("num_outputs %d for %d outputs", c.attrInt("num_outputs", parts), parts)
 		}
 		each := (n + parts - 1) / parts
 		for off := 0; off < n || len(sizes) < parts; off += each {
@@ -556,7 +560,7 @@ func runConstant(c *call) ([]*value, error) {
 	for name, a := range c.attrs {
 		switch name {
 		case "value":
-			v, err := fromProto(a.GetT(), "", c.dev)
+			v, err := fromProto(a.GetT(), c.dir, c.dev)
 			if err != nil {
 				return nil, err
 			}
@@ -591,18 +595,18 @@ func runConstantOfShape(c *call) ([]*value, error) {
 	}
 	typ, fill := tFloat, 0.0
 	if a, ok := c.attrs["value"]; ok {
-		v, err := fromProto(a.GetT(), "", c.dev)
+		tp := a.GetT()
+		if len(tp.GetDims()) > 1 || (len(tp.GetDims()) == 1 && tp.GetDims()[0] != 1) {
+			return nil, fmt.Errorf("value of shape %v, want one element", tp.GetDims())
+		}
+		f, err := decode(elemType(tp.GetDataType()), 1, tp.GetRawData(), tp)
 		if err != nil {
-			return nil, err
+			return nil, fmt.Errorf("value: %w", err)
 		}
-		f, err := v.values()
-		if err != nil {
-			return nil, err
-		}
-		if len(f) != 1 {
-			return nil, fmt.Errorf("value of %d elements, want 1", len(f))
-		}
-		typ, fill = v.typ, f[0]
+		typ, fill = elemType(tp.GetDataType()), f[0]
+	}
+	if err := checkElements(shape...); err != nil {
+		return nil, err
 	}
 	if n := device.Numel(shape); n <= hostLimit {
 		return []*value{hostValue(typ, shape, slices.Repeat([]float64{fill}, n))}, nil
@@ -625,7 +629,11 @@ func runRange(c *call) ([]*value, error) {
 	if b[2] == 0 {
 		return nil, errors.New("delta 0")
 	}
-	n := max(math.Ceil((b[1]-b[0])/b[2]), 0)
+	n := math.Ceil((b[1] - b[0]) / b[2])
+	if math.IsNaN(n) || n > maxElements {
+		return nil, fmt.Errorf("start %v, limit %v and delta %v make %v elements", b[0], b[1], b[2], n)
+	}
+	n = max(n, 0)
 	typ := c.in[0].typ
 	if n > hostLimit {
 		return one(typ, tensor.Arange(c.dev, typ.deviceType(), b[0], b[1], b[2]))
@@ -701,6 +709,9 @@ func padAxis(t *tensor.Tensor, a, before, after int, mode string, fill float64) 
 	if before == 0 && after == 0 {
 		return t, nil
 	}
+	if err := checkElements(before, after); err != nil {
+		return nil, err
+	}
 	if mode == "constant" {
 		parts := []*tensor.Tensor{}
 		shape := t.Shape()
@@ -717,6 +728,9 @@ func padAxis(t *tensor.Tensor, a, before, after int, mode string, fill float64) 
 	}
 	if n == 0 || (mode == "reflect" && (before >= n || after >= n)) {
 		return nil, fmt.Errorf("%s padding of %d and %d on an axis of %d", mode, before, after, n)
+	}
+	if err := checkElements(before + n + after); err != nil {
+		return nil, err
 	}
 	idx := make([]int32, 0, before+n+after)
 	for i := -before; i < n+after; i++ {
@@ -751,6 +765,9 @@ func runTrilu(c *call) ([]*value, error) {
 		k = ks[0]
 	}
 	rows, cols := x.shape[len(x.shape)-2], x.shape[len(x.shape)-1]
+	if err := checkElements(rows, cols); err != nil {
+		return nil, err
+	}
 	upper := c.attrInt("upper", 1) != 0
 	mask := make([]float32, rows*cols)
 	for i := range rows {

@@ -183,6 +183,27 @@ func (v *value) ints() ([]int, error) {
 // maxTensorBytes caps the size of one tensor in a model file.
 const maxTensorBytes = 1 << 34
 
+// maxElements caps the elements of a tensor that an operator makes from
+// sizes the model gives (Range, Pad, Resize, Trilu, Split), so that a
+// hostile model cannot make the host allocate without bound.
+const maxElements = 1 << 31
+
+// checkElements returns an error when a result of n elements (shape dims)
+// would exceed maxElements or overflow.
+func checkElements(dims ...int) error {
+	n := 1
+	for _, d := range dims {
+		if d < 0 {
+			return fmt.Errorf("negative size in %v", dims)
+		}
+		if d != 0 && n > maxElements/d {
+			return fmt.Errorf("sizes %v make more than %d elements", dims, maxElements)
+		}
+		n *= d
+	}
+	return nil
+}
+
 // fromProto converts an initializer or a Constant's tensor: float types
 // become float32 device tensors (keeping a host copy when small), integer
 // and bool types host values (moved to the device when an op needs them).
@@ -194,10 +215,10 @@ func fromProto(tp *onnxpb.TensorProto, dir string, dev device.Device) (*value, e
 			return nil, fmt.Errorf("dimension %d of shape %v is out of range", i, tp.GetDims())
 		}
 		shape[i] = int(d)
-		n *= shape[i]
-		if n > maxTensorBytes {
+		if d != 0 && n > maxTensorBytes/int(d) { // checked before multiplying: no overflow
 			return nil, fmt.Errorf("shape %v is too large", tp.GetDims())
 		}
+		n *= shape[i]
 	}
 	typ := elemType(tp.GetDataType())
 	raw := tp.GetRawData()
@@ -356,7 +377,7 @@ func externalData(tp *onnxpb.TensorProto, dir string) ([]byte, error) {
 	if length < 0 {
 		length = st.Size() - offset
 	}
-	if offset < 0 || length < 0 || offset+length > st.Size() || length > maxTensorBytes {
+	if offset < 0 || length < 0 || offset > st.Size() || length > st.Size()-offset || length > maxTensorBytes {
 		return nil, fmt.Errorf("external data %s: offset %d and length %d outside its %d bytes", location, offset, length, st.Size())
 	}
 	b := make([]byte, length)

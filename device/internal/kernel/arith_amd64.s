@@ -220,7 +220,7 @@ TEXT name(SB), NOSPLIT, $0-32 \
 	MOVQ y+16(FP), DX \
 	MOVQ n+24(FP), CX \
 	SHRQ $3, CX \
-	JZ   11(PC) \
+	JZ   12(PC) \
 	VMOVUPS (SI), Y0 \
 	VMOVUPS (DX), Y1 \
 	op Y0, Y1, Y2 \
