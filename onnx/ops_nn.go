@@ -240,6 +240,12 @@ func runConv(c *call) ([]*value, error) {
 		return nil, err
 	}
 	y := tensor.Conv2D(x, w, tensor.Conv2DOptions{Stride: s.stride, Padding: pad, Dilation: s.dil, Groups: c.attrInt("group", 1)})
+	return convResult(c, y, oneD)
+}
+
+// convResult adds the bias (input 2, per output channel) of a Conv or
+// ConvTranspose to its output y and gives a 1-D one its shape back.
+func convResult(c *call, y *tensor.Tensor, oneD bool) ([]*value, error) {
 	if b := c.input(2); b != nil {
 		bt, err := b.device(c.dev)
 		if err != nil {
@@ -337,17 +343,7 @@ func runConvTranspose(c *call) ([]*value, error) {
 	shape := []int{x.Size(0), w.Size(1) * groups, full[0], full[1]}
 	y := tensor.Conv2DInputGrad(x, w, shape, tensor.Conv2DOptions{Stride: s.stride, Dilation: s.dil, Groups: groups})
 	y = y.Narrow(2, s.padBefore[0], out[0]).Narrow(3, s.padBefore[1], out[1])
-	if b := c.input(2); b != nil {
-		bt, err := b.device(c.dev)
-		if err != nil {
-			return nil, err
-		}
-		y = y.Add(bt.Reshape(1, -1, 1, 1))
-	}
-	if oneD {
-		y = y.Squeeze(2)
-	}
-	return one(tFloat, y)
+	return convResult(c, y, oneD)
 }
 
 // channelShape is the shape that broadcasts a per-channel vector over an
