@@ -19,7 +19,7 @@
 const fs = require('fs');
 const path = require('path');
 
-const { ort, readNpy } = require('./ort_reference.js');
+const { ort, readNpy, writeNpy: writeNpyData } = require('./ort_reference.js');
 
 const OPS = path.join(__dirname, 'ops');
 const args = process.argv.slice(2);
@@ -38,23 +38,11 @@ const NPY = {
   float32: '<f4', float64: '<f8', float16: '<f2', int64: '<i8', int32: '<i4', uint8: '|u1', int8: '|i1', bool: '|b1',
 };
 
+// writeNpy writes an ORT output tensor with ort_reference.js's writer.
 function writeNpy(file, t) {
   const descr = NPY[t.type];
   if (!descr) throw new Error(`${file}: output type ${t.type} not supported`);
-  const shape = t.dims;
-  const shp = shape.length === 1 ? `(${shape[0]},)` : `(${shape.join(', ')})`;
-  let header = `{'descr': '${descr}', 'fortran_order': False, 'shape': ${shp}, }`;
-  const total = Math.ceil((10 + header.length + 1) / 64) * 64;
-  header = header.padEnd(total - 10 - 1, ' ') + '\n';
-  const head = Buffer.alloc(10);
-  head.writeUInt8(0x93, 0);
-  head.write('NUMPY', 1, 'latin1');
-  head.writeUInt8(1, 6);
-  head.writeUInt8(0, 7);
-  head.writeUInt16LE(header.length, 8);
-  const d = t.data;
-  const body = Buffer.from(d.buffer, d.byteOffset, d.byteLength);
-  fs.writeFileSync(file, Buffer.concat([head, Buffer.from(header, 'latin1'), body]));
+  writeNpyData(file, descr, t.dims, t.data);
 }
 
 const ORT_TYPES = { '<f4': 'float32', '<i8': 'int64', '<i4': 'int32', '|u1': 'uint8', '|b1': 'bool' };

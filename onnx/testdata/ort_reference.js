@@ -54,6 +54,9 @@ const DTYPES = {
   '<i4': { ort: 'int32', Arr: Int32Array, size: 4 },
   '|u1': { ort: 'uint8', Arr: Uint8Array, size: 1 },
   '|b1': { ort: 'bool', Arr: Uint8Array, size: 1 },
+  '<f8': { ort: 'float64', Arr: Float64Array, size: 8 },
+  '<f2': { ort: 'float16', Arr: Uint16Array, size: 2 },
+  '|i1': { ort: 'int8', Arr: Int8Array, size: 1 },
 };
 
 function readNpy(file) {
@@ -317,4 +320,4 @@ if (require.main === module) {
     process.exitCode = 1;
   });
 }
-module.exports = { ort, readNpy, bench, SESSION_OPTIONS };
+module.exports = { ort, readNpy, writeNpy, bench, SESSION_OPTIONS };
