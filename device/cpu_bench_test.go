@@ -48,7 +48,7 @@ func BenchmarkCPUConv2D(b *testing.B) {
 		name string
 		run  func()
 	}{
-		{"forward", func() { d.Conv2D(y, x, w, p) }},
+		{"forward", func() { d.Conv2D(y, x, w, p, Epilogue{}) }},
 		{"input-grad", func() { d.Conv2DInputGrad(x, y, w, p) }},
 		{"weight-grad", func() { d.Conv2DWeightGrad(w, x, y, p) }},
 	} {

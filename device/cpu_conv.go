@@ -29,17 +29,19 @@ func newCPUConv(p Conv2DParams) *cpuConv {
 	return cv
 }
 
-// Conv2D writes the cross-correlation of x with w into dst.
-func (d *cpuDevice) Conv2D(dst, x, w Buffer, p Conv2DParams) {
+// Conv2D writes the cross-correlation of x with w into dst, passing each
+// part of the output through the epilogue e right after computing it.
+func (d *cpuDevice) Conv2D(dst, x, w Buffer, p Conv2DParams, e Epilogue) {
 	d.dispatch()
 	xd, od := cpuFloats(x), cpuFloats(dst)
+	ep := newCPUEpilogue(e, p)
 	if cpuIsDepthwise(p) {
-		cpuDepthwise(od, xd, cpuFloats(w), p)
+		cpuDepthwise(od, xd, cpuFloats(w), p, ep)
 		return
 	}
 	cv := newCPUConv(p)
 	if ic := cv.indirectPlan(); ic != nil {
-		ic.forward(od, xd, cpuFloats(w))
+		ic.forward(od, xd, cpuFloats(w), ep)
 		return
 	}
 	workers := cv.workers()
@@ -55,6 +57,18 @@ func (d *cpuDevice) Conv2D(dst, x, w Buffer, p Conv2DParams) {
 			c: od, cOff: n * p.O * cv.l, ldc: cv.l, cStep: cv.og * cv.l,
 		}
 		g.run(workers == 1)
+		if ep == nil {
+			return
+		}
+		if workers > 1 {
+			ep.image(od, n, 0, cv.l)
+			return
+		}
+		cpuParallel(p.O, cv.l, func(lo, hi int) {
+			for c := lo; c < hi; c++ {
+				ep.plane(od, n, c, 0, cv.l)
+			}
+		})
 	})
 }
 
@@ -69,7 +83,7 @@ func (d *cpuDevice) Conv2DInputGrad(dx, dy, w Buffer, p Conv2DParams) {
 		flipped := cpuGetScratch(1, len(wd))
 		defer cpuScratchFree.put(flipped)
 		cv.flipWeights(flipped.buf, wd)
-		ic.forward(dxd, dyd, flipped.buf)
+		ic.forward(dxd, dyd, flipped.buf, nil)
 		return
 	}
 	workers := cv.workers()

@@ -15,7 +15,7 @@ func cpuIsDepthwise(p Conv2DParams) bool { return p.C > 1 && p.Groups == p.C && 
 // ox + kx·dw/sw), so that the whole output plane, taken with rows as wide
 // as a phase's, is one axpy per tap over contiguous memory. The columns
 // past the output's width are computed and dropped.
-func cpuDepthwise(out, x, w []float32, p Conv2DParams) {
+func cpuDepthwise(out, x, w []float32, p Conv2DParams, ep *cpuEpilogue) {
 	sh, sw := p.StrideH, p.StrideW
 	hq, wq := (p.H+2*p.PadH+sh-1)/sh, (p.W+2*p.PadW+sw-1)/sw // a phase's rows and columns
 	phaseLen := (hq + 1) * wq                                // one more row: the wide reads run past the last
@@ -60,6 +60,9 @@ func cpuDepthwise(out, x, w []float32, p Conv2DParams) {
 			dst := out[nc*oplane : (nc+1)*oplane]
 			for oy := range p.OH {
 				copy(dst[oy*p.OW:(oy+1)*p.OW], acc[oy*wq:])
+			}
+			if ep != nil {
+				ep.plane(out, nc/p.C, nc%p.C, 0, oplane)
 			}
 		}
 	})

@@ -168,8 +168,10 @@ func (ic *cpuIndirectConv) tilesOf(out, pad, packed []float32, n, lo, hi int) {
 	}
 }
 
-// forward writes the convolution of x with w into out.
-func (ic *cpuIndirectConv) forward(out, x, w []float32) {
+// forward writes the convolution of x with w into out, applying the
+// epilogue ep, when not nil, to each range of tiles as soon as all its
+// channels are computed.
+func (ic *cpuIndirectConv) forward(out, x, w []float32, ep *cpuEpilogue) {
 	p := ic.p
 	packed := cpuGetScratch(1, p.Groups*ic.slivers*ic.rows*cpuIndirectTile)
 	defer cpuScratchFree.put(packed)
@@ -185,6 +187,9 @@ func (ic *cpuIndirectConv) forward(out, x, w []float32) {
 			ic.pad(pad, x, n)
 			cpuParallel(ic.tiles, p.O*ic.rows*cpuIndirectTile, func(lo, hi int) {
 				ic.tilesOf(out, pad, packed.buf, n, lo, hi)
+				if ep != nil {
+					ep.image(out, n, ic.outputAt(lo), ic.outputAt(hi))
+				}
 			})
 		}
 		return
@@ -193,7 +198,18 @@ func (ic *cpuIndirectConv) forward(out, x, w []float32) {
 		pad := pads.per(wk)
 		ic.pad(pad, x, n)
 		ic.tilesOf(out, pad, packed.buf, n, 0, ic.tiles)
+		if ep != nil {
+			ep.image(out, n, 0, ic.l)
+		}
 	})
+}
+
+// outputAt returns the index in an output plane of the first output
+// element at or after the start of tile t: the outputs of tiles [lo, hi)
+// are the plane's elements [outputAt(lo), outputAt(hi)).
+func (ic *cpuIndirectConv) outputAt(t int) int {
+	j := min(t*cpuIndirectTile, ic.p.OH*ic.wp)
+	return j/ic.wp*ic.p.OW + min(j%ic.wp, ic.p.OW)
 }
 
 // indirectInputGrad returns the convolution whose forward pass is the input

@@ -135,8 +135,18 @@ func TestCPUConv2D(t *testing.T) {
 			})
 
 			out := h.dirty(Float32, ys)
-			h.d.Conv2D(out, x, w, p)
+			h.d.Conv2D(out, x, w, p, Epilogue{})
 			cpuCheckMag(t, "forward", y, ymag, h.readF(out))
+			// The same with every part of the epilogue: each part of the
+			// output is biased, added to and clamped where it is computed.
+			bd, rd := h.randF(p.O), h.randF(ys)
+			fused, fmag := make([]float64, ys), make([]float64, ys)
+			for i := range fused {
+				v := y[i] + float64(bd[i/(p.OH*p.OW)%p.O]) + float64(rd[i])
+				fused[i], fmag[i] = min(max(v, -0.5), 0.75), ymag[i]+2
+			}
+			h.d.Conv2D(out, x, w, p, Epilogue{Bias: h.f32(bd), Residual: h.f32(rd), Clamp: true, Lo: -0.5, Hi: 0.75})
+			cpuCheckMag(t, "forward with epilogue", fused, fmag, h.readF(out))
 			gx := h.dirty(Float32, xs)
 			h.d.Conv2DInputGrad(gx, dy, w, p)
 			cpuCheckMag(t, "input grad", dx, dxmag, h.readF(gx))

@@ -42,8 +42,19 @@ func cpuPlanes(p Pool2DParams, fn func(lo, hi int)) {
 // in row-major order wins, and NaN wins over numbers as in PyTorch.
 func (d *cpuDevice) MaxPool2D(dst, idx, x Buffer, p Pool2DParams) {
 	d.dispatch()
-	xd, od, id := cpuFloats(x), cpuFloats(dst), cpuInts(idx)
+	xd, od := cpuFloats(x), cpuFloats(dst)
 	in, out := p.H*p.W, p.OH*p.OW
+	if idx == nil {
+		cpuPlanes(p, func(lo, hi int) {
+			rows := cpuGetScratch(1, p.W)
+			defer cpuScratchFree.put(rows)
+			for pl := lo; pl < hi; pl++ {
+				cpuMaxPoolValues(od[pl*out:(pl+1)*out], xd[pl*in:(pl+1)*in], rows.buf[:p.W], p)
+			}
+		})
+		return
+	}
+	id := cpuInts(idx)
 	if p.KH == 2 && p.KW == 2 && p.StrideH == 2 && p.StrideW == 2 && p.PadH == 0 && p.PadW == 0 {
 		cpuPlanes(p, func(lo, hi int) {
 			for pl := lo; pl < hi; pl++ {
@@ -77,6 +88,44 @@ func (d *cpuDevice) MaxPool2D(dst, idx, x Buffer, p Pool2DParams) {
 			}
 		}
 	})
+}
+
+// cpuMaxPoolValues writes the window maxima of the plane src into dst,
+// without their positions: each output row first takes the maximum of its
+// window's input rows, element by element in vector steps into rows, and
+// then the maxima of that row's windows, KH+KW steps an output instead of
+// KH·KW. NaN wins, as in MaxPool2D.
+func cpuMaxPoolValues(dst, src, rows []float32, p Pool2DParams) {
+	for oh := range p.OH {
+		h0 := max(oh*p.StrideH-p.PadH, 0)
+		h1 := min(oh*p.StrideH-p.PadH+p.KH, p.H)
+		out := dst[oh*p.OW : (oh+1)*p.OW]
+		if h0 >= h1 {
+			for i := range out {
+				out[i] = float32(math.Inf(-1))
+			}
+			continue
+		}
+		copy(rows, src[h0*p.W:(h0+1)*p.W])
+		for h := h0 + 1; h < h1; h++ {
+			row := src[h*p.W : (h+1)*p.W]
+			for i := kernel.Arith(kernel.MaxOp, rows, rows, row); i < len(rows); i++ {
+				if v := row[i]; v > rows[i] || v != v {
+					rows[i] = v
+				}
+			}
+		}
+		for ow := range out {
+			w0 := ow*p.StrideW - p.PadW
+			best := float32(math.Inf(-1))
+			for _, v := range rows[max(w0, 0):min(w0+p.KW, p.W)] {
+				if v > best || v != v {
+					best = v
+				}
+			}
+			out[ow] = best
+		}
+	}
 }
 
 // cpuRowMax is cpuWindowMax for the outputs ow0, ow0+1, ... of one output

@@ -82,6 +82,9 @@ func TestCPUMaxPool2D(t *testing.T) {
 			msg := fmt.Sprintf("%s/%s", name, kind)
 			cpuClose(t, cpuF64(want), h.readF(dst), 0, 0, msg)
 			assert.Equal(t, wantIdx, h.readI(idx), msg)
+			values := h.dirty(Float32, ys)
+			h.d.MaxPool2D(values, nil, h.f32(xd), p)
+			cpuClose(t, cpuF64(want), h.readF(values), 0, 0, msg+" without indices")
 
 			dyd := h.randF(ys)
 			dx := h.dirty(Float32, xs)

@@ -161,8 +161,9 @@ type Device interface {
 	Softmax(dst Buffer, x Buffer, rows, cols int, log bool)
 
 	// Conv2D writes the cross-correlation of x [N, C, H, W] with w
-	// [O, C/groups, KH, KW] into dst [N, O, OH, OW].
-	Conv2D(dst, x, w Buffer, p Conv2DParams)
+	// [O, C/groups, KH, KW] into dst [N, O, OH, OW], each element passed
+	// through the epilogue e (the zero Epilogue stores the sums as they are).
+	Conv2D(dst, x, w Buffer, p Conv2DParams, e Epilogue)
 	// Conv2DInputGrad writes the gradient of Conv2D with respect to x into
 	// dx [N, C, H, W], given dy [N, O, OH, OW] and w.
 	Conv2DInputGrad(dx, dy, w Buffer, p Conv2DParams)
@@ -172,7 +173,8 @@ type Device interface {
 	// MaxPool2D writes the window maxima of x [N, C, H, W] into dst
 	// [N, C, OH, OW] and, into the int32 idx of the same shape, the index
 	// within the H×W plane of the element each maximum came from: the first
-	// of tied maxima, the last NaN, as PyTorch.
+	// of tied maxima, the last NaN, as PyTorch. idx may be nil when only the
+	// maxima are wanted (inference), which the CPU computes faster.
 	MaxPool2D(dst, idx, x Buffer, p Pool2DParams)
 	// MaxPool2DGrad writes into dx [N, C, H, W] the sum of the gradients
 	// dy [N, C, OH, OW] routed to the elements recorded in idx.
@@ -296,6 +298,21 @@ type Conv2DParams struct {
 	DilH, DilW       int
 	Groups           int
 }
+
+// Epilogue is what a convolution does to each output element before it
+// stores it, while the element is still in registers or cache: inference
+// runtimes fuse a layer's bias, residual connection and activation this
+// way instead of passing over the output once for each. The element becomes
+// clamp(sum + Bias[channel] + Residual[i], Lo, Hi); NaN stays NaN.
+type Epilogue struct {
+	Bias     Buffer // float32 [O], one value per output channel, or nil
+	Residual Buffer // float32 of the output's shape, or nil
+	Clamp    bool   // clamp to [Lo, Hi]: Lo 0, Hi +Inf is ReLU
+	Lo, Hi   float32
+}
+
+// IsZero reports whether e leaves the sums as they are.
+func (e Epilogue) IsZero() bool { return e.Bias == nil && e.Residual == nil && !e.Clamp }
 
 // Pool2DParams describes a 2-D pooling of an input [N, C, H, W] into an output
 // [N, C, OH, OW] with windows KH×KW. CountIncludePad makes AvgPool2D divide

@@ -2,6 +2,8 @@
 
 package device
 
+import "math"
+
 // The convolution passes run as implicit GEMMs per group (see
 // kernels/wgsl/conv2d.wgsl): each workgroup computes a tile of one group's
 // output, gathering the im2col operand while it loads.
@@ -140,9 +142,36 @@ func (g *gpuDevice) convSerial(p Conv2DParams, gm convGEMM) {
 	})
 }
 
-func (g *gpuDevice) Conv2D(dst, x, w Buffer, p Conv2DParams) {
+func (g *gpuDevice) Conv2D(dst, x, w Buffer, p Conv2DParams, e Epilogue) {
 	g.convSerial(p, convGEMM{entry: "forward", m: p.O / p.Groups, n: p.N * p.OH * p.OW,
 		k: p.C / p.Groups * p.KH * p.KW, in0: x, in1: w, out: dst})
+	if !e.IsZero() {
+		g.epilogue(dst, []int{p.N, p.O, p.OH, p.OW}, e)
+	}
+}
+
+// epilogue applies e in place to the dense output dst [N, O, …] of a
+// convolution: one more dispatch, instead of one per step and a temporary
+// each.
+func (g *gpuDevice) epilogue(dst Buffer, shape []int, e Epilogue) {
+	g.do("Conv2D.epilogue", []Buffer{dst}, func() error {
+		pl, err := g.pipelineLocked("epilogue", "main", kernelSpec{"Bias": e.Bias != nil, "Res": e.Residual != nil, "Clamp": e.Clamp})
+		if err != nil {
+			return err
+		}
+		bias := View{Buf: e.Bias, Shape: shape, Strides: make([]int, len(shape))}
+		res := View{Buf: e.Residual, Shape: shape, Strides: make([]int, len(shape))}
+		args := []gpuArg{gpuOut(1, dst)}
+		if e.Bias != nil {
+			bias.Strides[1] = 1
+			args = append(args, gpuIn(2, e.Bias))
+		}
+		if e.Residual != nil {
+			res.Strides = ContiguousStrides(shape)
+			args = append(args, gpuIn(3, e.Residual))
+		}
+		return g.elementwise(pl, shape, []View{bias, res}, math.Float32bits(e.Hi), math.Float32bits(e.Lo), args...)
+	})
 }
 
 func (g *gpuDevice) Conv2DInputGrad(dx, dy, w Buffer, p Conv2DParams) {

@@ -95,7 +95,7 @@ func TestGPUConvSplits(t *testing.T) {
 		g.limits.MaxComputeWorkgroupsPerDimension, convPartialBytes = saved, savedBytes
 		g.mu.Unlock()
 	}()
-	g.Conv2D(by, bx, bw, p)
+	g.Conv2D(by, bx, bw, p, Epilogue{})
 	g.Conv2DInputGrad(bdx, bdy, bw, p)
 	g.Conv2DWeightGrad(bdw, bx, bdy, p)
 	require.NoError(t, g.Sync())

@@ -569,6 +569,14 @@ func (g *gpuDevice) pooling(entry string, total int, p Pool2DParams, args ...gpu
 		}
 	}
 	g.do("Pool2D."+entry, outs, func() error {
+		if entry == "max_forward" && len(args) == 2 { // no indices wanted: they go to scratch
+			idx, err := g.scratchLocked(Int32, total)
+			if err != nil {
+				return err
+			}
+			defer g.releaseScratchLocked(idx)
+			args = append(args, gpuOut(4, idx))
+		}
 		pl, err := g.pipelineLocked("pool2d", entry, kernelSpec{})
 		if err != nil {
 			return err
@@ -581,6 +589,10 @@ func (g *gpuDevice) pooling(entry string, total int, p Pool2DParams, args ...gpu
 }
 
 func (g *gpuDevice) MaxPool2D(dst, idx, x Buffer, p Pool2DParams) {
+	if idx == nil {
+		g.pooling("max_forward", p.N*p.C*p.OH*p.OW, p, gpuIn(1, x), gpuOut(3, dst))
+		return
+	}
 	g.pooling("max_forward", p.N*p.C*p.OH*p.OW, p, gpuIn(1, x), gpuOut(3, dst), gpuOut(4, idx))
 }
 

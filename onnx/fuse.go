@@ -2,6 +2,7 @@ package onnx
 
 import (
 	"fmt"
+	"math"
 	"slices"
 
 	"github.com/wgtensor/wgtensor/tensor"
@@ -13,15 +14,7 @@ import (
 // conv(x, W) + B followed by it is conv(x, W·a) + (B·a + b). It applies
 // when the Conv's output feeds nothing else and is no graph output.
 func (m *Model) fuseBatchNorm() error {
-	uses := map[string]int{}
-	for _, n := range m.nodes {
-		for _, in := range n.inputs {
-			uses[in]++
-		}
-	}
-	for _, o := range m.outputs {
-		uses[o.Name]++
-	}
+	uses := m.uses()
 	producer := map[string]*node{}
 	for _, n := range m.nodes {
 		for _, out := range n.outputs {
@@ -86,6 +79,128 @@ func (m *Model) fuseBatchNorm() error {
 	m.nodes = kept
 	m.fusedBatchNorms = len(fused)
 	return nil
+}
+
+// uses counts the nodes' inputs and the graph outputs that name each value.
+func (m *Model) uses() map[string]int {
+	uses := map[string]int{}
+	for _, n := range m.nodes {
+		for _, in := range n.inputs {
+			uses[in]++
+		}
+	}
+	for _, o := range m.outputs {
+		uses[o.Name]++
+	}
+	return uses
+}
+
+// convEpilogue is what the nodes fused into a Conv add to its
+// tensor.ConvEpilogue, the bias aside: a residual, the Conv's input 3, and
+// a clamp.
+type convEpilogue struct {
+	nodes    []string // the fused nodes, for errors: `Add "name"`
+	residual bool
+	clamp    bool
+	lo, hi   float64
+}
+
+// fuseConvEpilogues fuses into each Conv the Add of a residual that
+// follows it and the Relu or Clip after that (either may be absent), as
+// inference runtimes do, so that the convolution's output is biased, added
+// to and clamped while it is in cache instead of in three more passes. Each
+// intermediate result must feed only the next node and be no graph output,
+// and a node is fused into one Conv only (of the two that feed a residual
+// Add, the first in the graph's order takes it).
+// The fused Conv takes the place of the last node it absorbs, where the
+// residual is computed already.
+func (m *Model) fuseConvEpilogues() {
+	uses := m.uses()
+	consumer := map[string]*node{}
+	for _, n := range m.nodes {
+		for _, in := range n.inputs {
+			if uses[in] == 1 {
+				consumer[in] = n
+			}
+		}
+	}
+	at := map[*node]*node{}     // the Conv that takes a last absorbed node's place
+	dropped := map[*node]bool{} // the Convs and the nodes they absorb
+	for _, conv := range m.nodes {
+		if conv.op != "Conv" || len(conv.outputs) != 1 {
+			continue
+		}
+		e, last, out := &convEpilogue{}, conv, conv.outputs[0]
+		residual := ""
+		if n := consumer[out]; n != nil && !dropped[n] && n.op == "Add" && len(n.inputs) == 2 && len(n.outputs) == 1 {
+			dropped[n] = true
+			residual = n.inputs[0]
+			if residual == out {
+				residual = n.inputs[1]
+			}
+			e.residual, last, out = true, n, n.outputs[0]
+			e.nodes = append(e.nodes, fmt.Sprintf("%s %q", n.op, n.name))
+		}
+		if n := consumer[out]; n != nil && !dropped[n] && len(n.outputs) == 1 {
+			if lo, hi, ok := m.clampOf(n); ok {
+				dropped[n] = true
+				e.clamp, e.lo, e.hi, last = true, lo, hi, n
+				e.nodes = append(e.nodes, fmt.Sprintf("%s %q", n.op, n.name))
+			}
+		}
+		if last == conv {
+			continue
+		}
+		for len(conv.inputs) < 3 {
+			conv.inputs = append(conv.inputs, "")
+		}
+		if e.residual {
+			conv.inputs = append(conv.inputs[:3], residual)
+		}
+		conv.outputs = []string{last.outputs[0]}
+		conv.epilogue = e
+		dropped[conv] = true
+		at[last] = conv
+		m.fusedEpilogues += len(e.nodes)
+	}
+	var kept []*node
+	for _, n := range m.nodes {
+		if c, ok := at[n]; ok {
+			kept = append(kept, c)
+		} else if !dropped[n] {
+			kept = append(kept, n)
+		}
+	}
+	m.nodes = kept
+}
+
+// clampOf returns the bounds of n when it is a Relu or a Clip whose bounds
+// are known at Load.
+func (m *Model) clampOf(n *node) (lo, hi float64, ok bool) {
+	lo, hi = math.Inf(-1), math.Inf(1)
+	switch {
+	case n.op == "Relu":
+		return 0, hi, true
+	case n.op != "Clip":
+		return 0, 0, false
+	case n.opset < 11:
+		return n.attrFloat("min", lo), n.attrFloat("max", hi), true
+	}
+	for i, p := range []*float64{&lo, &hi} {
+		if i+1 >= len(n.inputs) || n.inputs[i+1] == "" {
+			continue
+		}
+		v, isConst := m.consts[n.inputs[i+1]]
+		if !isConst {
+			return 0, 0, false
+		}
+		f, err := v.values()
+		if err != nil || len(f) != 1 {
+			return 0, 0, false // the node reports it
+		}
+		*p = f[0]
+	}
+	return lo, hi, true
 }
 
 // unusedName returns name, or name with a number appended, that no value of

@@ -126,3 +126,15 @@ func TestBatchNormFolds(t *testing.T) {
 	t.Logf("%+v", st)
 	require.Positive(t, st.FusedBatchNorms)
 }
+
+// TestResNetEpiloguesFuse: every Relu of ResNet-18 and each of its eight
+// residual Adds are fused into the Conv before them (17 Relus, 8 Adds), so
+// that what is left to run is the convolutions, the pools, Flatten and Gemm.
+func TestResNetEpiloguesFuse(t *testing.T) {
+	m, err := onnx.Load(generated(t, filepath.FromSlash("models/resnet18.onnx")), device.CPU())
+	require.NoError(t, err)
+	st := m.Stats()
+	t.Logf("%+v", st)
+	require.Equal(t, 25, st.FusedEpilogues)
+	require.Equal(t, 20+4, st.Nodes, "20 Convs, MaxPool, GlobalAveragePool, Flatten, Gemm")
+}

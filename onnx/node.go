@@ -20,6 +20,9 @@ type node struct {
 	outputs []string
 	attrs   map[string]*onnxpb.AttributeProto
 	spec    *opSpec
+	// epilogue is what a Conv computes after its sum, from the nodes
+	// fused into it (see fuseConvEpilogues); nil for the others.
+	epilogue *convEpilogue
 }
 
 // opSpec is what the package knows about an operator.
@@ -87,7 +90,11 @@ func newNode(np *onnxpb.NodeProto, index, opset int, dir string) (*node, error) 
 
 // errorf returns an error naming the node, its operator and the opset.
 func (n *node) errorf(format string, args ...any) error {
-	return fmt.Errorf("onnx: node %q (%s, opset %d): %s", n.name, n.op, n.opset, fmt.Sprintf(format, args...))
+	fused := ""
+	if n.epilogue != nil {
+		fused = fmt.Sprintf(", with %s fused into it", strings.Join(n.epilogue.nodes, " and "))
+	}
+	return fmt.Errorf("onnx: node %q (%s, opset %d%s): %s", n.name, n.op, n.opset, fused, fmt.Sprintf(format, args...))
 }
 
 // run evaluates the node with its inputs from env. A panic of the tensor

@@ -58,6 +58,7 @@ type Model struct {
 	mu       sync.Mutex
 
 	fusedBatchNorms int // BatchNormalizations folded into convolutions
+	fusedEpilogues  int // Add, Relu and Clip nodes fused into convolutions
 }
 
 // Stats says what Load made of the graph.
@@ -65,11 +66,12 @@ type Stats struct {
 	Nodes           int // nodes that a run evaluates
 	Constants       int // initializers and values computed at Load
 	FusedBatchNorms int // BatchNormalizations folded into the preceding Conv
+	FusedEpilogues  int // Add (residual), Relu and Clip nodes fused into the preceding Conv
 }
 
 // Stats reports what Load made of the graph.
 func (m *Model) Stats() Stats {
-	return Stats{Nodes: len(m.nodes), Constants: len(m.consts), FusedBatchNorms: m.fusedBatchNorms}
+	return Stats{Nodes: len(m.nodes), Constants: len(m.consts), FusedBatchNorms: m.fusedBatchNorms, FusedEpilogues: m.fusedEpilogues}
 }
 
 // ValueInfo describes a model input or output.
@@ -231,6 +233,7 @@ func build(mp *onnxpb.ModelProto, dir string, dev device.Device) (m *Model, err 
 	if err := m.fuseBatchNorm(); err != nil {
 		return nil, err
 	}
+	m.fuseConvEpilogues()
 	return m, nil
 }
 

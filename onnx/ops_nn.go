@@ -239,11 +239,64 @@ func runConv(c *call) ([]*value, error) {
 	if err != nil {
 		return nil, err
 	}
-	y := tensor.Conv2D(x, w, tensor.Conv2DOptions{Stride: s.stride, Padding: pad, Dilation: s.dil, Groups: c.attrInt("group", 1)})
-	return convResult(c, y, oneD)
+	o := tensor.Conv2DOptions{Stride: s.stride, Padding: pad, Dilation: s.dil, Groups: c.attrInt("group", 1)}
+	var e tensor.ConvEpilogue
+	if b := c.input(2); b != nil {
+		if e.Bias, err = b.device(c.dev); err != nil {
+			return nil, err
+		}
+	}
+	ep := c.epilogue
+	if ep == nil {
+		return convOutput(tensor.Conv2DFused(x, w, o, e), oneD)
+	}
+	e.Clamp, e.Lo, e.Hi = ep.clamp, ep.lo, ep.hi
+	if !ep.residual {
+		return convOutput(tensor.Conv2DFused(x, w, o, e), oneD)
+	}
+	r, err := c.tensor(3)
+	if err != nil {
+		return nil, err
+	}
+	r4 := r
+	if oneD && r.Dim() == 3 {
+		r4 = r.Unsqueeze(2)
+	}
+	if slices.Equal(r4.Shape(), convShape(x, w, o)) {
+		e.Residual = r4
+		return convOutput(tensor.Conv2DFused(x, w, o, e), oneD)
+	}
+	// A residual that broadcasts: the Add and the clamp on their own.
+	e.Clamp = false
+	y := tensor.Conv2DFused(x, w, o, e)
+	if oneD {
+		y = y.Squeeze(2)
+	}
+	if y = y.Add(r); ep.clamp {
+		y = y.Clamp(ep.lo, ep.hi)
+	}
+	return one(tFloat, y)
 }
 
-// convResult adds the bias (input 2, per output channel) of a Conv or
+// convShape returns the shape of the output of tensor.Conv2D(x, w, o).
+func convShape(x, w *tensor.Tensor, o tensor.Conv2DOptions) []int {
+	shape := []int{x.Size(0), w.Size(0), 0, 0}
+	for i := range 2 {
+		extent := o.Dilation[i]*(w.Size(2+i)-1) + 1
+		shape[2+i] = (x.Size(2+i)+2*o.Padding[i]-extent)/o.Stride[i] + 1
+	}
+	return shape
+}
+
+// convOutput gives the output y of a 1-D convolution its shape back.
+func convOutput(y *tensor.Tensor, oneD bool) ([]*value, error) {
+	if oneD {
+		y = y.Squeeze(2)
+	}
+	return one(tFloat, y)
+}
+
+// convResult adds the bias (input 2, per output channel) of a
 // ConvTranspose to its output y and gives a 1-D one its shape back.
 func convResult(c *call, y *tensor.Tensor, oneD bool) ([]*value, error) {
 	if b := c.input(2); b != nil {
@@ -449,7 +502,7 @@ func runPool(isMax bool) func(c *call) ([]*value, error) {
 			if err != nil {
 				return nil, err
 			}
-			y, _ = tensor.MaxPool2D(x, tensor.Pool2DOptions{Kernel: s.kernel, Stride: s.stride, Padding: pad})
+			y = tensor.MaxPool2DValues(x, tensor.Pool2DOptions{Kernel: s.kernel, Stride: s.stride, Padding: pad})
 		} else if y, err = avgPool(x, s, c.attrInt("count_include_pad", 0) != 0, ceil); err != nil {
 			return nil, err
 		}

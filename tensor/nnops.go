@@ -78,15 +78,57 @@ func windows(op string, x []int, pad, kernel, dil, stride [2]int) (oh, ow int) {
 // Conv2D returns the 2-D cross-correlation of x [N, C, H, W] with w
 // [O, C/groups, KH, KW], as torch.nn.functional.conv2d without bias.
 func Conv2D(x, w *Tensor, o Conv2DOptions) *Tensor {
-	sameDevice("Conv2D", x, w)
-	checkFloat("Conv2D", x, w)
-	p := convParams("Conv2D", x.shape, w.shape, o)
+	return Conv2DFused(x, w, o, ConvEpilogue{})
+}
+
+// ConvEpilogue is what Conv2DFused does to each output element right after
+// computing it, as inference runtimes fuse a layer's bias, residual
+// connection and activation into its convolution: the element becomes
+// clamp(sum + Bias[channel] + Residual[i], Lo, Hi), NaN staying NaN.
+type ConvEpilogue struct {
+	Bias     *Tensor // [O], or nil
+	Residual *Tensor // of the output's shape, or nil
+	Clamp    bool    // clamp to [Lo, Hi]: Lo 0 and Hi +Inf is ReLU
+	Lo, Hi   float64
+}
+
+// Conv2DFused is Conv2D followed by the epilogue e, in one pass over the
+// output: relu(conv(x, w) + b + r) without the three intermediate tensors.
+func Conv2DFused(x, w *Tensor, o Conv2DOptions, e ConvEpilogue) *Tensor {
+	const op = "Conv2D"
+	sameDevice(op, x, w)
+	checkFloat(op, x, w)
+	p := convParams(op, x.shape, w.shape, o)
+	shape := []int{p.N, p.O, p.OH, p.OW}
 	xc, wc := dense(x), dense(w)
-	out, ok := result(x.dev, Float32, []int{p.N, p.O, p.OH, p.OW}, xc, wc)
-	if ok && out.Numel() > 0 {
-		x.dev.Conv2D(out.st.buf, xc.st.buf, wc.st.buf, p)
+	inputs := []*Tensor{xc, wc}
+	var de device.Epilogue
+	if e.Bias != nil {
+		sameDevice(op, x, e.Bias)
+		checkFloat(op, e.Bias)
+		if e.Bias.Numel() != p.O {
+			panicf(op, "bias of shape %v for %d output channels", e.Bias.shape, p.O)
+		}
+		b := dense(e.Bias)
+		inputs, de.Bias = append(inputs, b), b.st.buf
 	}
-	keepAlive(xc, wc)
+	if e.Residual != nil {
+		sameDevice(op, x, e.Residual)
+		checkFloat(op, e.Residual)
+		if !slices.Equal(e.Residual.shape, shape) {
+			panicf(op, "residual of shape %v for an output of shape %v", e.Residual.shape, shape)
+		}
+		r := dense(e.Residual)
+		inputs, de.Residual = append(inputs, r), r.st.buf
+	}
+	if e.Clamp {
+		de.Clamp, de.Lo, de.Hi = true, float32(e.Lo), float32(e.Hi)
+	}
+	out, ok := result(x.dev, Float32, shape, inputs...)
+	if ok && out.Numel() > 0 {
+		x.dev.Conv2D(out.st.buf, xc.st.buf, wc.st.buf, p, de)
+	}
+	keepAlive(inputs...)
 	return out
 }
 
@@ -193,6 +235,20 @@ func MaxPool2D(x *Tensor, o Pool2DOptions) (out, indices *Tensor) {
 	}
 	keepAlive(xc)
 	return out, indices
+}
+
+// MaxPool2DValues is MaxPool2D without the indices, for inference: the
+// CPU computes the maxima alone in fewer steps.
+func MaxPool2DValues(x *Tensor, o Pool2DOptions) *Tensor {
+	checkFloat("MaxPool2D", x)
+	p := poolParams("MaxPool2D", x.shape, o)
+	xc := dense(x)
+	out, ok := result(x.dev, Float32, []int{p.N, p.C, p.OH, p.OW}, xc)
+	if ok && out.Numel() > 0 {
+		x.dev.MaxPool2D(out.st.buf, nil, xc.st.buf, p)
+	}
+	keepAlive(xc)
+	return out
 }
 
 // MaxPool2DGrad routes the output gradient dy to the input elements recorded

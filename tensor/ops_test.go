@@ -363,6 +363,14 @@ func convCases() []opCase {
 				f: one(func(x []*tensor.Tensor) *tensor.Tensor { return tensor.Conv2DInputGrad(x[0], x[1], xs, o) })},
 			opCase{name: "Conv2DWeightGrad/" + c.name, in: []input{f32(c.x...), f32(ys...)}, tol: tol,
 				f: one(func(x []*tensor.Tensor) *tensor.Tensor { return tensor.Conv2DWeightGrad(x[0], x[1], ws, o) })},
+			opCase{name: "Conv2DFused/" + c.name, in: []input{f32(c.x...), f32(c.w...), f32(ys[1]), f32(ys...)}, tol: tol,
+				f: one(func(x []*tensor.Tensor) *tensor.Tensor {
+					return tensor.Conv2DFused(x[0], x[1], o, tensor.ConvEpilogue{Bias: x[2], Residual: x[3], Clamp: true, Lo: -0.25, Hi: 0.5})
+				})},
+			opCase{name: "Conv2DFused/bias-relu/" + c.name, in: []input{f32(c.x...), f32(c.w...), f32(ys[1])}, tol: tol,
+				f: one(func(x []*tensor.Tensor) *tensor.Tensor {
+					return tensor.Conv2DFused(x[0], x[1], o, tensor.ConvEpilogue{Bias: x[2], Clamp: true, Hi: math.Inf(1)})
+				})},
 		)
 	}
 	cases = append(cases, opCase{name: "Conv2D/noncontiguous", in: []input{withView(f32(2, 7, 9, 3), func(t *tensor.Tensor) *tensor.Tensor { return t.Permute(0, 3, 1, 2) }), f32(2, 3, 2, 2)}, tol: product,
@@ -401,6 +409,8 @@ func poolCases() []opCase {
 					y, idx := tensor.MaxPool2D(x[0], o)
 					return []*tensor.Tensor{y, idx}
 				}},
+			opCase{name: "MaxPool2DValues/" + c.name, in: []input{ties}, tol: exact,
+				f: one(func(x []*tensor.Tensor) *tensor.Tensor { return tensor.MaxPool2DValues(x[0], o) })},
 			opCase{name: "MaxPool2DGrad/" + c.name, in: []input{ties, f32(ys...)}, tol: tight,
 				f: one(func(x []*tensor.Tensor) *tensor.Tensor {
 					_, idx := tensor.MaxPool2D(x[0], o)

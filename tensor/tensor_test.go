@@ -115,6 +115,12 @@ func TestPanicsNameOpAndShapes(t *testing.T) {
 			tensor.Conv2D(tensor.Zeros(dev, 1, 3, 5, 5), tensor.Zeros(dev, 2, 4, 3, 3), tensor.Conv2DOptions{})
 		},
 		"tensor: IndexSelect: index tensor must be int32, got float32 of shape [2]": func() { a.IndexSelect(0, tensor.Zeros(dev, 2)) },
+		"tensor: Conv2D: bias of shape [3] for 2 output channels": func() {
+			tensor.Conv2DFused(tensor.Zeros(dev, 1, 3, 5, 5), tensor.Zeros(dev, 2, 3, 3, 3), tensor.Conv2DOptions{}, tensor.ConvEpilogue{Bias: tensor.Zeros(dev, 3)})
+		},
+		"tensor: Conv2D: residual of shape [1 2 5 5] for an output of shape [1 2 3 3]": func() {
+			tensor.Conv2DFused(tensor.Zeros(dev, 1, 3, 5, 5), tensor.Zeros(dev, 2, 3, 3, 3), tensor.Conv2DOptions{}, tensor.ConvEpilogue{Residual: tensor.Zeros(dev, 1, 2, 5, 5)})
+		},
 	}
 	for want, f := range cases {
 		err := tensor.Maybe(f)

@@ -71,6 +71,25 @@ func Axpy(dst, x []float32, a float32) int {
 	return n
 }
 
+// Epilogue writes dst[i] = min(max(dst[i] + bias + res[i], lo), hi) (no
+// res when it is nil), NaN staying NaN, for the longest prefix of dst whose
+// length is a multiple of 8, and returns that length; the caller does the
+// rest. It returns 0 without AVX2. res, when not nil, must be at least as
+// long as dst.
+func Epilogue(dst, res []float32, bias, lo, hi float32) int {
+	n := len(dst) &^ 7
+	if !HasAVX2 || n == 0 {
+		return 0
+	}
+	var r *float32
+	if res != nil {
+		_ = res[n-1]
+		r = unsafe.SliceData(res)
+	}
+	epilogueAVX2(unsafe.SliceData(dst), r, n, bias, lo, hi)
+	return n
+}
+
 // CopyRows copies rows rows of width floats from src, the rows ldSrc
 // floats apart, to dst, ldDst floats apart, and reports whether it could:
 // any width with AVX-512, only widths 16 and 32 (the slivers of the GEMM)

@@ -237,3 +237,42 @@ TEXT name(SB), NOSPLIT, $0-32 \
 
 MINMAX(·maximumAVX2, VMAXPS)
 MINMAX(·minimumAVX2, VMINPS)
+
+// func epilogueAVX2(dst, res *float32, n int, bias, lo, hi float32)
+//
+// dst[i] = min(max(dst[i] + bias + res[i], lo), hi), eight elements a step,
+// with no res when it is nil; NaN stays NaN (VMAXPS and VMINPS return their
+// second source, the element, when either is NaN). n is a multiple of 8.
+TEXT ·epilogueAVX2(SB), NOSPLIT, $0-36
+	MOVQ         dst+0(FP), DI
+	MOVQ         res+8(FP), SI
+	MOVQ         n+16(FP), CX
+	VBROADCASTSS bias+24(FP), Y0
+	VBROADCASTSS lo+28(FP), Y1
+	VBROADCASTSS hi+32(FP), Y2
+	SHRQ         $3, CX
+	JZ           epidone
+	TESTQ        SI, SI
+	JZ           epiplain
+epires:
+	VADDPS  (DI), Y0, Y3
+	VADDPS  (SI), Y3, Y3
+	VMAXPS  Y3, Y1, Y3
+	VMINPS  Y3, Y2, Y3
+	VMOVUPS Y3, (DI)
+	ADDQ    $32, SI
+	ADDQ    $32, DI
+	DECQ    CX
+	JNZ     epires
+	JMP     epidone
+epiplain:
+	VADDPS  (DI), Y0, Y3
+	VMAXPS  Y3, Y1, Y3
+	VMINPS  Y3, Y2, Y3
+	VMOVUPS Y3, (DI)
+	ADDQ    $32, DI
+	DECQ    CX
+	JNZ     epiplain
+epidone:
+	VZEROUPPER
+	RET

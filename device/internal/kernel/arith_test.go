@@ -3,6 +3,7 @@ package kernel
 import (
 	"math"
 	"math/rand/v2"
+	"slices"
 	"testing"
 )
 
@@ -212,6 +213,53 @@ func TestAxpy(t *testing.T) {
 		for i := range done {
 			if dst[i] != want[i] {
 				t.Fatalf("n=%d: dst[%d] = %v, want %v", n, i, dst[i], want[i])
+			}
+		}
+	}
+}
+
+// TestEpilogue checks the vector prefix against the scalar epilogue, with
+// and without a residual, clamped and not, NaN kept.
+func TestEpilogue(t *testing.T) {
+	inf := float32(math.Inf(1))
+	nan := float32(math.NaN())
+	for _, n := range []int{0, 1, 7, 8, 9, 31, 64, 100} {
+		for _, withRes := range []bool{false, true} {
+			for _, bounds := range [][2]float32{{-inf, inf}, {0, inf}, {0, 6}} {
+				dst, res := make([]float32, n), make([]float32, n)
+				for i := range dst {
+					dst[i], res[i] = float32(i%13)-6.5, float32(i%5)-1.75
+				}
+				if n > 3 {
+					dst[3] = nan
+				}
+				want := slices.Clone(dst)
+				for i := range want {
+					v := want[i] + 0.5
+					if withRes {
+						v += res[i]
+					}
+					if v < bounds[0] {
+						v = bounds[0]
+					}
+					if v > bounds[1] {
+						v = bounds[1]
+					}
+					want[i] = v
+				}
+				r := res
+				if !withRes {
+					r = nil
+				}
+				done := Epilogue(dst, r, 0.5, bounds[0], bounds[1])
+				if HasAVX2 && done != n&^7 {
+					t.Fatalf("n=%d: did %d", n, done)
+				}
+				for i := range done {
+					if dst[i] != want[i] && !(want[i] != want[i] && dst[i] != dst[i]) {
+						t.Fatalf("n=%d res=%v bounds=%v: dst[%d] = %v, want %v", n, withRes, bounds, i, dst[i], want[i])
+					}
+				}
 			}
 		}
 	}

@@ -99,3 +99,6 @@ func selectAVX2(dst, c, x, y *float32, n int)
 
 //go:noescape
 func axpyAVX2(dst, x *float32, a float32, n int)
+
+//go:noescape
+func epilogueAVX2(dst, res *float32, n int, bias, lo, hi float32)
