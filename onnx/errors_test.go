@@ -332,3 +332,35 @@ func TestOutputsAreTheCallers(t *testing.T) {
 		out["y"].Release()
 	}
 }
+
+// TestWithInputShape: fixing the free dimension of the linear model's
+// input keeps its results, shows in Inputs, refuses other shapes at Run,
+// and a shape that does not fit the model is an error at Load naming the
+// input.
+func TestWithInputShape(t *testing.T) {
+	dev := devicetest.Devices(t)[0]
+	m, err := onnx.LoadBytes(linearModel(t), "", dev, onnx.WithInputShape("x", 2, 3))
+	require.NoError(t, err)
+	assert.Equal(t, []onnx.Dim{{Size: 2}, {Size: 3}}, m.Inputs()[0].Shape)
+	out, err := m.Run(map[string]*tensor.Tensor{"x": tensor.New(dev, []float32{1, 1, 1, 2, 0, 0}, 2, 3)})
+	require.NoError(t, err)
+	got, err := out["y"].Data()
+	require.NoError(t, err)
+	assert.Equal(t, []float32{3.5, 0, 2.5, 0}, got)
+	_, err = m.Run(map[string]*tensor.Tensor{"x": tensor.Zeros(dev, 1, 3)})
+	assert.ErrorContains(t, err, `input "x": shape [1 3] does not fit [2 3]`)
+
+	for _, c := range []struct {
+		opt  onnx.Option
+		want string
+	}{
+		{onnx.WithInputShape("z", 2, 3), `WithInputShape: the model has no input "z" (its inputs: "x")`},
+		{onnx.WithInputShape("x", 2, 3, 1), `WithInputShape: input "x": 3 dimensions [2 3 1] for the model's [batch 3]`},
+		{onnx.WithInputShape("x", 2, 4), `WithInputShape: input "x": dimension 1 of [2 4] differs from the model's [batch 3]`},
+		{onnx.WithInputShape("x", -1, 3), `WithInputShape: input "x": negative dimension in [-1 3]`},
+		{onnx.WithInputShape("x", 1<<40, 3), `WithInputShape: input "x":`},
+	} {
+		_, err := onnx.LoadBytes(linearModel(t), "", dev, c.opt)
+		assert.ErrorContains(t, err, c.want)
+	}
+}

@@ -138,3 +138,47 @@ func TestResNetEpiloguesFuse(t *testing.T) {
 	require.Equal(t, 25, st.FusedEpilogues)
 	require.Equal(t, 20+4, st.Nodes, "20 Convs, MaxPool, GlobalAveragePool, Flatten, Gemm")
 }
+
+// TestInputShapesFold: with the input shapes fixed at Load, the shape
+// arithmetic of the transformer exports (Shape → Gather → Unsqueeze →
+// Concat → Reshape) is folded into constants, far fewer nodes are left to
+// run, and the outputs still match ONNX Runtime's on every device; a run
+// with another shape is refused, naming the input.
+func TestInputShapesFold(t *testing.T) {
+	for _, c := range []struct {
+		name, model, inputs string
+		input               string
+		dims                []int
+	}{
+		{"bert_encoder", "models/bert_encoder.onnx", "models/bert_encoder.input_*.npy", "x", []int{1, 128, 256}},
+		{"gpt2_decoder", "models/gpt2_decoder.onnx", "models/gpt2_decoder.input_*.npy", "ids", []int{1, 64}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			path := generated(t, filepath.FromSlash(c.model))
+			for _, dev := range devicetest.Devices(t) {
+				t.Run(dev.Kind().String(), func(t *testing.T) {
+					if testing.Short() && dev.Kind() == device.KindGPU {
+						t.Skip("-short: the large models on the GPU")
+					}
+					free, err := onnx.Load(path, dev)
+					require.NoError(t, err)
+					m, err := onnx.Load(path, dev, onnx.WithInputShape(c.input, c.dims...))
+					require.NoError(t, err)
+					st, before := m.Stats(), free.Stats()
+					t.Logf("free: %+v; fixed: %+v", before, st)
+					require.Zero(t, before.FoldedShapes)
+					require.Positive(t, st.FoldedShapes)
+					require.Less(t, st.Nodes, before.Nodes*2/3, "nodes left to run")
+					checkAgainstORT(t, dev, m, filepath.Join(genDir, filepath.FromSlash(c.inputs)), false)
+
+					x := tensor.Zeros(dev, append([]int{2}, c.dims[1:]...)...)
+					if m.Inputs()[0].DType == "int64" {
+						x = x.AsType(tensor.Int32)
+					}
+					_, err = m.Run(map[string]*tensor.Tensor{c.input: x})
+					require.ErrorContains(t, err, fmt.Sprintf("input %q", c.input))
+				})
+			}
+		})
+	}
+}

@@ -59,6 +59,7 @@ type Model struct {
 
 	fusedBatchNorms int // BatchNormalizations folded into convolutions
 	fusedEpilogues  int // Add, Relu and Clip nodes fused into convolutions
+	foldedShapes    int // Shape and Size nodes made constants by specialize
 }
 
 // Stats says what Load made of the graph.
@@ -67,11 +68,12 @@ type Stats struct {
 	Constants       int // initializers and values computed at Load
 	FusedBatchNorms int // BatchNormalizations folded into the preceding Conv
 	FusedEpilogues  int // Add (residual), Relu and Clip nodes fused into the preceding Conv
+	FoldedShapes    int // Shape and Size nodes evaluated at Load for fixed input shapes
 }
 
 // Stats reports what Load made of the graph.
 func (m *Model) Stats() Stats {
-	return Stats{Nodes: len(m.nodes), Constants: len(m.consts), FusedBatchNorms: m.fusedBatchNorms, FusedEpilogues: m.fusedEpilogues}
+	return Stats{Nodes: len(m.nodes), Constants: len(m.consts), FusedBatchNorms: m.fusedBatchNorms, FusedEpilogues: m.fusedEpilogues, FoldedShapes: m.foldedShapes}
 }
 
 // ValueInfo describes a model input or output.
@@ -101,12 +103,12 @@ func (d Dim) String() string {
 
 // Load reads the ONNX model at path for dev. Weights stored in external
 // data files are read from the model's directory.
-func Load(path string, dev device.Device) (*Model, error) {
+func Load(path string, dev device.Device, opts ...Option) (*Model, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("onnx: %w", err)
 	}
-	m, err := LoadBytes(b, filepath.Dir(path), dev)
+	m, err := LoadBytes(b, filepath.Dir(path), dev, opts...)
 	if err != nil {
 		return nil, fmt.Errorf("%w (model %s)", err, path)
 	}
@@ -115,22 +117,26 @@ func Load(path string, dev device.Device) (*Model, error) {
 
 // LoadReader reads a model from r; external data files are looked up in
 // dir.
-func LoadReader(r io.Reader, dir string, dev device.Device) (*Model, error) {
+func LoadReader(r io.Reader, dir string, dev device.Device, opts ...Option) (*Model, error) {
 	b, err := io.ReadAll(r)
 	if err != nil {
 		return nil, fmt.Errorf("onnx: reading the model: %w", err)
 	}
-	return LoadBytes(b, dir, dev)
+	return LoadBytes(b, dir, dev, opts...)
 }
 
 // LoadBytes reads a model from its serialized bytes; external data files are
 // looked up in dir.
-func LoadBytes(b []byte, dir string, dev device.Device) (*Model, error) {
+func LoadBytes(b []byte, dir string, dev device.Device, opts ...Option) (*Model, error) {
 	var mp onnxpb.ModelProto
 	if err := proto.Unmarshal(b, &mp); err != nil {
 		return nil, fmt.Errorf("onnx: not an ONNX model: %w", err)
 	}
-	m, err := build(&mp, dir, dev)
+	var c loadConfig
+	for _, o := range opts {
+		o(&c)
+	}
+	m, err := build(&mp, dir, dev, c)
 	if err != nil {
 		return nil, err
 	}
@@ -139,7 +145,7 @@ func LoadBytes(b []byte, dir string, dev device.Device) (*Model, error) {
 
 // build turns a parsed model into a Model: it checks every node against the
 // supported operators, converts the initializers and folds constants.
-func build(mp *onnxpb.ModelProto, dir string, dev device.Device) (m *Model, err error) {
+func build(mp *onnxpb.ModelProto, dir string, dev device.Device, c loadConfig) (m *Model, err error) {
 	g := mp.GetGraph()
 	if g == nil {
 		return nil, errors.New("onnx: the model has no graph")
@@ -230,6 +236,9 @@ func build(mp *onnxpb.ModelProto, dir string, dev device.Device) (m *Model, err 
 	if err := m.fold(); err != nil {
 		return nil, err
 	}
+	if err := m.specialize(c); err != nil {
+		return nil, err
+	}
 	if err := m.fuseBatchNorm(); err != nil {
 		return nil, err
 	}
@@ -288,6 +297,29 @@ func (m *Model) Device() device.Device { return m.dev }
 func (m *Model) Run(inputs map[string]*tensor.Tensor) (map[string]*tensor.Tensor, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	env, err := m.evaluate(inputs)
+	if err != nil {
+		return nil, err
+	}
+	result := make(map[string]*tensor.Tensor, len(m.outputs))
+	for _, out := range m.outputs {
+		v := env[out.Name]
+		if v == nil {
+			return nil, fmt.Errorf("onnx: Run: output %q was not computed", out.Name)
+		}
+		t, err := v.device(m.dev)
+		if err != nil {
+			return nil, fmt.Errorf("onnx: Run: output %q: %w", out.Name, err)
+		}
+		// A copy: an output may be a view of a weight or of another
+		// output, and the caller may Release it.
+		result[out.Name] = t.Clone()
+	}
+	return result, nil
+}
+
+// evaluate checks the inputs and runs every node, returning all values.
+func (m *Model) evaluate(inputs map[string]*tensor.Tensor) (map[string]*value, error) {
 	env := make(map[string]*value, len(m.consts)+len(inputs)+len(m.nodes))
 	for k, v := range m.consts {
 		env[k] = v
@@ -319,21 +351,7 @@ func (m *Model) Run(inputs map[string]*tensor.Tensor) (map[string]*tensor.Tensor
 			}
 		}
 	}
-	result := make(map[string]*tensor.Tensor, len(m.outputs))
-	for _, out := range m.outputs {
-		v := env[out.Name]
-		if v == nil {
-			return nil, fmt.Errorf("onnx: Run: output %q was not computed", out.Name)
-		}
-		t, err := v.device(m.dev)
-		if err != nil {
-			return nil, fmt.Errorf("onnx: Run: output %q: %w", out.Name, err)
-		}
-		// A copy: an output may be a view of a weight or of another
-		// output, and the caller may Release it.
-		result[out.Name] = t.Clone()
-	}
-	return result, nil
+	return env, nil
 }
 
 func inputNames(vs []ValueInfo) string {

@@ -69,25 +69,25 @@ func infer(cfg config) error {
 	if err != nil {
 		return err
 	}
-	m, err := onnx.Load(cfg.model, dev)
-	if err != nil {
-		return &run.UsageError{Err: err}
-	}
+	// The inputs' shapes are fixed at Load, which then folds the model's
+	// shape arithmetic away.
 	inputs := map[string]*tensor.Tensor{}
-	for _, in := range m.Inputs() {
-		file, ok := cfg.inputs[in.Name]
-		if !ok {
-			return run.Usagef("input %q (%s, shape %v) is missing: pass -input %s=FILE.npy", in.Name, in.DType, in.Shape, in.Name)
-		}
+	var opts []onnx.Option
+	for name, file := range cfg.inputs {
 		t, err := tensor.ReadNPY(file, dev)
 		if err != nil {
 			return &run.UsageError{Err: err}
 		}
-		inputs[in.Name] = t
+		inputs[name] = t
+		opts = append(opts, onnx.WithInputShape(name, t.Shape()...))
 	}
-	for name := range cfg.inputs {
-		if !slices.ContainsFunc(m.Inputs(), func(v onnx.ValueInfo) bool { return v.Name == name }) {
-			return run.Usagef("the model has no input %q", name)
+	m, err := onnx.Load(cfg.model, dev, opts...)
+	if err != nil {
+		return &run.UsageError{Err: err}
+	}
+	for _, in := range m.Inputs() {
+		if _, ok := inputs[in.Name]; !ok {
+			return run.Usagef("input %q (%s, shape %v) is missing: pass -input %s=FILE.npy", in.Name, in.DType, in.Shape, in.Name)
 		}
 	}
 	out, err := m.Run(inputs)

@@ -71,7 +71,7 @@ func TestBadInput(t *testing.T) {
 		{[]string{"-model", junk, "-input", in}, "not an ONNX model"},
 		{[]string{"-model", model}, `input "Input3" (float32, shape [1 1 28 28]) is missing`},
 		{[]string{"-model", model, "-input", "Input3=" + junk}, "not a .npy file"},
-		{[]string{"-model", model, "-input", "Input3=" + wrong}, "shape [1 1 27 28] does not fit [1 1 28 28]"},
+		{[]string{"-model", model, "-input", "Input3=" + wrong}, "dimension 2 of [1 1 27 28] differs from the model's [1 1 28 28]"},
 		{[]string{"-model", model, "-input", in, "-input", "other=" + wrong}, `no input "other"`},
 		{[]string{"-model", model, "-input", "noequals"}, "want NAME=FILE.npy"},
 		{[]string{"-model", model, "-input", in, "-device", "tpu"}, "unknown -device"},
