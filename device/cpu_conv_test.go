@@ -147,6 +147,12 @@ func TestCPUConv2D(t *testing.T) {
 			}
 			h.d.Conv2D(out, x, w, p, Epilogue{Bias: h.f32(bd), Residual: h.f32(rd), Clamp: true, Lo: -0.5, Hi: 0.75})
 			cpuCheckMag(t, "forward with epilogue", fused, fmag, h.readF(out))
+			for i := range fused {
+				v := y[i] + float64(bd[i/(p.OH*p.OW)%p.O])
+				fused[i], fmag[i] = (v*min(max(v/6+0.5, 0), 1))*1.5-0.25, 2*(ymag[i]+1)
+			}
+			h.d.Conv2D(out, x, w, p, Epilogue{Bias: h.f32(bd), HardSwish: true, Affine: true, Scale: 1.5, Shift: -0.25})
+			cpuCheckMag(t, "forward with hard swish and affine epilogue", fused, fmag, h.readF(out))
 			gx := h.dirty(Float32, xs)
 			h.d.Conv2DInputGrad(gx, dy, w, p)
 			cpuCheckMag(t, "input grad", dx, dxmag, h.readF(gx))

@@ -10,7 +10,7 @@ import (
 // whose output planes are l elements long, O of them per image.
 type cpuEpilogue struct {
 	bias, res []float32 // nil when absent
-	lo, hi    float32   // ±Inf without Clamp
+	args      kernel.EpilogueArgs
 	o, l      int
 }
 
@@ -20,7 +20,7 @@ func newCPUEpilogue(e Epilogue, p Conv2DParams) *cpuEpilogue {
 	if e.IsZero() {
 		return nil
 	}
-	ce := &cpuEpilogue{lo: float32(math.Inf(-1)), hi: float32(math.Inf(1)), o: p.O, l: p.OH * p.OW}
+	ce := &cpuEpilogue{args: kernel.NewEpilogueArgs(0, float32(math.Inf(-1)), float32(math.Inf(1))), o: p.O, l: p.OH * p.OW}
 	if e.Bias != nil {
 		ce.bias = cpuFloats(e.Bias)
 	}
@@ -28,7 +28,14 @@ func newCPUEpilogue(e Epilogue, p Conv2DParams) *cpuEpilogue {
 		ce.res = cpuFloats(e.Residual)
 	}
 	if e.Clamp {
-		ce.lo, ce.hi = e.Lo, e.Hi
+		ce.args.Lo, ce.args.Hi = e.Lo, e.Hi
+	}
+	if e.HardSwish {
+		ce.args.Flags |= kernel.EpilogueHardSwish
+	}
+	if e.Affine {
+		ce.args.Flags |= kernel.EpilogueAffine
+		ce.args.Scale, ce.args.Shift = e.Scale, e.Shift
 	}
 	return ce
 }
@@ -42,22 +49,19 @@ func (ce *cpuEpilogue) plane(out []float32, n, c, lo, hi int) {
 	if ce.res != nil {
 		res = ce.res[at+lo : at+hi]
 	}
-	var b float32
+	args := ce.args // a copy per call: calls run in parallel
 	if ce.bias != nil {
-		b = ce.bias[c]
+		args.Bias = ce.bias[c]
 	}
-	for i := kernel.Epilogue(dst, res, b, ce.lo, ce.hi); i < len(dst); i++ {
-		v := dst[i] + b
-		if res != nil {
-			v += res[i]
+	i := kernel.Epilogue(dst, res, &args)
+	if res == nil {
+		for ; i < len(dst); i++ {
+			dst[i] = args.Step(dst[i], 0)
 		}
-		if v < ce.lo {
-			v = ce.lo
-		}
-		if v > ce.hi {
-			v = ce.hi
-		}
-		dst[i] = v
+		return
+	}
+	for ; i < len(dst); i++ {
+		dst[i] = args.Step(dst[i], res[i])
 	}
 }
 

@@ -301,18 +301,25 @@ type Conv2DParams struct {
 
 // Epilogue is what a convolution does to each output element before it
 // stores it, while the element is still in registers or cache: inference
-// runtimes fuse a layer's bias, residual connection and activation this
-// way instead of passing over the output once for each. The element becomes
-// clamp(sum + Bias[channel] + Residual[i], Lo, Hi); NaN stays NaN.
+// runtimes fuse a layer's bias, residual connection, activation and the
+// scaling after it this way instead of passing over the output once for
+// each. In order, the element v becomes v + Bias[channel] + Residual[i],
+// then clamp(v, Lo, Hi) when Clamp, then v·clamp(v/6 + 1/2, 0, 1) (the hard
+// swish) when HardSwish, then v·Scale + Shift when Affine; NaN stays NaN.
 type Epilogue struct {
-	Bias     Buffer // float32 [O], one value per output channel, or nil
-	Residual Buffer // float32 of the output's shape, or nil
-	Clamp    bool   // clamp to [Lo, Hi]: Lo 0, Hi +Inf is ReLU
-	Lo, Hi   float32
+	Bias         Buffer // float32 [O], one value per output channel, or nil
+	Residual     Buffer // float32 of the output's shape, or nil
+	Clamp        bool   // Lo 0, Hi +Inf is ReLU, Hi 6 ReLU6
+	Lo, Hi       float32
+	HardSwish    bool
+	Affine       bool
+	Scale, Shift float32
 }
 
 // IsZero reports whether e leaves the sums as they are.
-func (e Epilogue) IsZero() bool { return e.Bias == nil && e.Residual == nil && !e.Clamp }
+func (e Epilogue) IsZero() bool {
+	return e.Bias == nil && e.Residual == nil && !e.Clamp && !e.HardSwish && !e.Affine
+}
 
 // Pool2DParams describes a 2-D pooling of an input [N, C, H, W] into an output
 // [N, C, OH, OW] with windows KH×KW. CountIncludePad makes AvgPool2D divide

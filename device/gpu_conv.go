@@ -155,7 +155,8 @@ func (g *gpuDevice) Conv2D(dst, x, w Buffer, p Conv2DParams, e Epilogue) {
 // each.
 func (g *gpuDevice) epilogue(dst Buffer, shape []int, e Epilogue) {
 	g.do("Conv2D.epilogue", []Buffer{dst}, func() error {
-		pl, err := g.pipelineLocked("epilogue", "main", kernelSpec{"Bias": e.Bias != nil, "Res": e.Residual != nil, "Clamp": e.Clamp})
+		pl, err := g.pipelineLocked("epilogue", "main", kernelSpec{"Bias": e.Bias != nil, "Res": e.Residual != nil,
+			"Clamp": e.Clamp, "HardSwish": e.HardSwish, "Affine": e.Affine})
 		if err != nil {
 			return err
 		}
@@ -170,7 +171,8 @@ func (g *gpuDevice) epilogue(dst Buffer, shape []int, e Epilogue) {
 			res.Strides = ContiguousStrides(shape)
 			args = append(args, gpuIn(3, e.Residual))
 		}
-		return g.elementwise(pl, shape, []View{bias, res}, math.Float32bits(e.Hi), math.Float32bits(e.Lo), args...)
+		extra := []uint32{math.Float32bits(e.Lo), math.Float32bits(e.Hi), math.Float32bits(e.Scale), math.Float32bits(e.Shift)}
+		return g.elementwiseExtra(pl, shape, []View{bias, res}, 0, 0, extra, args...)
 	})
 }
 

@@ -112,6 +112,12 @@ func (g *gpuDevice) do(op string, outs []Buffer, f func() error) {
 // strided destination), args its buffer bindings. The views must coalesce
 // to at most MaxRank dimensions (see fitLocked).
 func (g *gpuDevice) elementwise(p *pipeline, shape []int, views []View, flags, scalar uint32, args ...gpuArg) error {
+	return g.elementwiseExtra(p, shape, views, flags, scalar, nil, args...)
+}
+
+// elementwiseExtra is elementwise for a kernel whose Params continue after
+// ew_params' fields with the 32-bit values extra.
+func (g *gpuDevice) elementwiseExtra(p *pipeline, shape []int, views []View, flags, scalar uint32, extra []uint32, args ...gpuArg) error {
 	n := Numel(shape)
 	if n == 0 {
 		return nil
@@ -138,6 +144,7 @@ func (g *gpuDevice) elementwise(p *pipeline, shape []int, views []View, flags, s
 			pr.array8(nil)
 		}
 	}
+	pr.u32(extra...)
 	return g.launchLocked(p, pr.b, g.threads(n), args...)
 }
 

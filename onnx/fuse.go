@@ -46,28 +46,9 @@ func (m *Model) fuseBatchNorm() error {
 			continue // let the nodes report what does not fit
 		}
 		a := p[0].Mul(p[3].AddScalar(bn.attrFloat("epsilon", 1e-5)).Rsqrt())
-		b := p[1].Sub(p[2].Mul(a))
-		wShape := make([]int, w.Dim())
-		for i := range wShape {
-			wShape[i] = 1
+		if err := m.scaleConv(conv, a, p[1].Sub(p[2].Mul(a)), bn.name); err != nil {
+			return err
 		}
-		wShape[0] = o
-		if len(conv.inputs) > 2 && conv.inputs[2] != "" {
-			bias, err := m.consts[conv.inputs[2]].device(m.dev)
-			if err != nil {
-				return err
-			}
-			b = bias.Mul(a).Add(b)
-		}
-		wName, bName := m.unusedName(bn.name+"/folded_weight"), m.unusedName(bn.name+"/folded_bias")
-		m.consts[wName] = deviceValue(tFloat, w.Mul(a.Reshape(wShape...)))
-		m.consts[bName] = deviceValue(tFloat, b)
-		for _, t := range []*tensor.Tensor{m.consts[wName].t, m.consts[bName].t} {
-			if err := t.Err(); err != nil {
-				return fmt.Errorf("onnx: folding node %q into node %q: %w", bn.name, conv.name, err)
-			}
-		}
-		conv.inputs = []string{conv.inputs[0], wName, bName}
 		conv.outputs = []string{bn.outputs[0]}
 		fused[bn] = true
 	}
@@ -79,6 +60,219 @@ func (m *Model) fuseBatchNorm() error {
 	m.nodes = kept
 	m.fusedBatchNorms = len(fused)
 	return nil
+}
+
+// scaleConv makes conv, whose weight and bias are constants, compute
+// conv(x, W·a) + (B·a + b) with the per-output-channel a and b ([O], nil
+// for 1 and 0), folding into it the node named by that computed the
+// scaling.
+func (m *Model) scaleConv(conv *node, a, b *tensor.Tensor, by string) error {
+	w, err := m.consts[conv.inputs[1]].device(m.dev)
+	if err != nil {
+		return err
+	}
+	o := w.Size(0)
+	bias := tensor.Zeros(m.dev, o)
+	if len(conv.inputs) > 2 && conv.inputs[2] != "" {
+		if bias, err = m.consts[conv.inputs[2]].device(m.dev); err != nil {
+			return err
+		}
+	}
+	if a != nil {
+		wShape := make([]int, w.Dim())
+		for i := range wShape {
+			wShape[i] = 1
+		}
+		wShape[0] = o
+		w, bias = w.Mul(a.Reshape(wShape...)), bias.Mul(a)
+	}
+	if b != nil {
+		bias = bias.Add(b)
+	}
+	wName, bName := m.unusedName(by+"/folded_weight"), m.unusedName(by+"/folded_bias")
+	for _, t := range []*tensor.Tensor{w, bias} {
+		if err := t.Err(); err != nil {
+			return fmt.Errorf("onnx: folding node %q into node %q: %w", by, conv.name, err)
+		}
+	}
+	m.consts[wName], m.consts[bName] = deviceValue(tFloat, w), deviceValue(tFloat, bias)
+	conv.inputs = append([]string{conv.inputs[0], wName, bName}, conv.inputs[min(3, len(conv.inputs)):]...)
+	return nil
+}
+
+// foldConvAffine folds into each Conv with constant weights the Mul, Div,
+// Add and Sub by constants that follow it, when a constant is one value or
+// one per output channel (shape [1, O, 1, 1] or [O, 1, 1]): exporters
+// leave such affine steps after a convolution (PP-OCR's learnable affine
+// blocks), and each would be a pass over the output. The Conv's output must
+// feed only that node and be no graph output.
+func (m *Model) foldConvAffine() error {
+	dropped := map[*node]bool{}
+	for _, conv := range m.nodes {
+		if conv.op != "Conv" || len(conv.outputs) != 1 || !m.allConst(conv.inputs[1:]) {
+			continue
+		}
+		for {
+			uses := m.uses()
+			out := conv.outputs[0]
+			if uses[out] != 1 {
+				break
+			}
+			n := m.consumer(out, dropped)
+			if n == nil {
+				break
+			}
+			a, b, ok := m.affineOf(n, out, conv)
+			if !ok {
+				break
+			}
+			if err := m.scaleConv(conv, a, b, n.name); err != nil {
+				return err
+			}
+			conv.outputs = []string{n.outputs[0]}
+			dropped[n] = true
+			m.foldedAffines++
+		}
+	}
+	m.nodes = slices.DeleteFunc(m.nodes, func(n *node) bool { return dropped[n] })
+	return nil
+}
+
+// consumer returns the node left to run that reads the value name, or nil.
+func (m *Model) consumer(name string, dropped map[*node]bool) *node {
+	for _, n := range m.nodes {
+		if !dropped[n] && slices.Contains(n.inputs, name) {
+			return n
+		}
+	}
+	return nil
+}
+
+// affineOf returns n as a per-channel y·a + b of the output y of conv
+// (a or b nil when n has none), when n is a Mul, Div, Add or Sub of y by a
+// constant that fits (see foldConvAffine).
+func (m *Model) affineOf(n *node, y string, conv *node) (a, b *tensor.Tensor, ok bool) {
+	if len(n.inputs) != 2 || len(n.outputs) != 1 {
+		return nil, nil, false
+	}
+	other, first := n.inputs[1], true
+	if n.inputs[1] == y {
+		other, first = n.inputs[0], false
+	}
+	if n.inputs[0] != y && n.inputs[1] != y || other == y {
+		return nil, nil, false
+	}
+	w, err := m.consts[conv.inputs[1]].device(m.dev)
+	if err != nil {
+		return nil, nil, false
+	}
+	c, ok := m.channelConst(other, w.Size(0), w.Dim())
+	if !ok {
+		return nil, nil, false
+	}
+	switch {
+	case n.op == "Mul":
+		return c, nil, true
+	case n.op == "Add":
+		return nil, c, true
+	case n.op == "Div" && first:
+		return c.Recip(), nil, true
+	case n.op == "Sub" && first:
+		return nil, c.Neg(), true
+	}
+	return nil, nil, false
+}
+
+// channelConst returns the float constant name as o values, one per output
+// channel of a convolution whose output has the given rank, when it is
+// one value or broadcasts along the channel axis only.
+func (m *Model) channelConst(name string, o, rank int) (*tensor.Tensor, bool) {
+	v, ok := m.consts[name]
+	if !ok || v.typ != tFloat || len(v.shape) > rank {
+		return nil, false
+	}
+	for i, d := range v.shape {
+		axis := rank - len(v.shape) + i
+		if d != 1 && (axis != 1 || d != o) {
+			return nil, false
+		}
+	}
+	f, err := v.values()
+	if err != nil {
+		return nil, false
+	}
+	c := make([]float32, o)
+	for i := range c {
+		c[i] = float32(f[i%len(f)])
+	}
+	return tensor.New(m.dev, c, o), true
+}
+
+// rewriteHardSwish replaces the hard swish that exporters spell out,
+// y·clip(y + 3, 0, 6) / 6, by one HardSwish node, which a Conv before it
+// can then take into its epilogue. The intermediate values must feed only
+// the next node of the pattern.
+func (m *Model) rewriteHardSwish() {
+	uses := m.uses()
+	producer := map[string]*node{}
+	for _, n := range m.nodes {
+		for _, out := range n.outputs {
+			producer[out] = n
+		}
+	}
+	only := func(name, op string) *node {
+		if n := producer[name]; n != nil && n.op == op && uses[name] == 1 && len(n.outputs) == 1 {
+			return n
+		}
+		return nil
+	}
+	dropped, at := map[*node]bool{}, map[*node]*node{}
+	for _, div := range m.nodes {
+		if div.op != "Div" || len(div.inputs) != 2 || !m.isScalar(div.inputs[1], 6) {
+			continue
+		}
+		mul := only(div.inputs[0], "Mul")
+		if mul == nil || len(mul.inputs) != 2 {
+			continue
+		}
+		for i := range 2 {
+			y, clip := mul.inputs[1-i], only(mul.inputs[i], "Clip")
+			if clip == nil {
+				continue
+			}
+			if lo, hi, ok := m.clampOf(clip); !ok || lo != 0 || hi != 6 {
+				continue
+			}
+			add := only(clip.inputs[0], "Add")
+			if add == nil || len(add.inputs) != 2 || !(add.inputs[0] == y && m.isScalar(add.inputs[1], 3) || add.inputs[1] == y && m.isScalar(add.inputs[0], 3)) {
+				continue
+			}
+			hs := &node{dir: div.dir, name: div.name, op: "HardSwish", opset: div.opset, inputs: []string{y},
+				outputs: div.outputs, attrs: map[string]*attrProto{}, spec: ops["HardSwish"]}
+			dropped[add], dropped[clip], dropped[mul], at[div] = true, true, true, hs
+			m.hardSwishes++
+			break
+		}
+	}
+	var kept []*node
+	for _, n := range m.nodes {
+		if hs, ok := at[n]; ok {
+			kept = append(kept, hs)
+		} else if !dropped[n] {
+			kept = append(kept, n)
+		}
+	}
+	m.nodes = kept
+}
+
+// isScalar reports whether name is a constant of one value, v.
+func (m *Model) isScalar(name string, v float64) bool {
+	c, ok := m.consts[name]
+	if !ok || c.numel() != 1 {
+		return false
+	}
+	f, err := c.values()
+	return err == nil && f[0] == v
 }
 
 // uses counts the nodes' inputs and the graph outputs that name each value.
@@ -99,10 +293,13 @@ func (m *Model) uses() map[string]int {
 // tensor.ConvEpilogue, the bias aside: a residual, the Conv's input 3, and
 // a clamp.
 type convEpilogue struct {
-	nodes    []string // the fused nodes, for errors: `Add "name"`
-	residual bool
-	clamp    bool
-	lo, hi   float64
+	nodes        []string // the fused nodes, for errors: `Add "name"`
+	residual     bool
+	clamp        bool
+	lo, hi       float64
+	hardSwish    bool
+	affine       bool
+	scale, shift float64
 }
 
 // fuseConvEpilogues fuses into each Conv the Add of a residual that
@@ -141,12 +338,32 @@ func (m *Model) fuseConvEpilogues() {
 			e.residual, last, out = true, n, n.outputs[0]
 			e.nodes = append(e.nodes, fmt.Sprintf("%s %q", n.op, n.name))
 		}
-		if n := consumer[out]; n != nil && !dropped[n] && len(n.outputs) == 1 {
-			if lo, hi, ok := m.clampOf(n); ok {
-				dropped[n] = true
-				e.clamp, e.lo, e.hi, last = true, lo, hi, n
-				e.nodes = append(e.nodes, fmt.Sprintf("%s %q", n.op, n.name))
+		// take absorbs n, when it is the only reader of out, and
+		// reports whether it did.
+		take := func(ok func(n *node) bool) bool {
+			n := consumer[out]
+			if n == nil || dropped[n] || len(n.outputs) != 1 || !ok(n) {
+				return false
 			}
+			dropped[n], last, out = true, n, n.outputs[0]
+			e.nodes = append(e.nodes, fmt.Sprintf("%s %q", n.op, n.name))
+			return true
+		}
+		take(func(n *node) bool {
+			lo, hi, ok := m.clampOf(n)
+			e.clamp, e.lo, e.hi = ok, lo, hi
+			return ok
+		})
+		take(func(n *node) bool {
+			e.hardSwish = n.op == "HardSwish"
+			return e.hardSwish
+		})
+		e.scale = 1
+		if take(func(n *node) bool { return m.scalarStep(n, out, "Mul", &e.scale) }) {
+			e.affine = true
+		}
+		if take(func(n *node) bool { return m.scalarStep(n, out, "Add", &e.shift) }) {
+			e.affine = true
 		}
 		if last == conv {
 			continue
@@ -172,6 +389,30 @@ func (m *Model) fuseConvEpilogues() {
 		}
 	}
 	m.nodes = kept
+}
+
+// scalarStep reports whether n is op (Mul or Add) of y and a constant of
+// one value, which it then stores in c.
+func (m *Model) scalarStep(n *node, y, op string, c *float64) bool {
+	if n.op != op || len(n.inputs) != 2 {
+		return false
+	}
+	other := n.inputs[1]
+	if other == y {
+		other = n.inputs[0]
+	} else if n.inputs[0] != y {
+		return false
+	}
+	v, ok := m.consts[other]
+	if !ok || v.typ != tFloat || v.numel() != 1 || len(v.shape) > 4 {
+		return false
+	}
+	f, err := v.values()
+	if err != nil {
+		return false
+	}
+	*c = f[0]
+	return true
 }
 
 // clampOf returns the bounds of n when it is a Relu or a Clip whose bounds

@@ -144,3 +144,66 @@ func anys(dims []int) []any {
 	}
 	return a
 }
+
+// TestConvAffineAndHardSwish: PP-OCR's pattern, a Conv, a learnable affine
+// step (Mul by a value, Add per channel), a spelt-out hard swish
+// y·clip(y+3, 0, 6)/6 and another affine step, becomes one Conv: the first
+// affine step folded into its weights, the hard swish and the second step
+// into its epilogue; the result is what the nodes one by one compute.
+func TestConvAffineAndHardSwish(t *testing.T) {
+	g := &onnxpb.GraphProto{
+		Node: []*onnxpb.NodeProto{
+			node("conv", "Conv", []string{"x", "w", "b"}, []string{"y"}, intsAttrT("pads", 1, 1, 1, 1)),
+			node("scale", "Mul", []string{"k", "y"}, []string{"m1"}),
+			node("shift", "Add", []string{"m1", "cb"}, []string{"a1"}),
+			node("plus3", "Add", []string{"a1", "three"}, []string{"a3"}),
+			node("clip", "Clip", []string{"a3", "zero", "six"}, []string{"c"}),
+			node("times", "Mul", []string{"a1", "c"}, []string{"mm"}),
+			node("sixth", "Div", []string{"mm", "six"}, []string{"hs"}),
+			node("scale2", "Mul", []string{"hs", "half"}, []string{"h2"}),
+			node("shift2", "Add", []string{"h2", "q"}, []string{"out"}),
+		},
+		Initializer: []*onnxpb.TensorProto{
+			floatInit("w", []int64{4, 3, 3, 3}, randomsFor(108, 3)...), floatInit("b", []int64{4}, 0.5, -1, 2, 0),
+			floatInit("k", nil, 1.5), floatInit("cb", []int64{1, 4, 1, 1}, 3, -2, 0.25, 1),
+			floatInit("three", nil, 3), floatInit("zero", nil, 0), floatInit("six", nil, 6),
+			floatInit("half", nil, 0.5), floatInit("q", nil, -0.25),
+		},
+		Input:  []*onnxpb.ValueInfoProto{floatInfo("x", 2, 3, 5, 6)},
+		Output: []*onnxpb.ValueInfoProto{floatInfo("out", 2, 4, 5, 6)},
+	}
+	xv := randomsFor(2*3*5*6, 4)
+	for _, dev := range devicetest.Devices(t) {
+		m, err := onnx.LoadBytes(modelBytes(t, 13, g), "", dev)
+		require.NoError(t, err)
+		st := m.Stats()
+		require.Equal(t, 2, st.FoldedAffines, "%+v", st)
+		require.Equal(t, 1, st.HardSwishes, "%+v", st)
+		require.Equal(t, 3, st.FusedEpilogues, "%+v", st)
+		require.Equal(t, 1, st.Nodes, "%+v", st)
+		x := tensor.New(dev, xv, 2, 3, 5, 6)
+		out, err := m.Run(map[string]*tensor.Tensor{"x": x})
+		require.NoError(t, err)
+		got, err := out["out"].Data()
+		require.NoError(t, err)
+
+		y := tensor.Conv2D(x, tensor.New(dev, randomsFor(108, 3), 4, 3, 3, 3), tensor.Conv2DOptions{Padding: [2]int{1, 1}})
+		y = y.Add(tensor.New(dev, []float32{0.5, -1, 2, 0}, 1, 4, 1, 1)).MulScalar(1.5).Add(tensor.New(dev, []float32{3, -2, 0.25, 1}, 1, 4, 1, 1))
+		y = y.Mul(y.AddScalar(3).Clamp(0, 6)).DivScalar(6).MulScalar(0.5).AddScalar(-0.25)
+		want, err := y.Data()
+		require.NoError(t, err)
+		for i := range want {
+			require.InDelta(t, want[i], got[i], 1e-5, "%s: element %d", dev.Name(), i)
+		}
+	}
+}
+
+// randomsFor returns n normal values of the seed.
+func randomsFor(n int, seed uint64) []float32 {
+	rng := rand.New(rand.NewPCG(seed, 7))
+	v := make([]float32, n)
+	for i := range v {
+		v[i] = float32(rng.NormFloat64())
+	}
+	return v
+}

@@ -60,6 +60,8 @@ type Model struct {
 	fusedBatchNorms int // BatchNormalizations folded into convolutions
 	fusedEpilogues  int // Add, Relu and Clip nodes fused into convolutions
 	foldedShapes    int // Shape and Size nodes made constants by specialize
+	foldedAffines   int // Mul, Div, Add and Sub nodes folded into convolutions' weights
+	hardSwishes     int // spelt-out hard swishes made HardSwish nodes
 }
 
 // Stats says what Load made of the graph.
@@ -69,11 +71,14 @@ type Stats struct {
 	FusedBatchNorms int // BatchNormalizations folded into the preceding Conv
 	FusedEpilogues  int // Add (residual), Relu and Clip nodes fused into the preceding Conv
 	FoldedShapes    int // Shape and Size nodes evaluated at Load for fixed input shapes
+	FoldedAffines   int // Mul, Div, Add and Sub by constants folded into the preceding Conv's weights
+	HardSwishes     int // y·clip(y+3, 0, 6)/6 patterns run as one HardSwish
 }
 
 // Stats reports what Load made of the graph.
 func (m *Model) Stats() Stats {
-	return Stats{Nodes: len(m.nodes), Constants: len(m.consts), FusedBatchNorms: m.fusedBatchNorms, FusedEpilogues: m.fusedEpilogues, FoldedShapes: m.foldedShapes}
+	return Stats{Nodes: len(m.nodes), Constants: len(m.consts), FusedBatchNorms: m.fusedBatchNorms, FusedEpilogues: m.fusedEpilogues, FoldedShapes: m.foldedShapes,
+		FoldedAffines: m.foldedAffines, HardSwishes: m.hardSwishes}
 }
 
 // ValueInfo describes a model input or output.
@@ -240,6 +245,10 @@ func build(mp *onnxpb.ModelProto, dir string, dev device.Device, c loadConfig) (
 		return nil, err
 	}
 	if err := m.fuseBatchNorm(); err != nil {
+		return nil, err
+	}
+	m.rewriteHardSwish()
+	if err := m.foldConvAffine(); err != nil {
 		return nil, err
 	}
 	m.fuseConvEpilogues()

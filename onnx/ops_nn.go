@@ -251,6 +251,7 @@ func runConv(c *call) ([]*value, error) {
 		return convOutput(tensor.Conv2DFused(x, w, o, e), oneD)
 	}
 	e.Clamp, e.Lo, e.Hi = ep.clamp, ep.lo, ep.hi
+	e.HardSwish, e.Affine, e.Scale, e.Shift = ep.hardSwish, ep.affine, ep.scale, ep.shift
 	if !ep.residual {
 		return convOutput(tensor.Conv2DFused(x, w, o, e), oneD)
 	}
@@ -266,14 +267,20 @@ func runConv(c *call) ([]*value, error) {
 		e.Residual = r4
 		return convOutput(tensor.Conv2DFused(x, w, o, e), oneD)
 	}
-	// A residual that broadcasts: the Add and the clamp on their own.
-	e.Clamp = false
-	y := tensor.Conv2DFused(x, w, o, e)
+	// A residual that broadcasts: the steps after the bias on their own.
+	y := tensor.Conv2DFused(x, w, o, tensor.ConvEpilogue{Bias: e.Bias})
 	if oneD {
 		y = y.Squeeze(2)
 	}
-	if y = y.Add(r); ep.clamp {
+	y = y.Add(r)
+	if ep.clamp {
 		y = y.Clamp(ep.lo, ep.hi)
+	}
+	if ep.hardSwish {
+		y = y.Mul(y.MulScalar(1.0/6).AddScalar(0.5).Clamp(0, 1))
+	}
+	if ep.affine {
+		y = y.MulScalar(ep.scale).AddScalar(ep.shift)
 	}
 	return one(tFloat, y)
 }

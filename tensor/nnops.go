@@ -83,13 +83,18 @@ func Conv2D(x, w *Tensor, o Conv2DOptions) *Tensor {
 
 // ConvEpilogue is what Conv2DFused does to each output element right after
 // computing it, as inference runtimes fuse a layer's bias, residual
-// connection and activation into its convolution: the element becomes
-// clamp(sum + Bias[channel] + Residual[i], Lo, Hi), NaN staying NaN.
+// connection, activation and the scaling after it into its convolution. In
+// order, the element v becomes v + Bias[channel] + Residual[i], then
+// clamp(v, Lo, Hi) when Clamp, then the hard swish v·clamp(v/6 + 1/2, 0, 1)
+// when HardSwish, then v·Scale + Shift when Affine; NaN stays NaN.
 type ConvEpilogue struct {
-	Bias     *Tensor // [O], or nil
-	Residual *Tensor // of the output's shape, or nil
-	Clamp    bool    // clamp to [Lo, Hi]: Lo 0 and Hi +Inf is ReLU
-	Lo, Hi   float64
+	Bias         *Tensor // [O], or nil
+	Residual     *Tensor // of the output's shape, or nil
+	Clamp        bool    // clamp to [Lo, Hi]: Lo 0 and Hi +Inf is ReLU
+	Lo, Hi       float64
+	HardSwish    bool
+	Affine       bool
+	Scale, Shift float64
 }
 
 // Conv2DFused is Conv2D followed by the epilogue e, in one pass over the
@@ -123,6 +128,10 @@ func Conv2DFused(x, w *Tensor, o Conv2DOptions, e ConvEpilogue) *Tensor {
 	}
 	if e.Clamp {
 		de.Clamp, de.Lo, de.Hi = true, float32(e.Lo), float32(e.Hi)
+	}
+	de.HardSwish = e.HardSwish
+	if e.Affine {
+		de.Affine, de.Scale, de.Shift = true, float32(e.Scale), float32(e.Shift)
 	}
 	out, ok := result(x.dev, Float32, shape, inputs...)
 	if ok && out.Numel() > 0 {

@@ -367,6 +367,10 @@ func convCases() []opCase {
 				f: one(func(x []*tensor.Tensor) *tensor.Tensor {
 					return tensor.Conv2DFused(x[0], x[1], o, tensor.ConvEpilogue{Bias: x[2], Residual: x[3], Clamp: true, Lo: -0.25, Hi: 0.5})
 				})},
+			opCase{name: "Conv2DFused/hardswish-affine/" + c.name, in: []input{f32(c.x...), f32(c.w...), f32(ys[1])}, tol: tol,
+				f: one(func(x []*tensor.Tensor) *tensor.Tensor {
+					return tensor.Conv2DFused(x[0], x[1], o, tensor.ConvEpilogue{Bias: x[2], HardSwish: true, Affine: true, Scale: 1.5, Shift: -0.25})
+				})},
 			opCase{name: "Conv2DFused/bias-relu/" + c.name, in: []input{f32(c.x...), f32(c.w...), f32(ys[1])}, tol: tol,
 				f: one(func(x []*tensor.Tensor) *tensor.Tensor {
 					return tensor.Conv2DFused(x[0], x[1], o, tensor.ConvEpilogue{Bias: x[2], Clamp: true, Hi: math.Inf(1)})

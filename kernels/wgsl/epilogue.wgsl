@@ -1,9 +1,26 @@
-// The epilogue of a convolution, in place on its dense output y:
-// y[i] = clamp(y[i] + bias[offset0(i)] + res[offset1(i)], lo, hi), where
-// bias is the per-channel vector seen as a broadcast view of y's shape.
-// Operands that are absent are not declared. lo and hi travel as the bits
-// of the scalar and flags parameters; NaN stays NaN.
-{{template "ew_params"}}
+// The epilogue of a convolution, in place on its dense output y (see
+// device.Epilogue): v = y[i] + bias[offset0(i)] + res[offset1(i)], then
+// clamp(v, lo, hi), then v·clamp(v/6 + 1/2, 0, 1), then v·scale + shift,
+// each step only where the specialisation has it; bias is the per-channel
+// vector seen as a broadcast view of y's shape. Operands that are absent
+// are not declared. NaN stays NaN.
+struct Params {
+  n: u32,
+  rank: u32,
+  flags: u32,
+  scalar: u32,
+  off: vec4<u32>,
+  shape: array<vec4<u32>, 2>,
+  st0: array<vec4<u32>, 2>,
+  st1: array<vec4<u32>, 2>,
+  st2: array<vec4<u32>, 2>,
+  st3: array<vec4<u32>, 2>,
+  lo: f32,
+  hi: f32,
+  scale: f32,
+  shift: f32,
+}
+@group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read_write> y: array<f32>;
 {{- if .Bias}}
 @group(0) @binding(2) var<storage, read> bias: array<f32>;
@@ -25,10 +42,17 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
   v = v + res[offset1(i)];
 {{- end}}
 {{- if .Clamp}}
-  let lo = bitcast<f32>(p.scalar);
-  let hi = bitcast<f32>(p.flags);
-  v = select(v, lo, v < lo);
-  v = select(v, hi, v > hi);
+  v = select(v, p.lo, v < p.lo);
+  v = select(v, p.hi, v > p.hi);
+{{- end}}
+{{- if .HardSwish}}
+  var t = v * (1.0 / 6.0) + 0.5;
+  t = select(t, 0.0, t < 0.0);
+  t = select(t, 1.0, t > 1.0);
+  v = v * t;
+{{- end}}
+{{- if .Affine}}
+  v = v * p.scale + p.shift;
 {{- end}}
   y[i] = v;
 }

@@ -71,12 +71,57 @@ func Axpy(dst, x []float32, a float32) int {
 	return n
 }
 
-// Epilogue writes dst[i] = min(max(dst[i] + bias + res[i], lo), hi) (no
-// res when it is nil), NaN staying NaN, for the longest prefix of dst whose
-// length is a multiple of 8, and returns that length; the caller does the
-// rest. It returns 0 without AVX2. res, when not nil, must be at least as
-// long as dst.
-func Epilogue(dst, res []float32, bias, lo, hi float32) int {
+// EpilogueArgs are the constants of Epilogue; the layout is the assembly's.
+type EpilogueArgs struct {
+	Bias, Lo, Hi float32 // Lo and Hi ±Inf for no clamp
+	Scale, Shift float32 // with EpilogueAffine
+	A, B, One    float32 // the hard sigmoid's slope and offset, and 1: NewEpilogueArgs sets them
+	Flags        uint32
+}
+
+// The flags of EpilogueArgs.
+const (
+	EpilogueHardSwish = 1 << iota // v·hardsigmoid(v) after the clamp
+	EpilogueAffine                // v·Scale + Shift last
+)
+
+// NewEpilogueArgs returns the arguments of an epilogue that adds bias and
+// clamps to [lo, hi], with no other step.
+func NewEpilogueArgs(bias, lo, hi float32) EpilogueArgs {
+	return EpilogueArgs{Bias: bias, Lo: lo, Hi: hi, A: 1.0 / 6, B: 0.5, One: 1}
+}
+
+// Step applies the epilogue to one element; Epilogue does the same in
+// vector steps.
+func (e *EpilogueArgs) Step(v, res float32) float32 {
+	v = v + e.Bias + res
+	if v < e.Lo {
+		v = e.Lo
+	}
+	if v > e.Hi {
+		v = e.Hi
+	}
+	if e.Flags&EpilogueHardSwish != 0 {
+		t := v*e.A + e.B
+		if t < 0 {
+			t = 0
+		}
+		if t > 1 {
+			t = 1
+		}
+		v *= t
+	}
+	if e.Flags&EpilogueAffine != 0 {
+		v = v*e.Scale + e.Shift
+	}
+	return v
+}
+
+// Epilogue writes dst[i] = e.Step(dst[i], res[i]) (res 0 when it is nil),
+// NaN staying NaN, for the longest prefix of dst whose length is a multiple
+// of 8, and returns that length; the caller does the rest. It returns 0
+// without AVX2 and FMA. res, when not nil, must be at least as long as dst.
+func Epilogue(dst, res []float32, e *EpilogueArgs) int {
 	n := len(dst) &^ 7
 	if !HasAVX2 || n == 0 {
 		return 0
@@ -86,7 +131,7 @@ func Epilogue(dst, res []float32, bias, lo, hi float32) int {
 		_ = res[n-1]
 		r = unsafe.SliceData(res)
 	}
-	epilogueAVX2(unsafe.SliceData(dst), r, n, bias, lo, hi)
+	epilogueAVX2(unsafe.SliceData(dst), r, n, e)
 	return n
 }
 

@@ -238,41 +238,56 @@ TEXT name(SB), NOSPLIT, $0-32 \
 MINMAX(·maximumAVX2, VMAXPS)
 MINMAX(·minimumAVX2, VMINPS)
 
-// func epilogueAVX2(dst, res *float32, n int, bias, lo, hi float32)
+// func epilogueAVX2(dst, res *float32, n int, e *EpilogueArgs)
 //
-// dst[i] = min(max(dst[i] + bias + res[i], lo), hi), eight elements a step,
-// with no res when it is nil; NaN stays NaN (VMAXPS and VMINPS return their
-// second source, the element, when either is NaN). n is a multiple of 8.
-TEXT ·epilogueAVX2(SB), NOSPLIT, $0-36
+// dst[i] = v, eight elements a step: v = dst[i] + bias + res[i] (no res
+// when it is nil), then min(max(v, lo), hi), then v·min(max(v·a + b, 0), 1)
+// when flags has EpilogueHardSwish (rounded as the scalar steps, no FMA), then v·scale + shift when it has
+// EpilogueAffine. NaN stays NaN: VMAXPS and VMINPS return their second
+// source, the element, when either is NaN. n is a multiple of 8.
+TEXT ·epilogueAVX2(SB), NOSPLIT, $0-32
 	MOVQ         dst+0(FP), DI
 	MOVQ         res+8(FP), SI
 	MOVQ         n+16(FP), CX
-	VBROADCASTSS bias+24(FP), Y0
-	VBROADCASTSS lo+28(FP), Y1
-	VBROADCASTSS hi+32(FP), Y2
+	MOVQ         e+24(FP), DX
+	VBROADCASTSS 0(DX), Y0  // bias
+	VBROADCASTSS 4(DX), Y1  // lo
+	VBROADCASTSS 8(DX), Y2  // hi
+	VBROADCASTSS 12(DX), Y4 // scale
+	VBROADCASTSS 16(DX), Y5 // shift
+	VBROADCASTSS 20(DX), Y6 // a
+	VBROADCASTSS 24(DX), Y8 // b
+	VBROADCASTSS 28(DX), Y10 // 1
+	MOVL         32(DX), R8 // flags
+	VXORPS       Y9, Y9, Y9
 	SHRQ         $3, CX
 	JZ           epidone
-	TESTQ        SI, SI
-	JZ           epiplain
-epires:
-	VADDPS  (DI), Y0, Y3
-	VADDPS  (SI), Y3, Y3
-	VMAXPS  Y3, Y1, Y3
-	VMINPS  Y3, Y2, Y3
+epiloop:
+	VADDPS (DI), Y0, Y3
+	TESTQ  SI, SI
+	JZ     epinores
+	VADDPS (SI), Y3, Y3
+	ADDQ   $32, SI
+epinores:
+	VMAXPS Y3, Y1, Y3
+	VMINPS Y3, Y2, Y3
+	TESTL  $1, R8
+	JZ     epinohs
+	VMULPS Y6, Y3, Y7
+	VADDPS Y8, Y7, Y7
+	VMAXPS Y7, Y9, Y7
+	VMINPS Y7, Y10, Y7
+	VMULPS Y7, Y3, Y3
+epinohs:
+	TESTL  $2, R8
+	JZ     epinoaff
+	VMULPS Y4, Y3, Y3
+	VADDPS Y5, Y3, Y3
+epinoaff:
 	VMOVUPS Y3, (DI)
-	ADDQ    $32, SI
 	ADDQ    $32, DI
 	DECQ    CX
-	JNZ     epires
-	JMP     epidone
-epiplain:
-	VADDPS  (DI), Y0, Y3
-	VMAXPS  Y3, Y1, Y3
-	VMINPS  Y3, Y2, Y3
-	VMOVUPS Y3, (DI)
-	ADDQ    $32, DI
-	DECQ    CX
-	JNZ     epiplain
+	JNZ     epiloop
 epidone:
 	VZEROUPPER
 	RET

@@ -218,49 +218,56 @@ func TestAxpy(t *testing.T) {
 	}
 }
 
-// TestEpilogue checks the vector prefix against the scalar epilogue, with
-// and without a residual, clamped and not, NaN kept.
+// TestEpilogue checks the vector prefix against EpilogueArgs.Step bit for
+// bit, with and without a residual, clamped and not, with the hard swish
+// and the affine step, NaN kept; and Step against the formula.
 func TestEpilogue(t *testing.T) {
 	inf := float32(math.Inf(1))
 	nan := float32(math.NaN())
 	for _, n := range []int{0, 1, 7, 8, 9, 31, 64, 100} {
 		for _, withRes := range []bool{false, true} {
 			for _, bounds := range [][2]float32{{-inf, inf}, {0, inf}, {0, 6}} {
-				dst, res := make([]float32, n), make([]float32, n)
-				for i := range dst {
-					dst[i], res[i] = float32(i%13)-6.5, float32(i%5)-1.75
-				}
-				if n > 3 {
-					dst[3] = nan
-				}
-				want := slices.Clone(dst)
-				for i := range want {
-					v := want[i] + 0.5
-					if withRes {
-						v += res[i]
+				for flags := range uint32(4) {
+					e := NewEpilogueArgs(0.5, bounds[0], bounds[1])
+					e.Flags, e.Scale, e.Shift = flags, 1.25, -0.75
+					dst, res := make([]float32, n), make([]float32, n)
+					for i := range dst {
+						dst[i], res[i] = float32(i%13)-6.5, float32(i%5)-1.75
 					}
-					if v < bounds[0] {
-						v = bounds[0]
+					if n > 3 {
+						dst[3] = nan
 					}
-					if v > bounds[1] {
-						v = bounds[1]
+					r := res
+					if !withRes {
+						r = nil
 					}
-					want[i] = v
-				}
-				r := res
-				if !withRes {
-					r = nil
-				}
-				done := Epilogue(dst, r, 0.5, bounds[0], bounds[1])
-				if HasAVX2 && done != n&^7 {
-					t.Fatalf("n=%d: did %d", n, done)
-				}
-				for i := range done {
-					if dst[i] != want[i] && !(want[i] != want[i] && dst[i] != dst[i]) {
-						t.Fatalf("n=%d res=%v bounds=%v: dst[%d] = %v, want %v", n, withRes, bounds, i, dst[i], want[i])
+					want := slices.Clone(dst)
+					for i := range want {
+						var ri float32
+						if withRes {
+							ri = res[i]
+						}
+						want[i] = e.Step(want[i], ri)
+					}
+					done := Epilogue(dst, r, &e)
+					if HasAVX2 && done != n&^7 {
+						t.Fatalf("n=%d: did %d", n, done)
+					}
+					for i := range done {
+						if dst[i] != want[i] && !(want[i] != want[i] && dst[i] != dst[i]) {
+							t.Fatalf("n=%d res=%v bounds=%v flags=%d: dst[%d] = %v, want %v", n, withRes, bounds, flags, i, dst[i], want[i])
+						}
 					}
 				}
 			}
+		}
+	}
+	e := NewEpilogueArgs(1, -inf, inf)
+	e.Flags, e.Scale, e.Shift = EpilogueHardSwish|EpilogueAffine, 2, 0.5
+	// (x+1)·clamp((x+1)/6 + 1/2, 0, 1)·2 + 1/2
+	for _, c := range [][2]float32{{-5, 0.5}, {-4, 0.5}, {-1, 0.5}, {0, 2*(1*(1.0/6+0.5)) + 0.5}, {2, 6.5}, {5, 12.5}} {
+		if got := e.Step(c[0], 0); math.Abs(float64(got-c[1])) > 1e-6 {
+			t.Errorf("Step(%v) = %v, want %v", c[0], got, c[1])
 		}
 	}
 }

@@ -55,8 +55,8 @@ func reluAVX2(dst, src *float32, n int)     {}
 
 func selectAVX2(dst, c, x, y *float32, n int) {}
 
-func axpyAVX2(dst, x *float32, a float32, n int)                  {}
-func epilogueAVX2(dst, res *float32, n int, bias, lo, hi float32) {}
+func axpyAVX2(dst, x *float32, a float32, n int)             {}
+func epilogueAVX2(dst, res *float32, n int, e *EpilogueArgs) {}
 
 func maxAVX512(x *float32, n int) float32        { return 0 }
 func scaleAVX512(dst *float32, n int, s float32) {}

@@ -101,4 +101,4 @@ func selectAVX2(dst, c, x, y *float32, n int)
 func axpyAVX2(dst, x *float32, a float32, n int)
 
 //go:noescape
-func epilogueAVX2(dst, res *float32, n int, bias, lo, hi float32)
+func epilogueAVX2(dst, res *float32, n int, e *EpilogueArgs)
