@@ -60,3 +60,38 @@ func BenchmarkCPUConv2D(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkCPUConvInference times single-image convolutions of inference
+// (MobileNetV2's and ResNet-18's shapes), with their epilogues.
+func BenchmarkCPUConvInference(b *testing.B) {
+	d := CPU()
+	for _, c := range []struct {
+		name string
+		p    Conv2DParams
+	}{
+		{"pointwise-96x56x56-to-24", Conv2DParams{N: 1, C: 96, H: 56, W: 56, O: 24, KH: 1, KW: 1, OH: 56, OW: 56, StrideH: 1, StrideW: 1, DilH: 1, DilW: 1, Groups: 1}},
+		{"pointwise-320x7x7-to-1280", Conv2DParams{N: 1, C: 320, H: 7, W: 7, O: 1280, KH: 1, KW: 1, OH: 7, OW: 7, StrideH: 1, StrideW: 1, DilH: 1, DilW: 1, Groups: 1}},
+		{"depthwise-96x112x112-s2", Conv2DParams{N: 1, C: 96, H: 112, W: 112, O: 96, KH: 3, KW: 3, OH: 56, OW: 56, StrideH: 2, StrideW: 2, PadH: 1, PadW: 1, DilH: 1, DilW: 1, Groups: 96}},
+		{"3x3-64x56x56", Conv2DParams{N: 1, C: 64, H: 56, W: 56, O: 64, KH: 3, KW: 3, OH: 56, OW: 56, StrideH: 1, StrideW: 1, PadH: 1, PadW: 1, DilH: 1, DilW: 1, Groups: 1}},
+		{"3x3-64x56x56-s2", Conv2DParams{N: 1, C: 64, H: 56, W: 56, O: 128, KH: 3, KW: 3, OH: 28, OW: 28, StrideH: 2, StrideW: 2, PadH: 1, PadW: 1, DilH: 1, DilW: 1, Groups: 1}},
+		{"7x7-3x224x224-s2", Conv2DParams{N: 1, C: 3, H: 224, W: 224, O: 64, KH: 7, KW: 7, OH: 112, OW: 112, StrideH: 2, StrideW: 2, PadH: 3, PadW: 3, DilH: 1, DilW: 1, Groups: 1}},
+	} {
+		p := c.p
+		x, _ := d.Alloc(Float32, p.N*p.C*p.H*p.W)
+		w, _ := d.Alloc(Float32, p.O*p.C/p.Groups*p.KH*p.KW)
+		bias, _ := d.Alloc(Float32, p.O)
+		y, _ := d.Alloc(Float32, p.N*p.O*p.OH*p.OW)
+		d.Fill(x, 0.5)
+		d.Fill(w, 0.25)
+		flops := 2 * float64(p.N*p.O*p.OH*p.OW*p.C/p.Groups*p.KH*p.KW)
+		b.Run(c.name, func(b *testing.B) {
+			for b.Loop() {
+				d.Conv2D(y, x, w, p, Epilogue{Bias: bias, Clamp: true, Hi: 6})
+			}
+			b.ReportMetric(flops*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+		})
+		for _, buf := range []Buffer{x, w, bias, y} {
+			d.Free(buf)
+		}
+	}
+}

@@ -56,19 +56,15 @@ func (d *cpuDevice) Conv2D(dst, x, w Buffer, p Conv2DParams, e Epilogue) {
 			b: cv.columns(cols.per(wk), xd, n, workers == 1), bStep: cv.rows * cv.l,
 			c: od, cOff: n * p.O * cv.l, ldc: cv.l, cStep: cv.og * cv.l,
 		}
-		g.run(workers == 1)
-		if ep == nil {
-			return
-		}
-		if workers > 1 {
-			ep.image(od, n, 0, cv.l)
-			return
-		}
-		cpuParallel(p.O, cv.l, func(lo, hi int) {
-			for c := lo; c < hi; c++ {
-				ep.plane(od, n, c, 0, cv.l)
+		if ep != nil {
+			// Each block of the output as soon as it is complete.
+			g.post = func(group, r0, r1, j0, j1 int) {
+				for r := r0; r < r1; r++ {
+					ep.plane(od, n, group*cv.og+r, j0, j1)
+				}
 			}
-		})
+		}
+		g.run(workers == 1)
 	})
 }
 

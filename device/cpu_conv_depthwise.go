@@ -21,6 +21,15 @@ func cpuDepthwise(out, x, w []float32, p Conv2DParams, ep *cpuEpilogue) {
 	phaseLen := (hq + 1) * wq                                // one more row: the wide reads run past the last
 	wide := p.OH * wq
 	plane, oplane, taps := p.H*p.W, p.OH*p.OW, p.KH*p.KW
+	// Tap (ky, kx) reads the phase plane at starts[ky·KW + kx].
+	starts := make([]int, 0, taps)
+	for ky := range p.KH {
+		ry, qy := ky*p.DilH%sh, ky*p.DilH/sh
+		for kx := range p.KW {
+			rx, qx := kx*p.DilW%sw, kx*p.DilW/sw
+			starts = append(starts, (ry*sw+rx)*phaseLen+qy*wq+qx)
+		}
+	}
 	cpuParallel(p.N*p.C, oplane*taps, func(lo, hi int) {
 		scratch := cpuGetScratch(1, sh*sw*phaseLen+wide)
 		defer cpuScratchFree.put(scratch)
@@ -44,19 +53,8 @@ func cpuDepthwise(out, x, w []float32, p Conv2DParams, ep *cpuEpilogue) {
 					}
 				}
 			}
-			clear(acc)
 			wc := w[(nc%p.C)*taps : (nc%p.C+1)*taps]
-			for ky := range p.KH {
-				ry, qy := ky*p.DilH%sh, ky*p.DilH/sh
-				for kx := range p.KW {
-					rx, qx := kx*p.DilW%sw, kx*p.DilW/sw
-					start := (ry*sw+rx)*phaseLen + qy*wq + qx
-					seg, a := phases[start:start+wide], wc[ky*p.KW+kx]
-					for i := kernel.Axpy(acc, seg, a); i < wide; i++ {
-						acc[i] += a * seg[i]
-					}
-				}
-			}
+			cpuDepthwiseTaps(acc, phases, starts, wc)
 			dst := out[nc*oplane : (nc+1)*oplane]
 			for oy := range p.OH {
 				copy(dst[oy*p.OW:(oy+1)*p.OW], acc[oy*wq:])
@@ -66,4 +64,18 @@ func cpuDepthwise(out, x, w []float32, p Conv2DParams, ep *cpuEpilogue) {
 			}
 		}
 	})
+}
+
+// cpuDepthwiseTaps writes acc[j] = Σ over taps t of w[t]·phases[starts[t] +
+// j]: in registers over all taps with AVX-512, else one axpy per tap.
+func cpuDepthwiseTaps(acc, phases []float32, starts []int, w []float32) {
+	done := kernel.Depthwise(acc, phases, starts, w)
+	rest := acc[done:]
+	clear(rest)
+	for t, start := range starts {
+		seg, a := phases[start+done:start+len(acc)], w[t]
+		for i := kernel.Axpy(rest, seg, a); i < len(rest); i++ {
+			rest[i] += a * seg[i]
+		}
+	}
 }

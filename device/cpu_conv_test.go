@@ -112,6 +112,10 @@ func TestCPUConv2D(t *testing.T) {
 		"depthwise-farpad":   cpuConvCase(2, 3, 4, 5, 3, 3, 3, 1, 2, 3, 3, 1, 1, 3),
 		"depthwise-5x5":      cpuConvCase(1, 8, 14, 14, 8, 5, 5, 1, 1, 2, 2, 1, 1, 8),
 		"depthwise-parallel": cpuConvCase(1, 96, 28, 28, 96, 3, 3, 2, 2, 1, 1, 1, 1, 96),
+		// One output channel, and one output position: products with a
+		// single row or column (cpuGemm.vector), strided.
+		"one-channel":  cpuConvCase(2, 3, 7, 7, 1, 3, 3, 2, 2, 1, 1, 1, 1, 1),
+		"one-position": cpuConvCase(2, 3, 5, 5, 4, 5, 5, 2, 2, 0, 0, 1, 1, 1),
 	}
 	for name, p := range cases {
 		t.Run(name, func(t *testing.T) {

@@ -23,14 +23,11 @@ func init() {
 // cpuAsm wraps the assembly kernel f of an mr×nr tile as a cpuMicro
 // function: it checks the bounds of the slivers and of the tile once, then
 // hands f their addresses.
-func cpuAsm(mr, nr int, f func(k int, a, b, c *float32, ldc int)) func(k int, a, b, c []float32, ldc int) {
-	return func(k int, a, b, c []float32, ldc int) {
-		if k == 0 {
-			return
-		}
-		_ = a[mr*k-1]
-		_ = b[nr*k-1]
+func cpuAsm(mr, nr int, f func(k int, a, b, c *float32, ldc int, add bool)) func(k int, a, b, c []float32, ldc int, add bool) {
+	return func(k int, a, b, c []float32, ldc int, add bool) {
+		_ = a[mr*max(k, 1)-1]
+		_ = b[nr*max(k, 1)-1]
 		_ = c[(mr-1)*ldc+nr-1]
-		f(k, unsafe.SliceData(a), unsafe.SliceData(b), unsafe.SliceData(c), ldc)
+		f(k, unsafe.SliceData(a), unsafe.SliceData(b), unsafe.SliceData(c), ldc, add)
 	}
 }

@@ -18,11 +18,12 @@ const (
 )
 
 // cpuMicro is a micro-kernel: fn adds to the mr×nr tile of c (rows ldc
-// apart) the product of a packed mr×k sliver a and a packed k×nr sliver b.
+// apart), or with add false stores into it, the product of a packed mr×k
+// sliver a and a packed k×nr sliver b.
 type cpuMicro struct {
 	mr, nr int
 	name   string
-	fn     func(k int, a, b, c []float32, ldc int)
+	fn     func(k int, a, b, c []float32, ldc int, add bool)
 }
 
 // cpuPortable is the micro-kernel written in Go, for every platform.
@@ -79,6 +80,9 @@ type cpuGemm struct {
 	cOff, ldc      int
 	cStep          int
 	accumulate     bool
+	// post, when set, is called with each block of C that is complete:
+	// rows [r0, r1) and columns [j0, j1) of batch element l.
+	post func(l, r0, r1, j0, j1 int)
 
 	kern            cpuMicro // the micro-kernel, set by run
 	mc, nc, kc      int      // block sizes, set by chooseBlocks
@@ -154,6 +158,11 @@ func (g *cpuGemm) run(parallel bool) {
 	}
 	if g.m == 1 || g.n == 1 {
 		g.vector(workers > 1)
+		if g.post != nil {
+			for l := range g.batch {
+				g.post(l, 0, g.m, 0, g.n)
+			}
+		}
 		return
 	}
 	g.kern = cpuPickKernel(g.m, g.n)
@@ -205,7 +214,7 @@ func (g *cpuGemm) panel(s *cpuGemmScratch, t int) {
 	j0 := ni * g.nc
 	nb := min(g.nc, g.n-j0)
 	c := g.c[g.cOff+l*g.cStep:]
-	if !g.accumulate {
+	if g.k == 0 && !g.accumulate {
 		for r := m0; r < m1; r++ {
 			clear(c[r*g.ldc+j0 : r*g.ldc+j0+nb])
 		}
@@ -216,11 +225,17 @@ func (g *cpuGemm) panel(s *cpuGemmScratch, t int) {
 	for p0 := 0; p0 < g.k; p0 += g.kc {
 		kb := min(g.kc, g.k-p0)
 		pb := cpuPackB(s.b, b, p0, j0, kb, nb, g.kern.nr)
+		// The first panel of K stores its sums, the others add theirs:
+		// C is never cleared first, a pass over memory saved.
+		add := g.accumulate || p0 > 0
 		for i0 := m0; i0 < m1; i0 += g.mc {
 			mb := min(g.mc, m1-i0)
 			pa := cpuPackA(s.a, a, i0, p0, mb, kb, g.kern.mr)
-			cpuMacroKernel(g.kern, pa, pb, c[i0*g.ldc+j0:], g.ldc, mb, nb, kb, &s.tile)
+			cpuMacroKernel(g.kern, pa, pb, c[i0*g.ldc+j0:], g.ldc, mb, nb, kb, add, &s.tile)
 		}
+	}
+	if g.post != nil {
+		g.post(l, m0, m1, j0, j0+nb)
 	}
 }
 
@@ -323,35 +338,41 @@ func cpuInterleave(dst []float32, w int, data []float32, off, ld, lines, kb int)
 }
 
 // cpuMacroKernel adds the product of the packed mb×kb block pa and kb×nb
-// panel pb to c, whose rows have stride ldc, tile by tile with the
-// micro-kernel k; edge tiles go through a scratch tile.
-func cpuMacroKernel(k cpuMicro, pa, pb, c []float32, ldc, mb, nb, kb int, tile *[cpuMaxTile]float32) {
+// panel pb to c (or with add false stores it there), whose rows have
+// stride ldc, tile by tile with the micro-kernel k; edge tiles go through a
+// scratch tile.
+func cpuMacroKernel(k cpuMicro, pa, pb, c []float32, ldc, mb, nb, kb int, add bool, tile *[cpuMaxTile]float32) {
 	mr, nr := k.mr, k.nr
 	for ir := 0; ir < mb; ir += mr {
 		as := pa[ir*kb : (ir+mr)*kb]
 		for jr := 0; jr < nb; jr += nr {
 			bs := pb[jr*kb : (jr+nr)*kb]
 			if ir+mr <= mb && jr+nr <= nb {
-				k.fn(kb, as, bs, c[ir*ldc+jr:], ldc)
+				k.fn(kb, as, bs, c[ir*ldc+jr:], ldc, add)
 				continue
 			}
 			t := tile[:mr*nr]
-			clear(t)
-			k.fn(kb, as, bs, t, nr)
+			k.fn(kb, as, bs, t, nr, false)
 			for r := range min(mr, mb-ir) {
-				for q := range min(nr, nb-jr) {
-					c[(ir+r)*ldc+jr+q] += t[r*nr+q]
+				row, tr := c[(ir+r)*ldc+jr:][:min(nr, nb-jr)], t[r*nr:]
+				if !add {
+					copy(row, tr)
+					continue
+				}
+				for q := range row {
+					row[q] += tr[q]
 				}
 			}
 		}
 	}
 }
 
-// cpuMicroKernel adds to the 4×2 tile of c (rows of stride ldc) the product
-// of a packed 4×k sliver a and a packed k×2 sliver b. The sixteen
+// cpuMicroKernel adds to the 4×2 tile of c (rows of stride ldc), or with add
+// false stores into it, the product of a packed 4×k sliver a and a packed
+// k×2 sliver b. The sixteen
 // multiply-adds of two steps of k are written out so that the eight
 // accumulators and the operands stay in registers.
-func cpuMicroKernel(k int, a, b, c []float32, ldc int) {
+func cpuMicroKernel(k int, a, b, c []float32, ldc int, add bool) {
 	var c00, c01, c10, c11, c20, c21, c30, c31 float32
 	a, b = a[:4*k], b[:2*k]
 	for len(a) >= 8 && len(b) >= 4 {
@@ -388,6 +409,11 @@ func cpuMicroKernel(k int, a, b, c []float32, ldc int) {
 		c21 += a2 * b1
 		c30 += a3 * b0
 		c31 += a3 * b1
+	}
+	if !add {
+		c[0], c[1], c[ldc], c[ldc+1] = c00, c01, c10, c11
+		c[2*ldc], c[2*ldc+1], c[3*ldc], c[3*ldc+1] = c20, c21, c30, c31
+		return
 	}
 	r := c[:2:2]
 	r[0] += c00

@@ -135,6 +135,25 @@ func Epilogue(dst, res []float32, e *EpilogueArgs) int {
 	return n
 }
 
+// Depthwise writes dst[j] = Σ over taps t of w[t]·src[offs[t] + j], the
+// taps of one channel of a depthwise convolution, for the longest prefix of
+// dst whose length is a multiple of 64, and returns that length; the caller
+// does the rest. It returns 0 without AVX-512. It checks that every read
+// lies in src.
+func Depthwise(dst, src []float32, offs []int, w []float32) int {
+	n := len(dst) &^ 63
+	if !HasAVX512 || n == 0 || len(offs) == 0 {
+		return 0
+	}
+	_ = w[len(offs)-1]
+	for _, o := range offs {
+		_ = src[o+n-1]
+		_ = src[o]
+	}
+	depthwiseAVX512(unsafe.SliceData(dst), unsafe.SliceData(src), unsafe.SliceData(offs), unsafe.SliceData(w), len(offs), n)
+	return n
+}
+
 // CopyRows copies rows rows of width floats from src, the rows ldSrc
 // floats apart, to dst, ldDst floats apart, and reports whether it could:
 // any width with AVX-512, only widths 16 and 32 (the slivers of the GEMM)

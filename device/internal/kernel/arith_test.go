@@ -271,3 +271,34 @@ func TestEpilogue(t *testing.T) {
 		}
 	}
 }
+
+// TestDepthwise checks the vector prefix against the sums of the taps, in
+// the kernel's order of additions.
+func TestDepthwise(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	offs := []int{0, 1, 2, 37, 38, 39, 74, 75, 76}
+	w := make([]float32, len(offs))
+	for i := range w {
+		w[i] = float32(rng.NormFloat64())
+	}
+	for _, n := range []int{0, 1, 63, 64, 65, 200, 256} {
+		src := make([]float32, n+80)
+		for i := range src {
+			src[i] = float32(rng.NormFloat64())
+		}
+		dst := make([]float32, n)
+		done := Depthwise(dst, src, offs, w)
+		if HasAVX512 && done != n&^63 {
+			t.Fatalf("n=%d: did %d", n, done)
+		}
+		for j := range done {
+			var want float32
+			for k, o := range offs {
+				want = float32(math.FMA(float64(w[k]), float64(src[o+j]), float64(want)))
+			}
+			if dst[j] != want {
+				t.Fatalf("n=%d: dst[%d] = %v, want %v", n, j, dst[j], want)
+			}
+		}
+	}
+}

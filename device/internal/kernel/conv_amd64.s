@@ -145,3 +145,46 @@ copynext:
 	JNZ  copyrow
 	VZEROUPPER
 	RET
+
+// func depthwiseAVX512(dst, src *float32, offs *int, w *float32, taps, n int)
+//
+// dst[j] = Σ over t < taps of w[t]·src[offs[t] + j] for j < n, a multiple
+// of 64: four vectors of outputs a step, each accumulated in a register
+// over every tap before it is stored once.
+TEXT ·depthwiseAVX512(SB), NOSPLIT, $0-48
+	MOVQ dst+0(FP), DI
+	MOVQ src+8(FP), SI
+	MOVQ offs+16(FP), R9
+	MOVQ w+24(FP), R10
+	MOVQ taps+32(FP), R11
+	MOVQ n+40(FP), CX
+	SHRQ $6, CX
+	JZ   dwdone
+dwblock:
+	VPXORD Z0, Z0, Z0
+	VPXORD Z1, Z1, Z1
+	VPXORD Z2, Z2, Z2
+	VPXORD Z3, Z3, Z3
+	XORQ   BX, BX
+dwtap:
+	MOVQ         (R9)(BX*8), AX
+	LEAQ         (SI)(AX*4), AX
+	VBROADCASTSS (R10)(BX*4), Z4
+	VFMADD231PS  (AX), Z4, Z0
+	VFMADD231PS  64(AX), Z4, Z1
+	VFMADD231PS  128(AX), Z4, Z2
+	VFMADD231PS  192(AX), Z4, Z3
+	INCQ         BX
+	CMPQ         BX, R11
+	JL           dwtap
+	VMOVUPS Z0, (DI)
+	VMOVUPS Z1, 64(DI)
+	VMOVUPS Z2, 128(DI)
+	VMOVUPS Z3, 192(DI)
+	ADDQ    $256, DI
+	ADDQ    $256, SI
+	DECQ    CX
+	JNZ     dwblock
+dwdone:
+	VZEROUPPER
+	RET

@@ -7,26 +7,26 @@ package kernel
 
 import "golang.org/x/sys/cpu"
 
-// Sgemm6x16AVX2 adds to the 6×16 tile of c (rows ldc floats apart) the
-// product of a packed 6×k sliver a and a packed k×16 sliver b, with AVX2
-// and FMA. k must be positive and the slivers and tile fully addressable.
+// Sgemm6x16AVX2 adds to the 6×16 tile of c (rows ldc floats apart), or
+// with add false stores into it, the product of a packed 6×k sliver a and
+// a packed k×16 sliver b, with AVX2 and FMA. k must be positive and the slivers and tile fully addressable.
 //
 //go:noescape
-func Sgemm6x16AVX2(k int, a, b, c *float32, ldc int)
+func Sgemm6x16AVX2(k int, a, b, c *float32, ldc int, add bool)
 
-// Sgemm12x32AVX512 adds to the 12×32 tile of c (rows ldc floats apart) the
-// product of a packed 12×k sliver a and a packed k×32 sliver b, with
-// AVX-512. k must be positive and the slivers and tile fully addressable.
+// Sgemm12x32AVX512 adds to the 12×32 tile of c (rows ldc floats apart), or
+// with add false stores into it, the product of a packed 12×k sliver a and
+// a packed k×32 sliver b, with AVX-512. k must be positive and the slivers and tile fully addressable.
 //
 //go:noescape
-func Sgemm12x32AVX512(k int, a, b, c *float32, ldc int)
+func Sgemm12x32AVX512(k int, a, b, c *float32, ldc int, add bool)
 
-// Sgemm16x16AVX512 adds to the 16×16 tile of c (rows ldc floats apart) the
-// product of a packed 16×k sliver a and a packed k×16 sliver b, with
-// AVX-512. k must be positive and the slivers and tile fully addressable.
+// Sgemm16x16AVX512 adds to the 16×16 tile of c (rows ldc floats apart), or
+// with add false stores into it, the product of a packed 16×k sliver a and
+// a packed k×16 sliver b, with AVX-512. k must be positive and the slivers and tile fully addressable.
 //
 //go:noescape
-func Sgemm16x16AVX512(k int, a, b, c *float32, ldc int)
+func Sgemm16x16AVX512(k int, a, b, c *float32, ldc int, add bool)
 
 // HasAVX512 reports whether the CPU runs the AVX-512 kernels.
 var HasAVX512 = cpu.X86.HasAVX512F
@@ -53,3 +53,6 @@ func maxPool2x2AVX512(dst *float32, idx *int32, src *float32, oh, w, full, tail,
 
 //go:noescape
 func transpose16AVX512(dst *float32, w int, src *float32, ld, lines, cols int)
+
+//go:noescape
+func depthwiseAVX512(dst, src *float32, offs *int, w *float32, taps, n int)

@@ -3,14 +3,14 @@
 #include "textflag.h"
 #include "avx512_amd64.h"
 
-// func Sgemm6x16AVX2(k int, a, b, c *float32, ldc int)
+// func Sgemm6x16AVX2(k int, a, b, c *float32, ldc int, add bool)
 //
-// Adds to the 6×16 tile of c (rows ldc floats apart) the product of a
+// Adds (stores, without add) to the 6×16 tile of c (rows ldc floats apart) the product of a
 // packed 6×k sliver a (six floats per step of k) and a packed k×16 sliver b
 // (sixteen floats per step). Twelve YMM registers hold the tile; each step
 // loads two vectors of b and broadcasts six scalars of a into fused
 // multiply-adds. The loop is unrolled by two.
-TEXT ·Sgemm6x16AVX2(SB), NOSPLIT, $0-40
+TEXT ·Sgemm6x16AVX2(SB), NOSPLIT, $0-41
 	MOVQ k+0(FP), CX
 	MOVQ a+8(FP), SI
 	MOVQ b+16(FP), DI
@@ -76,6 +76,14 @@ store:
 	VMOVUPS r1, 32(DX) \
 	ADDQ R8, DX
 
+#define SETROW(r0, r1) \
+	VMOVUPS r0, (DX) \
+	VMOVUPS r1, 32(DX) \
+	ADDQ R8, DX
+
+	MOVBLZX add+40(FP), R9
+	TESTL   R9, R9
+	JZ      set
 	ROW(Y0, Y1)
 	ROW(Y2, Y3)
 	ROW(Y4, Y5)
@@ -85,14 +93,24 @@ store:
 	VZEROUPPER
 	RET
 
-// func Sgemm12x32AVX512(k int, a, b, c *float32, ldc int)
+set:
+	SETROW(Y0, Y1)
+	SETROW(Y2, Y3)
+	SETROW(Y4, Y5)
+	SETROW(Y6, Y7)
+	SETROW(Y8, Y9)
+	SETROW(Y10, Y11)
+	VZEROUPPER
+	RET
+
+// func Sgemm12x32AVX512(k int, a, b, c *float32, ldc int, add bool)
 //
-// Adds to the 12×32 tile of c (rows ldc floats apart) the product of a
+// Adds (stores, without add) to the 12×32 tile of c (rows ldc floats apart) the product of a
 // packed 12×k sliver a (twelve floats per step of k) and a packed k×32
 // sliver b (32 floats per step). Z0–Z23 hold the tile, two ZMM registers
 // per row; each step loads two vectors of b and broadcasts twelve scalars
 // of a into 24 fused multiply-adds. The loop is unrolled by two.
-TEXT ·Sgemm12x32AVX512(SB), NOSPLIT, $0-40
+TEXT ·Sgemm12x32AVX512(SB), NOSPLIT, $0-41
 	MOVQ k+0(FP), CX
 	MOVQ a+8(FP), SI
 	MOVQ b+16(FP), DI
@@ -152,6 +170,9 @@ store512:
 	VMOVUPS r1, 64(DX) \
 	ADDQ R8, DX
 
+	MOVBLZX add+40(FP), R9
+	TESTL   R9, R9
+	JZ      set512
 	ROW512(Z0, Z1)
 	ROW512(Z2, Z3)
 	ROW512(Z4, Z5)
@@ -167,16 +188,37 @@ store512:
 	VZEROUPPER
 	RET
 
-// func Sgemm16x16AVX512(k int, a, b, c *float32, ldc int)
+#define SETROW512(r0, r1) \
+	VMOVUPS r0, (DX) \
+	VMOVUPS r1, 64(DX) \
+	ADDQ R8, DX
+
+set512:
+	SETROW512(Z0, Z1)
+	SETROW512(Z2, Z3)
+	SETROW512(Z4, Z5)
+	SETROW512(Z6, Z7)
+	SETROW512(Z8, Z9)
+	SETROW512(Z10, Z11)
+	SETROW512(Z12, Z13)
+	SETROW512(Z14, Z15)
+	SETROW512(Z16, Z17)
+	SETROW512(Z18, Z19)
+	SETROW512(Z20, Z21)
+	SETROW512(Z22, Z23)
+	VZEROUPPER
+	RET
+
+// func Sgemm16x16AVX512(k int, a, b, c *float32, ldc int, add bool)
 //
-// Adds to the 16×16 tile of c (rows ldc floats apart) the product of a
+// Adds (stores, without add) to the 16×16 tile of c (rows ldc floats apart) the product of a
 // packed 16×k sliver a (sixteen floats per step of k) and a packed k×16
 // sliver b (sixteen floats per step). Z0–Z15 hold the tile, one ZMM
 // register per row; each step loads one vector of b and broadcasts sixteen
 // scalars of a. It suits products whose rows or columns the 12×32 kernel
 // would leave partly empty (64 rows, 196 columns). The loop is unrolled
 // by two.
-TEXT ·Sgemm16x16AVX512(SB), NOSPLIT, $0-40
+TEXT ·Sgemm16x16AVX512(SB), NOSPLIT, $0-41
 	MOVQ k+0(FP), CX
 	MOVQ a+8(FP), SI
 	MOVQ b+16(FP), DI
@@ -211,6 +253,9 @@ store1616:
 	VMOVUPS r, (DX) \
 	ADDQ R8, DX
 
+	MOVBLZX add+40(FP), R9
+	TESTL   R9, R9
+	JZ      set1616
 	ROW1616(Z0)
 	ROW1616(Z1)
 	ROW1616(Z2)
@@ -227,5 +272,29 @@ store1616:
 	ROW1616(Z13)
 	ROW1616(Z14)
 	ROW1616(Z15)
+	VZEROUPPER
+	RET
+
+#define SETROW1616(r) \
+	VMOVUPS r, (DX) \
+	ADDQ R8, DX
+
+set1616:
+	SETROW1616(Z0)
+	SETROW1616(Z1)
+	SETROW1616(Z2)
+	SETROW1616(Z3)
+	SETROW1616(Z4)
+	SETROW1616(Z5)
+	SETROW1616(Z6)
+	SETROW1616(Z7)
+	SETROW1616(Z8)
+	SETROW1616(Z9)
+	SETROW1616(Z10)
+	SETROW1616(Z11)
+	SETROW1616(Z12)
+	SETROW1616(Z13)
+	SETROW1616(Z14)
+	SETROW1616(Z15)
 	VZEROUPPER
 	RET

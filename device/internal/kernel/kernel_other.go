@@ -11,17 +11,17 @@ const HasAVX2 = false
 const HasAVX512 = false
 
 // Sgemm12x32AVX512 is never called where HasAVX512 is false.
-func Sgemm12x32AVX512(k int, a, b, c *float32, ldc int) {
+func Sgemm12x32AVX512(k int, a, b, c *float32, ldc int, add bool) {
 	panic("kernel: no AVX-512 kernel on this platform")
 }
 
 // Sgemm16x16AVX512 is never called where HasAVX512 is false.
-func Sgemm16x16AVX512(k int, a, b, c *float32, ldc int) {
+func Sgemm16x16AVX512(k int, a, b, c *float32, ldc int, add bool) {
 	panic("kernel: no AVX-512 kernel on this platform")
 }
 
 // Sgemm6x16AVX2 is never called where HasAVX2 is false.
-func Sgemm6x16AVX2(k int, a, b, c *float32, ldc int) {
+func Sgemm6x16AVX2(k int, a, b, c *float32, ldc int, add bool) {
 	panic("kernel: no AVX2 kernel on this platform")
 }
 
@@ -71,3 +71,5 @@ func ConvTile16x16AVX512(k int, a, b *float32, offs *int, c *float32, ldc int, s
 func copyRowsAVX512(dst, src *float32, width, rows, ldDst, ldSrc int)                    {}
 func maxPool2x2AVX512(dst *float32, idx *int32, src *float32, oh, w, full, tail, ow int) {}
 func transpose16AVX512(dst *float32, w int, src *float32, ld, lines, cols int)           {}
+
+func depthwiseAVX512(dst, src *float32, offs *int, w *float32, taps, n int) {}
