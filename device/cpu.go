@@ -1,6 +1,7 @@
 package device
 
 import (
+	"errors"
 	"fmt"
 	"math"
 	"math/bits"
@@ -59,7 +60,8 @@ type cpuBuffer struct {
 	f     []float32 // the elements when dt is Float32
 	i     []int32   // the elements when dt is Int32
 	n     int
-	freed bool // guarded by the device's mutex
+	freed bool      // guarded by the device's mutex
+	packs atomic.Pointer[cpuPacks] // derived forms of a frozen buffer (see Freeze), or nil
 }
 
 // Len is the number of elements.
@@ -188,6 +190,7 @@ func (d *cpuDevice) Free(b Buffer) {
 		d.stats.PoolBytes += size
 	}
 	cb.f, cb.i = nil, nil
+	cb.packs.Store(nil)
 }
 
 // Write copies src, a []float32 or []int32 of dst's type and length, into dst.
@@ -195,6 +198,9 @@ func (d *cpuDevice) Write(dst Buffer, src any) error {
 	b, err := cpuHostMatch("Write", dst, src)
 	if err != nil {
 		return err
+	}
+	if b.packs.Load() != nil {
+		return errors.New("device: Write: the buffer is frozen (Freeze)")
 	}
 	if b.dt == Float32 {
 		copy(b.f, src.([]float32))

@@ -41,18 +41,26 @@ func (d *cpuDevice) Conv2D(dst, x, w Buffer, p Conv2DParams, e Epilogue) {
 	}
 	cv := newCPUConv(p)
 	if ic := cv.indirectPlan(); ic != nil {
-		ic.forward(od, xd, cpuFloats(w), ep)
+		ic.forward(od, xd, cpuFloats(w), cpuFrozen(w), ep)
 		return
 	}
 	workers := cv.workers()
 	cols := cv.scratch(workers)
 	defer cpuScratchFree.put(cols)
-	wt := cv.transposedWeights(cpuFloats(w))
-	defer cpuScratchFree.put(wt)
+	packs := cpuFrozen(w)
+	var wt []float32
+	if packs != nil {
+		key := cpuPackKey{kind: 't', rs: cv.og, cs: cv.rows, r0: p.Groups}
+		wt = packs.get(key, len(cpuFloats(w)), func(dst []float32) []float32 { return cv.transposedWeights(dst, cpuFloats(w)) })
+	} else {
+		scratch := cpuGetScratch(1, len(cpuFloats(w)))
+		defer cpuScratchFree.put(scratch)
+		wt = cv.transposedWeights(scratch.buf, cpuFloats(w))
+	}
 	cpuTasks(p.N, workers, func(wk, n int) {
 		g := &cpuGemm{
 			batch: p.Groups, m: cv.og, n: cv.l, k: cv.rows,
-			a: cpuMatrix{wt.buf, 0, 1, cv.og}, aStep: cv.og * cv.rows,
+			a: cpuMatrix{wt, 0, 1, cv.og}, aStep: cv.og * cv.rows, aPacks: packs, aKind: 'A',
 			b: cv.columns(cols.per(wk), xd, n, workers == 1), bStep: cv.rows * cv.l,
 			c: od, cOff: n * p.O * cv.l, ldc: cv.l, cStep: cv.og * cv.l,
 		}
@@ -79,7 +87,7 @@ func (d *cpuDevice) Conv2DInputGrad(dx, dy, w Buffer, p Conv2DParams) {
 		flipped := cpuGetScratch(1, len(wd))
 		defer cpuScratchFree.put(flipped)
 		cv.flipWeights(flipped.buf, wd)
-		ic.forward(dxd, dyd, flipped.buf, nil)
+		ic.forward(dxd, dyd, flipped.buf, nil, nil)
 		return
 	}
 	workers := cv.workers()
@@ -143,13 +151,14 @@ func (d *cpuDevice) Conv2DWeightGrad(dw, x, dy Buffer, p Conv2DParams) {
 	}
 }
 
-// transposedWeights returns each group's weights [O/G, rows] transposed
-// to [rows, O/G], once per call: packing the weights for each image's
-// product then copies contiguous runs instead of transposing again.
-func (cv *cpuConv) transposedWeights(w []float32) *cpuScratch {
-	wt := cpuGetScratch(1, len(w))
+// transposedWeights writes into wt each group's weights [O/G, rows]
+// transposed to [rows, O/G] and returns wt[:len(w)]: packing the weights
+// for each image's product then copies contiguous runs instead of
+// transposing again.
+func (cv *cpuConv) transposedWeights(wt, w []float32) []float32 {
+	wt = wt[:len(w)]
 	for g := range cv.p.Groups {
-		src, dst := w[g*cv.og*cv.rows:], wt.buf[g*cv.og*cv.rows:]
+		src, dst := w[g*cv.og*cv.rows:], wt[g*cv.og*cv.rows:]
 		if cv.og > 0 && cv.rows > 0 && kernel.Transpose(dst, cv.og, src, cv.rows, cv.og, cv.rows) {
 			continue
 		}

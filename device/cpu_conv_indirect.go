@@ -147,10 +147,13 @@ func (ic *cpuIndirectConv) tilesOf(out, pad, packed []float32, n, lo, hi int) {
 	p := ic.p
 	per := ic.slivers * ic.rows * cpuIndirectTile
 	// The kernel's reads and stores stay within these bounds (see size and
-	// the segments); check them once here.
+	// the segments); check them once here, by length for out, which other
+	// goroutines write meanwhile.
 	_ = pad[ic.size-1]
 	_ = packed[p.Groups*per-1]
-	_ = out[(n+1)*p.O*ic.l-1]
+	if len(out) < (n+1)*p.O*ic.l {
+		panic("device: indirect convolution output out of range")
+	}
 	for g := range p.Groups {
 		for s := range ic.slivers {
 			rows := min(cpuIndirectTile, ic.og-s*cpuIndirectTile)
@@ -168,14 +171,23 @@ func (ic *cpuIndirectConv) tilesOf(out, pad, packed []float32, n, lo, hi int) {
 	}
 }
 
-// forward writes the convolution of x with w into out, applying the
+// forward writes the convolution of x with w into out, taking the packed
+// weights from packs when w is frozen (packs not nil), and applying the
 // epilogue ep, when not nil, to each range of tiles as soon as all its
 // channels are computed.
-func (ic *cpuIndirectConv) forward(out, x, w []float32, ep *cpuEpilogue) {
+func (ic *cpuIndirectConv) forward(out, x, w []float32, packs *cpuPacks, ep *cpuEpilogue) {
 	p := ic.p
-	packed := cpuGetScratch(1, p.Groups*ic.slivers*ic.rows*cpuIndirectTile)
-	defer cpuScratchFree.put(packed)
-	ic.packWeights(packed.buf, w)
+	size := p.Groups * ic.slivers * ic.rows * cpuIndirectTile
+	var packed []float32
+	if packs != nil {
+		key := cpuPackKey{kind: 'i', rs: ic.og, cs: ic.rows, r0: p.Groups}
+		packed = packs.get(key, size, func(dst []float32) []float32 { ic.packWeights(dst, w); return dst })
+	} else {
+		scratch := cpuGetScratch(1, size)
+		defer cpuScratchFree.put(scratch)
+		packed = scratch.buf[:size]
+		ic.packWeights(packed, w)
+	}
 	workers := ic.workers()
 	pads := cpuGetScratch(workers, ic.size)
 	defer cpuScratchFree.put(pads)
@@ -186,7 +198,7 @@ func (ic *cpuIndirectConv) forward(out, x, w []float32, ep *cpuEpilogue) {
 		for n := range p.N {
 			ic.pad(pad, x, n)
 			cpuParallel(ic.tiles, p.O*ic.rows*cpuIndirectTile, func(lo, hi int) {
-				ic.tilesOf(out, pad, packed.buf, n, lo, hi)
+				ic.tilesOf(out, pad, packed, n, lo, hi)
 				if ep != nil {
 					ep.image(out, n, ic.outputAt(lo), ic.outputAt(hi))
 				}
@@ -197,7 +209,7 @@ func (ic *cpuIndirectConv) forward(out, x, w []float32, ep *cpuEpilogue) {
 	cpuTasks(p.N, workers, func(wk, n int) {
 		pad := pads.per(wk)
 		ic.pad(pad, x, n)
-		ic.tilesOf(out, pad, packed.buf, n, 0, ic.tiles)
+		ic.tilesOf(out, pad, packed, n, 0, ic.tiles)
 		if ep != nil {
 			ep.image(out, n, 0, ic.l)
 		}

@@ -157,6 +157,14 @@ func TestCPUConv2D(t *testing.T) {
 			}
 			h.d.Conv2D(out, x, w, p, Epilogue{Bias: h.f32(bd), HardSwish: true, Affine: true, Scale: 1.5, Shift: -0.25})
 			cpuCheckMag(t, "forward with hard swish and affine epilogue", fused, fmag, h.readF(out))
+			// Frozen weights: their packed or transposed forms are kept.
+			frozen := h.f32(wd)
+			h.d.(Freezer).Freeze(frozen)
+			for range 2 {
+				out := h.dirty(Float32, ys)
+				h.d.Conv2D(out, x, frozen, p, Epilogue{})
+				cpuCheckMag(t, "forward with frozen weights", y, ymag, h.readF(out))
+			}
 			gx := h.dirty(Float32, xs)
 			h.d.Conv2DInputGrad(gx, dy, w, p)
 			cpuCheckMag(t, "input grad", dx, dxmag, h.readF(gx))

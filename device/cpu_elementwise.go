@@ -175,6 +175,8 @@ func cpuUnaryFloat(op UnaryOp, dst, x []float32) {
 		kernel.Sigmoid(dst, x)
 	case Sqrt:
 		kernel.Sqrt(dst, x)
+	case Erf:
+		kernel.Erf(dst, x)
 	default:
 		cpuMapFloat64(dst, x, cpuUnaryMath[op])
 	}
@@ -188,7 +190,6 @@ var cpuUnaryMath = [...]func(float64) float64{
 	Cos:      math.Cos,
 	GELU:     cpuGELU,
 	GELUGrad: cpuGELUGrad,
-	Erf:      math.Erf,
 }
 
 // cpuMapFloat64 sets dst[i] = f(x[i]) computed in float64.

@@ -83,6 +83,10 @@ type cpuGemm struct {
 	// post, when set, is called with each block of C that is complete:
 	// rows [r0, r1) and columns [j0, j1) of batch element l.
 	post func(l, r0, r1, j0, j1 int)
+	// aPacks and bPacks keep the packed blocks of a frozen a or b (see
+	// Freeze), nil for operands packed at each use.
+	aPacks, bPacks *cpuPacks
+	aKind          byte // the kind of a's packed blocks: 'a', or 'A' for a convolution's transposed weights
 
 	kern            cpuMicro // the micro-kernel, set by run
 	mc, nc, kc      int      // block sizes, set by chooseBlocks
@@ -142,6 +146,7 @@ func (d *cpuDevice) MatMul(dst Buffer, a, b View) {
 		b:     cpuMatrix{cpuFloats(b.Buf), b.Offset, b.Strides[1], b.Strides[2]},
 		aStep: a.Strides[0], bStep: b.Strides[0],
 		c: cpuFloats(dst), ldc: n, cStep: m * n,
+		aPacks: cpuFrozen(a.Buf), bPacks: cpuFrozen(b.Buf),
 	}
 	g.run(true)
 }
@@ -224,19 +229,44 @@ func (g *cpuGemm) panel(s *cpuGemmScratch, t int) {
 	b.off += l * g.bStep
 	for p0 := 0; p0 < g.k; p0 += g.kc {
 		kb := min(g.kc, g.k-p0)
-		pb := cpuPackB(s.b, b, p0, j0, kb, nb, g.kern.nr)
+		pb := g.packB(s.b, b, p0, j0, kb, nb)
 		// The first panel of K stores its sums, the others add theirs:
 		// C is never cleared first, a pass over memory saved.
 		add := g.accumulate || p0 > 0
 		for i0 := m0; i0 < m1; i0 += g.mc {
 			mb := min(g.mc, m1-i0)
-			pa := cpuPackA(s.a, a, i0, p0, mb, kb, g.kern.mr)
+			pa := g.packA(s.a, a, i0, p0, mb, kb)
 			cpuMacroKernel(g.kern, pa, pb, c[i0*g.ldc+j0:], g.ldc, mb, nb, kb, add, &s.tile)
 		}
 	}
 	if g.post != nil {
 		g.post(l, m0, m1, j0, j0+nb)
 	}
+}
+
+// packA returns the mb×kb block of a at (i0, p0) packed, into dst or, for
+// a frozen a, from the block's packed form kept with it.
+func (g *cpuGemm) packA(dst []float32, a cpuMatrix, i0, p0, mb, kb int) []float32 {
+	mr := g.kern.mr
+	if g.aPacks == nil {
+		return cpuPackA(dst, a, i0, p0, mb, kb, mr)
+	}
+	kind := byte('a')
+	if g.aKind != 0 {
+		kind = g.aKind
+	}
+	key := cpuPackKey{kind: kind, off: a.off, rs: a.rs, cs: a.cs, r0: i0, c0: p0, h: mb, w: kb, tile: mr}
+	return g.aPacks.get(key, cpuRoundUp(mb, mr)*kb, func(dst []float32) []float32 { return cpuPackA(dst, a, i0, p0, mb, kb, mr) })
+}
+
+// packB is packA for the kb×nb block of b at (p0, j0).
+func (g *cpuGemm) packB(dst []float32, b cpuMatrix, p0, j0, kb, nb int) []float32 {
+	nr := g.kern.nr
+	if g.bPacks == nil {
+		return cpuPackB(dst, b, p0, j0, kb, nb, nr)
+	}
+	key := cpuPackKey{kind: 'b', off: b.off, rs: b.rs, cs: b.cs, r0: p0, c0: j0, h: kb, w: nb, tile: nr}
+	return g.bPacks.get(key, cpuRoundUp(nb, nr)*kb, func(dst []float32) []float32 { return cpuPackB(dst, b, p0, j0, kb, nb, nr) })
 }
 
 // cpuPackA copies the mb×kb block of a at (i0, p0) into dst as slivers of

@@ -84,15 +84,27 @@ func testCPUMatMul(t *testing.T) {
 				name := fmt.Sprintf("%dx%dx%dx%d/%v/%v", bs, m, k, n, la, lb)
 				al, bl := la.layout(bs, m, k), lb.layout(bs, k, n)
 				ad, bd := h.randF(al.span()), h.randF(bl.span())
-				dst := h.dirty(Float32, bs*m*n)
-				h.d.MatMul(dst, al.view(h.f32(ad)), bl.view(h.f32(bd)))
 				want, mag := cpuMatMulRef(cpuRefElems(ad, al), cpuRefElems(bd, bl), bs, m, k, n)
-				got := h.readF(dst)
-				require.Len(t, got, len(want))
-				for i := range want {
-					if math.Abs(float64(got[i])-want[i]) > 1e-5*mag[i]+1e-30 {
-						t.Fatalf("%s: element %d: got %v, want %v", name, i, got[i], want[i])
+				check := func(what string, dst Buffer) {
+					got := h.readF(dst)
+					require.Len(t, got, len(want))
+					for i := range want {
+						if math.Abs(float64(got[i])-want[i]) > 1e-5*mag[i]+1e-30 {
+							t.Fatalf("%s%s: element %d: got %v, want %v", name, what, i, got[i], want[i])
+						}
 					}
+				}
+				abuf, bbuf := h.f32(ad), h.f32(bd)
+				dst := h.dirty(Float32, bs*m*n)
+				h.d.MatMul(dst, al.view(abuf), bl.view(bbuf))
+				check("", dst)
+				// Frozen operands: their packed blocks are kept and reused.
+				h.d.(Freezer).Freeze(abuf)
+				h.d.(Freezer).Freeze(bbuf)
+				for run := range 2 {
+					dst := h.dirty(Float32, bs*m*n)
+					h.d.MatMul(dst, al.view(abuf), bl.view(bbuf))
+					check(fmt.Sprintf(" frozen, run %d", run), dst)
 				}
 			}
 		}

@@ -252,6 +252,11 @@ func build(mp *onnxpb.ModelProto, dir string, dev device.Device, c loadConfig) (
 		return nil, err
 	}
 	m.fuseConvEpilogues()
+	for _, v := range m.consts {
+		if v.t != nil {
+			v.t.Freeze() // the weights: the CPU keeps their packed forms
+		}
+	}
 	return m, nil
 }
 

@@ -131,6 +131,20 @@ func (t *Tensor) Err() error {
 	return device.BufferErr(t.st.buf)
 }
 
+// Freeze declares that the values of t (and of every view of its memory)
+// will not change again, as an inference model's weights do not: the CPU
+// then keeps the packed and transposed forms that matrix products and
+// convolutions derive from t instead of deriving them at every use, as
+// ONNX Runtime pre-packs its weights; they take as much memory again.
+// Tensors are never written after they are made, so freezing only decides
+// what is worth keeping. It returns t; other devices ignore it.
+func (t *Tensor) Freeze() *Tensor {
+	if f, ok := t.dev.(device.Freezer); ok && t.st != nil {
+		f.Freeze(t.st.buf)
+	}
+	return t
+}
+
 // Release gives the tensor's memory back to the device now instead of when
 // the garbage collector finds it unreachable. Every view sharing the memory
 // becomes unusable: operations on them yield ErrReleased.

@@ -29,6 +29,7 @@ func expAVX2(dst, src *float32, n int)     {}
 func tanhAVX2(dst, src *float32, n int)    {}
 func sigmoidAVX2(dst, src *float32, n int) {}
 func sqrtAVX2(dst, src *float32, n int)    {}
+func erfAVX2(dst, src *float32, n int)     {}
 
 // vectorized does nothing where there is no assembly.
 func vectorized(f func(dst, src *float32, n int), dst, src []float32) int { return 0 }

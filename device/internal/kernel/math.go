@@ -85,6 +85,45 @@ func TanhF(x float32) float32 {
 	return p / q
 }
 
+// Erf constants: a rational approximation of erf on [-4, 4], x·p(x²)/q(x²)
+// (odd numerator, even denominator), whose error is below 5e-7; beyond 4
+// float32 erf is ±1 to within an ulp.
+const (
+	erfClamp = 4
+	erfA1    = -1.60960333262415e-02
+	erfA3    = -2.95459980854025e-03
+	erfA5    = -7.34990630326855e-04
+	erfA7    = -5.69250639462346e-05
+	erfA9    = -2.10102402082508e-06
+	erfA11   = 2.77068142495902e-08
+	erfA13   = -2.72614225801306e-10
+	erfB0    = -1.42647390514189e-02
+	erfB2    = -7.37332916720468e-03
+	erfB4    = -1.68282697438203e-03
+	erfB6    = -2.13374055278905e-04
+	erfB8    = -1.45660718464996e-05
+)
+
+// ErfF is the error function of x to within 5e-7, NaN for NaN.
+func ErfF(x float32) float32 {
+	if x != x {
+		return x
+	}
+	x = max(-erfClamp, min(x, erfClamp))
+	x2 := x * x
+	p := ((((((erfA13*x2+erfA11)*x2+erfA9)*x2+erfA7)*x2+erfA5)*x2+erfA3)*x2 + erfA1) * x
+	q := (((erfB8*x2+erfB6)*x2+erfB4)*x2+erfB2)*x2 + erfB0
+	return p / q
+}
+
+// Erf sets dst[i] = ErfF(src[i]).
+func Erf(dst, src []float32) {
+	n := vectorized(erfAVX2, dst, src)
+	for i := n; i < len(dst); i++ {
+		dst[i] = ErfF(src[i])
+	}
+}
+
 // SigmoidF is 1/(1+e^-x), without overflow for any x.
 func SigmoidF(x float32) float32 {
 	if x != x {

@@ -16,6 +16,9 @@ func sigmoidAVX2(dst, src *float32, n int)
 //go:noescape
 func sqrtAVX2(dst, src *float32, n int)
 
+//go:noescape
+func erfAVX2(dst, src *float32, n int)
+
 // vectorized runs the AVX2 function f on the longest prefix of src whose
 // length is a multiple of eight and returns that length (0 without AVX2).
 func vectorized(f func(dst, src *float32, n int), dst, src []float32) int {

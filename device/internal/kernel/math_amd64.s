@@ -70,6 +70,34 @@ DATA tanhB6<>+0(SB)/4, $0x35a0d3d8
 GLOBL tanhB6<>(SB), RODATA|NOPTR, $4
 DATA bias<>+0(SB)/4, $0x0000007e
 GLOBL bias<>(SB), RODATA|NOPTR, $4
+DATA erfA1<>+0(SB)/4, $0xbc83dbd4
+GLOBL erfA1<>(SB), RODATA|NOPTR, $4
+DATA erfA3<>+0(SB)/4, $0xbb41a1f6
+GLOBL erfA3<>(SB), RODATA|NOPTR, $4
+DATA erfA5<>+0(SB)/4, $0xba40ac63
+GLOBL erfA5<>(SB), RODATA|NOPTR, $4
+DATA erfA7<>+0(SB)/4, $0xb86ec2d2
+GLOBL erfA7<>(SB), RODATA|NOPTR, $4
+DATA erfA9<>+0(SB)/4, $0xb60cff51
+GLOBL erfA9<>(SB), RODATA|NOPTR, $4
+DATA erfA11<>+0(SB)/4, $0x32edffee
+GLOBL erfA11<>(SB), RODATA|NOPTR, $4
+DATA erfA13<>+0(SB)/4, $0xaf95df0b
+GLOBL erfA13<>(SB), RODATA|NOPTR, $4
+DATA erfB0<>+0(SB)/4, $0xbc69b6a7
+GLOBL erfB0<>(SB), RODATA|NOPTR, $4
+DATA erfB2<>+0(SB)/4, $0xbbf19bf8
+GLOBL erfB2<>(SB), RODATA|NOPTR, $4
+DATA erfB4<>+0(SB)/4, $0xbadc924e
+GLOBL erfB4<>(SB), RODATA|NOPTR, $4
+DATA erfB6<>+0(SB)/4, $0xb95fbd29
+GLOBL erfB6<>(SB), RODATA|NOPTR, $4
+DATA erfB8<>+0(SB)/4, $0xb77460cd
+GLOBL erfB8<>(SB), RODATA|NOPTR, $4
+DATA erfClamp<>+0(SB)/4, $0x40800000
+GLOBL erfClamp<>(SB), RODATA|NOPTR, $4
+DATA erfNegClamp<>+0(SB)/4, $0xc0800000
+GLOBL erfNegClamp<>(SB), RODATA|NOPTR, $4
 
 // EXP computes e^x of Y0 into Y5 (x clamped to [expLo, expHi], 2^n made as
 // 2·2^(n-1); the overflow, underflow and NaN lanes are fixed by the
@@ -457,5 +485,57 @@ sqrtloop:
 	DECQ CX
 	JNZ  sqrtloop
 sqrtdone:
+	VZEROUPPER
+	RET
+
+// func erfAVX2(dst, src *float32, n int)
+//
+// ErfF of eight elements a step: x clamped to [-4, 4], then x·p(x²)/q(x²);
+// NaN lanes are x itself.
+TEXT ·erfAVX2(SB), NOSPLIT, $0-24
+	MOVQ dst+0(FP), DI
+	MOVQ src+8(FP), SI
+	MOVQ n+16(FP), CX
+	SHRQ $3, CX
+	JZ   erfdone
+	VBROADCASTSS erfClamp<>(SB), Y10
+	VBROADCASTSS erfNegClamp<>(SB), Y11
+erfloop:
+	VMOVUPS (SI), Y0
+	VMINPS  Y10, Y0, Y1
+	VMAXPS  Y11, Y1, Y1
+	VMULPS  Y1, Y1, Y2
+	VBROADCASTSS erfA13<>(SB), Y3
+	VBROADCASTSS erfA11<>(SB), Y4
+	VFMADD213PS  Y4, Y2, Y3
+	VBROADCASTSS erfA9<>(SB), Y4
+	VFMADD213PS  Y4, Y2, Y3
+	VBROADCASTSS erfA7<>(SB), Y4
+	VFMADD213PS  Y4, Y2, Y3
+	VBROADCASTSS erfA5<>(SB), Y4
+	VFMADD213PS  Y4, Y2, Y3
+	VBROADCASTSS erfA3<>(SB), Y4
+	VFMADD213PS  Y4, Y2, Y3
+	VBROADCASTSS erfA1<>(SB), Y4
+	VFMADD213PS  Y4, Y2, Y3
+	VMULPS       Y1, Y3, Y3
+	VBROADCASTSS erfB8<>(SB), Y5
+	VBROADCASTSS erfB6<>(SB), Y4
+	VFMADD213PS  Y4, Y2, Y5
+	VBROADCASTSS erfB4<>(SB), Y4
+	VFMADD213PS  Y4, Y2, Y5
+	VBROADCASTSS erfB2<>(SB), Y4
+	VFMADD213PS  Y4, Y2, Y5
+	VBROADCASTSS erfB0<>(SB), Y4
+	VFMADD213PS  Y4, Y2, Y5
+	VDIVPS       Y5, Y3, Y5
+	VCMPPS       $3, Y0, Y0, Y8
+	VBLENDVPS    Y8, Y0, Y5, Y5
+	VMOVUPS      Y5, (DI)
+	ADDQ         $32, SI
+	ADDQ         $32, DI
+	DECQ         CX
+	JNZ          erfloop
+erfdone:
 	VZEROUPPER
 	RET

@@ -53,6 +53,10 @@ func TestTanh(t *testing.T) {
 	check(t, "Tanh", Tanh, TanhF, math.Tanh, 1e-6, 1e-7)
 }
 
+func TestErf(t *testing.T) {
+	check(t, "Erf", Erf, ErfF, math.Erf, 1e-6, 5e-7)
+}
+
 func TestSigmoid(t *testing.T) {
 	sigmoid := func(x float64) float64 { return 1 / (1 + math.Exp(-x)) }
 	check(t, "Sigmoid", Sigmoid, SigmoidF, sigmoid, 1e-6, 1e-37)
