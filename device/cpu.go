@@ -60,7 +60,7 @@ type cpuBuffer struct {
 	f     []float32 // the elements when dt is Float32
 	i     []int32   // the elements when dt is Int32
 	n     int
-	freed bool      // guarded by the device's mutex
+	freed bool                     // guarded by the device's mutex
 	packs atomic.Pointer[cpuPacks] // derived forms of a frozen buffer (see Freeze), or nil
 }
 
