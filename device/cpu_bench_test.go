@@ -1,6 +1,7 @@
 package device
 
 import (
+	"fmt"
 	"testing"
 )
 
@@ -74,6 +75,7 @@ func BenchmarkCPUConvInference(b *testing.B) {
 		{"depthwise-96x112x112-s2", Conv2DParams{N: 1, C: 96, H: 112, W: 112, O: 96, KH: 3, KW: 3, OH: 56, OW: 56, StrideH: 2, StrideW: 2, PadH: 1, PadW: 1, DilH: 1, DilW: 1, Groups: 96}},
 		{"3x3-64x56x56", Conv2DParams{N: 1, C: 64, H: 56, W: 56, O: 64, KH: 3, KW: 3, OH: 56, OW: 56, StrideH: 1, StrideW: 1, PadH: 1, PadW: 1, DilH: 1, DilW: 1, Groups: 1}},
 		{"3x3-64x56x56-s2", Conv2DParams{N: 1, C: 64, H: 56, W: 56, O: 128, KH: 3, KW: 3, OH: 28, OW: 28, StrideH: 2, StrideW: 2, PadH: 1, PadW: 1, DilH: 1, DilW: 1, Groups: 1}},
+		{"1x1-64x56x56-s2", Conv2DParams{N: 1, C: 64, H: 56, W: 56, O: 128, KH: 1, KW: 1, OH: 28, OW: 28, StrideH: 2, StrideW: 2, DilH: 1, DilW: 1, Groups: 1}},
 		{"7x7-3x224x224-s2", Conv2DParams{N: 1, C: 3, H: 224, W: 224, O: 64, KH: 7, KW: 7, OH: 112, OW: 112, StrideH: 2, StrideW: 2, PadH: 3, PadW: 3, DilH: 1, DilW: 1, Groups: 1}},
 	} {
 		p := c.p
@@ -91,6 +93,31 @@ func BenchmarkCPUConvInference(b *testing.B) {
 			b.ReportMetric(flops*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
 		})
 		for _, buf := range []Buffer{x, w, bias, y} {
+			d.Free(buf)
+		}
+	}
+}
+
+// BenchmarkCPUMatMulTransformer times the products of a GPT-2-style layer
+// for one sequence of 64 tokens (d 384), with frozen weights as an
+// inference model has them.
+func BenchmarkCPUMatMulTransformer(b *testing.B) {
+	d := CPU()
+	for _, s := range [][3]int{{64, 384, 1152}, {64, 384, 1536}, {64, 1536, 384}, {64, 384, 8000}} {
+		m, k, n := s[0], s[1], s[2]
+		x, _ := d.Alloc(Float32, m*k)
+		w, _ := d.Alloc(Float32, k*n)
+		y, _ := d.Alloc(Float32, m*n)
+		d.Fill(x, 0.5)
+		d.Fill(w, 0.25)
+		d.(Freezer).Freeze(w)
+		b.Run(fmt.Sprintf("%dx%dx%d", m, k, n), func(b *testing.B) {
+			for b.Loop() {
+				d.MatMul(y, Dense(x, 1, m, k), Dense(w, 1, k, n))
+			}
+			b.ReportMetric(2*float64(m*n*k)*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+		})
+		for _, buf := range []Buffer{x, w, y} {
 			d.Free(buf)
 		}
 	}

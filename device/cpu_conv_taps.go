@@ -24,6 +24,9 @@ type cpuTapGrad struct {
 // tapGrad returns the tap-by-tap weight gradient of cv, or nil when the
 // convolution does not suit it.
 func (cv *cpuConv) tapGrad() *cpuTapGrad {
+	if cv.p.StrideH != 1 || cv.p.StrideW != 1 {
+		return nil
+	}
 	ic := cv.indirectPlan()
 	if ic == nil || cv.cg < cpuIndirectTile {
 		return nil

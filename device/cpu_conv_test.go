@@ -112,6 +112,12 @@ func TestCPUConv2D(t *testing.T) {
 		"depthwise-farpad":   cpuConvCase(2, 3, 4, 5, 3, 3, 3, 1, 2, 3, 3, 1, 1, 3),
 		"depthwise-5x5":      cpuConvCase(1, 8, 14, 14, 8, 5, 5, 1, 1, 2, 2, 1, 1, 8),
 		"depthwise-parallel": cpuConvCase(1, 96, 28, 28, 96, 3, 3, 2, 2, 1, 1, 1, 1, 96),
+		// Strided convolutions on the indirect kernel, through the stride
+		// phases: ResNet's 7×7 stem, dilation with groups and unequal
+		// strides, stride 3 with padding on one side only.
+		"indirect-strided-7x7":            cpuConvCase(1, 3, 30, 27, 20, 7, 7, 2, 2, 3, 3, 1, 1, 1),
+		"indirect-strided-dilated-groups": cpuConvCase(2, 8, 17, 19, 36, 3, 3, 2, 3, 2, 1, 2, 2, 2),
+		"indirect-stride3-uneven":         cpuConvCase(1, 5, 14, 16, 17, 3, 2, 3, 2, 0, 1, 1, 1, 1),
 		// One output channel, and one output position: products with a
 		// single row or column (cpuGemm.vector), strided.
 		"one-channel":  cpuConvCase(2, 3, 7, 7, 1, 3, 3, 2, 2, 1, 1, 1, 1, 1),
@@ -188,8 +194,10 @@ func TestCPUIndirectConvChosen(t *testing.T) {
 		{cpuConvCase(3, 5, 9, 37, 40, 3, 3, 1, 1, 1, 1, 1, 1, 1), true, true, false},
 		{cpuConvCase(2, 6, 12, 9, 34, 3, 3, 1, 1, 2, 2, 2, 2, 2), true, true, false},
 		{cpuConvCase(2, 3, 5, 6, 4, 3, 3, 1, 1, 3, 3, 1, 1, 1), true, false, false},
-		{cpuConvCase(1, 2, 9, 8, 3, 3, 2, 2, 3, 1, 0, 1, 1, 1), false, false, false},
+		{cpuConvCase(1, 2, 9, 8, 3, 3, 2, 2, 3, 1, 0, 1, 1, 1), true, false, false}, // strided: its phases
 		{cpuConvCase(3, 8, 5, 7, 5, 1, 1, 1, 1, 0, 0, 1, 1, 1), false, false, false},
+		{cpuConvCase(2, 8, 9, 8, 5, 1, 1, 2, 2, 0, 0, 1, 1, 1), false, false, false},  // 1×1 of stride 2
+		{cpuConvCase(1, 30, 9, 9, 5, 3, 3, 2, 2, 1, 1, 1, 1, 1), false, false, false}, // strided, 270 rows
 		{cpuConvCase(2, 32, 9, 11, 20, 3, 3, 1, 1, 1, 2, 2, 1, 2), true, true, true},
 		{cpuConvCase(3, 24, 7, 6, 17, 5, 3, 1, 1, 2, 1, 1, 1, 1), true, true, true},
 		{cpuConvCase(1, 32, 10, 10, 48, 3, 3, 1, 1, 1, 1, 1, 1, 1), true, true, true},

@@ -154,6 +154,22 @@ func Depthwise(dst, src []float32, offs []int, w []float32) int {
 	return n
 }
 
+// Deinterleave writes even[i] = src[2i] and odd[i] = src[2i+1], the stride-2
+// phases of a row, for i < min(len(even), len(odd), len(src)/2), in vector
+// steps with AVX-512 and element by element for the rest.
+func Deinterleave(even, odd, src []float32) {
+	n := min(len(even), len(odd), len(src)/2)
+	done := 0
+	if HasAVX512 && n >= 16 {
+		done = n &^ 15
+		_, _, _ = even[done-1], odd[done-1], src[2*done-1]
+		deinterleaveAVX512(unsafe.SliceData(even), unsafe.SliceData(odd), unsafe.SliceData(src), done)
+	}
+	for i := done; i < n; i++ {
+		even[i], odd[i] = src[2*i], src[2*i+1]
+	}
+}
+
 // CopyRows copies rows rows of width floats from src, the rows ldSrc
 // floats apart, to dst, ldDst floats apart, and reports whether it could:
 // any width with AVX-512, only widths 16 and 32 (the slivers of the GEMM)

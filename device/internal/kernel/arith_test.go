@@ -302,3 +302,21 @@ func TestDepthwise(t *testing.T) {
 		}
 	}
 }
+
+// TestDeinterleave checks the split of rows of every length around the
+// vector step into their even and odd elements.
+func TestDeinterleave(t *testing.T) {
+	for _, n := range []int{0, 1, 2, 15, 31, 32, 33, 64, 100, 111} {
+		src := make([]float32, n)
+		for i := range src {
+			src[i] = float32(i) + 0.5
+		}
+		even, odd := make([]float32, (n+1)/2), make([]float32, n/2)
+		Deinterleave(even, odd, src)
+		for i := range n / 2 {
+			if even[i] != src[2*i] || odd[i] != src[2*i+1] {
+				t.Fatalf("n=%d: pair %d = (%v, %v), want (%v, %v)", n, i, even[i], odd[i], src[2*i], src[2*i+1])
+			}
+		}
+	}
+}

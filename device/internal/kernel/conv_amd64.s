@@ -188,3 +188,54 @@ dwtap:
 dwdone:
 	VZEROUPPER
 	RET
+
+DATA evenIdx<>+0(SB)/4, $0
+DATA evenIdx<>+4(SB)/4, $2
+DATA evenIdx<>+8(SB)/4, $4
+DATA evenIdx<>+12(SB)/4, $6
+DATA evenIdx<>+16(SB)/4, $8
+DATA evenIdx<>+20(SB)/4, $10
+DATA evenIdx<>+24(SB)/4, $12
+DATA evenIdx<>+28(SB)/4, $14
+DATA evenIdx<>+32(SB)/4, $16
+DATA evenIdx<>+36(SB)/4, $18
+DATA evenIdx<>+40(SB)/4, $20
+DATA evenIdx<>+44(SB)/4, $22
+DATA evenIdx<>+48(SB)/4, $24
+DATA evenIdx<>+52(SB)/4, $26
+DATA evenIdx<>+56(SB)/4, $28
+DATA evenIdx<>+60(SB)/4, $30
+GLOBL evenIdx<>(SB), RODATA|NOPTR, $64
+
+// func deinterleaveAVX512(even, odd, src *float32, n int)
+//
+// even[i] = src[2i] and odd[i] = src[2i+1] for i < n, a multiple of 16:
+// two vectors of src a step, split by two-table permutes.
+TEXT ·deinterleaveAVX512(SB), NOSPLIT, $0-32
+	MOVQ    even+0(FP), DI
+	MOVQ    odd+8(FP), DX
+	MOVQ    src+16(FP), SI
+	MOVQ    n+24(FP), CX
+	SHRQ    $4, CX
+	JZ      dedone
+	VMOVUPS evenIdx<>(SB), Z4
+	MOVL    $1, AX
+	VPBROADCASTD AX, Z5
+	VPADDD  Z5, Z4, Z5 // the odd indices
+deloop:
+	VMOVUPS   (SI), Z0
+	VMOVUPS   64(SI), Z1
+	VMOVAPS   Z4, Z2
+	VPERMI2PS Z1, Z0, Z2
+	VMOVAPS   Z5, Z3
+	VPERMI2PS Z1, Z0, Z3
+	VMOVUPS   Z2, (DI)
+	VMOVUPS   Z3, (DX)
+	ADDQ      $128, SI
+	ADDQ      $64, DI
+	ADDQ      $64, DX
+	DECQ      CX
+	JNZ       deloop
+dedone:
+	VZEROUPPER
+	RET

@@ -56,3 +56,6 @@ func transpose16AVX512(dst *float32, w int, src *float32, ld, lines, cols int)
 
 //go:noescape
 func depthwiseAVX512(dst, src *float32, offs *int, w *float32, taps, n int)
+
+//go:noescape
+func deinterleaveAVX512(even, odd, src *float32, n int)
