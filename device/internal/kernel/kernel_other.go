@@ -74,4 +74,4 @@ func maxPool2x2AVX512(dst *float32, idx *int32, src *float32, oh, w, full, tail,
 func transpose16AVX512(dst *float32, w int, src *float32, ld, lines, cols int)           {}
 
 func depthwiseAVX512(dst, src *float32, offs *int, w *float32, taps, n int) {}
-func deinterleaveAVX512(even, odd, src *float32, n int) {}
+func deinterleaveAVX512(even, odd, src *float32, n int)                     {}
