@@ -45,6 +45,15 @@ func cpuDepthwise(out, x, w []float32, p Conv2DParams, ep *cpuEpilogue) {
 					copy(phases[base+p.PadW:], row)
 					continue
 				}
+				if sw == 2 { // the even and odd pixels in vector steps
+					even := phases[base+p.PadW%2*phaseLen+p.PadW/2:]
+					odd := phases[base+(p.PadW+1)%2*phaseLen+(p.PadW+1)/2:]
+					kernel.Deinterleave(even, odd, row)
+					if len(row)%2 == 1 {
+						even[len(row)/2] = row[len(row)-1]
+					}
+					continue
+				}
 				rx, j := p.PadW%sw, p.PadW/sw // the phase and column of px = ix + PadW
 				for _, v := range row {
 					phases[base+rx*phaseLen+j] = v

@@ -6,10 +6,16 @@
 //	out, err := m.Run(map[string]*tensor.Tensor{"input": x})
 //	logits := out["logits"]
 //
-// Weights become device tensors once, at Load. Operators that compute on
-// shapes (Shape, Gather, Concat, Unsqueeze... over small integer tensors)
-// run on the host, and every node whose inputs are all constants is
-// evaluated at Load, so Run dispatches only the model's real compute.
+// Weights become device tensors once, at Load, and are frozen (the CPU keeps
+// their packed forms). Operators that compute on shapes (Shape, Gather,
+// Concat, Unsqueeze... over small integer tensors) run on the host, and
+// every node whose inputs are all constants is evaluated at Load; with the
+// input shapes fixed (WithInputShape) Load also infers which values' shapes
+// follow from them and folds the Shape nodes, so Run dispatches only the
+// model's real compute. Load then fuses what inference runtimes fuse: a
+// BatchNormalization or an affine step by constants after a Conv into its
+// weights, and the residual Add, the activation and a scalar affine step
+// after it into the convolution's epilogue (see Stats).
 //
 // ONNX's int64 tensors are int32 tensors here (wgtensor has no int64):
 // model inputs and outputs of type int64 are passed and returned as int32,
