@@ -3,7 +3,6 @@
 package device
 
 import (
-	"errors"
 	"fmt"
 	"math/bits"
 	"os"
@@ -12,8 +11,12 @@ import (
 	"time"
 	"unsafe"
 
-	"github.com/rajveermalviya/go-webgpu/wgpu"
+	"github.com/oliverbestmann/webgpu/wgpu"
 )
+
+// gpuBackends are the WebGPU backends the device is opened on: Vulkan,
+// Metal and D3D12 (wgpu-native's "primary" ones, but for the browser's).
+const gpuBackends = wgpu.InstanceBackend(1<<0 | 1<<2 | 1<<3)
 
 // installHint tells a user without a WebGPU driver what to install.
 const installHint = "wgtensor's GPU backend needs a Vulkan, Metal or D3D12 driver; " +
@@ -88,6 +91,7 @@ type gpuDevice struct {
 	staging    map[uint64][]*wgpu.Buffer // free map-read buffers by size class
 	doomed     []*wgpu.Buffer            // released after the next submit
 	status     *wgpu.Buffer              // index-error flags written by kernels
+	destroyed  map[*wgpu.Buffer]bool     // buffers destroyed while handles remain (tests' faults)
 	statusUsed bool                      // a kernel may have written status since the last check
 	indexNames []string                  // GatherShape.Index names, numbered from 1 in status codes
 	indexIDs   map[string]uint32
@@ -113,39 +117,33 @@ func openGPU() (*gpuDevice, error) {
 	if os.Getenv("XDG_RUNTIME_DIR") == "" {
 		os.Setenv("XDG_RUNTIME_DIR", os.TempDir())
 	}
-	level := wgpu.LogLevel_Off
+	level := wgpu.LogLevelOff
 	if os.Getenv("WGTENSOR_WGPU_LOG") != "" {
-		level = wgpu.LogLevel_Warn
+		level = wgpu.LogLevelWarn
 	}
 	wgpu.SetLogLevel(level)
 
-	inst := wgpu.CreateInstance(&wgpu.InstanceDescriptor{Backends: wgpu.InstanceBackend_Primary})
+	inst := wgpu.CreateInstance(&wgpu.InstanceDescriptor{Backends: gpuBackends})
 	adapter := bestAdapter(inst)
 	if adapter == nil {
 		inst.Release()
 		return nil, fmt.Errorf("device: no WebGPU adapter found: %s", installHint)
 	}
-	props := adapter.GetProperties()
-	limits := adapter.GetLimits().Limits
+	info := adapter.GetInfo()
+	limits := adapter.GetLimits()
 	g := &gpuDevice{
 		inst:      inst,
 		adapter:   adapter,
-		name:      fmt.Sprintf("gpu: %s on %s", props.Name, props.BackendType),
+		name:      fmt.Sprintf("gpu: %s on %s", info.Device, backendName(info.BackendType)),
 		limits:    limits,
-		software:  props.AdapterType == wgpu.AdapterType_CPU,
+		software:  info.AdapterType == wgpu.AdapterTypeCPU,
 		pipelines: map[string]*pipeline{},
 		indexIDs:  map[string]uint32{},
 		modules:   map[string]*wgpu.ShaderModule{},
 		pool:      map[uint64][]*wgpu.Buffer{},
 		staging:   map[uint64][]*wgpu.Buffer{},
 	}
-	dev, err := adapter.RequestDevice(&wgpu.DeviceDescriptor{
-		Label:          "wgtensor",
-		RequiredLimits: &wgpu.RequiredLimits{Limits: limits},
-		// No DeviceLostCallback: go-webgpu v0.17.1 passes it to C in a way
-		// the cgo pointer checks reject. A lost device is reported through
-		// the uncaptured-error callback and failed buffer maps instead.
-	})
+	dev, err := requestDevice(adapter, nil, g.uncapturedError, g.deviceLost)
 	if err != nil {
 		adapter.Release()
 		inst.Release()
@@ -153,43 +151,52 @@ func openGPU() (*gpuDevice, error) {
 	}
 	g.dev = dev
 	g.queue = dev.GetQueue()
-	if !installErrorCallback(dev, g.uncapturedError) {
-		g.release()
-		return nil, errors.New("device: the linked wgpu-native library lacks wgpuDeviceSetUncapturedErrorCallback")
-	}
 	if err := g.rec.init(g); err != nil {
 		g.release()
 		return nil, err
 	}
-	g.status, err = dev.CreateBuffer(&wgpu.BufferDescriptor{
+	g.status, err = dev.TryCreateBuffer(&wgpu.BufferDescriptor{
 		Label: "wgtensor status",
-		Usage: wgpu.BufferUsage_Storage | wgpu.BufferUsage_CopySrc | wgpu.BufferUsage_CopyDst,
+		Usage: wgpu.BufferUsageStorage | wgpu.BufferUsageCopySrc | wgpu.BufferUsageCopyDst,
 		Size:  16,
 	})
 	if err != nil {
 		g.release()
 		return nil, fmt.Errorf("device: creating the status buffer: %w", err)
 	}
-	if err := g.queue.WriteBuffer(g.status, 0, make([]byte, 16)); err != nil {
+	if err := g.queue.TryWriteBuffer(g.status, 0, make([]byte, 16)); err != nil {
 		g.release()
 		return nil, fmt.Errorf("device: clearing the status buffer: %w", err)
 	}
 	return g, nil
 }
 
+// backendName is the usual spelling of a WebGPU backend's name.
+func backendName(b wgpu.BackendType) string {
+	switch b {
+	case wgpu.BackendTypeVulkan:
+		return "Vulkan"
+	case wgpu.BackendTypeMetal:
+		return "Metal"
+	case wgpu.BackendTypeD3D12:
+		return "D3D12"
+	}
+	return b.String()
+}
+
 // bestAdapter picks the most capable adapter of the primary backends
 // (Vulkan, Metal, D3D12) and releases the others.
 func bestAdapter(inst *wgpu.Instance) *wgpu.Adapter {
 	rank := map[wgpu.AdapterType]int{
-		wgpu.AdapterType_DiscreteGPU:   4,
-		wgpu.AdapterType_IntegratedGPU: 3,
-		wgpu.AdapterType_Unknown:       2,
-		wgpu.AdapterType_CPU:           1,
+		wgpu.AdapterTypeDiscreteGPU:   4,
+		wgpu.AdapterTypeIntegratedGPU: 3,
+		wgpu.AdapterTypeUnknown:       2,
+		wgpu.AdapterTypeCPU:           1,
 	}
 	var best *wgpu.Adapter
 	bestRank := -1
-	for _, a := range inst.EnumerateAdapters(&wgpu.InstanceEnumerateAdapterOptons{Backends: wgpu.InstanceBackend_Primary}) {
-		r := rank[a.GetProperties().AdapterType]
+	for _, a := range inst.EnumerateAdapters(&wgpu.InstanceEnumerateAdapterOptons{Backends: gpuBackends}) {
+		r := rank[a.GetInfo().AdapterType]
 		if r > bestRank {
 			if best != nil {
 				best.Release()
@@ -211,11 +218,19 @@ func (g *gpuDevice) release() {
 }
 
 func (g *gpuDevice) uncapturedError(typ wgpu.ErrorType, message string) {
-	if typ == wgpu.ErrorType_OutOfMemory {
+	if typ == wgpu.ErrorTypeOutOfMemory {
 		g.oom.Store(true)
 		return
 	}
 	g.setFault(fmt.Errorf("device: WebGPU %v error: %s", typ, message))
+}
+
+// deviceLost makes the loss of the device the sticky fault, in place of an
+// error it caused that arrived first: every later call returns it.
+func (g *gpuDevice) deviceLost(reason wgpu.DeviceLostReason, message string) {
+	g.faultMu.Lock()
+	defer g.faultMu.Unlock()
+	g.fault = fmt.Errorf("device: the WebGPU device was lost (%v): %s", reason, message)
 }
 
 func (g *gpuDevice) setFault(err error) {
@@ -290,7 +305,7 @@ func (g *gpuDevice) Alloc(dt DType, n int) (Buffer, error) {
 		g.pool[size] = free[:len(free)-1]
 		g.poolBytes -= int64(size)
 	} else {
-		buf, err := g.createLocked(size, wgpu.BufferUsage_Storage|wgpu.BufferUsage_CopySrc|wgpu.BufferUsage_CopyDst)
+		buf, err := g.createLocked(size, wgpu.BufferUsageStorage|wgpu.BufferUsageCopySrc|wgpu.BufferUsageCopyDst)
 		if err != nil {
 			return nil, fmt.Errorf("device: Alloc: %d %v elements (%d bytes): %w", n, dt, size, err)
 		}
@@ -314,7 +329,7 @@ func (g *gpuDevice) liveBytes() int64 {
 func (g *gpuDevice) createLocked(size uint64, usage wgpu.BufferUsage) (*wgpu.Buffer, error) {
 	for attempt := 0; ; attempt++ {
 		g.oom.Store(false)
-		buf, err := g.dev.CreateBuffer(&wgpu.BufferDescriptor{Usage: usage, Size: size})
+		buf, err := g.dev.TryCreateBuffer(&wgpu.BufferDescriptor{Usage: usage, Size: size})
 		if err == nil && !g.oom.Load() {
 			g.stats.Created++
 			return buf, nil
@@ -393,7 +408,7 @@ func (g *gpuDevice) Write(dst Buffer, src any) error {
 	if err := g.flushLocked(); err != nil {
 		return err
 	}
-	if err := g.queue.WriteBuffer(b.buf, 0, data); err != nil {
+	if err := g.queue.TryWriteBuffer(b.buf, 0, data); err != nil {
 		return fmt.Errorf("device: Write: %w", err)
 	}
 	b.refused.Store(nil)
@@ -444,22 +459,21 @@ func (g *gpuDevice) Sync() error {
 	return g.faulted()
 }
 
-// waitIdleLocked polls the device until the queue is empty.
+// waitIdleLocked waits until the queue is empty.
 func (g *gpuDevice) waitIdleLocked() error {
 	empty := false
 	return g.pollUntil(func() bool { return empty }, func(e bool) { empty = e })
 }
 
-// pollUntil polls the device without blocking until done reports true,
-// sleeping a little longer between polls the longer it waits.
-//
-// It never asks wgpu to block (Poll(true)): wgpu-core 0.17 waits at most five
-// seconds and then treats the submission as finished, freeing resources
-// that a slow device, such as llvmpipe on a large matmul, is still using.
+// pollUntil lets wgpu wait for the submitted work (Poll(true) blocks until
+// the queue is empty and runs the callbacks that are due, such as a map's)
+// until done reports true. When the queue is empty and done still does not
+// hold (a callback the driver has not run yet), it polls again after a
+// short pause, a little longer each time.
 func (g *gpuDevice) pollUntil(done func() bool, queueEmpty func(bool)) error {
 	pause := time.Microsecond
 	for {
-		empty := g.dev.Poll(false, nil)
+		empty := g.dev.Poll(true, nil)
 		if queueEmpty != nil {
 			queueEmpty(empty)
 		}
@@ -500,15 +514,16 @@ func (g *gpuDevice) readbackLocked(src *wgpu.Buffer, size uint64) ([]byte, error
 		return nil, nil, err
 	}
 	if size > 0 {
-		if err := enc.CopyBufferToBuffer(src, 0, staging, 0, size); err != nil {
+		g.rec.use(src, staging)
+		if err := enc.TryCopyBufferToBuffer(src, 0, staging, 0, size); err != nil {
 			return nil, nil, fmt.Errorf("device: Read: %w", err)
 		}
 	}
 	if checkStatus {
-		if err := enc.CopyBufferToBuffer(g.status, 0, staging, size, 16); err != nil {
+		if err := enc.TryCopyBufferToBuffer(g.status, 0, staging, size, 16); err != nil {
 			return nil, nil, fmt.Errorf("device: Read: %w", err)
 		}
-		if err := enc.ClearBuffer(g.status, 0, 16); err != nil {
+		if err := enc.TryClearBuffer(g.status, 0, 16); err != nil {
 			return nil, nil, fmt.Errorf("device: Read: %w", err)
 		}
 		g.statusUsed = false
@@ -517,8 +532,8 @@ func (g *gpuDevice) readbackLocked(src *wgpu.Buffer, size uint64) ([]byte, error
 		return nil, nil, err
 	}
 	done := false
-	var mapStatus wgpu.BufferMapAsyncStatus
-	if err := staging.MapAsync(wgpu.MapMode_Read, 0, class, func(s wgpu.BufferMapAsyncStatus) {
+	var mapStatus wgpu.MapAsyncStatus
+	if err := staging.TryMapAsync(wgpu.MapModeRead, 0, class, func(s wgpu.MapAsyncStatus) {
 		mapStatus, done = s, true
 	}); err != nil {
 		return nil, nil, fmt.Errorf("device: Read: %w", err)
@@ -528,13 +543,13 @@ func (g *gpuDevice) readbackLocked(src *wgpu.Buffer, size uint64) ([]byte, error
 	if err := g.pollUntil(func() bool { return done }, nil); err != nil {
 		return nil, nil, err
 	}
-	if mapStatus != wgpu.BufferMapAsyncStatus_Success {
+	if mapStatus != wgpu.MapAsyncStatusSuccess {
 		return nil, nil, fmt.Errorf("device: Read: mapping the result failed: %v", mapStatus)
 	}
 	mapped := staging.GetMappedRange(0, uint(total))
 	data := make([]byte, total)
 	copy(data, mapped)
-	if err := staging.Unmap(); err != nil {
+	if err := staging.TryUnmap(); err != nil {
 		return nil, nil, fmt.Errorf("device: Read: %w", err)
 	}
 	g.staging[class] = append(g.staging[class], staging)
@@ -550,7 +565,7 @@ func (g *gpuDevice) stagingLocked(class uint64) (*wgpu.Buffer, error) {
 		g.staging[class] = free[:len(free)-1]
 		return free[len(free)-1], nil
 	}
-	buf, err := g.createLocked(class, wgpu.BufferUsage_MapRead|wgpu.BufferUsage_CopyDst)
+	buf, err := g.createLocked(class, wgpu.BufferUsageMapRead|wgpu.BufferUsageCopyDst)
 	if err != nil {
 		return nil, fmt.Errorf("device: Read: staging buffer of %d bytes: %w", class, err)
 	}

@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"testing"
 
+	"github.com/oliverbestmann/webgpu/wgpu"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -16,11 +17,55 @@ import (
 // becomes Go errors from Sync, Read and Alloc, and that later work fails
 // the same way instead of aborting the process. A fault is sticky, as a
 // lost device is, so the test runs in a child process to keep the shared
-// device of this one healthy. (wgpu-native 0.17's wgpuDeviceDestroy does
-// nothing, so a lost device itself cannot be provoked here; its reports
-// take the same path.)
+// device of this one healthy.
 func TestGPUFaultIsAnError(t *testing.T) {
 	gpuInChild(t, "TestGPUFaultIsAnError", gpuFaultChild)
+}
+
+// TestGPUUncapturedErrorIsAnError makes wgpu report an error outside any
+// error scope, which wgpu-native aborts the process for unless an
+// uncaptured-error callback is installed in the device's descriptor (see
+// requestDevice): it becomes the device's sticky error instead; in a child
+// process.
+func TestGPUUncapturedErrorIsAnError(t *testing.T) {
+	gpuInChild(t, "TestGPUUncapturedErrorIsAnError", func(t *testing.T) {
+		d, err := GPU()
+		require.NoError(t, err)
+		g := d.(*gpuDevice)
+		x, err := g.Alloc(Float32, 4)
+		require.NoError(t, err)
+		require.NoError(t, g.Sync())
+		require.True(t, provokeUncapturedError(x.(*gpuBuffer).buf))
+		err = g.Sync()
+		require.Error(t, err)
+		assert.Contains(t, err.Error(), "WebGPU validation error")
+		t.Logf("Sync: %v", err)
+	})
+}
+
+// TestGPUSubmitErrorIsAnError destroys a buffer after work that uses it
+// was recorded, work that wgpu would reject at submission, where
+// wgpu-native aborts the process whatever callbacks are installed: the
+// device refuses to submit it and faults instead; in a child process.
+func TestGPUSubmitErrorIsAnError(t *testing.T) {
+	gpuInChild(t, "TestGPUSubmitErrorIsAnError", func(t *testing.T) {
+		d, err := GPU()
+		require.NoError(t, err)
+		g := d.(*gpuDevice)
+		vec := func(b Buffer) View { return View{Buf: b, Shape: []int{4}, Strides: []int{1}} }
+		x, err := g.Alloc(Float32, 4)
+		require.NoError(t, err)
+		y, err := g.Alloc(Float32, 4)
+		require.NoError(t, err)
+		g.Unary(Exp, y, vec(x)) // recorded, not submitted
+		require.NoError(t, g.faulted())
+		require.True(t, g.destroyBuffer(x.(*gpuBuffer).buf))
+		err = g.Sync()
+		require.Error(t, err)
+		assert.Contains(t, err.Error(), "destroyed; it was not submitted")
+		t.Logf("Sync: %v", err)
+		assert.Error(t, g.Read(y, make([]float32, 4)), "Read after the fault")
+	})
 }
 
 // TestGPUGridLimitIsAnError checks that a product whose grid would exceed
@@ -100,7 +145,7 @@ func gpuFaultChild(t *testing.T) {
 	require.NoError(t, err)
 	y, err := g.Alloc(Float32, 4)
 	require.NoError(t, err)
-	require.True(t, destroyBuffer(x.(*gpuBuffer).buf), "the driver library lacks wgpuBufferDestroy")
+	require.True(t, g.destroyBuffer(x.(*gpuBuffer).buf), "the driver library lacks wgpuBufferDestroy")
 
 	g.Unary(Exp, y, vec(x))
 	err = g.Sync()
@@ -114,4 +159,18 @@ func gpuFaultChild(t *testing.T) {
 	assert.Error(t, err, "Alloc after the fault")
 	g.Unary(Exp, y, vec(y)) // recorded work on a faulted device is dropped
 	assert.Error(t, g.Sync(), "Sync after more work")
+}
+
+// destroyBuffer destroys buf's memory while handles to it remain, so that
+// work using it fails validation: how tests provoke a device fault. The
+// device notes it, to submit no work that uses it.
+func (g *gpuDevice) destroyBuffer(buf *wgpu.Buffer) bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.destroyed == nil {
+		g.destroyed = map[*wgpu.Buffer]bool{}
+	}
+	g.destroyed[buf] = true
+	buf.Destroy()
+	return true
 }

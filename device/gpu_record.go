@@ -10,7 +10,7 @@ import (
 	"strings"
 	"text/template"
 
-	"github.com/rajveermalviya/go-webgpu/wgpu"
+	"github.com/oliverbestmann/webgpu/wgpu"
 	"github.com/wgtensor/wgtensor/kernels/wgsl"
 )
 
@@ -30,14 +30,20 @@ type recorder struct {
 	params    []byte
 	paramsBuf *wgpu.Buffer
 	align     int
+	// uses lists the buffers the recorded work reads or writes, checked
+	// against the destroyed ones before the work is submitted.
+	uses []*wgpu.Buffer
 }
+
+// use notes that the recorded work uses bufs.
+func (r *recorder) use(bufs ...*wgpu.Buffer) { r.uses = append(r.uses, bufs...) }
 
 func (r *recorder) init(g *gpuDevice) error {
 	r.g = g
 	r.align = int(max(g.limits.MinUniformBufferOffsetAlignment, 16))
-	buf, err := g.dev.CreateBuffer(&wgpu.BufferDescriptor{
+	buf, err := g.dev.TryCreateBuffer(&wgpu.BufferDescriptor{
 		Label: "wgtensor params",
-		Usage: wgpu.BufferUsage_Uniform | wgpu.BufferUsage_CopyDst,
+		Usage: wgpu.BufferUsageUniform | wgpu.BufferUsageCopyDst,
 		Size:  paramsCapacity,
 	})
 	if err != nil {
@@ -50,7 +56,7 @@ func (r *recorder) init(g *gpuDevice) error {
 
 func (r *recorder) encoder() (*wgpu.CommandEncoder, error) {
 	if r.enc == nil {
-		enc, err := r.g.dev.CreateCommandEncoder(nil)
+		enc, err := r.g.dev.TryCreateCommandEncoder(nil)
 		if err != nil {
 			return nil, fmt.Errorf("device: creating a command encoder: %w", err)
 		}
@@ -84,7 +90,7 @@ func (r *recorder) endPass() error {
 	if r.pass == nil {
 		return nil
 	}
-	err := r.pass.End()
+	err := r.pass.TryEnd()
 	r.pass.Release()
 	r.pass = nil
 	if err != nil {
@@ -103,6 +109,7 @@ func (g *gpuDevice) flushLocked() error {
 	}
 	r.groups = r.groups[:0]
 	r.params = r.params[:0]
+	r.uses = r.uses[:0]
 	for _, b := range g.doomed {
 		b.Release()
 	}
@@ -124,12 +131,20 @@ func (g *gpuDevice) submitLocked() error {
 	if err := r.endPass(); err != nil {
 		return err
 	}
+	// wgpu-native aborts the process when it rejects a submission, whatever
+	// callbacks are installed, so work on a destroyed buffer never reaches
+	// it: it is dropped, and the device faults.
+	for _, b := range r.uses {
+		if g.destroyed[b] {
+			return errors.New("device: recorded work uses a buffer that was destroyed; it was not submitted")
+		}
+	}
 	if len(r.params) > 0 {
-		if err := g.queue.WriteBuffer(r.paramsBuf, 0, r.params); err != nil {
+		if err := g.queue.TryWriteBuffer(r.paramsBuf, 0, r.params); err != nil {
 			return fmt.Errorf("device: writing kernel parameters: %w", err)
 		}
 	}
-	cmd, err := enc.Finish(nil)
+	cmd, err := enc.TryFinish(nil)
 	if err != nil {
 		return fmt.Errorf("device: finishing a command buffer: %w", err)
 	}
@@ -163,16 +178,16 @@ func (g *gpuDevice) pipelineLocked(family, entry string, s kernelSpec) (*pipelin
 		if err != nil {
 			return nil, err
 		}
-		mod, err = g.dev.CreateShaderModule(&wgpu.ShaderModuleDescriptor{
-			Label:          family,
-			WGSLDescriptor: &wgpu.ShaderModuleWGSLDescriptor{Code: src},
+		mod, err = g.dev.TryCreateShaderModule(&wgpu.ShaderModuleDescriptor{
+			Label:      family,
+			WGSLSource: &wgpu.ShaderSourceWGSL{Code: src},
 		})
 		if err != nil {
 			return nil, fmt.Errorf("device: compiling kernel %s %v: %w", family, specKey, err)
 		}
 		g.modules[modKey] = mod
 	}
-	pipe, err := g.dev.CreateComputePipeline(&wgpu.ComputePipelineDescriptor{
+	pipe, err := g.dev.TryCreateComputePipeline(&wgpu.ComputePipelineDescriptor{
 		Label:   family + "." + entry,
 		Compute: wgpu.ProgrammableStageDescriptor{Module: mod, EntryPoint: entry},
 	})
@@ -263,7 +278,8 @@ func (g *gpuDevice) launchLocked(p *pipeline, params []byte, gr gpuGrid, args ..
 		if err != nil {
 			return err
 		}
-		if err := enc.CopyBufferToBuffer(a.buf, 0, tmp.buf, 0, a.size); err != nil {
+		g.rec.use(a.buf, tmp.buf)
+		if err := enc.TryCopyBufferToBuffer(a.buf, 0, tmp.buf, 0, a.size); err != nil {
 			return fmt.Errorf("device: copying an aliased output: %w", err)
 		}
 		args[i].buf = tmp.buf
@@ -273,7 +289,7 @@ func (g *gpuDevice) launchLocked(p *pipeline, params []byte, gr gpuGrid, args ..
 		if enc, err = g.rec.copyEncoder(); err != nil {
 			return err
 		}
-		if err := enc.CopyBufferToBuffer(tmp.buf, 0, a.buf, 0, a.size); err != nil {
+		if err := enc.TryCopyBufferToBuffer(tmp.buf, 0, a.buf, 0, a.size); err != nil {
 			return fmt.Errorf("device: copying an aliased output back: %w", err)
 		}
 		g.releaseScratchLocked(tmp)
@@ -296,8 +312,9 @@ func (g *gpuDevice) launchLocked(p *pipeline, params []byte, gr gpuGrid, args ..
 	entries = append(entries, wgpu.BindGroupEntry{Binding: 0, Buffer: r.paramsBuf, Offset: uint64(offset), Size: uint64(size)})
 	for _, a := range args {
 		entries = append(entries, wgpu.BindGroupEntry{Binding: a.slot, Buffer: a.buf, Size: a.size})
+		r.use(a.buf)
 	}
-	bg, err := g.dev.CreateBindGroup(&wgpu.BindGroupDescriptor{Layout: p.layout, Entries: entries})
+	bg, err := g.dev.TryCreateBindGroup(&wgpu.BindGroupDescriptor{Layout: p.layout, Entries: entries})
 	if err != nil {
 		return fmt.Errorf("device: binding kernel arguments: %w", err)
 	}
@@ -351,7 +368,7 @@ func (g *gpuDevice) createPooledLocked(size uint64) (*gpuBuffer, error) {
 		g.poolBytes -= int64(class)
 		return &gpuBuffer{buf: free[len(free)-1], size: class}, nil
 	}
-	buf, err := g.createLocked(class, wgpu.BufferUsage_Storage|wgpu.BufferUsage_CopySrc|wgpu.BufferUsage_CopyDst)
+	buf, err := g.createLocked(class, wgpu.BufferUsageStorage|wgpu.BufferUsageCopySrc|wgpu.BufferUsageCopyDst)
 	if err != nil {
 		return nil, fmt.Errorf("device: scratch buffer of %d bytes: %w", class, err)
 	}
