@@ -98,6 +98,10 @@ type gpuDevice struct {
 
 	stats Stats
 
+	timestamps bool        // the device has the timestamp-query feature
+	prof       *gpuProfile // the running profile, or nil
+	op         string      // the op being recorded, for the profile's labels
+
 	// fault holds the first error the driver reported outside any call
 	// (uncaptured error, lost device); it is sticky. It has its own lock
 	// because the driver reports while mu is held.
@@ -143,7 +147,12 @@ func openGPU() (*gpuDevice, error) {
 		pool:      map[uint64][]*wgpu.Buffer{},
 		staging:   map[uint64][]*wgpu.Buffer{},
 	}
-	dev, err := requestDevice(adapter, nil, g.uncapturedError, g.deviceLost)
+	var features []wgpu.FeatureName
+	if adapter.HasFeature(wgpu.FeatureNameTimestampQuery) {
+		features = append(features, wgpu.FeatureNameTimestampQuery)
+		g.timestamps = true
+	}
+	dev, err := requestDevice(adapter, features, g.uncapturedError, g.deviceLost)
 	if err != nil {
 		adapter.Release()
 		inst.Release()
@@ -471,6 +480,9 @@ func (g *gpuDevice) waitIdleLocked() error {
 // hold (a callback the driver has not run yet), it polls again after a
 // short pause, a little longer each time.
 func (g *gpuDevice) pollUntil(done func() bool, queueEmpty func(bool)) error {
+	if p := g.prof; p != nil {
+		defer func(t time.Time) { p.wait += time.Since(t) }(time.Now())
+	}
 	pause := time.Microsecond
 	for {
 		empty := g.dev.Poll(true, nil)

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math"
 	"slices"
+	"time"
 )
 
 // wgslType is the WGSL spelling of an element type.
@@ -86,6 +87,11 @@ func (g *gpuDevice) do(op string, outs []Buffer, f func() error) {
 	defer g.mu.Unlock()
 	if g.faulted() != nil {
 		return
+	}
+	g.op = op
+	if p := g.prof; p != nil {
+		start, elsewhere := time.Now(), p.submit+p.wait
+		defer func() { p.record += time.Since(start) - (p.submit + p.wait - elsewhere) }()
 	}
 	err := f()
 	if err == nil {

@@ -9,6 +9,7 @@ import (
 	"math"
 	"strings"
 	"text/template"
+	"time"
 
 	"github.com/oliverbestmann/webgpu/wgpu"
 	"github.com/wgtensor/wgtensor/kernels/wgsl"
@@ -144,13 +145,24 @@ func (g *gpuDevice) submitLocked() error {
 			return fmt.Errorf("device: writing kernel parameters: %w", err)
 		}
 	}
+	staging, class, err := g.resolveProfileLocked(enc)
+	if err != nil {
+		return err
+	}
 	cmd, err := enc.TryFinish(nil)
 	if err != nil {
 		return fmt.Errorf("device: finishing a command buffer: %w", err)
 	}
 	defer cmd.Release()
+	start := time.Now()
 	g.queue.Submit(cmd)
 	g.stats.Submits++
+	if p := g.prof; p != nil {
+		p.submit += time.Since(start)
+	}
+	if staging != nil {
+		return g.readProfileLocked(staging, class)
+	}
 	return nil
 }
 
@@ -158,6 +170,7 @@ func (g *gpuDevice) submitLocked() error {
 type pipeline struct {
 	pipe   *wgpu.ComputePipeline
 	layout *wgpu.BindGroupLayout
+	name   string // family.entry
 }
 
 // spec is a kernel specialisation: the template values of a family's source.
@@ -194,7 +207,7 @@ func (g *gpuDevice) pipelineLocked(family, entry string, s kernelSpec) (*pipelin
 	if err != nil {
 		return nil, fmt.Errorf("device: creating pipeline %s.%s %v: %w", family, entry, specKey, err)
 	}
-	p := &pipeline{pipe: pipe, layout: pipe.GetBindGroupLayout(0)}
+	p := &pipeline{pipe: pipe, layout: pipe.GetBindGroupLayout(0), name: family + "." + entry}
 	g.pipelines[key] = p
 	return p, nil
 }
@@ -319,6 +332,17 @@ func (g *gpuDevice) launchLocked(p *pipeline, params []byte, gr gpuGrid, args ..
 		return fmt.Errorf("device: binding kernel arguments: %w", err)
 	}
 	r.groups = append(r.groups, bg)
+	if g.prof != nil {
+		pass, err := g.profiledPassLocked(fmt.Sprintf("%s: %s %d×%d×%d", g.op, p.name, gr.x, gr.y, gr.z))
+		if err != nil {
+			return err
+		}
+		pass.SetPipeline(p.pipe)
+		pass.SetBindGroup(0, bg, nil)
+		pass.DispatchWorkgroups(gr.x, gr.y, gr.z)
+		g.stats.Dispatches++
+		return r.endPass()
+	}
 	pass, err := r.computePass()
 	if err != nil {
 		return err

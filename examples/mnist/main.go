@@ -27,6 +27,7 @@ func main() {
 	fs.StringVar(&cfg.dataset, "dataset", "mnist", "mnist or fashion")
 	fs.IntVar(&cfg.batch, "batch", 64, "batch size")
 	fs.Float64Var(&cfg.lr, "lr", 1e-3, "Adam's initial learning rate (annealed along a cosine over the epochs)")
+	fs.IntVar(&cfg.profile, "profile", 0, "time `N` training steps kernel by kernel (after 5 warm-up steps) on the GPU, print the table and stop")
 	run.Main("mnist", fs, func() error { return train(cfg) })
 }
 
@@ -36,6 +37,7 @@ type config struct {
 	model, dataset string
 	batch          int
 	lr             float64
+	profile        int
 }
 
 // classifier is a model mapping images [N, 1, 28, 28] to logits [N, 10].
@@ -183,10 +185,32 @@ func train(cfg config) error {
 	var losses, trainAcc, testAcc []float64
 	start := time.Now()
 	done := 0
+	if cfg.profile < 0 {
+		return run.Usagef("-profile %d: want a count of steps", cfg.profile)
+	}
+	if _, ok := dev.(device.Profiler); cfg.profile > 0 && !ok {
+		return run.Usagef("-profile: %s cannot time its kernels; use -device=gpu", dev.Name())
+	}
+	const warmUp = 5
+	steps := 0
 	for epoch := 1; epoch <= epochs && !stop.Load(); epoch++ {
 		nn.Train(model)
 		p := run.NewProgress(os.Stdout, fmt.Sprintf("epoch %d/%d", epoch, epochs), trainSet.Len())
 		for b := range trainLoader.Batches(epoch) {
+			if cfg.profile > 0 && steps == warmUp {
+				if err := device.StartProfile(dev); err != nil {
+					return err
+				}
+			}
+			if cfg.profile > 0 && steps == warmUp+cfg.profile {
+				prof, err := device.StopProfile(dev)
+				if err != nil {
+					return err
+				}
+				fmt.Printf("\n%d training steps (batch %d):\n%s", cfg.profile, cfg.batch, prof)
+				return nil
+			}
+			steps++
 			opt.ZeroGrad()
 			logits := model.Forward(autograd.Const(b.Input))
 			loss := nn.CrossEntropyLoss(logits, b.Target)

@@ -56,6 +56,7 @@ func TestBadInput(t *testing.T) {
 		{"corrupt data", []string{"-data", corrupt}, "truncated"},
 		{"checkpoint of another model", []string{"-device=cpu", "-model=cnn", "-epochs=0", "-load", mlpCheckpoint}, "is not a checkpoint of the cnn model"},
 		{"missing checkpoint", []string{"-device=cpu", "-epochs=0", "-load", filepath.Join(dir, "absent.safetensors")}, "cannot read"},
+		{"profile on the CPU", []string{"-device=cpu", "-profile=3"}, "cannot time its kernels; use -device=gpu"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -83,4 +84,20 @@ func TestSaveLoadSameAccuracy(t *testing.T) {
 	loaded := accuracy.FindStringSubmatch(out)
 	require.NotNil(t, loaded, out)
 	assert.Equal(t, trained[1], loaded[1])
+}
+
+// TestProfileTable: -profile on the GPU prints the table of kernel times
+// of the steps it timed.
+func TestProfileTable(t *testing.T) {
+	if _, err := device.GPU(); err != nil {
+		if os.Getenv("WGTENSOR_REQUIRE_GPU") != "" {
+			t.Fatalf("WGTENSOR_REQUIRE_GPU is set but no GPU opened: %v", err)
+		}
+		t.Skipf("no GPU: %v", err)
+	}
+	out, stderr, status := runProgram(t, "-quick", "-model=mlp", "-device=gpu", "-epochs=1", "-profile=2")
+	require.Zero(t, status, stderr)
+	assert.Contains(t, out, "2 training steps (batch 64):")
+	assert.Contains(t, out, "mean µs")
+	assert.Regexp(t, `MatMul: matmul\.main`, out)
 }

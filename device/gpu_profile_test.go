@@ -1,0 +1,62 @@
+//go:build cgo && ((linux && amd64) || darwin || (windows && amd64))
+
+package device
+
+import (
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// TestGPUProfile times a few ops with the adapter's timestamps: every
+// dispatch since StartProfile is counted under its op and kernel, the GPU
+// times are positive, and the table names them; the CPU cannot profile.
+func TestGPUProfile(t *testing.T) {
+	d, err := GPU()
+	if err != nil {
+		if os.Getenv("WGTENSOR_REQUIRE_GPU") != "" {
+			t.Fatalf("WGTENSOR_REQUIRE_GPU is set but no GPU opened: %v", err)
+		}
+		t.Skipf("no GPU: %v", err)
+	}
+	g := d.(*gpuDevice)
+	if !g.timestamps {
+		t.Skip("the adapter has no timestamp-query feature")
+	}
+	a, err := d.Alloc(Float32, 64*64)
+	require.NoError(t, err)
+	defer d.Free(a)
+	c, err := d.Alloc(Float32, 64*64)
+	require.NoError(t, err)
+	defer d.Free(c)
+	d.Fill(a, 0.5)
+	require.NoError(t, StartProfile(d))
+	before := d.Stats().Dispatches
+	for range 3 {
+		d.MatMul(c, Dense(a, 1, 64, 64), Dense(a, 1, 64, 64))
+		d.Unary(Exp, c, Dense(c, 64*64))
+	}
+	p, err := StopProfile(d)
+	require.NoError(t, err)
+	dispatches := d.Stats().Dispatches - before
+	t.Logf("%s", p)
+	require.NotEmpty(t, p.Kernels)
+	count := 0
+	var names []string
+	for _, k := range p.Kernels {
+		count += k.Count
+		names = append(names, k.Kernel)
+		assert.Positive(t, k.Total, k.Kernel)
+	}
+	assert.Equal(t, int(dispatches), count, "every dispatch timed once")
+	assert.Contains(t, strings.Join(names, "\n"), "MatMul: matmul.")
+	assert.Contains(t, strings.Join(names, "\n"), "Exp: unary.main")
+	assert.Contains(t, p.String(), "mean µs")
+	_, err = StopProfile(d)
+	assert.Error(t, err, "no profile running")
+
+	assert.ErrorContains(t, StartProfile(CPU()), "cannot profile")
+}
