@@ -99,6 +99,7 @@ type gpuDevice struct {
 	stats Stats
 
 	timestamps bool        // the device has the timestamp-query feature
+	subgroups  bool        // kernels use subgroup operations (see useSubgroups)
 	prof       *gpuProfile // the running profile, or nil
 	op         string      // the op being recorded, for the profile's labels
 
@@ -152,6 +153,10 @@ func openGPU() (*gpuDevice, error) {
 		features = append(features, wgpu.FeatureNameTimestampQuery)
 		g.timestamps = true
 	}
+	if useSubgroups(adapter) {
+		features = append(features, wgpu.NativeFeatureSubgroup)
+		g.subgroups = true
+	}
 	dev, err := requestDevice(adapter, features, g.uncapturedError, g.deviceLost)
 	if err != nil {
 		adapter.Release()
@@ -178,6 +183,13 @@ func openGPU() (*gpuDevice, error) {
 		return nil, fmt.Errorf("device: clearing the status buffer: %w", err)
 	}
 	return g, nil
+}
+
+// useSubgroups reports whether the kernels use subgroup operations on
+// adapter: where it has them, unless WGTENSOR_GPU_SUBGROUPS=0 asks for the
+// kernels without them (the fallback, which tests run too).
+func useSubgroups(adapter *wgpu.Adapter) bool {
+	return os.Getenv("WGTENSOR_GPU_SUBGROUPS") != "0" && adapter.HasFeature(wgpu.NativeFeatureSubgroup)
 }
 
 // backendName is the usual spelling of a WebGPU backend's name.

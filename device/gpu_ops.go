@@ -466,6 +466,10 @@ func (g *gpuDevice) Reduce(op ReduceOp, dst Buffer, x View, n int) {
 	})
 }
 
+// gpuSubgroupRowMax is the longest row (or chunk of one) that the
+// reduction's subgroup kernel takes (see reduceLocked).
+const gpuSubgroupRowMax = 4096
+
 // reduceLocked records one reduction pass; with chunks > 1 each row is cut
 // into that many pieces, each reduced into its own element of dst.
 func (g *gpuDevice) reduceLocked(op ReduceOp, dst Buffer, x View, outShape, outStrides, redShape, redStrides []int, chunks int, scale float32) error {
@@ -474,7 +478,13 @@ func (g *gpuDevice) reduceLocked(op ReduceOp, dst Buffer, x View, outShape, outS
 	if nRed < 64 {
 		entry, gr = "cols", g.threads(nOut)
 	}
-	p, err := g.pipelineLocked("reduce", entry, reduceSpec(op, x.Buf.DType()))
+	spec := reduceSpec(op, x.Buf.DType())
+	// The subgroup butterfly replaces the tree's eight barriers, which
+	// dominate short rows (4096×512 sums: 1.8 times as fast on lavapipe);
+	// on long rows the loads dominate and it measured slower (1×4M: 1.5
+	// times as slow), so those keep the tree.
+	spec["Subgroups"] = entry == "rows" && g.subgroups && (nRed+chunks-1)/chunks <= gpuSubgroupRowMax
+	p, err := g.pipelineLocked("reduce", entry, spec)
 	if err != nil {
 		return err
 	}

@@ -64,14 +64,31 @@ fn finish(acc: {{.AT}}) -> {{.OT}} {
 }
 
 var<workgroup> partial: array<{{.AT}}, 256>;
+{{- if .Subgroups}}
+var<workgroup> subgroups: atomic<u32>;
+{{- end}}
 
+// rows: each thread combines a strided share of the row's chunk; the
+// workgroup's 256 partial results are then combined by a tree in
+// workgroup memory or, with subgroup operations (.Subgroups), by a
+// butterfly of shuffles within each subgroup whose results one thread
+// combines: no barrier per level. Either way combine() is the only
+// arithmetic, so NaN and integer semantics are the same.
 @compute @workgroup_size(256)
-fn rows(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+fn rows(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32{{if .Subgroups}}, @builtin(subgroup_invocation_id) sid: u32, @builtin(subgroup_size) sgs: u32{{end}}) {
   let oc = linear_group(wg, nwg);
   let o = oc / p.n_chunks;
   let r1 = min((oc % p.n_chunks + 1u) * p.chunk, p.n_red);
   // o is uniform across the workgroup, so every thread takes this branch
   // together and the barriers below stay in uniform control flow.
+{{- if .Subgroups}}
+  // Workgroup memory is not zero on every driver (llvmpipe reuses it
+  // between workgroups), so the count of subgroup results starts here.
+  if (lid == 0u) {
+    atomicStore(&subgroups, 0u);
+  }
+  workgroupBarrier();
+{{- end}}
   var acc: {{.AT}} = {{.Identity}};
   if (o < p.n_out) {
     let base = out_base(o);
@@ -79,6 +96,23 @@ fn rows(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3
       acc = combine(acc, load(base + red_offset(r)));
     }
   }
+{{- if .Subgroups}}
+  for (var m = 1u; m < sgs; m = m << 1u) {
+    acc = combine(acc, subgroupShuffleXor(acc, m));
+  }
+  if (sid == 0u) {
+    partial[atomicAdd(&subgroups, 1u)] = acc;
+  }
+  workgroupBarrier();
+  if (lid == 0u && o < p.n_out) {
+    let n = atomicLoad(&subgroups);
+    var total = partial[0];
+    for (var i = 1u; i < n; i = i + 1u) {
+      total = combine(total, partial[i]);
+    }
+    y[oc] = finish(total);
+  }
+{{- else}}
   partial[lid] = acc;
   workgroupBarrier();
   for (var s = 128u; s > 0u; s = s >> 1u) {
@@ -90,6 +124,7 @@ fn rows(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3
   if (lid == 0u && o < p.n_out) {
     y[oc] = finish(partial[0]);
   }
+{{- end}}
 }
 
 @compute @workgroup_size(256)

@@ -60,3 +60,23 @@ func TestGPUProfile(t *testing.T) {
 
 	assert.ErrorContains(t, StartProfile(CPU()), "cannot profile")
 }
+
+// TestGPUSubgroupsChosen: where the adapter has subgroup operations (lavapipe
+// does) the reductions use them unless WGTENSOR_GPU_SUBGROUPS=0, which `make
+// test` sets for a second run of the GPU tests on the kernels without them.
+func TestGPUSubgroupsChosen(t *testing.T) {
+	d, err := GPU()
+	if err != nil {
+		if os.Getenv("WGTENSOR_REQUIRE_GPU") != "" {
+			t.Fatalf("WGTENSOR_REQUIRE_GPU is set but no GPU opened: %v", err)
+		}
+		t.Skipf("no GPU: %v", err)
+	}
+	g := d.(*gpuDevice)
+	want := useSubgroups(g.adapter)
+	assert.Equal(t, want, g.subgroups)
+	if os.Getenv("WGTENSOR_GPU_SUBGROUPS") == "0" {
+		assert.False(t, g.subgroups, "WGTENSOR_GPU_SUBGROUPS=0")
+	}
+	t.Logf("subgroups: %v", g.subgroups)
+}
