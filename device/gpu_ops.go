@@ -567,7 +567,7 @@ func (g *gpuDevice) Softmax(dst Buffer, x Buffer, rows, cols int, log bool) {
 		if cols > 256*maxLoop {
 			return refuse("rows of %d elements are longer than the GPU kernel handles (%d)", cols, 256*maxLoop)
 		}
-		p, err := g.pipelineLocked("softmax", "main", kernelSpec{})
+		p, err := g.pipelineLocked("softmax", "main", kernelSpec{"Subgroups": g.subgroups && cols <= gpuSubgroupRowMax})
 		if err != nil {
 			return err
 		}
