@@ -3,9 +3,11 @@
 package device
 
 import (
+	"encoding/binary"
 	"fmt"
 	"math/bits"
 	"os"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -98,10 +100,13 @@ type gpuDevice struct {
 
 	stats Stats
 
-	timestamps bool        // the device has the timestamp-query feature
-	subgroups  bool        // kernels use subgroup operations (see useSubgroups)
-	prof       *gpuProfile // the running profile, or nil
-	op         string      // the op being recorded, for the profile's labels
+	timestamps bool // the device has the timestamp-query feature
+	shaderF16  bool // the device has the shader-f16 feature
+	backend    string
+	caps       *Capabilities // filled on first use
+	subgroups  bool          // kernels use subgroup operations (see useSubgroups)
+	prof       *gpuProfile   // the running profile, or nil
+	op         string        // the op being recorded, for the profile's labels
 
 	// fault holds the first error the driver reported outside any call
 	// (uncaptured error, lost device); it is sticky. It has its own lock
@@ -140,6 +145,7 @@ func openGPU() (*gpuDevice, error) {
 		inst:      inst,
 		adapter:   adapter,
 		name:      fmt.Sprintf("gpu: %s on %s", info.Device, backendName(info.BackendType)),
+		backend:   backendName(info.BackendType),
 		limits:    limits,
 		software:  info.AdapterType == wgpu.AdapterTypeCPU,
 		pipelines: map[string]*pipeline{},
@@ -152,6 +158,10 @@ func openGPU() (*gpuDevice, error) {
 	if adapter.HasFeature(wgpu.FeatureNameTimestampQuery) {
 		features = append(features, wgpu.FeatureNameTimestampQuery)
 		g.timestamps = true
+	}
+	if adapter.HasFeature(wgpu.FeatureNameShaderF16) {
+		features = append(features, wgpu.FeatureNameShaderF16)
+		g.shaderF16 = true
 	}
 	if useSubgroups(adapter) {
 		features = append(features, wgpu.NativeFeatureSubgroup)
@@ -183,6 +193,56 @@ func openGPU() (*gpuDevice, error) {
 		return nil, fmt.Errorf("device: clearing the status buffer: %w", err)
 	}
 	return g, nil
+}
+
+// Capabilities describes the engine, the adapter and what the kernels use;
+// the subgroup size is measured by a kernel on first use.
+func (g *gpuDevice) Capabilities() Capabilities {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.caps != nil {
+		return *g.caps
+	}
+	v := uint32(wgpu.GetVersion())
+	c := &Capabilities{
+		Engine:                    fmt.Sprintf("wgpu-native %d.%d.%d.%d", v>>24, v>>16&0xff, v>>8&0xff, v&0xff),
+		Backend:                   g.backend,
+		Adapter:                   strings.TrimPrefix(strings.TrimSuffix(g.name, " on "+g.backend), "gpu: "),
+		ShaderF16:                 g.shaderF16,
+		Timestamps:                g.timestamps,
+		MaxStorageBufferBinding:   int64(g.limits.MaxStorageBufferBindingSize),
+		MaxBuffer:                 int64(g.limits.MaxBufferSize),
+		MaxWorkgroupsPerDimension: int(g.limits.MaxComputeWorkgroupsPerDimension),
+	}
+	if g.subgroups {
+		c.SubgroupSize = g.subgroupSizeLocked()
+	}
+	g.caps = c
+	return *c
+}
+
+// subgroupSizeLocked runs a kernel that reports the subgroup size, or
+// returns 0 when it cannot.
+func (g *gpuDevice) subgroupSizeLocked() int {
+	p, err := g.pipelineLocked("caps", "main", kernelSpec{})
+	if err != nil {
+		return 0
+	}
+	out, err := g.scratchLocked(Int32, 4)
+	if err != nil {
+		return 0
+	}
+	defer g.releaseScratchLocked(out)
+	var pr gpuParams
+	pr.ints(0, 0, 0, 0)
+	if err := g.launchLocked(p, pr.b, gpuGrid{1, 1, 1}, gpuOut(1, out)); err != nil {
+		return 0
+	}
+	data, _, err := g.readbackLocked(out.buf, 4)
+	if err != nil {
+		return 0
+	}
+	return int(binary.LittleEndian.Uint32(data))
 }
 
 // useSubgroups reports whether the kernels use subgroup operations on

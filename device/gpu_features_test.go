@@ -6,6 +6,7 @@ import (
 	"os"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -79,4 +80,84 @@ func TestGPUSubgroupsChosen(t *testing.T) {
 		assert.False(t, g.subgroups, "WGTENSOR_GPU_SUBGROUPS=0")
 	}
 	t.Logf("subgroups: %v", g.subgroups)
+}
+
+// TestGPUCapabilities: the engine is wgpu-native 29 and the subgroup size
+// is measured (a power of two) where the kernels use subgroups.
+func TestGPUCapabilities(t *testing.T) {
+	d, err := GPU()
+	if err != nil {
+		if os.Getenv("WGTENSOR_REQUIRE_GPU") != "" {
+			t.Fatalf("WGTENSOR_REQUIRE_GPU is set but no GPU opened: %v", err)
+		}
+		t.Skipf("no GPU: %v", err)
+	}
+	c := d.(Describer).Capabilities()
+	t.Logf("%+v", c)
+	assert.True(t, strings.HasPrefix(c.Engine, "wgpu-native 29."), c.Engine)
+	assert.Contains(t, d.Name(), c.Adapter)
+	assert.Positive(t, c.MaxStorageBufferBinding)
+	if d.(*gpuDevice).subgroups {
+		require.Positive(t, c.SubgroupSize)
+		assert.Zero(t, c.SubgroupSize&(c.SubgroupSize-1), "a power of two")
+	} else {
+		assert.Zero(t, c.SubgroupSize)
+	}
+}
+
+// TestGPULongKernel runs a product whose single dispatch takes more than
+// five seconds on lavapipe, the time after which wgpu 0.17's blocking poll
+// gave up and freed what the kernel still used: the result must match the
+// CPU's. The profiler confirms the dispatch's length. Skipped with -short.
+func TestGPULongKernel(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short: a kernel of several seconds")
+	}
+	d, err := GPU()
+	if err != nil {
+		if os.Getenv("WGTENSOR_REQUIRE_GPU") != "" {
+			t.Fatalf("WGTENSOR_REQUIRE_GPU is set but no GPU opened: %v", err)
+		}
+		t.Skipf("no GPU: %v", err)
+	}
+	const n = 4096
+	a := make([]float32, n*n)
+	for i := range a {
+		a[i] = float32(i%7) - 3
+	}
+	c := CPU()
+	want := make([]float32, n*n)
+	ca, _ := c.Alloc(Float32, n*n)
+	cy, _ := c.Alloc(Float32, n*n)
+	require.NoError(t, c.Write(ca, a))
+	c.MatMul(cy, Dense(ca, 1, n, n), Dense(ca, 1, n, n))
+	require.NoError(t, c.Read(cy, want))
+
+	ga, err := d.Alloc(Float32, n*n)
+	require.NoError(t, err)
+	defer d.Free(ga)
+	gy, err := d.Alloc(Float32, n*n)
+	require.NoError(t, err)
+	defer d.Free(gy)
+	require.NoError(t, d.Write(ga, a))
+	profile := d.(*gpuDevice).timestamps
+	if profile {
+		require.NoError(t, StartProfile(d))
+	}
+	d.MatMul(gy, Dense(ga, 1, n, n), Dense(ga, 1, n, n))
+	got := make([]float32, n*n)
+	require.NoError(t, d.Read(gy, got))
+	assert.Equal(t, want, got, "integer-valued products are exact")
+	if profile {
+		p, err := StopProfile(d)
+		require.NoError(t, err)
+		t.Logf("%s", p)
+		var longest time.Duration
+		for _, k := range p.Kernels {
+			longest = max(longest, k.Total/time.Duration(k.Count))
+		}
+		if d.(*gpuDevice).software {
+			assert.Greater(t, longest, 5*time.Second, "the longest dispatch")
+		}
+	}
 }

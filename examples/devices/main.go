@@ -16,6 +16,16 @@ func main() {
 	fmt.Println("devices:")
 	for _, d := range devs {
 		fmt.Printf("  %s\n", d.Name())
+		if desc, ok := d.(device.Describer); ok {
+			c := desc.Capabilities()
+			subgroups := "no subgroup operations"
+			if c.SubgroupSize > 0 {
+				subgroups = fmt.Sprintf("subgroups of %d", c.SubgroupSize)
+			}
+			fmt.Printf("    engine %s, backend %s; %s, shader-f16 %v, timestamps %v\n", c.Engine, c.Backend, subgroups, c.ShaderF16, c.Timestamps)
+			fmt.Printf("    limits: storage binding %d MiB, buffer %d MiB, %d workgroups per dimension\n",
+				c.MaxStorageBufferBinding>>20, c.MaxBuffer>>20, c.MaxWorkgroupsPerDimension)
+		}
 	}
 	if gpuErr != nil {
 		fmt.Printf("  (no GPU: %v)\n", gpuErr)
