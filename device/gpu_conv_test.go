@@ -5,7 +5,6 @@ package device
 import (
 	"math"
 	"math/rand/v2"
-	"os"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -39,14 +38,7 @@ func requireClose(t *testing.T, name string, got []float32, want []float64) {
 // lowered, so that the grid is cut in every dimension and the weight
 // gradient's slices take several dispatches adding into their partial sums.
 func TestGPUConvSplits(t *testing.T) {
-	d, err := GPU()
-	if err != nil {
-		if os.Getenv("WGTENSOR_REQUIRE_GPU") != "" {
-			t.Fatalf("WGTENSOR_REQUIRE_GPU is set but no GPU opened: %v", err)
-		}
-		t.Skipf("no GPU: %v", err)
-	}
-	g := d.(*gpuDevice)
+	g := testGPU(t)
 	p := Conv2DParams{N: 24, C: 6, H: 15, W: 13, O: 780, KH: 3, KW: 3, StrideH: 1, StrideW: 2,
 		PadH: 1, PadW: 2, DilH: 2, DilW: 1, Groups: 3}
 	p.OH = (p.H+2*p.PadH-p.DilH*(p.KH-1)-1)/p.StrideH + 1

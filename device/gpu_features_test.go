@@ -12,10 +12,10 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// TestGPUProfile times a few ops with the adapter's timestamps: every
-// dispatch since StartProfile is counted under its op and kernel, the GPU
-// times are positive, and the table names them; the CPU cannot profile.
-func TestGPUProfile(t *testing.T) {
+// testGPU returns the process's GPU device, or skips the test without one
+// (fails it when WGTENSOR_REQUIRE_GPU is set).
+func testGPU(t *testing.T) *gpuDevice {
+	t.Helper()
 	d, err := GPU()
 	if err != nil {
 		if os.Getenv("WGTENSOR_REQUIRE_GPU") != "" {
@@ -23,7 +23,15 @@ func TestGPUProfile(t *testing.T) {
 		}
 		t.Skipf("no GPU: %v", err)
 	}
-	g := d.(*gpuDevice)
+	return d.(*gpuDevice)
+}
+
+// TestGPUProfile times a few ops with the adapter's timestamps: every
+// dispatch since StartProfile is counted under its op and kernel, the GPU
+// times are positive, and the table names them; the CPU cannot profile.
+func TestGPUProfile(t *testing.T) {
+	g := testGPU(t)
+	d := Device(g)
 	if !g.timestamps {
 		t.Skip("the adapter has no timestamp-query feature")
 	}
@@ -66,14 +74,7 @@ func TestGPUProfile(t *testing.T) {
 // does) the reductions use them unless WGTENSOR_GPU_SUBGROUPS=0, which `make
 // test` sets for a second run of the GPU tests on the kernels without them.
 func TestGPUSubgroupsChosen(t *testing.T) {
-	d, err := GPU()
-	if err != nil {
-		if os.Getenv("WGTENSOR_REQUIRE_GPU") != "" {
-			t.Fatalf("WGTENSOR_REQUIRE_GPU is set but no GPU opened: %v", err)
-		}
-		t.Skipf("no GPU: %v", err)
-	}
-	g := d.(*gpuDevice)
+	g := testGPU(t)
 	want := useSubgroups(g.adapter)
 	assert.Equal(t, want, g.subgroups)
 	if os.Getenv("WGTENSOR_GPU_SUBGROUPS") == "0" {
@@ -85,13 +86,7 @@ func TestGPUSubgroupsChosen(t *testing.T) {
 // TestGPUCapabilities: the engine is wgpu-native 29 and the subgroup size
 // is measured (a power of two) where the kernels use subgroups.
 func TestGPUCapabilities(t *testing.T) {
-	d, err := GPU()
-	if err != nil {
-		if os.Getenv("WGTENSOR_REQUIRE_GPU") != "" {
-			t.Fatalf("WGTENSOR_REQUIRE_GPU is set but no GPU opened: %v", err)
-		}
-		t.Skipf("no GPU: %v", err)
-	}
+	d := Device(testGPU(t))
 	c := d.(Describer).Capabilities()
 	t.Logf("%+v", c)
 	assert.True(t, strings.HasPrefix(c.Engine, "wgpu-native 29."), c.Engine)
@@ -113,13 +108,7 @@ func TestGPULongKernel(t *testing.T) {
 	if testing.Short() {
 		t.Skip("-short: a kernel of several seconds")
 	}
-	d, err := GPU()
-	if err != nil {
-		if os.Getenv("WGTENSOR_REQUIRE_GPU") != "" {
-			t.Fatalf("WGTENSOR_REQUIRE_GPU is set but no GPU opened: %v", err)
-		}
-		t.Skipf("no GPU: %v", err)
-	}
+	d := Device(testGPU(t))
 	const n = 4096
 	a := make([]float32, n*n)
 	for i := range a {

@@ -332,18 +332,13 @@ func (g *gpuDevice) launchLocked(p *pipeline, params []byte, gr gpuGrid, args ..
 		return fmt.Errorf("device: binding kernel arguments: %w", err)
 	}
 	r.groups = append(r.groups, bg)
+	// A profile times each dispatch in a pass of its own, ended at once.
+	var pass *wgpu.ComputePassEncoder
 	if g.prof != nil {
-		pass, err := g.profiledPassLocked(fmt.Sprintf("%s: %s %d×%d×%d", g.op, p.name, gr.x, gr.y, gr.z))
-		if err != nil {
-			return err
-		}
-		pass.SetPipeline(p.pipe)
-		pass.SetBindGroup(0, bg, nil)
-		pass.DispatchWorkgroups(gr.x, gr.y, gr.z)
-		g.stats.Dispatches++
-		return r.endPass()
+		pass, err = g.profiledPassLocked(fmt.Sprintf("%s: %s %d×%d×%d", g.op, p.name, gr.x, gr.y, gr.z))
+	} else {
+		pass, err = r.computePass()
 	}
-	pass, err := r.computePass()
 	if err != nil {
 		return err
 	}
@@ -351,6 +346,9 @@ func (g *gpuDevice) launchLocked(p *pipeline, params []byte, gr gpuGrid, args ..
 	pass.SetBindGroup(0, bg, nil)
 	pass.DispatchWorkgroups(gr.x, gr.y, gr.z)
 	g.stats.Dispatches++
+	if g.prof != nil {
+		return r.endPass()
+	}
 	return nil
 }
 

@@ -15,12 +15,7 @@ import (
 // when the Conv's output feeds nothing else and is no graph output.
 func (m *Model) fuseBatchNorm() error {
 	uses := m.uses()
-	producer := map[string]*node{}
-	for _, n := range m.nodes {
-		for _, out := range n.outputs {
-			producer[out] = n
-		}
-	}
+	producer := m.producers()
 	var kept []*node
 	fused := map[*node]bool{}
 	for _, bn := range m.nodes {
@@ -214,12 +209,7 @@ func (m *Model) channelConst(name string, o, rank int) (*tensor.Tensor, bool) {
 // the next node of the pattern.
 func (m *Model) rewriteHardSwish() {
 	uses := m.uses()
-	producer := map[string]*node{}
-	for _, n := range m.nodes {
-		for _, out := range n.outputs {
-			producer[out] = n
-		}
-	}
+	producer := m.producers()
 	only := func(name, op string) *node {
 		if n := producer[name]; n != nil && n.op == op && uses[name] == 1 && len(n.outputs) == 1 {
 			return n
@@ -273,6 +263,17 @@ func (m *Model) isScalar(name string, v float64) bool {
 	}
 	f, err := c.values()
 	return err == nil && f[0] == v
+}
+
+// producers maps each value the nodes compute to its node.
+func (m *Model) producers() map[string]*node {
+	producer := map[string]*node{}
+	for _, n := range m.nodes {
+		for _, out := range n.outputs {
+			producer[out] = n
+		}
+	}
+	return producer
 }
 
 // uses counts the nodes' inputs and the graph outputs that name each value.

@@ -122,10 +122,7 @@ fn sign_i32(v: i32) -> i32 {
   return select(select(0, 1, v > 0), -1, v < 0);
 }
 
-{{define "ew_params"}}
-// Params of the elementwise kernels. Operand k has offset off[k] and strides
-// stK; the iteration space has rank dimensions of sizes shape.
-struct Params {
+{{define "ew_fields"}}
   n: u32,
   rank: u32,
   flags: u32,
@@ -136,6 +133,13 @@ struct Params {
   st1: array<vec4<u32>, 2>,
   st2: array<vec4<u32>, 2>,
   st3: array<vec4<u32>, 2>,
+{{- end}}
+
+{{define "ew_params"}}
+// Params of the elementwise kernels. Operand k has offset off[k] and strides
+// stK; the iteration space has rank dimensions of sizes shape.
+struct Params {
+{{- template "ew_fields"}}
 }
 @group(0) @binding(0) var<uniform> p: Params;
 {{end}}

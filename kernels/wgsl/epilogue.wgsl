@@ -4,17 +4,9 @@
 // each step only where the specialisation has it; bias is the per-channel
 // vector seen as a broadcast view of y's shape. Operands that are absent
 // are not declared. NaN stays NaN.
+// Params are ew_params' followed by the epilogue's constants.
 struct Params {
-  n: u32,
-  rank: u32,
-  flags: u32,
-  scalar: u32,
-  off: vec4<u32>,
-  shape: array<vec4<u32>, 2>,
-  st0: array<vec4<u32>, 2>,
-  st1: array<vec4<u32>, 2>,
-  st2: array<vec4<u32>, 2>,
-  st3: array<vec4<u32>, 2>,
+{{- template "ew_fields"}}
   lo: f32,
   hi: f32,
   scale: f32,
