@@ -511,7 +511,9 @@ func (g *gpuDevice) ArgReduce(op ReduceOp, dst Buffer, x View) {
 		if op == ReduceMin {
 			cmp = "<"
 		}
-		p, err := g.pipelineLocked("argreduce", "main", kernelSpec{"T": wgslType(x.Buf.DType()), "Cmp": cmp})
+		n := x.Shape[len(x.Shape)-1]
+		p, err := g.pipelineLocked("argreduce", "main", kernelSpec{"T": wgslType(x.Buf.DType()), "Cmp": cmp,
+			"Subgroups": g.subgroups && n <= gpuSubgroupRowMax})
 		if err != nil {
 			return err
 		}

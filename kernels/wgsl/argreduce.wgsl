@@ -43,10 +43,25 @@ fn better(v: {{.T}}, i: u32, w: {{.T}}, j: u32) -> bool {
 
 var<workgroup> best_v: array<{{.T}}, 256>;
 var<workgroup> best_i: array<u32, 256>;
+{{- if .Subgroups}}
+var<workgroup> slots: atomic<u32>;
+{{- end}}
 
+// main: each thread finds the best of a strided share of the row; the 256
+// answers are then merged by a tree in workgroup memory or, with subgroup
+// operations (.Subgroups), by a butterfly of shuffles within each subgroup
+// whose answers one thread merges. better() decides every merge, so ties
+// and NaN go the same way on both paths.
 @compute @workgroup_size(256)
-fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32{{if .Subgroups}}, @builtin(subgroup_invocation_id) sid: u32, @builtin(subgroup_size) sgs: u32{{end}}) {
   let o = linear_group(wg, nwg);
+{{- if .Subgroups}}
+  // Workgroup memory is not zero on every driver: reset the slot count.
+  if (lid == 0u) {
+    atomicStore(&slots, 0u);
+  }
+  workgroupBarrier();
+{{- end}}
   var bv: {{.T}} = {{.T}}(0);
   var bi = 0xffffffffu;
   if (o < p.n_out) {
@@ -59,6 +74,32 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3
       }
     }
   }
+{{- if .Subgroups}}
+  for (var m = 1u; m < sgs; m = m << 1u) {
+    let ov = subgroupShuffleXor(bv, m);
+    let oi = subgroupShuffleXor(bi, m);
+    if (better(ov, oi, bv, bi)) {
+      bv = ov;
+      bi = oi;
+    }
+  }
+  if (sid == 0u) {
+    let k = atomicAdd(&slots, 1u);
+    best_v[k] = bv;
+    best_i[k] = bi;
+  }
+  workgroupBarrier();
+  if (lid == 0u && o < p.n_out) {
+    let n = atomicLoad(&slots);
+    for (var k = 0u; k < n; k = k + 1u) {
+      if (better(best_v[k], best_i[k], bv, bi)) {
+        bv = best_v[k];
+        bi = best_i[k];
+      }
+    }
+    y[o] = i32(bi);
+  }
+{{- else}}
   best_v[lid] = bv;
   best_i[lid] = bi;
   workgroupBarrier();
@@ -74,4 +115,5 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3
   if (lid == 0u && o < p.n_out) {
     y[o] = i32(best_i[0]);
   }
+{{- end}}
 }
