@@ -148,8 +148,11 @@ func mlpStep(params []*autograd.Var, x, labels *tensor.Tensor) float32 {
 func settle(dev device.Device) int {
 	last := -1
 	for range 50 {
-		runtime.GC()
-		runtime.Gosched()
+		// Collect waits for the cleanups that free the buffers of
+		// unreachable tensors; a bare GC does not, and a slow cleanup
+		// goroutine (the race detector, a loaded machine) left buffers
+		// counted as live.
+		tensor.Collect()
 		n := dev.Stats().LiveBuffers
 		if n == last {
 			return n
