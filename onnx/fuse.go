@@ -102,21 +102,20 @@ func (m *Model) scaleConv(conv *node, a, b *tensor.Tensor, by string) error {
 // blocks), and each would be a pass over the output. The Conv's output must
 // feed only that node and be no graph output.
 func (m *Model) foldConvAffine() error {
+	// The graph's uses hold throughout: a folded node only read the value
+	// its Conv now replaces.
+	consumer := m.soleConsumers()
 	dropped := map[*node]bool{}
 	for _, conv := range m.nodes {
 		if conv.op != "Conv" || len(conv.outputs) != 1 || !m.allConst(conv.inputs[1:]) {
 			continue
 		}
 		for {
-			uses := m.uses()
+			n := consumer[conv.outputs[0]]
+			if n == nil || dropped[n] {
+				break
+			}
 			out := conv.outputs[0]
-			if uses[out] != 1 {
-				break
-			}
-			n := m.consumer(out, dropped)
-			if n == nil {
-				break
-			}
 			a, b, ok := m.affineOf(n, out, conv)
 			if !ok {
 				break
@@ -133,14 +132,33 @@ func (m *Model) foldConvAffine() error {
 	return nil
 }
 
-// consumer returns the node left to run that reads the value name, or nil.
-func (m *Model) consumer(name string, dropped map[*node]bool) *node {
+// soleConsumers maps each value that exactly one node input reads, and no
+// graph output names, to that node.
+func (m *Model) soleConsumers() map[string]*node {
+	uses := m.uses()
+	consumer := map[string]*node{}
 	for _, n := range m.nodes {
-		if !dropped[n] && slices.Contains(n.inputs, name) {
-			return n
+		for _, in := range n.inputs {
+			if uses[in] == 1 {
+				consumer[in] = n
+			}
 		}
 	}
-	return nil
+	return consumer
+}
+
+// replaceNodes drops the nodes of dropped from the order and puts each
+// node of at in the place of its key.
+func (m *Model) replaceNodes(at map[*node]*node, dropped map[*node]bool) {
+	var kept []*node
+	for _, n := range m.nodes {
+		if r, ok := at[n]; ok {
+			kept = append(kept, r)
+		} else if !dropped[n] {
+			kept = append(kept, n)
+		}
+	}
+	m.nodes = kept
 }
 
 // affineOf returns n as a per-channel y·a + b of the output y of conv
@@ -244,15 +262,7 @@ func (m *Model) rewriteHardSwish() {
 			break
 		}
 	}
-	var kept []*node
-	for _, n := range m.nodes {
-		if hs, ok := at[n]; ok {
-			kept = append(kept, hs)
-		} else if !dropped[n] {
-			kept = append(kept, n)
-		}
-	}
-	m.nodes = kept
+	m.replaceNodes(at, dropped)
 }
 
 // isScalar reports whether name is a constant of one value, v.
@@ -313,15 +323,7 @@ type convEpilogue struct {
 // The fused Conv takes the place of the last node it absorbs, where the
 // residual is computed already.
 func (m *Model) fuseConvEpilogues() {
-	uses := m.uses()
-	consumer := map[string]*node{}
-	for _, n := range m.nodes {
-		for _, in := range n.inputs {
-			if uses[in] == 1 {
-				consumer[in] = n
-			}
-		}
-	}
+	consumer := m.soleConsumers()
 	at := map[*node]*node{}     // the Conv that takes a last absorbed node's place
 	dropped := map[*node]bool{} // the Convs and the nodes they absorb
 	for _, conv := range m.nodes {
@@ -381,15 +383,7 @@ func (m *Model) fuseConvEpilogues() {
 		at[last] = conv
 		m.fusedEpilogues += len(e.nodes)
 	}
-	var kept []*node
-	for _, n := range m.nodes {
-		if c, ok := at[n]; ok {
-			kept = append(kept, c)
-		} else if !dropped[n] {
-			kept = append(kept, n)
-		}
-	}
-	m.nodes = kept
+	m.replaceNodes(at, dropped)
 }
 
 // scalarStep reports whether n is op (Mul or Add) of y and a constant of
