@@ -49,18 +49,11 @@ func TestGPUUncapturedErrorIsAnError(t *testing.T) {
 // device refuses to submit it and faults instead; in a child process.
 func TestGPUSubmitErrorIsAnError(t *testing.T) {
 	gpuInChild(t, "TestGPUSubmitErrorIsAnError", func(t *testing.T) {
-		d, err := GPU()
-		require.NoError(t, err)
-		g := d.(*gpuDevice)
-		vec := func(b Buffer) View { return View{Buf: b, Shape: []int{4}, Strides: []int{1}} }
-		x, err := g.Alloc(Float32, 4)
-		require.NoError(t, err)
-		y, err := g.Alloc(Float32, 4)
-		require.NoError(t, err)
-		g.Unary(Exp, y, vec(x)) // recorded, not submitted
+		g, x, y := faultVectors(t)
+		g.Unary(Exp, y, vec4(x)) // recorded, not submitted
 		require.NoError(t, g.faulted())
 		require.True(t, g.destroyBuffer(x.(*gpuBuffer).buf))
-		err = g.Sync()
+		err := g.Sync()
 		require.Error(t, err)
 		assert.Contains(t, err.Error(), "destroyed; it was not submitted")
 		t.Logf("Sync: %v", err)
@@ -137,18 +130,11 @@ func gpuInChild(t *testing.T, name string, child func(t *testing.T)) {
 }
 
 func gpuFaultChild(t *testing.T) {
-	d, err := GPU()
-	require.NoError(t, err)
-	g := d.(*gpuDevice)
-	vec := func(b Buffer) View { return View{Buf: b, Shape: []int{4}, Strides: []int{1}} }
-	x, err := g.Alloc(Float32, 4)
-	require.NoError(t, err)
-	y, err := g.Alloc(Float32, 4)
-	require.NoError(t, err)
+	g, x, y := faultVectors(t)
 	require.True(t, g.destroyBuffer(x.(*gpuBuffer).buf), "the driver library lacks wgpuBufferDestroy")
 
-	g.Unary(Exp, y, vec(x))
-	err = g.Sync()
+	g.Unary(Exp, y, vec4(x))
+	err := g.Sync()
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "destroyed")
 	t.Logf("Sync: %v", err)
@@ -157,7 +143,7 @@ func gpuFaultChild(t *testing.T) {
 	assert.Error(t, g.Read(y, out), "Read after the fault")
 	_, err = g.Alloc(Float32, 4)
 	assert.Error(t, err, "Alloc after the fault")
-	g.Unary(Exp, y, vec(y)) // recorded work on a faulted device is dropped
+	g.Unary(Exp, y, vec4(y)) // recorded work on a faulted device is dropped
 	assert.Error(t, g.Sync(), "Sync after more work")
 }
 
@@ -174,3 +160,20 @@ func (g *gpuDevice) destroyBuffer(buf *wgpu.Buffer) bool {
 	buf.Destroy()
 	return true
 }
+
+// faultVectors returns the GPU device of a child test and two buffers of
+// four floats on it.
+func faultVectors(t *testing.T) (g *gpuDevice, x, y Buffer) {
+	t.Helper()
+	d, err := GPU()
+	require.NoError(t, err)
+	g = d.(*gpuDevice)
+	x, err = g.Alloc(Float32, 4)
+	require.NoError(t, err)
+	y, err = g.Alloc(Float32, 4)
+	require.NoError(t, err)
+	return g, x, y
+}
+
+// vec4 is the view of a buffer of four floats.
+func vec4(b Buffer) View { return View{Buf: b, Shape: []int{4}, Strides: []int{1}} }
