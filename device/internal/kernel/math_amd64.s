@@ -150,6 +150,26 @@ GLOBL erfNegClamp<>(SB), RODATA|NOPTR, $4
 
 // REDUCE8 folds the eight lanes of Y0 into lane 0 of X0 with op (VADDPS,
 // VMAXPS), using X1.
+// ODD13 computes into Y3 the odd polynomial x·(a1 + a3·x² + … + a13·x¹²)
+// of the clamped x in Y1 (Horner's rule in x², left in Y2), the numerator
+// of the rational approximations of tanh and erf. It uses Y2-Y4.
+#define ODD13(a13, a11, a9, a7, a5, a3, a1) \
+	VMULPS Y1, Y1, Y2 \
+	VBROADCASTSS a13<>(SB), Y3 \
+	VBROADCASTSS a11<>(SB), Y4 \
+	VFMADD213PS Y4, Y2, Y3 \
+	VBROADCASTSS a9<>(SB), Y4 \
+	VFMADD213PS Y4, Y2, Y3 \
+	VBROADCASTSS a7<>(SB), Y4 \
+	VFMADD213PS Y4, Y2, Y3 \
+	VBROADCASTSS a5<>(SB), Y4 \
+	VFMADD213PS Y4, Y2, Y3 \
+	VBROADCASTSS a3<>(SB), Y4 \
+	VFMADD213PS Y4, Y2, Y3 \
+	VBROADCASTSS a1<>(SB), Y4 \
+	VFMADD213PS Y4, Y2, Y3 \
+	VMULPS Y1, Y3, Y3
+
 #define REDUCE8(op) \
 	VEXTRACTF128 $1, Y0, X1 \
 	op X1, X0, X0 \
@@ -230,21 +250,7 @@ tanhloop:
 	VMINPS Y1, Y0, Y1
 	VBROADCASTSS tanhNegClamp<>(SB), Y2
 	VMAXPS Y2, Y1, Y1
-	VMULPS Y1, Y1, Y2
-	VBROADCASTSS tanhA13<>(SB), Y3
-	VBROADCASTSS tanhA11<>(SB), Y4
-	VFMADD213PS Y4, Y2, Y3
-	VBROADCASTSS tanhA9<>(SB), Y4
-	VFMADD213PS Y4, Y2, Y3
-	VBROADCASTSS tanhA7<>(SB), Y4
-	VFMADD213PS Y4, Y2, Y3
-	VBROADCASTSS tanhA5<>(SB), Y4
-	VFMADD213PS Y4, Y2, Y3
-	VBROADCASTSS tanhA3<>(SB), Y4
-	VFMADD213PS Y4, Y2, Y3
-	VBROADCASTSS tanhA1<>(SB), Y4
-	VFMADD213PS Y4, Y2, Y3
-	VMULPS Y1, Y3, Y3
+	ODD13(tanhA13, tanhA11, tanhA9, tanhA7, tanhA5, tanhA3, tanhA1)
 	VBROADCASTSS tanhB6<>(SB), Y5
 	VBROADCASTSS tanhB4<>(SB), Y4
 	VFMADD213PS Y4, Y2, Y5
@@ -504,21 +510,7 @@ erfloop:
 	VMOVUPS (SI), Y0
 	VMINPS  Y10, Y0, Y1
 	VMAXPS  Y11, Y1, Y1
-	VMULPS  Y1, Y1, Y2
-	VBROADCASTSS erfA13<>(SB), Y3
-	VBROADCASTSS erfA11<>(SB), Y4
-	VFMADD213PS  Y4, Y2, Y3
-	VBROADCASTSS erfA9<>(SB), Y4
-	VFMADD213PS  Y4, Y2, Y3
-	VBROADCASTSS erfA7<>(SB), Y4
-	VFMADD213PS  Y4, Y2, Y3
-	VBROADCASTSS erfA5<>(SB), Y4
-	VFMADD213PS  Y4, Y2, Y3
-	VBROADCASTSS erfA3<>(SB), Y4
-	VFMADD213PS  Y4, Y2, Y3
-	VBROADCASTSS erfA1<>(SB), Y4
-	VFMADD213PS  Y4, Y2, Y3
-	VMULPS       Y1, Y3, Y3
+	ODD13(erfA13, erfA11, erfA9, erfA7, erfA5, erfA3, erfA1)
 	VBROADCASTSS erfB8<>(SB), Y5
 	VBROADCASTSS erfB6<>(SB), Y4
 	VFMADD213PS  Y4, Y2, Y5
