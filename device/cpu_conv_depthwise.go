@@ -41,26 +41,7 @@ func cpuDepthwise(out, x, w []float32, p Conv2DParams, ep *cpuEpilogue) {
 				py := iy + p.PadH
 				base := (py%sh)*sw*phaseLen + (py/sh)*wq
 				row := src[iy*p.W : (iy+1)*p.W]
-				if sw == 1 {
-					copy(phases[base+p.PadW:], row)
-					continue
-				}
-				if sw == 2 { // the even and odd pixels in vector steps
-					even := phases[base+p.PadW%2*phaseLen+p.PadW/2:]
-					odd := phases[base+(p.PadW+1)%2*phaseLen+(p.PadW+1)/2:]
-					kernel.Deinterleave(even, odd, row)
-					if len(row)%2 == 1 {
-						even[len(row)/2] = row[len(row)-1]
-					}
-					continue
-				}
-				rx, j := p.PadW%sw, p.PadW/sw // the phase and column of px = ix + PadW
-				for _, v := range row {
-					phases[base+rx*phaseLen+j] = v
-					if rx++; rx == sw {
-						rx, j = 0, j+1
-					}
-				}
+				cpuSplitRow(phases[base:], row, p.PadW, sw, phaseLen)
 			}
 			wc := w[(nc%p.C)*taps : (nc%p.C+1)*taps]
 			cpuDepthwiseTaps(acc, phases, starts, wc)
@@ -85,6 +66,32 @@ func cpuDepthwiseTaps(acc, phases []float32, starts []int, w []float32) {
 		seg, a := phases[start+done:start+len(acc)], w[t]
 		for i := kernel.Axpy(rest, seg, a); i < len(rest); i++ {
 			rest[i] += a * seg[i]
+		}
+	}
+}
+
+// cpuSplitRow writes a row of pixels, padded by pad on the left, into its
+// stride column phases: pixel ix goes to column (ix+pad)/stride of phase
+// (ix+pad) mod stride, the phases phase floats apart in dst. Stride 2, the
+// common one, splits in vector steps.
+func cpuSplitRow(dst, row []float32, pad, stride, phase int) {
+	switch stride {
+	case 1:
+		copy(dst[pad:], row)
+	case 2:
+		even, odd := dst[pad%2*phase+pad/2:], dst[(pad+1)%2*phase+(pad+1)/2:]
+		kernel.Deinterleave(even, odd, row)
+		if len(row)%2 == 1 {
+			even[len(row)/2] = row[len(row)-1]
+		}
+	default:
+		for rx := range stride {
+			// The pixels of phase rx: ix + pad ≡ rx.
+			first := (rx - pad%stride + stride) % stride
+			out := dst[rx*phase+(first+pad)/stride:]
+			for i, ix := 0, first; ix < len(row); i, ix = i+1, ix+stride {
+				out[i] = row[ix]
+			}
 		}
 	}
 }

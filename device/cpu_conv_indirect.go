@@ -167,24 +167,7 @@ func (ic *cpuIndirectConv) pad(pad, x []float32, n int) {
 		for iy := range p.H {
 			py := iy + p.PadH
 			row := dst[(py%sh*sw)*phase+py/sh*ic.wp:]
-			in := src[iy*p.W : (iy+1)*p.W]
-			if sw == 2 { // the even and odd pixels of the row in vector steps
-				even := row[p.PadW%2*phase+p.PadW/2:]
-				odd := row[(p.PadW+1)%2*phase+(p.PadW+1)/2:]
-				kernel.Deinterleave(even, odd, in)
-				if len(in)%2 == 1 {
-					even[len(in)/2] = in[len(in)-1]
-				}
-				continue
-			}
-			for rx := range sw {
-				// The pixels of phase column rx: px = ix + PadW ≡ rx.
-				first := (rx - p.PadW%sw + sw) % sw
-				out := row[rx*phase+(first+p.PadW)/sw:]
-				for i, ix := 0, first; ix < len(in); i, ix = i+1, ix+sw {
-					out[i] = in[ix]
-				}
-			}
+			cpuSplitRow(row, src[iy*p.W:(iy+1)*p.W], p.PadW, sw, phase)
 		}
 	}
 }
