@@ -136,7 +136,7 @@ func (g *gpuDevice) submitLocked() error {
 	// callbacks are installed, so work on a destroyed buffer never reaches
 	// it: it is dropped, and the device faults.
 	for _, b := range r.uses {
-		if g.destroyed[b] {
+		if len(g.destroyed) > 0 && g.destroyed[b] {
 			return errors.New("device: recorded work uses a buffer that was destroyed; it was not submitted")
 		}
 	}
