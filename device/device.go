@@ -263,7 +263,8 @@ func (c *memoryCap) admit(size int64, live func() int64) error {
 }
 
 // Limiter is implemented by devices that cannot hold a buffer larger than
-// some size (a GPU's maxStorageBufferBindingSize).
+// some size (a GPU's maxBufferSize; buffers larger than one binding
+// covers are split by the kernels that use them).
 type Limiter interface {
 	// MaxBufferBytes is the size of the largest buffer Alloc accepts.
 	MaxBufferBytes() int64

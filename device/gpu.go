@@ -75,14 +75,18 @@ func (b *gpuBuffer) bytes() uint64 { return uint64(max(b.n, 1)) * 4 }
 // ordering, or the batch fills.
 type gpuDevice struct {
 	memoryCap
-	mu       sync.Mutex
-	inst     *wgpu.Instance
-	adapter  *wgpu.Adapter
-	dev      *wgpu.Device
-	queue    *wgpu.Queue
-	name     string
-	limits   wgpu.Limits
-	software bool // the adapter is a CPU rasteriser such as llvmpipe
+	mu      sync.Mutex
+	inst    *wgpu.Instance
+	adapter *wgpu.Adapter
+	dev     *wgpu.Device
+	queue   *wgpu.Queue
+	name    string
+	limits  wgpu.Limits
+	// bindLimit is the most bytes one binding covers: the adapter's
+	// maxStorageBufferBindingSize (tests lower it). Larger buffers are
+	// bound a window at a time (see gpu_window.go).
+	bindLimit uint64
+	software  bool // the adapter is a CPU rasteriser such as llvmpipe
 
 	rec       recorder
 	pipelines map[string]*pipeline
@@ -147,6 +151,7 @@ func openGPU() (*gpuDevice, error) {
 		name:      fmt.Sprintf("gpu: %s on %s", info.Device, backendName(info.BackendType)),
 		backend:   backendName(info.BackendType),
 		limits:    limits,
+		bindLimit: limits.MaxStorageBufferBindingSize,
 		software:  info.AdapterType == wgpu.AdapterTypeCPU,
 		pipelines: map[string]*pipeline{},
 		indexIDs:  map[string]uint32{},
@@ -335,10 +340,9 @@ func (g *gpuDevice) Kind() Kind   { return KindGPU }
 // SwiftShader, WARP): a real Vulkan device, but slower than the CPU backend.
 func (g *gpuDevice) Software() bool { return g.software }
 
-// MaxBufferBytes is the adapter's largest bindable buffer.
-func (g *gpuDevice) MaxBufferBytes() int64 {
-	return int64(min(g.limits.MaxStorageBufferBindingSize, g.limits.MaxBufferSize))
-}
+// MaxBufferBytes is the adapter's maxBufferSize, the largest buffer it
+// creates.
+func (g *gpuDevice) MaxBufferBytes() int64 { return int64(g.limits.MaxBufferSize) }
 
 // gpuSizeClass rounds a byte count up to one of four classes per power of two,
 // so pooled buffers waste at most a quarter of their size. The result never
@@ -358,14 +362,11 @@ func (g *gpuDevice) Alloc(dt DType, n int) (Buffer, error) {
 		return nil, fmt.Errorf("device: Alloc: negative length %d", n)
 	}
 	want := uint64(max(n, 1)) * uint64(dt.Size())
-	if want > g.limits.MaxStorageBufferBindingSize {
-		return nil, fmt.Errorf("device: Alloc: %d %v elements need %d bytes, more than the adapter's maxStorageBufferBindingSize of %d bytes",
-			n, dt, want, g.limits.MaxStorageBufferBindingSize)
-	}
 	if want > g.limits.MaxBufferSize {
-		return nil, fmt.Errorf("device: Alloc: %d bytes exceed the adapter's maxBufferSize of %d bytes", want, g.limits.MaxBufferSize)
+		return nil, fmt.Errorf("device: Alloc: %d %v elements need %d bytes, more than the adapter's maxBufferSize of %d bytes",
+			n, dt, want, g.limits.MaxBufferSize)
 	}
-	size := gpuSizeClass(want, min(g.limits.MaxStorageBufferBindingSize, g.limits.MaxBufferSize))
+	size := gpuSizeClass(want, g.limits.MaxBufferSize)
 	if err := g.admit(int64(size), g.liveBytes); err != nil {
 		return nil, err
 	}

@@ -23,11 +23,61 @@ const (
 var convPartialBytes = 64 << 20
 
 // convGEMM is one convolution pass as a GEMM per group: an m×n output from
-// a K of k, reading in0 and in1 and writing out.
+// a K of k, reading in0 and in1 and writing out. When used[i] is set, the
+// pass reads (or writes) only elements base[i]… base[i]+used[i]-1 of
+// operand i (in0, in1, out), and binds just those.
 type convGEMM struct {
 	entry         string
 	m, n, k       int
 	in0, in1, out Buffer
+	base, used    [3]int
+}
+
+// batchMajor lists, per pass, which of in0, in1 and out are [N, …] tensors
+// that a part of the batch reads or writes a slice of.
+var batchMajor = map[string][3]bool{
+	"forward":     {true, false, true},
+	"input_grad":  {true, false, true},
+	"weight_grad": {true, true, false},
+}
+
+// batchParts calls f for parts of the batch (first image, images) whose
+// slices of the pass's batch-major operands fit half a binding each, or
+// once for the whole batch when every operand fits a binding.
+func (g *gpuDevice) batchParts(p Conv2DParams, gm convGEMM, f func(p Conv2DParams, gm convGEMM, first bool) error) error {
+	bufs := [3]Buffer{gm.in0, gm.in1, gm.out}
+	if !g.oversized([]gpuArg{gpuIn(1, gm.in0), gpuIn(2, gm.in1), gpuOut(3, gm.out)}) || p.N == 0 {
+		return f(p, gm, true)
+	}
+	perImage := 1
+	for i, b := range bufs {
+		if batchMajor[gm.entry][i] {
+			perImage = max(perImage, b.Len()/p.N)
+		}
+	}
+	step := max(int(g.bindLimit)/4/2/perImage, 1)
+	for n0 := 0; n0 < p.N; n0 += step {
+		q, part := p, gm
+		q.N = min(step, p.N-n0)
+		for i, b := range bufs {
+			if batchMajor[gm.entry][i] {
+				img := b.Len() / p.N
+				part.base[i], part.used[i] = n0*img, q.N*img
+			}
+		}
+		switch gm.entry {
+		case "forward":
+			part.n = q.N * p.OH * p.OW
+		case "input_grad":
+			part.n = q.N * p.H * p.W
+		case "weight_grad":
+			part.k = q.N * p.OH * p.OW
+		}
+		if err := f(q, part, n0 == 0); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // convRange is the K range of one recording of a pass: slices slices of kc
@@ -106,6 +156,15 @@ func (g *gpuDevice) convRecordLocked(pl *pipeline, t gemmTile, p Conv2DParams, g
 	limit := int(g.limits.MaxComputeWorkgroupsPerDimension)
 	rowTiles, colTiles := ceilDiv(gm.m, t.rows()), ceilDiv(gm.n, t.cols())
 	groupsPer := max(1, limit/r.slices)
+	args := []gpuArg{gpuIn(1, gm.in0), gpuIn(2, gm.in1), gpuOut(3, gm.out)}
+	var offs [3]int
+	for i, n := range gm.used {
+		if n > 0 {
+			var start int
+			args[i], start = g.window(args[i], gm.base[i], gm.base[i]+n-1)
+			offs[i] = gm.base[i] - start
+		}
+	}
 	for g0 := 0; g0 < p.Groups; g0 += groupsPer {
 		for r0 := 0; r0 < rowTiles; r0 += limit {
 			for c0 := 0; c0 < colTiles; c0 += limit {
@@ -113,8 +172,9 @@ func (g *gpuDevice) convRecordLocked(pl *pipeline, t gemmTile, p Conv2DParams, g
 				pr.ints(p.N, p.C, p.H, p.W, p.O, p.KH, p.KW, p.OH, p.OW, p.StrideH, p.StrideW,
 					p.PadH, p.PadW, p.DilH, p.DilW, p.Groups,
 					gm.m, gm.n, gm.k, r.k0, r.kc, r0, c0, g0, r.slices, r.sliceStride, r.outOff, gpuBool(r.accumulate))
+				pr.ints(offs[:]...)
 				gr := gpuGrid{uint32(min(limit, colTiles-c0)), uint32(min(limit, rowTiles-r0)), uint32(min(groupsPer, p.Groups-g0) * r.slices)}
-				if err := g.launchLocked(pl, pr.b, gr, gpuIn(1, gm.in0), gpuIn(2, gm.in1), gpuOut(3, gm.out)); err != nil {
+				if err := g.launchLocked(pl, pr.b, gr, args...); err != nil {
 					return err
 				}
 			}
@@ -123,9 +183,8 @@ func (g *gpuDevice) convRecordLocked(pl *pipeline, t gemmTile, p Conv2DParams, g
 	return nil
 }
 
-// convSerial records a pass whose K is cut into dispatches of at most
-// maxLoop, the dispatches after the first adding into the output; K = 0
-// still runs once to write zeros.
+// convSerial records a pass, in parts of the batch when its tensors are
+// larger than a binding.
 func (g *gpuDevice) convSerial(p Conv2DParams, gm convGEMM) {
 	g.do("Conv2D."+gm.entry, []Buffer{gm.out}, func() error {
 		t := g.convTile(gm.m, gm.n, p.Groups)
@@ -133,13 +192,22 @@ func (g *gpuDevice) convSerial(p Conv2DParams, gm convGEMM) {
 		if err != nil {
 			return err
 		}
-		for k0 := 0; k0 == 0 || k0 < gm.k; k0 += maxLoop {
-			if err := g.convRecordLocked(pl, t, p, gm, convRange{k0: k0, kc: maxLoop, slices: 1, accumulate: k0 > 0}); err != nil {
-				return err
-			}
-		}
-		return nil
+		return g.batchParts(p, gm, func(p Conv2DParams, gm convGEMM, _ bool) error {
+			return g.convKLocked(pl, t, p, gm, false)
+		})
 	})
+}
+
+// convKLocked records a pass whose K is cut into dispatches of at most
+// maxLoop, those after the first (and the first too, with accumulate) adding
+// into the output; K = 0 still runs once to write zeros.
+func (g *gpuDevice) convKLocked(pl *pipeline, t gemmTile, p Conv2DParams, gm convGEMM, accumulate bool) error {
+	for k0 := 0; k0 == 0 || k0 < gm.k; k0 += maxLoop {
+		if err := g.convRecordLocked(pl, t, p, gm, convRange{k0: k0, kc: maxLoop, slices: 1, accumulate: accumulate || k0 > 0}); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func (g *gpuDevice) Conv2D(dst, x, w Buffer, p Conv2DParams, e Epilogue) {
@@ -165,11 +233,11 @@ func (g *gpuDevice) epilogue(dst Buffer, shape []int, e Epilogue) {
 		args := []gpuArg{gpuOut(1, dst)}
 		if e.Bias != nil {
 			bias.Strides[1] = 1
-			args = append(args, gpuIn(2, e.Bias))
+			args = append(args, gpuIn(2, e.Bias).of(0))
 		}
 		if e.Residual != nil {
 			res.Strides = ContiguousStrides(shape)
-			args = append(args, gpuIn(3, e.Residual))
+			args = append(args, gpuIn(3, e.Residual).of(1))
 		}
 		extra := []uint32{math.Float32bits(e.Lo), math.Float32bits(e.Hi), math.Float32bits(e.Scale), math.Float32bits(e.Shift)}
 		return g.elementwiseExtra(pl, shape, []View{bias, res}, 0, 0, extra, args...)
@@ -199,6 +267,12 @@ func (g *gpuDevice) Conv2DWeightGrad(dw, x, dy Buffer, p Conv2DParams) {
 		k := p.N * p.OH * p.OW
 		total := p.O * cols
 		gm := convGEMM{entry: "weight_grad", m: og, n: cols, k: k, in0: x, in1: dy, out: dw}
+		if g.oversized([]gpuArg{gpuIn(1, x), gpuIn(2, dy), gpuOut(3, dw)}) {
+			// Parts of the batch one after the other, each adding into dw.
+			return g.batchParts(p, gm, func(p Conv2DParams, gm convGEMM, first bool) error {
+				return g.convKLocked(pl, t, p, gm, !first)
+			})
+		}
 		tiles := ceilDiv(og, t.rows()) * ceilDiv(cols, t.cols()) * p.Groups
 		kc := min(maxLoop, max(convSliceMin, ceilDiv(k, max(1, convTargetGroups/max(tiles, 1)))))
 		kc = ceilDiv(kc, 16) * 16
@@ -222,7 +296,7 @@ func (g *gpuDevice) Conv2DWeightGrad(dw, x, dy Buffer, p Conv2DParams) {
 		}
 		sum := View{Buf: part, Shape: []int{total, per}, Strides: []int{1, total}}
 		outShape, outStrides, redShape, redStrides, _ := splitView(sum, 1)
-		return g.reduceLocked(ReduceSum, dw, sum, outShape, outStrides, redShape, redStrides, 1, 1)
+		return g.reduceLocked(ReduceSum, dw, 0, sum, outShape, outStrides, redShape, redStrides, 1, 1)
 	})
 }
 

@@ -107,13 +107,10 @@ func (g *gpuDevice) matmulTile(batch, m, n int) gemmTile {
 	return pick
 }
 
-// gpuVecIn binds b for reading, as an array of vec4s when vec is set: the
-// binding is rounded up to whole vectors, which the buffer's size class
-// holds unless it is an adapter limit that is not a multiple of 16.
-func gpuVecIn(slot uint32, b Buffer, vec bool) gpuArg {
-	a := gpuIn(slot, b)
-	if vec {
-		a.size = min((a.size+15)/16*16, b.(*gpuBuffer).size)
-	}
+// vec4 returns a bound as an array of vec4s: the binding is rounded up to
+// whole vectors, which the buffer's size class holds unless it is an
+// adapter limit that is not a multiple of 16.
+func (a gpuArg) vec4() gpuArg {
+	a.size = min((a.size+15)/16*16, a.gb.size-a.offset)
 	return a
 }

@@ -115,43 +115,51 @@ func (g *gpuDevice) do(op string, outs []Buffer, f func() error) {
 
 // elementwise records a kernel of the elementwise family over the iteration
 // space shape; views are its operands in order (the last one may be a
-// strided destination), args its buffer bindings. The views must coalesce
-// to at most MaxRank dimensions (see fitLocked).
+// strided destination), args its buffer bindings, each addressed through
+// one of the views (gpuArg.of) or through the linear index. The views must
+// coalesce to at most MaxRank dimensions (see fitLocked).
 func (g *gpuDevice) elementwise(p *pipeline, shape []int, views []View, flags, scalar uint32, args ...gpuArg) error {
 	return g.elementwiseExtra(p, shape, views, flags, scalar, nil, args...)
 }
 
 // elementwiseExtra is elementwise for a kernel whose Params continue after
-// ew_params' fields with the 32-bit values extra.
+// ew_params' fields with the 32-bit values extra. Operands larger than one
+// binding covers split the work (see splitElementwise).
 func (g *gpuDevice) elementwiseExtra(p *pipeline, shape []int, views []View, flags, scalar uint32, extra []uint32, args ...gpuArg) error {
-	n := Numel(shape)
-	if n == 0 {
+	if Numel(shape) == 0 {
 		return nil
 	}
 	strides := make([][]int, len(views))
+	offs := make([]int, len(views))
 	for i, v := range views {
-		strides[i] = v.Strides
+		strides[i], offs[i] = v.Strides, v.Offset
 	}
 	cshape, cstrides := Coalesce(shape, strides...)
 	if len(cshape) > MaxRank {
 		return refuse("views of shape %v coalesce to %d dimensions, more than %d", shape, len(cshape), MaxRank)
 	}
-	var pr gpuParams
-	pr.ints(n, len(cshape)).u32(flags, scalar)
-	var offs [4]int
-	for i, v := range views {
-		offs[i] = v.Offset
-	}
-	pr.ints(offs[:]...).array8(cshape)
-	for i := 0; i < 4; i++ {
-		if i < len(cstrides) {
-			pr.array8(cstrides[i])
-		} else {
-			pr.array8(nil)
+	launch := func(part ewPart, args []gpuArg) error {
+		n := Numel(part.shape)
+		var pr gpuParams
+		pr.ints(n, len(part.shape)).u32(flags, scalar)
+		var offs [4]int
+		copy(offs[:], part.offs)
+		pr.ints(offs[:]...).array8(part.shape)
+		for i := 0; i < 4; i++ {
+			if i < len(part.strides) {
+				pr.array8(part.strides[i])
+			} else {
+				pr.array8(nil)
+			}
 		}
+		pr.ints(part.lin).u32(extra...)
+		return g.launchLocked(p, pr.b, g.threads(n), args...)
 	}
-	pr.u32(extra...)
-	return g.launchLocked(p, pr.b, g.threads(n), args...)
+	whole := ewPart{shape: cshape, strides: cstrides, offs: offs}
+	if !g.oversized(args) {
+		return launch(whole, args)
+	}
+	return g.splitElementwise(whole, args, launch)
 }
 
 // copyLocked records dst = src for views of any rank: when they coalesce to
@@ -169,7 +177,7 @@ func (g *gpuDevice) copyLocked(dst, src View) error {
 	if err != nil {
 		return err
 	}
-	args := []gpuArg{gpuIn(1, src.Buf), gpuOut(2, dst.Buf)}
+	args := []gpuArg{gpuIn(1, src.Buf).of(0), gpuOut(2, dst.Buf).of(1)}
 	cshape, cstrides := Coalesce(src.Shape, src.Strides, dst.Strides)
 	if len(cshape) <= MaxRank {
 		return g.elementwise(p, src.Shape, []View{src, dst}, 0, 0, args...)
@@ -303,7 +311,7 @@ func (g *gpuDevice) Unary(op UnaryOp, dst Buffer, x View) {
 			return err
 		}
 		defer done()
-		return g.elementwise(p, x.Shape, v, 0, 0, gpuIn(1, v[0].Buf), gpuOut(2, dst))
+		return g.elementwise(p, x.Shape, v, 0, 0, gpuIn(1, v[0].Buf).of(0), gpuOut(2, dst))
 	})
 }
 
@@ -327,7 +335,7 @@ func (g *gpuDevice) Binary(op BinaryOp, dst Buffer, a, b View) {
 			return err
 		}
 		defer done()
-		return g.elementwise(p, a.Shape, v, 0, 0, gpuIn(1, v[0].Buf), gpuIn(2, v[1].Buf), gpuOut(3, dst))
+		return g.elementwise(p, a.Shape, v, 0, 0, gpuIn(1, v[0].Buf).of(0), gpuIn(2, v[1].Buf).of(1), gpuOut(3, dst))
 	})
 }
 
@@ -352,7 +360,7 @@ func (g *gpuDevice) BinaryScalar(op BinaryOp, dst Buffer, a View, s float64, sca
 			return err
 		}
 		defer done()
-		return g.elementwise(p, a.Shape, []View{v[0], v[0]}, flags, bits, gpuIn(1, v[0].Buf), gpuIn(2, v[0].Buf), gpuOut(3, dst))
+		return g.elementwise(p, a.Shape, []View{v[0], v[0]}, flags, bits, gpuIn(1, v[0].Buf).of(0), gpuIn(2, v[0].Buf).of(1), gpuOut(3, dst))
 	})
 }
 
@@ -369,7 +377,7 @@ func (g *gpuDevice) Where(dst Buffer, cond, a, b View) {
 		}
 		defer done()
 		return g.elementwise(p, a.Shape, v, 0, 0,
-			gpuIn(1, v[0].Buf), gpuIn(2, v[1].Buf), gpuIn(3, v[2].Buf), gpuOut(4, dst))
+			gpuIn(1, v[0].Buf).of(0), gpuIn(2, v[1].Buf).of(1), gpuIn(3, v[2].Buf).of(2), gpuOut(4, dst))
 	})
 }
 
@@ -444,25 +452,19 @@ func (g *gpuDevice) Reduce(op ReduceOp, dst Buffer, x View, n int) {
 		if nRed > 0 {
 			scale = 1 / float32(nRed)
 		}
-		if nRed <= 256*maxLoop {
-			return g.reduceLocked(op, dst, x, outShape, outStrides, redShape, redStrides, 1, scale)
+		split := g.oversized([]gpuArg{gpuIn(1, x.Buf), gpuOut(2, dst)})
+		if split && !x.IsContiguous() {
+			dense, b, err := g.contiguousLocked(x)
+			if err != nil {
+				return err
+			}
+			defer g.releaseScratchLocked(b)
+			x = dense
 		}
-		// Two passes: chunks of each row into partial results, then the
-		// partial results of each row.
-		chunks := (nRed + 256*maxLoop - 1) / (256 * maxLoop)
-		part, err := g.scratchLocked(x.Buf.DType(), nOut*chunks)
-		if err != nil {
-			return err
+		if !split {
+			return g.reduceRowsLocked(op, dst, x, outShape, outStrides, redShape, redStrides, scale)
 		}
-		defer g.releaseScratchLocked(part)
-		first := op
-		if op == ReduceMean {
-			first = ReduceSum
-		}
-		if err := g.reduceLocked(first, part, x, outShape, outStrides, redShape, redStrides, chunks, 1); err != nil {
-			return err
-		}
-		return g.reduceLocked(op, dst, Dense(part, nOut, chunks), []int{nOut}, []int{chunks}, []int{chunks}, []int{1}, 1, scale)
+		return g.reduceSplitLocked(op, dst, x, nOut, nRed, scale)
 	})
 }
 
@@ -470,9 +472,83 @@ func (g *gpuDevice) Reduce(op ReduceOp, dst Buffer, x View, n int) {
 // reduction's subgroup kernel takes (see reduceLocked).
 const gpuSubgroupRowMax = 4096
 
-// reduceLocked records one reduction pass; with chunks > 1 each row is cut
-// into that many pieces, each reduced into its own element of dst.
-func (g *gpuDevice) reduceLocked(op ReduceOp, dst Buffer, x View, outShape, outStrides, redShape, redStrides []int, chunks int, scale float32) error {
+// reduceRowsLocked reduces each row of x, in one pass when rows are short
+// and otherwise in two: chunks of each row into partial results, then the
+// partial results of each row.
+func (g *gpuDevice) reduceRowsLocked(op ReduceOp, dst Buffer, x View, outShape, outStrides, redShape, redStrides []int, scale float32) error {
+	nOut, nRed := Numel(outShape), Numel(redShape)
+	if nRed <= 256*maxLoop {
+		return g.reduceLocked(op, dst, 0, x, outShape, outStrides, redShape, redStrides, 1, scale)
+	}
+	chunks := ceilDiv(nRed, 256*maxLoop)
+	part, err := g.scratchLocked(x.Buf.DType(), nOut*chunks)
+	if err != nil {
+		return err
+	}
+	defer g.releaseScratchLocked(part)
+	if err := g.reduceLocked(partialOp(op), part, 0, x, outShape, outStrides, redShape, redStrides, chunks, 1); err != nil {
+		return err
+	}
+	return g.reduceLocked(op, dst, 0, Dense(part, nOut, chunks), []int{nOut}, []int{chunks}, []int{chunks}, []int{1}, 1, scale)
+}
+
+// partialOp is the reduction that combines chunks of a row before op
+// finishes them.
+func partialOp(op ReduceOp) ReduceOp {
+	if op == ReduceMean {
+		return ReduceSum
+	}
+	return op
+}
+
+// reduceSplitLocked reduces the nOut rows of nRed elements of a dense x (or
+// into a dst) larger than one binding covers: each pass reads at most half
+// a binding of x, as many whole rows as fit or, for longer rows, chunks of
+// one row whose partial results a last pass combines.
+func (g *gpuDevice) reduceSplitLocked(op ReduceOp, dst Buffer, x View, nOut, nRed int, scale float32) error {
+	limit := int(g.bindLimit) / x.Buf.DType().Size() / 2
+	chunk := max(min(nRed, 256*maxLoop, limit), 1)
+	chunks := max(ceilDiv(nRed, chunk), 1)
+	rowsOf := func(o0, rows int) View {
+		return View{Buf: x.Buf, Shape: []int{rows, nRed}, Strides: []int{nRed, 1}, Offset: x.Offset + o0*nRed}
+	}
+	if chunks == 1 {
+		step := max(limit/max(nRed, 1), 1)
+		for o0 := 0; o0 < nOut; o0 += step {
+			k := min(step, nOut-o0)
+			if err := g.reduceLocked(op, dst, o0, rowsOf(o0, k), []int{k}, []int{nRed}, []int{nRed}, []int{1}, 1, scale); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	part, err := g.scratchLocked(x.Buf.DType(), nOut*chunks)
+	if err != nil {
+		return err
+	}
+	defer g.releaseScratchLocked(part)
+	per := max(limit/chunk, 1) // chunks per pass
+	for o := 0; o < nOut; o++ {
+		for c0 := 0; c0 < chunks; c0 += per {
+			c1 := min(c0+per, chunks)
+			lo, hi := c0*chunk, min(c1*chunk, nRed)
+			piece := View{Buf: x.Buf, Shape: []int{hi - lo}, Strides: []int{1}, Offset: x.Offset + o*nRed + lo}
+			if err := g.reduceLocked(partialOp(op), part, o*chunks+c0, piece, []int{1}, []int{nRed}, []int{hi - lo}, []int{1}, c1-c0, 1); err != nil {
+				return err
+			}
+		}
+	}
+	final := Dense(part, nOut, chunks)
+	if g.oversized([]gpuArg{gpuIn(1, part), gpuOut(2, dst)}) {
+		return g.reduceSplitLocked(op, dst, final, nOut, chunks, scale)
+	}
+	return g.reduceLocked(op, dst, 0, final, []int{nOut}, []int{chunks}, []int{chunks}, []int{1}, 1, scale)
+}
+
+// reduceLocked records one reduction pass writing outputs from yOff on;
+// with chunks > 1 each row is cut into that many pieces, each reduced into
+// its own element of dst.
+func (g *gpuDevice) reduceLocked(op ReduceOp, dst Buffer, yOff int, x View, outShape, outStrides, redShape, redStrides []int, chunks int, scale float32) error {
 	nOut, nRed := Numel(outShape), Numel(redShape)
 	entry, gr := "rows", g.linearGrid(nOut*chunks)
 	if nRed < 64 {
@@ -488,11 +564,23 @@ func (g *gpuDevice) reduceLocked(op ReduceOp, dst Buffer, x View, outShape, outS
 	if err != nil {
 		return err
 	}
+	xa, ya, off := gpuIn(1, x.Buf), gpuOut(2, dst), x.Offset
+	if g.oversized([]gpuArg{xa, ya}) {
+		lo, hi := 0, 0 // an empty reduction reads nothing
+		if nRed > 0 {
+			lo, hi = span(x.Offset, append(slices.Clone(outShape), redShape...), append(slices.Clone(outStrides), redStrides...))
+		}
+		var start int
+		xa, start = g.window(xa, lo, hi)
+		off -= start
+		ya, start = g.window(ya, yOff, yOff+nOut*chunks-1)
+		yOff -= start
+	}
 	chunk := (nRed + chunks - 1) / chunks
 	var pr gpuParams
-	pr.ints(nOut, nRed, len(outShape), len(redShape), x.Offset).f32(scale).ints(chunk, chunks)
-	pr.array8(outShape).array8(outStrides).array8(redShape).array8(redStrides)
-	return g.launchLocked(p, pr.b, gr, gpuIn(1, x.Buf), gpuOut(2, dst))
+	pr.ints(nOut, nRed, len(outShape), len(redShape), off).f32(scale).ints(chunk, chunks)
+	pr.array8(outShape).array8(outStrides).array8(redShape).array8(redStrides).ints(yOff)
+	return g.launchLocked(p, pr.b, gr, xa, ya)
 }
 
 func (g *gpuDevice) ArgReduce(op ReduceOp, dst Buffer, x View) {
@@ -518,50 +606,161 @@ func (g *gpuDevice) ArgReduce(op ReduceOp, dst Buffer, x View) {
 			return err
 		}
 		nOut := Numel(outShape)
-		var pr gpuParams
-		pr.ints(nOut, x.Shape[last], len(outShape), x.Strides[last], x.Offset, 0, 0, 0)
-		pr.array8(outShape).array8(outStrides)
-		return g.launchLocked(p, pr.b, g.linearGrid(nOut), gpuIn(1, x.Buf), gpuOut(2, dst))
+		xa, ya := gpuIn(1, x.Buf), gpuOut(2, dst)
+		if !g.oversized([]gpuArg{xa, ya}) {
+			var pr gpuParams
+			pr.ints(nOut, n, len(outShape), x.Strides[last], x.Offset, 0, 0, 0)
+			pr.array8(outShape).array8(outStrides)
+			return g.launchLocked(p, pr.b, g.linearGrid(nOut), xa, ya)
+		}
+		// Split: passes over as many whole rows of a dense x as fit half
+		// a binding.
+		if !x.IsContiguous() {
+			dense, b, err := g.contiguousLocked(x)
+			if err != nil {
+				return err
+			}
+			defer g.releaseScratchLocked(b)
+			x, xa = dense, gpuIn(1, dense.Buf)
+		}
+		step := max(int(g.bindLimit)/x.Buf.DType().Size()/2/max(n, 1), 1)
+		for o0 := 0; o0 < nOut; o0 += step {
+			rows := min(step, nOut-o0)
+			xw, xs := g.window(xa, x.Offset+o0*n, x.Offset+(o0+rows)*n-1)
+			yw, ys := g.window(ya, o0, o0+rows-1)
+			var pr gpuParams
+			pr.ints(rows, n, 1, 1, x.Offset+o0*n-xs, o0-ys, 0, 0)
+			pr.array8([]int{rows}).array8([]int{n})
+			if err := g.launchLocked(p, pr.b, g.linearGrid(rows), xw, yw); err != nil {
+				return err
+			}
+		}
+		return nil
 	})
 }
 
 func (g *gpuDevice) MatMul(dst Buffer, a, b View) {
 	g.do("MatMul", []Buffer{dst}, func() error {
-		batch, m, k, n := a.Shape[0], a.Shape[1], a.Shape[2], b.Shape[2]
+		batch, m, n := a.Shape[0], a.Shape[1], b.Shape[2]
 		if batch*m*n == 0 {
 			return nil
 		}
-		t := g.matmulTile(batch, m, n)
-		// vec4 loads need every vector to start on a multiple of 4
-		// elements and to lie inside its row: K chunks are multiples of 4
-		// because maxLoop is.
-		vecA := a.Strides[2] == 1 && k%4 == 0 && a.Offset%4 == 0 && a.Strides[1]%4 == 0 && (a.Strides[0]%4 == 0 || batch == 1)
-		vecB := b.Strides[2] == 1 && n%4 == 0 && b.Offset%4 == 0 && b.Strides[1]%4 == 0 && (b.Strides[0]%4 == 0 || batch == 1)
-		p, err := g.pipelineLocked("matmul", "main", t.spec(vecA, vecB))
-		if err != nil {
-			return err
+		c := Dense(dst, batch, m, n)
+		if !g.oversized([]gpuArg{gpuIn(1, a.Buf), gpuIn(2, b.Buf), gpuOut(3, dst)}) {
+			return g.matmulLocked(c, a, b, false, false)
 		}
-		limit := int(g.limits.MaxComputeWorkgroupsPerDimension)
-		if gx, gy := ceilDiv(n, t.cols()), ceilDiv(m, t.rows()); gx > limit || gy > limit {
-			return refuse("a %d×%d product needs %d×%d workgroups, over the adapter's maxComputeWorkgroupsPerDimension (%d)",
-				m, n, gy, gx, limit)
+		return g.splitMatMul(c, a, b, false)
+	})
+}
+
+// splitMatMul records c (+)= a @ b in parts whose operands each fit a
+// binding: it halves the dimension (batch, M, N or K) that spans most of
+// the largest operand that does not fit, until all do. The K halves after
+// the first accumulate.
+func (g *gpuDevice) splitMatMul(c, a, b View, accumulate bool) error {
+	args := []gpuArg{gpuIn(1, a.Buf), gpuIn(2, b.Buf), gpuOut(3, c.Buf)}
+	views := []View{a, b, c}
+	worst, over := -1, uint64(0)
+	for i, v := range views {
+		lo, hi := span(v.Offset, v.Shape, v.Strides)
+		if w, _ := g.window(args[i], lo, hi); w.size > g.bindLimit && w.size > over {
+			worst, over = i, w.size
 		}
-		// Each dispatch covers at most maxLoop of K, accumulating into
-		// dst after the first; K = 0 still runs once to write zeros.
-		for k0 := 0; k0 == 0 || k0 < k; k0 += maxLoop {
-			kc := min(k-k0, maxLoop)
-			for base := 0; base < batch; base += limit {
-				var pr gpuParams
-				pr.ints(m, n, kc, base, a.Offset+k0*a.Strides[2], b.Offset+k0*b.Strides[1], a.Strides[0], a.Strides[1], a.Strides[2],
-					b.Strides[0], b.Strides[1], b.Strides[2], gpuBool(k0 > 0))
-				gr := gpuGrid{uint32(ceilDiv(n, t.cols())), uint32(ceilDiv(m, t.rows())), uint32(min(limit, batch-base))}
-				if err := g.launchLocked(p, pr.b, gr, gpuVecIn(1, a.Buf, vecA), gpuVecIn(2, b.Buf, vecB), gpuOut(3, dst)); err != nil {
-					return err
-				}
+	}
+	if worst < 0 {
+		return g.matmulLocked(c, a, b, accumulate, true)
+	}
+	// The operand's dimensions in terms of the problem's: a is [B, M, K],
+	// b [B, K, N], c [B, M, N]; problem dimensions are B=0, M=1, N=2, K=3.
+	dims := dims3[worst]
+	v := views[worst]
+	d, extent := -1, 0
+	for i, pd := range dims {
+		if e := (v.Shape[i] - 1) * max(v.Strides[i], -v.Strides[i]); v.Shape[i] > 1 && e > extent {
+			d, extent = pd, e
+		}
+	}
+	// slice cuts problem dimension pd of an operand whose dimensions are ds.
+	slice := func(v View, ds [3]int, pd, from, to int) View {
+		for i, x := range ds {
+			if x == pd {
+				v.Offset += from * v.Strides[i]
+				v.Shape = slices.Clone(v.Shape)
+				v.Shape[i] = to - from
 			}
 		}
-		return nil
-	})
+		return v
+	}
+	size := [4]int{a.Shape[0], a.Shape[1], b.Shape[2], a.Shape[2]}[d]
+	mid := (size + 1) / 2
+	if mid > 64 {
+		mid = (mid + 63) / 64 * 64 // keeps vec4 alignment along K and N
+	}
+	for _, r := range [][2]int{{0, mid}, {mid, size}} {
+		ap, bp, cp := slice(a, dims3[0], d, r[0], r[1]), slice(b, dims3[1], d, r[0], r[1]), slice(c, dims3[2], d, r[0], r[1])
+		if err := g.splitMatMul(cp, ap, bp, accumulate || (d == 3 && r[0] > 0)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// dims3 names the problem dimensions (B=0, M=1, N=2, K=3) of matmul's
+// operands a [B, M, K], b [B, K, N] and c [B, M, N].
+var dims3 = [3][3]int{{0, 1, 3}, {0, 3, 2}, {0, 1, 2}}
+
+// matmulLocked records c (+)= a @ b for c with rows of unit stride; with
+// window set, each operand is bound from just before its first element.
+func (g *gpuDevice) matmulLocked(c, a, b View, accumulate, window bool) error {
+	batch, m, k, n := a.Shape[0], a.Shape[1], a.Shape[2], b.Shape[2]
+	aa, ba, ca := gpuIn(1, a.Buf), gpuIn(2, b.Buf), gpuOut(3, c.Buf)
+	if window {
+		var start int
+		for _, o := range []struct {
+			arg *gpuArg
+			v   *View
+		}{{&aa, &a}, {&ba, &b}, {&ca, &c}} {
+			lo, hi := span(o.v.Offset, o.v.Shape, o.v.Strides)
+			*o.arg, start = g.window(*o.arg, lo, hi)
+			o.v.Offset -= start
+		}
+	}
+	t := g.matmulTile(batch, m, n)
+	// vec4 loads need every vector to start on a multiple of 4
+	// elements and to lie inside its row: K chunks are multiples of 4
+	// because maxLoop is.
+	vecA := a.Strides[2] == 1 && k%4 == 0 && a.Offset%4 == 0 && a.Strides[1]%4 == 0 && (a.Strides[0]%4 == 0 || batch == 1)
+	vecB := b.Strides[2] == 1 && n%4 == 0 && b.Offset%4 == 0 && b.Strides[1]%4 == 0 && (b.Strides[0]%4 == 0 || batch == 1)
+	if vecA {
+		aa = aa.vec4()
+	}
+	if vecB {
+		ba = ba.vec4()
+	}
+	p, err := g.pipelineLocked("matmul", "main", t.spec(vecA, vecB))
+	if err != nil {
+		return err
+	}
+	limit := int(g.limits.MaxComputeWorkgroupsPerDimension)
+	if gx, gy := ceilDiv(n, t.cols()), ceilDiv(m, t.rows()); gx > limit || gy > limit {
+		return refuse("a %d×%d product needs %d×%d workgroups, over the adapter's maxComputeWorkgroupsPerDimension (%d)",
+			m, n, gy, gx, limit)
+	}
+	// Each dispatch covers at most maxLoop of K, accumulating into
+	// c after the first; K = 0 still runs once to write zeros.
+	for k0 := 0; k0 == 0 || k0 < k; k0 += maxLoop {
+		kc := min(k-k0, maxLoop)
+		for base := 0; base < batch; base += limit {
+			var pr gpuParams
+			pr.ints(m, n, kc, base, a.Offset+k0*a.Strides[2], b.Offset+k0*b.Strides[1], a.Strides[0], a.Strides[1], a.Strides[2],
+				b.Strides[0], b.Strides[1], b.Strides[2], gpuBool(accumulate || k0 > 0), c.Offset, c.Strides[0], c.Strides[1])
+			gr := gpuGrid{uint32(ceilDiv(n, t.cols())), uint32(ceilDiv(m, t.rows())), uint32(min(limit, batch-base))}
+			if err := g.launchLocked(p, pr.b, gr, aa, ba, ca); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
 func (g *gpuDevice) Softmax(dst Buffer, x Buffer, rows, cols int, log bool) {
@@ -573,9 +772,27 @@ func (g *gpuDevice) Softmax(dst Buffer, x Buffer, rows, cols int, log bool) {
 		if err != nil {
 			return err
 		}
-		var pr gpuParams
-		pr.ints(rows, cols, gpuBool(log), 0)
-		return g.launchLocked(p, pr.b, g.linearGrid(rows), gpuIn(1, x), gpuOut(2, dst))
+		xa, ya := gpuIn(1, x), gpuOut(2, dst)
+		step, split := rows, g.oversized([]gpuArg{xa, ya}) // rows per pass: as many as fit half a binding
+		if split {
+			step = max(int(g.bindLimit)/x.DType().Size()/2/max(cols, 1), 1)
+		}
+		for r0 := 0; r0 < rows; r0 += step {
+			n := min(step, rows-r0)
+			xw, yw, off := xa, ya, 0
+			if split {
+				var start int
+				xw, start = g.window(xa, r0*cols, (r0+n)*cols-1)
+				yw, _ = g.window(ya, r0*cols, (r0+n)*cols-1)
+				off = r0*cols - start
+			}
+			var pr gpuParams
+			pr.ints(n, cols, gpuBool(log), off)
+			if err := g.launchLocked(p, pr.b, g.linearGrid(n), xw, yw); err != nil {
+				return err
+			}
+		}
+		return nil
 	})
 }
 
@@ -655,14 +872,52 @@ func (g *gpuDevice) index(entry string, code uint32, atomic bool, dst, src, idx 
 			return err
 		}
 		total := sh.Outer * sh.M * sh.Inner
-		var pr gpuParams
-		pr.ints(sh.Outer, sh.N, sh.M, sh.Inner, total).u32(g.indexCodeLocked(code, sh), 0, 0)
-		status := gpuArg{slot: 4, buf: g.status, size: 16, write: true}
-		if err := g.launchLocked(p, pr.b, g.threads(total), gpuIn(1, src), gpuIn(2, idx), gpuOut(3, dst), status); err != nil {
-			return err
-		}
 		if total > 0 {
 			g.statusUsed = true
+		}
+		code = g.indexCodeLocked(code, sh)
+		status := gpuArg{slot: 4, buf: g.status, size: 16, write: true}
+		args := []gpuArg{gpuIn(1, src), gpuIn(2, idx), gpuOut(3, dst), status}
+		if !g.oversized(args) {
+			var pr gpuParams
+			pr.ints(sh.Outer, sh.N, sh.M, sh.Inner, total).u32(code).ints(0, sh.N, 0, 0, 0, 0)
+			return g.launchLocked(p, pr.b, g.threads(total), args...)
+		}
+		// Split: passes over as many outer slices as fit half a binding
+		// and, when one slice of the [outer, n, inner] side does not, over
+		// ranges of n.
+		big, small := 0, 2 // args' positions of the two sides
+		if atomic {
+			big, small = 2, 0
+		}
+		perIdx := 0 // a Gather index has the m side's shape; IndexSelect's is [m]
+		if entry == "gather" || entry == "scatter_add" {
+			perIdx = sh.M * sh.Inner
+		}
+		limit := int(g.bindLimit) / src.DType().Size() / 2
+		per := max(limit/max(sh.N*sh.Inner, sh.M*sh.Inner, 1), 1) // outer slices per pass
+		rows := sh.N
+		if sh.N*sh.Inner > limit {
+			rows = max(limit/max(sh.Inner, 1), 1)
+		}
+		for o0 := 0; o0 < sh.Outer; o0 += per {
+			cnt := min(per, sh.Outer-o0)
+			for lo := 0; lo == 0 || lo < sh.N; lo += rows {
+				hi := min(lo+rows, sh.N)
+				bound := slices.Clone(args)
+				var ns, ms, is int
+				bound[big], ns = g.window(args[big], (o0*sh.N+lo)*sh.Inner, ((o0+cnt-1)*sh.N+hi)*sh.Inner-1)
+				bound[small], ms = g.window(args[small], o0*sh.M*sh.Inner, (o0+cnt)*sh.M*sh.Inner-1)
+				if perIdx > 0 {
+					bound[1], is = g.window(args[1], o0*perIdx, (o0+cnt)*perIdx-1)
+				}
+				var pr gpuParams
+				pr.ints(cnt, sh.N, sh.M, sh.Inner, cnt*sh.M*sh.Inner).u32(code)
+				pr.ints(lo, hi, o0*sh.N*sh.Inner-ns, o0*sh.M*sh.Inner-ms, o0*perIdx-is, 0)
+				if err := g.launchLocked(p, pr.b, g.threads(cnt*sh.M*sh.Inner), bound...); err != nil {
+					return err
+				}
+			}
 		}
 		return nil
 	})

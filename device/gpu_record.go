@@ -229,13 +229,24 @@ func expandKernel(family string, s kernelSpec) (string, error) {
 	return b.String(), nil
 }
 
-// arg binds a buffer to a kernel's binding slot.
+// arg binds size bytes of a buffer, from byte offset on, to a kernel's
+// binding slot.
 type gpuArg struct {
-	slot  uint32
-	gb    *gpuBuffer // nil for the device's own buffers
-	buf   *wgpu.Buffer
-	size  uint64
-	write bool
+	slot   uint32
+	gb     *gpuBuffer // nil for the device's own buffers
+	buf    *wgpu.Buffer
+	offset uint64
+	size   uint64
+	write  bool
+	// view is k+1 when an elementwise kernel addresses the buffer through
+	// its operand k's offset and strides, 0 when through the linear index.
+	view int
+}
+
+// of returns a addressed through operand k of an elementwise kernel.
+func (a gpuArg) of(k int) gpuArg {
+	a.view = k + 1
+	return a
 }
 
 func gpuIn(slot uint32, b Buffer) gpuArg {
@@ -279,6 +290,12 @@ func (g *gpuDevice) launchLocked(p *pipeline, params []byte, gr gpuGrid, args ..
 	if gr.x == 0 || gr.y == 0 || gr.z == 0 {
 		return nil
 	}
+	for _, a := range args {
+		if a.size > g.bindLimit {
+			return refuse("%s binds %d bytes of a buffer, more than the adapter's maxStorageBufferBindingSize of %d bytes, and cannot split its work",
+				p.name, a.size, g.bindLimit)
+		}
+	}
 	for i, a := range args {
 		if !a.write || !aliased(a, args) {
 			continue
@@ -292,17 +309,17 @@ func (g *gpuDevice) launchLocked(p *pipeline, params []byte, gr gpuGrid, args ..
 			return err
 		}
 		g.rec.use(a.buf, tmp.buf)
-		if err := enc.TryCopyBufferToBuffer(a.buf, 0, tmp.buf, 0, a.size); err != nil {
+		if err := enc.TryCopyBufferToBuffer(a.buf, a.offset, tmp.buf, 0, a.size); err != nil {
 			return fmt.Errorf("device: copying an aliased output: %w", err)
 		}
-		args[i].buf = tmp.buf
+		args[i].buf, args[i].offset = tmp.buf, 0
 		if err := g.launchLocked(p, params, gr, args...); err != nil {
 			return err
 		}
 		if enc, err = g.rec.copyEncoder(); err != nil {
 			return err
 		}
-		if err := enc.TryCopyBufferToBuffer(tmp.buf, 0, a.buf, 0, a.size); err != nil {
+		if err := enc.TryCopyBufferToBuffer(tmp.buf, 0, a.buf, a.offset, a.size); err != nil {
 			return fmt.Errorf("device: copying an aliased output back: %w", err)
 		}
 		g.releaseScratchLocked(tmp)
@@ -324,7 +341,7 @@ func (g *gpuDevice) launchLocked(p *pipeline, params []byte, gr gpuGrid, args ..
 	entries := make([]wgpu.BindGroupEntry, 0, len(args)+1)
 	entries = append(entries, wgpu.BindGroupEntry{Binding: 0, Buffer: r.paramsBuf, Offset: uint64(offset), Size: uint64(size)})
 	for _, a := range args {
-		entries = append(entries, wgpu.BindGroupEntry{Binding: a.slot, Buffer: a.buf, Size: a.size})
+		entries = append(entries, wgpu.BindGroupEntry{Binding: a.slot, Buffer: a.buf, Offset: a.offset, Size: a.size})
 		r.use(a.buf)
 	}
 	bg, err := g.dev.TryCreateBindGroup(&wgpu.BindGroupDescriptor{Layout: p.layout, Entries: entries})

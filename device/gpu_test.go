@@ -70,7 +70,7 @@ func TestGPUAllocBeyondLimit(t *testing.T) {
 	limit := g.(device.Limiter).MaxBufferBytes()
 	_, err := g.Alloc(device.Float32, int(limit/4)+1)
 	require.Error(t, err)
-	assert.ErrorContains(t, err, "maxStorageBufferBindingSize")
+	assert.ErrorContains(t, err, "maxBufferSize")
 	_, err = g.Alloc(device.Float32, -1)
 	assert.ErrorContains(t, err, "negative")
 	// The device is unharmed.

@@ -2,6 +2,7 @@ package tensor_test
 
 import (
 	"math"
+	"math/rand/v2"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -154,52 +155,137 @@ func TestErrorsPropagate(t *testing.T) {
 	}
 }
 
-// TestGPUBufferLimit: a tensor as large as the adapter's
-// maxStorageBufferBindingSize (128 MiB on lavapipe) works for elementwise
-// ops, reductions and matrix products; one element more, or a result that
-// would be larger, is an error that names the limit, and the device keeps
-// working.
-func TestGPUBufferLimit(t *testing.T) {
+// TestGPULargeTensors: tensors larger than the adapter's
+// maxStorageBufferBindingSize (128 MiB on lavapipe) work for elementwise
+// ops, broadcasting, copies, reductions, softmax and matrix products,
+// which split their work into parts that each bind a window of the
+// buffer; one larger than maxBufferSize is an error that names the limit,
+// and the device keeps working.
+func TestGPULargeTensors(t *testing.T) {
 	gpu := devicetest.GPU(t)
-	lim, ok := gpu.(device.Limiter)
-	require.True(t, ok, "the GPU device reports its buffer limit")
-	n := int(lim.MaxBufferBytes() / 4)
-	n -= n % 1024
-	t.Logf("limit %d bytes: tensors of %d elements", lim.MaxBufferBytes(), n)
+	caps := gpu.(device.Describer).Capabilities()
+	n := int(caps.MaxStorageBufferBinding/4) + 3000 // just over one binding
+	t.Logf("binding limit %d bytes, maxBufferSize %d: tensors of %d elements", caps.MaxStorageBufferBinding, caps.MaxBuffer, n)
 
-	// The working path, at the limit.
-	x := tensor.Full(gpu, 1, n)
+	values := make([]float32, n)
+	for i := range values {
+		values[i] = float32(i % 7)
+	}
+	x := tensor.New(gpu, values, n)
 	require.NoError(t, x.Err())
 	doubled := x.MulScalar(2)
 	tail, err := doubled.Slice(0, n-3, n).Data()
 	require.NoError(t, err)
-	assert.Equal(t, []float32{2, 2, 2}, tail)
-	total, err := x.Sum().Item()
-	require.NoError(t, err)
-	assert.Equal(t, float32(n), total)
-	rows, err := x.Reshape(n/1024, 1024).MatMul(tensor.Ones(gpu, 1024, 1)).Slice(0, 0, 2).Data()
-	require.NoError(t, err)
-	assert.Equal(t, []float32{1024, 1024}, rows)
+	want := func(i int) float32 { return float32(i % 7) }
+	assert.Equal(t, []float32{2 * want(n-3), 2 * want(n-2), 2 * want(n-1)}, tail)
 	doubled.Release()
 
-	// The refused path: an input over the limit, and results that would be.
-	over := tensor.Zeros(gpu, n+1025)
-	require.Error(t, over.Err())
-	assert.ErrorContains(t, over.Err(), "maxStorageBufferBindingSize")
-	assert.Equal(t, []int{n + 1025}, over.Shape())
-	assert.ErrorContains(t, over.AddScalar(1).Err(), "maxStorageBufferBindingSize")
-	for name, result := range map[string]*tensor.Tensor{
-		"matmul":    x.Reshape(n/1024, 1024).MatMul(tensor.Ones(gpu, 1024, 2048)),
-		"broadcast": x.Reshape(n/1024, 1024).Unsqueeze(0).Add(tensor.Zeros(gpu, 2, 1, 1)),
-		"concat":    tensor.Concat([]*tensor.Tensor{x, x}, 0),
-	} {
-		assert.ErrorContains(t, result.Err(), "maxStorageBufferBindingSize", name)
+	var total float64
+	for i := 0; i < n; i++ {
+		total += float64(i % 7)
 	}
+	sum, err := x.Sum().Item()
+	require.NoError(t, err)
+	assert.InDelta(t, total, float64(sum), total*1e-5)
+	mx, err := x.Max().Item()
+	require.NoError(t, err)
+	assert.Equal(t, float32(6), mx)
+
+	rows := n / 1000 * 1000
+	m := x.Slice(0, 0, rows).Reshape(rows/1000, 1000)
+	rowSums, err := m.Sum(1).Slice(0, rows/1000-2, rows/1000).Data()
+	require.NoError(t, err)
+	assert.Equal(t, []float32{rowSum(want, rows-2000), rowSum(want, rows-1000)}, rowSums)
+	colSums := m.Sum(0)
+	cols, err := colSums.Slice(0, 0, 3).Data()
+	require.NoError(t, err)
+	for c, v := range cols {
+		var w float32
+		for r := 0; r < rows/1000; r++ {
+			w += want(r*1000 + c)
+		}
+		assert.Equal(t, w, v, "column %d", c)
+	}
+	prod, err := m.MatMul(tensor.Ones(gpu, 1000, 2)).Slice(0, 0, 2).Data()
+	require.NoError(t, err)
+	assert.Equal(t, []float32{rowSum(want, 0), rowSum(want, 0), rowSum(want, 1000), rowSum(want, 1000)}, prod)
+	soft, err := m.Softmax(1).Sum(1).Slice(0, 0, 3).Data()
+	require.NoError(t, err)
+	assert.InDeltaSlice(t, []float32{1, 1, 1}, soft, 1e-5)
+	bcast, err := m.Add(tensor.Arange(gpu, tensor.Float32, 0, 1000, 1)).Slice(0, rows/1000-1, rows/1000).Slice(1, 997, 1000).Data()
+	require.NoError(t, err)
+	assert.Equal(t, []float32{want(rows-3) + 997, want(rows-2) + 998, want(rows-1) + 999}, bcast)
+	both := tensor.Concat([]*tensor.Tensor{x, x}, 0)
+	ends, err := tensor.Concat([]*tensor.Tensor{both.Slice(0, n-1, n+1), both.Slice(0, 2*n-1, 2*n)}, 0).Data()
+	require.NoError(t, err)
+	assert.Equal(t, []float32{want(n - 1), want(0), want(n - 1)}, ends)
+	both.Release()
+
+	// Refused: an input over maxBufferSize, and a result that would be.
+	over := tensor.Zeros(gpu, int(caps.MaxBuffer/4)+1)
+	require.Error(t, over.Err())
+	assert.ErrorContains(t, over.Err(), "maxBufferSize")
+	assert.ErrorContains(t, over.AddScalar(1).Err(), "maxBufferSize")
+	assert.ErrorContains(t, m.MatMul(tensor.Ones(gpu, 1000, 20000)).Err(), "maxBufferSize")
 
 	// The device is unharmed.
 	x.Release()
 	assert.Equal(t, []float32{3}, data(t, tensor.Full(gpu, 3, 1)))
 	require.NoError(t, gpu.Sync())
+}
+
+// rowSum is the sum of the 1000 values want gives from index start on.
+func rowSum(want func(int) float32, start int) float32 {
+	var s float32
+	for c := 0; c < 1000; c++ {
+		s += want(start + c)
+	}
+	return s
+}
+
+// TestGPUEmbeddingTable: a GPT-2 sized embedding table (50257×768
+// float32, 154 MB, over lavapipe's 128 MiB binding limit) works on the GPU
+// as on the CPU: the lookup, the gradient's index-add into a table of the
+// same size, and the tied output layer's product with the transposed
+// table.
+func TestGPUEmbeddingTable(t *testing.T) {
+	gpu := devicetest.GPU(t)
+	cpu := device.CPU()
+	const vocab, dim = 50257, 768
+	table := tensor.Randn(cpu, rand.New(rand.NewPCG(1, 2)), vocab, dim)
+	ids := tensor.New(cpu, []int32{0, 50256, 17, 25000, 17, 49999, 3, 50000}, 8)
+	h := tensor.Randn(cpu, rand.New(rand.NewPCG(3, 4)), 8, dim)
+	gTable, gIDs, gH := table.To(gpu), ids.To(gpu), h.To(gpu)
+	require.NoError(t, gTable.Err())
+
+	lookup := func(table, ids *tensor.Tensor) *tensor.Tensor { return table.IndexSelect(0, ids) }
+	assertClose(t, lookup(table, ids), lookup(gTable, gIDs), 0, "lookup")
+
+	grad := func(table, ids, h *tensor.Tensor) *tensor.Tensor {
+		return tensor.ZerosLike(table).IndexAdd(0, ids, h).Slice(0, 0, 50257).Sum(1)
+	}
+	assertClose(t, grad(table, ids, h), grad(gTable, gIDs, gH), 1e-5, "index add")
+
+	logits := func(table, h *tensor.Tensor) *tensor.Tensor { return h.MatMul(table.T()) }
+	assertClose(t, logits(table, h), logits(gTable, gH), 1e-4, "tied output layer")
+	gTable.Release()
+}
+
+// assertClose compares a CPU result with a GPU one within tol of the
+// largest magnitude.
+func assertClose(t *testing.T, want, got *tensor.Tensor, tol float64, name string) {
+	t.Helper()
+	w, g := data(t, want), data(t, got)
+	require.Len(t, g, len(w), name)
+	var scale float64
+	for _, v := range w {
+		scale = max(scale, math.Abs(float64(v)))
+	}
+	for i := range w {
+		if d := math.Abs(float64(g[i] - w[i])); d > tol*scale {
+			t.Fatalf("%s: element %d = %v, want %v", name, i, g[i], w[i])
+		}
+	}
 }
 
 // TestRefusedOpLeavesDeviceWorking: an op the GPU refuses (a softmax row

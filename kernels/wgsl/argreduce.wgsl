@@ -7,7 +7,7 @@ struct Params {
   rank_out: u32,
   st_red: u32,
   off: u32,
-  pad0: u32,
+  y_off: u32, // output o is y[y_off + o]
   pad1: u32,
   pad2: u32,
   shape_out: array<vec4<u32>, 2>,
@@ -97,7 +97,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3
         bi = best_i[k];
       }
     }
-    y[o] = i32(bi);
+    y[p.y_off + o] = i32(bi);
   }
 {{- else}}
   best_v[lid] = bv;
@@ -113,7 +113,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3
     workgroupBarrier();
   }
   if (lid == 0u && o < p.n_out) {
-    y[o] = i32(best_i[0]);
+    y[p.y_off + o] = i32(best_i[0]);
   }
 {{- end}}
 }

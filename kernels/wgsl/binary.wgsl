@@ -16,13 +16,13 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
 {{template "ew_index"}}
   let u = a[offset0(i)];
   if ((p.flags & 1u) == 0u) {
-    y[i] = f(u, b[offset1(i)]);
+    y[p.lin + i] = f(u, b[offset1(i)]);
     return;
   }
   let s = bitcast<{{.T}}>(p.scalar);
   if ((p.flags & 2u) == 0u) {
-    y[i] = f(u, s);
+    y[p.lin + i] = f(u, s);
   } else {
-    y[i] = f(s, u);
+    y[p.lin + i] = f(s, u);
   }
 }

@@ -133,11 +133,14 @@ fn sign_i32(v: i32) -> i32 {
   st1: array<vec4<u32>, 2>,
   st2: array<vec4<u32>, 2>,
   st3: array<vec4<u32>, 2>,
+  lin: u32,
 {{- end}}
 
 {{define "ew_params"}}
 // Params of the elementwise kernels. Operand k has offset off[k] and strides
-// stK; the iteration space has rank dimensions of sizes shape.
+// stK; the iteration space has rank dimensions of sizes shape. Operands
+// indexed by the linear index i (dense outputs) are read and written at
+// lin + i.
 struct Params {
 {{- template "ew_fields"}}
 }

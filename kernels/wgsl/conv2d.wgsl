@@ -24,6 +24,8 @@
 // covers K indices [k0 + s·kc, k0 + (s+1)·kc) and writes at out_off +
 // s·slice_stride, so that a long K can be cut into several slices (summed
 // afterwards) and several dispatches (accumulate adds into the output).
+// in0, in1 and out start at elements in0_off, in1_off and out_base of their
+// bindings, so that a batch too large for one binding runs in parts.
 struct Params {
   n: u32,
   c: u32,
@@ -53,6 +55,9 @@ struct Params {
   slice_stride: u32,
   out_off: u32,
   accumulate: u32,
+  in0_off: u32,
+  in1_off: u32,
+  out_base: u32,
 }
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> in0: array<f32>;
@@ -101,9 +106,9 @@ fn tile(wg: vec3<u32>) -> Tile {
 
 fn put(i: u32, v: f32) {
   if (p.accumulate != 0u) {
-    out[i] = out[i] + v;
+    out[p.out_base + i] = out[p.out_base + i] + v;
   } else {
-    out[i] = v;
+    out[p.out_base + i] = v;
   }
 }
 
@@ -150,7 +155,7 @@ fn forward(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) l
       let r = arow + t * (THREADS / TK);
       var v = 0.0;
       if (row0 + r < p.m && aok) {
-        v = in1[wbase + r * p.k + k0];
+        v = in1[p.in1_off + wbase + r * p.k + k0];
       }
       set_a(ka, r, v);
     }
@@ -161,7 +166,7 @@ fn forward(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) l
       let ix = ix0 + i32(e.z * p.dw);
       var u = 0.0;
       if (colok && k0 + kr < tl.k_end && iy >= 0 && iy < i32(p.h) && ix >= 0 && ix < i32(p.w)) {
-        u = in0[xbase + e.x * hw + u32(iy) * p.w + u32(ix)];
+        u = in0[p.in0_off + xbase + e.x * hw + u32(iy) * p.w + u32(ix)];
       }
       set_b(kr, bcol, u);
       e = advance(e, step_t, p.kh, p.kw);
@@ -222,7 +227,7 @@ fn input_grad(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id
       let r = arow + t * (THREADS / TK);
       var v = 0.0;
       if (row0 + r < p.m && aok) {
-        v = in1[aoff + r * kk2];
+        v = in1[p.in1_off + aoff + r * kk2];
       }
       set_a(ka, r, v);
     }
@@ -242,7 +247,7 @@ fn input_grad(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id
         let ox = u32(tx);
         if (oy < p.oh && ox < p.ow) {
 {{- end}}
-          u = in0[ybase + e.x * ohw + oy * p.ow + ox];
+          u = in0[p.in0_off + ybase + e.x * ohw + oy * p.ow + ox];
         }
       }
       set_b(kr, bcol, u);
@@ -304,7 +309,7 @@ fn weight_grad(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_i
       let r = arow + t * (THREADS / TK);
       var v = 0.0;
       if (row0 + r < p.m && aok) {
-        v = in1[aoff + r * ohw];
+        v = in1[p.in1_off + aoff + r * ohw];
       }
       set_a(ka, r, v);
     }
@@ -315,7 +320,7 @@ fn weight_grad(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_i
       let ix = i32(e.z * p.sw) + xoff;
       var u = 0.0;
       if (colok && k0 + kr < tl.k_end && iy >= 0 && iy < i32(p.h) && ix >= 0 && ix < i32(p.w)) {
-        u = in0[xbase + e.x * p.c * hw + u32(iy) * p.w + u32(ix)];
+        u = in0[p.in0_off + xbase + e.x * p.c * hw + u32(iy) * p.w + u32(ix)];
       }
       set_b(kr, bcol, u);
       e = advance(e, step_t, p.oh, p.ow);

@@ -16,5 +16,5 @@ fn copy(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
 @compute @workgroup_size(256)
 fn fill(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
 {{template "ew_index"}}
-  dst[i] = bitcast<{{.OT}}>(p.scalar);
+  dst[p.lin + i] = bitcast<{{.OT}}>(p.scalar);
 }

@@ -26,7 +26,7 @@ struct Params {
 @compute @workgroup_size(256)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
 {{template "ew_index"}}
-  var v = y[i];
+  var v = y[p.lin + i];
 {{- if .Bias}}
   v = v + bias[offset0(i)];
 {{- end}}
@@ -46,5 +46,5 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
 {{- if .Affine}}
   v = v * p.scale + p.shift;
 {{- end}}
-  y[i] = v;
+  y[p.lin + i] = v;
 }

@@ -1,5 +1,5 @@
 // Batched matrix product c[b] = a[b] @ b[b] for strided a [B, M, K] and
-// b [B, K, N] into a dense c [B, M, N], tiled as gemm_decl in common.wgsl
+// b [B, K, N] into c [B, M, N] with rows of unit stride, tiled as gemm_decl in common.wgsl
 // describes: the specialisation gives the tile shape (the host picks one
 // per adapter and problem size). With accumulate set, the product is added
 // to c's contents, so that a long K can be split over several dispatches.
@@ -20,6 +20,9 @@ struct Params {
   sb_k: u32,
   sb_n: u32,
   accumulate: u32,
+  off_c: u32,
+  sc_b: u32,
+  sc_m: u32,
 }
 @group(0) @binding(0) var<uniform> p: Params;
 {{if .VecA}}
@@ -45,7 +48,7 @@ fn put(i: u32, v: f32) {
 }
 
 fn row_off(batch: u32, r: u32) -> u32 {
-  return (batch * p.m + r) * p.n;
+  return p.off_c + batch * p.sc_b + r * p.sc_m;
 }
 
 fn col_off(batch: u32, col: u32) -> u32 {

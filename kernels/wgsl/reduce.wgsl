@@ -19,6 +19,7 @@ struct Params {
   st_out: array<vec4<u32>, 2>,
   shape_red: array<vec4<u32>, 2>,
   st_red: array<vec4<u32>, 2>,
+  y_off: u32, // output o (or its chunk oc) is y[y_off + o]
 }
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> x: array<{{.T}}>;
@@ -110,7 +111,7 @@ fn rows(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3
     for (var i = 1u; i < n; i = i + 1u) {
       total = combine(total, partial[i]);
     }
-    y[oc] = finish(total);
+    y[p.y_off + oc] = finish(total);
   }
 {{- else}}
   partial[lid] = acc;
@@ -122,7 +123,7 @@ fn rows(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3
     workgroupBarrier();
   }
   if (lid == 0u && o < p.n_out) {
-    y[oc] = finish(partial[0]);
+    y[p.y_off + oc] = finish(partial[0]);
   }
 {{- end}}
 }
@@ -136,5 +137,5 @@ fn cols(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
   for (var r = 0u; r < p.n_red; r = r + 1u) {
     acc = combine(acc, load(base + red_offset(r)));
   }
-  y[o] = finish(acc);
+  y[p.y_off + o] = finish(acc);
 }

@@ -7,7 +7,7 @@ struct Params {
   rows: u32,
   cols: u32,
   log: u32,
-  pad0: u32,
+  off: u32, // x and y's first row starts at element off
 }
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> x: array<f32>;
@@ -100,7 +100,7 @@ fn row_sum(v: f32, lid: u32) -> f32 {
 fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32{{if .Subgroups}}, @builtin(subgroup_invocation_id) sid: u32, @builtin(subgroup_size) sgs: u32{{end}}) {
   let row = linear_group(wg, nwg);
   let valid = row < p.rows;
-  let base = row * p.cols;
+  let base = p.off + row * p.cols;
   var m = -inf_f32();
   if (valid) {
     for (var c = lid; c < p.cols; c = c + 256u) {

@@ -11,5 +11,5 @@ fn f(v: {{.T}}) -> {{.T}} {
 @compute @workgroup_size(256)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
 {{template "ew_index"}}
-  y[i] = f(x[offset0(i)]);
+  y[p.lin + i] = f(x[offset0(i)]);
 }

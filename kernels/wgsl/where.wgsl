@@ -18,8 +18,8 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
 {{- else}}
   if (cond[offset0(i)] != 0) {
 {{- end}}
-    y[i] = a[offset1(i)];
+    y[p.lin + i] = a[offset1(i)];
   } else {
-    y[i] = b[offset2(i)];
+    y[p.lin + i] = b[offset2(i)];
   }
 }
