@@ -823,10 +823,36 @@ func (g *gpuDevice) pooling(entry string, total int, p Pool2DParams, args ...gpu
 		if err != nil {
 			return err
 		}
-		var pr gpuParams
-		pr.ints(p.N, p.C, p.H, p.W, p.KH, p.KW, p.OH, p.OW, p.StrideH, p.StrideW, p.PadH, p.PadW,
-			gpuBool(p.CountIncludePad), total, 0, 0)
-		return g.launchLocked(pl, pr.b, g.threads(total), args...)
+		planes := p.N * p.C
+		step := planes // planes per pass: as many as fit half a binding
+		if g.oversized(args) {
+			perPlane := 1
+			for _, a := range args {
+				perPlane = max(perPlane, a.gb.n/planes)
+			}
+			step = max(int(g.bindLimit)/4/2/perPlane, 1)
+		}
+		for p0 := 0; p0 == 0 || p0 < planes; p0 += step {
+			cnt := min(step, planes-p0)
+			bound := slices.Clone(args)
+			var offs [4]int // by binding slot 1…4
+			if step < planes {
+				for i, a := range args {
+					per := a.gb.n / planes
+					var start int
+					bound[i], start = g.window(a, p0*per, (p0+cnt)*per-1)
+					offs[a.slot-1] = p0*per - start
+				}
+			}
+			n := total / max(planes, 1) * cnt
+			var pr gpuParams
+			pr.ints(cnt, 1, p.H, p.W, p.KH, p.KW, p.OH, p.OW, p.StrideH, p.StrideW, p.PadH, p.PadW,
+				gpuBool(p.CountIncludePad), n).ints(offs[:]...).ints(0, 0)
+			if err := g.launchLocked(pl, pr.b, g.threads(n), bound...); err != nil {
+				return err
+			}
+		}
+		return nil
 	})
 }
 

@@ -197,6 +197,17 @@ var windowCases = []windowCase{
 		h.d.ScatterAdd(back, idx, y, sh)
 		return []Buffer{y, back}
 	}},
+	{"pooling", func(h *windowHarness) []Buffer {
+		p := Pool2DParams{N: 6, C: 5, H: 12, W: 12, KH: 3, KW: 3, OH: 6, OW: 6, StrideH: 2, StrideW: 2, PadH: 1, PadW: 1}
+		x, dy := h.rand(6*5*144), h.rand(6*5*36)
+		y, idx, dx := h.out(Float32, 6*5*36), h.out(Int32, 6*5*36), h.out(Float32, 6*5*144)
+		avg, davg := h.out(Float32, 6*5*36), h.out(Float32, 6*5*144)
+		h.d.MaxPool2D(y, idx, x, p)
+		h.d.MaxPool2DGrad(dx, dy, idx, p)
+		h.d.AvgPool2D(avg, x, p)
+		h.d.AvgPool2DGrad(davg, dy, p)
+		return []Buffer{y, idx, dx, avg, davg}
+	}},
 	{"conv2d", func(h *windowHarness) []Buffer {
 		p := Conv2DParams{N: 12, C: 3, H: 10, W: 10, O: 4, KH: 3, KW: 3, OH: 8, OW: 8,
 			StrideH: 1, StrideW: 1, DilH: 1, DilW: 1, Groups: 1}

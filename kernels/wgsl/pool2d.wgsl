@@ -17,6 +17,12 @@ struct Params {
   pw: u32,
   include_pad: u32,
   total: u32,
+  // Each binding starts this many elements before the first plane's, so
+  // that a tensor larger than one binding is pooled in parts of its planes.
+  in0_off: u32,
+  in1_off: u32,
+  out0_off: u32,
+  out1_off: u32,
   pad0: u32,
   pad1: u32,
 }
@@ -62,7 +68,7 @@ fn max_forward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workg
       let ix = i32(ox * p.sw + kx) - i32(p.pw);
       if (ix < 0 || ix >= i32(p.w)) { continue; }
       let k = iy * i32(p.w) + ix;
-      let v = in0[base + u32(k)];
+      let v = in0[p.in0_off + base + u32(k)];
       // As PyTorch: a larger value or a NaN replaces the running maximum,
       // so ties keep the first and NaNs the last.
       if (bi < 0 || v > best || is_nan(v)) {
@@ -71,8 +77,8 @@ fn max_forward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workg
       }
     }
   }
-  out0[t] = best;
-  out1[t] = bi;
+  out0[p.out0_off + t] = best;
+  out1[p.out1_off + t] = bi;
 }
 
 // max_backward: in0 = dy, in1 = argmax; out0 = dx.
@@ -92,12 +98,12 @@ fn max_backward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_work
   for (var oy = oy0; oy <= oy1; oy = oy + 1) {
     for (var ox = ox0; ox <= ox1; ox = ox + 1) {
       let o = (plane * p.oh + u32(oy)) * p.ow + u32(ox);
-      if (in1[o] == k) {
-        acc = acc + in0[o];
+      if (in1[p.in1_off + o] == k) {
+        acc = acc + in0[p.in0_off + o];
       }
     }
   }
-  out0[t] = acc;
+  out0[p.out0_off + t] = acc;
 }
 
 // avg_forward: in0 = x; out0 = y.
@@ -116,10 +122,10 @@ fn avg_forward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workg
     for (var kx = 0u; kx < p.kw; kx = kx + 1u) {
       let ix = i32(ox * p.sw + kx) - i32(p.pw);
       if (ix < 0 || ix >= i32(p.w)) { continue; }
-      acc = acc + in0[base + u32(iy) * p.w + u32(ix)];
+      acc = acc + in0[p.in0_off + base + u32(iy) * p.w + u32(ix)];
     }
   }
-  out0[t] = acc / window_divisor(oy, ox);
+  out0[p.out0_off + t] = acc / window_divisor(oy, ox);
 }
 
 // avg_backward: in0 = dy; out0 = dx.
@@ -137,8 +143,8 @@ fn avg_backward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_work
   var acc = 0.0;
   for (var oy = oy0; oy <= oy1; oy = oy + 1) {
     for (var ox = ox0; ox <= ox1; ox = ox + 1) {
-      acc = acc + in0[(plane * p.oh + u32(oy)) * p.ow + u32(ox)] / window_divisor(u32(oy), u32(ox));
+      acc = acc + in0[p.in0_off + (plane * p.oh + u32(oy)) * p.ow + u32(ox)] / window_divisor(u32(oy), u32(ox));
     }
   }
-  out0[t] = acc;
+  out0[p.out0_off + t] = acc;
 }
