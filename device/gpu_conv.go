@@ -55,7 +55,7 @@ func (g *gpuDevice) batchParts(p Conv2DParams, gm convGEMM, f func(p Conv2DParam
 			perImage = max(perImage, b.Len()/p.N)
 		}
 	}
-	step := max(int(g.bindLimit)/4/2/perImage, 1)
+	step := g.passRows(perImage)
 	for n0 := 0; n0 < p.N; n0 += step {
 		q, part := p, gm
 		q.N = min(step, p.N-n0)

@@ -506,14 +506,14 @@ func partialOp(op ReduceOp) ReduceOp {
 // a binding of x, as many whole rows as fit or, for longer rows, chunks of
 // one row whose partial results a last pass combines.
 func (g *gpuDevice) reduceSplitLocked(op ReduceOp, dst Buffer, x View, nOut, nRed int, scale float32) error {
-	limit := int(g.bindLimit) / x.Buf.DType().Size() / 2
+	limit := g.passElements()
 	chunk := max(min(nRed, 256*maxLoop, limit), 1)
 	chunks := max(ceilDiv(nRed, chunk), 1)
 	rowsOf := func(o0, rows int) View {
 		return View{Buf: x.Buf, Shape: []int{rows, nRed}, Strides: []int{nRed, 1}, Offset: x.Offset + o0*nRed}
 	}
 	if chunks == 1 {
-		step := max(limit/max(nRed, 1), 1)
+		step := g.passRows(nRed)
 		for o0 := 0; o0 < nOut; o0 += step {
 			k := min(step, nOut-o0)
 			if err := g.reduceLocked(op, dst, o0, rowsOf(o0, k), []int{k}, []int{nRed}, []int{nRed}, []int{1}, 1, scale); err != nil {
@@ -623,7 +623,7 @@ func (g *gpuDevice) ArgReduce(op ReduceOp, dst Buffer, x View) {
 			defer g.releaseScratchLocked(b)
 			x, xa = dense, gpuIn(1, dense.Buf)
 		}
-		step := max(int(g.bindLimit)/x.Buf.DType().Size()/2/max(n, 1), 1)
+		step := g.passRows(n)
 		for o0 := 0; o0 < nOut; o0 += step {
 			rows := min(step, nOut-o0)
 			xw, xs := g.window(xa, x.Offset+o0*n, x.Offset+(o0+rows)*n-1)
@@ -670,12 +670,9 @@ func (g *gpuDevice) splitMatMul(c, a, b View, accumulate bool) error {
 	if worst < 0 {
 		return g.matmulLocked(c, a, b, accumulate, true)
 	}
-	// The operand's dimensions in terms of the problem's: a is [B, M, K],
-	// b [B, K, N], c [B, M, N]; problem dimensions are B=0, M=1, N=2, K=3.
-	dims := dims3[worst]
 	v := views[worst]
 	d, extent := -1, 0
-	for i, pd := range dims {
+	for i, pd := range dims3[worst] {
 		if e := (v.Shape[i] - 1) * max(v.Strides[i], -v.Strides[i]); v.Shape[i] > 1 && e > extent {
 			d, extent = pd, e
 		}
@@ -775,7 +772,7 @@ func (g *gpuDevice) Softmax(dst Buffer, x Buffer, rows, cols int, log bool) {
 		xa, ya := gpuIn(1, x), gpuOut(2, dst)
 		step, split := rows, g.oversized([]gpuArg{xa, ya}) // rows per pass: as many as fit half a binding
 		if split {
-			step = max(int(g.bindLimit)/x.DType().Size()/2/max(cols, 1), 1)
+			step = g.passRows(cols)
 		}
 		for r0 := 0; r0 < rows; r0 += step {
 			n := min(step, rows-r0)
@@ -830,7 +827,7 @@ func (g *gpuDevice) pooling(entry string, total int, p Pool2DParams, args ...gpu
 			for _, a := range args {
 				perPlane = max(perPlane, a.gb.n/planes)
 			}
-			step = max(int(g.bindLimit)/4/2/perPlane, 1)
+			step = g.passRows(perPlane)
 		}
 		for p0 := 0; p0 == 0 || p0 < planes; p0 += step {
 			cnt := min(step, planes-p0)
@@ -920,11 +917,10 @@ func (g *gpuDevice) index(entry string, code uint32, atomic bool, dst, src, idx 
 		if entry == "gather" || entry == "scatter_add" {
 			perIdx = sh.M * sh.Inner
 		}
-		limit := int(g.bindLimit) / src.DType().Size() / 2
-		per := max(limit/max(sh.N*sh.Inner, sh.M*sh.Inner, 1), 1) // outer slices per pass
+		per := g.passRows(max(sh.N, sh.M) * sh.Inner) // outer slices per pass
 		rows := sh.N
-		if sh.N*sh.Inner > limit {
-			rows = max(limit/max(sh.Inner, 1), 1)
+		if sh.N*sh.Inner > g.passElements() {
+			rows = g.passRows(sh.Inner)
 		}
 		for o0 := 0; o0 < sh.Outer; o0 += per {
 			cnt := min(per, sh.Outer-o0)

@@ -23,6 +23,15 @@ func (g *gpuDevice) oversized(args []gpuArg) bool {
 	return false
 }
 
+// passElements is how many 4-byte elements one part of a split op reads
+// from an operand: half a binding, leaving room for the window's alignment
+// and for parts that are not cut exactly.
+func (g *gpuDevice) passElements() int { return int(g.bindLimit) / 4 / 2 }
+
+// passRows is how many rows of n elements one part of a split op covers:
+// as many as passElements holds, and at least one.
+func (g *gpuDevice) passRows(n int) int { return max(g.passElements()/max(n, 1), 1) }
+
 // span returns the first and the last element that a view of shape and
 // strides from offset touches; both are offset when the view is empty.
 func span(offset int, shape, strides []int) (lo, hi int) {
