@@ -87,24 +87,35 @@ func (g *gpuDevice) minWorkgroups() int {
 	return 256
 }
 
-// matmulTile picks the largest matmul tile that still gives the adapter
-// enough workgroups for a batch of m×n products.
+// matmulTile picks, among the tiles that pad an m×n product by at most a
+// quarter (all tiles when none does), the largest that still gives the
+// adapter enough workgroups for a batch of them, or else the smallest: a
+// 128×256 tile over the 64×64 products of attention heads would compute
+// eight times their arithmetic.
 func (g *gpuDevice) matmulTile(batch, m, n int) gemmTile {
 	tiles := matmulTilesGPU
 	if g.software {
 		tiles = matmulTilesSoftware
 	}
-	var pick gemmTile
+	var fit, snug []gemmTile
 	for _, t := range tiles {
 		if !t.fits(g) {
 			continue
 		}
-		pick = t
-		if batch*ceilDiv(m, t.rows())*ceilDiv(n, t.cols()) >= g.minWorkgroups() {
-			break
+		fit = append(fit, t)
+		if padded := ceilDiv(m, t.rows()) * t.rows() * ceilDiv(n, t.cols()) * t.cols(); padded*4 <= m*n*5 {
+			snug = append(snug, t)
 		}
 	}
-	return pick
+	if len(snug) == 0 {
+		snug = fit
+	}
+	for _, t := range snug {
+		if batch*ceilDiv(m, t.rows())*ceilDiv(n, t.cols()) >= g.minWorkgroups() {
+			return t
+		}
+	}
+	return snug[len(snug)-1]
 }
 
 // vec4 returns a bound as an array of vec4s: the binding is rounded up to

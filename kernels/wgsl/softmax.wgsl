@@ -128,3 +128,32 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3
     }
   }
 }
+
+// short: one thread per row, for rows too short to occupy a workgroup
+// (attention scores over a few dozen keys): three passes over the row in
+// the thread, no barriers.
+@compute @workgroup_size(256)
+fn short(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let row = gid.x + gid.y * nwg.x * 256u;
+  if (row >= p.rows) { return; }
+  let base = p.off + row * p.cols;
+  var mx = -inf_f32();
+  for (var c = 0u; c < p.cols; c = c + 1u) {
+    mx = max_nan(mx, x[base + c]);
+  }
+  var total = 0.0;
+  for (var c = 0u; c < p.cols; c = c + 1u) {
+    total = total + exp(x[base + c] - mx);
+  }
+  if (p.log != 0u) {
+    let lt = log(total);
+    for (var c = 0u; c < p.cols; c = c + 1u) {
+      y[base + c] = (x[base + c] - mx) - lt;
+    }
+  } else {
+    let inv = 1.0 / total;
+    for (var c = 0u; c < p.cols; c = c + 1u) {
+      y[base + c] = exp(x[base + c] - mx) * inv;
+    }
+  }
+}
