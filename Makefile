@@ -7,7 +7,7 @@ SUDO    := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 ICDS    := $(wildcard /usr/share/vulkan/icd.d/*.json /etc/vulkan/icd.d/*.json)
 FASHION := $(wildcard /usr/share/datasets/fashion-mnist/*.gz)
 
-.PHONY: help deps demo devices examples test test-cpu race lint bench compare compare-onnx fuzz vet fmt
+.PHONY: help deps demo devices examples test test-cpu race lint bench gpu-check compare compare-onnx fuzz vet fmt
 
 help:
 	@echo "make demo      train the MNIST CNN (2 epochs) on the best device here and report its test accuracy"
@@ -18,6 +18,7 @@ help:
 	@echo "make race      the race detector over device, tensor, autograd and nn"
 	@echo "make bench     every benchmark on cpu and gpu"
 	@echo "make compare   the benchmark workloads in PyTorch and in wgtensor, side by side"
+	@echo "make gpu-check on a machine with a GPU: self-check, MatMul TFLOP/s, training steps, dispatch cost, examples (SOFTWARE=1 accepts lavapipe)"
 	@echo "make compare-onnx  the ONNX models in ONNX Runtime and in wgtensor, side by side"
 	@echo "make fuzz      each fuzz target for FUZZTIME (60s), outside CI"
 	@echo "make lint      gofmt and go vet"
@@ -92,6 +93,9 @@ race:
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./bench
 
+gpu-check:
+	bash bench/gpu-check.sh $(if $(SOFTWARE),-software)
+
 # compare times the benchmark workloads in PyTorch (Debian's python3-torch,
 # when installed) and in wgtensor in one run and prints the ratios.
 compare:
@@ -111,6 +115,7 @@ fuzz:
 		$(GO) test -run '^$$' -fuzz "^$$fn\$$" -fuzztime $(FUZZTIME) -fuzzminimizetime 5s $$pkg; done
 
 lint: fmt vet
+	bash -n bench/gpu-check.sh
 
 fmt:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \

@@ -41,6 +41,7 @@ func run(b *testing.B, dev device.Device, op func() *tensor.Tensor) {
 	if err := dev.Sync(); err != nil {
 		b.Fatal(err)
 	}
+	before := dev.Stats()
 	b.ResetTimer()
 	for b.Loop() {
 		op()
@@ -48,10 +49,26 @@ func run(b *testing.B, dev device.Device, op func() *tensor.Tensor) {
 			b.Fatal(err)
 		}
 	}
+	reportStats(b, before, dev.Stats())
+}
+
+// reportStats reports the device's work per iteration between two Stats:
+// kernels dispatched, command buffers submitted, reads of device memory and
+// buffers created (pool misses).
+func reportStats(b *testing.B, before, after device.Stats) {
+	per := func(n int64) float64 { return float64(n) / float64(b.N) }
+	b.ReportMetric(per(after.Dispatches-before.Dispatches), "dispatches/op")
+	b.ReportMetric(per(after.Submits-before.Submits), "submits/op")
+	b.ReportMetric(per(after.Readbacks-before.Readbacks), "readbacks/op")
+	b.ReportMetric(per(after.Created-before.Created), "buffers/op")
 }
 
 func BenchmarkMatMul(b *testing.B) {
-	for _, n := range []int{128, 256, 512, 1024, 2048} {
+	sizes := []int{128, 256, 512, 1024, 2048}
+	if os.Getenv("WGTENSOR_BENCH_LARGE") != "" { // bench/gpu-check.sh on a real GPU
+		sizes = append(sizes, 4096, 8192)
+	}
+	for _, n := range sizes {
 		b.Run(fmt.Sprint(n), func(b *testing.B) {
 			onDevices(b, func(b *testing.B, dev device.Device) {
 				rng := tensor.NewRNG(1)

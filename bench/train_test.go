@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"os"
 	"testing"
 
 	"github.com/wgtensor/wgtensor/autograd"
@@ -20,6 +21,7 @@ func step(b *testing.B, dev device.Device, f func()) {
 	if err := dev.Sync(); err != nil {
 		b.Fatal(err)
 	}
+	before := dev.Stats()
 	b.ResetTimer()
 	for b.Loop() {
 		f()
@@ -27,6 +29,27 @@ func step(b *testing.B, dev device.Device, f func()) {
 			b.Fatal(err)
 		}
 	}
+	reportStats(b, before, dev.Stats())
+	if os.Getenv("WGTENSOR_BENCH_PROFILE") != "" {
+		profileStep(b, dev, f)
+	}
+}
+
+// profileStep logs the kernel-by-kernel profile of one more step, on a
+// device that can time its kernels.
+func profileStep(b *testing.B, dev device.Device, f func()) {
+	if _, ok := dev.(device.Profiler); !ok {
+		return
+	}
+	if err := device.StartProfile(dev); err != nil {
+		b.Fatal(err)
+	}
+	f()
+	p, err := device.StopProfile(dev)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Logf("one step:\n%s", p)
 }
 
 // BenchmarkTrainStepMLP is one step of an MLP 784-256-10 on a batch of 128
