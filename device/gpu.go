@@ -4,6 +4,7 @@ package device
 
 import (
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"math/bits"
 	"os"
@@ -52,6 +53,10 @@ type gpuBuffer struct {
 	// refused is the refusal of the op that should have written the
 	// buffer, if one was refused; Write clears it.
 	refused atomic.Pointer[refusal]
+	// pending is the buffer's value not computed yet, and users the
+	// pending values that read the buffer as it is (see gpu_fuse.go).
+	pending *ewPending
+	users   map[*gpuBuffer]bool
 }
 
 // Err returns the error of the refused op that should have written the
@@ -103,6 +108,10 @@ type gpuDevice struct {
 	indexIDs   map[string]uint32
 
 	stats Stats
+
+	fuse  bool                // elementwise ops are deferred and fused (see gpu_fuse.go)
+	lazy  map[*gpuBuffer]bool // the buffers with a pending value
+	epoch int                 // counts the sync points (materializeAllLocked)
 
 	timestamps bool // the device has the timestamp-query feature
 	shaderF16  bool // the device has the shader-f16 feature
@@ -158,6 +167,8 @@ func openGPU() (*gpuDevice, error) {
 		modules:   map[string]*wgpu.ShaderModule{},
 		pool:      map[uint64][]*wgpu.Buffer{},
 		staging:   map[uint64][]*wgpu.Buffer{},
+		fuse:      fusionEnabled(),
+		lazy:      map[*gpuBuffer]bool{},
 	}
 	var features []wgpu.FeatureName
 	if adapter.HasFeature(wgpu.FeatureNameTimestampQuery) {
@@ -444,6 +455,12 @@ func (g *gpuDevice) Free(buf Buffer) {
 	if b.freed {
 		return
 	}
+	// Pending values that read the buffer are computed while it holds
+	// what they read; its own pending value is never needed.
+	if err := g.computeUsersLocked(b); err != nil {
+		g.setFault(err)
+	}
+	g.dropPendingLocked(b)
 	b.freed = true
 	g.stats.LiveBuffers--
 	g.stats.LiveBytes -= int64(b.size)
@@ -487,6 +504,10 @@ func (g *gpuDevice) Write(dst Buffer, src any) error {
 	if len(data) == 0 {
 		return nil
 	}
+	if err := g.computeUsersLocked(b); err != nil {
+		return err
+	}
+	g.dropPendingLocked(b)
 	if err := g.flushLocked(); err != nil {
 		return err
 	}
@@ -507,11 +528,17 @@ func (g *gpuDevice) Read(src Buffer, dst any) error {
 	if err != nil {
 		return err
 	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	// A readback is a sync point (see materializeAllLocked), and b's own
+	// value is computed even when it is on the way to another.
+	if err := errors.Join(g.materializeAllLocked(), g.materializeLocked(b)); err != nil {
+		g.setFault(err)
+		return g.faulted()
+	}
 	if err := b.Err(); err != nil {
 		return err
 	}
-	g.mu.Lock()
-	defer g.mu.Unlock()
 	g.stats.Readbacks++
 	data, status, err := g.readbackLocked(b.buf, uint64(len(out)))
 	if err != nil {
@@ -525,6 +552,10 @@ func (g *gpuDevice) Read(src Buffer, dst any) error {
 func (g *gpuDevice) Sync() error {
 	g.mu.Lock()
 	defer g.mu.Unlock()
+	if err := g.materializeAllLocked(); err != nil {
+		g.setFault(err)
+		return g.faulted()
+	}
 	if g.statusUsed {
 		_, status, err := g.readbackLocked(nil, 0)
 		if err != nil {

@@ -62,7 +62,7 @@ func TestGPUProfile(t *testing.T) {
 	}
 	assert.Equal(t, int(dispatches), count, "every dispatch timed once")
 	assert.Contains(t, strings.Join(names, "\n"), "MatMul: matmul.")
-	assert.Contains(t, strings.Join(names, "\n"), "Exp: unary.main")
+	assert.Contains(t, strings.Join(names, "\n"), "fused Exp: fused.main", "the Exp computed in one generated kernel")
 	assert.Contains(t, p.String(), "mean µs")
 	_, err = StopProfile(d)
 	assert.Error(t, err, "no profile running")

@@ -19,7 +19,7 @@ func wgslType(dt DType) string {
 }
 
 var unaryExpr = map[UnaryOp]string{
-	Neg: "-v", Abs: "abs(v)", Square: "v * v", Exp: "exp(v)", Log: "log(v)", Sqrt: "sqrt(v)",
+	Neg: "-v", Abs: "abs(v)", Square: "v * v", Exp: "exp(v)", Log: "select(log(v), -inf_f32(), v == 0.0)", Sqrt: "sqrt(v)",
 	Rsqrt: "1.0 / sqrt(v)", Recip: "1.0 / v", Sin: "sin(v)", Cos: "cos(v)", Tanh: "tanh_stable(v)",
 	Sigmoid: "sigmoid_stable(v)", ReLU: "select(0.0, v, v > 0.0 || is_nan(v))", GELU: "gelu(v)",
 	GELUGrad: "gelu_grad(v)", Erf: "erf_approx(v)",
@@ -301,6 +301,9 @@ func (g *gpuDevice) Copy(dst, src View) {
 func (g *gpuDevice) Unary(op UnaryOp, dst Buffer, x View) {
 	g.do(op.String(), []Buffer{dst}, func() error {
 		dt := x.Buf.DType()
+		if ok, err := g.deferLocked(op.String(), dst, x.Shape, unaryFn(op, dt), ewIn{view: x}); ok || err != nil {
+			return err
+		}
 		p, err := g.pipelineLocked("unary", "main", kernelSpec{"T": wgslType(dt), "Expr": unaryExprFor(op, dt)})
 		if err != nil {
 			return err
@@ -325,6 +328,9 @@ func (g *gpuDevice) binaryPipeline(op BinaryOp, dt DType) (*pipeline, error) {
 
 func (g *gpuDevice) Binary(op BinaryOp, dst Buffer, a, b View) {
 	g.do(op.String(), []Buffer{dst}, func() error {
+		if ok, err := g.deferLocked(op.String(), dst, a.Shape, binaryFn(op, a.Buf.DType()), ewIn{view: a}, ewIn{view: b}); ok || err != nil {
+			return err
+		}
 		p, err := g.binaryPipeline(op, a.Buf.DType())
 		if err != nil {
 			return err
@@ -342,6 +348,13 @@ func (g *gpuDevice) Binary(op BinaryOp, dst Buffer, a, b View) {
 func (g *gpuDevice) BinaryScalar(op BinaryOp, dst Buffer, a View, s float64, scalarFirst bool) {
 	g.do(op.String(), []Buffer{dst}, func() error {
 		dt := a.Buf.DType()
+		ins := []ewIn{{view: a}, {scalar: scalarBits(s, dt)}}
+		if scalarFirst {
+			ins[0], ins[1] = ins[1], ins[0]
+		}
+		if ok, err := g.deferLocked(op.String(), dst, a.Shape, binaryFn(op, dt), ins...); ok || err != nil {
+			return err
+		}
 		p, err := g.binaryPipeline(op, dt)
 		if err != nil {
 			return err
@@ -350,10 +363,7 @@ func (g *gpuDevice) BinaryScalar(op BinaryOp, dst Buffer, a View, s float64, sca
 		if scalarFirst {
 			flags |= 2
 		}
-		bits := math.Float32bits(float32(s))
-		if dt == Int32 {
-			bits = uint32(int32(s))
-		}
+		bits := *scalarBits(s, dt)
 		v := []View{a}
 		done, err := g.fitLocked(a.Shape, v)
 		if err != nil {

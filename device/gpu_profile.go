@@ -70,7 +70,10 @@ func (g *gpuDevice) StopProfile() (*Profile, error) {
 	if p == nil {
 		return nil, errors.New("device: StopProfile: no profile is running")
 	}
-	err := g.flushLocked()
+	err := g.materializeAllLocked() // pending values are work of the region
+	if err == nil {
+		err = g.flushLocked()
+	}
 	if err == nil {
 		err = g.waitIdleLocked()
 	}

@@ -241,6 +241,9 @@ type gpuArg struct {
 	// view is k+1 when an elementwise kernel addresses the buffer through
 	// its operand k's offset and strides, 0 when through the linear index.
 	view int
+	// asIs binds the buffer's contents without computing its pending
+	// value first (a fused kernel's leaf; see gpu_fuse.go).
+	asIs bool
 }
 
 // of returns a addressed through operand k of an elementwise kernel.
@@ -280,6 +283,21 @@ func (g *gpuDevice) threads(n int) gpuGrid { return g.linearGrid((n + 255) / 256
 // also for reading (an in-place update), the kernel writes a copy that is
 // copied back afterwards, since WebGPU forbids such aliasing in a dispatch.
 func (g *gpuDevice) launchLocked(p *pipeline, params []byte, gr gpuGrid, args ...gpuArg) error {
+	// Pending values the kernel reads are computed first, and so are
+	// those that read what it writes (see gpu_fuse.go).
+	for _, a := range args {
+		if a.gb == nil || a.asIs {
+			continue
+		}
+		if err := g.materializeLocked(a.gb); err != nil {
+			return err
+		}
+		if a.write {
+			if err := g.computeUsersLocked(a.gb); err != nil {
+				return err
+			}
+		}
+	}
 	for _, a := range args {
 		if a.gb != nil && !a.write {
 			if r := a.gb.refused.Load(); r != nil {

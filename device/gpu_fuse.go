@@ -1,0 +1,429 @@
+//go:build cgo && ((linux && amd64) || darwin || (windows && amd64))
+
+package device
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"os"
+	"slices"
+	"strings"
+)
+
+// Elementwise fusion. Unary, Binary and BinaryScalar do not dispatch a
+// kernel: they leave an expression on their output buffer (its pending
+// value), and an op that reads such a buffer densely, with the same shape,
+// takes the expression into its own. The expression becomes one generated
+// kernel (fused.wgsl) when its value is needed: when any other kernel binds
+// the buffer, when it is read back, at Sync, or when a buffer it reads is
+// about to be written or freed. So a chain of elementwise ops, with
+// broadcasting and strided views at its leaves, costs one dispatch and one
+// pass over memory, and a result nobody reads is never computed.
+//
+// Invariants: the leaves of a pending expression are buffers whose contents
+// the expression needs as they are now; each such buffer lists the pending
+// buffers that read it (users), and any write to it (a kernel, a host
+// write, freeing it) first computes them.
+
+// Fusion limits: the distinct leaves one kernel binds (with its output
+// within the 8 storage buffers per stage every adapter offers) and the ops
+// it applies.
+const (
+	fuseMaxLeaves = 7
+	fuseMaxNodes  = 128
+)
+
+// ewNode is a node of a pending expression: a leaf (a view of a buffer
+// over the iteration space), a scalar parameter, or an op on kid nodes.
+type ewNode struct {
+	leaf *View
+	// own binds the leaf by itself even when another leaf views the
+	// buffer the same way: the second operand of x - x, so that the
+	// shader compiler cannot fold the op (NaN - NaN is NaN).
+	own    bool
+	scalar *uint32
+	fn     *ewFn
+	kids   []*ewNode
+	t      string // the WGSL type of its value
+	nodes  int    // ops in the tree
+}
+
+// ewFn is an op of an expression: a WGSL function of its kids' values.
+type ewFn struct {
+	params, ret, body string
+}
+
+// ewPending is a buffer's pending value: root evaluated over shape.
+type ewPending struct {
+	epoch int      // the device's epoch when it was recorded
+	ops   []string // the user ops it stands for, for errors and profiles
+	shape []int
+	root  *ewNode
+	reads []*gpuBuffer // the distinct buffers its leaves view
+	// inlined is set once another pending value took this one's
+	// expression in: it is then on the way to a result.
+	inlined bool
+}
+
+// fusionEnabled reports whether elementwise ops are deferred and fused;
+// WGTENSOR_GPU_FUSION=0 dispatches each one as it is called.
+func fusionEnabled() bool { return os.Getenv("WGTENSOR_GPU_FUSION") != "0" }
+
+// ewIn is an input of a deferred op: a view, or a scalar's bits.
+type ewIn struct {
+	view   View
+	scalar *uint32
+}
+
+// deferLocked records dst = fn(ins...) over shape as dst's pending value,
+// or returns false when the op must be dispatched now (fusion off, a
+// buffer larger than a binding, views that do not coalesce). A refused
+// input refuses the op.
+func (g *gpuDevice) deferLocked(op string, dst Buffer, shape []int, fn *ewFn, ins ...ewIn) (bool, error) {
+	out := dst.(*gpuBuffer)
+	if !g.fuse || Numel(shape) == 0 || out.size > g.bindLimit {
+		return false, nil
+	}
+	var strides [][]int
+	for _, in := range ins {
+		if in.scalar != nil {
+			continue
+		}
+		b := in.view.Buf.(*gpuBuffer)
+		if r := b.refused.Load(); r != nil {
+			return false, r
+		}
+		if b.size > g.bindLimit {
+			return false, nil
+		}
+		strides = append(strides, in.view.Strides)
+	}
+	if cshape, _ := Coalesce(shape, strides...); len(cshape) > MaxRank {
+		return false, nil
+	}
+	node := &ewNode{fn: fn, t: wgslType(out.dt), nodes: 1}
+	p := &ewPending{epoch: g.epoch, shape: slices.Clone(shape), root: node}
+	var taken []*ewPending
+	for i, in := range ins {
+		kid, from := g.inputNode(in, shape)
+		if i > 0 && in.scalar == nil && ins[0].scalar == nil && sameView(in.view, ins[0].view) {
+			// Both operands are one value: read it twice from memory.
+			kid = &ewNode{leaf: &in.view, own: true, t: wgslType(in.view.Buf.DType())}
+			from = nil
+			if err := g.materializeLocked(in.view.Buf.(*gpuBuffer)); err != nil {
+				return false, err
+			}
+			if node.kids[0].leaf == nil { // the first one too
+				node.kids[0] = &ewNode{leaf: &ins[0].view, t: kid.t}
+				node.nodes = 1
+				taken = nil
+				p.ops, p.reads = nil, nil
+			}
+		}
+		if kid.leaf != nil { // a pending value read another way is computed first
+			if err := g.materializeLocked(kid.leaf.Buf.(*gpuBuffer)); err != nil {
+				return false, err
+			}
+		}
+		node.kids = append(node.kids, kid)
+		node.nodes += kid.nodes
+		if from != nil {
+			taken = append(taken, from)
+			p.ops = append(p.ops, from.ops...)
+			p.addReads(from.reads...)
+		} else if kid.leaf != nil {
+			p.addReads(kid.leaf.Buf.(*gpuBuffer))
+		}
+	}
+	p.ops = append(p.ops, op)
+	if len(p.reads) > fuseMaxLeaves || node.nodes > fuseMaxNodes {
+		// Too large to take the inputs' expressions in: compute them
+		// first and read them as leaves.
+		taken, p.ops, p.reads = nil, []string{op}, nil
+		node.kids, node.nodes = node.kids[:0], 1
+		for _, in := range ins {
+			if in.scalar == nil {
+				b := in.view.Buf.(*gpuBuffer)
+				if err := g.materializeLocked(b); err != nil {
+					return false, err
+				}
+				p.addReads(b)
+			}
+			kid, _ := g.inputNode(in, shape)
+			kid.own = kid.leaf != nil && len(node.kids) > 0 && ins[0].scalar == nil && sameView(in.view, ins[0].view)
+			node.kids = append(node.kids, kid)
+		}
+	}
+	for _, t := range taken {
+		t.inlined = true
+	}
+	g.dropPendingLocked(out)
+	out.pending = p
+	for _, b := range p.reads {
+		if b != out {
+			if b.users == nil {
+				b.users = map[*gpuBuffer]bool{}
+			}
+			b.users[out] = true
+		}
+	}
+	g.lazy[out] = true
+	return true, nil
+}
+
+// inputNode returns the node of one input: a pending buffer of this epoch
+// read densely with the op's shape contributes its expression (from is
+// its pending value), any other buffer is a leaf.
+func (g *gpuDevice) inputNode(in ewIn, shape []int) (n *ewNode, from *ewPending) {
+	if in.scalar != nil {
+		return &ewNode{scalar: in.scalar}, nil
+	}
+	v := in.view
+	b := v.Buf.(*gpuBuffer)
+	if p := b.pending; p != nil && p.epoch == g.epoch && v.Offset == 0 && v.IsContiguous() && slices.Equal(v.Shape, p.shape) {
+		return p.root, p
+	}
+	leaf := v
+	return &ewNode{leaf: &leaf, t: wgslType(b.dt)}, nil
+}
+
+// addReads adds buffers to the ones p reads.
+func (p *ewPending) addReads(bufs ...*gpuBuffer) {
+	for _, b := range bufs {
+		if !slices.Contains(p.reads, b) {
+			p.reads = append(p.reads, b)
+		}
+	}
+}
+
+// dropPendingLocked forgets b's pending value without computing it.
+func (g *gpuDevice) dropPendingLocked(b *gpuBuffer) {
+	p := b.pending
+	if p == nil {
+		return
+	}
+	b.pending = nil
+	delete(g.lazy, b)
+	for _, r := range p.reads {
+		delete(r.users, b)
+	}
+}
+
+// computeUsersLocked computes the pending values that read b, before b is
+// written or freed.
+func (g *gpuDevice) computeUsersLocked(b *gpuBuffer) error {
+	for len(b.users) > 0 {
+		for u := range b.users {
+			if err := g.materializeLocked(u); err != nil {
+				return err
+			}
+			break
+		}
+	}
+	return nil
+}
+
+// materializeAllLocked computes the pending values that no other pending
+// value contains: the results of the chains recorded so far, the values on
+// the way being computed only if something needs them later (most are
+// temporaries that the tensors' cleanups free), from leaves that stay as
+// they are until then. It starts a new epoch: a pending value from an
+// earlier one is computed before an op uses it rather than taken into the
+// op's expression, so that values carried from step to step (an
+// optimizer's moments) do not grow ever longer expressions.
+func (g *gpuDevice) materializeAllLocked() error {
+	g.epoch++
+	for b := range g.lazy {
+		if !b.pending.inlined {
+			if err := g.materializeLocked(b); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// materializeLocked records the kernel that computes b's pending value.
+func (g *gpuDevice) materializeLocked(b *gpuBuffer) error {
+	p := b.pending
+	if p == nil {
+		return nil
+	}
+	g.dropPendingLocked(b)
+	op := g.op
+	g.op = "fused " + strings.Join(compactOps(p.ops), "+")
+	defer func() { g.op = op }()
+	k := fusedKernel(p)
+	pl, err := g.pipelineLocked("fused", "main", k.spec)
+	if err != nil {
+		return fmt.Errorf("%s: %w", g.op, err)
+	}
+	strides := make([][]int, len(k.leaves))
+	for i, v := range k.leaves {
+		strides[i] = v.Strides
+	}
+	cshape, cstrides := Coalesce(p.shape, strides...)
+	n := Numel(p.shape)
+	var pr gpuParams
+	pr.ints(n, len(cshape), 0, 0).array8(cshape)
+	offs := make([]int, k.spec["Off4"].(int)*4)
+	for i, v := range k.leaves {
+		offs[i] = v.Offset
+	}
+	pr.ints(offs...)
+	for i := range k.leaves {
+		pr.array8(cstrides[i])
+	}
+	sc := make([]uint32, k.spec["Sc4"].(int)*4)
+	copy(sc, k.scalars)
+	pr.u32(sc...)
+	args := make([]gpuArg, 0, len(k.leaves)+1)
+	for i, v := range k.leaves {
+		// A leaf is the buffer's contents as they are, even when the
+		// buffer has a pending value of its own, recorded after it.
+		a := gpuIn(uint32(i+1), v.Buf)
+		a.asIs = true
+		args = append(args, a)
+	}
+	args = append(args, gpuOut(uint32(len(k.leaves)+1), b))
+	if err := g.launchLocked(pl, pr.b, g.threads(n), args...); err != nil {
+		var r *refusal
+		if errors.As(err, &r) {
+			b.refused.Store(r)
+			return nil
+		}
+		return err
+	}
+	return nil
+}
+
+// compactOps shortens a list of op names for a label: runs of one op
+// become "Op×n".
+func compactOps(ops []string) []string {
+	var out []string
+	for i := 0; i < len(ops); {
+		j := i
+		for j < len(ops) && ops[j] == ops[i] {
+			j++
+		}
+		if j-i > 1 {
+			out = append(out, fmt.Sprintf("%s×%d", ops[i], j-i))
+		} else {
+			out = append(out, ops[i])
+		}
+		i = j
+	}
+	return out
+}
+
+// fused is a generated kernel: its specialisation of fused.wgsl, the
+// views its leaves bind (in binding order) and its scalar parameters.
+type fused struct {
+	spec    kernelSpec
+	leaves  []View
+	scalars []uint32
+}
+
+type fusedLeaf struct {
+	K, Binding int
+	T          string
+}
+
+type fusedFunc struct{ Name, Params, Ret, Body string }
+
+type fusedStep struct{ Name, Call string }
+
+// fusedKernel generates the kernel of p: one leaf per distinct view, one
+// function per distinct op, one step per op node.
+func fusedKernel(p *ewPending) fused {
+	var k fused
+	var leaves []fusedLeaf
+	var funcs []fusedFunc
+	var steps []fusedStep
+	names := map[*ewNode]string{}
+	fnNames := map[ewFn]string{}
+	var walk func(n *ewNode) string
+	walk = func(n *ewNode) string {
+		if name, ok := names[n]; ok {
+			return name
+		}
+		var name string
+		switch {
+		case n.leaf != nil:
+			i := slices.IndexFunc(k.leaves, func(v View) bool { return sameView(v, *n.leaf) })
+			if i < 0 || n.own {
+				i = len(k.leaves)
+				k.leaves = append(k.leaves, *n.leaf)
+				leaves = append(leaves, fusedLeaf{K: i, Binding: i + 1, T: n.t})
+			}
+			name = fmt.Sprintf("l%d", i)
+		case n.scalar != nil:
+			name = fmt.Sprintf("scalar(%du)", len(k.scalars))
+			k.scalars = append(k.scalars, *n.scalar)
+		default:
+			args := make([]string, len(n.kids))
+			for i, kid := range n.kids {
+				args[i] = walk(kid)
+				if kid.scalar != nil { // bits of the op's operand type
+					args[i] = fmt.Sprintf("bitcast<%s>(%s)", scalarType(n), args[i])
+				}
+			}
+			fn, ok := fnNames[*n.fn]
+			if !ok {
+				fn = fmt.Sprintf("f%d", len(funcs))
+				fnNames[*n.fn] = fn
+				funcs = append(funcs, fusedFunc{Name: fn, Params: n.fn.params, Ret: n.fn.ret, Body: n.fn.body})
+			}
+			name = fmt.Sprintf("t%d", len(steps))
+			steps = append(steps, fusedStep{Name: name, Call: fn + "(" + strings.Join(args, ", ") + ")"})
+		}
+		names[n] = name
+		return name
+	}
+	result := walk(p.root)
+	k.spec = kernelSpec{
+		"Leaves": leaves, "Funcs": funcs, "Steps": steps, "Result": result,
+		"OutBinding": len(leaves) + 1, "OT": p.root.t,
+		"Off4": max(1, (len(leaves)+3)/4), "Sc4": max(1, (len(k.scalars)+3)/4),
+	}
+	return k
+}
+
+// scalarType is the WGSL type of the scalar operand of op node n: that of
+// its other operand.
+func scalarType(n *ewNode) string {
+	for _, k := range n.kids {
+		if k.scalar == nil {
+			return k.t
+		}
+	}
+	return "f32"
+}
+
+func sameView(a, b View) bool {
+	return a.Buf == b.Buf && a.Offset == b.Offset && slices.Equal(a.Shape, b.Shape) && slices.Equal(a.Strides, b.Strides)
+}
+
+// unaryFn, binaryFn are the functions of the elementwise ops.
+func unaryFn(op UnaryOp, dt DType) *ewFn {
+	t := wgslType(dt)
+	return &ewFn{params: "v: " + t, ret: t, body: unaryExprFor(op, dt)}
+}
+
+func binaryFn(op BinaryOp, dt DType) *ewFn {
+	t, ot := wgslType(dt), wgslType(dt)
+	if op.IsComparison() {
+		ot = "f32"
+	}
+	return &ewFn{params: "u: " + t + ", v: " + t, ret: ot, body: binaryExprFor(op, dt)}
+}
+
+// scalarBits is a scalar operand's bits in the element type dt.
+func scalarBits(s float64, dt DType) *uint32 {
+	bits := math.Float32bits(float32(s))
+	if dt == Int32 {
+		bits = uint32(int32(s))
+	}
+	return &bits
+}

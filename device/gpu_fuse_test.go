@@ -1,0 +1,168 @@
+//go:build cgo && ((linux && amd64) || darwin || (windows && amd64))
+
+package device
+
+import (
+	"math"
+	"math/rand/v2"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// runChain runs a random chain of elementwise ops on g with fusion on or
+// off and returns every result. The chain draws its inputs from earlier
+// results (read densely, so that fusion takes their expressions in) and
+// from leaves seen through broadcasting, transposing and offset views;
+// the leaves hold NaN, ±Inf and zeros among random values.
+func runChain(t *testing.T, g *gpuDevice, fuse bool, seed uint64) [][]float32 {
+	t.Helper()
+	g.mu.Lock()
+	saved := g.fuse
+	g.fuse = fuse
+	g.mu.Unlock()
+	defer func() {
+		g.mu.Lock()
+		g.fuse = saved
+		g.mu.Unlock()
+	}()
+	rng := rand.New(rand.NewPCG(seed, 7))
+	const a, b, c = 3, 4, 5
+	n := a * b * c
+	special := []float32{float32(math.NaN()), float32(math.Inf(1)), float32(math.Inf(-1)), 0, -0.5, 2}
+	leaf := func(m int) Buffer {
+		data := make([]float32, m)
+		for i := range data {
+			if rng.IntN(8) == 0 {
+				data[i] = special[rng.IntN(len(special))]
+			} else {
+				data[i] = float32(rng.NormFloat64())
+			}
+		}
+		buf, err := g.Alloc(Float32, m)
+		require.NoError(t, err)
+		require.NoError(t, g.Write(buf, data))
+		return buf
+	}
+	shape := []int{a, b, c}
+	full, row, col, wide := leaf(n), leaf(c), leaf(a), leaf(2*n+3)
+	views := []View{
+		Dense(full, a, b, c),
+		{Buf: row, Shape: shape, Strides: []int{0, 0, 1}},                         // broadcast along the leading dims
+		{Buf: col, Shape: shape, Strides: []int{1, 0, 0}},                         // broadcast along the trailing dims
+		{Buf: full, Shape: shape, Strides: []int{1, a, a * b}},                    // transposed
+		{Buf: wide, Offset: 3, Shape: shape, Strides: []int{2 * b * c, 2 * c, 2}}, // strided with an offset
+	}
+	unary := []UnaryOp{Neg, Abs, Exp, Log, Sqrt, Tanh, Sigmoid, ReLU, Sin, Recip, GELU}
+	binary := []BinaryOp{Add, Sub, Mul, Div, Maximum, Minimum, Pow, Lt, Ge, Eq, Ne}
+	var results []Buffer
+	pick := func() View {
+		if len(results) > 0 && rng.IntN(3) > 0 {
+			return Dense(results[len(results)-1-rng.IntN(min(3, len(results)))], a, b, c)
+		}
+		return views[rng.IntN(len(views))]
+	}
+	for range 40 {
+		out, err := g.Alloc(Float32, n)
+		require.NoError(t, err)
+		switch rng.IntN(3) {
+		case 0:
+			g.Unary(unary[rng.IntN(len(unary))], out, pick())
+		case 1:
+			g.Binary(binary[rng.IntN(len(binary))], out, pick(), pick())
+		default:
+			g.BinaryScalar(binary[rng.IntN(len(binary))], out, pick(), rng.NormFloat64()*3, rng.IntN(2) == 0)
+		}
+		results = append(results, out)
+	}
+	// In-place updates of a leaf, as optimizers do.
+	g.BinaryScalar(Mul, full, Dense(full, n), 0.5, false)
+	g.Binary(Add, full, Dense(full, n), Dense(results[len(results)-1], n))
+	results = append(results, full)
+	var got [][]float32
+	for _, r := range results {
+		data := make([]float32, n)
+		require.NoError(t, g.Read(r, data))
+		got = append(got, data)
+	}
+	for _, r := range append(results, row, col, wide) {
+		g.Free(r)
+	}
+	return got
+}
+
+// TestGPUFusedChainsMatchUnfused: random chains of elementwise ops give the
+// same results fused as dispatched op by op, in fewer dispatches: finite
+// values within float rounding, NaN as NaN, and infinities as the same
+// infinity or NaN (see below).
+func TestGPUFusedChainsMatchUnfused(t *testing.T) {
+	g := testGPU(t)
+	for seed := range uint64(10) {
+		before := g.Stats().Dispatches
+		want := runChain(t, g, false, seed)
+		unfused := g.Stats().Dispatches - before
+		before = g.Stats().Dispatches
+		got := runChain(t, g, true, seed)
+		fused := g.Stats().Dispatches - before
+		assert.Less(t, fused, unfused, "seed %d: fusion saves dispatches", seed)
+		for r := range want {
+			for i := range want[r] {
+				w, v := float64(want[r][i]), float64(got[r][i])
+				switch {
+				case math.IsNaN(w) || math.IsInf(w, 0):
+					// The shader compiler may simplify across ops the
+					// fused kernel brings together (log(1/x) to -log(x)),
+					// which can turn an infinity into NaN at the edges.
+					require.True(t, math.IsNaN(v) || v == w, "seed %d result %d[%d] = %v, want %v", seed, r, i, v, w)
+				default:
+					require.InDelta(t, w, v, 1e-5*max(1, math.Abs(w)), "seed %d result %d[%d]", seed, r, i)
+				}
+			}
+		}
+	}
+}
+
+// TestGPUFusionKeepsOrder: a pending value reads its leaves as they were
+// when its ops were called, whatever happens to them afterwards: a host
+// write, an op writing them in place, a kernel writing them, or freeing
+// them.
+func TestGPUFusionKeepsOrder(t *testing.T) {
+	g := testGPU(t)
+	up := func(v ...float32) Buffer {
+		b, err := g.Alloc(Float32, len(v))
+		require.NoError(t, err)
+		require.NoError(t, g.Write(b, v))
+		return b
+	}
+	read := func(b Buffer) []float32 {
+		out := make([]float32, b.Len())
+		require.NoError(t, g.Read(b, out))
+		return out
+	}
+	x := up(1, 2, 3)
+	y, err := g.Alloc(Float32, 3)
+	require.NoError(t, err)
+	g.BinaryScalar(Mul, y, Dense(x, 3), 10, false) // pending, reads x
+	require.NoError(t, g.Write(x, []float32{7, 7, 7}))
+	assert.Equal(t, []float32{10, 20, 30}, read(y), "computed before the host write")
+
+	z, err := g.Alloc(Float32, 3)
+	require.NoError(t, err)
+	g.BinaryScalar(Add, z, Dense(x, 3), 1, false) // z = x + 1 = 8
+	g.Copy(Dense(x, 3), Dense(y, 3))              // a kernel overwrites x
+	g.BinaryScalar(Mul, x, Dense(x, 3), 2, false) // x = 2·y = 20, 40, 60 (pending, in place)
+	assert.Equal(t, []float32{8, 8, 8}, read(z), "z read x before the copy")
+	assert.Equal(t, []float32{20, 40, 60}, read(x))
+
+	w, err := g.Alloc(Float32, 3)
+	require.NoError(t, err)
+	g.Unary(Neg, w, Dense(z, 3))
+	g.Free(z)            // w still needs z's values
+	other := up(5, 5, 5) // may reuse z's memory
+	assert.Equal(t, []float32{-8, -8, -8}, read(w))
+	assert.Equal(t, []float32{5, 5, 5}, read(other))
+	for _, b := range []Buffer{x, y, w, other} {
+		g.Free(b)
+	}
+}

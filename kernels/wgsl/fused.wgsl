@@ -1,0 +1,55 @@
+// A chain of elementwise ops fused into one kernel (see device/gpu_fuse.go):
+// y[lin + i] is an expression of the leaves, strided views of buffers over
+// one iteration space. The host generates the leaves, the functions (one
+// per distinct op) and the steps that apply them; scalars are parameters,
+// so the kernel depends on the expression's shape, not on its values.
+struct Params {
+  n: u32,
+  rank: u32,
+  lin: u32,
+  pad0: u32,
+  shape: array<vec4<u32>, 2>,
+  off: array<vec4<u32>, {{.Off4}}>,
+  st: array<array<vec4<u32>, 2>, {{len .Leaves}}>,
+  sc: array<vec4<u32>, {{.Sc4}}>,
+}
+@group(0) @binding(0) var<uniform> p: Params;
+{{- range .Leaves}}
+@group(0) @binding({{.Binding}}) var<storage, read> x{{.K}}: array<{{.T}}>;
+{{- end}}
+@group(0) @binding({{.OutBinding}}) var<storage, read_write> y: array<{{.OT}}>;
+
+// at maps the linear index i to an element of leaf k.
+fn at(k: u32, i: u32) -> u32 {
+  var rem = i;
+  var o = p.off[k >> 2u][k & 3u];
+  for (var d = p.rank; d > 0u; d = d - 1u) {
+    let j = d - 1u;
+    let s = p.shape[j >> 2u][j & 3u];
+    o = o + (rem % s) * p.st[k][j >> 2u][j & 3u];
+    rem = rem / s;
+  }
+  return o;
+}
+
+// scalar returns the bits of scalar parameter j.
+fn scalar(j: u32) -> u32 {
+  return p.sc[j >> 2u][j & 3u];
+}
+{{range .Funcs}}
+fn {{.Name}}({{.Params}}) -> {{.Ret}} {
+  return {{.Body}};
+}
+{{end}}
+@compute @workgroup_size(256)
+fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let i = gid.x + gid.y * nwg.x * 256u;
+  if (i >= p.n) { return; }
+{{- range .Leaves}}
+  let l{{.K}} = x{{.K}}[at({{.K}}u, i)];
+{{- end}}
+{{- range .Steps}}
+  let {{.Name}} = {{.Call}};
+{{- end}}
+  y[p.lin + i] = {{.Result}};
+}
