@@ -228,15 +228,7 @@ var windowCases = []windowCase{
 // tensors, and compares the results with the CPU's.
 func TestGPUSplitsLargeOperands(t *testing.T) {
 	g := testGPU(t)
-	g.mu.Lock()
-	saved := g.bindLimit
-	g.bindLimit = 4096
-	g.mu.Unlock()
-	defer func() {
-		g.mu.Lock()
-		g.bindLimit = saved
-		g.mu.Unlock()
-	}()
+	lowerBindLimit(t, g, 4096)
 	for _, c := range windowCases {
 		t.Run(c.name, func(t *testing.T) {
 			want := c.run(&windowHarness{t: t, d: CPU(), rng: rand.New(rand.NewPCG(3, 4))})
@@ -276,15 +268,7 @@ func requireNear(t *testing.T, got, want []float32) {
 // index op as by a whole one, and the invalid rows read as zeros.
 func TestGPUSplitIndexErrors(t *testing.T) {
 	g := testGPU(t)
-	g.mu.Lock()
-	saved := g.bindLimit
-	g.bindLimit = 4096
-	g.mu.Unlock()
-	defer func() {
-		g.mu.Lock()
-		g.bindLimit = saved
-		g.mu.Unlock()
-	}()
+	lowerBindLimit(t, g, 4096)
 	h := &windowHarness{t: t, d: g, rng: rand.New(rand.NewPCG(5, 6))}
 	table := h.rand(3000 * 4)
 	idx := h.up([]int32{5, 2999, 3000, 1})
@@ -296,4 +280,18 @@ func TestGPUSplitIndexErrors(t *testing.T) {
 	require.NoError(t, g.Sync(), "the error is reported once and the device works")
 	got := h.read(rows)
 	assert.Equal(t, []float32{0, 0, 0, 0}, got[8:12])
+}
+
+// lowerBindLimit makes g bind at most limit bytes at a time until the test
+// ends, so that small tensors take the split paths.
+func lowerBindLimit(t *testing.T, g *gpuDevice, limit uint64) {
+	g.mu.Lock()
+	saved := g.bindLimit
+	g.bindLimit = limit
+	g.mu.Unlock()
+	t.Cleanup(func() {
+		g.mu.Lock()
+		g.bindLimit = saved
+		g.mu.Unlock()
+	})
 }
