@@ -57,6 +57,7 @@ type gpuBuffer struct {
 	// pending values that read the buffer as it is (see gpu_fuse.go).
 	pending *ewPending
 	users   map[*gpuBuffer]bool
+	held    bool // freed, its memory kept for the pending values that read it
 }
 
 // Err returns the error of the refused op that should have written the
@@ -455,15 +456,22 @@ func (g *gpuDevice) Free(buf Buffer) {
 	if b.freed {
 		return
 	}
-	// Pending values that read the buffer are computed while it holds
-	// what they read; its own pending value is never needed.
-	if err := g.computeUsersLocked(b); err != nil {
-		g.setFault(err)
-	}
-	g.dropPendingLocked(b)
+	// Its own pending value is never needed. While pending values read
+	// it, its memory is held back from the pool until they are computed
+	// or dropped (most are temporaries freed soon after).
+	g.dropPendingLocked(b, true)
 	b.freed = true
 	g.stats.LiveBuffers--
 	g.stats.LiveBytes -= int64(b.size)
+	if len(b.users) > 0 {
+		b.held = true
+		return
+	}
+	g.poolLocked(b)
+}
+
+// poolLocked returns a freed buffer's memory to the pool.
+func (g *gpuDevice) poolLocked(b *gpuBuffer) {
 	g.pool[b.size] = append(g.pool[b.size], b.buf)
 	g.poolBytes += int64(b.size)
 	if g.poolBytes > maxPoolBytes {
@@ -507,7 +515,7 @@ func (g *gpuDevice) Write(dst Buffer, src any) error {
 	if err := g.computeUsersLocked(b); err != nil {
 		return err
 	}
-	g.dropPendingLocked(b)
+	g.dropPendingLocked(b, true)
 	if err := g.flushLocked(); err != nil {
 		return err
 	}

@@ -158,7 +158,11 @@ func (g *gpuDevice) deferLocked(op string, dst Buffer, shape []int, fn *ewFn, in
 	for _, t := range taken {
 		t.inlined = true
 	}
-	g.dropPendingLocked(out)
+	var old []*gpuBuffer
+	if out.pending != nil {
+		old = out.pending.reads
+	}
+	g.dropPendingLocked(out, false)
 	out.pending = p
 	for _, b := range p.reads {
 		if b != out {
@@ -168,6 +172,7 @@ func (g *gpuDevice) deferLocked(op string, dst Buffer, shape []int, fn *ewFn, in
 			b.users[out] = true
 		}
 	}
+	g.releaseHeldLocked(old) // those the new value does not read
 	g.lazy[out] = true
 	return true, nil
 }
@@ -197,8 +202,11 @@ func (p *ewPending) addReads(bufs ...*gpuBuffer) {
 	}
 }
 
-// dropPendingLocked forgets b's pending value without computing it.
-func (g *gpuDevice) dropPendingLocked(b *gpuBuffer) {
+// dropPendingLocked forgets b's pending value; with release, the freed
+// buffers it was the last to read go back to the pool (without, the caller
+// releases them with releaseHeldLocked once the kernel reading them is
+// recorded).
+func (g *gpuDevice) dropPendingLocked(b *gpuBuffer, release bool) {
 	p := b.pending
 	if p == nil {
 		return
@@ -207,6 +215,20 @@ func (g *gpuDevice) dropPendingLocked(b *gpuBuffer) {
 	delete(g.lazy, b)
 	for _, r := range p.reads {
 		delete(r.users, b)
+	}
+	if release {
+		g.releaseHeldLocked(p.reads)
+	}
+}
+
+// releaseHeldLocked returns to the pool the freed buffers among bufs that
+// no pending value reads any more.
+func (g *gpuDevice) releaseHeldLocked(bufs []*gpuBuffer) {
+	for _, r := range bufs {
+		if r.held && len(r.users) == 0 {
+			r.held = false
+			g.poolLocked(r)
+		}
 	}
 }
 
@@ -250,7 +272,8 @@ func (g *gpuDevice) materializeLocked(b *gpuBuffer) error {
 	if p == nil {
 		return nil
 	}
-	g.dropPendingLocked(b)
+	g.dropPendingLocked(b, false)
+	defer g.releaseHeldLocked(p.reads)
 	op := g.op
 	g.op = "fused " + strings.Join(compactOps(p.ops), "+")
 	defer func() { g.op = op }()
