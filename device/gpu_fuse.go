@@ -17,14 +17,15 @@ import (
 // takes the expression into its own. The expression becomes one generated
 // kernel (fused.wgsl) when its value is needed: when any other kernel binds
 // the buffer, when it is read back, at Sync, or when a buffer it reads is
-// about to be written or freed. So a chain of elementwise ops, with
+// about to be written. So a chain of elementwise ops, with
 // broadcasting and strided views at its leaves, costs one dispatch and one
 // pass over memory, and a result nobody reads is never computed.
 //
 // Invariants: the leaves of a pending expression are buffers whose contents
 // the expression needs as they are now; each such buffer lists the pending
 // buffers that read it (users), and any write to it (a kernel, a host
-// write, freeing it) first computes them.
+// write) first computes them. Freeing it computes nothing: its memory is
+// held out of the pool until its users are computed or dropped.
 
 // Fusion limits: the distinct leaves one kernel binds (with its output
 // within the 8 storage buffers per stage every adapter offers) and the ops
