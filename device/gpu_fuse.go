@@ -11,7 +11,7 @@ import (
 	"strings"
 )
 
-// Elementwise fusion. Unary, Binary and BinaryScalar do not dispatch a
+// Elementwise fusion. Unary, Binary, BinaryScalar and Where do not dispatch a
 // kernel: they leave an expression on their output buffer (its pending
 // value), and an op that reads such a buffer densely, with the same shape,
 // takes the expression into its own. The expression becomes one generated
@@ -40,8 +40,7 @@ const (
 type ewNode struct {
 	leaf *View
 	// own binds the leaf by itself even when another leaf views the
-	// buffer the same way: the second operand of x - x, so that the
-	// shader compiler cannot fold the op (NaN - NaN is NaN).
+	// buffer the same way (the second operand of x - x).
 	own    bool
 	scalar *uint32
 	fn     *ewFn
@@ -106,21 +105,25 @@ func (g *gpuDevice) deferLocked(op string, dst Buffer, shape []int, fn *ewFn, in
 	node := &ewNode{fn: fn, t: wgslType(out.dt), nodes: 1}
 	p := &ewPending{epoch: g.epoch, shape: slices.Clone(shape), root: node}
 	var taken []*ewPending
+	// An operand that is another one's value again (x - x) is read from
+	// memory a second time, from a binding of its own, so that the shader
+	// compiler cannot fold the op (NaN - NaN is NaN): the value is
+	// computed first.
+	own := make([]bool, len(ins))
+	for i := range ins {
+		for j := range i {
+			if ins[i].scalar == nil && ins[j].scalar == nil && sameView(ins[i].view, ins[j].view) {
+				own[i] = true
+				if err := g.materializeLocked(ins[i].view.Buf.(*gpuBuffer)); err != nil {
+					return false, err
+				}
+			}
+		}
+	}
 	for i, in := range ins {
 		kid, from := g.inputNode(in, shape)
-		if i > 0 && in.scalar == nil && ins[0].scalar == nil && sameView(in.view, ins[0].view) {
-			// Both operands are one value: read it twice from memory.
-			kid = &ewNode{leaf: &in.view, own: true, t: wgslType(in.view.Buf.DType())}
-			from = nil
-			if err := g.materializeLocked(in.view.Buf.(*gpuBuffer)); err != nil {
-				return false, err
-			}
-			if node.kids[0].leaf == nil { // the first one too
-				node.kids[0] = &ewNode{leaf: &ins[0].view, t: kid.t}
-				node.nodes = 1
-				taken = nil
-				p.ops, p.reads = nil, nil
-			}
+		if own[i] {
+			kid.own = true // a fresh leaf: the buffer is not pending
 		}
 		if kid.leaf != nil { // a pending value read another way is computed first
 			if err := g.materializeLocked(kid.leaf.Buf.(*gpuBuffer)); err != nil {
@@ -152,7 +155,7 @@ func (g *gpuDevice) deferLocked(op string, dst Buffer, shape []int, fn *ewFn, in
 				p.addReads(b)
 			}
 			kid, _ := g.inputNode(in, shape)
-			kid.own = kid.leaf != nil && len(node.kids) > 0 && ins[0].scalar == nil && sameView(in.view, ins[0].view)
+			kid.own = own[len(node.kids)]
 			node.kids = append(node.kids, kid)
 		}
 	}
@@ -441,6 +444,17 @@ func binaryFn(op BinaryOp, dt DType) *ewFn {
 		ot = "f32"
 	}
 	return &ewFn{params: "u: " + t + ", v: " + t, ret: ot, body: binaryExprFor(op, dt)}
+}
+
+// whereFn is Where's function: a float condition is tested on its bits, as
+// where.wgsl does, so that NaN counts as true.
+func whereFn(ct, dt DType) *ewFn {
+	c, t := wgslType(ct), wgslType(dt)
+	test := "c != 0"
+	if ct == Float32 {
+		test = "(bitcast<u32>(c) & 0x7fffffffu) != 0u"
+	}
+	return &ewFn{params: "c: " + c + ", u: " + t + ", v: " + t, ret: t, body: "select(v, u, " + test + ")"}
 }
 
 // scalarBits is a scalar operand's bits in the element type dt.

@@ -15,7 +15,8 @@ import (
 // off and returns every result. The chain draws its inputs from earlier
 // results (read densely, so that fusion takes their expressions in) and
 // from leaves seen through broadcasting, transposing and offset views;
-// the leaves hold NaN, ±Inf and zeros among random values.
+// the leaves hold NaN, ±Inf and zeros among random values. Ops: unary,
+// binary (comparisons among them), scalar on either side, where.
 func runChain(t *testing.T, g *gpuDevice, fuse bool, seed uint64) [][]float32 {
 	t.Helper()
 	g.mu.Lock()
@@ -66,11 +67,13 @@ func runChain(t *testing.T, g *gpuDevice, fuse bool, seed uint64) [][]float32 {
 	for range 40 {
 		out, err := g.Alloc(Float32, n)
 		require.NoError(t, err)
-		switch rng.IntN(3) {
+		switch rng.IntN(4) {
 		case 0:
 			g.Unary(unary[rng.IntN(len(unary))], out, pick())
 		case 1:
 			g.Binary(binary[rng.IntN(len(binary))], out, pick(), pick())
+		case 2:
+			g.Where(out, pick(), pick(), pick())
 		default:
 			g.BinaryScalar(binary[rng.IntN(len(binary))], out, pick(), rng.NormFloat64()*3, rng.IntN(2) == 0)
 		}

@@ -376,6 +376,9 @@ func (g *gpuDevice) BinaryScalar(op BinaryOp, dst Buffer, a View, s float64, sca
 
 func (g *gpuDevice) Where(dst Buffer, cond, a, b View) {
 	g.do("Where", []Buffer{dst}, func() error {
+		if ok, err := g.deferLocked("Where", dst, a.Shape, whereFn(cond.Buf.DType(), a.Buf.DType()), ewIn{view: cond}, ewIn{view: a}, ewIn{view: b}); ok || err != nil {
+			return err
+		}
 		p, err := g.pipelineLocked("where", "main", kernelSpec{"CT": wgslType(cond.Buf.DType()), "T": wgslType(a.Buf.DType())})
 		if err != nil {
 			return err
