@@ -27,9 +27,9 @@ import (
 // write) first computes them. Freeing it computes nothing: its memory is
 // held out of the pool until its users are computed or dropped.
 
-// Fusion limits: the distinct leaves one kernel binds (with its output
-// within the 8 storage buffers per stage every adapter offers) and the ops
-// it applies.
+// Fusion limits: the leaf bindings of one kernel (with its output within
+// the 8 storage buffers per stage every adapter offers) and the ops it
+// applies.
 const (
 	fuseMaxLeaves = 7
 	fuseMaxNodes  = 128
@@ -61,6 +61,9 @@ type ewPending struct {
 	shape []int
 	root  *ewNode
 	reads []*gpuBuffer // the distinct buffers its leaves view
+	// leaves are the kernel's leaf bindings: its distinct views, and each
+	// own leaf (see ewNode.own).
+	leaves []ewLeaf
 	// inlined is set once another pending value took this one's
 	// expression in: it is then on the way to a result.
 	inlined bool
@@ -136,15 +139,17 @@ func (g *gpuDevice) deferLocked(op string, dst Buffer, shape []int, fn *ewFn, in
 			taken = append(taken, from)
 			p.ops = append(p.ops, from.ops...)
 			p.addReads(from.reads...)
+			p.addLeaves(from.leaves...)
 		} else if kid.leaf != nil {
 			p.addReads(kid.leaf.Buf.(*gpuBuffer))
+			p.addLeaves(ewLeaf{*kid.leaf, kid.own})
 		}
 	}
 	p.ops = append(p.ops, op)
-	if len(p.reads) > fuseMaxLeaves || node.nodes > fuseMaxNodes {
+	if len(p.leaves) > fuseMaxLeaves || node.nodes > fuseMaxNodes {
 		// Too large to take the inputs' expressions in: compute them
 		// first and read them as leaves.
-		taken, p.ops, p.reads = nil, []string{op}, nil
+		taken, p.ops, p.reads, p.leaves = nil, []string{op}, nil, nil
 		node.kids, node.nodes = node.kids[:0], 1
 		for _, in := range ins {
 			if in.scalar == nil {
@@ -156,6 +161,9 @@ func (g *gpuDevice) deferLocked(op string, dst Buffer, shape []int, fn *ewFn, in
 			}
 			kid, _ := g.inputNode(in, shape)
 			kid.own = own[len(node.kids)]
+			if kid.leaf != nil {
+				p.addLeaves(ewLeaf{*kid.leaf, kid.own})
+			}
 			node.kids = append(node.kids, kid)
 		}
 	}
@@ -195,6 +203,22 @@ func (g *gpuDevice) inputNode(in ewIn, shape []int) (n *ewNode, from *ewPending)
 	}
 	leaf := v
 	return &ewNode{leaf: &leaf, t: wgslType(b.dt)}, nil
+}
+
+// ewLeaf is a leaf binding of a pending value's kernel.
+type ewLeaf struct {
+	view View
+	own  bool
+}
+
+// addLeaves adds leaves to p's: each own one, and the others whose view is
+// new.
+func (p *ewPending) addLeaves(leaves ...ewLeaf) {
+	for _, l := range leaves {
+		if l.own || !slices.ContainsFunc(p.leaves, func(m ewLeaf) bool { return !m.own && sameView(l.view, m.view) }) {
+			p.leaves = append(p.leaves, l)
+		}
+	}
 }
 
 // addReads adds buffers to the ones p reads.

@@ -169,3 +169,36 @@ func TestGPUFusionKeepsOrder(t *testing.T) {
 		g.Free(b)
 	}
 }
+
+// TestGPUFusionBoundsLeaves: a chain over more distinct views than one
+// kernel binds (ten offsets into one buffer) is computed in several
+// kernels, correctly, and the device keeps working.
+func TestGPUFusionBoundsLeaves(t *testing.T) {
+	g := testGPU(t)
+	data := make([]float32, 20)
+	for i := range data {
+		data[i] = float32(i)
+	}
+	x, err := g.Alloc(Float32, len(data))
+	require.NoError(t, err)
+	require.NoError(t, g.Write(x, data))
+	acc, err := g.Alloc(Float32, 10)
+	require.NoError(t, err)
+	g.Unary(Neg, acc, View{Buf: x, Shape: []int{10}, Strides: []int{1}})
+	for off := 1; off < 10; off++ {
+		next, err := g.Alloc(Float32, 10)
+		require.NoError(t, err)
+		g.Binary(Add, next, Dense(acc, 10), View{Buf: x, Offset: off, Shape: []int{10}, Strides: []int{1}})
+		acc = next
+	}
+	got := make([]float32, 10)
+	require.NoError(t, g.Read(acc, got))
+	for i, v := range got {
+		want := float32(-i)
+		for off := 1; off < 10; off++ {
+			want += float32(i + off)
+		}
+		assert.Equal(t, want, v, "element %d", i)
+	}
+	require.NoError(t, g.Sync())
+}
