@@ -264,6 +264,20 @@ func (g *gpuDevice) fitLocked(shape []int, views []View) (done func(), err error
 	return done, nil
 }
 
+// compactLocked returns x when it is contiguous, or else a dense copy of it
+// in a scratch buffer, which done gives back once the work reading it is
+// recorded.
+func (g *gpuDevice) compactLocked(x View) (View, func(), error) {
+	if x.IsContiguous() {
+		return x, func() {}, nil
+	}
+	dense, b, err := g.contiguousLocked(x)
+	if err != nil {
+		return View{}, nil, err
+	}
+	return dense, func() { g.releaseScratchLocked(b) }, nil
+}
+
 // contiguousLocked copies v into a dense scratch buffer of its shape, which
 // it returns for releaseScratchLocked once the work reading it is recorded.
 func (g *gpuDevice) contiguousLocked(v View) (View, *gpuBuffer, error) {
@@ -436,11 +450,7 @@ func (g *gpuDevice) denseLocked(x View, n int) (View, func(), error) {
 	if _, _, _, _, ok := splitView(x, n); ok {
 		return x, func() {}, nil
 	}
-	d, b, err := g.contiguousLocked(x)
-	if err != nil {
-		return View{}, nil, err
-	}
-	return d, func() { g.releaseScratchLocked(b) }, nil
+	return g.compactLocked(x)
 }
 
 // maxLoop bounds the iterations of any one loop in one kernel invocation.
@@ -466,12 +476,12 @@ func (g *gpuDevice) Reduce(op ReduceOp, dst Buffer, x View, n int) {
 			scale = 1 / float32(nRed)
 		}
 		split := g.oversized([]gpuArg{gpuIn(1, x.Buf), gpuOut(2, dst)})
-		if split && !x.IsContiguous() {
-			dense, b, err := g.contiguousLocked(x)
+		if split {
+			dense, done, err := g.compactLocked(x)
 			if err != nil {
 				return err
 			}
-			defer g.releaseScratchLocked(b)
+			defer done()
 			x = dense
 		}
 		if !split {
@@ -638,14 +648,12 @@ func (g *gpuDevice) ArgReduce(op ReduceOp, dst Buffer, x View) {
 		}
 		// Split: passes over as many whole rows of a dense x as fit half
 		// a binding.
-		if !x.IsContiguous() {
-			dense, b, err := g.contiguousLocked(x)
-			if err != nil {
-				return err
-			}
-			defer g.releaseScratchLocked(b)
-			x, xa = dense, gpuIn(1, dense.Buf)
+		x, release, err := g.compactLocked(x)
+		if err != nil {
+			return err
 		}
+		defer release()
+		xa = gpuIn(1, x.Buf)
 		step := g.passRows(n)
 		for o0 := 0; o0 < nOut; o0 += step {
 			rows := min(step, nOut-o0)
