@@ -110,9 +110,12 @@ type gpuDevice struct {
 
 	stats Stats
 
-	fuse  bool                // elementwise ops are deferred and fused (see gpu_fuse.go)
-	lazy  map[*gpuBuffer]bool // the buffers with a pending value
-	epoch int                 // counts the sync points (materializeAllLocked)
+	fuse bool // elementwise ops are deferred and fused (see gpu_fuse.go)
+	// roots are the buffers whose pending value no other pending value
+	// has taken in: the results of the chains recorded so far.
+	roots map[*gpuBuffer]bool
+	seq   int64 // counts the deferred ops
+	epoch int   // counts the sync points (materializeAllLocked)
 
 	timestamps bool // the device has the timestamp-query feature
 	shaderF16  bool // the device has the shader-f16 feature
@@ -169,7 +172,7 @@ func openGPU() (*gpuDevice, error) {
 		pool:      map[uint64][]*wgpu.Buffer{},
 		staging:   map[uint64][]*wgpu.Buffer{},
 		fuse:      fusionEnabled(),
-		lazy:      map[*gpuBuffer]bool{},
+		roots:     map[*gpuBuffer]bool{},
 	}
 	var features []wgpu.FeatureName
 	if adapter.HasFeature(wgpu.FeatureNameTimestampQuery) {
@@ -368,7 +371,8 @@ func gpuSizeClass(n, limit uint64) uint64 {
 	return min(c, max(n, limit))
 }
 
-// Alloc returns a storage buffer from the pool or a new one.
+// Alloc returns a storage buffer whose memory, from the pool or new, is
+// bound when the buffer is first written or read (see realizeLocked).
 func (g *gpuDevice) Alloc(dt DType, n int) (Buffer, error) {
 	if n < 0 {
 		return nil, fmt.Errorf("device: Alloc: negative length %d", n)
@@ -393,22 +397,37 @@ func (g *gpuDevice) Alloc(dt DType, n int) (Buffer, error) {
 	if err := g.faulted(); err != nil {
 		return nil, err
 	}
+	// Its memory is taken when first used (realizeLocked): a pending
+	// value taken into another's expression and never computed needs
+	// none.
 	b := &gpuBuffer{n: n, dt: dt, size: size}
-	if free := g.pool[size]; len(free) > 0 {
-		b.buf = free[len(free)-1]
-		g.pool[size] = free[:len(free)-1]
-		g.poolBytes -= int64(size)
-	} else {
-		buf, err := g.createLocked(size, wgpu.BufferUsageStorage|wgpu.BufferUsageCopySrc|wgpu.BufferUsageCopyDst)
-		if err != nil {
-			return nil, fmt.Errorf("device: Alloc: %d %v elements (%d bytes): %w", n, dt, size, err)
-		}
-		b.buf = buf
-	}
 	g.stats.LiveBuffers++
 	g.stats.LiveBytes += int64(size)
 	g.stats.PeakLiveByte = max(g.stats.PeakLiveByte, g.stats.LiveBytes)
 	return b, nil
+}
+
+// realizeLocked gives b its memory, from the pool or new, if it has none
+// yet.
+func (g *gpuDevice) realizeLocked(b *gpuBuffer) error {
+	if b.buf != nil {
+		return nil
+	}
+	if free := g.pool[b.size]; len(free) > 0 {
+		b.buf = free[len(free)-1]
+		g.pool[b.size] = free[:len(free)-1]
+		g.poolBytes -= int64(b.size)
+		return nil
+	}
+	buf, err := g.createLocked(b.size, wgpu.BufferUsageStorage|wgpu.BufferUsageCopySrc|wgpu.BufferUsageCopyDst)
+	if errors.Is(err, ErrOutOfMemory) {
+		return &refusal{err: fmt.Errorf("%d %v elements (%d bytes): %w", b.n, b.dt, b.size, err)}
+	}
+	if err != nil {
+		return fmt.Errorf("device: a buffer of %d %v elements (%d bytes): %w", b.n, b.dt, b.size, err)
+	}
+	b.buf = buf
+	return nil
 }
 
 // liveBytes returns the bytes of the live buffers.
@@ -470,8 +489,11 @@ func (g *gpuDevice) Free(buf Buffer) {
 	g.poolLocked(b)
 }
 
-// poolLocked returns a freed buffer's memory to the pool.
+// poolLocked returns a freed buffer's memory, if it had any, to the pool.
 func (g *gpuDevice) poolLocked(b *gpuBuffer) {
+	if b.buf == nil {
+		return
+	}
 	g.pool[b.size] = append(g.pool[b.size], b.buf)
 	g.poolBytes += int64(b.size)
 	if g.poolBytes > maxPoolBytes {
@@ -493,8 +515,9 @@ func (g *gpuDevice) trimPoolLocked(keep int64) {
 	}
 }
 
-// Write copies host data into dst. Recorded work is submitted first, so that
-// the write lands after every earlier use of dst's memory.
+// Write copies host data into dst, after every earlier use of dst's memory:
+// a small write is recorded among the work as a copy (see uploadLocked); a
+// large one submits the recorded work first.
 func (g *gpuDevice) Write(dst Buffer, src any) error {
 	b, err := g.own(dst, "Write")
 	if err != nil {
@@ -516,13 +539,19 @@ func (g *gpuDevice) Write(dst Buffer, src any) error {
 		return err
 	}
 	g.dropPendingLocked(b, true)
+	b.refused.Store(nil)
+	if err := g.realizeLocked(b); err != nil {
+		return fmt.Errorf("device: Write: %w", err)
+	}
+	if ok, err := g.uploadLocked(b.buf, data); ok || err != nil {
+		return err
+	}
 	if err := g.flushLocked(); err != nil {
 		return err
 	}
 	if err := g.queue.TryWriteBuffer(b.buf, 0, data); err != nil {
 		return fmt.Errorf("device: Write: %w", err)
 	}
-	b.refused.Store(nil)
 	return nil
 }
 
@@ -546,6 +575,9 @@ func (g *gpuDevice) Read(src Buffer, dst any) error {
 	}
 	if err := b.Err(); err != nil {
 		return err
+	}
+	if err := g.realizeLocked(b); err != nil {
+		return fmt.Errorf("device: Read: %w", err)
 	}
 	g.stats.Readbacks++
 	data, status, err := g.readbackLocked(b.buf, uint64(len(out)))

@@ -34,6 +34,7 @@ func TestGPUUncapturedErrorIsAnError(t *testing.T) {
 		g := d.(*gpuDevice)
 		x, err := g.Alloc(Float32, 4)
 		require.NoError(t, err)
+		require.NoError(t, g.Write(x, make([]float32, 4))) // gives x its memory
 		require.NoError(t, g.Sync())
 		require.True(t, provokeUncapturedError(x.(*gpuBuffer).buf))
 		err = g.Sync()
@@ -50,7 +51,7 @@ func TestGPUUncapturedErrorIsAnError(t *testing.T) {
 func TestGPUSubmitErrorIsAnError(t *testing.T) {
 	gpuInChild(t, "TestGPUSubmitErrorIsAnError", func(t *testing.T) {
 		g, x, y := faultVectors(t)
-		g.Copy(Dense(y, 4), vec4(x)) // recorded, not submitted
+		g.Copy(Dense(y, 3), Dense(x, 3)) // into part of y: recorded, not deferred or submitted
 		require.NoError(t, g.faulted())
 		require.True(t, g.destroyBuffer(x.(*gpuBuffer).buf))
 		err := g.Sync()
@@ -172,6 +173,9 @@ func faultVectors(t *testing.T) (g *gpuDevice, x, y Buffer) {
 	require.NoError(t, err)
 	y, err = g.Alloc(Float32, 4)
 	require.NoError(t, err)
+	// Writing gives the buffers their memory (see realizeLocked).
+	require.NoError(t, g.Write(x, make([]float32, 4)))
+	require.NoError(t, g.Write(y, make([]float32, 4)))
 	return g, x, y
 }
 

@@ -27,12 +27,13 @@ import (
 // write) first computes them. Freeing it computes nothing: its memory is
 // held out of the pool until its users are computed or dropped.
 
-// Fusion limits: the leaf bindings of one kernel (with its output within
-// the 8 storage buffers per stage every adapter offers) and the ops it
-// applies.
+// Fusion limits: the storage bindings of one kernel (its leaves and
+// outputs, within the 8 storage buffers per stage every adapter offers)
+// and the ops it applies.
 const (
-	fuseMaxLeaves = 7
-	fuseMaxNodes  = 128
+	fuseMaxBindings = 8
+	fuseMaxLeaves   = fuseMaxBindings - 1
+	fuseMaxNodes    = 128
 )
 
 // ewNode is a node of a pending expression: a leaf (a view of a buffer
@@ -56,17 +57,16 @@ type ewFn struct {
 
 // ewPending is a buffer's pending value: root evaluated over shape.
 type ewPending struct {
-	epoch int      // the device's epoch when it was recorded
-	ops   []string // the user ops it stands for, for errors and profiles
+	out   *gpuBuffer // the buffer it is the value of
+	epoch int        // the device's epoch when it was recorded
+	seq   int64      // the order it was recorded in
+	ops   []string   // the user ops it stands for, for errors and profiles
 	shape []int
 	root  *ewNode
 	reads []*gpuBuffer // the distinct buffers its leaves view
 	// leaves are the kernel's leaf bindings: its distinct views, and each
 	// own leaf (see ewNode.own).
 	leaves []ewLeaf
-	// inlined is set once another pending value took this one's
-	// expression in: it is then on the way to a result.
-	inlined bool
 }
 
 // fusionEnabled reports whether elementwise ops are deferred and fused;
@@ -106,7 +106,8 @@ func (g *gpuDevice) deferLocked(op string, dst Buffer, shape []int, fn *ewFn, in
 		return false, nil
 	}
 	node := &ewNode{fn: fn, t: wgslType(out.dt), nodes: 1}
-	p := &ewPending{epoch: g.epoch, shape: slices.Clone(shape), root: node}
+	g.seq++
+	p := &ewPending{out: out, epoch: g.epoch, seq: g.seq, shape: slices.Clone(shape), root: node}
 	var taken []*ewPending
 	// An operand that is another one's value again (x - x) is read from
 	// memory a second time, from a binding of its own, so that the shader
@@ -168,7 +169,7 @@ func (g *gpuDevice) deferLocked(op string, dst Buffer, shape []int, fn *ewFn, in
 		}
 	}
 	for _, t := range taken {
-		t.inlined = true
+		delete(g.roots, t.out)
 	}
 	var old []*gpuBuffer
 	if out.pending != nil {
@@ -185,7 +186,7 @@ func (g *gpuDevice) deferLocked(op string, dst Buffer, shape []int, fn *ewFn, in
 		}
 	}
 	g.releaseHeldLocked(old) // those the new value does not read
-	g.lazy[out] = true
+	g.roots[out] = true
 	return true, nil
 }
 
@@ -240,7 +241,7 @@ func (g *gpuDevice) dropPendingLocked(b *gpuBuffer, release bool) {
 		return
 	}
 	b.pending = nil
-	delete(g.lazy, b)
+	delete(g.roots, b)
 	for _, r := range p.reads {
 		delete(r.users, b)
 	}
@@ -284,11 +285,68 @@ func (g *gpuDevice) computeUsersLocked(b *gpuBuffer) error {
 // optimizer's moments) do not grow ever longer expressions.
 func (g *gpuDevice) materializeAllLocked() error {
 	g.epoch++
-	for b := range g.lazy {
-		if !b.pending.inlined {
-			if err := g.materializeLocked(b); err != nil {
-				return err
+	roots := make([]*gpuBuffer, 0, len(g.roots))
+	for b := range g.roots {
+		roots = append(roots, b)
+	}
+	slices.SortFunc(roots, func(a, b *gpuBuffer) int { return int(a.pending.seq - b.pending.seq) })
+	return g.computeTogetherLocked(roots)
+}
+
+// Realize computes the pending values of bufs now, those of one shape
+// together: one kernel writes several results when its bindings allow
+// (an optimizer's new parameter and moments), instead of one kernel each
+// when each is needed.
+func (g *gpuDevice) Realize(bufs ...Buffer) {
+	g.do("Realize", nil, func() error {
+		own := make([]*gpuBuffer, 0, len(bufs))
+		for _, b := range bufs {
+			if gb, ok := b.(*gpuBuffer); ok && !slices.Contains(own, gb) {
+				own = append(own, gb)
 			}
+		}
+		return g.computeTogetherLocked(own)
+	})
+}
+
+// computeTogetherLocked computes the pending values of bufs (in order;
+// those without one are skipped): values of one shape share a kernel while
+// its bindings and ops stay within the fusion limits.
+func (g *gpuDevice) computeTogetherLocked(bufs []*gpuBuffer) error {
+	type group struct {
+		bufs   []*gpuBuffer
+		leaves ewPending // the union of their leaves
+		nodes  int
+	}
+	var groups []*group
+	for _, b := range bufs {
+		p := b.pending
+		if p == nil {
+			continue
+		}
+		var in *group
+		for _, gr := range groups {
+			if !slices.Equal(gr.bufs[0].pending.shape, p.shape) || gr.nodes+p.root.nodes > fuseMaxNodes {
+				continue
+			}
+			merged := ewPending{leaves: slices.Clone(gr.leaves.leaves)}
+			merged.addLeaves(p.leaves...)
+			if len(merged.leaves)+len(gr.bufs)+1 <= fuseMaxBindings {
+				in = gr
+				break
+			}
+		}
+		if in == nil {
+			in = &group{}
+			groups = append(groups, in)
+		}
+		in.bufs = append(in.bufs, b)
+		in.leaves.addLeaves(p.leaves...)
+		in.nodes += p.root.nodes
+	}
+	for _, gr := range groups {
+		if err := g.computeLocked(gr.bufs); err != nil {
+			return err
 		}
 	}
 	return nil
@@ -296,26 +354,46 @@ func (g *gpuDevice) materializeAllLocked() error {
 
 // materializeLocked records the kernel that computes b's pending value.
 func (g *gpuDevice) materializeLocked(b *gpuBuffer) error {
-	p := b.pending
-	if p == nil {
+	if b.pending == nil {
 		return nil
 	}
-	g.dropPendingLocked(b, false)
-	defer g.releaseHeldLocked(p.reads)
+	return g.computeLocked([]*gpuBuffer{b})
+}
+
+// computeLocked records one kernel that computes the pending values of
+// bufs, which share one shape and fit one kernel's bindings.
+func (g *gpuDevice) computeLocked(bufs []*gpuBuffer) error {
+	// A value computed meanwhile (before another that is written was)
+	// is done.
+	bufs = slices.DeleteFunc(bufs, func(b *gpuBuffer) bool { return b.pending == nil })
+	if len(bufs) == 0 {
+		return nil
+	}
+	ps := make([]*ewPending, len(bufs))
+	var reads []*gpuBuffer
+	var labels []string
+	for i, b := range bufs {
+		ps[i] = b.pending
+		g.dropPendingLocked(b, false)
+		reads = append(reads, ps[i].reads...)
+		labels = append(labels, strings.Join(compactOps(ps[i].ops), "+"))
+	}
+	defer g.releaseHeldLocked(reads)
 	op := g.op
-	g.op = "fused " + strings.Join(compactOps(p.ops), "+")
+	g.op = "fused " + strings.Join(labels, " | ")
 	defer func() { g.op = op }()
-	k := fusedKernel(p)
+	k := fusedKernel(ps)
 	pl, err := g.pipelineLocked("fused", "main", k.spec)
 	if err != nil {
 		return fmt.Errorf("%s: %w", g.op, err)
 	}
+	shape := ps[0].shape
 	strides := make([][]int, len(k.leaves))
 	for i, v := range k.leaves {
 		strides[i] = v.Strides
 	}
-	cshape, cstrides := Coalesce(p.shape, strides...)
-	n := Numel(p.shape)
+	cshape, cstrides := Coalesce(shape, strides...)
+	n := Numel(shape)
 	var pr gpuParams
 	pr.ints(n, len(cshape), 0, 0).array8(cshape)
 	offs := make([]int, k.spec["Off4"].(int)*4)
@@ -323,13 +401,17 @@ func (g *gpuDevice) materializeLocked(b *gpuBuffer) error {
 		offs[i] = v.Offset
 	}
 	pr.ints(offs...)
-	for i := range k.leaves {
-		pr.array8(cstrides[i])
+	for i := range k.spec["NSt"].(int) {
+		if i < len(cstrides) {
+			pr.array8(cstrides[i])
+		} else {
+			pr.array8(nil) // a kernel without leaves (a fill)
+		}
 	}
 	sc := make([]uint32, k.spec["Sc4"].(int)*4)
 	copy(sc, k.scalars)
 	pr.u32(sc...)
-	args := make([]gpuArg, 0, len(k.leaves)+1)
+	args := make([]gpuArg, 0, len(k.leaves)+len(bufs))
 	for i, v := range k.leaves {
 		// A leaf is the buffer's contents as they are, even when the
 		// buffer has a pending value of its own, recorded after it.
@@ -337,11 +419,15 @@ func (g *gpuDevice) materializeLocked(b *gpuBuffer) error {
 		a.asIs = true
 		args = append(args, a)
 	}
-	args = append(args, gpuOut(uint32(len(k.leaves)+1), b))
+	for j, b := range bufs {
+		args = append(args, gpuOut(uint32(len(k.leaves)+1+j), b))
+	}
 	if err := g.launchLocked(pl, pr.b, g.threads(n), args...); err != nil {
 		var r *refusal
 		if errors.As(err, &r) {
-			b.refused.Store(r)
+			for _, b := range bufs {
+				b.refused.Store(r)
+			}
 			return nil
 		}
 		return err
@@ -385,9 +471,16 @@ type fusedFunc struct{ Name, Params, Ret, Body string }
 
 type fusedStep struct{ Name, Call string }
 
-// fusedKernel generates the kernel of p: one leaf per distinct view, one
-// function per distinct op, one step per op node.
-func fusedKernel(p *ewPending) fused {
+type fusedOut struct {
+	K, Binding int
+	T, Result  string
+}
+
+// fusedKernel generates the kernel that computes the pending values ps, of
+// one shape: one leaf per distinct view, one function per distinct op, one
+// step per op node (a node that several values share is computed once),
+// one output per value.
+func fusedKernel(ps []*ewPending) fused {
 	var k fused
 	var leaves []fusedLeaf
 	var funcs []fusedFunc
@@ -432,24 +525,30 @@ func fusedKernel(p *ewPending) fused {
 		names[n] = name
 		return name
 	}
-	result := walk(p.root)
+	results := make([]string, len(ps))
+	for j, p := range ps {
+		results[j] = walk(p.root)
+	}
+	outs := make([]fusedOut, len(ps))
+	for j, p := range ps {
+		outs[j] = fusedOut{K: j, Binding: len(leaves) + 1 + j, T: p.root.t, Result: results[j]}
+	}
 	k.spec = kernelSpec{
-		"Leaves": leaves, "Funcs": funcs, "Steps": steps, "Result": result,
-		"OutBinding": len(leaves) + 1, "OT": p.root.t,
-		"Off4": max(1, (len(leaves)+3)/4), "Sc4": max(1, (len(k.scalars)+3)/4),
+		"Leaves": leaves, "Funcs": funcs, "Steps": steps, "Outs": outs,
+		"Off4": max(1, (len(leaves)+3)/4), "Sc4": max(1, (len(k.scalars)+3)/4), "NSt": max(1, len(leaves)),
 	}
 	return k
 }
 
 // scalarType is the WGSL type of the scalar operand of op node n: that of
-// its other operand.
+// its other operand, or of its result when it has no other (a fill).
 func scalarType(n *ewNode) string {
 	for _, k := range n.kids {
 		if k.scalar == nil {
 			return k.t
 		}
 	}
-	return "f32"
+	return n.t
 }
 
 func sameView(a, b View) bool {
@@ -468,6 +567,17 @@ func binaryFn(op BinaryOp, dt DType) *ewFn {
 		ot = "f32"
 	}
 	return &ewFn{params: "u: " + t + ", v: " + t, ret: ot, body: binaryExprFor(op, dt)}
+}
+
+// castFn converts an element of type from to type to, as copy.wgsl does
+// (the identity when they are one type).
+func castFn(from, to DType) *ewFn {
+	t, ot := wgslType(from), wgslType(to)
+	body := "v"
+	if from != to {
+		body = ot + "(v)"
+	}
+	return &ewFn{params: "v: " + t, ret: ot, body: body}
 }
 
 // whereFn is Where's function: a float condition is tested on its bits, as

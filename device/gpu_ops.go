@@ -295,6 +295,10 @@ func (g *gpuDevice) contiguousLocked(v View) (View, *gpuBuffer, error) {
 
 func (g *gpuDevice) Fill(dst Buffer, v float64) {
 	g.do("Fill", []Buffer{dst}, func() error {
+		dt := dst.DType()
+		if ok, err := g.deferLocked("Fill", dst, []int{dst.Len()}, castFn(dt, dt), ewIn{scalar: scalarBits(v, dt)}); ok || err != nil {
+			return err
+		}
 		p, err := g.pipelineLocked("copy", "fill", kernelSpec{"T": "u32", "OT": "u32"})
 		if err != nil {
 			return err
@@ -309,7 +313,18 @@ func (g *gpuDevice) Fill(dst Buffer, v float64) {
 }
 
 func (g *gpuDevice) Copy(dst, src View) {
-	g.do("Copy", []Buffer{dst.Buf}, func() error { return g.copyLocked(dst, src) })
+	g.do("Copy", []Buffer{dst.Buf}, func() error {
+		// A copy into a whole buffer (Contiguous, a cast) is an
+		// elementwise op like any other; one into a part of a buffer
+		// (Concat, a slice assignment) runs now.
+		if dst.Offset == 0 && dst.IsContiguous() && dst.Numel() == dst.Buf.Len() {
+			fn := castFn(src.Buf.DType(), dst.Buf.DType())
+			if ok, err := g.deferLocked("Copy", dst.Buf, src.Shape, fn, ewIn{view: src}); ok || err != nil {
+				return err
+			}
+		}
+		return g.copyLocked(dst, src)
+	})
 }
 
 func (g *gpuDevice) Unary(op UnaryOp, dst Buffer, x View) {

@@ -19,6 +19,13 @@ import (
 // of one batch of dispatches; a batch is submitted when it fills.
 const paramsCapacity = 256 << 10
 
+// uploadCapacity is the size of the buffer that carries one batch's small
+// host writes (see uploadLocked), and uploadMax the largest write it takes.
+const (
+	uploadCapacity = 1 << 20
+	uploadMax      = 64 << 10
+)
+
 // recorder accumulates dispatches and copies into one command encoder.
 // Parameters of every dispatch go into one uniform buffer, written just
 // before the batch is submitted; the queue orders that write after the
@@ -30,6 +37,10 @@ type recorder struct {
 	groups    []*wgpu.BindGroup
 	params    []byte
 	paramsBuf *wgpu.Buffer
+	// uploads holds the batch's small host writes, copied from uploadBuf
+	// into their buffers in the order they were recorded.
+	uploads   []byte
+	uploadBuf *wgpu.Buffer
 	align     int
 	// uses lists the buffers the recorded work reads or writes, checked
 	// against the destroyed ones before the work is submitted.
@@ -52,6 +63,15 @@ func (r *recorder) init(g *gpuDevice) error {
 	}
 	r.paramsBuf = buf
 	r.params = make([]byte, 0, paramsCapacity)
+	buf, err = g.dev.TryCreateBuffer(&wgpu.BufferDescriptor{
+		Label: "wgtensor uploads",
+		Usage: wgpu.BufferUsageCopySrc | wgpu.BufferUsageCopyDst,
+		Size:  uploadCapacity,
+	})
+	if err != nil {
+		return fmt.Errorf("device: creating the upload buffer: %w", err)
+	}
+	r.uploadBuf = buf
 	return nil
 }
 
@@ -110,6 +130,7 @@ func (g *gpuDevice) flushLocked() error {
 	}
 	r.groups = r.groups[:0]
 	r.params = r.params[:0]
+	r.uploads = r.uploads[:0]
 	r.uses = r.uses[:0]
 	for _, b := range g.doomed {
 		b.Release()
@@ -145,6 +166,11 @@ func (g *gpuDevice) submitLocked() error {
 			return fmt.Errorf("device: writing kernel parameters: %w", err)
 		}
 	}
+	if len(r.uploads) > 0 {
+		if err := g.queue.TryWriteBuffer(r.uploadBuf, 0, r.uploads); err != nil {
+			return fmt.Errorf("device: writing host data: %w", err)
+		}
+	}
 	staging, class, err := g.resolveProfileLocked(enc)
 	if err != nil {
 		return err
@@ -164,6 +190,34 @@ func (g *gpuDevice) submitLocked() error {
 		return g.readProfileLocked(staging, class)
 	}
 	return nil
+}
+
+// uploadLocked records a copy of host data into dst at its place among the
+// recorded work, so that a small write (a scalar, a batch of labels) needs
+// no submit: the data rides in the batch's upload buffer, written just
+// before the batch is submitted. It reports false when the data is too
+// large for that; the caller then submits and writes directly.
+func (g *gpuDevice) uploadLocked(dst *wgpu.Buffer, data []byte) (bool, error) {
+	r := &g.rec
+	if len(data) > uploadMax || len(data)%4 != 0 {
+		return false, nil
+	}
+	if len(r.uploads)+len(data) > uploadCapacity {
+		if err := g.flushLocked(); err != nil {
+			return false, err
+		}
+	}
+	enc, err := r.copyEncoder()
+	if err != nil {
+		return false, err
+	}
+	off := len(r.uploads)
+	r.uploads = append(r.uploads, data...)
+	r.use(dst)
+	if err := enc.TryCopyBufferToBuffer(r.uploadBuf, uint64(off), dst, 0, uint64(len(data))); err != nil {
+		return false, fmt.Errorf("device: Write: %w", err)
+	}
+	return true, nil
 }
 
 // pipeline is a compiled kernel entry point with its bind group layout.
@@ -303,6 +357,14 @@ func (g *gpuDevice) launchLocked(p *pipeline, params []byte, gr gpuGrid, args ..
 			if r := a.gb.refused.Load(); r != nil {
 				return r
 			}
+		}
+	}
+	for i, a := range args {
+		if a.gb != nil && a.buf == nil {
+			if err := g.realizeLocked(a.gb); err != nil {
+				return err
+			}
+			args[i].buf = a.gb.buf
 		}
 	}
 	if gr.x == 0 || gr.y == 0 || gr.z == 0 {

@@ -99,3 +99,28 @@ func makeHost(dt DType, n int) any {
 	}
 	return make([]float32, n)
 }
+
+// Realize asks the devices of ts to compute their values now, together:
+// the GPU defers elementwise ops and computes each chain when its value is
+// needed; values realized together share a kernel where their shapes
+// match, so an optimizer realizes a parameter's new value and its moments
+// in one pass instead of three. It does not wait for the work, and a
+// device that defers nothing ignores it. Tensors with an error are
+// skipped.
+func Realize(ts ...*Tensor) {
+	byDevice := map[device.Device][]device.Buffer{}
+	var order []device.Device
+	for _, t := range ts {
+		if t == nil || t.st == nil {
+			continue
+		}
+		if _, ok := byDevice[t.dev]; !ok {
+			order = append(order, t.dev)
+		}
+		byDevice[t.dev] = append(byDevice[t.dev], t.st.buf)
+	}
+	for _, d := range order {
+		device.Realize(d, byDevice[d]...)
+	}
+	keepAlive(ts...)
+}

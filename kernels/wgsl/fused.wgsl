@@ -1,5 +1,5 @@
 // A chain of elementwise ops fused into one kernel (see device/gpu_fuse.go):
-// y[lin + i] is an expression of the leaves, strided views of buffers over
+// each output y<k>[lin + i] is an expression of the leaves, strided views of buffers over
 // one iteration space. The host generates the leaves, the functions (one
 // per distinct op) and the steps that apply them; scalars are parameters,
 // so the kernel depends on the expression's shape, not on its values.
@@ -10,14 +10,16 @@ struct Params {
   pad0: u32,
   shape: array<vec4<u32>, 2>,
   off: array<vec4<u32>, {{.Off4}}>,
-  st: array<array<vec4<u32>, 2>, {{len .Leaves}}>,
+  st: array<array<vec4<u32>, 2>, {{.NSt}}>,
   sc: array<vec4<u32>, {{.Sc4}}>,
 }
 @group(0) @binding(0) var<uniform> p: Params;
 {{- range .Leaves}}
 @group(0) @binding({{.Binding}}) var<storage, read> x{{.K}}: array<{{.T}}>;
 {{- end}}
-@group(0) @binding({{.OutBinding}}) var<storage, read_write> y: array<{{.OT}}>;
+{{- range .Outs}}
+@group(0) @binding({{.Binding}}) var<storage, read_write> y{{.K}}: array<{{.T}}>;
+{{- end}}
 
 // at maps the linear index i to an element of leaf k.
 fn at(k: u32, i: u32) -> u32 {
@@ -51,5 +53,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
 {{- range .Steps}}
   let {{.Name}} = {{.Call}};
 {{- end}}
-  y[p.lin + i] = {{.Result}};
+{{- range .Outs}}
+  y{{.K}}[p.lin + i] = {{.Result}};
+{{- end}}
 }

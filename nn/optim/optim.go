@@ -13,6 +13,8 @@ package optim
 
 import (
 	"fmt"
+	"maps"
+	"slices"
 	"strconv"
 
 	"github.com/wgtensor/wgtensor/autograd"
@@ -54,6 +56,17 @@ func newBase(params []*autograd.Var, lr float64) base {
 		slots[i] = map[string]*tensor.Tensor{}
 	}
 	return base{params: params, lr: lr, slots: slots}
+}
+
+// realize computes parameter i's new value and its state together: on a
+// device that fuses elementwise ops, one kernel writes them all instead of
+// one kernel each when each is next needed.
+func (b *base) realize(i int) {
+	ts := []*tensor.Tensor{b.params[i].Value()}
+	for _, name := range slices.Sorted(maps.Keys(b.slots[i])) {
+		ts = append(ts, b.slots[i][name])
+	}
+	tensor.Realize(ts...)
 }
 
 func (b *base) ZeroGrad() {
@@ -122,5 +135,9 @@ func (b *base) LoadState(state map[string]*tensor.Tensor) error {
 	return nil
 }
 
-// update replaces the value of parameter p.
-func update(p *autograd.Var, v *tensor.Tensor) { p.SetValue(v) }
+// update replaces the value of parameter i and computes it together with
+// the parameter's state (see realize).
+func (b *base) update(i int, v *tensor.Tensor) {
+	b.params[i].SetValue(v)
+	b.realize(i)
+}

@@ -102,7 +102,7 @@ func (o *SGD) Step() {
 				d = buf
 			}
 		}
-		update(p, p.Value().Sub(d.MulScalar(o.lr)))
+		o.update(i, p.Value().Sub(d.MulScalar(o.lr)))
 	}
 }
 
@@ -154,7 +154,7 @@ func (o *Adam) Step() {
 			o.slots[i]["max_exp_avg_sq"] = s
 		}
 		denom := s.Sqrt().DivScalar(bc2).AddScalar(c.eps)
-		update(p, v.Sub(m.Div(denom).MulScalar(o.lr/bc1)))
+		o.update(i, v.Sub(m.Div(denom).MulScalar(o.lr/bc1)))
 	}
 }
 
@@ -196,7 +196,7 @@ func (o *RMSprop) Step() {
 			step = o.slot(i, "momentum_buffer").MulScalar(c.momentum).Add(step)
 			o.slots[i]["momentum_buffer"] = step
 		}
-		update(p, p.Value().Sub(step.MulScalar(o.lr)))
+		o.update(i, p.Value().Sub(step.MulScalar(o.lr)))
 	}
 }
 
@@ -230,6 +230,6 @@ func (o *Adagrad) Step() {
 		}
 		sum = sum.Add(g.Square())
 		o.slots[i]["sum"] = sum
-		update(p, p.Value().Sub(g.Div(sum.Sqrt().AddScalar(c.eps)).MulScalar(clr)))
+		o.update(i, p.Value().Sub(g.Div(sum.Sqrt().AddScalar(c.eps)).MulScalar(clr)))
 	}
 }
