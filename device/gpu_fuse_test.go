@@ -16,7 +16,8 @@ import (
 // results (read densely, so that fusion takes their expressions in) and
 // from leaves seen through broadcasting, transposing and offset views;
 // the leaves hold NaN, ±Inf and zeros among random values. Ops: unary,
-// binary (comparisons among them), scalar on either side, where.
+// binary (comparisons among them), scalar on either side, where, copies
+// and fills; some results are realized together midway.
 func runChain(t *testing.T, g *gpuDevice, fuse bool, seed uint64) [][]float32 {
 	t.Helper()
 	g.mu.Lock()
@@ -67,7 +68,11 @@ func runChain(t *testing.T, g *gpuDevice, fuse bool, seed uint64) [][]float32 {
 	for range 40 {
 		out, err := g.Alloc(Float32, n)
 		require.NoError(t, err)
-		switch rng.IntN(4) {
+		switch rng.IntN(6) {
+		case 4:
+			g.Copy(Dense(out, a, b, c), pick())
+		case 5:
+			g.Fill(out, float64(special[rng.IntN(len(special))]))
 		case 0:
 			g.Unary(unary[rng.IntN(len(unary))], out, pick())
 		case 1:
@@ -79,6 +84,9 @@ func runChain(t *testing.T, g *gpuDevice, fuse bool, seed uint64) [][]float32 {
 		}
 		results = append(results, out)
 	}
+	// Some results computed together, as optimizers ask.
+	from := rng.IntN(len(results) - 5)
+	g.Realize(results[from : from+5]...)
 	// In-place updates of a leaf, as optimizers do.
 	g.BinaryScalar(Mul, full, Dense(full, n), 0.5, false)
 	g.Binary(Add, full, Dense(full, n), Dense(results[len(results)-1], n))
@@ -123,6 +131,48 @@ func TestGPUFusedChainsMatchUnfused(t *testing.T) {
 				}
 			}
 		}
+	}
+}
+
+// TestGPURealizeComputesTogether: values of one shape realized together
+// take one kernel, which computes a node they share once; values of
+// another shape take their own; reading them afterwards dispatches nothing.
+func TestGPURealizeComputesTogether(t *testing.T) {
+	g := testGPU(t)
+	alloc := func(data ...float32) Buffer {
+		b, err := g.Alloc(Float32, len(data))
+		require.NoError(t, err)
+		if len(data) > 0 && data[0] != 0 {
+			require.NoError(t, g.Write(b, data))
+		}
+		return b
+	}
+	x, y, z := alloc(1, 2, 3), alloc(4, 5, 6), alloc(1, 2)
+	m, v, p, q := alloc(0, 0, 0), alloc(0, 0, 0), alloc(0, 0, 0), alloc(0, 0)
+	g.BinaryScalar(Mul, m, Dense(x, 3), 2, false) // m = 2x
+	g.Binary(Mul, v, Dense(y, 3), Dense(y, 3))    // v = y²
+	g.Binary(Add, p, Dense(m, 3), Dense(v, 3))    // p = m + v, taking both in
+	g.Unary(Neg, q, Dense(z, 2))                  // another shape
+	require.NoError(t, g.Sync())
+	before := g.Stats().Dispatches
+	g.BinaryScalar(Mul, m, Dense(x, 3), 2, false)
+	g.Binary(Mul, v, Dense(y, 3), Dense(y, 3))
+	g.Binary(Add, p, Dense(m, 3), Dense(v, 3))
+	g.Unary(Neg, q, Dense(z, 2))
+	g.Realize(m, v, p, q)
+	assert.Equal(t, int64(2), g.Stats().Dispatches-before, "one kernel per shape")
+	read := func(b Buffer) []float32 {
+		out := make([]float32, b.Len())
+		require.NoError(t, g.Read(b, out))
+		return out
+	}
+	assert.Equal(t, []float32{2, 4, 6}, read(m))
+	assert.Equal(t, []float32{16, 25, 36}, read(v))
+	assert.Equal(t, []float32{18, 29, 42}, read(p))
+	assert.Equal(t, []float32{-1, -2}, read(q))
+	assert.Equal(t, int64(2), g.Stats().Dispatches-before, "nothing left to compute")
+	for _, b := range []Buffer{x, y, z, m, v, p, q} {
+		g.Free(b)
 	}
 }
 
