@@ -115,7 +115,11 @@ type gpuDevice struct {
 	// has taken in: the results of the chains recorded so far.
 	roots map[*gpuBuffer]bool
 	seq   int64 // counts the deferred ops
-	epoch int   // counts the sync points (materializeAllLocked)
+	// fuseBindings bounds the storage buffers (leaves and outputs) of a
+	// generated kernel: the adapter's maxStorageBuffersPerShaderStage, at
+	// most 32.
+	fuseBindings int
+	epoch        int // counts the sync points (materializeAllLocked)
 
 	timestamps bool // the device has the timestamp-query feature
 	shaderF16  bool // the device has the shader-f16 feature
@@ -173,6 +177,8 @@ func openGPU() (*gpuDevice, error) {
 		staging:   map[uint64][]*wgpu.Buffer{},
 		fuse:      fusionEnabled(),
 		roots:     map[*gpuBuffer]bool{},
+		// WebGPU guarantees 8.
+		fuseBindings: int(min(max(limits.MaxStorageBuffersPerShaderStage, 8), 32)),
 	}
 	var features []wgpu.FeatureName
 	if adapter.HasFeature(wgpu.FeatureNameTimestampQuery) {

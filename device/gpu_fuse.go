@@ -27,14 +27,9 @@ import (
 // write) first computes them. Freeing it computes nothing: its memory is
 // held out of the pool until its users are computed or dropped.
 
-// Fusion limits: the storage bindings of one kernel (its leaves and
-// outputs, within the 8 storage buffers per stage every adapter offers)
-// and the ops it applies.
-const (
-	fuseMaxBindings = 8
-	fuseMaxLeaves   = fuseMaxBindings - 1
-	fuseMaxNodes    = 128
-)
+// fuseMaxNodes bounds the ops of one generated kernel; its storage
+// bindings (leaves and outputs) are bounded by the device's fuseBindings.
+const fuseMaxNodes = 128
 
 // ewNode is a node of a pending expression: a leaf (a view of a buffer
 // over the iteration space), a scalar parameter, or an op on kid nodes.
@@ -147,7 +142,7 @@ func (g *gpuDevice) deferLocked(op string, dst Buffer, shape []int, fn *ewFn, in
 		}
 	}
 	p.ops = append(p.ops, op)
-	if len(p.leaves) > fuseMaxLeaves || node.nodes > fuseMaxNodes {
+	if len(p.leaves) >= g.fuseBindings || node.nodes > fuseMaxNodes {
 		// Too large to take the inputs' expressions in: compute them
 		// first and read them as leaves.
 		taken, p.ops, p.reads, p.leaves = nil, []string{op}, nil, nil
@@ -310,11 +305,14 @@ func (g *gpuDevice) Realize(bufs ...Buffer) {
 }
 
 // computeTogetherLocked computes the pending values of bufs (in order;
-// those without one are skipped): values of one shape share a kernel while
-// its bindings and ops stay within the fusion limits.
+// those without one are skipped) in as few kernels as the fusion limits
+// allow: values of one shape share a kernel, and so do values of any
+// shapes whose leaves are all dense (an optimizer's parameters, moments
+// and gradients), each computed by the threads below its own length.
 func (g *gpuDevice) computeTogetherLocked(bufs []*gpuBuffer) error {
 	type group struct {
 		bufs   []*gpuBuffer
+		linear bool      // every value's leaves are dense
 		leaves ewPending // the union of their leaves
 		nodes  int
 	}
@@ -324,20 +322,22 @@ func (g *gpuDevice) computeTogetherLocked(bufs []*gpuBuffer) error {
 		if p == nil {
 			continue
 		}
+		linear := p.linear()
 		var in *group
 		for _, gr := range groups {
-			if !slices.Equal(gr.bufs[0].pending.shape, p.shape) || gr.nodes+p.root.nodes > fuseMaxNodes {
+			if gr.nodes+p.root.nodes > fuseMaxNodes ||
+				!(gr.linear && linear || slices.Equal(gr.bufs[0].pending.shape, p.shape) && !gr.linear) {
 				continue
 			}
 			merged := ewPending{leaves: slices.Clone(gr.leaves.leaves)}
 			merged.addLeaves(p.leaves...)
-			if len(merged.leaves)+len(gr.bufs)+1 <= fuseMaxBindings {
+			if len(merged.leaves)+len(gr.bufs)+1 <= g.fuseBindings {
 				in = gr
 				break
 			}
 		}
 		if in == nil {
-			in = &group{}
+			in = &group{linear: linear}
 			groups = append(groups, in)
 		}
 		in.bufs = append(in.bufs, b)
@@ -352,6 +352,17 @@ func (g *gpuDevice) computeTogetherLocked(bufs []*gpuBuffer) error {
 	return nil
 }
 
+// linear reports whether every leaf of p is a dense view of its shape, so
+// that the linear index addresses it whatever p's shape.
+func (p *ewPending) linear() bool {
+	for _, l := range p.leaves {
+		if l.view.Offset != 0 || !l.view.IsContiguous() {
+			return false
+		}
+	}
+	return true
+}
+
 // materializeLocked records the kernel that computes b's pending value.
 func (g *gpuDevice) materializeLocked(b *gpuBuffer) error {
 	if b.pending == nil {
@@ -361,7 +372,8 @@ func (g *gpuDevice) materializeLocked(b *gpuBuffer) error {
 }
 
 // computeLocked records one kernel that computes the pending values of
-// bufs, which share one shape and fit one kernel's bindings.
+// bufs, which fit one kernel's bindings and share one shape or else are
+// all linear.
 func (g *gpuDevice) computeLocked(bufs []*gpuBuffer) error {
 	// A value computed meanwhile (before another that is written was)
 	// is done.
@@ -387,13 +399,21 @@ func (g *gpuDevice) computeLocked(bufs []*gpuBuffer) error {
 	if err != nil {
 		return fmt.Errorf("%s: %w", g.op, err)
 	}
-	shape := ps[0].shape
 	strides := make([][]int, len(k.leaves))
 	for i, v := range k.leaves {
 		strides[i] = v.Strides
 	}
+	shape, n := ps[0].shape, 0
+	for _, c := range k.clusters {
+		n = max(n, Numel(c))
+	}
+	if len(k.clusters) > 1 { // linear values of several shapes: one dimension
+		shape = []int{n}
+		for i := range strides {
+			strides[i] = []int{1}
+		}
+	}
 	cshape, cstrides := Coalesce(shape, strides...)
-	n := Numel(shape)
 	var pr gpuParams
 	pr.ints(n, len(cshape), 0, 0).array8(cshape)
 	offs := make([]int, k.spec["Off4"].(int)*4)
@@ -411,6 +431,11 @@ func (g *gpuDevice) computeLocked(bufs []*gpuBuffer) error {
 	sc := make([]uint32, k.spec["Sc4"].(int)*4)
 	copy(sc, k.scalars)
 	pr.u32(sc...)
+	cn := make([]int, k.spec["C4"].(int)*4)
+	for i, c := range k.clusters {
+		cn[i] = Numel(c)
+	}
+	pr.ints(cn...)
 	args := make([]gpuArg, 0, len(k.leaves)+len(bufs))
 	for i, v := range k.leaves {
 		// A leaf is the buffer's contents as they are, even when the
@@ -455,11 +480,13 @@ func compactOps(ops []string) []string {
 }
 
 // fused is a generated kernel: its specialisation of fused.wgsl, the
-// views its leaves bind (in binding order) and its scalar parameters.
+// views its leaves bind (in binding order), its scalar parameters and the
+// shapes of its clusters.
 type fused struct {
-	spec    kernelSpec
-	leaves  []View
-	scalars []uint32
+	spec     kernelSpec
+	leaves   []View
+	scalars  []uint32
+	clusters [][]int
 }
 
 type fusedLeaf struct {
@@ -476,66 +503,95 @@ type fusedOut struct {
 	T, Result  string
 }
 
-// fusedKernel generates the kernel that computes the pending values ps, of
-// one shape: one leaf per distinct view, one function per distinct op, one
-// step per op node (a node that several values share is computed once),
-// one output per value.
+// fusedCluster is the work of the values of one shape: the leaves it
+// loads, its steps and its outputs, run by the threads below its length.
+type fusedCluster struct {
+	K     int
+	Loads []int
+	Steps []fusedStep
+	Outs  []fusedOut
+}
+
+// fusedKernel generates the kernel that computes the pending values ps:
+// one binding per distinct leaf view, one function per distinct op, and a
+// cluster per shape with one step per op node (a node that several values
+// share is computed once) and one output per value.
 func fusedKernel(ps []*ewPending) fused {
 	var k fused
 	var leaves []fusedLeaf
 	var funcs []fusedFunc
-	var steps []fusedStep
-	names := map[*ewNode]string{}
+	var clusters []fusedCluster
+	var names []map[*ewNode]string // the values each cluster computed
+	var outs []fusedOut
 	fnNames := map[ewFn]string{}
-	var walk func(n *ewNode) string
-	walk = func(n *ewNode) string {
-		if name, ok := names[n]; ok {
+	steps := 0
+	for _, p := range ps {
+		ci := slices.IndexFunc(k.clusters, func(c []int) bool { return slices.Equal(c, p.shape) })
+		if ci < 0 {
+			ci = len(clusters)
+			k.clusters = append(k.clusters, p.shape)
+			clusters = append(clusters, fusedCluster{K: ci})
+			names = append(names, map[*ewNode]string{})
+		}
+		c, names := &clusters[ci], names[ci]
+		var walk func(n *ewNode) string
+		walk = func(n *ewNode) string {
+			if name, ok := names[n]; ok {
+				return name
+			}
+			var name string
+			switch {
+			case n.leaf != nil:
+				i := slices.IndexFunc(k.leaves, func(v View) bool { return sameView(v, *n.leaf) })
+				if i < 0 || n.own {
+					i = len(k.leaves)
+					k.leaves = append(k.leaves, *n.leaf)
+					leaves = append(leaves, fusedLeaf{K: i, Binding: i + 1, T: n.t})
+				}
+				if !slices.Contains(c.Loads, i) {
+					c.Loads = append(c.Loads, i)
+				}
+				name = fmt.Sprintf("l%d", i)
+			case n.scalar != nil:
+				name = fmt.Sprintf("scalar(%du)", len(k.scalars))
+				k.scalars = append(k.scalars, *n.scalar)
+			default:
+				args := make([]string, len(n.kids))
+				for i, kid := range n.kids {
+					args[i] = walk(kid)
+					if kid.scalar != nil { // bits of the op's operand type
+						args[i] = fmt.Sprintf("bitcast<%s>(%s)", scalarType(n), args[i])
+					}
+				}
+				fn, ok := fnNames[*n.fn]
+				if !ok {
+					fn = fmt.Sprintf("f%d", len(funcs))
+					fnNames[*n.fn] = fn
+					funcs = append(funcs, fusedFunc{Name: fn, Params: n.fn.params, Ret: n.fn.ret, Body: n.fn.body})
+				}
+				name = fmt.Sprintf("t%d", steps)
+				steps++
+				c.Steps = append(c.Steps, fusedStep{Name: name, Call: fn + "(" + strings.Join(args, ", ") + ")"})
+			}
+			names[n] = name
 			return name
 		}
-		var name string
-		switch {
-		case n.leaf != nil:
-			i := slices.IndexFunc(k.leaves, func(v View) bool { return sameView(v, *n.leaf) })
-			if i < 0 || n.own {
-				i = len(k.leaves)
-				k.leaves = append(k.leaves, *n.leaf)
-				leaves = append(leaves, fusedLeaf{K: i, Binding: i + 1, T: n.t})
-			}
-			name = fmt.Sprintf("l%d", i)
-		case n.scalar != nil:
-			name = fmt.Sprintf("scalar(%du)", len(k.scalars))
-			k.scalars = append(k.scalars, *n.scalar)
-		default:
-			args := make([]string, len(n.kids))
-			for i, kid := range n.kids {
-				args[i] = walk(kid)
-				if kid.scalar != nil { // bits of the op's operand type
-					args[i] = fmt.Sprintf("bitcast<%s>(%s)", scalarType(n), args[i])
-				}
-			}
-			fn, ok := fnNames[*n.fn]
-			if !ok {
-				fn = fmt.Sprintf("f%d", len(funcs))
-				fnNames[*n.fn] = fn
-				funcs = append(funcs, fusedFunc{Name: fn, Params: n.fn.params, Ret: n.fn.ret, Body: n.fn.body})
-			}
-			name = fmt.Sprintf("t%d", len(steps))
-			steps = append(steps, fusedStep{Name: name, Call: fn + "(" + strings.Join(args, ", ") + ")"})
+		out := fusedOut{K: len(outs), T: p.root.t, Result: walk(p.root)}
+		c.Outs = append(c.Outs, out)
+		outs = append(outs, out)
+	}
+	for i := range outs {
+		outs[i].Binding = len(leaves) + 1 + i
+	}
+	for _, c := range clusters {
+		for i := range c.Outs {
+			c.Outs[i].Binding = outs[c.Outs[i].K].Binding
 		}
-		names[n] = name
-		return name
-	}
-	results := make([]string, len(ps))
-	for j, p := range ps {
-		results[j] = walk(p.root)
-	}
-	outs := make([]fusedOut, len(ps))
-	for j, p := range ps {
-		outs[j] = fusedOut{K: j, Binding: len(leaves) + 1 + j, T: p.root.t, Result: results[j]}
 	}
 	k.spec = kernelSpec{
-		"Leaves": leaves, "Funcs": funcs, "Steps": steps, "Outs": outs,
+		"Leaves": leaves, "Funcs": funcs, "Clusters": clusters, "Outs": outs,
 		"Off4": max(1, (len(leaves)+3)/4), "Sc4": max(1, (len(k.scalars)+3)/4), "NSt": max(1, len(leaves)),
+		"C4": (len(clusters) + 3) / 4,
 	}
 	return k
 }

@@ -134,9 +134,10 @@ func TestGPUFusedChainsMatchUnfused(t *testing.T) {
 	}
 }
 
-// TestGPURealizeComputesTogether: values of one shape realized together
-// take one kernel, which computes a node they share once; values of
-// another shape take their own; reading them afterwards dispatches nothing.
+// TestGPURealizeComputesTogether: values realized together share a
+// kernel, which computes a node they share once: values of one shape, and
+// dense values of any shapes; a value of another shape that reads a
+// broadcast view takes its own. Reading them afterwards dispatches nothing.
 func TestGPURealizeComputesTogether(t *testing.T) {
 	g := testGPU(t)
 	alloc := func(data ...float32) Buffer {
@@ -148,19 +149,20 @@ func TestGPURealizeComputesTogether(t *testing.T) {
 		return b
 	}
 	x, y, z := alloc(1, 2, 3), alloc(4, 5, 6), alloc(1, 2)
-	m, v, p, q := alloc(0, 0, 0), alloc(0, 0, 0), alloc(0, 0, 0), alloc(0, 0)
-	g.BinaryScalar(Mul, m, Dense(x, 3), 2, false) // m = 2x
-	g.Binary(Mul, v, Dense(y, 3), Dense(y, 3))    // v = y²
-	g.Binary(Add, p, Dense(m, 3), Dense(v, 3))    // p = m + v, taking both in
-	g.Unary(Neg, q, Dense(z, 2))                  // another shape
+	m, v, p, q, r := alloc(0, 0, 0), alloc(0, 0, 0), alloc(0, 0, 0), alloc(0, 0), alloc(0, 0, 0, 0)
+	record := func() {
+		g.BinaryScalar(Mul, m, Dense(x, 3), 2, false) // m = 2x
+		g.Binary(Mul, v, Dense(y, 3), Dense(y, 3))    // v = y²
+		g.Binary(Add, p, Dense(m, 3), Dense(v, 3))    // p = m + v, taking both in
+		g.Unary(Neg, q, Dense(z, 2))                  // another shape, dense
+		g.Unary(Neg, r, View{Buf: z, Shape: []int{2, 2}, Strides: []int{0, 1}})
+	}
+	record()
 	require.NoError(t, g.Sync())
 	before := g.Stats().Dispatches
-	g.BinaryScalar(Mul, m, Dense(x, 3), 2, false)
-	g.Binary(Mul, v, Dense(y, 3), Dense(y, 3))
-	g.Binary(Add, p, Dense(m, 3), Dense(v, 3))
-	g.Unary(Neg, q, Dense(z, 2))
-	g.Realize(m, v, p, q)
-	assert.Equal(t, int64(2), g.Stats().Dispatches-before, "one kernel per shape")
+	record()
+	g.Realize(m, v, p, q, r)
+	assert.Equal(t, int64(2), g.Stats().Dispatches-before, "m, v, p and q in one kernel, r in another")
 	read := func(b Buffer) []float32 {
 		out := make([]float32, b.Len())
 		require.NoError(t, g.Read(b, out))
@@ -170,8 +172,9 @@ func TestGPURealizeComputesTogether(t *testing.T) {
 	assert.Equal(t, []float32{16, 25, 36}, read(v))
 	assert.Equal(t, []float32{18, 29, 42}, read(p))
 	assert.Equal(t, []float32{-1, -2}, read(q))
+	assert.Equal(t, []float32{-1, -2, -1, -2}, read(r))
 	assert.Equal(t, int64(2), g.Stats().Dispatches-before, "nothing left to compute")
-	for _, b := range []Buffer{x, y, z, m, v, p, q} {
+	for _, b := range []Buffer{x, y, z, m, v, p, q, r} {
 		g.Free(b)
 	}
 }
@@ -225,7 +228,8 @@ func TestGPUFusionKeepsOrder(t *testing.T) {
 // kernels, correctly, and the device keeps working.
 func TestGPUFusionBoundsLeaves(t *testing.T) {
 	g := testGPU(t)
-	data := make([]float32, 20)
+	views := g.fuseBindings + 3 // more than one kernel binds
+	data := make([]float32, views+10)
 	for i := range data {
 		data[i] = float32(i)
 	}
@@ -235,7 +239,8 @@ func TestGPUFusionBoundsLeaves(t *testing.T) {
 	acc, err := g.Alloc(Float32, 10)
 	require.NoError(t, err)
 	g.Unary(Neg, acc, View{Buf: x, Shape: []int{10}, Strides: []int{1}})
-	for off := 1; off < 10; off++ {
+	before := g.Stats().Dispatches
+	for off := 1; off < views; off++ {
 		next, err := g.Alloc(Float32, 10)
 		require.NoError(t, err)
 		g.Binary(Add, next, Dense(acc, 10), View{Buf: x, Offset: off, Shape: []int{10}, Strides: []int{1}})
@@ -243,9 +248,10 @@ func TestGPUFusionBoundsLeaves(t *testing.T) {
 	}
 	got := make([]float32, 10)
 	require.NoError(t, g.Read(acc, got))
+	assert.Greater(t, g.Stats().Dispatches-before, int64(1), "the chain is cut")
 	for i, v := range got {
 		want := float32(-i)
-		for off := 1; off < 10; off++ {
+		for off := 1; off < views; off++ {
 			want += float32(i + off)
 		}
 		assert.Equal(t, want, v, "element %d", i)

@@ -1,8 +1,12 @@
-// A chain of elementwise ops fused into one kernel (see device/gpu_fuse.go):
-// each output y<k>[lin + i] is an expression of the leaves, strided views of buffers over
-// one iteration space. The host generates the leaves, the functions (one
-// per distinct op) and the steps that apply them; scalars are parameters,
-// so the kernel depends on the expression's shape, not on its values.
+// Chains of elementwise ops fused into one kernel (see device/gpu_fuse.go).
+// Each output y<k>[lin + i] is an expression of the leaves, strided views
+// of buffers over the iteration space. Outputs of one shape form a cluster
+// that shares its loads and steps; a kernel of several clusters (dense
+// values of several shapes, as an optimizer's parameters) runs one
+// dimension as long as the longest, each cluster below its own length. The
+// host generates the leaves, the functions (one per distinct op) and the
+// steps that apply them; scalars and lengths are parameters, so the kernel
+// depends on the expressions' shape, not on their values.
 struct Params {
   n: u32,
   rank: u32,
@@ -12,6 +16,7 @@ struct Params {
   off: array<vec4<u32>, {{.Off4}}>,
   st: array<array<vec4<u32>, 2>, {{.NSt}}>,
   sc: array<vec4<u32>, {{.Sc4}}>,
+  cn: array<vec4<u32>, {{.C4}}>,
 }
 @group(0) @binding(0) var<uniform> p: Params;
 {{- range .Leaves}}
@@ -47,13 +52,17 @@ fn {{.Name}}({{.Params}}) -> {{.Ret}} {
 fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let i = gid.x + gid.y * nwg.x * 256u;
   if (i >= p.n) { return; }
-{{- range .Leaves}}
-  let l{{.K}} = x{{.K}}[at({{.K}}u, i)];
+{{- range .Clusters}}
+  if (i < p.cn[{{.K}}u >> 2u][{{.K}}u & 3u]) {
+{{- range .Loads}}
+    let l{{.}} = x{{.}}[at({{.}}u, i)];
 {{- end}}
 {{- range .Steps}}
-  let {{.Name}} = {{.Call}};
+    let {{.Name}} = {{.Call}};
 {{- end}}
 {{- range .Outs}}
-  y{{.K}}[p.lin + i] = {{.Result}};
+    y{{.K}}[p.lin + i] = {{.Result}};
+{{- end}}
+  }
 {{- end}}
 }

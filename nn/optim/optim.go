@@ -58,13 +58,16 @@ func newBase(params []*autograd.Var, lr float64) base {
 	return base{params: params, lr: lr, slots: slots}
 }
 
-// realize computes parameter i's new value and its state together: on a
-// device that fuses elementwise ops, one kernel writes them all instead of
-// one kernel each when each is next needed.
-func (b *base) realize(i int) {
-	ts := []*tensor.Tensor{b.params[i].Value()}
-	for _, name := range slices.Sorted(maps.Keys(b.slots[i])) {
-		ts = append(ts, b.slots[i][name])
+// realize computes the parameters' new values and their state together: on
+// a device that fuses elementwise ops, a few kernels write them all instead
+// of one kernel each when each is next needed. Every Step ends with it.
+func (b *base) realize() {
+	var ts []*tensor.Tensor
+	for i, p := range b.params {
+		ts = append(ts, p.Value())
+		for _, name := range slices.Sorted(maps.Keys(b.slots[i])) {
+			ts = append(ts, b.slots[i][name])
+		}
 	}
 	tensor.Realize(ts...)
 }
@@ -135,9 +138,5 @@ func (b *base) LoadState(state map[string]*tensor.Tensor) error {
 	return nil
 }
 
-// update replaces the value of parameter i and computes it together with
-// the parameter's state (see realize).
-func (b *base) update(i int, v *tensor.Tensor) {
-	b.params[i].SetValue(v)
-	b.realize(i)
-}
+// update replaces the value of parameter i.
+func (b *base) update(i int, v *tensor.Tensor) { b.params[i].SetValue(v) }

@@ -81,6 +81,7 @@ func NewSGD(params []*autograd.Var, lr float64, opts ...Option) *SGD {
 
 // Step applies one update.
 func (o *SGD) Step() {
+	defer o.realize()
 	o.steps++
 	for i, p := range o.params {
 		g := p.Grad()
@@ -131,6 +132,7 @@ func NewAdamW(params []*autograd.Var, lr float64, opts ...Option) *Adam {
 
 // Step applies one update.
 func (o *Adam) Step() {
+	defer o.realize()
 	o.steps++
 	c := o.c
 	bc1 := 1 - math.Pow(c.beta1, float64(o.steps))
@@ -173,6 +175,7 @@ func NewRMSprop(params []*autograd.Var, lr float64, opts ...Option) *RMSprop {
 
 // Step applies one update.
 func (o *RMSprop) Step() {
+	defer o.realize()
 	o.steps++
 	c := o.c
 	for i, p := range o.params {
@@ -215,6 +218,7 @@ func NewAdagrad(params []*autograd.Var, lr float64, opts ...Option) *Adagrad {
 
 // Step applies one update.
 func (o *Adagrad) Step() {
+	defer o.realize()
 	o.steps++
 	c := o.c
 	clr := o.lr / (1 + float64(o.steps-1)*c.lrDecay)
