@@ -35,6 +35,10 @@ const fuseMaxNodes = 128
 // over the iteration space), a scalar parameter, or an op on kid nodes.
 type ewNode struct {
 	leaf *View
+	// prod is set on the node of a product (a deferred MatMul): its value
+	// is the product's element, and the expression above it becomes the
+	// product kernel's epilogue.
+	prod *ewProd
 	// own binds the leaf by itself even when another leaf views the
 	// buffer the same way (the second operand of x - x).
 	own    bool
@@ -43,6 +47,14 @@ type ewNode struct {
 	kids   []*ewNode
 	t      string // the WGSL type of its value
 	nodes  int    // ops in the tree
+}
+
+// ewProd is a deferred product c = a @ b of a [B, M, K] and b [B, K, N]
+// into a dense c [B, M, N], read as they were when MatMul was called.
+type ewProd struct {
+	a, b View
+	// holders are the pending values whose expressions hold it.
+	holders []*ewPending
 }
 
 // ewFn is an op of an expression: a WGSL function of its kids' values.
@@ -62,6 +74,10 @@ type ewPending struct {
 	// leaves are the kernel's leaf bindings: its distinct views, and each
 	// own leaf (see ewNode.own).
 	leaves []ewLeaf
+	// prod is the node of the product its expression holds, or nil; taken
+	// is set once another pending value took its expression in.
+	prod  *ewNode
+	taken bool
 }
 
 // fusionEnabled reports whether elementwise ops are deferred and fused;
@@ -83,6 +99,9 @@ func (g *gpuDevice) deferLocked(op string, dst Buffer, shape []int, fn *ewFn, in
 	if !g.fuse || Numel(shape) == 0 || out.size > g.bindLimit {
 		return false, nil
 	}
+	// Dimensions of size 1 are dropped: a value of shape [1, m, n] is
+	// taken in by an op over [m, n].
+	shape, ins = squeeze(shape, ins)
 	var strides [][]int
 	for _, in := range ins {
 		if in.scalar != nil {
@@ -104,6 +123,7 @@ func (g *gpuDevice) deferLocked(op string, dst Buffer, shape []int, fn *ewFn, in
 	g.seq++
 	p := &ewPending{out: out, epoch: g.epoch, seq: g.seq, shape: slices.Clone(shape), root: node}
 	var taken []*ewPending
+	shared := false // a product the inputs hold was computed meanwhile
 	// An operand that is another one's value again (x - x) is read from
 	// memory a second time, from a binding of its own, so that the shader
 	// compiler cannot fold the op (NaN - NaN is NaN): the value is
@@ -121,6 +141,16 @@ func (g *gpuDevice) deferLocked(op string, dst Buffer, shape []int, fn *ewFn, in
 	}
 	for i, in := range ins {
 		kid, from := g.inputNode(in, shape)
+		if from != nil && from.prod != nil && (from.taken || p.prod != nil) {
+			// A product is computed once: taken in a second time, or
+			// beside another product, the value holding it is computed
+			// and read from memory by everything that took it in.
+			if err := g.shareLocked(from); err != nil {
+				return false, err
+			}
+			kid, from = g.inputNode(in, shape)
+			shared = true
+		}
 		if own[i] {
 			kid.own = true // a fresh leaf: the buffer is not pending
 		}
@@ -133,6 +163,9 @@ func (g *gpuDevice) deferLocked(op string, dst Buffer, shape []int, fn *ewFn, in
 		node.nodes += kid.nodes
 		if from != nil {
 			taken = append(taken, from)
+			if from.prod != nil {
+				p.prod = from.prod
+			}
 			p.ops = append(p.ops, from.ops...)
 			p.addReads(from.reads...)
 			p.addLeaves(from.leaves...)
@@ -142,10 +175,15 @@ func (g *gpuDevice) deferLocked(op string, dst Buffer, shape []int, fn *ewFn, in
 		}
 	}
 	p.ops = append(p.ops, op)
-	if len(p.leaves) >= g.fuseBindings || node.nodes > fuseMaxNodes {
-		// Too large to take the inputs' expressions in: compute them
-		// first and read them as leaves.
-		taken, p.ops, p.reads, p.leaves = nil, []string{op}, nil, nil
+	maxLeaves := g.fuseBindings - 1
+	if p.prod != nil { // a product's epilogue: a, b and c are bound too
+		maxLeaves = g.fuseBindings - 3
+	}
+	if len(p.leaves) > maxLeaves || node.nodes > fuseMaxNodes || p.prod != nil && node.t != "f32" {
+		// Too large to take the inputs' expressions in (or an epilogue
+		// that is not float): compute them first and read them as
+		// leaves.
+		taken, p.ops, p.reads, p.leaves, p.prod = nil, []string{op}, nil, nil, nil
 		node.kids, node.nodes = node.kids[:0], 1
 		for _, in := range ins {
 			if in.scalar == nil {
@@ -164,8 +202,46 @@ func (g *gpuDevice) deferLocked(op string, dst Buffer, shape []int, fn *ewFn, in
 		}
 	}
 	for _, t := range taken {
+		t.taken = true
 		delete(g.roots, t.out)
 	}
+	if shared {
+		p.rescan() // what the computed product's node now reads
+	}
+	g.setPendingLocked(p)
+	return true, nil
+}
+
+// rescan finds again what p's expression reads: the buffers, the leaves
+// and the product, after a node of it became a leaf (see shareLocked).
+func (p *ewPending) rescan() {
+	p.reads, p.leaves, p.prod = nil, nil, nil
+	seen := map[*ewNode]bool{}
+	var walk func(n *ewNode)
+	walk = func(n *ewNode) {
+		if seen[n] {
+			return
+		}
+		seen[n] = true
+		switch {
+		case n.prod != nil:
+			p.prod = n
+			p.addReads(n.prod.a.Buf.(*gpuBuffer), n.prod.b.Buf.(*gpuBuffer))
+		case n.leaf != nil:
+			p.addReads(n.leaf.Buf.(*gpuBuffer))
+			p.addLeaves(ewLeaf{*n.leaf, n.own})
+		}
+		for _, k := range n.kids {
+			walk(k)
+		}
+	}
+	walk(p.root)
+}
+
+// setPendingLocked makes p its buffer's pending value, a root, listed as a
+// user of the buffers it reads and as a holder of the product it holds.
+func (g *gpuDevice) setPendingLocked(p *ewPending) {
+	out := p.out
 	var old []*gpuBuffer
 	if out.pending != nil {
 		old = out.pending.reads
@@ -180,9 +256,95 @@ func (g *gpuDevice) deferLocked(op string, dst Buffer, shape []int, fn *ewFn, in
 			b.users[out] = true
 		}
 	}
+	if p.prod != nil {
+		p.prod.prod.holders = append(p.prod.prod.holders, p)
+	}
 	g.releaseHeldLocked(old) // those the new value does not read
 	g.roots[out] = true
+}
+
+// deferMatMulLocked records c = a @ b as c's pending value (see ewProd),
+// or returns false when the product must be computed now.
+func (g *gpuDevice) deferMatMulLocked(c Buffer, a, b View) (bool, error) {
+	out := c.(*gpuBuffer)
+	if !g.fuse {
+		return false, nil
+	}
+	shape, _ := squeeze([]int{a.Shape[0], a.Shape[1], b.Shape[2]}, nil)
+	for _, v := range []*View{&a, &b} {
+		x := v.Buf.(*gpuBuffer)
+		if r := x.refused.Load(); r != nil {
+			return false, r
+		}
+		if through, ok := throughCopy(*v); ok {
+			// It reads the copy's source, as it was; the copy is
+			// computed only if something else reads it.
+			*v = through
+			x.pending.taken = true
+			delete(g.roots, x)
+			continue
+		}
+		// The operands are read as they are now.
+		if err := g.materializeLocked(x); err != nil {
+			return false, err
+		}
+	}
+	if g.oversized([]gpuArg{gpuIn(1, a.Buf), gpuIn(2, b.Buf), gpuOut(3, c)}) {
+		return false, nil // split into parts that fit (splitMatMul)
+	}
+	ab, bb := a.Buf.(*gpuBuffer), b.Buf.(*gpuBuffer)
+	node := &ewNode{prod: &ewProd{a: a, b: b}, t: "f32", nodes: 1}
+	g.seq++
+	p := &ewPending{out: out, epoch: g.epoch, seq: g.seq, ops: []string{"MatMul"},
+		shape: shape, root: node, prod: node}
+	p.addReads(ab, bb)
+	g.setPendingLocked(p)
 	return true, nil
+}
+
+// throughCopy returns the operand v [B, R, C] of a product as a view of
+// the source of the copy that v's buffer is pending as (the contiguous copy
+// of a transposed view, as attention splits heads), when v reads that
+// buffer densely and the source splits into two batch dimensions and the
+// rows and columns (see batchedView): the product then needs no copy.
+func throughCopy(v View) (View, bool) {
+	p := v.Buf.(*gpuBuffer).pending
+	if p == nil || p.prod != nil || len(p.ops) != 1 || p.ops[0] != "Copy" || p.root.fn == nil || p.root.fn.body != "v" ||
+		len(p.root.kids) != 1 || p.root.kids[0].leaf == nil || v.Offset != 0 || !v.IsContiguous() || v.Numel() != Numel(p.shape) {
+		return View{}, false
+	}
+	l := *p.root.kids[0].leaf
+	if l.Buf.DType() != Float32 {
+		return View{}, false
+	}
+	return batchedView(l, v.Shape[0], v.Shape[1], v.Shape[2])
+}
+
+// shareLocked computes q, a pending value that holds a product, and turns
+// its expression into a leaf that reads the result, so that the values
+// that took it in read memory rather than compute the product again.
+func (g *gpuDevice) shareLocked(q *ewPending) error {
+	prod := q.prod.prod
+	if err := g.materializeLocked(q.out); err != nil {
+		return err
+	}
+	leaf := Dense(q.out, q.shape...)
+	*q.root = ewNode{leaf: &leaf, t: q.root.t}
+	for _, h := range prod.holders {
+		if h.out.pending != h {
+			continue // computed or dropped
+		}
+		h.rescan()
+		for _, r := range h.reads {
+			if r != h.out {
+				if r.users == nil {
+					r.users = map[*gpuBuffer]bool{}
+				}
+				r.users[h.out] = true
+			}
+		}
+	}
+	return nil
 }
 
 // inputNode returns the node of one input: a pending buffer of this epoch
@@ -194,11 +356,40 @@ func (g *gpuDevice) inputNode(in ewIn, shape []int) (n *ewNode, from *ewPending)
 	}
 	v := in.view
 	b := v.Buf.(*gpuBuffer)
-	if p := b.pending; p != nil && p.epoch == g.epoch && v.Offset == 0 && v.IsContiguous() && slices.Equal(v.Shape, p.shape) {
+	// A value read densely is taken in: with its shape, or with any shape
+	// of as many elements when its expression has no leaves to index (a
+	// product: [B·M, N] read as [B, M, N]).
+	if p := b.pending; p != nil && p.epoch == g.epoch && v.Offset == 0 && v.IsContiguous() &&
+		(slices.Equal(shape, p.shape) || len(p.leaves) == 0 && Numel(shape) == Numel(p.shape)) {
 		return p.root, p
 	}
 	leaf := v
 	return &ewNode{leaf: &leaf, t: wgslType(b.dt)}, nil
+}
+
+// squeeze drops the dimensions of size 1 from shape and from the views of
+// ins, which are over shape.
+func squeeze(shape []int, ins []ewIn) ([]int, []ewIn) {
+	if !slices.Contains(shape, 1) {
+		return shape, ins
+	}
+	keep := func(xs []int) []int {
+		var out []int
+		for d, x := range xs {
+			if shape[d] != 1 {
+				out = append(out, x)
+			}
+		}
+		return out
+	}
+	out := make([]ewIn, len(ins))
+	for i, in := range ins {
+		out[i] = in
+		if in.scalar == nil {
+			out[i].view.Shape, out[i].view.Strides = keep(in.view.Shape), keep(in.view.Strides)
+		}
+	}
+	return keep(shape), out
 }
 
 // ewLeaf is a leaf binding of a pending value's kernel.
@@ -313,6 +504,7 @@ func (g *gpuDevice) computeTogetherLocked(bufs []*gpuBuffer) error {
 	type group struct {
 		bufs   []*gpuBuffer
 		linear bool      // every value's leaves are dense
+		prod   bool      // a value that holds a product
 		leaves ewPending // the union of their leaves
 		nodes  int
 	}
@@ -322,9 +514,16 @@ func (g *gpuDevice) computeTogetherLocked(bufs []*gpuBuffer) error {
 		if p == nil {
 			continue
 		}
+		if p.prod != nil { // a product kernel of its own
+			groups = append(groups, &group{bufs: []*gpuBuffer{b}, prod: true})
+			continue
+		}
 		linear := p.linear()
 		var in *group
 		for _, gr := range groups {
+			if gr.prod {
+				continue
+			}
 			if gr.nodes+p.root.nodes > fuseMaxNodes ||
 				!(gr.linear && linear || slices.Equal(gr.bufs[0].pending.shape, p.shape) && !gr.linear) {
 				continue
@@ -381,6 +580,9 @@ func (g *gpuDevice) computeLocked(bufs []*gpuBuffer) error {
 	if len(bufs) == 0 {
 		return nil
 	}
+	if bufs[0].pending.prod != nil {
+		return g.productLocked(bufs[0])
+	}
 	ps := make([]*ewPending, len(bufs))
 	var reads []*gpuBuffer
 	var labels []string
@@ -394,15 +596,12 @@ func (g *gpuDevice) computeLocked(bufs []*gpuBuffer) error {
 	op := g.op
 	g.op = "fused " + strings.Join(labels, " | ")
 	defer func() { g.op = op }()
-	k := fusedKernel(ps)
+	k := fusedKernel(ps, 1)
 	pl, err := g.pipelineLocked("fused", "main", k.spec)
 	if err != nil {
 		return fmt.Errorf("%s: %w", g.op, err)
 	}
-	strides := make([][]int, len(k.leaves))
-	for i, v := range k.leaves {
-		strides[i] = v.Strides
-	}
+	strides := k.leafStrides()
 	shape, n := ps[0].shape, 0
 	for _, c := range k.clusters {
 		n = max(n, Numel(c))
@@ -413,49 +612,75 @@ func (g *gpuDevice) computeLocked(bufs []*gpuBuffer) error {
 			strides[i] = []int{1}
 		}
 	}
-	cshape, cstrides := Coalesce(shape, strides...)
 	var pr gpuParams
-	pr.ints(n, len(cshape), 0, 0).array8(cshape)
-	offs := make([]int, k.spec["Off4"].(int)*4)
-	for i, v := range k.leaves {
-		offs[i] = v.Offset
-	}
-	pr.ints(offs...)
-	for i := range k.spec["NSt"].(int) {
-		if i < len(cstrides) {
-			pr.array8(cstrides[i])
-		} else {
-			pr.array8(nil) // a kernel without leaves (a fill)
-		}
-	}
-	sc := make([]uint32, k.spec["Sc4"].(int)*4)
-	copy(sc, k.scalars)
-	pr.u32(sc...)
+	pr.ints(n)
+	k.params(&pr, shape, strides)
 	cn := make([]int, k.spec["C4"].(int)*4)
 	for i, c := range k.clusters {
 		cn[i] = Numel(c)
 	}
 	pr.ints(cn...)
-	args := make([]gpuArg, 0, len(k.leaves)+len(bufs))
-	for i, v := range k.leaves {
-		// A leaf is the buffer's contents as they are, even when the
-		// buffer has a pending value of its own, recorded after it.
-		a := gpuIn(uint32(i+1), v.Buf)
-		a.asIs = true
-		args = append(args, a)
-	}
+	args := k.leafArgs(1)
 	for j, b := range bufs {
 		args = append(args, gpuOut(uint32(len(k.leaves)+1+j), b))
 	}
 	if err := g.launchLocked(pl, pr.b, g.threads(n), args...); err != nil {
 		var r *refusal
 		if errors.As(err, &r) {
+			r = r.name(g.op)
 			for _, b := range bufs {
 				b.refused.Store(r)
 			}
 			return nil
 		}
 		return err
+	}
+	return nil
+}
+
+// prologueLocked returns the kernel of x's pending value for a reduction
+// to evaluate as it loads x (its prologue), or nil when x is not a pending
+// elementwise value read densely, or would not fit. The value stays
+// pending for whatever else reads it.
+func (g *gpuDevice) prologueLocked(x View) *fused {
+	b := x.Buf.(*gpuBuffer)
+	p := b.pending
+	if p == nil || p.prod != nil || p.epoch != g.epoch || x.Offset != 0 || !x.IsContiguous() ||
+		Numel(x.Shape) != Numel(p.shape) || p.root.t != wgslType(b.dt) || len(p.leaves)+2 > g.fuseBindings ||
+		g.oversized([]gpuArg{gpuIn(1, b)}) {
+		return nil
+	}
+	k := fusedKernel([]*ewPending{p}, 3) // after x (unbound) and y
+	k.shape = p.shape
+	return &k
+}
+
+// productLocked records the product kernel that computes b's pending
+// value: the product it holds, with the expression above it applied as it
+// is stored (the epilogue).
+func (g *gpuDevice) productLocked(b *gpuBuffer) error {
+	p := b.pending
+	prod := p.prod.prod
+	g.dropPendingLocked(b, false)
+	defer g.releaseHeldLocked(p.reads)
+	op := g.op
+	g.op = strings.Join(compactOps(p.ops), "+")
+	defer func() { g.op = op }()
+	epi := &fused{} // no epilogue when the product is the value
+	if p.root != p.prod {
+		k := fusedKernel([]*ewPending{p}, 4) // after a, b and c
+		epi = &k
+	}
+	epi.shape = p.shape
+	a, bv := batchOf(prod.a).v, batchOf(prod.b).v
+	c := Dense(b, a.Shape[0], a.Shape[1], bv.Shape[2])
+	if err := g.matmulLocked(c, prod.a, prod.b, false, false, epi); err != nil {
+		var r *refusal
+		if errors.As(err, &r) {
+			b.refused.Store(r.name(g.op))
+			return nil
+		}
+		return fmt.Errorf("%s: %w", g.op, err)
 	}
 	return nil
 }
@@ -483,6 +708,7 @@ func compactOps(ops []string) []string {
 // views its leaves bind (in binding order), its scalar parameters and the
 // shapes of its clusters.
 type fused struct {
+	shape    []int // the iteration space of an epilogue
 	spec     kernelSpec
 	leaves   []View
 	scalars  []uint32
@@ -512,11 +738,76 @@ type fusedCluster struct {
 	Outs  []fusedOut
 }
 
-// fusedKernel generates the kernel that computes the pending values ps:
-// one binding per distinct leaf view, one function per distinct op, and a
+// params writes the kernel's parameters from rank on (fused_fields):
+// the iteration space shape, coalesced with the leaves' strides, and the
+// leaves' offsets and strides, then the scalars.
+func (k *fused) params(pr *gpuParams, shape []int, strides [][]int) {
+	cshape, cstrides := Coalesce(shape, strides...)
+	pr.ints(len(cshape), 0, 0).array8(cshape)
+	offs := make([]int, k.spec["Off4"].(int)*4)
+	for i, v := range k.leaves {
+		offs[i] = v.Offset
+	}
+	pr.ints(offs...)
+	for i := range k.spec["NSt"].(int) {
+		if i < len(cstrides) {
+			pr.array8(cstrides[i])
+		} else {
+			pr.array8(nil) // a kernel without leaves (a fill)
+		}
+	}
+	sc := make([]uint32, k.spec["Sc4"].(int)*4)
+	copy(sc, k.scalars)
+	pr.u32(sc...)
+}
+
+// leafStrides returns the strides of k's leaves.
+func (k *fused) leafStrides() [][]int {
+	strides := make([][]int, len(k.leaves))
+	for i, v := range k.leaves {
+		strides[i] = v.Strides
+	}
+	return strides
+}
+
+// leafArgs returns the bindings of k's leaves, from first on: each the
+// buffer's contents as they are, even when the buffer has a pending value
+// of its own, recorded after them.
+func (k *fused) leafArgs(first int) []gpuArg {
+	args := make([]gpuArg, len(k.leaves))
+	for i, v := range k.leaves {
+		args[i] = gpuIn(uint32(first+i), v.Buf)
+		args[i].asIs = true
+	}
+	return args
+}
+
+// fusedEpi is the specialisation of matmul.wgsl's epilogue (.Epi): the
+// declarations of fused_decls and the one cluster of fused_eval.
+type fusedEpi struct {
+	Leaves         []fusedLeaf
+	Funcs          []fusedFunc
+	Off4, NSt, Sc4 int
+	Loads          []int
+	Steps          []fusedStep
+	Result         string
+}
+
+// epilogue returns k, the kernel of one value, as a product's epilogue.
+func (k *fused) epilogue() fusedEpi {
+	c := k.spec["Clusters"].([]fusedCluster)[0]
+	return fusedEpi{
+		Leaves: k.spec["Leaves"].([]fusedLeaf), Funcs: k.spec["Funcs"].([]fusedFunc),
+		Off4: k.spec["Off4"].(int), NSt: k.spec["NSt"].(int), Sc4: k.spec["Sc4"].(int),
+		Loads: c.Loads, Steps: c.Steps, Result: c.Outs[0].Result,
+	}
+}
+
+// fusedKernel generates the kernel that computes the pending values ps,
+// binding from firstBinding on: one binding per distinct leaf view, one function per distinct op, and a
 // cluster per shape with one step per op node (a node that several values
 // share is computed once) and one output per value.
-func fusedKernel(ps []*ewPending) fused {
+func fusedKernel(ps []*ewPending, firstBinding int) fused {
 	var k fused
 	var leaves []fusedLeaf
 	var funcs []fusedFunc
@@ -541,12 +832,14 @@ func fusedKernel(ps []*ewPending) fused {
 			}
 			var name string
 			switch {
+			case n.prod != nil: // an epilogue's product element
+				name = "acc"
 			case n.leaf != nil:
 				i := slices.IndexFunc(k.leaves, func(v View) bool { return sameView(v, *n.leaf) })
 				if i < 0 || n.own {
 					i = len(k.leaves)
 					k.leaves = append(k.leaves, *n.leaf)
-					leaves = append(leaves, fusedLeaf{K: i, Binding: i + 1, T: n.t})
+					leaves = append(leaves, fusedLeaf{K: i, Binding: firstBinding + i, T: n.t})
 				}
 				if !slices.Contains(c.Loads, i) {
 					c.Loads = append(c.Loads, i)
@@ -581,7 +874,7 @@ func fusedKernel(ps []*ewPending) fused {
 		outs = append(outs, out)
 	}
 	for i := range outs {
-		outs[i].Binding = len(leaves) + 1 + i
+		outs[i].Binding = firstBinding + len(leaves) + i
 	}
 	for _, c := range clusters {
 		for i := range c.Outs {

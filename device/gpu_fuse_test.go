@@ -16,8 +16,10 @@ import (
 // results (read densely, so that fusion takes their expressions in) and
 // from leaves seen through broadcasting, transposing and offset views;
 // the leaves hold NaN, ±Inf and zeros among random values. Ops: unary,
-// binary (comparisons among them), scalar on either side, where, copies
-// and fills; some results are realized together midway.
+// binary (comparisons among them), scalar on either side, where, copies,
+// fills and products (whose consumers fuse into them as epilogues); some
+// results are reduced (fusing the pending ones as prologues) and some
+// realized together midway.
 func runChain(t *testing.T, g *gpuDevice, fuse bool, seed uint64) [][]float32 {
 	t.Helper()
 	g.mu.Lock()
@@ -49,6 +51,8 @@ func runChain(t *testing.T, g *gpuDevice, fuse bool, seed uint64) [][]float32 {
 	}
 	shape := []int{a, b, c}
 	full, row, col, wide := leaf(n), leaf(c), leaf(a), leaf(2*n+3)
+	const k = 6 // products [a, b, k] @ [a, k, c]
+	lhs, rhs := leaf(a*b*k), leaf(a*k*c)
 	views := []View{
 		Dense(full, a, b, c),
 		{Buf: row, Shape: shape, Strides: []int{0, 0, 1}},                         // broadcast along the leading dims
@@ -68,7 +72,9 @@ func runChain(t *testing.T, g *gpuDevice, fuse bool, seed uint64) [][]float32 {
 	for range 40 {
 		out, err := g.Alloc(Float32, n)
 		require.NoError(t, err)
-		switch rng.IntN(6) {
+		switch rng.IntN(7) {
+		case 6: // a product, whose consumers become its epilogue
+			g.MatMul(out, Dense(lhs, a, b, k), View{Buf: rhs, Shape: []int{a, k, c}, Strides: []int{k * c, 1, k}})
 		case 4:
 			g.Copy(Dense(out, a, b, c), pick())
 		case 5:
@@ -84,6 +90,14 @@ func runChain(t *testing.T, g *gpuDevice, fuse bool, seed uint64) [][]float32 {
 		}
 		results = append(results, out)
 	}
+	// Reductions of results, which evaluate pending ones as they load them.
+	var reduced []Buffer
+	for _, op := range []ReduceOp{ReduceSum, ReduceMax, ReduceMean} {
+		out, err := g.Alloc(Float32, a*b)
+		require.NoError(t, err)
+		g.Reduce(op, out, Dense(results[rng.IntN(len(results))], a, b, c), 1)
+		reduced = append(reduced, out)
+	}
 	// Some results computed together, as optimizers ask.
 	from := rng.IntN(len(results) - 5)
 	g.Realize(results[from : from+5]...)
@@ -92,12 +106,12 @@ func runChain(t *testing.T, g *gpuDevice, fuse bool, seed uint64) [][]float32 {
 	g.Binary(Add, full, Dense(full, n), Dense(results[len(results)-1], n))
 	results = append(results, full)
 	var got [][]float32
-	for _, r := range results {
-		data := make([]float32, n)
+	for _, r := range append(results, reduced...) {
+		data := make([]float32, r.Len())
 		require.NoError(t, g.Read(r, data))
 		got = append(got, data)
 	}
-	for _, r := range append(results, row, col, wide) {
+	for _, r := range append(append(results, reduced...), row, col, wide, lhs, rhs) {
 		g.Free(r)
 	}
 	return got
@@ -177,6 +191,93 @@ func TestGPURealizeComputesTogether(t *testing.T) {
 	for _, b := range []Buffer{x, y, z, m, v, p, q, r} {
 		g.Free(b)
 	}
+}
+
+// TestGPUReduceTakesPendingInput: a reduction of a pending value evaluates
+// its expression as it loads it, in its one kernel, and the value stays
+// pending for other readers; an epilogue after a product is one kernel too.
+func TestGPUReduceTakesPendingInput(t *testing.T) {
+	g := testGPU(t)
+	x, err := g.Alloc(Float32, 6)
+	require.NoError(t, err)
+	require.NoError(t, g.Write(x, []float32{1, 2, 3, 4, 5, 6}))
+	sq, sum, prod, relu := allocFloats(t, g, 6), allocFloats(t, g, 2), allocFloats(t, g, 4), allocFloats(t, g, 4)
+	require.NoError(t, g.Sync())
+	before := g.Stats().Dispatches
+	g.Binary(Mul, sq, Dense(x, 2, 3), Dense(x, 2, 3)) // pending
+	g.Reduce(ReduceSum, sum, Dense(sq, 2, 3), 1)
+	assert.Equal(t, int64(1), g.Stats().Dispatches-before, "the reduction alone")
+	out := make([]float32, 2)
+	require.NoError(t, g.Read(sum, out))
+	assert.Equal(t, []float32{14, 77}, out)
+	full := make([]float32, 6)
+	require.NoError(t, g.Read(sq, full))
+	assert.Equal(t, []float32{1, 4, 9, 16, 25, 36}, full)
+
+	before = g.Stats().Dispatches
+	g.MatMul(prod, Dense(x, 1, 2, 3), View{Buf: x, Shape: []int{1, 3, 2}, Strides: []int{6, 1, 3}}) // x·xᵀ
+	g.BinaryScalar(Sub, relu, Dense(prod, 4), 20, false)
+	g.Unary(ReLU, relu, Dense(relu, 4))
+	got := make([]float32, 4)
+	require.NoError(t, g.Read(relu, got))
+	assert.Equal(t, []float32{0, 12, 12, 57}, got)
+	assert.Equal(t, int64(1), g.Stats().Dispatches-before, "the product with its epilogue")
+	for _, b := range []Buffer{x, sq, sum, prod, relu} {
+		g.Free(b)
+	}
+}
+
+// TestGPUProductReadsThroughCopy: a product of the contiguous copies of
+// head-split views (attention's [B, S, H, D] seen as [B, H, S, D]) reads
+// the views themselves, with two batch dimensions, in one kernel; the
+// result is the one computed with copies.
+func TestGPUProductReadsThroughCopy(t *testing.T) {
+	g := testGPU(t)
+	const bs, s, h, d = 2, 3, 2, 4
+	data := make([]float32, bs*s*h*d)
+	for i := range data {
+		data[i] = float32(i%7) - 3
+	}
+	x := allocFloats(t, g, len(data))
+	require.NoError(t, g.Write(x, data))
+	heads := View{Buf: x, Shape: []int{bs, h, s, d}, Strides: []int{s * h * d, d, h * d, 1}}
+	keysT := View{Buf: x, Shape: []int{bs, h, d, s}, Strides: []int{s * h * d, d, 1, h * d}}
+	run := func(fuse bool) ([]float32, int64) {
+		g.mu.Lock()
+		saved := g.fuse
+		g.fuse = fuse
+		g.mu.Unlock()
+		defer func() {
+			g.mu.Lock()
+			g.fuse = saved
+			g.mu.Unlock()
+		}()
+		require.NoError(t, g.Sync())
+		before := g.Stats().Dispatches
+		q, kt, out := allocFloats(t, g, len(data)), allocFloats(t, g, len(data)), allocFloats(t, g, bs*h*s*s)
+		g.Copy(Dense(q, bs, h, s, d), heads)
+		g.Copy(Dense(kt, bs, h, d, s), keysT)
+		g.MatMul(out, Dense(q, bs*h, s, d), Dense(kt, bs*h, d, s)) // scores q·kᵀ
+		got := make([]float32, out.Len())
+		require.NoError(t, g.Read(out, got))
+		n := g.Stats().Dispatches - before
+		for _, b := range []Buffer{q, kt, out} {
+			g.Free(b)
+		}
+		return got, n
+	}
+	want, _ := run(false)
+	got, n := run(true)
+	assert.Equal(t, want, got)
+	assert.Equal(t, int64(1), n, "the product alone, no copies")
+	g.Free(x)
+}
+
+// allocFloats allocates n float32 elements.
+func allocFloats(t *testing.T, g *gpuDevice, n int) Buffer {
+	b, err := g.Alloc(Float32, n)
+	require.NoError(t, err)
+	return b
 }
 
 // TestGPUFusionKeepsOrder: a pending value reads its leaves as they were

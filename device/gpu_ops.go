@@ -71,6 +71,15 @@ type refusal struct {
 }
 
 func (r *refusal) Error() string { return r.err.Error() }
+
+// name returns r naming op, the op refused, unless it names one already
+// (an input's refusal).
+func (r *refusal) name(op string) *refusal {
+	if r.named {
+		return r
+	}
+	return &refusal{err: fmt.Errorf("device: GPU %s: %w", op, r.err), named: true}
+}
 func (r *refusal) Unwrap() error { return r.err }
 
 // refuse returns a refusal with the formatted message.
@@ -102,9 +111,7 @@ func (g *gpuDevice) do(op string, outs []Buffer, f func() error) {
 	}
 	var r *refusal
 	if errors.As(err, &r) {
-		if !r.named { // an input's refusal is named already
-			r = &refusal{err: fmt.Errorf("device: GPU %s: %w", op, r.err), named: true}
-		}
+		r = r.name(op)
 		for _, b := range outs {
 			b.(*gpuBuffer).refused.Store(r)
 		}
@@ -476,6 +483,21 @@ const maxLoop = 4096
 
 func (g *gpuDevice) Reduce(op ReduceOp, dst Buffer, x View, n int) {
 	g.do("Reduce"+op.String(), []Buffer{dst}, func() error {
+		// A pending x read densely is evaluated as the rows are loaded
+		// (rows short enough for one pass).
+		if nRed := Numel(x.Shape[len(x.Shape)-n:]); nRed <= 256*maxLoop && !g.oversized([]gpuArg{gpuOut(2, dst)}) {
+			if pro := g.prologueLocked(x); pro != nil {
+				outShape, outStrides, redShape, redStrides, _ := splitView(Dense(x.Buf, x.Shape...), n)
+				scale := float32(math.NaN())
+				if nRed > 0 {
+					scale = 1 / float32(nRed)
+				}
+				if Numel(outShape) == 0 {
+					return nil
+				}
+				return g.reduceLocked(op, dst, 0, x, outShape, outStrides, redShape, redStrides, 1, scale, pro)
+			}
+		}
 		x, done, err := g.denseLocked(x, n)
 		if err != nil {
 			return err
@@ -596,7 +618,7 @@ func (g *gpuDevice) reduceSplitLocked(op ReduceOp, dst Buffer, x View, nOut, nRe
 // reduceLocked records one reduction pass writing outputs from yOff on;
 // with chunks > 1 each row is cut into that many pieces, each reduced into
 // its own element of dst.
-func (g *gpuDevice) reduceLocked(op ReduceOp, dst Buffer, yOff int, x View, outShape, outStrides, redShape, redStrides []int, chunks int, scale float32) error {
+func (g *gpuDevice) reduceLocked(op ReduceOp, dst Buffer, yOff int, x View, outShape, outStrides, redShape, redStrides []int, chunks int, scale float32, pro ...*fused) error {
 	nOut, nRed := Numel(outShape), Numel(redShape)
 	entry, gr := "rows", g.linearGrid(nOut*chunks)
 	if nRed <= gpuShortRow && chunks == 1 {
@@ -608,11 +630,23 @@ func (g *gpuDevice) reduceLocked(op ReduceOp, dst Buffer, yOff int, x View, outS
 	// on long rows the loads dominate and it measured slower (1×4M: 1.5
 	// times as slow), so those keep the tree.
 	spec["Subgroups"] = entry == "rows" && g.subgroups && (nRed+chunks-1)/chunks <= gpuSubgroupRowMax
+	spec["Pro"] = nil
+	if len(pro) > 0 {
+		spec["Pro"] = pro[0].epilogue()
+	}
 	p, err := g.pipelineLocked("reduce", entry, spec)
 	if err != nil {
 		return err
 	}
 	xa, ya, off := gpuIn(1, x.Buf), gpuOut(2, dst), x.Offset
+	if len(pro) > 0 { // x is not bound: its expression is evaluated
+		chunk := (nRed + chunks - 1) / chunks
+		var pr gpuParams
+		pr.ints(nOut, nRed, len(outShape), len(redShape), 0).f32(scale).ints(chunk, chunks)
+		pr.array8(outShape).array8(outStrides).array8(redShape).array8(redStrides).ints(yOff)
+		pro[0].params(&pr, pro[0].shape, pro[0].leafStrides())
+		return g.launchLocked(p, pr.b, gr, append(pro[0].leafArgs(3), ya)...)
+	}
 	if g.oversized([]gpuArg{xa, ya}) {
 		lo, hi := 0, 0 // an empty reduction reads nothing
 		if nRed > 0 {
@@ -691,9 +725,12 @@ func (g *gpuDevice) MatMul(dst Buffer, a, b View) {
 		if batch*m*n == 0 {
 			return nil
 		}
+		if ok, err := g.deferMatMulLocked(dst, a, b); ok || err != nil {
+			return err
+		}
 		c := Dense(dst, batch, m, n)
 		if !g.oversized([]gpuArg{gpuIn(1, a.Buf), gpuIn(2, b.Buf), gpuOut(3, dst)}) {
-			return g.matmulLocked(c, a, b, false, false)
+			return g.matmulLocked(c, a, b, false, false, nil)
 		}
 		return g.splitMatMul(c, a, b, false)
 	})
@@ -714,7 +751,7 @@ func (g *gpuDevice) splitMatMul(c, a, b View, accumulate bool) error {
 		}
 	}
 	if worst < 0 {
-		return g.matmulLocked(c, a, b, accumulate, true)
+		return g.matmulLocked(c, a, b, accumulate, true, nil)
 	}
 	v := views[worst]
 	d, extent := -1, 0
@@ -748,15 +785,91 @@ func (g *gpuDevice) splitMatMul(c, a, b View, accumulate bool) error {
 	return nil
 }
 
+// batched is a matmul operand [B, R, C] whose batch index b is at
+// (b / inner)·v.Strides[0] + (b % inner)·stride: one batch dimension when
+// inner is 1, two when the operand reads through a copy (batchedView).
+type batched struct {
+	v             View
+	inner, stride int
+}
+
+// batchOf presents a [B, R, C] or [B1, B2, R, C] operand as batched.
+func batchOf(v View) batched {
+	if len(v.Shape) == 3 {
+		return batched{v: v, inner: 1}
+	}
+	return batched{
+		v: View{Buf: v.Buf, Offset: v.Offset,
+			Shape:   []int{v.Shape[0] * v.Shape[1], v.Shape[2], v.Shape[3]},
+			Strides: []int{v.Strides[0], v.Strides[2], v.Strides[3]}},
+		inner: v.Shape[1], stride: v.Strides[1],
+	}
+}
+
+// batchedView returns l, a strided view of as many elements as the dense
+// [bt, r, c], as a view [B1, B2, r, c] of the same elements in the same
+// order, or false when its dimensions do not split so: the trailing ones
+// must coalesce into r and c, the leading ones into at most two.
+func batchedView(l View, bt, r, c int) (View, bool) {
+	shape, strides := l.Shape, l.Strides
+	j := len(shape)
+	for j > 0 && Numel(shape[j:]) < r*c {
+		j--
+	}
+	i := j
+	for i < len(shape) && Numel(shape[j:i]) < r {
+		i++
+	}
+	if Numel(shape[j:]) != r*c || Numel(shape[j:i]) != r || Numel(shape[:j]) != bt {
+		return View{}, false
+	}
+	one := func(lo, hi int) (int, bool) { // the stride of dimensions lo…hi merged
+		cs, cst := Coalesce(shape[lo:hi], strides[lo:hi])
+		switch len(cs) {
+		case 0:
+			return 0, true
+		case 1:
+			return cst[0][0], true
+		}
+		return 0, false
+	}
+	sr, okR := one(j, i)
+	sc, okC := one(i, len(shape))
+	bs, bst := Coalesce(shape[:j], strides[:j])
+	if !okR || !okC || len(bs) > 2 {
+		return View{}, false
+	}
+	for len(bs) < 2 {
+		bs, bst[0] = append([]int{1}, bs...), append([]int{0}, bst[0]...)
+	}
+	return View{Buf: l.Buf, Offset: l.Offset, Shape: []int{bs[0], bs[1], r, c}, Strides: []int{bst[0][0], bst[0][1], sr, sc}}, true
+}
+
 // dims3 names the problem dimensions (B=0, M=1, N=2, K=3) of matmul's
 // operands a [B, M, K], b [B, K, N] and c [B, M, N].
 var dims3 = [3][3]int{{0, 1, 3}, {0, 3, 2}, {0, 1, 2}}
 
 // matmulLocked records c (+)= a @ b for c with rows of unit stride; with
 // window set, each operand is bound from just before its first element.
-func (g *gpuDevice) matmulLocked(c, a, b View, accumulate, window bool) error {
+// A deferred product (see gpu_fuse.go) has epi set, reads a and b as they
+// are, and applies the epilogue epi.spec, if any, to a dense c.
+func (g *gpuDevice) matmulLocked(c, a, b View, accumulate, window bool, epi *fused) error {
+	// An operand of a deferred product may read through a copy, with two
+	// batch dimensions (see batchedView); the kernel takes the outer
+	// batch stride, the inner count and stride.
+	ab, bb := batchOf(a), batchOf(b)
+	a, b = ab.v, bb.v
 	batch, m, k, n := a.Shape[0], a.Shape[1], a.Shape[2], b.Shape[2]
 	aa, ba, ca := gpuIn(1, a.Buf), gpuIn(2, b.Buf), gpuOut(3, c.Buf)
+	var extra []gpuArg
+	var epiSpec any
+	if epi != nil {
+		aa.asIs, ba.asIs = true, true
+		if epi.spec != nil {
+			epiSpec = epi.epilogue()
+			extra = epi.leafArgs(4)
+		}
+	}
 	if window {
 		var start int
 		for _, o := range []struct {
@@ -772,15 +885,17 @@ func (g *gpuDevice) matmulLocked(c, a, b View, accumulate, window bool) error {
 	// vec4 loads need every vector to start on a multiple of 4
 	// elements and to lie inside its row: K chunks are multiples of 4
 	// because maxLoop is.
-	vecA := a.Strides[2] == 1 && k%4 == 0 && a.Offset%4 == 0 && a.Strides[1]%4 == 0 && (a.Strides[0]%4 == 0 || batch == 1)
-	vecB := b.Strides[2] == 1 && n%4 == 0 && b.Offset%4 == 0 && b.Strides[1]%4 == 0 && (b.Strides[0]%4 == 0 || batch == 1)
+	vecA := a.Strides[2] == 1 && k%4 == 0 && a.Offset%4 == 0 && a.Strides[1]%4 == 0 && (a.Strides[0]%4 == 0 || batch == 1) && ab.stride%4 == 0
+	vecB := b.Strides[2] == 1 && n%4 == 0 && b.Offset%4 == 0 && b.Strides[1]%4 == 0 && (b.Strides[0]%4 == 0 || batch == 1) && bb.stride%4 == 0
 	if vecA {
 		aa = aa.vec4()
 	}
 	if vecB {
 		ba = ba.vec4()
 	}
-	p, err := g.pipelineLocked("matmul", "main", t.spec(vecA, vecB))
+	spec := t.spec(vecA, vecB)
+	spec["Epi"] = epiSpec
+	p, err := g.pipelineLocked("matmul", "main", spec)
 	if err != nil {
 		return err
 	}
@@ -796,9 +911,14 @@ func (g *gpuDevice) matmulLocked(c, a, b View, accumulate, window bool) error {
 		for base := 0; base < batch; base += limit {
 			var pr gpuParams
 			pr.ints(m, n, kc, base, a.Offset+k0*a.Strides[2], b.Offset+k0*b.Strides[1], a.Strides[0], a.Strides[1], a.Strides[2],
-				b.Strides[0], b.Strides[1], b.Strides[2], gpuBool(accumulate || k0 > 0), c.Offset, c.Strides[0], c.Strides[1])
+				b.Strides[0], b.Strides[1], b.Strides[2], gpuBool(accumulate || k0 > 0), c.Offset, c.Strides[0], c.Strides[1],
+				ab.inner, ab.stride, bb.inner, bb.stride)
+			if epiSpec != nil {
+				pr.ints(gpuBool(k0+kc >= k))
+				epi.params(&pr, epi.shape, epi.leafStrides())
+			}
 			gr := gpuGrid{uint32(ceilDiv(n, t.cols())), uint32(ceilDiv(m, t.rows())), uint32(min(limit, batch-base))}
-			if err := g.launchLocked(p, pr.b, gr, aa, ba, ca); err != nil {
+			if err := g.launchLocked(p, pr.b, gr, append([]gpuArg{aa, ba, ca}, extra...)...); err != nil {
 				return err
 			}
 		}

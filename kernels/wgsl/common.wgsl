@@ -166,6 +166,54 @@ fn offset{{.}}(i: u32) -> u32 {
 }
 {{end}}
 
+{{define "fused_fields"}}
+  shape: array<vec4<u32>, 2>,
+  off: array<vec4<u32>, {{.Off4}}>,
+  st: array<array<vec4<u32>, 2>, {{.NSt}}>,
+  sc: array<vec4<u32>, {{.Sc4}}>,
+{{- end}}
+
+{{define "fused_decls"}}
+// The leaves of a generated expression (see device/gpu_fuse.go): strided
+// views over the iteration space of rank p.rank and sizes p.shape, leaf k
+// at offset p.off[k] with strides p.st[k]; scalars are parameters.
+{{- range .Leaves}}
+@group(0) @binding({{.Binding}}) var<storage, read> x{{.K}}: array<{{.T}}>;
+{{- end}}
+
+// at maps the linear index i to an element of leaf k.
+fn at(k: u32, i: u32) -> u32 {
+  var rem = i;
+  var o = p.off[k >> 2u][k & 3u];
+  for (var d = p.rank; d > 0u; d = d - 1u) {
+    let j = d - 1u;
+    let s = p.shape[j >> 2u][j & 3u];
+    o = o + (rem % s) * p.st[k][j >> 2u][j & 3u];
+    rem = rem / s;
+  }
+  return o;
+}
+
+// scalar returns the bits of scalar parameter j.
+fn scalar(j: u32) -> u32 {
+  return p.sc[j >> 2u][j & 3u];
+}
+{{range .Funcs}}
+fn {{.Name}}({{.Params}}) -> {{.Ret}} {
+  return {{.Body}};
+}
+{{end}}
+{{- end}}
+
+{{define "fused_eval"}}
+{{- range .Loads}}
+    let l{{.}} = x{{.}}[at({{.}}u, i)];
+{{- end}}
+{{- range .Steps}}
+    let {{.Name}} = {{.Call}};
+{{- end}}
+{{- end}}
+
 {{define "ew_index"}}
   let i = gid.x + gid.y * nwg.x * 256u;
   if (i >= p.n) { return; }

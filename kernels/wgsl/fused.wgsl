@@ -12,54 +12,22 @@ struct Params {
   rank: u32,
   lin: u32,
   pad0: u32,
-  shape: array<vec4<u32>, 2>,
-  off: array<vec4<u32>, {{.Off4}}>,
-  st: array<array<vec4<u32>, 2>, {{.NSt}}>,
-  sc: array<vec4<u32>, {{.Sc4}}>,
+{{- template "fused_fields" .}}
   cn: array<vec4<u32>, {{.C4}}>,
 }
 @group(0) @binding(0) var<uniform> p: Params;
-{{- range .Leaves}}
-@group(0) @binding({{.Binding}}) var<storage, read> x{{.K}}: array<{{.T}}>;
-{{- end}}
+{{- template "fused_decls" .}}
 {{- range .Outs}}
 @group(0) @binding({{.Binding}}) var<storage, read_write> y{{.K}}: array<{{.T}}>;
 {{- end}}
 
-// at maps the linear index i to an element of leaf k.
-fn at(k: u32, i: u32) -> u32 {
-  var rem = i;
-  var o = p.off[k >> 2u][k & 3u];
-  for (var d = p.rank; d > 0u; d = d - 1u) {
-    let j = d - 1u;
-    let s = p.shape[j >> 2u][j & 3u];
-    o = o + (rem % s) * p.st[k][j >> 2u][j & 3u];
-    rem = rem / s;
-  }
-  return o;
-}
-
-// scalar returns the bits of scalar parameter j.
-fn scalar(j: u32) -> u32 {
-  return p.sc[j >> 2u][j & 3u];
-}
-{{range .Funcs}}
-fn {{.Name}}({{.Params}}) -> {{.Ret}} {
-  return {{.Body}};
-}
-{{end}}
 @compute @workgroup_size(256)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let i = gid.x + gid.y * nwg.x * 256u;
   if (i >= p.n) { return; }
 {{- range .Clusters}}
   if (i < p.cn[{{.K}}u >> 2u][{{.K}}u & 3u]) {
-{{- range .Loads}}
-    let l{{.}} = x{{.}}[at({{.}}u, i)];
-{{- end}}
-{{- range .Steps}}
-    let {{.Name}} = {{.Call}};
-{{- end}}
+{{- template "fused_eval" .}}
 {{- range .Outs}}
     y{{.K}}[p.lin + i] = {{.Result}};
 {{- end}}

@@ -5,7 +5,9 @@
 // to c's contents, so that a long K can be split over several dispatches.
 //
 // VecA (VecB) is set when a is contiguous along K (b along N) with sizes,
-// offsets and strides multiples of 4: the panels then load as vec4s.
+// offsets and strides multiples of 4: the panels then load as vec4s. Epi,
+// when set, is an epilogue fused into the store (device/gpu_fuse.go); c is
+// then dense.
 struct Params {
   m: u32,
   n: u32,
@@ -23,6 +25,19 @@ struct Params {
   off_c: u32,
   sc_b: u32,
   sc_m: u32,
+  // A batch index b is at (b / nb2)·s_b + (b % nb2)·s_b2 of a and of b
+  // (two batch dimensions when an operand reads through a copy).
+  nb2_a: u32,
+  sa_b2: u32,
+  nb2_b: u32,
+  sb_b2: u32,
+{{- if .Epi}}
+  last: u32,
+  rank: u32,
+  pad0: u32,
+  pad1: u32,
+{{- template "fused_fields" .Epi}}
+{{- end}}
 }
 @group(0) @binding(0) var<uniform> p: Params;
 {{if .VecA}}
@@ -39,12 +54,25 @@ struct Params {
 
 {{template "gemm_decl" .}}
 
+{{- if .Epi}}
+{{template "fused_decls" .Epi}}
+{{- end}}
+
+// put stores the product's element i; on the last pass over K, an
+// epilogue (a generated expression of the product acc and other leaves,
+// over the dense output) applies to it first.
 fn put(i: u32, v: f32) {
+  var acc = v;
   if (p.accumulate != 0u) {
-    c[i] = c[i] + v;
-  } else {
-    c[i] = v;
+    acc = c[i] + v;
   }
+{{- with .Epi}}
+  if (p.last != 0u) {
+{{- template "fused_eval" .}}
+    acc = {{.Result}};
+  }
+{{- end}}
+  c[i] = acc;
 }
 
 fn row_off(batch: u32, r: u32) -> u32 {
@@ -60,8 +88,8 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
   let batch = wg.z + p.batch_base;
   let row0 = wg.y * TM;
   let col0 = wg.x * TN;
-  let abase = p.off_a + batch * p.sa_b;
-  let bbase = p.off_b + batch * p.sb_b;
+  let abase = p.off_a + (batch / p.nb2_a) * p.sa_b + (batch % p.nb2_a) * p.sa_b2;
+  let bbase = p.off_b + (batch / p.nb2_b) * p.sb_b + (batch % p.nb2_b) * p.sb_b2;
 {{template "gemm_acc" .}}  for (var k0 = 0u; k0 < p.k; k0 = k0 + TK) {
 {{if .VecA}}
     for (var e = li; e < TM * TK / 4u; e = e + THREADS) {

@@ -11,7 +11,7 @@ struct Params {
   n_red: u32,
   rank_out: u32,
   rank_red: u32,
-  off: u32,
+  x_off: u32,
   scale: f32,
   chunk: u32,
   n_chunks: u32,
@@ -20,14 +20,24 @@ struct Params {
   shape_red: array<vec4<u32>, 2>,
   st_red: array<vec4<u32>, 2>,
   y_off: u32, // output o (or its chunk oc) is y[y_off + o]
+{{- if .Pro}}
+  rank: u32,
+  pad0: u32,
+  pad1: u32,
+{{- template "fused_fields" .Pro}}
+{{- end}}
 }
 @group(0) @binding(0) var<uniform> p: Params;
+{{- if .Pro}}
+{{template "fused_decls" .Pro}}
+{{- else}}
 @group(0) @binding(1) var<storage, read> x: array<{{.T}}>;
+{{- end}}
 @group(0) @binding(2) var<storage, read_write> y: array<{{.OT}}>;
 
 fn out_base(o: u32) -> u32 {
   var rem = o;
-  var base = p.off;
+  var base = p.x_off;
   for (var d = p.rank_out; d > 0u; d = d - 1u) {
     let k = d - 1u;
     let s = p.shape_out[k >> 2u][k & 3u];
@@ -56,8 +66,15 @@ fn combine(a: {{.AT}}, b: {{.AT}}) -> {{.AT}} {
   return {{.Combine}};
 }
 
+// load reads element i of x or, with a prologue (.Pro), evaluates the
+// elementwise expression that x stands for at i (see device/gpu_fuse.go).
 fn load(i: u32) -> {{.AT}} {
+{{- with .Pro}}
+{{- template "fused_eval" .}}
+  return {{$.AT}}({{.Result}});
+{{- else}}
   return {{.AT}}(x[i]);
+{{- end}}
 }
 
 fn finish(acc: {{.AT}}) -> {{.OT}} {
