@@ -19,3 +19,11 @@ type Capabilities struct {
 type Describer interface {
 	Capabilities() Capabilities
 }
+
+// Limiter is implemented by devices that cannot hold a buffer larger than
+// some size (a GPU's maxBufferSize; buffers larger than one binding
+// covers are split by the kernels that use them).
+type Limiter interface {
+	// MaxBufferBytes is the size of the largest buffer Alloc accepts.
+	MaxBufferBytes() int64
+}

@@ -10,7 +10,7 @@ import "fmt"
 func (d *cpuDevice) IndexSelect(dst, x, idx Buffer, g GatherShape) {
 	d.dispatch()
 	id := cpuInts(idx)
-	d.checkIndices(g.indexName("IndexSelect"), id[:g.M], g.N)
+	d.checkIndices(g.IndexName("IndexSelect"), id[:g.M], g.N)
 	if dst.DType() == Float32 {
 		cpuIndexSelect(cpuFloats(dst), cpuFloats(x), id, g)
 	} else {
@@ -37,7 +37,7 @@ func cpuIndexSelect[T cpuElem](dst, x []T, idx []int32, g GatherShape) {
 func (d *cpuDevice) IndexAdd(dst, idx, src Buffer, g GatherShape) {
 	d.dispatch()
 	id := cpuInts(idx)
-	d.checkIndices(g.indexName("IndexAdd"), id[:g.M], g.N)
+	d.checkIndices(g.IndexName("IndexAdd"), id[:g.M], g.N)
 	if dst.DType() == Float32 {
 		cpuIndexAdd(cpuFloats(dst), cpuFloats(src), id, g)
 	} else {
@@ -66,7 +66,7 @@ func cpuIndexAdd[T cpuElem](dst, src []T, idx []int32, g GatherShape) {
 func (d *cpuDevice) Gather(dst, x, idx Buffer, g GatherShape) {
 	d.dispatch()
 	id := cpuInts(idx)
-	d.checkIndices(g.indexName("Gather"), id[:g.Outer*g.M*g.Inner], g.N)
+	d.checkIndices(g.IndexName("Gather"), id[:g.Outer*g.M*g.Inner], g.N)
 	if dst.DType() == Float32 {
 		cpuGather(cpuFloats(dst), cpuFloats(x), id, g)
 	} else {
@@ -95,7 +95,7 @@ func cpuGather[T cpuElem](dst, x []T, idx []int32, g GatherShape) {
 func (d *cpuDevice) ScatterAdd(dst, idx, src Buffer, g GatherShape) {
 	d.dispatch()
 	id := cpuInts(idx)
-	d.checkIndices(g.indexName("ScatterAdd"), id[:g.Outer*g.M*g.Inner], g.N)
+	d.checkIndices(g.IndexName("ScatterAdd"), id[:g.Outer*g.M*g.Inner], g.N)
 	if dst.DType() == Float32 {
 		cpuScatterAdd(cpuFloats(dst), cpuFloats(src), id, g)
 	} else {

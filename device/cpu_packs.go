@@ -2,17 +2,6 @@ package device
 
 import "sync"
 
-// Freezer is a Device that can keep derived forms of buffers whose contents
-// will not change (the CPU's packed matrix panels of a model's weights), as
-// inference runtimes pre-pack their weights once.
-type Freezer interface {
-	// Freeze declares that b's contents will not change again before it
-	// is freed: the device may then keep forms of it that its ops derive,
-	// instead of deriving them again at every use. A frozen buffer must
-	// not be written; Write refuses it.
-	Freeze(b Buffer)
-}
-
 // cpuPackKey names one derived form of a frozen buffer: the kind of form
 // and the layout and block it was derived for.
 type cpuPackKey struct {

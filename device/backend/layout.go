@@ -1,4 +1,4 @@
-package device
+package backend
 
 // MaxRank is the largest number of dimensions a View may have after its
 // dimensions have been coalesced (see Coalesce). Tensors may have more

@@ -1,9 +1,10 @@
-// Package device defines the compute devices that wgtensor runs on: a small
-// set of primitive operations over strided buffers, implemented once for the
-// CPU and once for WebGPU (WGSL compute shaders on Vulkan, Metal or D3D12).
-//
-// Everything above this package (tensor, autograd, nn) is written against the
-// Device interface, so one model runs unchanged on either backend.
+// Package backend defines the contract between package device and its
+// backends: the Device interface that every backend implements, the types
+// its methods take (DType, Buffer, View, the op names, the parameters of
+// convolution, pooling and the index primitives) and what the backends
+// share (the memory cap of SetMemoryLimit, the reclaim hook of SetReclaim).
+// Package device re-exports all of it under the same names and is the one
+// that programs import; a backend imports backend, never device.
 //
 // Primitives trust their arguments: shapes, dtypes and devices are checked by
 // the tensor package before a primitive is called. Failures of the
@@ -12,7 +13,7 @@
 // Alloc; an op a backend refuses (a limit of its kernels) marks the buffers
 // it should have written, as BufferErr reports, and leaves the device
 // working.
-package device
+package backend
 
 import (
 	"errors"
@@ -198,6 +199,17 @@ type Device interface {
 	ScatterAdd(dst, idx, src Buffer, g GatherShape)
 }
 
+// Freezer is a Device that can keep derived forms of buffers whose contents
+// will not change (the CPU's packed matrix panels of a model's weights), as
+// inference runtimes pre-pack their weights once.
+type Freezer interface {
+	// Freeze declares that b's contents will not change again before it
+	// is freed: the device may then keep forms of it that its ops derive,
+	// instead of deriving them again at every use. A frozen buffer must
+	// not be written; Write refuses it.
+	Freeze(b Buffer)
+}
+
 // reclaim is the function SetReclaim installed, or nil.
 var reclaim atomic.Pointer[func(force bool)]
 
@@ -211,10 +223,12 @@ var reclaim atomic.Pointer[func(force bool)]
 // without holding their locks.
 func SetReclaim(f func(force bool)) { reclaim.Store(&f) }
 
-// reclaimBeforeCreate calls the installed reclaim function, if any.
-func reclaimBeforeCreate() {
+// Reclaim calls the function SetReclaim installed, if any, with force: a
+// device calls Reclaim(false) when its pool has no buffer of the size asked
+// for, before it creates a new one, without holding its locks.
+func Reclaim(force bool) {
 	if f := reclaim.Load(); f != nil {
-		(*f)(false)
+		(*f)(force)
 	}
 }
 
@@ -229,45 +243,37 @@ var ErrOutOfMemory = errors.New("out of device memory")
 // error that wraps ErrOutOfMemory and names the limit. The device keeps
 // working, and allocations succeed again once memory is freed. 0 removes
 // the cap. The check is made at each allocation, so goroutines allocating
-// at the same moment may overshoot it by one buffer each.
+// at the same moment may overshoot it by one buffer each. A device has a
+// cap when it embeds a MemoryCap.
 func SetMemoryLimit(d Device, bytes int64) error {
-	l, ok := d.(interface{ setMemoryLimit(int64) })
+	l, ok := d.(interface{ SetMemoryLimit(int64) })
 	if !ok {
 		return fmt.Errorf("device: SetMemoryLimit: %s has no memory limit", d.Name())
 	}
-	l.setMemoryLimit(max(bytes, 0))
+	l.SetMemoryLimit(max(bytes, 0))
 	return nil
 }
 
-// memoryCap is the limit of SetMemoryLimit, embedded in each device.
-type memoryCap struct{ limit atomic.Int64 }
+// MemoryCap is the limit of SetMemoryLimit, embedded in each device.
+type MemoryCap struct{ limit atomic.Int64 }
 
-func (c *memoryCap) setMemoryLimit(bytes int64) { c.limit.Store(bytes) }
+// SetMemoryLimit sets the cap to bytes; 0 removes it.
+func (c *MemoryCap) SetMemoryLimit(bytes int64) { c.limit.Store(bytes) }
 
-// admit returns nil when size more bytes fit under the cap, given the live
+// Admit returns nil when size more bytes fit under the cap, given the live
 // bytes that live reports; otherwise it collects garbage and asks again,
 // and returns an ErrOutOfMemory error if they still do not fit.
-func (c *memoryCap) admit(size int64, live func() int64) error {
+func (c *MemoryCap) Admit(size int64, live func() int64) error {
 	limit := c.limit.Load()
 	if limit == 0 || live()+size <= limit {
 		return nil
 	}
-	if f := reclaim.Load(); f != nil {
-		(*f)(true)
-	}
+	Reclaim(true)
 	if now := live(); now+size > limit {
 		return fmt.Errorf("device: Alloc: %d more bytes would bring live memory to %d bytes, over the limit of %d bytes set with SetMemoryLimit: %w",
 			size, now+size, limit, ErrOutOfMemory)
 	}
 	return nil
-}
-
-// Limiter is implemented by devices that cannot hold a buffer larger than
-// some size (a GPU's maxBufferSize; buffers larger than one binding
-// covers are split by the kernels that use them).
-type Limiter interface {
-	// MaxBufferBytes is the size of the largest buffer Alloc accepts.
-	MaxBufferBytes() int64
 }
 
 // GatherShape gives the sizes of the index primitives: the source (or
@@ -280,8 +286,8 @@ type GatherShape struct {
 	Index string
 }
 
-// indexName is what an out-of-range index of primitive op is called.
-func (g GatherShape) indexName(op string) string {
+// IndexName is what an out-of-range index of primitive op is called.
+func (g GatherShape) IndexName(op string) string {
 	if g.Index != "" {
 		return g.Index
 	}

@@ -1,0 +1,170 @@
+// Package device defines the compute devices that wgtensor runs on: a small
+// set of primitive operations over strided buffers, implemented once for the
+// CPU and once for WebGPU (WGSL compute shaders on Vulkan, Metal or D3D12).
+//
+// Everything above this package (tensor, autograd, nn) is written against the
+// Device interface, so one model runs unchanged on either backend.
+//
+// Primitives trust their arguments: shapes, dtypes and devices are checked by
+// the tensor package before a primitive is called. Failures of the
+// environment (a lost GPU, an index out of range found inside a kernel) are
+// reported by the next Sync or Read; allocation failures are returned by
+// Alloc; an op a backend refuses (a limit of its kernels) marks the buffers
+// it should have written, as BufferErr reports, and leaves the device
+// working.
+//
+// The contract between this package and its backends (the Device interface
+// and the types its methods take) lives in package device/backend; this
+// package re-exports it under the same names, so that programs import
+// device alone.
+package device
+
+import "github.com/wgtensor/wgtensor/device/backend"
+
+// The contract every backend implements, re-exported from package backend.
+type (
+	// DType is the element type of a buffer.
+	DType = backend.DType
+	// Kind says which family of backend a device belongs to.
+	Kind = backend.Kind
+	// Buffer is a flat array of elements owned by one device. Buffers are
+	// created by Device.Alloc and returned with Device.Free.
+	Buffer = backend.Buffer
+	// Stats are counters a user can read to see what a device is doing.
+	Stats = backend.Stats
+	// Device runs primitive tensor operations on buffers it owns.
+	Device = backend.Device
+	// Freezer is a Device that can keep derived forms of buffers whose
+	// contents will not change (the CPU's packed matrix panels of a
+	// model's weights).
+	Freezer = backend.Freezer
+	// View is a strided window onto a buffer.
+	View = backend.View
+	// GatherShape gives the sizes of the index primitives.
+	GatherShape = backend.GatherShape
+	// Conv2DParams describes a 2-D convolution.
+	Conv2DParams = backend.Conv2DParams
+	// Epilogue is what a convolution does to each output element before it
+	// stores it.
+	Epilogue = backend.Epilogue
+	// Pool2DParams describes a 2-D pooling.
+	Pool2DParams = backend.Pool2DParams
+	// UnaryOp names an elementwise function of one argument.
+	UnaryOp = backend.UnaryOp
+	// BinaryOp names an elementwise function of two arguments.
+	BinaryOp = backend.BinaryOp
+	// ReduceOp names a reduction.
+	ReduceOp = backend.ReduceOp
+)
+
+// The element types wgtensor supports.
+const (
+	Float32 = backend.Float32
+	Int32   = backend.Int32
+)
+
+// The device kinds.
+const (
+	KindCPU = backend.KindCPU
+	KindGPU = backend.KindGPU
+)
+
+// MaxRank is the largest number of dimensions a View may have after its
+// dimensions have been coalesced (see Coalesce).
+const MaxRank = backend.MaxRank
+
+// The unary operations.
+const (
+	Neg      = backend.Neg
+	Abs      = backend.Abs
+	Sign     = backend.Sign
+	Square   = backend.Square
+	Exp      = backend.Exp
+	Log      = backend.Log
+	Sqrt     = backend.Sqrt
+	Rsqrt    = backend.Rsqrt
+	Recip    = backend.Recip
+	Sin      = backend.Sin
+	Cos      = backend.Cos
+	Tanh     = backend.Tanh
+	Sigmoid  = backend.Sigmoid
+	ReLU     = backend.ReLU
+	GELU     = backend.GELU     // exact GELU, x·Φ(x), as PyTorch's default
+	GELUGrad = backend.GELUGrad // derivative of GELU, Φ(x) + x·φ(x)
+	Erf      = backend.Erf      // the error function
+)
+
+// The binary operations. Comparisons yield 1 or 0 as float32.
+const (
+	Add     = backend.Add
+	Sub     = backend.Sub
+	Mul     = backend.Mul
+	Div     = backend.Div
+	Pow     = backend.Pow
+	Maximum = backend.Maximum
+	Minimum = backend.Minimum
+	Eq      = backend.Eq
+	Ne      = backend.Ne
+	Lt      = backend.Lt
+	Le      = backend.Le
+	Gt      = backend.Gt
+	Ge      = backend.Ge
+)
+
+// The reductions.
+const (
+	ReduceSum  = backend.ReduceSum
+	ReduceMean = backend.ReduceMean
+	ReduceMax  = backend.ReduceMax
+	ReduceMin  = backend.ReduceMin
+)
+
+// ErrOutOfMemory is wrapped by the error of an allocation that does not
+// fit: over the limit set with SetMemoryLimit, or more than the driver
+// could give.
+var ErrOutOfMemory = backend.ErrOutOfMemory
+
+// BufferErr returns the error of an op that its device refused when it was
+// issued (the GPU refuses ops beyond its kernels' limits) and that should
+// have written b, or nil. Such a refusal fails that op and whatever is
+// computed from its result, not the device; Read of b returns it too.
+func BufferErr(b Buffer) error { return backend.BufferErr(b) }
+
+// SetReclaim installs f, which a device calls with force false when its
+// pool has no buffer of the size asked for, before it creates a new one,
+// and with force true when an allocation would exceed its memory limit.
+// The tensor package uses it to collect unreachable tensors, so that their
+// buffers return to the pool first and a steady training loop creates
+// none; force asks it to collect even when little was allocated since the
+// last collection. f may free buffers of any device; devices call it
+// without holding their locks.
+func SetReclaim(f func(force bool)) { backend.SetReclaim(f) }
+
+// SetMemoryLimit caps the bytes of d's live buffers, as PyTorch's
+// set_per_process_memory_fraction does for a GPU: an Alloc that would
+// exceed the cap first collects unreachable tensors, then fails with an
+// error that wraps ErrOutOfMemory and names the limit. The device keeps
+// working, and allocations succeed again once memory is freed. 0 removes
+// the cap. The check is made at each allocation, so goroutines allocating
+// at the same moment may overshoot it by one buffer each.
+func SetMemoryLimit(d Device, bytes int64) error { return backend.SetMemoryLimit(d, bytes) }
+
+// Dense returns the view of a whole buffer as a row-major array of the given
+// shape.
+func Dense(b Buffer, shape ...int) View { return backend.Dense(b, shape...) }
+
+// Numel returns the product of the dimensions of shape (1 for a scalar).
+func Numel(shape []int) int { return backend.Numel(shape) }
+
+// ContiguousStrides returns the row-major strides of shape.
+func ContiguousStrides(shape []int) []int { return backend.ContiguousStrides(shape) }
+
+// Coalesce merges adjacent dimensions that every view traverses as one: it
+// drops dimensions of size 1 and joins dimension d with d+1 when, for every
+// view, stride[d] == stride[d+1]*shape[d+1]. All views must have the same
+// shape. It returns the merged shape and one stride list per view; the
+// element order is unchanged, so a dense output of the original shape is a
+// dense output of the merged shape.
+func Coalesce(shape []int, strides ...[]int) ([]int, [][]int) {
+	return backend.Coalesce(shape, strides...)
+}
