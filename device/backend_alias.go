@@ -2,8 +2,9 @@ package device
 
 import "github.com/wgtensor/wgtensor/device/backend"
 
-// The unexported names that the backends still in this package use for
-// what moved to package backend; they go when the backends move out.
+// The unexported names that the WebGPU backend, still in this package, uses
+// for what moved to package backend; they go when it moves out as the CPU
+// backend did.
 
 // memoryCap is the limit of SetMemoryLimit, embedded in each device.
 type memoryCap struct{ backend.MemoryCap }

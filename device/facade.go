@@ -14,12 +14,15 @@
 // working.
 //
 // The contract between this package and its backends (the Device interface
-// and the types its methods take) lives in package device/backend; this
-// package re-exports it under the same names, so that programs import
-// device alone.
+// and the types its methods take) lives in package device/backend, and the
+// CPU backend in package device/cpu; this package re-exports the contract
+// under the same names, so that programs import device alone.
 package device
 
-import "github.com/wgtensor/wgtensor/device/backend"
+import (
+	"github.com/wgtensor/wgtensor/device/backend"
+	"github.com/wgtensor/wgtensor/device/cpu"
+)
 
 // The contract every backend implements, re-exported from package backend.
 type (
@@ -118,6 +121,10 @@ const (
 	ReduceMax  = backend.ReduceMax
 	ReduceMin  = backend.ReduceMin
 )
+
+// CPU returns the process-wide CPU device, which runs primitives on the host
+// with as many goroutines as runtime.GOMAXPROCS allows.
+func CPU() Device { return cpu.Default() }
 
 // ErrOutOfMemory is wrapped by the error of an allocation that does not
 // fit: over the limit set with SetMemoryLimit, or more than the driver

@@ -1,4 +1,4 @@
-package device
+package cpu
 
 import (
 	"fmt"
@@ -6,16 +6,18 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/assert"
+
+	"github.com/wgtensor/wgtensor/device/backend"
 )
 
 // cpuPoolCase returns pooling parameters, computing OH and OW as PyTorch
 // does without ceil_mode.
-func cpuPoolCase(n, c, h, w, kh, kw, sh, sw, ph, pw int) Pool2DParams {
-	return Pool2DParams{N: n, C: c, H: h, W: w, KH: kh, KW: kw,
+func cpuPoolCase(n, c, h, w, kh, kw, sh, sw, ph, pw int) backend.Pool2DParams {
+	return backend.Pool2DParams{N: n, C: c, H: h, W: w, KH: kh, KW: kw,
 		OH: (h+2*ph-kh)/sh + 1, OW: (w+2*pw-kw)/sw + 1, StrideH: sh, StrideW: sw, PadH: ph, PadW: pw}
 }
 
-var cpuPoolCases = map[string]Pool2DParams{
+var cpuPoolCases = map[string]backend.Pool2DParams{
 	"3x2-s2x1-p1x0":  cpuPoolCase(2, 3, 7, 9, 3, 2, 2, 1, 1, 0),
 	"2x2-s2-drop":    cpuPoolCase(1, 1, 5, 5, 2, 2, 2, 2, 0, 0),
 	"3x3-s1-p1":      cpuPoolCase(2, 2, 6, 5, 3, 3, 1, 1, 1, 1),
@@ -29,7 +31,7 @@ var cpuPoolCases = map[string]Pool2DParams{
 }
 
 // cpuMaxPoolRef is max pooling as PyTorch's CPU kernel computes it.
-func cpuMaxPoolRef(x []float32, p Pool2DParams) ([]float32, []int32) {
+func cpuMaxPoolRef(x []float32, p backend.Pool2DParams) ([]float32, []int32) {
 	out := make([]float32, p.N*p.C*p.OH*p.OW)
 	idx := make([]int32, len(out))
 	for pl := range p.N * p.C {
@@ -76,18 +78,18 @@ func TestCPUMaxPool2D(t *testing.T) {
 					}
 				}
 			}
-			dst, idx := h.dirty(Float32, ys), h.dirty(Int32, ys)
+			dst, idx := h.dirty(backend.Float32, ys), h.dirty(backend.Int32, ys)
 			h.d.MaxPool2D(dst, idx, h.f32(xd), p)
 			want, wantIdx := cpuMaxPoolRef(xd, p)
 			msg := fmt.Sprintf("%s/%s", name, kind)
 			cpuClose(t, cpuF64(want), h.readF(dst), 0, 0, msg)
 			assert.Equal(t, wantIdx, h.readI(idx), msg)
-			values := h.dirty(Float32, ys)
+			values := h.dirty(backend.Float32, ys)
 			h.d.MaxPool2D(values, nil, h.f32(xd), p)
 			cpuClose(t, cpuF64(want), h.readF(values), 0, 0, msg+" without indices")
 
 			dyd := h.randF(ys)
-			dx := h.dirty(Float32, xs)
+			dx := h.dirty(backend.Float32, xs)
 			h.d.MaxPool2DGrad(dx, h.f32(dyd), idx, p)
 			wantDx := make([]float64, xs)
 			for o, k := range wantIdx {
@@ -101,7 +103,7 @@ func TestCPUMaxPool2D(t *testing.T) {
 
 // cpuAvgPoolRef is average pooling as PyTorch's avg_pool2d computes it,
 // with the gradient of the sum of dy·output.
-func cpuAvgPoolRef(x, dy []float32, p Pool2DParams) (out, dx []float64) {
+func cpuAvgPoolRef(x, dy []float32, p backend.Pool2DParams) (out, dx []float64) {
 	out, dx = make([]float64, p.N*p.C*p.OH*p.OW), make([]float64, len(x))
 	for pl := range p.N * p.C {
 		for oh := range p.OH {
@@ -134,7 +136,7 @@ func TestCPUAvgPool2D(t *testing.T) {
 			p.CountIncludePad = include
 			xs, ys := p.N*p.C*p.H*p.W, p.N*p.C*p.OH*p.OW
 			xd, dyd := h.randF(xs), h.randF(ys)
-			dst, dx := h.dirty(Float32, ys), h.dirty(Float32, xs)
+			dst, dx := h.dirty(backend.Float32, ys), h.dirty(backend.Float32, xs)
 			h.d.AvgPool2D(dst, h.f32(xd), p)
 			h.d.AvgPool2DGrad(dx, h.f32(dyd), p)
 			want, wantDx := cpuAvgPoolRef(xd, dyd, p)
@@ -152,7 +154,7 @@ func TestCPUAvgPool2DPadding(t *testing.T) {
 	h := newCPUHarness(t)
 	x := h.f32([]float32{0, 1, 2, 3, 4, 5, 6, 7, 8})
 	p := cpuPoolCase(1, 1, 3, 3, 2, 2, 2, 2, 1, 1)
-	dst := h.dirty(Float32, 4)
+	dst := h.dirty(backend.Float32, 4)
 	p.CountIncludePad = true
 	h.d.AvgPool2D(dst, x, p)
 	assert.Equal(t, []float32{0, 0.75, 2.25, 6}, h.readF(dst))
@@ -161,7 +163,7 @@ func TestCPUAvgPool2DPadding(t *testing.T) {
 	assert.Equal(t, []float32{0, 1.5, 4.5, 6}, h.readF(dst))
 
 	// Padding is never the maximum, even of negative inputs.
-	idx := h.dirty(Int32, 4)
+	idx := h.dirty(backend.Int32, 4)
 	h.d.MaxPool2D(dst, idx, h.f32([]float32{-9, -8, -7, -6, -5, -4, -3, -2, -1}), p)
 	assert.Equal(t, []float32{-9, -7, -3, -1}, h.readF(dst))
 	assert.Equal(t, []int32{0, 2, 6, 8}, h.readI(idx))

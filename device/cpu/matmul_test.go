@@ -1,4 +1,4 @@
-package device
+package cpu
 
 import (
 	"fmt"
@@ -7,6 +7,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/wgtensor/wgtensor/device/backend"
 )
 
 // cpuMatLayout places a [B, R, C] operand in memory.
@@ -85,7 +87,7 @@ func testCPUMatMul(t *testing.T) {
 				al, bl := la.layout(bs, m, k), lb.layout(bs, k, n)
 				ad, bd := h.randF(al.span()), h.randF(bl.span())
 				want, mag := cpuMatMulRef(cpuRefElems(ad, al), cpuRefElems(bd, bl), bs, m, k, n)
-				check := func(what string, dst Buffer) {
+				check := func(what string, dst backend.Buffer) {
 					got := h.readF(dst)
 					require.Len(t, got, len(want))
 					for i := range want {
@@ -95,14 +97,14 @@ func testCPUMatMul(t *testing.T) {
 					}
 				}
 				abuf, bbuf := h.f32(ad), h.f32(bd)
-				dst := h.dirty(Float32, bs*m*n)
+				dst := h.dirty(backend.Float32, bs*m*n)
 				h.d.MatMul(dst, al.view(abuf), bl.view(bbuf))
 				check("", dst)
 				// Frozen operands: their packed blocks are kept and reused.
-				h.d.(Freezer).Freeze(abuf)
-				h.d.(Freezer).Freeze(bbuf)
+				h.d.(backend.Freezer).Freeze(abuf)
+				h.d.(backend.Freezer).Freeze(bbuf)
 				for run := range 2 {
-					dst := h.dirty(Float32, bs*m*n)
+					dst := h.dirty(backend.Float32, bs*m*n)
 					h.d.MatMul(dst, al.view(abuf), bl.view(bbuf))
 					check(fmt.Sprintf(" frozen, run %d", run), dst)
 				}
@@ -116,8 +118,8 @@ func TestCPUMatMulSpecials(t *testing.T) {
 	// NaN and Inf propagate like in a plain dot product.
 	a := []float32{float32(math.NaN()), 1, 2, 3}
 	b := []float32{1, 0, 0, float32(math.Inf(1))}
-	dst := h.dirty(Float32, 4)
-	h.d.MatMul(dst, Dense(h.f32(a), 1, 2, 2), Dense(h.f32(b), 1, 2, 2))
+	dst := h.dirty(backend.Float32, 4)
+	h.d.MatMul(dst, backend.Dense(h.f32(a), 1, 2, 2), backend.Dense(h.f32(b), 1, 2, 2))
 	cpuClose(t, []float64{math.NaN(), math.NaN(), 2, math.Inf(1)}, h.readF(dst), 0, 0, "specials")
 }
 

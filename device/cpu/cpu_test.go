@@ -1,4 +1,4 @@
-package device
+package cpu
 
 import (
 	"fmt"
@@ -11,35 +11,37 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/wgtensor/wgtensor/device/backend"
 )
 
 // cpuHarness wraps the CPU device with helpers that move data in and out
 // and fail the test on errors.
 type cpuHarness struct {
 	t   *testing.T
-	d   Device
+	d   backend.Device
 	rng *rand.Rand
 }
 
 // newCPUHarness returns a harness with a random source seeded by the test.
 func newCPUHarness(t *testing.T) *cpuHarness {
 	t.Helper()
-	return &cpuHarness{t: t, d: CPU(), rng: rand.New(rand.NewPCG(1, uint64(len(t.Name()))))}
+	return &cpuHarness{t: t, d: Default(), rng: rand.New(rand.NewPCG(1, uint64(len(t.Name()))))}
 }
 
 // f32 uploads data as a float32 buffer.
-func (h *cpuHarness) f32(data []float32) Buffer {
+func (h *cpuHarness) f32(data []float32) backend.Buffer {
 	h.t.Helper()
-	b, err := h.d.Alloc(Float32, len(data))
+	b, err := h.d.Alloc(backend.Float32, len(data))
 	require.NoError(h.t, err)
 	require.NoError(h.t, h.d.Write(b, data))
 	return b
 }
 
 // i32 uploads data as an int32 buffer.
-func (h *cpuHarness) i32(data []int32) Buffer {
+func (h *cpuHarness) i32(data []int32) backend.Buffer {
 	h.t.Helper()
-	b, err := h.d.Alloc(Int32, len(data))
+	b, err := h.d.Alloc(backend.Int32, len(data))
 	require.NoError(h.t, err)
 	require.NoError(h.t, h.d.Write(b, data))
 	return b
@@ -47,7 +49,7 @@ func (h *cpuHarness) i32(data []int32) Buffer {
 
 // dirty allocates a buffer of n elements filled with garbage, so that a
 // primitive that forgets to write an element is caught.
-func (h *cpuHarness) dirty(dt DType, n int) Buffer {
+func (h *cpuHarness) dirty(dt backend.DType, n int) backend.Buffer {
 	h.t.Helper()
 	b, err := h.d.Alloc(dt, n)
 	require.NoError(h.t, err)
@@ -56,7 +58,7 @@ func (h *cpuHarness) dirty(dt DType, n int) Buffer {
 }
 
 // readF downloads a float32 buffer.
-func (h *cpuHarness) readF(b Buffer) []float32 {
+func (h *cpuHarness) readF(b backend.Buffer) []float32 {
 	h.t.Helper()
 	out := make([]float32, b.Len())
 	require.NoError(h.t, h.d.Read(b, out))
@@ -64,7 +66,7 @@ func (h *cpuHarness) readF(b Buffer) []float32 {
 }
 
 // readI downloads an int32 buffer.
-func (h *cpuHarness) readI(b Buffer) []int32 {
+func (h *cpuHarness) readI(b backend.Buffer) []int32 {
 	h.t.Helper()
 	out := make([]int32, b.Len())
 	require.NoError(h.t, h.d.Read(b, out))
@@ -99,7 +101,7 @@ type cpuLayout struct {
 
 // span returns the number of elements a buffer needs to hold the view.
 func (l cpuLayout) span() int {
-	if Numel(l.shape) == 0 {
+	if backend.Numel(l.shape) == 0 {
 		return l.offset
 	}
 	end := l.offset + 1
@@ -112,20 +114,20 @@ func (l cpuLayout) span() int {
 // strideList returns the layout's strides, computing contiguous ones.
 func (l cpuLayout) strideList() []int {
 	if l.strides == nil {
-		return ContiguousStrides(l.shape)
+		return backend.ContiguousStrides(l.shape)
 	}
 	return l.strides
 }
 
 // view returns the view of b with this layout.
-func (l cpuLayout) view(b Buffer) View {
-	return View{Buf: b, Shape: l.shape, Strides: l.strideList(), Offset: l.offset}
+func (l cpuLayout) view(b backend.Buffer) backend.View {
+	return backend.View{Buf: b, Shape: l.shape, Strides: l.strideList(), Offset: l.offset}
 }
 
 // cpuRefElems returns the view's elements in row-major order, walking its
 // indices one by one (independently of Coalesce).
 func cpuRefElems[T any](data []T, l cpuLayout) []T {
-	n := Numel(l.shape)
+	n := backend.Numel(l.shape)
 	out := make([]T, 0, n)
 	idx := make([]int, len(l.shape))
 	st := l.strideList()
@@ -198,23 +200,23 @@ func cpuF64(s []float32) []float64 {
 }
 
 func TestCPUDevice(t *testing.T) {
-	d := CPU()
-	assert.Same(t, d, CPU())
-	assert.Equal(t, KindCPU, d.Kind())
+	d := Default()
+	assert.Same(t, d, Default())
+	assert.Equal(t, backend.KindCPU, d.Kind())
 	assert.Contains(t, d.Name(), "cpu (")
 	assert.Contains(t, d.Name(), fmt.Sprint(runtime.GOMAXPROCS(0)))
 }
 
 func TestCPUAllocErrors(t *testing.T) {
-	d := CPU()
-	_, err := d.Alloc(Float32, -1)
+	d := Default()
+	_, err := d.Alloc(backend.Float32, -1)
 	require.ErrorContains(t, err, "negative size -1")
-	_, err = d.Alloc(Int32, math.MaxInt32+1)
+	_, err = d.Alloc(backend.Int32, math.MaxInt32+1)
 	require.ErrorContains(t, err, "2147483648 elements of int32 exceed")
-	_, err = d.Alloc(DType(9), 1)
+	_, err = d.Alloc(backend.DType(9), 1)
 	require.Error(t, err)
 
-	b, err := d.Alloc(Float32, 0)
+	b, err := d.Alloc(backend.Float32, 0)
 	require.NoError(t, err)
 	assert.Equal(t, 0, b.Len())
 	require.NoError(t, d.Write(b, []float32{}))
@@ -224,7 +226,7 @@ func TestCPUAllocErrors(t *testing.T) {
 
 func TestCPUPoolAndStats(t *testing.T) {
 	d := newCPUDevice() // a private device, so that other tests don't disturb the counters
-	a, err := d.Alloc(Float32, 1000)
+	a, err := d.Alloc(backend.Float32, 1000)
 	require.NoError(t, err)
 	s := d.Stats()
 	assert.Equal(t, 1, s.LiveBuffers)
@@ -244,7 +246,7 @@ func TestCPUPoolAndStats(t *testing.T) {
 	d.Free(cpuFakeBuffer{})
 	assert.Equal(t, 1, d.Stats().PoolBuffers)
 
-	b, err := d.Alloc(Float32, 600) // same class as 1000: reused
+	b, err := d.Alloc(backend.Float32, 600) // same class as 1000: reused
 	require.NoError(t, err)
 	assert.Equal(t, 600, b.Len())
 	s = d.Stats()
@@ -252,9 +254,9 @@ func TestCPUPoolAndStats(t *testing.T) {
 	assert.Equal(t, 0, s.PoolBuffers)
 	assert.Equal(t, int64(2400), s.LiveBytes)
 
-	c, err := d.Alloc(Int32, 600) // int32 buffers have their own pool
+	c, err := d.Alloc(backend.Int32, 600) // int32 buffers have their own pool
 	require.NoError(t, err)
-	assert.Equal(t, Int32, c.DType())
+	assert.Equal(t, backend.Int32, c.DType())
 	assert.Equal(t, int64(2), d.Stats().Created)
 
 	d.Fill(b, 1)
@@ -272,9 +274,9 @@ func TestCPUPoolAndStats(t *testing.T) {
 
 func TestCPUPoolLimit(t *testing.T) {
 	d := &cpuDevice{poolLimit: 8192}
-	var bufs []Buffer
+	var bufs []backend.Buffer
 	for range 3 {
-		b, err := d.Alloc(Int32, 1024) // two of these fill the pool
+		b, err := d.Alloc(backend.Int32, 1024) // two of these fill the pool
 		require.NoError(t, err)
 		bufs = append(bufs, b)
 	}
@@ -290,8 +292,8 @@ func TestCPUPoolLimit(t *testing.T) {
 // cpuFakeBuffer is a buffer of some other device.
 type cpuFakeBuffer struct{}
 
-func (cpuFakeBuffer) Len() int     { return 1 }
-func (cpuFakeBuffer) DType() DType { return Float32 }
+func (cpuFakeBuffer) Len() int             { return 1 }
+func (cpuFakeBuffer) DType() backend.DType { return backend.Float32 }
 
 func TestCPUWriteReadErrors(t *testing.T) {
 	h := newCPUHarness(t)
@@ -318,15 +320,15 @@ func TestCPUWriteReadErrors(t *testing.T) {
 
 func TestCPUFill(t *testing.T) {
 	h := newCPUHarness(t)
-	f := h.dirty(Float32, 100_003)
+	f := h.dirty(backend.Float32, 100_003)
 	h.d.Fill(f, 2.5)
 	for _, v := range h.readF(f) {
 		require.Equal(t, float32(2.5), v)
 	}
-	i := h.dirty(Int32, 5)
+	i := h.dirty(backend.Int32, 5)
 	h.d.Fill(i, -7.9)
 	assert.Equal(t, []int32{-7, -7, -7, -7, -7}, h.readI(i))
-	h.d.Fill(h.dirty(Float32, 0), 1)
+	h.d.Fill(h.dirty(backend.Float32, 0), 1)
 }
 
 func TestCPUConcurrentUse(t *testing.T) {
@@ -335,13 +337,13 @@ func TestCPUConcurrentUse(t *testing.T) {
 	for g := range 8 {
 		wg.Go(func() {
 			for i := range 50 {
-				b, err := h.d.Alloc(Float32, 100+i*g)
+				b, err := h.d.Alloc(backend.Float32, 100+i*g)
 				if !assert.NoError(t, err) {
 					return
 				}
 				h.d.Fill(b, float64(g))
-				x := View{Buf: b, Shape: []int{b.Len()}, Strides: []int{1}}
-				h.d.Unary(Square, b, x)
+				x := backend.View{Buf: b, Shape: []int{b.Len()}, Strides: []int{1}}
+				h.d.Unary(backend.Square, b, x)
 				out := make([]float32, b.Len())
 				assert.NoError(t, h.d.Read(b, out))
 				assert.Equal(t, float32(g*g), out[len(out)-1])

@@ -1,12 +1,15 @@
-package device
+package cpu
 
-import "github.com/wgtensor/wgtensor/device/internal/kernel"
+import (
+	"github.com/wgtensor/wgtensor/device/backend"
+	"github.com/wgtensor/wgtensor/device/internal/kernel"
+)
 
 // cpuIsDepthwise reports whether p is a depthwise convolution, one input
 // and one output channel per group (MobileNet's 3×3 layers), which
 // cpuDepthwise computes directly: as a GEMM each group would be a 1×K·K
 // product, a sixteenth of a tile.
-func cpuIsDepthwise(p Conv2DParams) bool { return p.C > 1 && p.Groups == p.C && p.O == p.C }
+func cpuIsDepthwise(p backend.Conv2DParams) bool { return p.C > 1 && p.Groups == p.C && p.O == p.C }
 
 // cpuDepthwise writes the depthwise convolution of x with w into out. Each
 // channel's zero-padded plane is split into its stride phases, the planes
@@ -15,7 +18,7 @@ func cpuIsDepthwise(p Conv2DParams) bool { return p.C > 1 && p.Groups == p.C && 
 // ox + kx·dw/sw), so that the whole output plane, taken with rows as wide
 // as a phase's, is one axpy per tap over contiguous memory. The columns
 // past the output's width are computed and dropped.
-func cpuDepthwise(out, x, w []float32, p Conv2DParams, ep *cpuEpilogue) {
+func cpuDepthwise(out, x, w []float32, p backend.Conv2DParams, ep *cpuEpilogue) {
 	sh, sw := p.StrideH, p.StrideW
 	hq, wq := (p.H+2*p.PadH+sh-1)/sh, (p.W+2*p.PadW+sw-1)/sw // a phase's rows and columns
 	phaseLen := (hq + 1) * wq                                // one more row: the wide reads run past the last

@@ -1,8 +1,9 @@
-package device
+package cpu
 
 import (
 	"runtime"
 
+	"github.com/wgtensor/wgtensor/device/backend"
 	"github.com/wgtensor/wgtensor/device/internal/kernel"
 )
 
@@ -137,7 +138,7 @@ func (l cpuFreeList[T]) put(x *T) {
 }
 
 // MatMul writes a @ b for a [B, M, K] and b [B, K, N] into dst [B, M, N].
-func (d *cpuDevice) MatMul(dst Buffer, a, b View) {
+func (d *cpuDevice) MatMul(dst backend.Buffer, a, b backend.View) {
 	d.dispatch()
 	m, n := a.Shape[1], b.Shape[2]
 	g := &cpuGemm{

@@ -1,6 +1,10 @@
-package device
+package cpu
 
-import "sync"
+import (
+	"sync"
+
+	"github.com/wgtensor/wgtensor/device/backend"
+)
 
 // cpuPackKey names one derived form of a frozen buffer: the kind of form
 // and the layout and block it was derived for.
@@ -45,8 +49,8 @@ func newFloats(n int) []float32 { return make([]float32, n) }
 
 // Freeze marks b as frozen: matrix products and convolutions keep their
 // packed forms of it (see cpuPacks) until it is freed.
-func (d *cpuDevice) Freeze(b Buffer) {
-	if cb, ok := b.(*cpuBuffer); ok && cb != nil && cb.dt == Float32 {
+func (d *cpuDevice) Freeze(b backend.Buffer) {
+	if cb, ok := b.(*cpuBuffer); ok && cb != nil && cb.dt == backend.Float32 {
 		d.mu.Lock()
 		defer d.mu.Unlock()
 		if !cb.freed && cb.packs.Load() == nil {
@@ -57,7 +61,7 @@ func (d *cpuDevice) Freeze(b Buffer) {
 
 // cpuFrozen returns the derived forms of b when it is a frozen CPU buffer,
 // else nil.
-func cpuFrozen(b Buffer) *cpuPacks {
+func cpuFrozen(b backend.Buffer) *cpuPacks {
 	if cb, ok := b.(*cpuBuffer); ok && cb != nil {
 		return cb.packs.Load()
 	}

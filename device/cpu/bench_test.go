@@ -1,28 +1,30 @@
-package device
+package cpu
 
 import (
 	"fmt"
 	"testing"
+
+	"github.com/wgtensor/wgtensor/device/backend"
 )
 
 // benchmarkCPUMatMul times an n×n×n product and reports GFLOP/s.
 func benchmarkCPUMatMul(b *testing.B, n int, transposeB bool) {
-	d := CPU()
-	x, _ := d.Alloc(Float32, n*n)
-	y, _ := d.Alloc(Float32, n*n)
-	z, _ := d.Alloc(Float32, n*n)
+	d := Default()
+	x, _ := d.Alloc(backend.Float32, n*n)
+	y, _ := d.Alloc(backend.Float32, n*n)
+	z, _ := d.Alloc(backend.Float32, n*n)
 	defer d.Free(x)
 	defer d.Free(y)
 	defer d.Free(z)
 	d.Fill(x, 0.5)
 	d.Fill(y, 0.25)
-	yv := Dense(y, 1, n, n)
+	yv := backend.Dense(y, 1, n, n)
 	if transposeB {
 		yv.Strides = []int{n * n, 1, n}
 	}
 	b.ResetTimer()
 	for b.Loop() {
-		d.MatMul(z, Dense(x, 1, n, n), yv)
+		d.MatMul(z, backend.Dense(x, 1, n, n), yv)
 	}
 	b.ReportMetric(2*float64(n)*float64(n)*float64(n)*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
 }
@@ -35,12 +37,12 @@ func BenchmarkCPUMatMul1024T(b *testing.B) { benchmarkCPUMatMul(b, 1024, true) }
 // BenchmarkCPUConv2D times a ResNet-style 3×3 convolution of a batch of 8
 // 64-channel 56×56 images, forward and both gradients.
 func BenchmarkCPUConv2D(b *testing.B) {
-	d := CPU()
-	p := Conv2DParams{N: 8, C: 64, H: 56, W: 56, O: 64, KH: 3, KW: 3, OH: 56, OW: 56,
+	d := Default()
+	p := backend.Conv2DParams{N: 8, C: 64, H: 56, W: 56, O: 64, KH: 3, KW: 3, OH: 56, OW: 56,
 		StrideH: 1, StrideW: 1, PadH: 1, PadW: 1, DilH: 1, DilW: 1, Groups: 1}
-	x, _ := d.Alloc(Float32, p.N*p.C*p.H*p.W)
-	w, _ := d.Alloc(Float32, p.O*p.C*p.KH*p.KW)
-	y, _ := d.Alloc(Float32, p.N*p.O*p.OH*p.OW)
+	x, _ := d.Alloc(backend.Float32, p.N*p.C*p.H*p.W)
+	w, _ := d.Alloc(backend.Float32, p.O*p.C*p.KH*p.KW)
+	y, _ := d.Alloc(backend.Float32, p.N*p.O*p.OH*p.OW)
 	d.Fill(x, 0.5)
 	d.Fill(w, 0.25)
 	d.Fill(y, 1)
@@ -49,7 +51,7 @@ func BenchmarkCPUConv2D(b *testing.B) {
 		name string
 		run  func()
 	}{
-		{"forward", func() { d.Conv2D(y, x, w, p, Epilogue{}) }},
+		{"forward", func() { d.Conv2D(y, x, w, p, backend.Epilogue{}) }},
 		{"input-grad", func() { d.Conv2DInputGrad(x, y, w, p) }},
 		{"weight-grad", func() { d.Conv2DWeightGrad(w, x, y, p) }},
 	} {
@@ -65,34 +67,34 @@ func BenchmarkCPUConv2D(b *testing.B) {
 // BenchmarkCPUConvInference times single-image convolutions of inference
 // (MobileNetV2's and ResNet-18's shapes), with their epilogues.
 func BenchmarkCPUConvInference(b *testing.B) {
-	d := CPU()
+	d := Default()
 	for _, c := range []struct {
 		name string
-		p    Conv2DParams
+		p    backend.Conv2DParams
 	}{
-		{"pointwise-96x56x56-to-24", Conv2DParams{N: 1, C: 96, H: 56, W: 56, O: 24, KH: 1, KW: 1, OH: 56, OW: 56, StrideH: 1, StrideW: 1, DilH: 1, DilW: 1, Groups: 1}},
-		{"pointwise-320x7x7-to-1280", Conv2DParams{N: 1, C: 320, H: 7, W: 7, O: 1280, KH: 1, KW: 1, OH: 7, OW: 7, StrideH: 1, StrideW: 1, DilH: 1, DilW: 1, Groups: 1}},
-		{"depthwise-96x112x112-s2", Conv2DParams{N: 1, C: 96, H: 112, W: 112, O: 96, KH: 3, KW: 3, OH: 56, OW: 56, StrideH: 2, StrideW: 2, PadH: 1, PadW: 1, DilH: 1, DilW: 1, Groups: 96}},
-		{"3x3-64x56x56", Conv2DParams{N: 1, C: 64, H: 56, W: 56, O: 64, KH: 3, KW: 3, OH: 56, OW: 56, StrideH: 1, StrideW: 1, PadH: 1, PadW: 1, DilH: 1, DilW: 1, Groups: 1}},
-		{"3x3-64x56x56-s2", Conv2DParams{N: 1, C: 64, H: 56, W: 56, O: 128, KH: 3, KW: 3, OH: 28, OW: 28, StrideH: 2, StrideW: 2, PadH: 1, PadW: 1, DilH: 1, DilW: 1, Groups: 1}},
-		{"1x1-64x56x56-s2", Conv2DParams{N: 1, C: 64, H: 56, W: 56, O: 128, KH: 1, KW: 1, OH: 28, OW: 28, StrideH: 2, StrideW: 2, DilH: 1, DilW: 1, Groups: 1}},
-		{"7x7-3x224x224-s2", Conv2DParams{N: 1, C: 3, H: 224, W: 224, O: 64, KH: 7, KW: 7, OH: 112, OW: 112, StrideH: 2, StrideW: 2, PadH: 3, PadW: 3, DilH: 1, DilW: 1, Groups: 1}},
+		{"pointwise-96x56x56-to-24", backend.Conv2DParams{N: 1, C: 96, H: 56, W: 56, O: 24, KH: 1, KW: 1, OH: 56, OW: 56, StrideH: 1, StrideW: 1, DilH: 1, DilW: 1, Groups: 1}},
+		{"pointwise-320x7x7-to-1280", backend.Conv2DParams{N: 1, C: 320, H: 7, W: 7, O: 1280, KH: 1, KW: 1, OH: 7, OW: 7, StrideH: 1, StrideW: 1, DilH: 1, DilW: 1, Groups: 1}},
+		{"depthwise-96x112x112-s2", backend.Conv2DParams{N: 1, C: 96, H: 112, W: 112, O: 96, KH: 3, KW: 3, OH: 56, OW: 56, StrideH: 2, StrideW: 2, PadH: 1, PadW: 1, DilH: 1, DilW: 1, Groups: 96}},
+		{"3x3-64x56x56", backend.Conv2DParams{N: 1, C: 64, H: 56, W: 56, O: 64, KH: 3, KW: 3, OH: 56, OW: 56, StrideH: 1, StrideW: 1, PadH: 1, PadW: 1, DilH: 1, DilW: 1, Groups: 1}},
+		{"3x3-64x56x56-s2", backend.Conv2DParams{N: 1, C: 64, H: 56, W: 56, O: 128, KH: 3, KW: 3, OH: 28, OW: 28, StrideH: 2, StrideW: 2, PadH: 1, PadW: 1, DilH: 1, DilW: 1, Groups: 1}},
+		{"1x1-64x56x56-s2", backend.Conv2DParams{N: 1, C: 64, H: 56, W: 56, O: 128, KH: 1, KW: 1, OH: 28, OW: 28, StrideH: 2, StrideW: 2, DilH: 1, DilW: 1, Groups: 1}},
+		{"7x7-3x224x224-s2", backend.Conv2DParams{N: 1, C: 3, H: 224, W: 224, O: 64, KH: 7, KW: 7, OH: 112, OW: 112, StrideH: 2, StrideW: 2, PadH: 3, PadW: 3, DilH: 1, DilW: 1, Groups: 1}},
 	} {
 		p := c.p
-		x, _ := d.Alloc(Float32, p.N*p.C*p.H*p.W)
-		w, _ := d.Alloc(Float32, p.O*p.C/p.Groups*p.KH*p.KW)
-		bias, _ := d.Alloc(Float32, p.O)
-		y, _ := d.Alloc(Float32, p.N*p.O*p.OH*p.OW)
+		x, _ := d.Alloc(backend.Float32, p.N*p.C*p.H*p.W)
+		w, _ := d.Alloc(backend.Float32, p.O*p.C/p.Groups*p.KH*p.KW)
+		bias, _ := d.Alloc(backend.Float32, p.O)
+		y, _ := d.Alloc(backend.Float32, p.N*p.O*p.OH*p.OW)
 		d.Fill(x, 0.5)
 		d.Fill(w, 0.25)
 		flops := 2 * float64(p.N*p.O*p.OH*p.OW*p.C/p.Groups*p.KH*p.KW)
 		b.Run(c.name, func(b *testing.B) {
 			for b.Loop() {
-				d.Conv2D(y, x, w, p, Epilogue{Bias: bias, Clamp: true, Hi: 6})
+				d.Conv2D(y, x, w, p, backend.Epilogue{Bias: bias, Clamp: true, Hi: 6})
 			}
 			b.ReportMetric(flops*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
 		})
-		for _, buf := range []Buffer{x, w, bias, y} {
+		for _, buf := range []backend.Buffer{x, w, bias, y} {
 			d.Free(buf)
 		}
 	}
@@ -102,22 +104,22 @@ func BenchmarkCPUConvInference(b *testing.B) {
 // for one sequence of 64 tokens (d 384), with frozen weights as an
 // inference model has them.
 func BenchmarkCPUMatMulTransformer(b *testing.B) {
-	d := CPU()
+	d := Default()
 	for _, s := range [][3]int{{64, 384, 1152}, {64, 384, 1536}, {64, 1536, 384}, {64, 384, 8000}} {
 		m, k, n := s[0], s[1], s[2]
-		x, _ := d.Alloc(Float32, m*k)
-		w, _ := d.Alloc(Float32, k*n)
-		y, _ := d.Alloc(Float32, m*n)
+		x, _ := d.Alloc(backend.Float32, m*k)
+		w, _ := d.Alloc(backend.Float32, k*n)
+		y, _ := d.Alloc(backend.Float32, m*n)
 		d.Fill(x, 0.5)
 		d.Fill(w, 0.25)
-		d.(Freezer).Freeze(w)
+		d.(backend.Freezer).Freeze(w)
 		b.Run(fmt.Sprintf("%dx%dx%d", m, k, n), func(b *testing.B) {
 			for b.Loop() {
-				d.MatMul(y, Dense(x, 1, m, k), Dense(w, 1, k, n))
+				d.MatMul(y, backend.Dense(x, 1, m, k), backend.Dense(w, 1, k, n))
 			}
 			b.ReportMetric(2*float64(m*n*k)*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
 		})
-		for _, buf := range []Buffer{x, w, y} {
+		for _, buf := range []backend.Buffer{x, w, y} {
 			d.Free(buf)
 		}
 	}

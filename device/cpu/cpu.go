@@ -1,4 +1,12 @@
-package device
+// Package cpu is wgtensor's CPU backend: a backend.Device that computes
+// on the host, keeping buffers as Go slices, splitting loops across a pool
+// of worker goroutines, and running the assembly kernels of
+// device/internal/kernel (GEMM micro-kernels, convolutions, pooling,
+// elementwise math) where the processor has AVX2 or AVX-512.
+//
+// Programs reach it through package device (device.CPU); its errors and
+// panics begin with "device:", the package they see.
+package cpu
 
 import (
 	"errors"
@@ -8,6 +16,8 @@ import (
 	"runtime"
 	"sync"
 	"sync/atomic"
+
+	"github.com/wgtensor/wgtensor/device/backend"
 )
 
 // cpuMaxElements is the largest buffer the CPU device allocates: int32
@@ -27,12 +37,18 @@ var (
 	cpuSingle *cpuDevice
 )
 
-// CPU returns the process-wide CPU device, which runs primitives on the host
-// with as many goroutines as runtime.GOMAXPROCS allows.
-func CPU() Device {
+// Default returns the process-wide CPU device, which runs primitives on the
+// host with as many goroutines as runtime.GOMAXPROCS allows; device.CPU
+// returns it.
+func Default() backend.Device {
 	cpuOnce.Do(func() { cpuSingle = newCPUDevice() })
 	return cpuSingle
 }
+
+// New returns a CPU device of its own, with its own buffer pool, counters
+// and memory limit; its parallel loops share the process's workers with
+// every other CPU device.
+func New() backend.Device { return newCPUDevice() }
 
 // newCPUDevice returns a CPU device with its own pool and counters.
 func newCPUDevice() *cpuDevice {
@@ -42,11 +58,11 @@ func newCPUDevice() *cpuDevice {
 // cpuDevice is the Device that computes on the host CPU. Its work is done by
 // the time a primitive returns; only the pending index error is deferred.
 type cpuDevice struct {
-	memoryCap
+	backend.MemoryCap
 	mu         sync.Mutex
 	freeFloats [cpuClasses][][]float32 // free float32 slices by capacity class
 	freeInts   [cpuClasses][][]int32   // free int32 slices by capacity class
-	stats      Stats                   // all but Dispatches and Readbacks
+	stats      backend.Stats           // all but Dispatches and Readbacks
 	pending    error                   // first error since the last Sync or Read
 	poolLimit  int64                   // bytes of freed buffers kept for reuse at most
 
@@ -56,7 +72,7 @@ type cpuDevice struct {
 
 // cpuBuffer is a buffer of the CPU device: a Go slice of its element type.
 type cpuBuffer struct {
-	dt    DType
+	dt    backend.DType
 	f     []float32 // the elements when dt is Float32
 	i     []int32   // the elements when dt is Int32
 	n     int
@@ -68,7 +84,7 @@ type cpuBuffer struct {
 func (b *cpuBuffer) Len() int { return b.n }
 
 // DType is the element type.
-func (b *cpuBuffer) DType() DType { return b.dt }
+func (b *cpuBuffer) DType() backend.DType { return b.dt }
 
 // capBytes is the number of bytes the buffer's backing array holds.
 func (b *cpuBuffer) capBytes() int64 {
@@ -85,7 +101,7 @@ func (d *cpuDevice) Name() string {
 }
 
 // Kind returns KindCPU.
-func (d *cpuDevice) Kind() Kind { return KindCPU }
+func (d *cpuDevice) Kind() backend.Kind { return backend.KindCPU }
 
 // cpuSizeClass returns the capacity class of a buffer of n > 0 elements: its
 // backing array holds 1<<class elements.
@@ -93,27 +109,27 @@ func cpuSizeClass(n int) int { return bits.Len(uint(n - 1)) }
 
 // Alloc returns a buffer of n elements, reusing a freed one of the same
 // capacity class when the pool has one.
-func (d *cpuDevice) Alloc(dt DType, n int) (Buffer, error) {
+func (d *cpuDevice) Alloc(dt backend.DType, n int) (backend.Buffer, error) {
 	switch {
-	case dt != Float32 && dt != Int32:
+	case dt != backend.Float32 && dt != backend.Int32:
 		return nil, fmt.Errorf("device: Alloc: unsupported type %v", dt)
 	case n < 0:
 		return nil, fmt.Errorf("device: Alloc: negative size %d", n)
 	case n > cpuMaxElements:
 		return nil, fmt.Errorf("device: Alloc: %d elements of %v exceed the CPU limit of %d elements", n, dt, cpuMaxElements)
 	}
-	if err := d.admit(int64(n)*4, d.liveBytes); err != nil {
+	if err := d.Admit(int64(n)*4, d.liveBytes); err != nil {
 		return nil, err
 	}
 	b := &cpuBuffer{dt: dt, n: n}
 	hit := n == 0 || d.takeFromPool(b)
 	if !hit {
-		reclaimBeforeCreate()
+		backend.Reclaim(false)
 		hit = d.takeFromPool(b)
 	}
 	if !hit {
 		c := 1 << cpuSizeClass(n)
-		if dt == Float32 {
+		if dt == backend.Float32 {
 			b.f = make([]float32, n, c)
 		} else {
 			b.i = make([]int32, n, c)
@@ -143,7 +159,7 @@ func (d *cpuDevice) takeFromPool(b *cpuBuffer) bool {
 	c := cpuSizeClass(b.n)
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if b.dt == Float32 {
+	if b.dt == backend.Float32 {
 		free := d.freeFloats[c]
 		if len(free) == 0 {
 			return false
@@ -165,7 +181,7 @@ func (d *cpuDevice) takeFromPool(b *cpuBuffer) bool {
 
 // Free returns b's memory to the pool, or drops it when the pool is full.
 // Buffers of other devices and buffers already freed are ignored.
-func (d *cpuDevice) Free(b Buffer) {
+func (d *cpuDevice) Free(b backend.Buffer) {
 	cb, ok := b.(*cpuBuffer)
 	if !ok || cb == nil {
 		return
@@ -181,7 +197,7 @@ func (d *cpuDevice) Free(b Buffer) {
 	size := cb.capBytes()
 	if cb.n > 0 && d.stats.PoolBytes+size <= d.poolLimit {
 		c := cpuSizeClass(cb.n)
-		if cb.dt == Float32 {
+		if cb.dt == backend.Float32 {
 			d.freeFloats[c] = append(d.freeFloats[c], cb.f[:0])
 		} else {
 			d.freeInts[c] = append(d.freeInts[c], cb.i[:0])
@@ -194,7 +210,7 @@ func (d *cpuDevice) Free(b Buffer) {
 }
 
 // Write copies src, a []float32 or []int32 of dst's type and length, into dst.
-func (d *cpuDevice) Write(dst Buffer, src any) error {
+func (d *cpuDevice) Write(dst backend.Buffer, src any) error {
 	b, err := cpuHostMatch("Write", dst, src)
 	if err != nil {
 		return err
@@ -202,7 +218,7 @@ func (d *cpuDevice) Write(dst Buffer, src any) error {
 	if b.packs.Load() != nil {
 		return errors.New("device: Write: the buffer is frozen (Freeze)")
 	}
-	if b.dt == Float32 {
+	if b.dt == backend.Float32 {
 		copy(b.f, src.([]float32))
 	} else {
 		copy(b.i, src.([]int32))
@@ -212,13 +228,13 @@ func (d *cpuDevice) Write(dst Buffer, src any) error {
 
 // Read copies src into dst, a []float32 or []int32 of src's type and length,
 // and returns the pending error, if any, clearing it.
-func (d *cpuDevice) Read(src Buffer, dst any) error {
+func (d *cpuDevice) Read(src backend.Buffer, dst any) error {
 	b, err := cpuHostMatch("Read", src, dst)
 	if err != nil {
 		return err
 	}
 	d.readbacks.Add(1)
-	if b.dt == Float32 {
+	if b.dt == backend.Float32 {
 		copy(dst.([]float32), b.f)
 	} else {
 		copy(dst.([]int32), b.i)
@@ -228,7 +244,7 @@ func (d *cpuDevice) Read(src Buffer, dst any) error {
 
 // cpuHostMatch checks that host is a slice of b's type and length, and returns
 // b as a CPU buffer.
-func cpuHostMatch(method string, b Buffer, host any) (*cpuBuffer, error) {
+func cpuHostMatch(method string, b backend.Buffer, host any) (*cpuBuffer, error) {
 	cb, ok := b.(*cpuBuffer)
 	if !ok || cb == nil {
 		return nil, fmt.Errorf("device: %s: %T is not a CPU buffer", method, b)
@@ -239,11 +255,11 @@ func cpuHostMatch(method string, b Buffer, host any) (*cpuBuffer, error) {
 	n := -1
 	switch s := host.(type) {
 	case []float32:
-		if cb.dt == Float32 {
+		if cb.dt == backend.Float32 {
 			n = len(s)
 		}
 	case []int32:
-		if cb.dt == Int32 {
+		if cb.dt == backend.Int32 {
 			n = len(s)
 		}
 	default:
@@ -283,7 +299,7 @@ func (d *cpuDevice) fail(err error) {
 }
 
 // Stats returns the device's counters.
-func (d *cpuDevice) Stats() Stats {
+func (d *cpuDevice) Stats() backend.Stats {
 	d.mu.Lock()
 	s := d.stats
 	d.mu.Unlock()
@@ -301,17 +317,17 @@ type cpuElem interface {
 }
 
 // cpuElems returns the elements of the CPU buffer b, which must hold T.
-func cpuElems[T cpuElem](b Buffer) []T {
+func cpuElems[T cpuElem](b backend.Buffer) []T {
 	cb := b.(*cpuBuffer)
 	var zero T
 	var s any
 	switch any(zero).(type) {
 	case float32:
-		if cb.dt == Float32 {
+		if cb.dt == backend.Float32 {
 			s = cb.f
 		}
 	case int32:
-		if cb.dt == Int32 {
+		if cb.dt == backend.Int32 {
 			s = cb.i
 		}
 	}
@@ -322,15 +338,15 @@ func cpuElems[T cpuElem](b Buffer) []T {
 }
 
 // cpuFloats returns the elements of the float32 CPU buffer b.
-func cpuFloats(b Buffer) []float32 { return cpuElems[float32](b) }
+func cpuFloats(b backend.Buffer) []float32 { return cpuElems[float32](b) }
 
 // cpuInts returns the elements of the int32 CPU buffer b.
-func cpuInts(b Buffer) []int32 { return cpuElems[int32](b) }
+func cpuInts(b backend.Buffer) []int32 { return cpuElems[int32](b) }
 
 // Fill sets every element of dst to v converted to dst's type.
-func (d *cpuDevice) Fill(dst Buffer, v float64) {
+func (d *cpuDevice) Fill(dst backend.Buffer, v float64) {
 	d.dispatch()
-	if dst.DType() == Float32 {
+	if dst.DType() == backend.Float32 {
 		cpuFill(cpuFloats(dst), float32(v))
 	} else {
 		cpuFill(cpuInts(dst), int32(v))

@@ -1,4 +1,4 @@
-package device
+package cpu
 
 import (
 	"fmt"
@@ -7,9 +7,11 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/wgtensor/wgtensor/device/backend"
 )
 
-var cpuGatherShapes = []GatherShape{
+var cpuGatherShapes = []backend.GatherShape{
 	{Outer: 3, N: 10, M: 7, Inner: 5},
 	{Outer: 1, N: 4, M: 9, Inner: 1},
 	{Outer: 17, N: 1, M: 3, Inner: 2},
@@ -48,10 +50,10 @@ func TestCPUIndexSelectAndAdd(t *testing.T) {
 			}
 		}
 
-		dst := h.dirty(Int32, small)
+		dst := h.dirty(backend.Int32, small)
 		h.d.IndexSelect(dst, h.i32(x), h.i32(idx), g)
 		assert.Equal(t, sel, h.readI(dst), "IndexSelect int %s", name)
-		fdst := h.dirty(Float32, small)
+		fdst := h.dirty(backend.Float32, small)
 		h.d.IndexSelect(fdst, h.f32(cpuFloat32s(x)), h.i32(idx), g)
 		assert.Equal(t, cpuFloat32s(sel), h.readF(fdst), "IndexSelect float %s", name)
 
@@ -86,10 +88,10 @@ func TestCPUGatherAndScatterAdd(t *testing.T) {
 			}
 		}
 
-		dst := h.dirty(Int32, small)
+		dst := h.dirty(backend.Int32, small)
 		h.d.Gather(dst, h.i32(x), h.i32(idx), g)
 		assert.Equal(t, gat, h.readI(dst), "Gather int %s", name)
-		fdst := h.dirty(Float32, small)
+		fdst := h.dirty(backend.Float32, small)
 		h.d.Gather(fdst, h.f32(cpuFloat32s(x)), h.i32(idx), g)
 		assert.Equal(t, cpuFloat32s(gat), h.readF(fdst), "Gather float %s", name)
 
@@ -115,11 +117,11 @@ func cpuFloat32s(s []int32) []float32 {
 func TestCPUIndexOutOfRange(t *testing.T) {
 	h := newCPUHarness(t)
 	require.NoError(t, h.d.Sync())
-	g := GatherShape{Outer: 2, N: 10, M: 3, Inner: 2}
+	g := backend.GatherShape{Outer: 2, N: 10, M: 3, Inner: 2}
 	x := h.f32(cpuFloat32s(h.randI(g.Outer * g.N * g.Inner)))
 	idx := h.i32([]int32{1, 12, -1})
 
-	dst := h.dirty(Float32, g.Outer*g.M*g.Inner)
+	dst := h.dirty(backend.Float32, g.Outer*g.M*g.Inner)
 	h.d.IndexSelect(dst, x, idx, g)
 	require.EqualError(t, h.d.Sync(), "device: IndexSelect: index 12 out of range [0, 10)")
 	require.NoError(t, h.d.Sync(), "the error is cleared")

@@ -1,4 +1,4 @@
-package device
+package cpu
 
 import (
 	"fmt"
@@ -6,30 +6,32 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/assert"
+
+	"github.com/wgtensor/wgtensor/device/backend"
 )
 
 // cpuReduceRef reduces consecutive groups of count > 0 values in float64.
-func cpuReduceRef(op ReduceOp, x []float64, count int) []float64 {
+func cpuReduceRef(op backend.ReduceOp, x []float64, count int) []float64 {
 	out := make([]float64, len(x)/count)
 	for o := range out {
 		row := x[o*count : (o+1)*count]
 		acc := row[0]
-		if op == ReduceSum || op == ReduceMean {
+		if op == backend.ReduceSum || op == backend.ReduceMean {
 			acc = 0
 		}
 		for _, v := range row {
 			switch {
-			case op == ReduceSum || op == ReduceMean:
+			case op == backend.ReduceSum || op == backend.ReduceMean:
 				acc += v
 			case math.IsNaN(v) || math.IsNaN(acc):
 				acc = math.NaN()
-			case op == ReduceMax:
+			case op == backend.ReduceMax:
 				acc = math.Max(acc, v)
 			default:
 				acc = math.Min(acc, v)
 			}
 		}
-		if op == ReduceMean {
+		if op == backend.ReduceMean {
 			acc /= float64(count)
 		}
 		out[o] = acc
@@ -77,22 +79,22 @@ func TestCPUReduceFloat(t *testing.T) {
 		tc{cpuLayout{name: "empty-outer", shape: []int{0, 4}}, 1},
 		tc{cpuLayout{name: "empty-inner", shape: []int{3, 0}}, 1},
 	)
-	for op := ReduceSum; op <= ReduceMin; op++ {
+	for op := backend.ReduceSum; op <= backend.ReduceMin; op++ {
 		for _, c := range cases {
-			if Numel(c.l.shape[len(c.l.shape)-c.n:]) == 0 && (op == ReduceMax || op == ReduceMin) {
+			if backend.Numel(c.l.shape[len(c.l.shape)-c.n:]) == 0 && (op == backend.ReduceMax || op == backend.ReduceMin) {
 				continue
 			}
 			name := fmt.Sprintf("%v/%s/n=%d", op, c.l.name, c.n)
 			data := h.randF(c.l.span())
 			x := cpuF64(cpuRefElems(data, c.l))
 			outShape := c.l.shape[:len(c.l.shape)-c.n]
-			count := Numel(c.l.shape[len(c.l.shape)-c.n:])
-			dst := h.dirty(Float32, Numel(outShape))
+			count := backend.Numel(c.l.shape[len(c.l.shape)-c.n:])
+			dst := h.dirty(backend.Float32, backend.Numel(outShape))
 			h.d.Reduce(op, dst, c.l.view(h.f32(data)), c.n)
 			var want []float64
 			if count == 0 {
-				want = make([]float64, Numel(outShape))
-				if op == ReduceMean {
+				want = make([]float64, backend.Numel(outShape))
+				if op == backend.ReduceMean {
 					for i := range want {
 						want[i] = math.NaN()
 					}
@@ -117,28 +119,28 @@ func TestCPUReduceNaN(t *testing.T) {
 		data[1500] = nan // second output of rows/columns, somewhere in split
 		x := cpuF64(cpuRefElems(data, l))
 		count := l.shape[1]
-		for op := ReduceSum; op <= ReduceMin; op++ {
-			dst := h.dirty(Float32, l.shape[0])
+		for op := backend.ReduceSum; op <= backend.ReduceMin; op++ {
+			dst := h.dirty(backend.Float32, l.shape[0])
 			h.d.Reduce(op, dst, l.view(h.f32(data)), 1)
 			cpuClose(t, cpuReduceRef(op, x, count), h.readF(dst), 1e-6, 1e-7*cpuAbsSums(x, count), fmt.Sprintf("%v %s", op, l.name))
 		}
 	}
 	// -Inf and +Inf are ordinary extremes.
-	dst := h.dirty(Float32, 2)
-	x := Dense(h.f32([]float32{float32(math.Inf(-1)), float32(math.Inf(-1)), 1, float32(math.Inf(1))}), 2, 2)
-	h.d.Reduce(ReduceMax, dst, x, 1)
+	dst := h.dirty(backend.Float32, 2)
+	x := backend.Dense(h.f32([]float32{float32(math.Inf(-1)), float32(math.Inf(-1)), 1, float32(math.Inf(1))}), 2, 2)
+	h.d.Reduce(backend.ReduceMax, dst, x, 1)
 	assert.Equal(t, []float32{float32(math.Inf(-1)), float32(math.Inf(1))}, h.readF(dst))
 }
 
 func TestCPUReduceInt(t *testing.T) {
 	h := newCPUHarness(t)
-	dst := h.dirty(Int32, 3)
-	x := Dense(h.i32([]int32{math.MaxInt32, 1, -5, 7, math.MinInt32, -1}), 3, 2)
-	h.d.Reduce(ReduceSum, dst, x, 1)
+	dst := h.dirty(backend.Int32, 3)
+	x := backend.Dense(h.i32([]int32{math.MaxInt32, 1, -5, 7, math.MinInt32, -1}), 3, 2)
+	h.d.Reduce(backend.ReduceSum, dst, x, 1)
 	assert.Equal(t, []int32{math.MinInt32, 2, math.MaxInt32}, h.readI(dst), "sum wraps")
-	h.d.Reduce(ReduceMax, dst, x, 1)
+	h.d.Reduce(backend.ReduceMax, dst, x, 1)
 	assert.Equal(t, []int32{math.MaxInt32, 7, -1}, h.readI(dst))
-	h.d.Reduce(ReduceMin, dst, x, 1)
+	h.d.Reduce(backend.ReduceMin, dst, x, 1)
 	assert.Equal(t, []int32{1, -5, math.MinInt32}, h.readI(dst))
 
 	for _, l := range []cpuLayout{
@@ -148,11 +150,11 @@ func TestCPUReduceInt(t *testing.T) {
 	} {
 		data := h.randI(l.span())
 		in := cpuRefElems(data, l)
-		for op := ReduceSum; op <= ReduceMin; op++ {
-			if op == ReduceMean {
+		for op := backend.ReduceSum; op <= backend.ReduceMin; op++ {
+			if op == backend.ReduceMean {
 				continue
 			}
-			dst := h.dirty(Int32, l.shape[0])
+			dst := h.dirty(backend.Int32, l.shape[0])
 			h.d.Reduce(op, dst, l.view(h.i32(data)), 1)
 			want := make([]int32, l.shape[0])
 			for o := range want {
@@ -160,11 +162,11 @@ func TestCPUReduceInt(t *testing.T) {
 				acc := row[0]
 				for _, v := range row[1:] {
 					switch op {
-					case ReduceSum:
+					case backend.ReduceSum:
 						acc += v
-					case ReduceMax:
+					case backend.ReduceMax:
 						acc = max(acc, v)
-					case ReduceMin:
+					case backend.ReduceMin:
 						acc = min(acc, v)
 					}
 				}
@@ -184,10 +186,10 @@ func TestCPUArgReduce(t *testing.T) {
 		-1, -1, -1, -1, -1,
 		7, 3, 9, 9, nan,
 	}
-	dst := h.dirty(Int32, 4)
-	h.d.ArgReduce(ReduceMax, dst, Dense(h.f32(x), 4, 5))
+	dst := h.dirty(backend.Int32, 4)
+	h.d.ArgReduce(backend.ReduceMax, dst, backend.Dense(h.f32(x), 4, 5))
 	assert.Equal(t, []int32{1, 1, 0, 4}, h.readI(dst))
-	h.d.ArgReduce(ReduceMin, dst, Dense(h.f32(x), 4, 5))
+	h.d.ArgReduce(backend.ReduceMin, dst, backend.Dense(h.f32(x), 4, 5))
 	assert.Equal(t, []int32{3, 1, 0, 4}, h.readI(dst))
 
 	for _, l := range append(cpuLayouts(17, 33),
@@ -199,10 +201,10 @@ func TestCPUArgReduce(t *testing.T) {
 			fdata[i] = float32(math.Round(float64(fdata[i]) * 2)) // many ties
 		}
 		idata := h.randI(l.span())
-		for _, op := range []ReduceOp{ReduceMax, ReduceMin} {
+		for _, op := range []backend.ReduceOp{backend.ReduceMax, backend.ReduceMin} {
 			n := l.shape[len(l.shape)-1]
-			outs := Numel(l.shape) / max(n, 1)
-			dst := h.dirty(Int32, outs)
+			outs := backend.Numel(l.shape) / max(n, 1)
+			dst := h.dirty(backend.Int32, outs)
 			h.d.ArgReduce(op, dst, l.view(h.f32(fdata)))
 			assert.Equal(t, cpuArgRef(op, cpuRefElems(fdata, l), n), h.readI(dst), "float %v %s", op, l.name)
 			h.d.ArgReduce(op, dst, l.view(h.i32(idata)))
@@ -212,12 +214,12 @@ func TestCPUArgReduce(t *testing.T) {
 }
 
 // cpuArgRef finds the first maximum or minimum of each row of n values.
-func cpuArgRef[T float32 | int32](op ReduceOp, x []T, n int) []int32 {
+func cpuArgRef[T float32 | int32](op backend.ReduceOp, x []T, n int) []int32 {
 	var out []int32
 	for o := 0; o+n <= len(x) && n > 0; o += n {
 		at := 0
 		for i, v := range x[o : o+n] {
-			if (op == ReduceMax && v > x[o+at]) || (op == ReduceMin && v < x[o+at]) {
+			if (op == backend.ReduceMax && v > x[o+at]) || (op == backend.ReduceMin && v < x[o+at]) {
 				at = i
 			}
 		}
@@ -276,14 +278,14 @@ func TestCPUSoftmax(t *testing.T) {
 			}
 		}
 		for _, log := range []bool{false, true} {
-			dst := h.dirty(Float32, len(x))
+			dst := h.dirty(backend.Float32, len(x))
 			h.d.Softmax(dst, h.f32(x), c.rows, c.cols, log)
 			got := h.readF(dst)
 			cpuClose(t, cpuSoftmaxRef(x, c.rows, c.cols, log), got, 1e-5, 1e-7, fmt.Sprintf("%s log=%v", c.name, log))
 		}
 	}
 	// Exact values for the edge rows.
-	dst := h.dirty(Float32, 3)
+	dst := h.dirty(backend.Float32, 3)
 	h.d.Softmax(dst, h.f32([]float32{-inf, -inf, 5}), 1, 3, false)
 	assert.Equal(t, []float32{0, 0, 1}, h.readF(dst))
 	h.d.Softmax(dst, h.f32([]float32{-inf, -inf, 5}), 1, 3, true)

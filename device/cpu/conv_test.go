@@ -1,4 +1,4 @@
-package device
+package cpu
 
 import (
 	"math"
@@ -6,47 +6,16 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/wgtensor/wgtensor/device/backend"
+	"github.com/wgtensor/wgtensor/device/internal/convref"
 	"github.com/wgtensor/wgtensor/device/internal/kernel"
 )
 
 // cpuConvCase returns the parameters of a convolution, computing OH and OW.
-func cpuConvCase(n, c, h, w, o, kh, kw, sh, sw, ph, pw, dh, dw, g int) Conv2DParams {
-	return Conv2DParams{N: n, C: c, H: h, W: w, O: o, KH: kh, KW: kw,
+func cpuConvCase(n, c, h, w, o, kh, kw, sh, sw, ph, pw, dh, dw, g int) backend.Conv2DParams {
+	return backend.Conv2DParams{N: n, C: c, H: h, W: w, O: o, KH: kh, KW: kw,
 		OH: (h+2*ph-dh*(kh-1)-1)/sh + 1, OW: (w+2*pw-dw*(kw-1)-1)/sw + 1,
 		StrideH: sh, StrideW: sw, PadH: ph, PadW: pw, DilH: dh, DilW: dw, Groups: g}
-}
-
-// cpuConvTap calls fn(xi, wi, yi) for every multiply-add of the direct
-// convolution p: input index, weight index and output index.
-func cpuConvTap(p Conv2DParams, fn func(xi, wi, yi int)) {
-	cg, og := p.C/p.Groups, p.O/p.Groups
-	for n := range p.N {
-		for o := range p.O {
-			g := o / og
-			for oh := range p.OH {
-				for ow := range p.OW {
-					yi := ((n*p.O+o)*p.OH+oh)*p.OW + ow
-					for c := range cg {
-						for kh := range p.KH {
-							ih := oh*p.StrideH - p.PadH + kh*p.DilH
-							if ih < 0 || ih >= p.H {
-								continue
-							}
-							for kw := range p.KW {
-								iw := ow*p.StrideW - p.PadW + kw*p.DilW
-								if iw < 0 || iw >= p.W {
-									continue
-								}
-								xi := ((n*p.C+g*cg+c)*p.H+ih)*p.W + iw
-								wi := ((o*cg+c)*p.KH+kh)*p.KW + kw
-								fn(xi, wi, yi)
-							}
-						}
-					}
-				}
-			}
-		}
-	}
 }
 
 // cpuCheckMag compares got with want within 1e-5 of the magnitude sums.
@@ -62,7 +31,7 @@ func cpuCheckMag(t *testing.T, name string, want, mag []float64, got []float32) 
 
 func TestCPUConv2D(t *testing.T) {
 	h := newCPUHarness(t)
-	cases := map[string]Conv2DParams{
+	cases := map[string]backend.Conv2DParams{
 		"basic":            cpuConvCase(2, 3, 7, 7, 4, 3, 3, 1, 1, 1, 1, 1, 1, 1),
 		"stride":           cpuConvCase(1, 2, 9, 8, 3, 3, 2, 2, 3, 1, 0, 1, 1, 1),
 		"dilation":         cpuConvCase(2, 3, 11, 11, 5, 3, 3, 1, 1, 2, 2, 2, 2, 1),
@@ -132,7 +101,7 @@ func TestCPUConv2D(t *testing.T) {
 			y, ymag := make([]float64, ys), make([]float64, ys)
 			dx, dxmag := make([]float64, xs), make([]float64, xs)
 			dw, dwmag := make([]float64, ws), make([]float64, ws)
-			cpuConvTap(p, func(xi, wi, yi int) {
+			convref.Taps(p, func(xi, wi, yi int) {
 				v := float64(xd[xi]) * float64(wd[wi])
 				y[yi] += v
 				ymag[yi] += math.Abs(v)
@@ -144,8 +113,8 @@ func TestCPUConv2D(t *testing.T) {
 				dwmag[wi] += math.Abs(v)
 			})
 
-			out := h.dirty(Float32, ys)
-			h.d.Conv2D(out, x, w, p, Epilogue{})
+			out := h.dirty(backend.Float32, ys)
+			h.d.Conv2D(out, x, w, p, backend.Epilogue{})
 			cpuCheckMag(t, "forward", y, ymag, h.readF(out))
 			// The same with every part of the epilogue: each part of the
 			// output is biased, added to and clamped where it is computed.
@@ -155,26 +124,26 @@ func TestCPUConv2D(t *testing.T) {
 				v := y[i] + float64(bd[i/(p.OH*p.OW)%p.O]) + float64(rd[i])
 				fused[i], fmag[i] = min(max(v, -0.5), 0.75), ymag[i]+2
 			}
-			h.d.Conv2D(out, x, w, p, Epilogue{Bias: h.f32(bd), Residual: h.f32(rd), Clamp: true, Lo: -0.5, Hi: 0.75})
+			h.d.Conv2D(out, x, w, p, backend.Epilogue{Bias: h.f32(bd), Residual: h.f32(rd), Clamp: true, Lo: -0.5, Hi: 0.75})
 			cpuCheckMag(t, "forward with epilogue", fused, fmag, h.readF(out))
 			for i := range fused {
 				v := y[i] + float64(bd[i/(p.OH*p.OW)%p.O])
 				fused[i], fmag[i] = (v*min(max(v/6+0.5, 0), 1))*1.5-0.25, 2*(ymag[i]+1)
 			}
-			h.d.Conv2D(out, x, w, p, Epilogue{Bias: h.f32(bd), HardSwish: true, Affine: true, Scale: 1.5, Shift: -0.25})
+			h.d.Conv2D(out, x, w, p, backend.Epilogue{Bias: h.f32(bd), HardSwish: true, Affine: true, Scale: 1.5, Shift: -0.25})
 			cpuCheckMag(t, "forward with hard swish and affine epilogue", fused, fmag, h.readF(out))
 			// Frozen weights: their packed or transposed forms are kept.
 			frozen := h.f32(wd)
-			h.d.(Freezer).Freeze(frozen)
+			h.d.(backend.Freezer).Freeze(frozen)
 			for range 2 {
-				out := h.dirty(Float32, ys)
-				h.d.Conv2D(out, x, frozen, p, Epilogue{})
+				out := h.dirty(backend.Float32, ys)
+				h.d.Conv2D(out, x, frozen, p, backend.Epilogue{})
 				cpuCheckMag(t, "forward with frozen weights", y, ymag, h.readF(out))
 			}
-			gx := h.dirty(Float32, xs)
+			gx := h.dirty(backend.Float32, xs)
 			h.d.Conv2DInputGrad(gx, dy, w, p)
 			cpuCheckMag(t, "input grad", dx, dxmag, h.readF(gx))
-			gw := h.dirty(Float32, ws)
+			gw := h.dirty(backend.Float32, ws)
 			h.d.Conv2DWeightGrad(gw, x, dy, p)
 			cpuCheckMag(t, "weight grad", dw, dwmag, h.readF(gw))
 		})
@@ -188,7 +157,7 @@ func TestCPUIndirectConvChosen(t *testing.T) {
 		t.Skip("no AVX-512: the indirect kernel is not built in")
 	}
 	cases := []struct {
-		p                      Conv2DParams
+		p                      backend.Conv2DParams
 		forward, gradIn, gradW bool
 	}{
 		{cpuConvCase(3, 5, 9, 37, 40, 3, 3, 1, 1, 1, 1, 1, 1, 1), true, true, false},

@@ -1,8 +1,9 @@
-package device
+package cpu
 
 import (
 	"math"
 
+	"github.com/wgtensor/wgtensor/device/backend"
 	"github.com/wgtensor/wgtensor/device/internal/kernel"
 )
 
@@ -15,7 +16,7 @@ type cpuWindow struct {
 
 // cpuPoolWindow returns the window of output (oh, ow), as PyTorch's
 // avg_pool2d and max_pool2d compute it.
-func cpuPoolWindow(p Pool2DParams, oh, ow int) cpuWindow {
+func cpuPoolWindow(p backend.Pool2DParams, oh, ow int) cpuWindow {
 	h0, w0 := oh*p.StrideH-p.PadH, ow*p.StrideW-p.PadW
 	h1, w1 := min(h0+p.KH, p.H+p.PadH), min(w0+p.KW, p.W+p.PadW)
 	padded := (h1 - h0) * (w1 - w0)
@@ -33,14 +34,14 @@ func (w cpuWindow) empty() bool { return w.h0 >= w.h1 || w.w0 >= w.w1 }
 // cpuPlanes calls fn on ranges [lo, hi) of the N·C planes of a pooling, in
 // parallel when the work is large; every plane has its own input and
 // output, so the calls never share memory.
-func cpuPlanes(p Pool2DParams, fn func(lo, hi int)) {
+func cpuPlanes(p backend.Pool2DParams, fn func(lo, hi int)) {
 	cpuParallel(p.N*p.C, p.OH*p.OW*p.KH*p.KW, fn)
 }
 
 // MaxPool2D writes the window maxima of x into dst and their positions
 // within the plane into idx. Padding never wins; on ties the first element
 // in row-major order wins, and NaN wins over numbers as in PyTorch.
-func (d *cpuDevice) MaxPool2D(dst, idx, x Buffer, p Pool2DParams) {
+func (d *cpuDevice) MaxPool2D(dst, idx, x backend.Buffer, p backend.Pool2DParams) {
 	d.dispatch()
 	xd, od := cpuFloats(x), cpuFloats(dst)
 	in, out := p.H*p.W, p.OH*p.OW
@@ -95,7 +96,7 @@ func (d *cpuDevice) MaxPool2D(dst, idx, x Buffer, p Pool2DParams) {
 // window's input rows, element by element in vector steps into rows, and
 // then the maxima of that row's windows, KH+KW steps an output instead of
 // KH·KW. NaN wins, as in MaxPool2D.
-func cpuMaxPoolValues(dst, src, rows []float32, p Pool2DParams) {
+func cpuMaxPoolValues(dst, src, rows []float32, p backend.Pool2DParams) {
 	for oh := range p.OH {
 		h0 := max(oh*p.StrideH-p.PadH, 0)
 		h1 := min(oh*p.StrideH-p.PadH+p.KH, p.H)
@@ -132,7 +133,7 @@ func cpuMaxPoolValues(dst, src, rows []float32, p Pool2DParams) {
 // row whose windows lie inside the input's width, over input rows [h0, h1):
 // tap by tap, in each window's row-major order, so that ties and NaNs
 // resolve as in cpuWindowMax.
-func cpuRowMax(best []float32, at []int32, src []float32, p Pool2DParams, h0, h1, ow0 int) {
+func cpuRowMax(best []float32, at []int32, src []float32, p backend.Pool2DParams, h0, h1, ow0 int) {
 	first := int32(h0*p.W + ow0*p.StrideW - p.PadW)
 	for i := range best {
 		best[i], at[i] = float32(math.Inf(-1)), first+int32(i*p.StrideW)
@@ -177,7 +178,7 @@ func cpuWindowMax(src []float32, w int, win cpuWindow) (float32, int32) {
 // without the window arithmetic and with the comparisons in a form the
 // compiler turns into conditional moves (random data would mispredict half
 // the branches).
-func cpuMaxPool2x2(dst []float32, idx []int32, src []float32, p Pool2DParams) {
+func cpuMaxPool2x2(dst []float32, idx []int32, src []float32, p backend.Pool2DParams) {
 	if kernel.MaxPool2x2(dst, idx, src, p.OH, p.OW, p.W) {
 		return
 	}
@@ -214,7 +215,7 @@ func cpuLater(best float32, at int32, v float32, i int32) (float32, int32) {
 
 // MaxPool2DGrad adds each gradient of dy onto the element of dx that idx
 // recorded.
-func (d *cpuDevice) MaxPool2DGrad(dx, dy, idx Buffer, p Pool2DParams) {
+func (d *cpuDevice) MaxPool2DGrad(dx, dy, idx backend.Buffer, p backend.Pool2DParams) {
 	d.dispatch()
 	dxd, dyd, id := cpuFloats(dx), cpuFloats(dy), cpuInts(idx)
 	in, out := p.H*p.W, p.OH*p.OW
@@ -230,7 +231,7 @@ func (d *cpuDevice) MaxPool2DGrad(dx, dy, idx Buffer, p Pool2DParams) {
 }
 
 // AvgPool2D writes the window means of x into dst.
-func (d *cpuDevice) AvgPool2D(dst, x Buffer, p Pool2DParams) {
+func (d *cpuDevice) AvgPool2D(dst, x backend.Buffer, p backend.Pool2DParams) {
 	d.dispatch()
 	xd, od := cpuFloats(x), cpuFloats(dst)
 	in, out := p.H*p.W, p.OH*p.OW
@@ -262,7 +263,7 @@ func cpuWindowMean(src []float32, w int, win cpuWindow) float32 {
 }
 
 // AvgPool2DGrad spreads each gradient of dy evenly over its window in dx.
-func (d *cpuDevice) AvgPool2DGrad(dx, dy Buffer, p Pool2DParams) {
+func (d *cpuDevice) AvgPool2DGrad(dx, dy backend.Buffer, p backend.Pool2DParams) {
 	d.dispatch()
 	dxd, dyd := cpuFloats(dx), cpuFloats(dy)
 	in, out := p.H*p.W, p.OH*p.OW

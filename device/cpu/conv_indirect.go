@@ -1,9 +1,10 @@
-package device
+package cpu
 
 import (
 	"sync"
 	"unsafe"
 
+	"github.com/wgtensor/wgtensor/device/backend"
 	"github.com/wgtensor/wgtensor/device/internal/kernel"
 )
 
@@ -45,8 +46,8 @@ type cpuIndirectConv struct {
 // size aside), so that steady-state calls allocate nothing.
 var cpuIndirectPlans = struct {
 	sync.Mutex
-	m map[Conv2DParams]*cpuIndirectConv
-}{m: map[Conv2DParams]*cpuIndirectConv{}}
+	m map[backend.Conv2DParams]*cpuIndirectConv
+}{m: map[backend.Conv2DParams]*cpuIndirectConv{}}
 
 // indirectPlan returns the indirect layout of cv, or nil when the
 // convolution does not suit it: a plain product (1×1 of stride 1), a
@@ -265,7 +266,7 @@ func (cv *cpuConv) indirectInputGrad() (*cpuIndirectConv, bool) {
 	if cv.direct || p.StrideH != 1 || p.StrideW != 1 {
 		return nil, false
 	}
-	q := Conv2DParams{N: p.N, C: p.O, H: p.OH, W: p.OW, O: p.C, KH: p.KH, KW: p.KW, OH: p.H, OW: p.W,
+	q := backend.Conv2DParams{N: p.N, C: p.O, H: p.OH, W: p.OW, O: p.C, KH: p.KH, KW: p.KW, OH: p.H, OW: p.W,
 		StrideH: 1, StrideW: 1, PadH: (p.KH-1)*p.DilH - p.PadH, PadW: (p.KW-1)*p.DilW - p.PadW,
 		DilH: p.DilH, DilW: p.DilW, Groups: p.Groups}
 	if q.PadH < 0 || q.PadW < 0 {

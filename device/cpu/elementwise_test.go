@@ -1,4 +1,4 @@
-package device
+package cpu
 
 import (
 	"fmt"
@@ -7,6 +7,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/wgtensor/wgtensor/device/backend"
 )
 
 // cpuExtraLayouts are layouts beyond the 2-D ones: higher rank, scalars,
@@ -41,14 +43,14 @@ func TestCPUCopy(t *testing.T) {
 		t.Run(l.name, func(t *testing.T) {
 			data := h.randF(l.span())
 			src := h.f32(data)
-			dst := h.dirty(Float32, Numel(l.shape))
-			h.d.Copy(Dense(dst, l.shape...), l.view(src))
+			dst := h.dirty(backend.Float32, backend.Numel(l.shape))
+			h.d.Copy(backend.Dense(dst, l.shape...), l.view(src))
 			assert.Equal(t, cpuRefElems(data, l), h.readF(dst))
 
 			idata := h.randI(l.span())
 			isrc := h.i32(idata)
-			idst := h.dirty(Int32, Numel(l.shape))
-			h.d.Copy(Dense(idst, l.shape...), l.view(isrc))
+			idst := h.dirty(backend.Int32, backend.Numel(l.shape))
+			h.d.Copy(backend.Dense(idst, l.shape...), l.view(isrc))
 			assert.Equal(t, cpuRefElems(idata, l), h.readI(idst))
 		})
 	}
@@ -58,9 +60,9 @@ func TestCPUCopyIntoStridedDst(t *testing.T) {
 	h := newCPUHarness(t)
 	// Concatenate a [5, 17] and a [5, 23] tensor along dim 1 into [5, 40].
 	a, b := h.randF(5*17), h.randF(5*23)
-	dst := h.dirty(Float32, 5*40)
-	h.d.Copy(View{Buf: dst, Shape: []int{5, 17}, Strides: []int{40, 1}}, Dense(h.f32(a), 5, 17))
-	h.d.Copy(View{Buf: dst, Shape: []int{5, 23}, Strides: []int{40, 1}, Offset: 17}, Dense(h.f32(b), 5, 23))
+	dst := h.dirty(backend.Float32, 5*40)
+	h.d.Copy(backend.View{Buf: dst, Shape: []int{5, 17}, Strides: []int{40, 1}}, backend.Dense(h.f32(a), 5, 17))
+	h.d.Copy(backend.View{Buf: dst, Shape: []int{5, 23}, Strides: []int{40, 1}, Offset: 17}, backend.Dense(h.f32(b), 5, 23))
 	got := h.readF(dst)
 	for r := range 5 {
 		assert.Equal(t, a[r*17:(r+1)*17], got[r*40:r*40+17])
@@ -69,9 +71,9 @@ func TestCPUCopyIntoStridedDst(t *testing.T) {
 
 	// Write a transposed source into every other column, leaving the rest.
 	src := h.randF(6 * 4)
-	dst = h.dirty(Float32, 4*12)
-	h.d.Copy(View{Buf: dst, Shape: []int{4, 6}, Strides: []int{12, 2}, Offset: 1},
-		View{Buf: h.f32(src), Shape: []int{4, 6}, Strides: []int{1, 4}})
+	dst = h.dirty(backend.Float32, 4*12)
+	h.d.Copy(backend.View{Buf: dst, Shape: []int{4, 6}, Strides: []int{12, 2}, Offset: 1},
+		backend.View{Buf: h.f32(src), Shape: []int{4, 6}, Strides: []int{1, 4}})
 	got = h.readF(dst)
 	for r := range 4 {
 		for c := range 12 {
@@ -87,18 +89,18 @@ func TestCPUCopyIntoStridedDst(t *testing.T) {
 func TestCPUCopyConverts(t *testing.T) {
 	h := newCPUHarness(t)
 	f := []float32{-2.7, -0.5, 0.5, 2.7, 100.9, -100.9, 0}
-	idst := h.dirty(Int32, len(f))
-	h.d.Copy(Dense(idst, len(f)), Dense(h.f32(f), len(f)))
+	idst := h.dirty(backend.Int32, len(f))
+	h.d.Copy(backend.Dense(idst, len(f)), backend.Dense(h.f32(f), len(f)))
 	assert.Equal(t, []int32{-2, 0, 0, 2, 100, -100, 0}, h.readI(idst))
 
 	i := []int32{-3, 0, 7, 1 << 24, math.MaxInt32}
-	fdst := h.dirty(Float32, len(i))
-	h.d.Copy(Dense(fdst, len(i)), Dense(h.i32(i), len(i)))
+	fdst := h.dirty(backend.Float32, len(i))
+	h.d.Copy(backend.Dense(fdst, len(i)), backend.Dense(h.i32(i), len(i)))
 	assert.Equal(t, []float32{-3, 0, 7, 1 << 24, math.MaxInt32}, h.readF(fdst))
 
 	// Broadcast and convert at once.
-	big := h.dirty(Int32, 3*1000)
-	h.d.Copy(Dense(big, 3, 1000), View{Buf: h.f32([]float32{1.5, -2.5, 9.99}), Shape: []int{3, 1000}, Strides: []int{1, 0}})
+	big := h.dirty(backend.Int32, 3*1000)
+	h.d.Copy(backend.Dense(big, 3, 1000), backend.View{Buf: h.f32([]float32{1.5, -2.5, 9.99}), Shape: []int{3, 1000}, Strides: []int{1, 0}})
 	got := h.readI(big)
 	assert.Equal(t, int32(1), got[999])
 	assert.Equal(t, int32(-2), got[1000])
@@ -110,13 +112,13 @@ var cpuSpecials = []float32{0, float32(math.Copysign(0, -1)), 1, -1, 0.5, -0.5, 
 	1e4, -1e4, 1e-30, -1e-30, float32(math.NaN()), float32(math.Inf(1)), float32(math.Inf(-1))}
 
 // cpuUnaryRef computes a unary op in float64 as the reference.
-func cpuUnaryRef(op UnaryOp, x float64) float64 {
+func cpuUnaryRef(op backend.UnaryOp, x float64) float64 {
 	switch op {
-	case Neg:
+	case backend.Neg:
 		return -x
-	case Abs:
+	case backend.Abs:
 		return math.Abs(x)
-	case Sign:
+	case backend.Sign:
 		switch {
 		case x > 0:
 			return 1
@@ -124,34 +126,34 @@ func cpuUnaryRef(op UnaryOp, x float64) float64 {
 			return -1
 		}
 		return 0
-	case Square:
+	case backend.Square:
 		return x * x
-	case Exp:
+	case backend.Exp:
 		return math.Exp(x)
-	case Log:
+	case backend.Log:
 		return math.Log(x)
-	case Sqrt:
+	case backend.Sqrt:
 		return math.Sqrt(x)
-	case Rsqrt:
+	case backend.Rsqrt:
 		return 1 / math.Sqrt(x)
-	case Recip:
+	case backend.Recip:
 		return 1 / x
-	case Sin:
+	case backend.Sin:
 		return math.Sin(x)
-	case Cos:
+	case backend.Cos:
 		return math.Cos(x)
-	case Tanh:
+	case backend.Tanh:
 		return math.Tanh(x)
-	case Sigmoid:
+	case backend.Sigmoid:
 		return 1 / (1 + math.Exp(-x))
-	case ReLU:
+	case backend.ReLU:
 		if x < 0 {
 			return 0
 		}
 		return x
-	case GELU:
+	case backend.GELU:
 		return 0.5 * x * (1 + math.Erf(x/math.Sqrt2))
-	case GELUGrad:
+	case backend.GELUGrad:
 		return 0.5*(1+math.Erf(x/math.Sqrt2)) + x*math.Exp(-x*x/2)/math.Sqrt(2*math.Pi)
 	}
 	panic(op)
@@ -159,7 +161,7 @@ func cpuUnaryRef(op UnaryOp, x float64) float64 {
 
 func TestCPUUnaryFloat(t *testing.T) {
 	h := newCPUHarness(t)
-	for op := Neg; op <= GELUGrad; op++ {
+	for op := backend.Neg; op <= backend.GELUGrad; op++ {
 		t.Run(op.String(), func(t *testing.T) {
 			for _, l := range []cpuLayout{
 				{name: "specials", shape: []int{len(cpuSpecials)}},
@@ -172,7 +174,7 @@ func TestCPUUnaryFloat(t *testing.T) {
 				if l.name == "specials" {
 					copy(data, cpuSpecials)
 				}
-				dst := h.dirty(Float32, Numel(l.shape))
+				dst := h.dirty(backend.Float32, backend.Numel(l.shape))
 				h.d.Unary(op, dst, l.view(h.f32(data)))
 				in := cpuRefElems(data, l)
 				want := make([]float64, len(in))
@@ -188,67 +190,67 @@ func TestCPUUnaryFloat(t *testing.T) {
 func TestCPUUnaryEdgeCases(t *testing.T) {
 	h := newCPUHarness(t)
 	nan := float32(math.NaN())
-	run := func(op UnaryOp, x ...float32) []float32 {
-		dst := h.dirty(Float32, len(x))
-		h.d.Unary(op, dst, Dense(h.f32(x), len(x)))
+	run := func(op backend.UnaryOp, x ...float32) []float32 {
+		dst := h.dirty(backend.Float32, len(x))
+		h.d.Unary(op, dst, backend.Dense(h.f32(x), len(x)))
 		return h.readF(dst)
 	}
-	assert.Equal(t, []float32{1, 0, 0.5}, run(Sigmoid, 1e4, -1e4, 0))
-	assert.Equal(t, []float32{1, -1}, run(Tanh, 1e4, -1e4))
-	got := run(ReLU, nan, -1, 2)
+	assert.Equal(t, []float32{1, 0, 0.5}, run(backend.Sigmoid, 1e4, -1e4, 0))
+	assert.Equal(t, []float32{1, -1}, run(backend.Tanh, 1e4, -1e4))
+	got := run(backend.ReLU, nan, -1, 2)
 	assert.True(t, math.IsNaN(float64(got[0])), "ReLU(NaN) = %v", got[0])
 	assert.Equal(t, []float32{0, 2}, got[1:])
-	assert.Equal(t, []float32{0, 0, 1, -1, 0}, run(Sign, 0, float32(math.Copysign(0, -1)), 5, -5, nan))
-	assert.Equal(t, []float32{float32(math.Inf(1)), 0.5}, run(Rsqrt, 0, 4))
-	assert.Equal(t, []float32{0, 1e4}, run(GELU, -1e4, 1e4))
-	assert.Equal(t, []float32{0, 1}, run(GELUGrad, -1e4, 1e4))
-	assert.InDelta(t, 0.8413447, run(GELU, 1)[0], 1e-6)
-	assert.InDelta(t, 1.0833155, run(GELUGrad, 1)[0], 1e-6)
+	assert.Equal(t, []float32{0, 0, 1, -1, 0}, run(backend.Sign, 0, float32(math.Copysign(0, -1)), 5, -5, nan))
+	assert.Equal(t, []float32{float32(math.Inf(1)), 0.5}, run(backend.Rsqrt, 0, 4))
+	assert.Equal(t, []float32{0, 1e4}, run(backend.GELU, -1e4, 1e4))
+	assert.Equal(t, []float32{0, 1}, run(backend.GELUGrad, -1e4, 1e4))
+	assert.InDelta(t, 0.8413447, run(backend.GELU, 1)[0], 1e-6)
+	assert.InDelta(t, 1.0833155, run(backend.GELUGrad, 1)[0], 1e-6)
 }
 
 func TestCPUUnaryInt(t *testing.T) {
 	h := newCPUHarness(t)
 	x := []int32{0, 5, -5, 50000, math.MinInt32, math.MaxInt32}
-	want := map[UnaryOp][]int32{
-		Neg:    {0, -5, 5, -50000, math.MinInt32, -math.MaxInt32},
-		Abs:    {0, 5, 5, 50000, math.MinInt32, math.MaxInt32},
-		Sign:   {0, 1, -1, 1, -1, 1},
-		Square: {0, 25, 25, -1794967296, 0, 1},
+	want := map[backend.UnaryOp][]int32{
+		backend.Neg:    {0, -5, 5, -50000, math.MinInt32, -math.MaxInt32},
+		backend.Abs:    {0, 5, 5, 50000, math.MinInt32, math.MaxInt32},
+		backend.Sign:   {0, 1, -1, 1, -1, 1},
+		backend.Square: {0, 25, 25, -1794967296, 0, 1},
 	}
 	for op, w := range want {
-		dst := h.dirty(Int32, len(x))
-		h.d.Unary(op, dst, Dense(h.i32(x), len(x)))
+		dst := h.dirty(backend.Int32, len(x))
+		h.d.Unary(op, dst, backend.Dense(h.i32(x), len(x)))
 		assert.Equal(t, w, h.readI(dst), op.String())
 	}
 	// A strided int view.
 	data := h.randI(40)
-	dst := h.dirty(Int32, 4*5)
+	dst := h.dirty(backend.Int32, 4*5)
 	l := cpuLayout{shape: []int{4, 5}, strides: []int{1, 8}}
-	h.d.Unary(Neg, dst, l.view(h.i32(data)))
+	h.d.Unary(backend.Neg, dst, l.view(h.i32(data)))
 	for i, v := range cpuRefElems(data, l) {
 		assert.Equal(t, -v, h.readI(dst)[i])
 	}
 }
 
 // cpuBinaryRef computes a binary op on float64 values as the reference.
-func cpuBinaryRef(op BinaryOp, a, b float64) float64 {
+func cpuBinaryRef(op backend.BinaryOp, a, b float64) float64 {
 	switch op {
-	case Add:
+	case backend.Add:
 		return a + b
-	case Sub:
+	case backend.Sub:
 		return a - b
-	case Mul:
+	case backend.Mul:
 		return a * b
-	case Div:
+	case backend.Div:
 		return a / b
-	case Pow:
+	case backend.Pow:
 		return math.Pow(a, b)
-	case Maximum:
+	case backend.Maximum:
 		if math.IsNaN(a) || math.IsNaN(b) {
 			return math.NaN()
 		}
 		return math.Max(a, b)
-	case Minimum:
+	case backend.Minimum:
 		if math.IsNaN(a) || math.IsNaN(b) {
 			return math.NaN()
 		}
@@ -256,17 +258,17 @@ func cpuBinaryRef(op BinaryOp, a, b float64) float64 {
 	}
 	var c bool
 	switch op {
-	case Eq:
+	case backend.Eq:
 		c = a == b
-	case Ne:
+	case backend.Ne:
 		c = a != b
-	case Lt:
+	case backend.Lt:
 		c = a < b
-	case Le:
+	case backend.Le:
 		c = a <= b
-	case Gt:
+	case backend.Gt:
 		c = a > b
-	case Ge:
+	case backend.Ge:
 		c = a >= b
 	}
 	if c {
@@ -276,22 +278,22 @@ func cpuBinaryRef(op BinaryOp, a, b float64) float64 {
 }
 
 // cpuBinaryRefInt computes an int32 binary op with wrapping arithmetic.
-func cpuBinaryRefInt(op BinaryOp, a, b int32) int32 {
+func cpuBinaryRefInt(op backend.BinaryOp, a, b int32) int32 {
 	switch op {
-	case Add:
+	case backend.Add:
 		return a + b
-	case Sub:
+	case backend.Sub:
 		return a - b
-	case Mul:
+	case backend.Mul:
 		return a * b
-	case Div:
+	case backend.Div:
 		if b == 0 {
 			return 0
 		}
 		return a / b
-	case Maximum:
+	case backend.Maximum:
 		return max(a, b)
-	case Minimum:
+	case backend.Minimum:
 		return min(a, b)
 	}
 	panic(op)
@@ -307,11 +309,11 @@ func TestCPUBinaryFloat(t *testing.T) {
 		{name: "col", shape: []int{100, 130}, strides: []int{1, 0}},
 		{name: "row", shape: []int{100, 130}, strides: []int{0, 1}, offset: 4},
 	})
-	for op := Add; op <= Ge; op++ {
+	for op := backend.Add; op <= backend.Ge; op++ {
 		t.Run(op.String(), func(t *testing.T) {
 			for _, p := range pairs {
 				ad, bd := h.randF(p[0].span()), h.randF(p[1].span())
-				if op == Pow {
+				if op == backend.Pow {
 					for i := range ad {
 						ad[i] = float32(math.Abs(float64(ad[i])))
 					}
@@ -319,7 +321,7 @@ func TestCPUBinaryFloat(t *testing.T) {
 				if op.IsComparison() && len(bd) > 0 {
 					copy(ad, bd[:min(len(ad), len(bd))/2]) // some equal pairs
 				}
-				dst := h.dirty(Float32, Numel(p[0].shape))
+				dst := h.dirty(backend.Float32, backend.Numel(p[0].shape))
 				h.d.Binary(op, dst, p[0].view(h.f32(ad)), p[1].view(h.f32(bd)))
 				a, b := cpuRefElems(ad, p[0]), cpuRefElems(bd, p[1])
 				want := make([]float64, len(a))
@@ -337,9 +339,9 @@ func TestCPUBinarySpecials(t *testing.T) {
 	nan, inf := math.NaN(), math.Inf(1)
 	a := []float32{float32(nan), 1, float32(nan), 2, 0, -1, float32(inf), 0}
 	b := []float32{1, float32(nan), float32(nan), 3, 0, 0.5, float32(inf), -2}
-	for op := Add; op <= Ge; op++ {
-		dst := h.dirty(Float32, len(a))
-		h.d.Binary(op, dst, Dense(h.f32(a), len(a)), Dense(h.f32(b), len(b)))
+	for op := backend.Add; op <= backend.Ge; op++ {
+		dst := h.dirty(backend.Float32, len(a))
+		h.d.Binary(op, dst, backend.Dense(h.f32(a), len(a)), backend.Dense(h.f32(b), len(b)))
 		want := make([]float64, len(a))
 		for i := range a {
 			want[i] = cpuBinaryRef(op, float64(a[i]), float64(b[i]))
@@ -351,8 +353,8 @@ func TestCPUBinarySpecials(t *testing.T) {
 func TestCPUBinaryInt(t *testing.T) {
 	h := newCPUHarness(t)
 	extra := []int32{math.MaxInt32, math.MinInt32, 7, -7, 0}
-	for op := Add; op <= Ge; op++ {
-		if op == Pow {
+	for op := backend.Add; op <= backend.Ge; op++ {
+		if op == backend.Pow {
 			continue
 		}
 		for _, l := range []cpuLayout{
@@ -361,24 +363,24 @@ func TestCPUBinaryInt(t *testing.T) {
 			{name: "big", shape: []int{300, 301}},
 			{name: "empty", shape: []int{0, 3}},
 		} {
-			ad, bd := h.randI(l.span()), h.randI(Numel(l.shape))
+			ad, bd := h.randI(l.span()), h.randI(backend.Numel(l.shape))
 			if len(ad) >= len(extra) && len(bd) >= len(extra) {
 				copy(ad, extra)
 				copy(bd, []int32{1, 1, 0, 2, 0}) // overflow, division by zero
 			}
 			a := cpuRefElems(ad, l)
 			switch op {
-			case Eq, Ne, Lt, Le, Gt, Ge:
-				dst := h.dirty(Float32, len(a))
-				h.d.Binary(op, dst, l.view(h.i32(ad)), Dense(h.i32(bd), l.shape...))
+			case backend.Eq, backend.Ne, backend.Lt, backend.Le, backend.Gt, backend.Ge:
+				dst := h.dirty(backend.Float32, len(a))
+				h.d.Binary(op, dst, l.view(h.i32(ad)), backend.Dense(h.i32(bd), l.shape...))
 				want := make([]float64, len(a))
 				for i := range a {
 					want[i] = cpuBinaryRef(op, float64(a[i]), float64(bd[i]))
 				}
 				cpuClose(t, want, h.readF(dst), 0, 0, fmt.Sprintf("%v %s", op, l.name))
 			default:
-				dst := h.dirty(Int32, len(a))
-				h.d.Binary(op, dst, l.view(h.i32(ad)), Dense(h.i32(bd), l.shape...))
+				dst := h.dirty(backend.Int32, len(a))
+				h.d.Binary(op, dst, l.view(h.i32(ad)), backend.Dense(h.i32(bd), l.shape...))
 				want := make([]int32, len(a))
 				for i := range a {
 					want[i] = cpuBinaryRefInt(op, a[i], bd[i])
@@ -395,10 +397,10 @@ func TestCPUBinaryScalar(t *testing.T) {
 	data := h.randF(l.span())
 	x := l.view(h.f32(data))
 	in := cpuRefElems(data, l)
-	for _, op := range []BinaryOp{Add, Sub, Div, Pow, Maximum, Lt, Ge} {
+	for _, op := range []backend.BinaryOp{backend.Add, backend.Sub, backend.Div, backend.Pow, backend.Maximum, backend.Lt, backend.Ge} {
 		for _, first := range []bool{false, true} {
 			const s = 1.5
-			dst := h.dirty(Float32, len(in))
+			dst := h.dirty(backend.Float32, len(in))
 			h.d.BinaryScalar(op, dst, x, s, first)
 			want := make([]float64, len(in))
 			for i, v := range in {
@@ -413,17 +415,17 @@ func TestCPUBinaryScalar(t *testing.T) {
 	}
 
 	// Int inputs take the scalar as int32: 2.7 becomes 2.
-	xi := Dense(h.i32([]int32{-3, 0, 5, 2}), 4)
-	di := h.dirty(Int32, 4)
-	h.d.BinaryScalar(Sub, di, xi, 2.7, true)
+	xi := backend.Dense(h.i32([]int32{-3, 0, 5, 2}), 4)
+	di := h.dirty(backend.Int32, 4)
+	h.d.BinaryScalar(backend.Sub, di, xi, 2.7, true)
 	assert.Equal(t, []int32{5, 2, -3, 0}, h.readI(di))
-	h.d.BinaryScalar(Mul, di, xi, 2.7, false)
+	h.d.BinaryScalar(backend.Mul, di, xi, 2.7, false)
 	assert.Equal(t, []int32{-6, 0, 10, 4}, h.readI(di))
-	df := h.dirty(Float32, 4)
-	h.d.BinaryScalar(Eq, df, xi, 2.7, false)
+	df := h.dirty(backend.Float32, 4)
+	h.d.BinaryScalar(backend.Eq, df, xi, 2.7, false)
 	assert.Equal(t, []float32{0, 0, 0, 1}, h.readF(df))
 
-	h.d.BinaryScalar(Add, h.dirty(Float32, 0), Dense(h.f32(nil), 0), 1, false)
+	h.d.BinaryScalar(backend.Add, h.dirty(backend.Float32, 0), backend.Dense(h.f32(nil), 0), 1, false)
 }
 
 // cpuRound32 rounds v to float32 and back, as the device converts scalars.
@@ -434,12 +436,12 @@ func TestCPUWhere(t *testing.T) {
 	nan := float32(math.NaN())
 	cond := []float32{0, 1, nan, float32(math.Copysign(0, -1)), -2, 0}
 	a := []float32{1, 2, 3, 4, 5, 6}
-	dst := h.dirty(Float32, 6)
-	h.d.Where(dst, Dense(h.f32(cond), 6), Dense(h.f32(a), 6),
-		View{Buf: h.f32([]float32{-9}), Shape: []int{6}, Strides: []int{0}})
+	dst := h.dirty(backend.Float32, 6)
+	h.d.Where(dst, backend.Dense(h.f32(cond), 6), backend.Dense(h.f32(a), 6),
+		backend.View{Buf: h.f32([]float32{-9}), Shape: []int{6}, Strides: []int{0}})
 	assert.Equal(t, []float32{-9, 2, 3, -9, 5, -9}, h.readF(dst))
-	idst := h.dirty(Int32, 6)
-	h.d.Where(idst, Dense(h.f32(cond), 6), Dense(h.i32([]int32{1, 2, 3, 4, 5, 6}), 6), Dense(h.i32(make([]int32, 6)), 6))
+	idst := h.dirty(backend.Int32, 6)
+	h.d.Where(idst, backend.Dense(h.f32(cond), 6), backend.Dense(h.i32([]int32{1, 2, 3, 4, 5, 6}), 6), backend.Dense(h.i32(make([]int32, 6)), 6))
 	assert.Equal(t, []int32{0, 2, 3, 0, 5, 0}, h.readI(idst))
 
 	// Int condition and int values, with broadcast and transposed views.
@@ -448,10 +450,10 @@ func TestCPUWhere(t *testing.T) {
 		for i := range cd {
 			cd[i] %= 2
 		}
-		ad, bd := h.randI(Numel(l.shape)), h.randI(Numel(l.shape))
-		idst := h.dirty(Int32, Numel(l.shape))
-		bt := cpuLayout{shape: l.shape, strides: ContiguousStrides(l.shape)}
-		h.d.Where(idst, l.view(h.i32(cd)), Dense(h.i32(ad), l.shape...), bt.view(h.i32(bd)))
+		ad, bd := h.randI(backend.Numel(l.shape)), h.randI(backend.Numel(l.shape))
+		idst := h.dirty(backend.Int32, backend.Numel(l.shape))
+		bt := cpuLayout{shape: l.shape, strides: backend.ContiguousStrides(l.shape)}
+		h.d.Where(idst, l.view(h.i32(cd)), backend.Dense(h.i32(ad), l.shape...), bt.view(h.i32(bd)))
 		c := cpuRefElems(cd, l)
 		want := make([]int32, len(c))
 		for i := range c {
@@ -463,9 +465,9 @@ func TestCPUWhere(t *testing.T) {
 		assert.Equal(t, want, h.readI(idst), l.name)
 
 		// An int condition choosing between float values.
-		fdst := h.dirty(Float32, Numel(l.shape))
-		fa, fb := h.randF(Numel(l.shape)), h.randF(l.span())
-		h.d.Where(fdst, Dense(h.i32(c), l.shape...), Dense(h.f32(fa), l.shape...), l.view(h.f32(fb)))
+		fdst := h.dirty(backend.Float32, backend.Numel(l.shape))
+		fa, fb := h.randF(backend.Numel(l.shape)), h.randF(l.span())
+		h.d.Where(fdst, backend.Dense(h.i32(c), l.shape...), backend.Dense(h.f32(fa), l.shape...), l.view(h.f32(fb)))
 		b := cpuRefElems(fb, l)
 		fwant := make([]float32, len(c))
 		for i := range c {

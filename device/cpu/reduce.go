@@ -1,8 +1,9 @@
-package device
+package cpu
 
 import (
 	"math"
 
+	"github.com/wgtensor/wgtensor/device/backend"
 	"github.com/wgtensor/wgtensor/device/internal/kernel"
 )
 
@@ -17,13 +18,13 @@ type cpuAccum interface {
 }
 
 // Reduce combines the last n dimensions of x with op into dst.
-func (d *cpuDevice) Reduce(op ReduceOp, dst Buffer, x View, n int) {
+func (d *cpuDevice) Reduce(op backend.ReduceOp, dst backend.Buffer, x backend.View, n int) {
 	d.dispatch()
-	if x.Buf.DType() == Float32 {
+	if x.Buf.DType() == backend.Float32 {
 		newCPUReduction[float32, float64](op, x, n).run(cpuFloats(dst))
 		return
 	}
-	if op == ReduceMean {
+	if op == backend.ReduceMean {
 		panic("device: Reduce: Mean is not defined for int32")
 	}
 	newCPUReduction[int32, int64](op, x, n).run(cpuInts(dst))
@@ -32,7 +33,7 @@ func (d *cpuDevice) Reduce(op ReduceOp, dst Buffer, x View, n int) {
 // cpuReduction is one call of Reduce: x's leading dimensions index the outputs
 // and its trailing ones the elements combined into each output.
 type cpuReduction[T cpuElem, A cpuAccum] struct {
-	op     ReduceOp
+	op     backend.ReduceOp
 	x      []T
 	outer  *cpuLoop // over the outputs, one operand: x
 	inner  *cpuLoop // over the elements of one output, relative offsets
@@ -42,15 +43,15 @@ type cpuReduction[T cpuElem, A cpuAccum] struct {
 }
 
 // newCPUReduction prepares the reduction of the last n dimensions of x.
-func newCPUReduction[T cpuElem, A cpuAccum](op ReduceOp, x View, n int) *cpuReduction[T, A] {
+func newCPUReduction[T cpuElem, A cpuAccum](op backend.ReduceOp, x backend.View, n int) *cpuReduction[T, A] {
 	k := len(x.Shape) - n
 	r := &cpuReduction[T, A]{
 		op:    op,
 		x:     cpuElems[T](x.Buf),
 		outer: newCPULoop(x.Shape[:k], [][]int{x.Strides[:k]}, []int{x.Offset}),
 		inner: newCPULoop(x.Shape[k:], [][]int{x.Strides[k:]}, []int{0}),
-		outN:  Numel(x.Shape[:k]),
-		count: Numel(x.Shape[k:]),
+		outN:  backend.Numel(x.Shape[:k]),
+		count: backend.Numel(x.Shape[k:]),
 	}
 	r.stride = r.inner.inner(0)
 	return r
@@ -94,11 +95,11 @@ func (r *cpuReduction[T, A]) start() A {
 
 // cpuIdentity returns the identity of op's combination: -big for Max, big
 // for Min and 0 for Sum and Mean.
-func cpuIdentity[A cpuAccum](op ReduceOp, big A) A {
+func cpuIdentity[A cpuAccum](op backend.ReduceOp, big A) A {
 	switch op {
-	case ReduceMax:
+	case backend.ReduceMax:
 		return -big
-	case ReduceMin:
+	case backend.ReduceMin:
 		return big
 	}
 	return 0
@@ -106,7 +107,7 @@ func cpuIdentity[A cpuAccum](op ReduceOp, big A) A {
 
 // finish converts an accumulator into the output value.
 func (r *cpuReduction[T, A]) finish(acc A) T {
-	if r.op == ReduceMean {
+	if r.op == backend.ReduceMean {
 		return T(acc / A(r.count))
 	}
 	return T(acc)
@@ -127,12 +128,12 @@ func (r *cpuReduction[T, A]) combine(acc A, base, lo, hi int) A {
 // merge combines two partial accumulators.
 func (r *cpuReduction[T, A]) merge(a, b A) A {
 	switch r.op {
-	case ReduceMax:
+	case backend.ReduceMax:
 		if b > a || b != b {
 			return b
 		}
 		return a
-	case ReduceMin:
+	case backend.ReduceMin:
 		if b < a || b != b {
 			return b
 		}
@@ -185,24 +186,24 @@ func (r *cpuReduction[T, A]) columns(dst []T) {
 }
 
 // cpuReduceRun folds n elements of x, from off at steps of stride, into acc.
-func cpuReduceRun[T cpuElem, A cpuAccum](op ReduceOp, acc A, x []T, off, stride, n int) A {
-	if stride == 1 && (op == ReduceSum || op == ReduceMean) {
+func cpuReduceRun[T cpuElem, A cpuAccum](op backend.ReduceOp, acc A, x []T, off, stride, n int) A {
+	if stride == 1 && (op == backend.ReduceSum || op == backend.ReduceMean) {
 		return acc + cpuSum[T, A](x[off:off+n])
 	}
 	switch op {
-	case ReduceSum, ReduceMean:
+	case backend.ReduceSum, backend.ReduceMean:
 		for range n {
 			acc += A(x[off])
 			off += stride
 		}
-	case ReduceMax:
+	case backend.ReduceMax:
 		for range n {
 			if v := A(x[off]); v > acc || v != v {
 				acc = v
 			}
 			off += stride
 		}
-	case ReduceMin:
+	case backend.ReduceMin:
 		for range n {
 			if v := A(x[off]); v < acc || v != v {
 				acc = v
@@ -230,20 +231,20 @@ func cpuSum[T cpuElem, A cpuAccum](x []T) A {
 }
 
 // cpuReduceColumnsRun folds x[j] into acc[j] for every j.
-func cpuReduceColumnsRun[T cpuElem, A cpuAccum](op ReduceOp, acc []A, x []T) {
+func cpuReduceColumnsRun[T cpuElem, A cpuAccum](op backend.ReduceOp, acc []A, x []T) {
 	x = x[:len(acc)]
 	switch op {
-	case ReduceSum, ReduceMean:
+	case backend.ReduceSum, backend.ReduceMean:
 		for j, v := range x {
 			acc[j] += A(v)
 		}
-	case ReduceMax:
+	case backend.ReduceMax:
 		for j, v := range x {
 			if a := A(v); a > acc[j] || a != a {
 				acc[j] = a
 			}
 		}
-	case ReduceMin:
+	case backend.ReduceMin:
 		for j, v := range x {
 			if a := A(v); a < acc[j] || a != a {
 				acc[j] = a
@@ -254,17 +255,17 @@ func cpuReduceColumnsRun[T cpuElem, A cpuAccum](op ReduceOp, acc []A, x []T) {
 
 // ArgReduce writes the index along the last dimension of x of its maximum or
 // minimum, the first on ties; NaN beats every number.
-func (d *cpuDevice) ArgReduce(op ReduceOp, dst Buffer, x View) {
+func (d *cpuDevice) ArgReduce(op backend.ReduceOp, dst backend.Buffer, x backend.View) {
 	d.dispatch()
-	if x.Buf.DType() == Float32 {
-		cpuArgReduce(op == ReduceMax, cpuInts(dst), cpuFloats(x.Buf), x)
+	if x.Buf.DType() == backend.Float32 {
+		cpuArgReduce(op == backend.ReduceMax, cpuInts(dst), cpuFloats(x.Buf), x)
 	} else {
-		cpuArgReduce(op == ReduceMax, cpuInts(dst), cpuInts(x.Buf), x)
+		cpuArgReduce(op == backend.ReduceMax, cpuInts(dst), cpuInts(x.Buf), x)
 	}
 }
 
 // cpuArgReduce is ArgReduce for elements of type T.
-func cpuArgReduce[T cpuElem](isMax bool, dst []int32, xd []T, x View) {
+func cpuArgReduce[T cpuElem](isMax bool, dst []int32, xd []T, x backend.View) {
 	k := len(x.Shape) - 1
 	outer := newCPULoop(x.Shape[:k], [][]int{x.Strides[:k]}, []int{x.Offset})
 	n, stride := x.Shape[k], x.Strides[k]
@@ -297,7 +298,7 @@ func cpuArgRun[T cpuElem](isMax bool, x []T, off, stride, n int) int32 {
 }
 
 // Softmax writes the softmax, or log-softmax, of each row of x.
-func (d *cpuDevice) Softmax(dst Buffer, x Buffer, rows, cols int, log bool) {
+func (d *cpuDevice) Softmax(dst backend.Buffer, x backend.Buffer, rows, cols int, log bool) {
 	d.dispatch()
 	xd, dd := cpuFloats(x), cpuFloats(dst)
 	cpuParallel(rows, cols*cpuCostMath, func(lo, hi int) {

@@ -1,9 +1,10 @@
-package device
+package cpu
 
 import (
 	"fmt"
 	"math"
 
+	"github.com/wgtensor/wgtensor/device/backend"
 	"github.com/wgtensor/wgtensor/device/internal/kernel"
 )
 
@@ -15,14 +16,14 @@ const (
 )
 
 // Copy copies src into dst, converting the elements when the types differ.
-func (d *cpuDevice) Copy(dst, src View) {
+func (d *cpuDevice) Copy(dst, src backend.View) {
 	d.dispatch()
 	switch {
-	case dst.Buf.DType() == Float32 && src.Buf.DType() == Float32:
+	case dst.Buf.DType() == backend.Float32 && src.Buf.DType() == backend.Float32:
 		cpuCopyView[float32, float32](dst, src)
-	case dst.Buf.DType() == Float32:
+	case dst.Buf.DType() == backend.Float32:
 		cpuCopyView[float32, int32](dst, src)
-	case src.Buf.DType() == Float32:
+	case src.Buf.DType() == backend.Float32:
 		cpuCopyView[int32, float32](dst, src)
 	default:
 		cpuCopyView[int32, int32](dst, src)
@@ -30,7 +31,7 @@ func (d *cpuDevice) Copy(dst, src View) {
 }
 
 // cpuCopyView copies the view src of S elements into the view dst of D elements.
-func cpuCopyView[D, S cpuElem](dst, src View) {
+func cpuCopyView[D, S cpuElem](dst, src backend.View) {
 	n := src.Numel()
 	if n == 0 {
 		return
@@ -61,9 +62,9 @@ func cpuCopyRun[D, S cpuElem](dst []D, do, ds int, src []S, so, ss, n int) {
 }
 
 // Unary applies op to every element of x.
-func (d *cpuDevice) Unary(op UnaryOp, dst Buffer, x View) {
+func (d *cpuDevice) Unary(op backend.UnaryOp, dst backend.Buffer, x backend.View) {
 	d.dispatch()
-	if x.Buf.DType() == Int32 {
+	if x.Buf.DType() == backend.Int32 {
 		if !op.IntOK() {
 			panic(fmt.Sprintf("device: Unary: %v is not defined for int32", op))
 		}
@@ -71,7 +72,7 @@ func (d *cpuDevice) Unary(op UnaryOp, dst Buffer, x View) {
 		return
 	}
 	cost := cpuCostMath
-	if op.IntOK() || op == Recip || op == ReLU {
+	if op.IntOK() || op == backend.Recip || op == backend.ReLU {
 		cost = cpuCostCheap
 	}
 	cpuMapView(cpuFloats(dst), x, cost, op, cpuUnaryFloat)
@@ -79,7 +80,7 @@ func (d *cpuDevice) Unary(op UnaryOp, dst Buffer, x View) {
 
 // cpuMapView runs kern over the elements of x and the dense dst, handing it
 // contiguous pieces of both.
-func cpuMapView[D, S cpuElem](dst []D, x View, cost int, op UnaryOp, kern func(op UnaryOp, d []D, s []S)) {
+func cpuMapView[D, S cpuElem](dst []D, x backend.View, cost int, op backend.UnaryOp, kern func(op backend.UnaryOp, d []D, s []S)) {
 	n := x.Numel()
 	if n == 0 {
 		return
@@ -107,22 +108,22 @@ func cpuMapView[D, S cpuElem](dst []D, x View, cost int, op UnaryOp, kern func(o
 }
 
 // cpuUnaryInt applies an op defined on int32 to each element of x.
-func cpuUnaryInt(op UnaryOp, dst, x []int32) {
+func cpuUnaryInt(op backend.UnaryOp, dst, x []int32) {
 	x = x[:len(dst)]
 	switch op {
-	case Neg:
+	case backend.Neg:
 		for i, v := range x {
 			dst[i] = -v
 		}
-	case Abs:
+	case backend.Abs:
 		for i, v := range x {
 			dst[i] = max(v, -v)
 		}
-	case Sign:
+	case backend.Sign:
 		for i, v := range x {
 			dst[i] = cpuSign(v)
 		}
-	case Square:
+	case backend.Square:
 		for i, v := range x {
 			dst[i] = v * v
 		}
@@ -142,40 +143,40 @@ func cpuSign[T cpuElem](v T) T {
 }
 
 // cpuUnaryFloat applies op to each element of x.
-func cpuUnaryFloat(op UnaryOp, dst, x []float32) {
+func cpuUnaryFloat(op backend.UnaryOp, dst, x []float32) {
 	x = x[:len(dst)]
 	switch op {
-	case Neg:
+	case backend.Neg:
 		for i, v := range x {
 			dst[i] = -v
 		}
-	case Abs:
+	case backend.Abs:
 		for i, v := range x {
 			dst[i] = math.Float32frombits(math.Float32bits(v) &^ (1 << 31))
 		}
-	case Sign:
+	case backend.Sign:
 		for i, v := range x {
 			dst[i] = cpuSign(v)
 		}
-	case Square:
+	case backend.Square:
 		for i, v := range x {
 			dst[i] = v * v
 		}
-	case Recip:
+	case backend.Recip:
 		for i, v := range x {
 			dst[i] = 1 / v
 		}
-	case ReLU:
+	case backend.ReLU:
 		kernel.ReLU(dst, x)
-	case Exp:
+	case backend.Exp:
 		kernel.Exp(dst, x)
-	case Tanh:
+	case backend.Tanh:
 		kernel.Tanh(dst, x)
-	case Sigmoid:
+	case backend.Sigmoid:
 		kernel.Sigmoid(dst, x)
-	case Sqrt:
+	case backend.Sqrt:
 		kernel.Sqrt(dst, x)
-	case Erf:
+	case backend.Erf:
 		kernel.Erf(dst, x)
 	default:
 		cpuMapFloat64(dst, x, cpuUnaryMath[op])
@@ -184,12 +185,12 @@ func cpuUnaryFloat(op UnaryOp, dst, x []float32) {
 
 // cpuUnaryMath holds the unary ops computed in float64.
 var cpuUnaryMath = [...]func(float64) float64{
-	Log:      math.Log,
-	Rsqrt:    func(x float64) float64 { return 1 / math.Sqrt(x) },
-	Sin:      math.Sin,
-	Cos:      math.Cos,
-	GELU:     cpuGELU,
-	GELUGrad: cpuGELUGrad,
+	backend.Log:      math.Log,
+	backend.Rsqrt:    func(x float64) float64 { return 1 / math.Sqrt(x) },
+	backend.Sin:      math.Sin,
+	backend.Cos:      math.Cos,
+	backend.GELU:     cpuGELU,
+	backend.GELUGrad: cpuGELUGrad,
 }
 
 // cpuMapFloat64 sets dst[i] = f(x[i]) computed in float64.
@@ -215,22 +216,22 @@ func cpuNormalCDF(x float64) float64 {
 }
 
 // Binary applies op to pairs of elements of a and b.
-func (d *cpuDevice) Binary(op BinaryOp, dst Buffer, a, b View) {
+func (d *cpuDevice) Binary(op backend.BinaryOp, dst backend.Buffer, a, b backend.View) {
 	d.dispatch()
 	cpuBinary(op, dst, a, b)
 }
 
 // BinaryScalar applies op to the elements of a and the scalar s, converted
 // to a's type, as op(a, s) or, when scalarFirst is set, op(s, a).
-func (d *cpuDevice) BinaryScalar(op BinaryOp, dst Buffer, a View, s float64, scalarFirst bool) {
+func (d *cpuDevice) BinaryScalar(op backend.BinaryOp, dst backend.Buffer, a backend.View, s float64, scalarFirst bool) {
 	d.dispatch()
 	sb := &cpuBuffer{dt: a.Buf.DType(), n: 1}
-	if sb.dt == Float32 {
+	if sb.dt == backend.Float32 {
 		sb.f = []float32{float32(s)}
 	} else {
 		sb.i = []int32{int32(s)}
 	}
-	sv := View{Buf: sb, Shape: a.Shape, Strides: make([]int, len(a.Shape))}
+	sv := backend.View{Buf: sb, Shape: a.Shape, Strides: make([]int, len(a.Shape))}
 	if scalarFirst {
 		cpuBinary(op, dst, sv, a)
 	} else {
@@ -239,8 +240,8 @@ func (d *cpuDevice) BinaryScalar(op BinaryOp, dst Buffer, a View, s float64, sca
 }
 
 // cpuBinary runs op on the views a and b of one type.
-func cpuBinary(op BinaryOp, dst Buffer, a, b View) {
-	isFloat := a.Buf.DType() == Float32
+func cpuBinary(op backend.BinaryOp, dst backend.Buffer, a, b backend.View) {
+	isFloat := a.Buf.DType() == backend.Float32
 	switch {
 	case op.IsComparison() && isFloat:
 		cpuZipViews(cpuFloats(dst), a, b, cpuCostCheap, op, cpuCompareFloat)
@@ -248,12 +249,12 @@ func cpuBinary(op BinaryOp, dst Buffer, a, b View) {
 		cpuZipViews(cpuFloats(dst), a, b, cpuCostCheap, op, cpuCompare[int32])
 	case isFloat:
 		cost := cpuCostCheap
-		if op == Pow {
+		if op == backend.Pow {
 			cost = cpuCostMath
 		}
 		cpuZipViews(cpuFloats(dst), a, b, cost, op, cpuBinaryFloat)
 	default:
-		if op == Pow {
+		if op == backend.Pow {
 			panic("device: Binary: Pow is not defined for int32")
 		}
 		cpuZipViews(cpuInts(dst), a, b, cpuCostCheap, op, cpuBinaryInt)
@@ -262,7 +263,7 @@ func cpuBinary(op BinaryOp, dst Buffer, a, b View) {
 
 // cpuZipViews runs kern over the elements of a and b and the dense dst, handing
 // it contiguous pieces of all three.
-func cpuZipViews[D, S cpuElem](dst []D, a, b View, cost int, op BinaryOp, kern func(op BinaryOp, d []D, x, y []S)) {
+func cpuZipViews[D, S cpuElem](dst []D, a, b backend.View, cost int, op backend.BinaryOp, kern func(op backend.BinaryOp, d []D, x, y []S)) {
 	n := a.Numel()
 	if n == 0 {
 		return
@@ -310,7 +311,7 @@ func cpuZipViews[D, S cpuElem](dst []D, a, b View, cost int, op BinaryOp, kern f
 
 // cpuUniform reports whether every element of v is the same one (all
 // strides zero).
-func cpuUniform(v View) bool {
+func cpuUniform(v backend.View) bool {
 	for _, s := range v.Strides {
 		if s != 0 {
 			return false
@@ -333,18 +334,18 @@ func cpuZipScalar[D, S cpuElem](dst []D, x []S, v S, buf *[cpuBlock]S, kern func
 }
 
 // cpuBinaryFloat applies a float32 op to pairs of elements of x and y.
-func cpuBinaryFloat(op BinaryOp, dst, x, y []float32) {
+func cpuBinaryFloat(op backend.BinaryOp, dst, x, y []float32) {
 	x, y = x[:len(dst)], y[:len(dst)]
 	if vop, ok := cpuVectorOp(op); ok {
 		done := kernel.Arith(vop, dst, x, y)
 		dst, x, y = dst[done:], x[done:], y[done:]
 	}
 	switch op {
-	case Div:
+	case backend.Div:
 		for i := range dst {
 			dst[i] = x[i] / y[i]
 		}
-	case Pow:
+	case backend.Pow:
 		for i := range dst {
 			dst[i] = float32(math.Pow(float64(x[i]), float64(y[i])))
 		}
@@ -354,19 +355,19 @@ func cpuBinaryFloat(op BinaryOp, dst, x, y []float32) {
 }
 
 // cpuVectorOp returns the kernel.Arith operation of op, if it has one.
-func cpuVectorOp(op BinaryOp) (kernel.ArithOp, bool) {
+func cpuVectorOp(op backend.BinaryOp) (kernel.ArithOp, bool) {
 	switch op {
-	case Add:
+	case backend.Add:
 		return kernel.AddOp, true
-	case Sub:
+	case backend.Sub:
 		return kernel.SubOp, true
-	case Mul:
+	case backend.Mul:
 		return kernel.MulOp, true
-	case Div:
+	case backend.Div:
 		return kernel.DivOp, true
-	case Maximum:
+	case backend.Maximum:
 		return kernel.MaxOp, true
-	case Minimum:
+	case backend.Minimum:
 		return kernel.MinOp, true
 	}
 	return 0, false
@@ -374,9 +375,9 @@ func cpuVectorOp(op BinaryOp) (kernel.ArithOp, bool) {
 
 // cpuBinaryInt applies an int32 op to pairs of elements of x and y. Division
 // truncates toward zero, and division by zero yields 0.
-func cpuBinaryInt(op BinaryOp, dst, x, y []int32) {
+func cpuBinaryInt(op backend.BinaryOp, dst, x, y []int32) {
 	x, y = x[:len(dst)], y[:len(dst)]
-	if op != Div {
+	if op != backend.Div {
 		cpuArithmetic(op, dst, x, y)
 		return
 	}
@@ -392,22 +393,22 @@ func cpuBinaryInt(op BinaryOp, dst, x, y []int32) {
 // cpuArithmetic applies Add, Sub, Mul, Maximum or Minimum to pairs of elements
 // of x and y; integer results wrap around. Maximum and Minimum return NaN
 // when either element is NaN.
-func cpuArithmetic[T cpuElem](op BinaryOp, dst, x, y []T) {
+func cpuArithmetic[T cpuElem](op backend.BinaryOp, dst, x, y []T) {
 	x, y = x[:len(dst)], y[:len(dst)]
 	switch op {
-	case Add:
+	case backend.Add:
 		for i := range dst {
 			dst[i] = x[i] + y[i]
 		}
-	case Sub:
+	case backend.Sub:
 		for i := range dst {
 			dst[i] = x[i] - y[i]
 		}
-	case Mul:
+	case backend.Mul:
 		for i := range dst {
 			dst[i] = x[i] * y[i]
 		}
-	case Maximum:
+	case backend.Maximum:
 		for i := range dst {
 			u, v := x[i], y[i]
 			if v > u || v != v {
@@ -415,7 +416,7 @@ func cpuArithmetic[T cpuElem](op BinaryOp, dst, x, y []T) {
 			}
 			dst[i] = u
 		}
-	case Minimum:
+	case backend.Minimum:
 		for i := range dst {
 			u, v := x[i], y[i]
 			if v < u || v != v {
@@ -429,44 +430,44 @@ func cpuArithmetic[T cpuElem](op BinaryOp, dst, x, y []T) {
 }
 
 // cpuCompareFloat is cpuCompare for float32, vectorised where it can be.
-func cpuCompareFloat(op BinaryOp, dst, x, y []float32) {
+func cpuCompareFloat(op backend.BinaryOp, dst, x, y []float32) {
 	x, y = x[:len(dst)], y[:len(dst)]
-	done := kernel.Arith(cpuCompareOps[op-Eq], dst, x, y)
+	done := kernel.Arith(cpuCompareOps[op-backend.Eq], dst, x, y)
 	cpuCompare(op, dst[done:], x[done:], y[done:])
 }
 
 // cpuCompareOps maps the comparisons, from Eq on, to kernel.Arith's.
 var cpuCompareOps = [...]kernel.ArithOp{
-	Eq - Eq: kernel.EqOp, Ne - Eq: kernel.NeOp, Lt - Eq: kernel.LtOp,
-	Le - Eq: kernel.LeOp, Gt - Eq: kernel.GtOp, Ge - Eq: kernel.GeOp,
+	backend.Eq - backend.Eq: kernel.EqOp, backend.Ne - backend.Eq: kernel.NeOp, backend.Lt - backend.Eq: kernel.LtOp,
+	backend.Le - backend.Eq: kernel.LeOp, backend.Gt - backend.Eq: kernel.GtOp, backend.Ge - backend.Eq: kernel.GeOp,
 }
 
 // cpuCompare writes 1 where the comparison op holds between x[i] and y[i], and
 // 0 elsewhere.
-func cpuCompare[T cpuElem](op BinaryOp, dst []float32, x, y []T) {
+func cpuCompare[T cpuElem](op backend.BinaryOp, dst []float32, x, y []T) {
 	x, y = x[:len(dst)], y[:len(dst)]
 	switch op {
-	case Eq:
+	case backend.Eq:
 		for i := range dst {
 			dst[i] = cpuBool(x[i] == y[i])
 		}
-	case Ne:
+	case backend.Ne:
 		for i := range dst {
 			dst[i] = cpuBool(x[i] != y[i])
 		}
-	case Lt:
+	case backend.Lt:
 		for i := range dst {
 			dst[i] = cpuBool(x[i] < y[i])
 		}
-	case Le:
+	case backend.Le:
 		for i := range dst {
 			dst[i] = cpuBool(x[i] <= y[i])
 		}
-	case Gt:
+	case backend.Gt:
 		for i := range dst {
 			dst[i] = cpuBool(x[i] > y[i])
 		}
-	case Ge:
+	case backend.Ge:
 		for i := range dst {
 			dst[i] = cpuBool(x[i] >= y[i])
 		}
@@ -485,14 +486,14 @@ func cpuBool(b bool) float32 {
 }
 
 // Where writes a where cond is non-zero and b elsewhere.
-func (d *cpuDevice) Where(dst Buffer, cond, a, b View) {
+func (d *cpuDevice) Where(dst backend.Buffer, cond, a, b backend.View) {
 	d.dispatch()
 	switch {
-	case cond.Buf.DType() == Float32 && a.Buf.DType() == Float32:
+	case cond.Buf.DType() == backend.Float32 && a.Buf.DType() == backend.Float32:
 		cpuWhere(dst, cond, a, b, cpuChooseFloat)
-	case cond.Buf.DType() == Float32:
+	case cond.Buf.DType() == backend.Float32:
 		cpuWhere(dst, cond, a, b, cpuChoose[float32, int32])
-	case a.Buf.DType() == Float32:
+	case a.Buf.DType() == backend.Float32:
 		cpuWhere(dst, cond, a, b, cpuChoose[int32, float32])
 	default:
 		cpuWhere(dst, cond, a, b, cpuChoose[int32, int32])
@@ -501,7 +502,7 @@ func (d *cpuDevice) Where(dst Buffer, cond, a, b View) {
 
 // cpuWhere is Where for a condition of type C and values of type T, choosing
 // the elements of each dense run with choose.
-func cpuWhere[C, T cpuElem](dst Buffer, cond, a, b View, choose func(dst []T, c []C, x, y []T)) {
+func cpuWhere[C, T cpuElem](dst backend.Buffer, cond, a, b backend.View, choose func(dst []T, c []C, x, y []T)) {
 	n := a.Numel()
 	if n == 0 {
 		return

@@ -1,4 +1,6 @@
-package device
+package cpu
+
+import "github.com/wgtensor/wgtensor/device/backend"
 
 // cpuBlock is the number of elements an elementwise kernel handles at a
 // time when some operand must first be gathered from strided memory.
@@ -21,13 +23,13 @@ type cpuLoop struct {
 // newCPULoop coalesces shape for operands with the given strides and
 // offsets.
 func newCPULoop(shape []int, strides [][]int, offsets []int) *cpuLoop {
-	s, st := Coalesce(shape, strides...)
+	s, st := backend.Coalesce(shape, strides...)
 	return &cpuLoop{shape: s, strides: st, offsets: offsets}
 }
 
 // cpuDenseLoop is newCPULoop for a dense operand followed by views.
-func cpuDenseLoop(shape []int, views ...View) *cpuLoop {
-	strides := [][]int{ContiguousStrides(shape)}
+func cpuDenseLoop(shape []int, views ...backend.View) *cpuLoop {
+	strides := [][]int{backend.ContiguousStrides(shape)}
 	offsets := []int{0}
 	for _, v := range views {
 		strides = append(strides, v.Strides)

@@ -1,17 +1,21 @@
-package device
+package cpu
 
-import "fmt"
+import (
+	"fmt"
+
+	"github.com/wgtensor/wgtensor/device/backend"
+)
 
 // An index outside [0, N) makes the index primitives write 0 (or add
 // nothing) for the elements it addresses and leave an error for the next
 // Sync or Read.
 
 // IndexSelect writes dst[o, j, i] = x[o, idx[j], i].
-func (d *cpuDevice) IndexSelect(dst, x, idx Buffer, g GatherShape) {
+func (d *cpuDevice) IndexSelect(dst, x, idx backend.Buffer, g backend.GatherShape) {
 	d.dispatch()
 	id := cpuInts(idx)
 	d.checkIndices(g.IndexName("IndexSelect"), id[:g.M], g.N)
-	if dst.DType() == Float32 {
+	if dst.DType() == backend.Float32 {
 		cpuIndexSelect(cpuFloats(dst), cpuFloats(x), id, g)
 	} else {
 		cpuIndexSelect(cpuInts(dst), cpuInts(x), id, g)
@@ -19,7 +23,7 @@ func (d *cpuDevice) IndexSelect(dst, x, idx Buffer, g GatherShape) {
 }
 
 // cpuIndexSelect is IndexSelect for elements of type T.
-func cpuIndexSelect[T cpuElem](dst, x []T, idx []int32, g GatherShape) {
+func cpuIndexSelect[T cpuElem](dst, x []T, idx []int32, g backend.GatherShape) {
 	cpuParallel(g.Outer*g.M, g.Inner, func(lo, hi int) {
 		for r := lo; r < hi; r++ {
 			o, k := r/g.M, int(idx[r%g.M])
@@ -34,11 +38,11 @@ func cpuIndexSelect[T cpuElem](dst, x []T, idx []int32, g GatherShape) {
 }
 
 // IndexAdd adds src[o, j, i] into dst[o, idx[j], i].
-func (d *cpuDevice) IndexAdd(dst, idx, src Buffer, g GatherShape) {
+func (d *cpuDevice) IndexAdd(dst, idx, src backend.Buffer, g backend.GatherShape) {
 	d.dispatch()
 	id := cpuInts(idx)
 	d.checkIndices(g.IndexName("IndexAdd"), id[:g.M], g.N)
-	if dst.DType() == Float32 {
+	if dst.DType() == backend.Float32 {
 		cpuIndexAdd(cpuFloats(dst), cpuFloats(src), id, g)
 	} else {
 		cpuIndexAdd(cpuInts(dst), cpuInts(src), id, g)
@@ -47,7 +51,7 @@ func (d *cpuDevice) IndexAdd(dst, idx, src Buffer, g GatherShape) {
 
 // cpuIndexAdd is IndexAdd for elements of type T. Goroutines split the
 // (o, i) columns, so that repeated indices never add concurrently.
-func cpuIndexAdd[T cpuElem](dst, src []T, idx []int32, g GatherShape) {
+func cpuIndexAdd[T cpuElem](dst, src []T, idx []int32, g backend.GatherShape) {
 	cpuColumns(g, func(o, i0, i1 int) {
 		for j, k := range idx[:g.M] {
 			if k < 0 || int(k) >= g.N {
@@ -63,11 +67,11 @@ func cpuIndexAdd[T cpuElem](dst, src []T, idx []int32, g GatherShape) {
 }
 
 // Gather writes dst[o, j, i] = x[o, idx[o, j, i], i].
-func (d *cpuDevice) Gather(dst, x, idx Buffer, g GatherShape) {
+func (d *cpuDevice) Gather(dst, x, idx backend.Buffer, g backend.GatherShape) {
 	d.dispatch()
 	id := cpuInts(idx)
 	d.checkIndices(g.IndexName("Gather"), id[:g.Outer*g.M*g.Inner], g.N)
-	if dst.DType() == Float32 {
+	if dst.DType() == backend.Float32 {
 		cpuGather(cpuFloats(dst), cpuFloats(x), id, g)
 	} else {
 		cpuGather(cpuInts(dst), cpuInts(x), id, g)
@@ -75,7 +79,7 @@ func (d *cpuDevice) Gather(dst, x, idx Buffer, g GatherShape) {
 }
 
 // cpuGather is Gather for elements of type T.
-func cpuGather[T cpuElem](dst, x []T, idx []int32, g GatherShape) {
+func cpuGather[T cpuElem](dst, x []T, idx []int32, g backend.GatherShape) {
 	cpuParallel(g.Outer*g.M, g.Inner, func(lo, hi int) {
 		for r := lo; r < hi; r++ {
 			base := r / g.M * g.N * g.Inner
@@ -92,11 +96,11 @@ func cpuGather[T cpuElem](dst, x []T, idx []int32, g GatherShape) {
 }
 
 // ScatterAdd adds src[o, j, i] into dst[o, idx[o, j, i], i].
-func (d *cpuDevice) ScatterAdd(dst, idx, src Buffer, g GatherShape) {
+func (d *cpuDevice) ScatterAdd(dst, idx, src backend.Buffer, g backend.GatherShape) {
 	d.dispatch()
 	id := cpuInts(idx)
 	d.checkIndices(g.IndexName("ScatterAdd"), id[:g.Outer*g.M*g.Inner], g.N)
-	if dst.DType() == Float32 {
+	if dst.DType() == backend.Float32 {
 		cpuScatterAdd(cpuFloats(dst), cpuFloats(src), id, g)
 	} else {
 		cpuScatterAdd(cpuInts(dst), cpuInts(src), id, g)
@@ -106,7 +110,7 @@ func (d *cpuDevice) ScatterAdd(dst, idx, src Buffer, g GatherShape) {
 // cpuScatterAdd is ScatterAdd for elements of type T. Goroutines split the
 // (o, i) columns, so that elements sent to one place never add
 // concurrently.
-func cpuScatterAdd[T cpuElem](dst, src []T, idx []int32, g GatherShape) {
+func cpuScatterAdd[T cpuElem](dst, src []T, idx []int32, g backend.GatherShape) {
 	cpuColumns(g, func(o, i0, i1 int) {
 		out := dst[o*g.N*g.Inner : (o+1)*g.N*g.Inner]
 		for j := range g.M {
@@ -124,7 +128,7 @@ func cpuScatterAdd[T cpuElem](dst, src []T, idx []int32, g GatherShape) {
 // cpuColumns calls fn(o, i0, i1) for ranges of the Outer·Inner columns of
 // an index primitive, each column being the M elements that share o and i,
 // in parallel when the work is large.
-func cpuColumns(g GatherShape, fn func(o, i0, i1 int)) {
+func cpuColumns(g backend.GatherShape, fn func(o, i0, i1 int)) {
 	cpuParallel(g.Outer*g.Inner, g.M, func(lo, hi int) {
 		for o := lo / g.Inner; o*g.Inner < hi; o++ {
 			fn(o, max(lo-o*g.Inner, 0), min(hi-o*g.Inner, g.Inner))

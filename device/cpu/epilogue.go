@@ -1,8 +1,9 @@
-package device
+package cpu
 
 import (
 	"math"
 
+	"github.com/wgtensor/wgtensor/device/backend"
 	"github.com/wgtensor/wgtensor/device/internal/kernel"
 )
 
@@ -16,7 +17,7 @@ type cpuEpilogue struct {
 
 // newCPUEpilogue binds e to a convolution with p's output, or returns nil
 // when e leaves the sums as they are.
-func newCPUEpilogue(e Epilogue, p Conv2DParams) *cpuEpilogue {
+func newCPUEpilogue(e backend.Epilogue, p backend.Conv2DParams) *cpuEpilogue {
 	if e.IsZero() {
 		return nil
 	}

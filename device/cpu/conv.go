@@ -1,8 +1,9 @@
-package device
+package cpu
 
 import (
 	"runtime"
 
+	"github.com/wgtensor/wgtensor/device/backend"
 	"github.com/wgtensor/wgtensor/device/internal/kernel"
 )
 
@@ -11,7 +12,7 @@ import (
 // the column matrix [C/G·KH·KW, OH·OW] whose column (oh, ow) holds the
 // input patch that output element reads.
 type cpuConv struct {
-	p      Conv2DParams
+	p      backend.Conv2DParams
 	cg, og int  // input and output channels per group
 	kk     int  // KH·KW
 	rows   int  // rows of one group's column matrix, C/G·KH·KW
@@ -21,7 +22,7 @@ type cpuConv struct {
 }
 
 // newCPUConv derives the sizes of the convolution p.
-func newCPUConv(p Conv2DParams) *cpuConv {
+func newCPUConv(p backend.Conv2DParams) *cpuConv {
 	cv := &cpuConv{p: p, cg: p.C / p.Groups, og: p.O / p.Groups, kk: p.KH * p.KW, l: p.OH * p.OW, plane: p.H * p.W}
 	cv.rows = cv.cg * cv.kk
 	cv.direct = p.KH == 1 && p.KW == 1 && p.StrideH == 1 && p.StrideW == 1 && p.PadH == 0 && p.PadW == 0 &&
@@ -31,7 +32,7 @@ func newCPUConv(p Conv2DParams) *cpuConv {
 
 // Conv2D writes the cross-correlation of x with w into dst, passing each
 // part of the output through the epilogue e right after computing it.
-func (d *cpuDevice) Conv2D(dst, x, w Buffer, p Conv2DParams, e Epilogue) {
+func (d *cpuDevice) Conv2D(dst, x, w backend.Buffer, p backend.Conv2DParams, e backend.Epilogue) {
 	d.dispatch()
 	xd, od := cpuFloats(x), cpuFloats(dst)
 	ep := newCPUEpilogue(e, p)
@@ -79,7 +80,7 @@ func (d *cpuDevice) Conv2D(dst, x, w Buffer, p Conv2DParams, e Epilogue) {
 // Conv2DInputGrad writes the gradient of Conv2D with respect to x into dx:
 // per image and group, W^T·dY gives the gradient of the column matrix,
 // whose entries col2im adds back onto the input positions they came from.
-func (d *cpuDevice) Conv2DInputGrad(dx, dy, w Buffer, p Conv2DParams) {
+func (d *cpuDevice) Conv2DInputGrad(dx, dy, w backend.Buffer, p backend.Conv2DParams) {
 	d.dispatch()
 	cv := newCPUConv(p)
 	dxd, dyd, wd := cpuFloats(dx), cpuFloats(dy), cpuFloats(w)
@@ -116,7 +117,7 @@ func (d *cpuDevice) Conv2DInputGrad(dx, dy, w Buffer, p Conv2DParams) {
 // Conv2DWeightGrad writes the gradient of Conv2D with respect to w into dw:
 // the sum over the images of dY·col^T, accumulated per goroutine and then
 // added up in a fixed order.
-func (d *cpuDevice) Conv2DWeightGrad(dw, x, dy Buffer, p Conv2DParams) {
+func (d *cpuDevice) Conv2DWeightGrad(dw, x, dy backend.Buffer, p backend.Conv2DParams) {
 	d.dispatch()
 	cv := newCPUConv(p)
 	dwd, xd, dyd := cpuFloats(dw), cpuFloats(x), cpuFloats(dy)
