@@ -276,7 +276,7 @@ func (g *gpuDevice) deferMatMulLocked(c Buffer, a, b View) (bool, error) {
 		if r := x.refused.Load(); r != nil {
 			return false, r
 		}
-		if through, ok := throughCopy(*v); ok {
+		if through, ok := throughCopy(*v); ok && a.Shape[2] <= maxLoop { // one pass over K
 			// It reads the copy's source, as it was; the copy is
 			// computed only if something else reads it.
 			*v = through
@@ -302,22 +302,72 @@ func (g *gpuDevice) deferMatMulLocked(c Buffer, a, b View) (bool, error) {
 	return true, nil
 }
 
+// productIntoLocked records src's pending product, read densely, straight
+// into dst, a contiguous part of another buffer (a gradient of one slice of
+// a packed weight, which Concat assembles), and reports whether it did: the
+// copy is then not needed. The product must be src's whole value, held by
+// nothing else.
+func (g *gpuDevice) productIntoLocked(dst, src View) (bool, error) {
+	b := src.Buf.(*gpuBuffer)
+	p := b.pending
+	if p == nil || p.root != p.prod || p.taken || len(p.prod.prod.holders) != 1 || src.Offset != 0 || !src.IsContiguous() ||
+		!dst.IsContiguous() || dst.Buf.DType() != Float32 || src.Numel() != Numel(p.shape) {
+		return false, nil
+	}
+	prod := p.prod.prod
+	a, bv := batchOf(prod.a).v, batchOf(prod.b).v
+	batch, m, n := a.Shape[0], a.Shape[1], bv.Shape[2]
+	c := View{Buf: dst.Buf, Offset: dst.Offset, Shape: []int{batch, m, n}, Strides: []int{m * n, n, 1}}
+	if g.oversized([]gpuArg{gpuIn(1, prod.a.Buf), gpuIn(2, prod.b.Buf), gpuOut(3, dst.Buf)}) {
+		return false, nil
+	}
+	op := g.op
+	g.op = "MatMul+Copy"
+	defer func() { g.op = op }()
+	if err := g.matmulLocked(c, prod.a, prod.b, false, false, &fused{}); err != nil {
+		return true, err
+	}
+	// src keeps its pending value, computed again only if something
+	// reads it (a copy of dst's part would be computed whenever another
+	// part of dst is written).
+	p.taken = true
+	delete(g.roots, b)
+	return true, nil
+}
+
 // throughCopy returns the operand v [B, R, C] of a product as a view of
 // the source of the copy that v's buffer is pending as (the contiguous copy
-// of a transposed view, as attention splits heads), when v reads that
-// buffer densely and the source splits into two batch dimensions and the
-// rows and columns (see batchedView): the product then needs no copy.
+// of a transposed view, as attention splits and merges heads), when v
+// reads that buffer densely and the source's dimensions group into batch,
+// rows and columns of at most two levels each (see batchedView): the
+// product then needs no copy.
 func throughCopy(v View) (View, bool) {
 	p := v.Buf.(*gpuBuffer).pending
 	if p == nil || p.prod != nil || len(p.ops) != 1 || p.ops[0] != "Copy" || p.root.fn == nil || p.root.fn.body != "v" ||
-		len(p.root.kids) != 1 || p.root.kids[0].leaf == nil || v.Offset != 0 || !v.IsContiguous() || v.Numel() != Numel(p.shape) {
+		len(p.root.kids) != 1 || p.root.kids[0].leaf == nil || v.Offset != 0 || v.Numel() != Numel(p.shape) {
 		return View{}, false
 	}
 	l := *p.root.kids[0].leaf
 	if l.Buf.DType() != Float32 {
 		return View{}, false
 	}
-	return batchedView(l, v.Shape[0], v.Shape[1], v.Shape[2])
+	if v.IsContiguous() {
+		return batchedView(l, v.Shape[0], v.Shape[1], v.Shape[2])
+	}
+	// v is the transpose of a dense [B, C, R] (a weight gradient's xᵀ):
+	// read the source as that, with rows and columns swapped.
+	t := View{Shape: []int{v.Shape[0], v.Shape[2], v.Shape[1]}, Strides: []int{v.Strides[0], v.Strides[2], v.Strides[1]}}
+	if !t.IsContiguous() {
+		return View{}, false
+	}
+	bv, ok := batchedView(l, t.Shape[0], t.Shape[1], t.Shape[2])
+	if !ok {
+		return View{}, false
+	}
+	sh, st := bv.Shape, bv.Strides
+	bv.Shape = []int{sh[0], sh[1], sh[4], sh[5], sh[2], sh[3]}
+	bv.Strides = []int{st[0], st[1], st[4], st[5], st[2], st[3]}
+	return bv, true
 }
 
 // shareLocked computes q, a pending value that holds a product, and turns
@@ -361,6 +411,11 @@ func (g *gpuDevice) inputNode(in ewIn, shape []int) (n *ewNode, from *ewPending)
 	// product: [B·M, N] read as [B, M, N]).
 	if p := b.pending; p != nil && p.epoch == g.epoch && v.Offset == 0 && v.IsContiguous() &&
 		(slices.Equal(shape, p.shape) || len(p.leaves) == 0 && Numel(shape) == Numel(p.shape)) {
+		return p.root, p
+	}
+	// A constant (an expression of scalars alone, as a fill) is taken in
+	// however it is read: a broadcast gradient seed, say.
+	if p := b.pending; p != nil && p.epoch == g.epoch && len(p.leaves) == 0 && p.prod == nil {
 		return p.root, p
 	}
 	leaf := v

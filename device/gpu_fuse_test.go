@@ -258,10 +258,16 @@ func TestGPUProductReadsThroughCopy(t *testing.T) {
 		g.Copy(Dense(q, bs, h, s, d), heads)
 		g.Copy(Dense(kt, bs, h, d, s), keysT)
 		g.MatMul(out, Dense(q, bs*h, s, d), Dense(kt, bs*h, d, s)) // scores q·kᵀ
-		got := make([]float32, out.Len())
-		require.NoError(t, g.Read(out, got))
+		// Heads merged back, [B, S, H, D] as [B·S, H·D], multiplied by
+		// its own transpose: rows and columns of two levels each.
+		merged, gram := allocFloats(t, g, len(data)), allocFloats(t, g, h*d*h*d)
+		g.Copy(Dense(merged, bs, s, h, d), View{Buf: q, Shape: []int{bs, s, h, d}, Strides: []int{h * s * d, d, s * d, 1}})
+		g.MatMul(gram, View{Buf: merged, Shape: []int{1, h * d, bs * s}, Strides: []int{0, 1, h * d}}, Dense(merged, 1, bs*s, h*d))
+		got := make([]float32, out.Len()+gram.Len())
+		require.NoError(t, g.Read(out, got[:out.Len()]))
+		require.NoError(t, g.Read(gram, got[out.Len():]))
 		n := g.Stats().Dispatches - before
-		for _, b := range []Buffer{q, kt, out} {
+		for _, b := range []Buffer{q, kt, out, merged, gram} {
 			g.Free(b)
 		}
 		return got, n
@@ -269,7 +275,8 @@ func TestGPUProductReadsThroughCopy(t *testing.T) {
 	want, _ := run(false)
 	got, n := run(true)
 	assert.Equal(t, want, got)
-	assert.Equal(t, int64(1), n, "the product alone, no copies")
+	// q is computed for merged's copy to read it (a copy of a copy).
+	assert.Equal(t, int64(3), n, "the products and q, no other copies")
 	g.Free(x)
 }
 

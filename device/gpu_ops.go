@@ -330,6 +330,9 @@ func (g *gpuDevice) Copy(dst, src View) {
 				return err
 			}
 		}
+		if ok, err := g.productIntoLocked(dst, src); ok || err != nil {
+			return err
+		}
 		return g.copyLocked(dst, src)
 	})
 }
@@ -785,31 +788,55 @@ func (g *gpuDevice) splitMatMul(c, a, b View, accumulate bool) error {
 	return nil
 }
 
-// batched is a matmul operand [B, R, C] whose batch index b is at
-// (b / inner)·v.Strides[0] + (b % inner)·stride: one batch dimension when
-// inner is 1, two when the operand reads through a copy (batchedView).
+// batched is a matmul operand [B, R, C] whose index i along dimension d
+// is at (i / inner[d])·v.Strides[d] + (i % inner[d])·stride[d]: one level
+// when inner[d] is 1, two when the operand reads through a copy
+// (batchedView). v.Shape holds the extents.
 type batched struct {
 	v             View
-	inner, stride int
+	inner, stride [3]int
 }
 
-// batchOf presents a [B, R, C] or [B1, B2, R, C] operand as batched.
+// batchOf presents a [B, R, C] operand, or a [B1, B2, R1, R2, C1, C2] one
+// from batchedView, as batched.
 func batchOf(v View) batched {
 	if len(v.Shape) == 3 {
-		return batched{v: v, inner: 1}
+		return batched{v: v, inner: [3]int{1, 1, 1}}
 	}
+	s, st := v.Shape, v.Strides
 	return batched{
-		v: View{Buf: v.Buf, Offset: v.Offset,
-			Shape:   []int{v.Shape[0] * v.Shape[1], v.Shape[2], v.Shape[3]},
-			Strides: []int{v.Strides[0], v.Strides[2], v.Strides[3]}},
-		inner: v.Shape[1], stride: v.Strides[1],
+		v:      View{Buf: v.Buf, Offset: v.Offset, Shape: []int{s[0] * s[1], s[2] * s[3], s[4] * s[5]}, Strides: []int{st[0], st[2], st[4]}},
+		inner:  [3]int{s[1], s[3], s[5]},
+		stride: [3]int{st[1], st[3], st[5]},
 	}
 }
 
+// split reports whether rows or columns have two levels.
+func (o batched) split() bool { return o.inner[1] > 1 || o.inner[2] > 1 }
+
+// unit reports whether dimension d runs along memory in groups of 4
+// elements that stay within one inner run, so that it loads as vec4s.
+func (o batched) unit(d int) bool {
+	if o.inner[d] == 1 {
+		return o.v.Strides[d] == 1
+	}
+	return o.stride[d] == 1 && o.inner[d]%4 == 0 && o.v.Strides[d]%4 == 0
+}
+
+// mult4 reports whether every stride of dimension d is a multiple of 4
+// elements, or d has one element.
+func (o batched) mult4(d int) bool {
+	return o.v.Shape[d] == 1 || o.v.Strides[d]%4 == 0 && (o.inner[d] == 1 || o.stride[d]%4 == 0)
+}
+
+// params writes the operand's inner counts and strides (matmul.wgsl's
+// nb2/s_b2 and, for rows and columns, the *_in/*2 fields).
+func (o batched) params(pr *gpuParams, d int) { pr.ints(o.inner[d], o.stride[d]) }
+
 // batchedView returns l, a strided view of as many elements as the dense
-// [bt, r, c], as a view [B1, B2, r, c] of the same elements in the same
-// order, or false when its dimensions do not split so: the trailing ones
-// must coalesce into r and c, the leading ones into at most two.
+// [bt, r, c], as a view [B1, B2, R1, R2, C1, C2] of the same elements in
+// the same order, or false when its dimensions do not split so: the
+// leading, middle and trailing ones must each coalesce into at most two.
 func batchedView(l View, bt, r, c int) (View, bool) {
 	shape, strides := l.Shape, l.Strides
 	j := len(shape)
@@ -823,26 +850,22 @@ func batchedView(l View, bt, r, c int) (View, bool) {
 	if Numel(shape[j:]) != r*c || Numel(shape[j:i]) != r || Numel(shape[:j]) != bt {
 		return View{}, false
 	}
-	one := func(lo, hi int) (int, bool) { // the stride of dimensions lo…hi merged
-		cs, cst := Coalesce(shape[lo:hi], strides[lo:hi])
+	var out View
+	out.Buf, out.Offset = l.Buf, l.Offset
+	for _, g := range [][2]int{{0, j}, {j, i}, {i, len(shape)}} {
+		cs, cst := Coalesce(shape[g[0]:g[1]], strides[g[0]:g[1]])
 		switch len(cs) {
 		case 0:
-			return 0, true
+			out.Shape, out.Strides = append(out.Shape, 1, 1), append(out.Strides, 0, 0)
 		case 1:
-			return cst[0][0], true
+			out.Shape, out.Strides = append(out.Shape, cs[0], 1), append(out.Strides, cst[0][0], 0)
+		case 2:
+			out.Shape, out.Strides = append(out.Shape, cs...), append(out.Strides, cst[0]...)
+		default:
+			return View{}, false
 		}
-		return 0, false
 	}
-	sr, okR := one(j, i)
-	sc, okC := one(i, len(shape))
-	bs, bst := Coalesce(shape[:j], strides[:j])
-	if !okR || !okC || len(bs) > 2 {
-		return View{}, false
-	}
-	for len(bs) < 2 {
-		bs, bst[0] = append([]int{1}, bs...), append([]int{0}, bst[0]...)
-	}
-	return View{Buf: l.Buf, Offset: l.Offset, Shape: []int{bs[0], bs[1], r, c}, Strides: []int{bst[0][0], bst[0][1], sr, sc}}, true
+	return out, true
 }
 
 // dims3 names the problem dimensions (B=0, M=1, N=2, K=3) of matmul's
@@ -859,6 +882,10 @@ func (g *gpuDevice) matmulLocked(c, a, b View, accumulate, window bool, epi *fus
 	// batch stride, the inner count and stride.
 	ab, bb := batchOf(a), batchOf(b)
 	a, b = ab.v, bb.v
+	split := ab.split() || bb.split()
+	if split && a.Shape[2] > maxLoop {
+		return fmt.Errorf("device: a product of two-level operands over K = %d > %d", a.Shape[2], maxLoop)
+	}
 	batch, m, k, n := a.Shape[0], a.Shape[1], a.Shape[2], b.Shape[2]
 	aa, ba, ca := gpuIn(1, a.Buf), gpuIn(2, b.Buf), gpuOut(3, c.Buf)
 	var extra []gpuArg
@@ -885,8 +912,8 @@ func (g *gpuDevice) matmulLocked(c, a, b View, accumulate, window bool, epi *fus
 	// vec4 loads need every vector to start on a multiple of 4
 	// elements and to lie inside its row: K chunks are multiples of 4
 	// because maxLoop is.
-	vecA := a.Strides[2] == 1 && k%4 == 0 && a.Offset%4 == 0 && a.Strides[1]%4 == 0 && (a.Strides[0]%4 == 0 || batch == 1) && ab.stride%4 == 0
-	vecB := b.Strides[2] == 1 && n%4 == 0 && b.Offset%4 == 0 && b.Strides[1]%4 == 0 && (b.Strides[0]%4 == 0 || batch == 1) && bb.stride%4 == 0
+	vecA := ab.unit(2) && k%4 == 0 && a.Offset%4 == 0 && ab.mult4(1) && (ab.mult4(0) || batch == 1)
+	vecB := bb.unit(2) && n%4 == 0 && b.Offset%4 == 0 && bb.mult4(1) && (bb.mult4(0) || batch == 1)
 	if vecA {
 		aa = aa.vec4()
 	}
@@ -894,7 +921,7 @@ func (g *gpuDevice) matmulLocked(c, a, b View, accumulate, window bool, epi *fus
 		ba = ba.vec4()
 	}
 	spec := t.spec(vecA, vecB)
-	spec["Epi"] = epiSpec
+	spec["Epi"], spec["Split"] = epiSpec, split
 	p, err := g.pipelineLocked("matmul", "main", spec)
 	if err != nil {
 		return err
@@ -911,8 +938,11 @@ func (g *gpuDevice) matmulLocked(c, a, b View, accumulate, window bool, epi *fus
 		for base := 0; base < batch; base += limit {
 			var pr gpuParams
 			pr.ints(m, n, kc, base, a.Offset+k0*a.Strides[2], b.Offset+k0*b.Strides[1], a.Strides[0], a.Strides[1], a.Strides[2],
-				b.Strides[0], b.Strides[1], b.Strides[2], gpuBool(accumulate || k0 > 0), c.Offset, c.Strides[0], c.Strides[1],
-				ab.inner, ab.stride, bb.inner, bb.stride)
+				b.Strides[0], b.Strides[1], b.Strides[2], gpuBool(accumulate || k0 > 0), c.Offset, c.Strides[0], c.Strides[1])
+			for d := range 3 {
+				ab.params(&pr, d)
+				bb.params(&pr, d)
+			}
 			if epiSpec != nil {
 				pr.ints(gpuBool(k0+kc >= k))
 				epi.params(&pr, epi.shape, epi.leafStrides())

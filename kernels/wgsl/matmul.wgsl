@@ -25,12 +25,21 @@ struct Params {
   off_c: u32,
   sc_b: u32,
   sc_m: u32,
-  // A batch index b is at (b / nb2)·s_b + (b % nb2)·s_b2 of a and of b
-  // (two batch dimensions when an operand reads through a copy).
-  nb2_a: u32,
+  // Index i of an operand's dimension x is at (i / x_in)·s_x + (i % x_in)·
+  // s_x2: two levels when the operand reads through a copy (.Split for
+  // its rows and columns).
+  ab_in: u32,
   sa_b2: u32,
-  nb2_b: u32,
+  bb_in: u32,
   sb_b2: u32,
+  am_in: u32,
+  sa_m2: u32,
+  bk_in: u32,
+  sb_k2: u32,
+  ak_in: u32,
+  sa_k2: u32,
+  bn_in: u32,
+  sb_n2: u32,
 {{- if .Epi}}
   last: u32,
   rank: u32,
@@ -75,6 +84,29 @@ fn put(i: u32, v: f32) {
   c[i] = acc;
 }
 
+// at2 is the offset of index i of a dimension of two levels.
+fn at2(i: u32, inner: u32, outer: u32, stride: u32) -> u32 {
+  return (i / inner) * outer + (i % inner) * stride;
+}
+
+// a_at and b_at are the offsets of a[row, k] and b[k, col] from their
+// batch's base.
+fn a_at(r: u32, k: u32) -> u32 {
+{{- if .Split}}
+  return at2(r, p.am_in, p.sa_m, p.sa_m2) + at2(k, p.ak_in, p.sa_k, p.sa_k2);
+{{- else}}
+  return r * p.sa_m + k * p.sa_k;
+{{- end}}
+}
+
+fn b_at(k: u32, col: u32) -> u32 {
+{{- if .Split}}
+  return at2(k, p.bk_in, p.sb_k, p.sb_k2) + at2(col, p.bn_in, p.sb_n, p.sb_n2);
+{{- else}}
+  return k * p.sb_k + col * p.sb_n;
+{{- end}}
+}
+
 fn row_off(batch: u32, r: u32) -> u32 {
   return p.off_c + batch * p.sc_b + r * p.sc_m;
 }
@@ -88,8 +120,8 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
   let batch = wg.z + p.batch_base;
   let row0 = wg.y * TM;
   let col0 = wg.x * TN;
-  let abase = p.off_a + (batch / p.nb2_a) * p.sa_b + (batch % p.nb2_a) * p.sa_b2;
-  let bbase = p.off_b + (batch / p.nb2_b) * p.sb_b + (batch % p.nb2_b) * p.sb_b2;
+  let abase = p.off_a + at2(batch, p.ab_in, p.sa_b, p.sa_b2);
+  let bbase = p.off_b + at2(batch, p.bb_in, p.sb_b, p.sb_b2);
 {{template "gemm_acc" .}}  for (var k0 = 0u; k0 < p.k; k0 = k0 + TK) {
 {{if .VecA}}
     for (var e = li; e < TM * TK / 4u; e = e + THREADS) {
@@ -98,7 +130,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
       let gr = row0 + mm;
       var v = vec4<f32>(0.0);
       if (gr < p.m && k0 + kq < p.k) {
-        v = a[(abase + gr * p.sa_m + k0 + kq) / 4u];
+        v = a[(abase + a_at(gr, k0 + kq)) / 4u];
       }
       set_a(kq, mm, v.x);
       set_a(kq + 1u, mm, v.y);
@@ -112,7 +144,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
       let gr = row0 + mm;
       var v = 0.0;
       if (gr < p.m && k0 + kk < p.k) {
-        v = a[abase + gr * p.sa_m + (k0 + kk) * p.sa_k];
+        v = a[abase + a_at(gr, k0 + kk)];
       }
       set_a(kk, mm, v);
     }
@@ -123,7 +155,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
       let nq = e % (TN / 4u);
       var w = vec4<f32>(0.0);
       if (col0 + nq * 4u < p.n && k0 + kb < p.k) {
-        w = b[(bbase + (k0 + kb) * p.sb_k + col0 + nq * 4u) / 4u];
+        w = b[(bbase + b_at(k0 + kb, col0 + nq * 4u)) / 4u];
       }
       Bs[kb * (TN / 4u) + nq] = w;
     }
@@ -133,7 +165,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
       let nn = e % TN;
       var w = 0.0;
       if (col0 + nn < p.n && k0 + kb < p.k) {
-        w = b[bbase + (k0 + kb) * p.sb_k + (col0 + nn) * p.sb_n];
+        w = b[bbase + b_at(k0 + kb, col0 + nn)];
       }
       set_b(kb, nn, w);
     }
