@@ -398,8 +398,9 @@ func (g *gpuDevice) shareLocked(q *ewPending) error {
 }
 
 // inputNode returns the node of one input: a pending buffer of this epoch
-// read densely with the op's shape contributes its expression (from is
-// its pending value), any other buffer is a leaf.
+// read densely with the op's shape, or broadcast, contributes its
+// expression (from is its pending value, or one standing for it), any
+// other buffer is a leaf.
 func (g *gpuDevice) inputNode(in ewIn, shape []int) (n *ewNode, from *ewPending) {
 	if in.scalar != nil {
 		return &ewNode{scalar: in.scalar}, nil
@@ -418,8 +419,74 @@ func (g *gpuDevice) inputNode(in ewIn, shape []int) (n *ewNode, from *ewPending)
 	if p := b.pending; p != nil && p.epoch == g.epoch && len(p.leaves) == 0 && p.prod == nil {
 		return p.root, p
 	}
+	// A value broadcast (a per-row weight over a row's columns) is taken
+	// in with its leaves broadcast the same way.
+	if p := b.pending; p != nil && p.epoch == g.epoch && p.prod == nil {
+		if dims, ok := broadcastDims(v, p.shape); ok {
+			return p.broadcast(v.Shape, dims)
+		}
+	}
 	leaf := v
 	return &ewNode{leaf: &leaf, t: wgslType(b.dt)}, nil
+}
+
+// broadcastDims reports whether v is a broadcast of the dense layout of
+// shape: its dimensions of stride 0 (or size 1) aside, the dimensions of
+// shape with their contiguous strides, in order. dims maps each of v's
+// dimensions to one of shape's, or to -1 for a broadcast one.
+func broadcastDims(v View, shape []int) ([]int, bool) {
+	if v.Offset != 0 {
+		return nil, false
+	}
+	want := ContiguousStrides(shape)
+	dims := make([]int, len(v.Shape))
+	k := 0
+	for d, n := range v.Shape {
+		if n == 1 || v.Strides[d] == 0 {
+			dims[d] = -1
+			continue
+		}
+		if k == len(shape) || n != shape[k] || v.Strides[d] != want[k] {
+			return nil, false
+		}
+		dims[d] = k
+		k++
+	}
+	return dims, k == len(shape)
+}
+
+// broadcast returns p's expression over the shape of a broadcast of p
+// (dims as broadcastDims gives), its leaves broadcast the same way, and
+// the pending value standing for it: p's, with those leaves.
+func (p *ewPending) broadcast(shape, dims []int) (*ewNode, *ewPending) {
+	q := *p
+	q.leaves = nil
+	copied := map[*ewNode]*ewNode{}
+	var walk func(n *ewNode) *ewNode
+	walk = func(n *ewNode) *ewNode {
+		if c, ok := copied[n]; ok {
+			return c
+		}
+		c := *n
+		if n.leaf != nil {
+			l := View{Buf: n.leaf.Buf, Offset: n.leaf.Offset, Shape: slices.Clone(shape), Strides: make([]int, len(shape))}
+			for d, k := range dims {
+				if k >= 0 {
+					l.Strides[d] = n.leaf.Strides[k]
+				}
+			}
+			c.leaf = &l
+			q.addLeaves(ewLeaf{l, n.own})
+		}
+		c.kids = make([]*ewNode, len(n.kids))
+		for i, kid := range n.kids {
+			c.kids[i] = walk(kid)
+		}
+		copied[n] = &c
+		return &c
+	}
+	q.root = walk(p.root)
+	return q.root, &q
 }
 
 // squeeze drops the dimensions of size 1 from shape and from the views of
@@ -696,7 +763,7 @@ func (g *gpuDevice) computeLocked(bufs []*gpuBuffer) error {
 // prologueLocked returns the kernel of x's pending value for a reduction
 // to evaluate as it loads x (its prologue), or nil when x is not a pending
 // elementwise value read densely, or would not fit. The value stays
-// pending for whatever else reads it.
+// pending for whatever else reads it, no longer a root.
 func (g *gpuDevice) prologueLocked(x View) *fused {
 	b := x.Buf.(*gpuBuffer)
 	p := b.pending
@@ -707,6 +774,9 @@ func (g *gpuDevice) prologueLocked(x View) *fused {
 	}
 	k := fusedKernel([]*ewPending{p}, 3) // after x (unbound) and y
 	k.shape = p.shape
+	// Taken in: computed later only if something else reads it.
+	p.taken = true
+	delete(g.roots, b)
 	return &k
 }
 

@@ -60,6 +60,11 @@ func runChain(t *testing.T, g *gpuDevice, fuse bool, seed uint64) [][]float32 {
 		{Buf: full, Shape: shape, Strides: []int{1, a, a * b}},                    // transposed
 		{Buf: wide, Offset: 3, Shape: shape, Strides: []int{2 * b * c, 2 * c, 2}}, // strided with an offset
 	}
+	// A pending value of one row, read broadcast over the others.
+	rowExp, err := g.Alloc(Float32, c)
+	require.NoError(t, err)
+	g.Unary(Exp, rowExp, Dense(row, c))
+	views = append(views, View{Buf: rowExp, Shape: shape, Strides: []int{0, 0, 1}})
 	unary := []UnaryOp{Neg, Abs, Exp, Log, Sqrt, Tanh, Sigmoid, ReLU, Sin, Recip, GELU}
 	binary := []BinaryOp{Add, Sub, Mul, Div, Maximum, Minimum, Pow, Lt, Ge, Eq, Ne}
 	var results []Buffer
@@ -111,7 +116,7 @@ func runChain(t *testing.T, g *gpuDevice, fuse bool, seed uint64) [][]float32 {
 		require.NoError(t, g.Read(r, data))
 		got = append(got, data)
 	}
-	for _, r := range append(append(results, reduced...), row, col, wide, lhs, rhs) {
+	for _, r := range append(append(results, reduced...), row, col, wide, lhs, rhs, rowExp) {
 		g.Free(r)
 	}
 	return got
