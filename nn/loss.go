@@ -87,8 +87,50 @@ func L1Loss(pred, target *autograd.Var, opts ...LossOption) *autograd.Var {
 func CrossEntropyLoss(logits *autograd.Var, labels *tensor.Tensor, opts ...LossOption) *autograd.Var {
 	c := newLossConfig(opts)
 	checkLabels("CrossEntropyLoss", logits, labels)
+	if c.labelSmoothing == 0 && len(logits.Shape()) == 2 {
+		return c.crossEntropy(logits, labels)
+	}
 	logp := logits.LogSoftmax(1)
 	return c.nll("CrossEntropyLoss", logp, labels)
+}
+
+// crossEntropy is CrossEntropyLoss of logits [N, C] without label
+// smoothing as one recorded op with the closed-form gradient
+// (softmax − one-hot)·w, w the weight of a row's loss (0 for an ignored
+// row): a handful of ops that a device fusing elementwise work runs as a
+// few kernels, instead of log-softmax, gather and their gradients (a
+// scatter into zeros among them). It keeps PyTorch's results at the edges:
+// the mean over no kept row is NaN, and an ignored row of NaN logits has a
+// NaN gradient but adds nothing to the loss.
+func (c lossConfig) crossEntropy(logits *autograd.Var, labels *tensor.Tensor) *autograd.Var {
+	const op = "CrossEntropyLoss"
+	dev := labels.Device()
+	logp := logits.Value().LogSoftmax(1)
+	keep := labels.NeScalar(float64(c.ignoreIndex)) // float 0/1 per row
+	safe := tensor.Where(keep, labels, tensor.FullOf(dev, tensor.Int32, 0))
+	// The gather also checks the labels, reporting one out of range.
+	picked := logp.GatherNamed(op+": label", 1, safe.Unsqueeze(1)).Squeeze(1).Neg()
+	zero := tensor.Scalar(dev, 0)
+	// Ignored rows may hold anything, NaN too (fully masked padding):
+	// select, not multiply, so that they contribute 0.
+	loss := tensor.Where(keep, picked, zero)
+	var count *tensor.Tensor
+	switch c.reduction {
+	case ReduceSum:
+		loss = loss.Sum()
+	case ReduceMean:
+		count = keep.Sum()
+		loss = loss.Div(count).Sum() // each term over the count: 0/0 is NaN
+	}
+	n, classes := logits.Shape()[0], logits.Shape()[1]
+	return autograd.Record(op, loss, func(g *tensor.Tensor) []*tensor.Tensor {
+		if count != nil {
+			g = g.Div(count)
+		}
+		w := tensor.Where(keep, g, zero) // [N]
+		onehot := tensor.Arange(dev, tensor.Int32, 0, float64(classes), 1).Unsqueeze(0).Eq(labels.Unsqueeze(1))
+		return []*tensor.Tensor{logp.Exp().Sub(onehot).Mul(w.Unsqueeze(1).Expand(n, classes))}
+	}, logits)
 }
 
 // NLLLoss is the negative log-likelihood of int32 labels under log
