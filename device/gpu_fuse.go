@@ -8,6 +8,7 @@ import (
 	"math"
 	"os"
 	"slices"
+	"strconv"
 	"strings"
 )
 
@@ -44,6 +45,7 @@ type ewNode struct {
 	own    bool
 	scalar *uint32
 	fn     *ewFn
+	op     string // the user op of an op node (or a product), for labels
 	kids   []*ewNode
 	t      string // the WGSL type of its value
 	nodes  int    // ops in the tree
@@ -67,7 +69,6 @@ type ewPending struct {
 	out   *gpuBuffer // the buffer it is the value of
 	epoch int        // the device's epoch when it was recorded
 	seq   int64      // the order it was recorded in
-	ops   []string   // the user ops it stands for, for errors and profiles
 	shape []int
 	root  *ewNode
 	reads []*gpuBuffer // the distinct buffers its leaves view
@@ -119,7 +120,7 @@ func (g *gpuDevice) deferLocked(op string, dst Buffer, shape []int, fn *ewFn, in
 	if cshape, _ := Coalesce(shape, strides...); len(cshape) > MaxRank {
 		return false, nil
 	}
-	node := &ewNode{fn: fn, t: wgslType(out.dt), nodes: 1}
+	node := &ewNode{fn: fn, op: op, t: wgslType(out.dt), nodes: 1}
 	g.seq++
 	p := &ewPending{out: out, epoch: g.epoch, seq: g.seq, shape: slices.Clone(shape), root: node}
 	var taken []*ewPending
@@ -166,7 +167,6 @@ func (g *gpuDevice) deferLocked(op string, dst Buffer, shape []int, fn *ewFn, in
 			if from.prod != nil {
 				p.prod = from.prod
 			}
-			p.ops = append(p.ops, from.ops...)
 			p.addReads(from.reads...)
 			p.addLeaves(from.leaves...)
 		} else if kid.leaf != nil {
@@ -174,7 +174,6 @@ func (g *gpuDevice) deferLocked(op string, dst Buffer, shape []int, fn *ewFn, in
 			p.addLeaves(ewLeaf{*kid.leaf, kid.own})
 		}
 	}
-	p.ops = append(p.ops, op)
 	maxLeaves := g.fuseBindings - 1
 	if p.prod != nil { // a product's epilogue: a, b and c are bound too
 		maxLeaves = g.fuseBindings - 3
@@ -183,7 +182,7 @@ func (g *gpuDevice) deferLocked(op string, dst Buffer, shape []int, fn *ewFn, in
 		// Too large to take the inputs' expressions in (or an epilogue
 		// that is not float): compute them first and read them as
 		// leaves.
-		taken, p.ops, p.reads, p.leaves, p.prod = nil, []string{op}, nil, nil, nil
+		taken, p.reads, p.leaves, p.prod = nil, nil, nil, nil
 		node.kids, node.nodes = node.kids[:0], 1
 		for _, in := range ins {
 			if in.scalar == nil {
@@ -293,10 +292,9 @@ func (g *gpuDevice) deferMatMulLocked(c Buffer, a, b View) (bool, error) {
 		return false, nil // split into parts that fit (splitMatMul)
 	}
 	ab, bb := a.Buf.(*gpuBuffer), b.Buf.(*gpuBuffer)
-	node := &ewNode{prod: &ewProd{a: a, b: b}, t: "f32", nodes: 1}
+	node := &ewNode{prod: &ewProd{a: a, b: b}, op: "MatMul", t: "f32", nodes: 1}
 	g.seq++
-	p := &ewPending{out: out, epoch: g.epoch, seq: g.seq, ops: []string{"MatMul"},
-		shape: shape, root: node, prod: node}
+	p := &ewPending{out: out, epoch: g.epoch, seq: g.seq, shape: shape, root: node, prod: node}
 	p.addReads(ab, bb)
 	g.setPendingLocked(p)
 	return true, nil
@@ -343,7 +341,7 @@ func (g *gpuDevice) productIntoLocked(dst, src View) (bool, error) {
 // product then needs no copy.
 func throughCopy(v View) (View, bool) {
 	p := v.Buf.(*gpuBuffer).pending
-	if p == nil || p.prod != nil || len(p.ops) != 1 || p.ops[0] != "Copy" || p.root.fn == nil || p.root.fn.body != "v" ||
+	if p == nil || p.prod != nil || p.root.op != "Copy" || p.root.fn.body != "v" ||
 		len(p.root.kids) != 1 || p.root.kids[0].leaf == nil || v.Offset != 0 || v.Numel() != Numel(p.shape) {
 		return View{}, false
 	}
@@ -712,7 +710,7 @@ func (g *gpuDevice) computeLocked(bufs []*gpuBuffer) error {
 		ps[i] = b.pending
 		g.dropPendingLocked(b, false)
 		reads = append(reads, ps[i].reads...)
-		labels = append(labels, strings.Join(compactOps(ps[i].ops), "+"))
+		labels = append(labels, ps[i].label())
 	}
 	defer g.releaseHeldLocked(reads)
 	op := g.op
@@ -789,7 +787,7 @@ func (g *gpuDevice) productLocked(b *gpuBuffer) error {
 	g.dropPendingLocked(b, false)
 	defer g.releaseHeldLocked(p.reads)
 	op := g.op
-	g.op = strings.Join(compactOps(p.ops), "+")
+	g.op = p.label()
 	defer func() { g.op = op }()
 	epi := &fused{} // no epilogue when the product is the value
 	if p.root != p.prod {
@@ -808,6 +806,28 @@ func (g *gpuDevice) productLocked(b *gpuBuffer) error {
 		return fmt.Errorf("%s: %w", g.op, err)
 	}
 	return nil
+}
+
+// label names the user ops p stands for, in the order they were called,
+// for errors and profiles: "Add+ReLU", "MatMul+Add", "Mul×100".
+func (p *ewPending) label() string {
+	var ops []string
+	seen := map[*ewNode]bool{}
+	var walk func(n *ewNode)
+	walk = func(n *ewNode) {
+		if seen[n] {
+			return
+		}
+		seen[n] = true
+		for _, k := range n.kids {
+			walk(k)
+		}
+		if n.op != "" {
+			ops = append(ops, n.op)
+		}
+	}
+	walk(p.root)
+	return strings.Join(compactOps(ops), "+")
 }
 
 // compactOps shortens a list of op names for a label: runs of one op
@@ -969,25 +989,25 @@ func fusedKernel(ps []*ewPending, firstBinding int) fused {
 				if !slices.Contains(c.Loads, i) {
 					c.Loads = append(c.Loads, i)
 				}
-				name = fmt.Sprintf("l%d", i)
+				name = "l" + strconv.Itoa(i)
 			case n.scalar != nil:
-				name = fmt.Sprintf("scalar(%du)", len(k.scalars))
+				name = "scalar(" + strconv.Itoa(len(k.scalars)) + "u)"
 				k.scalars = append(k.scalars, *n.scalar)
 			default:
 				args := make([]string, len(n.kids))
 				for i, kid := range n.kids {
 					args[i] = walk(kid)
 					if kid.scalar != nil { // bits of the op's operand type
-						args[i] = fmt.Sprintf("bitcast<%s>(%s)", scalarType(n), args[i])
+						args[i] = "bitcast<" + scalarType(n) + ">(" + args[i] + ")"
 					}
 				}
 				fn, ok := fnNames[*n.fn]
 				if !ok {
-					fn = fmt.Sprintf("f%d", len(funcs))
+					fn = "f" + strconv.Itoa(len(funcs))
 					fnNames[*n.fn] = fn
 					funcs = append(funcs, fusedFunc{Name: fn, Params: n.fn.params, Ret: n.fn.ret, Body: n.fn.body})
 				}
-				name = fmt.Sprintf("t%d", steps)
+				name = "t" + strconv.Itoa(steps)
 				steps++
 				c.Steps = append(c.Steps, fusedStep{Name: name, Call: fn + "(" + strings.Join(args, ", ") + ")"})
 			}
@@ -1006,7 +1026,30 @@ func fusedKernel(ps []*ewPending, firstBinding int) fused {
 			c.Outs[i].Binding = outs[c.Outs[i].K].Binding
 		}
 	}
+	// The cache key, cheaper to build than printing the spec: what the
+	// kernel's text depends on.
+	var key strings.Builder
+	for _, l := range leaves {
+		key.WriteString(l.T + strconv.Itoa(l.Binding) + ",")
+	}
+	for _, f := range funcs {
+		key.WriteString("|" + f.Params + ">" + f.Ret + ":" + f.Body)
+	}
+	for _, c := range clusters {
+		key.WriteString("|c" + strconv.Itoa(c.K))
+		for _, l := range c.Loads {
+			key.WriteString(" l" + strconv.Itoa(l))
+		}
+		for _, st := range c.Steps {
+			key.WriteString(";" + st.Call)
+		}
+		for _, o := range c.Outs {
+			key.WriteString(" y" + strconv.Itoa(o.K) + o.T + strconv.Itoa(o.Binding) + "=" + o.Result)
+		}
+	}
+	key.WriteString("|" + strconv.Itoa(len(k.scalars)))
 	k.spec = kernelSpec{
+		specKey:  key.String(),
 		"Leaves": leaves, "Funcs": funcs, "Clusters": clusters, "Outs": outs,
 		"Off4": max(1, (len(leaves)+3)/4), "Sc4": max(1, (len(k.scalars)+3)/4), "NSt": max(1, len(leaves)),
 		"C4": (len(clusters) + 3) / 4,

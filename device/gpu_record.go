@@ -230,10 +230,18 @@ type pipeline struct {
 // spec is a kernel specialisation: the template values of a family's source.
 type kernelSpec map[string]any
 
+// specKey, in a spec, is a key that names the specialisation as printing
+// it would: generated kernels build one as they are generated, which is
+// cheaper than printing theirs.
+const specKey = "Key"
+
 // pipelineLocked returns the cached pipeline of family's entry point for the
 // specialisation s, compiling it on first use.
 func (g *gpuDevice) pipelineLocked(family, entry string, s kernelSpec) (*pipeline, error) {
-	specKey := fmt.Sprint(map[string]any(s)) // fmt sorts map keys
+	specKey, ok := s[specKey].(string)
+	if !ok {
+		specKey = fmt.Sprint(map[string]any(s)) // fmt sorts map keys
+	}
 	key := family + "|" + entry + "|" + specKey
 	if p, ok := g.pipelines[key]; ok {
 		return p, nil
