@@ -296,7 +296,7 @@ func (g *gpuDevice) Conv2DWeightGrad(dw, x, dy Buffer, p Conv2DParams) {
 		}
 		sum := View{Buf: part, Shape: []int{total, per}, Strides: []int{1, total}}
 		outShape, outStrides, redShape, redStrides, _ := splitView(sum, 1)
-		return g.reduceLocked(ReduceSum, dw, 0, sum, outShape, outStrides, redShape, redStrides, 1, 1)
+		return g.reduceLocked(ReduceSum, dw, 0, sum, outShape, outStrides, redShape, redStrides, 1, 1, nil, nil)
 	})
 }
 

@@ -52,11 +52,23 @@ type ewNode struct {
 }
 
 // ewProd is a deferred product c = a @ b of a [B, M, K] and b [B, K, N]
-// into a dense c [B, M, N], read as they were when MatMul was called.
+// into a dense c [B, M, N], read as they were when MatMul was called, or
+// a deferred reduction (red). Either is a producer: the elementwise ops
+// that read its result become its kernel's epilogue.
 type ewProd struct {
 	a, b View
+	red  *ewReduce // or, when set, a reduction
 	// holders are the pending values whose expressions hold it.
 	holders []*ewPending
+}
+
+// ewReduce is a deferred reduction of x's trailing n dimensions into a
+// dense result of x's leading ones.
+type ewReduce struct {
+	op  ReduceOp
+	x   View   // read as it was when Reduce was called, unless pro is set
+	n   int    // the dimensions reduced
+	pro *fused // x's expression, evaluated as the rows load; no epilogue then
 }
 
 // ewFn is an op of an expression: a WGSL function of its kids' values.
@@ -174,8 +186,14 @@ func (g *gpuDevice) deferLocked(op string, dst Buffer, shape []int, fn *ewFn, in
 			p.addLeaves(ewLeaf{*kid.leaf, kid.own})
 		}
 	}
+	if shared {
+		p.rescan() // what the computed product's node now reads
+	}
 	maxLeaves := g.fuseBindings - 1
-	if p.prod != nil { // a product's epilogue: a, b and c are bound too
+	switch {
+	case p.prod != nil && p.prod.prod.red != nil: // a reduction's epilogue: x and y are bound too
+		maxLeaves = g.fuseBindings - 2
+	case p.prod != nil: // a product's epilogue: a, b and c are bound too
 		maxLeaves = g.fuseBindings - 3
 	}
 	if len(p.leaves) > maxLeaves || node.nodes > fuseMaxNodes || p.prod != nil && node.t != "f32" {
@@ -204,9 +222,6 @@ func (g *gpuDevice) deferLocked(op string, dst Buffer, shape []int, fn *ewFn, in
 		t.taken = true
 		delete(g.roots, t.out)
 	}
-	if shared {
-		p.rescan() // what the computed product's node now reads
-	}
 	g.setPendingLocked(p)
 	return true, nil
 }
@@ -225,7 +240,7 @@ func (p *ewPending) rescan() {
 		switch {
 		case n.prod != nil:
 			p.prod = n
-			p.addReads(n.prod.a.Buf.(*gpuBuffer), n.prod.b.Buf.(*gpuBuffer))
+			p.addReads(n.prod.reads()...)
 		case n.leaf != nil:
 			p.addReads(n.leaf.Buf.(*gpuBuffer))
 			p.addLeaves(ewLeaf{*n.leaf, n.own})
@@ -300,30 +315,39 @@ func (g *gpuDevice) deferMatMulLocked(c Buffer, a, b View) (bool, error) {
 	return true, nil
 }
 
-// productIntoLocked records src's pending product, read densely, straight
-// into dst, a contiguous part of another buffer (a gradient of one slice of
-// a packed weight, which Concat assembles), and reports whether it did: the
-// copy is then not needed. The product must be src's whole value, held by
-// nothing else.
+// productIntoLocked records src's pending product or reduction, read
+// densely, straight into dst, a contiguous part of another buffer (a
+// gradient of one slice of a packed weight or bias, which Concat
+// assembles), and reports whether it did: the copy is then not needed. It
+// must be src's whole value, held by nothing else.
 func (g *gpuDevice) productIntoLocked(dst, src View) (bool, error) {
 	b := src.Buf.(*gpuBuffer)
 	p := b.pending
 	if p == nil || p.root != p.prod || p.taken || len(p.prod.prod.holders) != 1 || src.Offset != 0 || !src.IsContiguous() ||
-		!dst.IsContiguous() || dst.Buf.DType() != Float32 || src.Numel() != Numel(p.shape) {
+		!dst.IsContiguous() || dst.Buf.DType() != src.Buf.DType() || src.Numel() != Numel(p.shape) {
 		return false, nil
 	}
 	prod := p.prod.prod
-	a, bv := batchOf(prod.a).v, batchOf(prod.b).v
-	batch, m, n := a.Shape[0], a.Shape[1], bv.Shape[2]
-	c := View{Buf: dst.Buf, Offset: dst.Offset, Shape: []int{batch, m, n}, Strides: []int{m * n, n, 1}}
-	if g.oversized([]gpuArg{gpuIn(1, prod.a.Buf), gpuIn(2, prod.b.Buf), gpuOut(3, dst.Buf)}) {
-		return false, nil
-	}
 	op := g.op
-	g.op = "MatMul+Copy"
+	g.op = p.root.op + "+Copy"
 	defer func() { g.op = op }()
-	if err := g.matmulLocked(c, prod.a, prod.b, false, false, &fused{}); err != nil {
-		return true, err
+	if red := prod.red; red != nil {
+		if red.x.Buf.DType() != dst.Buf.DType() || g.oversized([]gpuArg{gpuOut(2, dst.Buf)}) {
+			return false, nil
+		}
+		if err := g.recordReduceLocked(red, dst.Buf, dst.Offset, &fused{}); err != nil {
+			return true, err
+		}
+	} else {
+		a, bv := batchOf(prod.a).v, batchOf(prod.b).v
+		batch, m, n := a.Shape[0], a.Shape[1], bv.Shape[2]
+		c := View{Buf: dst.Buf, Offset: dst.Offset, Shape: []int{batch, m, n}, Strides: []int{m * n, n, 1}}
+		if g.oversized([]gpuArg{gpuIn(1, prod.a.Buf), gpuIn(2, prod.b.Buf), gpuOut(3, dst.Buf)}) {
+			return false, nil
+		}
+		if err := g.matmulLocked(c, prod.a, prod.b, false, false, &fused{}); err != nil {
+			return true, err
+		}
 	}
 	// src keeps its pending value, computed again only if something
 	// reads it (a copy of dst's part would be computed whenever another
@@ -368,6 +392,70 @@ func throughCopy(v View) (View, bool) {
 	return bv, true
 }
 
+// reads returns the buffers the producer reads.
+func (pr *ewProd) reads() []*gpuBuffer {
+	red := pr.red
+	switch {
+	case red == nil:
+		return []*gpuBuffer{pr.a.Buf.(*gpuBuffer), pr.b.Buf.(*gpuBuffer)}
+	case red.pro != nil:
+		var bufs []*gpuBuffer
+		for _, l := range red.pro.leaves {
+			bufs = append(bufs, l.Buf.(*gpuBuffer))
+		}
+		return bufs
+	}
+	return []*gpuBuffer{red.x.Buf.(*gpuBuffer)}
+}
+
+// deferReduceLocked records the reduction of x's trailing n dimensions
+// into dst as dst's pending value (see ewReduce), or returns false when it
+// must run now: rows too long for one pass, or operands larger than a
+// binding.
+func (g *gpuDevice) deferReduceLocked(op ReduceOp, dst Buffer, x View, n int) (bool, error) {
+	out, xb := dst.(*gpuBuffer), x.Buf.(*gpuBuffer)
+	lead := len(x.Shape) - n
+	if !g.fuse || Numel(x.Shape[lead:]) > 256*maxLoop || Numel(x.Shape[:lead]) == 0 ||
+		g.oversized([]gpuArg{gpuIn(1, xb), gpuOut(2, dst)}) {
+		return false, nil
+	}
+	if _, _, _, _, ok := splitView(x, n); !ok {
+		return false, nil
+	}
+	if r := xb.refused.Load(); r != nil {
+		return false, r
+	}
+	red := &ewReduce{op: op, x: x, n: n, pro: g.prologueLocked(x)}
+	if red.pro == nil {
+		// The input is read as it is now.
+		if err := g.materializeLocked(xb); err != nil {
+			return false, err
+		}
+	}
+	node := &ewNode{prod: &ewProd{red: red}, op: "Reduce" + op.String(), t: wgslType(out.dt), nodes: 1}
+	g.seq++
+	shape, _ := squeeze(slices.Clone(x.Shape[:lead]), nil)
+	p := &ewPending{out: out, epoch: g.epoch, seq: g.seq, shape: shape, root: node, prod: node}
+	p.addReads(node.prod.reads()...)
+	g.setPendingLocked(p)
+	return true, nil
+}
+
+// recordReduceLocked records the kernel of a deferred reduction into dst
+// from element yOff on, with the epilogue epi.spec, if any.
+func (g *gpuDevice) recordReduceLocked(red *ewReduce, dst Buffer, yOff int, epi *fused) error {
+	x := red.x
+	if red.pro != nil {
+		x = Dense(x.Buf, x.Shape...) // the expression's index space
+	}
+	outShape, outStrides, redShape, redStrides, _ := splitView(x, red.n)
+	scale := float32(math.NaN())
+	if nRed := Numel(redShape); nRed > 0 {
+		scale = 1 / float32(nRed)
+	}
+	return g.reduceLocked(red.op, dst, yOff, x, outShape, outStrides, redShape, redStrides, 1, scale, red.pro, epi)
+}
+
 // shareLocked computes q, a pending value that holds a product, and turns
 // its expression into a leaf that reads the result, so that the values
 // that took it in read memory rather than compute the product again.
@@ -408,7 +496,7 @@ func (g *gpuDevice) inputNode(in ewIn, shape []int) (n *ewNode, from *ewPending)
 	// A value read densely is taken in: with its shape, or with any shape
 	// of as many elements when its expression has no leaves to index (a
 	// product: [B·M, N] read as [B, M, N]).
-	if p := b.pending; p != nil && p.epoch == g.epoch && v.Offset == 0 && v.IsContiguous() &&
+	if p := b.pending; p != nil && p.epoch == g.epoch && v.Offset == 0 && v.IsContiguous() && p.epilogueOK() &&
 		(slices.Equal(shape, p.shape) || len(p.leaves) == 0 && Numel(shape) == Numel(p.shape)) {
 		return p.root, p
 	}
@@ -426,6 +514,17 @@ func (g *gpuDevice) inputNode(in ewIn, shape []int) (n *ewNode, from *ewPending)
 	}
 	leaf := v
 	return &ewNode{leaf: &leaf, t: wgslType(b.dt)}, nil
+}
+
+// epilogueOK reports whether p's expression can take ops above it: any
+// but a float product or reduction whose kernel has no room (a reduction
+// with a prologue, or of integers).
+func (p *ewPending) epilogueOK() bool {
+	if p.prod == nil {
+		return true
+	}
+	red := p.prod.prod.red
+	return p.prod.t == "f32" && (red == nil || red.pro == nil)
 }
 
 // broadcastDims reports whether v is a broadcast of the dense layout of
@@ -778,9 +877,9 @@ func (g *gpuDevice) prologueLocked(x View) *fused {
 	return &k
 }
 
-// productLocked records the product kernel that computes b's pending
-// value: the product it holds, with the expression above it applied as it
-// is stored (the epilogue).
+// productLocked records the kernel that computes b's pending value: the
+// product or reduction it holds, with the expression above it applied as
+// it is stored (the epilogue).
 func (g *gpuDevice) productLocked(b *gpuBuffer) error {
 	p := b.pending
 	prod := p.prod.prod
@@ -791,13 +890,22 @@ func (g *gpuDevice) productLocked(b *gpuBuffer) error {
 	defer func() { g.op = op }()
 	epi := &fused{} // no epilogue when the product is the value
 	if p.root != p.prod {
-		k := fusedKernel([]*ewPending{p}, 4) // after a, b and c
+		first := 4 // after a, b and c
+		if prod.red != nil {
+			first = 3 // after x and y
+		}
+		k := fusedKernel([]*ewPending{p}, first)
 		epi = &k
 	}
 	epi.shape = p.shape
-	a, bv := batchOf(prod.a).v, batchOf(prod.b).v
-	c := Dense(b, a.Shape[0], a.Shape[1], bv.Shape[2])
-	if err := g.matmulLocked(c, prod.a, prod.b, false, false, epi); err != nil {
+	var err error
+	if prod.red != nil {
+		err = g.recordReduceLocked(prod.red, b, 0, epi)
+	} else {
+		a, bv := batchOf(prod.a).v, batchOf(prod.b).v
+		err = g.matmulLocked(Dense(b, a.Shape[0], a.Shape[1], bv.Shape[2]), prod.a, prod.b, false, false, epi)
+	}
+	if err != nil {
 		var r *refusal
 		if errors.As(err, &r) {
 			b.refused.Store(r.name(g.op))

@@ -200,7 +200,8 @@ func TestGPURealizeComputesTogether(t *testing.T) {
 
 // TestGPUReduceTakesPendingInput: a reduction of a pending value evaluates
 // its expression as it loads it, in its one kernel, and the value stays
-// pending for other readers; an epilogue after a product is one kernel too.
+// pending for other readers; a product with ops after it is one kernel,
+// and so is a reduction.
 func TestGPUReduceTakesPendingInput(t *testing.T) {
 	g := testGPU(t)
 	x, err := g.Alloc(Float32, 6)
@@ -211,10 +212,10 @@ func TestGPUReduceTakesPendingInput(t *testing.T) {
 	before := g.Stats().Dispatches
 	g.Binary(Mul, sq, Dense(x, 2, 3), Dense(x, 2, 3)) // pending
 	g.Reduce(ReduceSum, sum, Dense(sq, 2, 3), 1)
-	assert.Equal(t, int64(1), g.Stats().Dispatches-before, "the reduction alone")
 	out := make([]float32, 2)
 	require.NoError(t, g.Read(sum, out))
 	assert.Equal(t, []float32{14, 77}, out)
+	assert.Equal(t, int64(1), g.Stats().Dispatches-before, "the reduction alone")
 	full := make([]float32, 6)
 	require.NoError(t, g.Read(sq, full))
 	assert.Equal(t, []float32{1, 4, 9, 16, 25, 36}, full)
@@ -227,6 +228,14 @@ func TestGPUReduceTakesPendingInput(t *testing.T) {
 	require.NoError(t, g.Read(relu, got))
 	assert.Equal(t, []float32{0, 12, 12, 57}, got)
 	assert.Equal(t, int64(1), g.Stats().Dispatches-before, "the product with its epilogue")
+
+	before = g.Stats().Dispatches
+	g.Reduce(ReduceMax, sum, Dense(x, 2, 3), 1)       // 3, 6
+	g.BinaryScalar(Mul, sum, Dense(sum, 2), 2, false) // in place: 6, 12
+	g.Unary(Sqrt, sum, Dense(sum, 2))
+	require.NoError(t, g.Read(sum, out))
+	assert.InDeltaSlice(t, []float32{float32(math.Sqrt(6)), float32(math.Sqrt(12))}, out, 1e-6)
+	assert.Equal(t, int64(1), g.Stats().Dispatches-before, "the reduction with its epilogue")
 	for _, b := range []Buffer{x, sq, sum, prod, relu} {
 		g.Free(b)
 	}

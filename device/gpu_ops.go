@@ -486,6 +486,9 @@ const maxLoop = 4096
 
 func (g *gpuDevice) Reduce(op ReduceOp, dst Buffer, x View, n int) {
 	g.do("Reduce"+op.String(), []Buffer{dst}, func() error {
+		if ok, err := g.deferReduceLocked(op, dst, x, n); ok || err != nil {
+			return err
+		}
 		// A pending x read densely is evaluated as the rows are loaded
 		// (rows short enough for one pass).
 		if nRed := Numel(x.Shape[len(x.Shape)-n:]); nRed <= 256*maxLoop && !g.oversized([]gpuArg{gpuOut(2, dst)}) {
@@ -498,7 +501,7 @@ func (g *gpuDevice) Reduce(op ReduceOp, dst Buffer, x View, n int) {
 				if Numel(outShape) == 0 {
 					return nil
 				}
-				return g.reduceLocked(op, dst, 0, x, outShape, outStrides, redShape, redStrides, 1, scale, pro)
+				return g.reduceLocked(op, dst, 0, x, outShape, outStrides, redShape, redStrides, 1, scale, pro, nil)
 			}
 		}
 		x, done, err := g.denseLocked(x, n)
@@ -551,7 +554,7 @@ const gpuSubgroupRowMax = 4096
 func (g *gpuDevice) reduceRowsLocked(op ReduceOp, dst Buffer, x View, outShape, outStrides, redShape, redStrides []int, scale float32) error {
 	nOut, nRed := Numel(outShape), Numel(redShape)
 	if nRed <= 256*maxLoop {
-		return g.reduceLocked(op, dst, 0, x, outShape, outStrides, redShape, redStrides, 1, scale)
+		return g.reduceLocked(op, dst, 0, x, outShape, outStrides, redShape, redStrides, 1, scale, nil, nil)
 	}
 	chunks := ceilDiv(nRed, 256*maxLoop)
 	part, err := g.scratchLocked(x.Buf.DType(), nOut*chunks)
@@ -559,10 +562,10 @@ func (g *gpuDevice) reduceRowsLocked(op ReduceOp, dst Buffer, x View, outShape, 
 		return err
 	}
 	defer g.releaseScratchLocked(part)
-	if err := g.reduceLocked(partialOp(op), part, 0, x, outShape, outStrides, redShape, redStrides, chunks, 1); err != nil {
+	if err := g.reduceLocked(partialOp(op), part, 0, x, outShape, outStrides, redShape, redStrides, chunks, 1, nil, nil); err != nil {
 		return err
 	}
-	return g.reduceLocked(op, dst, 0, Dense(part, nOut, chunks), []int{nOut}, []int{chunks}, []int{chunks}, []int{1}, 1, scale)
+	return g.reduceLocked(op, dst, 0, Dense(part, nOut, chunks), []int{nOut}, []int{chunks}, []int{chunks}, []int{1}, 1, scale, nil, nil)
 }
 
 // partialOp is the reduction that combines chunks of a row before op
@@ -589,7 +592,7 @@ func (g *gpuDevice) reduceSplitLocked(op ReduceOp, dst Buffer, x View, nOut, nRe
 		step := g.passRows(nRed)
 		for o0 := 0; o0 < nOut; o0 += step {
 			k := min(step, nOut-o0)
-			if err := g.reduceLocked(op, dst, o0, rowsOf(o0, k), []int{k}, []int{nRed}, []int{nRed}, []int{1}, 1, scale); err != nil {
+			if err := g.reduceLocked(op, dst, o0, rowsOf(o0, k), []int{k}, []int{nRed}, []int{nRed}, []int{1}, 1, scale, nil, nil); err != nil {
 				return err
 			}
 		}
@@ -606,7 +609,7 @@ func (g *gpuDevice) reduceSplitLocked(op ReduceOp, dst Buffer, x View, nOut, nRe
 			c1 := min(c0+per, chunks)
 			lo, hi := c0*chunk, min(c1*chunk, nRed)
 			piece := View{Buf: x.Buf, Shape: []int{hi - lo}, Strides: []int{1}, Offset: x.Offset + o*nRed + lo}
-			if err := g.reduceLocked(partialOp(op), part, o*chunks+c0, piece, []int{1}, []int{nRed}, []int{hi - lo}, []int{1}, c1-c0, 1); err != nil {
+			if err := g.reduceLocked(partialOp(op), part, o*chunks+c0, piece, []int{1}, []int{nRed}, []int{hi - lo}, []int{1}, c1-c0, 1, nil, nil); err != nil {
 				return err
 			}
 		}
@@ -615,13 +618,18 @@ func (g *gpuDevice) reduceSplitLocked(op ReduceOp, dst Buffer, x View, nOut, nRe
 	if g.oversized([]gpuArg{gpuIn(1, part), gpuOut(2, dst)}) {
 		return g.reduceSplitLocked(op, dst, final, nOut, chunks, scale)
 	}
-	return g.reduceLocked(op, dst, 0, final, []int{nOut}, []int{chunks}, []int{chunks}, []int{1}, 1, scale)
+	return g.reduceLocked(op, dst, 0, final, []int{nOut}, []int{chunks}, []int{chunks}, []int{1}, 1, scale, nil, nil)
 }
 
 // reduceLocked records one reduction pass writing outputs from yOff on;
 // with chunks > 1 each row is cut into that many pieces, each reduced into
 // its own element of dst.
-func (g *gpuDevice) reduceLocked(op ReduceOp, dst Buffer, yOff int, x View, outShape, outStrides, redShape, redStrides []int, chunks int, scale float32, pro ...*fused) error {
+//
+// pro, when set, is x's expression, evaluated as rows load (x is not
+// bound); epi, when set, is a deferred reduction's (see gpu_fuse.go): x is
+// read as it is, and epi.spec, if any, is the epilogue applied as the
+// results are stored.
+func (g *gpuDevice) reduceLocked(op ReduceOp, dst Buffer, yOff int, x View, outShape, outStrides, redShape, redStrides []int, chunks int, scale float32, pro, epi *fused) error {
 	nOut, nRed := Numel(outShape), Numel(redShape)
 	entry, gr := "rows", g.linearGrid(nOut*chunks)
 	if nRed <= gpuShortRow && chunks == 1 {
@@ -633,22 +641,35 @@ func (g *gpuDevice) reduceLocked(op ReduceOp, dst Buffer, yOff int, x View, outS
 	// on long rows the loads dominate and it measured slower (1×4M: 1.5
 	// times as slow), so those keep the tree.
 	spec["Subgroups"] = entry == "rows" && g.subgroups && (nRed+chunks-1)/chunks <= gpuSubgroupRowMax
-	spec["Pro"] = nil
-	if len(pro) > 0 {
-		spec["Pro"] = pro[0].epilogue()
+	spec["Pro"], spec["Epi"] = nil, nil
+	var fz *fused // the expression whose parameters and leaves the kernel takes
+	switch {
+	case pro != nil:
+		fz = pro
+		spec["Pro"] = pro.epilogue()
+	case epi != nil && epi.spec != nil:
+		fz = epi
+		spec["Epi"] = epi.epilogue()
 	}
 	p, err := g.pipelineLocked("reduce", entry, spec)
 	if err != nil {
 		return err
 	}
 	xa, ya, off := gpuIn(1, x.Buf), gpuOut(2, dst), x.Offset
-	if len(pro) > 0 { // x is not bound: its expression is evaluated
+	if epi != nil {
+		xa.asIs = true
+	}
+	if fz != nil { // a fused kernel: nothing is oversized (see Reduce)
 		chunk := (nRed + chunks - 1) / chunks
 		var pr gpuParams
-		pr.ints(nOut, nRed, len(outShape), len(redShape), 0).f32(scale).ints(chunk, chunks)
+		pr.ints(nOut, nRed, len(outShape), len(redShape), off).f32(scale).ints(chunk, chunks)
 		pr.array8(outShape).array8(outStrides).array8(redShape).array8(redStrides).ints(yOff)
-		pro[0].params(&pr, pro[0].shape, pro[0].leafStrides())
-		return g.launchLocked(p, pr.b, gr, append(pro[0].leafArgs(3), ya)...)
+		fz.params(&pr, fz.shape, fz.leafStrides())
+		args := append(fz.leafArgs(3), ya)
+		if pro == nil {
+			args = append(args, xa)
+		}
+		return g.launchLocked(p, pr.b, gr, args...)
 	}
 	if g.oversized([]gpuArg{xa, ya}) {
 		lo, hi := 0, 0 // an empty reduction reads nothing

@@ -20,17 +20,18 @@ struct Params {
   shape_red: array<vec4<u32>, 2>,
   st_red: array<vec4<u32>, 2>,
   y_off: u32, // output o (or its chunk oc) is y[y_off + o]
-{{- if .Pro}}
+{{- with or .Pro .Epi}}
   rank: u32,
   pad0: u32,
   pad1: u32,
-{{- template "fused_fields" .Pro}}
+{{- template "fused_fields" .}}
 {{- end}}
 }
 @group(0) @binding(0) var<uniform> p: Params;
-{{- if .Pro}}
-{{template "fused_decls" .Pro}}
-{{- else}}
+{{- with or .Pro .Epi}}
+{{template "fused_decls" .}}
+{{- end}}
+{{- if not .Pro}}
 @group(0) @binding(1) var<storage, read> x: array<{{.T}}>;
 {{- end}}
 @group(0) @binding(2) var<storage, read_write> y: array<{{.OT}}>;
@@ -77,8 +78,22 @@ fn load(i: u32) -> {{.AT}} {
 {{- end}}
 }
 
-fn finish(acc: {{.AT}}) -> {{.OT}} {
+fn finish_row(acc: {{.AT}}) -> {{.OT}} {
   return {{.Finish}};
+}
+
+// finish gives output i its value; with an epilogue (.Epi), a generated
+// expression of the reduced value acc and other leaves over the output
+// (see device/gpu_fuse.go). A kernel has a prologue or an epilogue, not
+// both.
+fn finish(total: {{.AT}}, i: u32) -> {{.OT}} {
+{{- with .Epi}}
+  let acc = finish_row(total);
+{{- template "fused_eval" .}}
+  return {{.Result}};
+{{- else}}
+  return finish_row(total);
+{{- end}}
 }
 
 var<workgroup> partial: array<{{.AT}}, 256>;
@@ -128,7 +143,7 @@ fn rows(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3
     for (var i = 1u; i < n; i = i + 1u) {
       total = combine(total, partial[i]);
     }
-    y[p.y_off + oc] = finish(total);
+    y[p.y_off + oc] = finish(total, oc);
   }
 {{- else}}
   partial[lid] = acc;
@@ -140,7 +155,7 @@ fn rows(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3
     workgroupBarrier();
   }
   if (lid == 0u && o < p.n_out) {
-    y[p.y_off + oc] = finish(partial[0]);
+    y[p.y_off + oc] = finish(partial[0], oc);
   }
 {{- end}}
 }
@@ -154,5 +169,5 @@ fn cols(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
   for (var r = 0u; r < p.n_red; r = r + 1u) {
     acc = combine(acc, load(base + red_offset(r)));
   }
-  y[p.y_off + o] = finish(acc);
+  y[p.y_off + o] = finish(acc, o);
 }
