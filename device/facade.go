@@ -20,6 +20,8 @@
 package device
 
 import (
+	"fmt"
+
 	"github.com/wgtensor/wgtensor/device/backend"
 	"github.com/wgtensor/wgtensor/device/cpu"
 )
@@ -58,6 +60,27 @@ type (
 	BinaryOp = backend.BinaryOp
 	// ReduceOp names a reduction.
 	ReduceOp = backend.ReduceOp
+	// Capabilities describes what a device's engine offers, for programs
+	// that report it (examples/devices) and for choosing kernels.
+	Capabilities = backend.Capabilities
+	// Describer is a Device that can describe its engine.
+	Describer = backend.Describer
+	// Limiter is implemented by devices that cannot hold a buffer larger
+	// than some size (a GPU's maxBufferSize; buffers larger than one
+	// binding covers are split by the kernels that use them).
+	Limiter = backend.Limiter
+	// Realizer is implemented by devices that defer work (the GPU defers
+	// elementwise ops and fuses them when their values are needed).
+	Realizer = backend.Realizer
+	// Profiler is a Device that can time its work kernel by kernel: the
+	// GPU backend, from timestamp queries where the adapter has the
+	// timestamp-query feature.
+	Profiler = backend.Profiler
+	// Profile is what a device's work took over a region of code (see
+	// StartProfile and StopProfile).
+	Profile = backend.Profile
+	// KernelTime is the GPU time of one kind of dispatch.
+	KernelTime = backend.KernelTime
 )
 
 // The element types wgtensor supports.
@@ -174,4 +197,31 @@ func ContiguousStrides(shape []int) []int { return backend.ContiguousStrides(sha
 // dense output of the merged shape.
 func Coalesce(shape []int, strides ...[]int) ([]int, [][]int) {
 	return backend.Coalesce(shape, strides...)
+}
+
+// Realize asks d to compute the deferred values of bufs together; a
+// device that defers nothing ignores it.
+func Realize(d Device, bufs ...Buffer) {
+	if r, ok := d.(Realizer); ok {
+		r.Realize(bufs...)
+	}
+}
+
+// StartProfile begins a profile of dev's work, or returns an error naming
+// the device when it cannot time its kernels.
+func StartProfile(dev Device) error {
+	p, ok := dev.(Profiler)
+	if !ok {
+		return fmt.Errorf("device: %s cannot profile its kernels", dev.Name())
+	}
+	return p.StartProfile()
+}
+
+// StopProfile ends the profile StartProfile began on dev.
+func StopProfile(dev Device) (*Profile, error) {
+	p, ok := dev.(Profiler)
+	if !ok {
+		return nil, fmt.Errorf("device: %s cannot profile its kernels", dev.Name())
+	}
+	return p.StopProfile()
 }

@@ -3,9 +3,11 @@
 package device
 
 import (
+	"cmp"
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/oliverbestmann/webgpu/wgpu"
@@ -87,7 +89,7 @@ func (g *gpuDevice) StopProfile() (*Profile, error) {
 	for _, k := range p.kernels {
 		out.Kernels = append(out.Kernels, *k)
 	}
-	out.sortKernels()
+	sortKernels(out)
 	return out, nil
 }
 
@@ -175,4 +177,11 @@ func (g *gpuDevice) readProfileLocked(staging *wgpu.Buffer, class uint64) error 
 	}
 	g.staging[class] = append(g.staging[class], staging)
 	return nil
+}
+
+// sortKernels orders p's kernels by total time, longest first.
+func sortKernels(p *Profile) {
+	slices.SortFunc(p.Kernels, func(a, b KernelTime) int {
+		return cmp.Or(cmp.Compare(b.Total, a.Total), cmp.Compare(a.Kernel, b.Kernel))
+	})
 }

@@ -1,8 +1,10 @@
 // Package backend defines the contract between package device and its
 // backends: the Device interface that every backend implements, the types
 // its methods take (DType, Buffer, View, the op names, the parameters of
-// convolution, pooling and the index primitives) and what the backends
-// share (the memory cap of SetMemoryLimit, the reclaim hook of SetReclaim).
+// convolution, pooling and the index primitives), the optional interfaces a
+// device may implement (Describer and its Capabilities, Limiter, Realizer,
+// Profiler and its Profile) and what the backends share (the memory cap of
+// SetMemoryLimit, the reclaim hook of SetReclaim).
 // Package device re-exports all of it under the same names and is the one
 // that programs import; a backend imports backend, never device.
 //

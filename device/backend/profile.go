@@ -1,9 +1,7 @@
-package device
+package backend
 
 import (
-	"cmp"
 	"fmt"
-	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -19,25 +17,6 @@ type Profiler interface {
 	// StopProfile waits for the work recorded since StartProfile and
 	// returns what it took.
 	StopProfile() (*Profile, error)
-}
-
-// StartProfile begins a profile of dev's work, or returns an error naming
-// the device when it cannot time its kernels.
-func StartProfile(dev Device) error {
-	p, ok := dev.(Profiler)
-	if !ok {
-		return fmt.Errorf("device: %s cannot profile its kernels", dev.Name())
-	}
-	return p.StartProfile()
-}
-
-// StopProfile ends the profile StartProfile began on dev.
-func StopProfile(dev Device) (*Profile, error) {
-	p, ok := dev.(Profiler)
-	if !ok {
-		return nil, fmt.Errorf("device: %s cannot profile its kernels", dev.Name())
-	}
-	return p.StopProfile()
 }
 
 // Profile is what a device's work took over a region of code: the GPU time
@@ -68,13 +47,6 @@ func (p *Profile) GPU() time.Duration {
 		t += k.Total
 	}
 	return t
-}
-
-// sortKernels orders the kernels by total time, longest first.
-func (p *Profile) sortKernels() {
-	slices.SortFunc(p.Kernels, func(a, b KernelTime) int {
-		return cmp.Or(cmp.Compare(b.Total, a.Total), cmp.Compare(a.Kernel, b.Kernel))
-	})
 }
 
 // String formats the profile as a table: per kernel the count, total and

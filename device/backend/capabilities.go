@@ -1,4 +1,4 @@
-package device
+package backend
 
 // Capabilities describes what a device's engine offers, for programs that
 // report it (examples/devices) and for choosing kernels.

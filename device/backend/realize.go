@@ -1,4 +1,4 @@
-package device
+package backend
 
 // Realizer is implemented by devices that defer work (the GPU defers
 // elementwise ops and fuses them when their values are needed).
@@ -8,12 +8,4 @@ type Realizer interface {
 	// knows that several values will be needed (an optimizer's new
 	// parameters and moments), this costs one pass instead of one each.
 	Realize(bufs ...Buffer)
-}
-
-// Realize asks d to compute the deferred values of bufs together; a
-// device that defers nothing ignores it.
-func Realize(d Device, bufs ...Buffer) {
-	if r, ok := d.(Realizer); ok {
-		r.Realize(bufs...)
-	}
 }
