@@ -15,6 +15,8 @@ import (
 	"unsafe"
 
 	"github.com/oliverbestmann/webgpu/wgpu"
+
+	"github.com/wgtensor/wgtensor/device/backend"
 )
 
 // gpuBackends are the WebGPU backends the device is opened on: Vulkan,
@@ -35,7 +37,7 @@ var gpuOnce struct {
 // GPU returns the process's WebGPU device, opening it on first use on the
 // best adapter available (discrete before integrated before software). It
 // returns an error, never panics, when no adapter answers.
-func GPU() (Device, error) {
+func GPU() (backend.Device, error) {
 	gpuOnce.Do(func() { gpuOnce.dev, gpuOnce.err = openGPU() })
 	if gpuOnce.err != nil {
 		return nil, gpuOnce.err
@@ -47,7 +49,7 @@ func GPU() (Device, error) {
 type gpuBuffer struct {
 	buf   *wgpu.Buffer
 	n     int
-	dt    DType
+	dt    backend.DType
 	size  uint64 // bytes of the backing buffer (a pool size class)
 	freed bool
 	// refused is the refusal of the op that should have written the
@@ -69,8 +71,8 @@ func (b *gpuBuffer) Err() error {
 	return nil
 }
 
-func (b *gpuBuffer) Len() int     { return b.n }
-func (b *gpuBuffer) DType() DType { return b.dt }
+func (b *gpuBuffer) Len() int             { return b.n }
+func (b *gpuBuffer) DType() backend.DType { return b.dt }
 
 // bytes is the size of the buffer's elements, at least 4 so that it can be
 // bound.
@@ -80,7 +82,7 @@ func (b *gpuBuffer) bytes() uint64 { return uint64(max(b.n, 1)) * 4 }
 // one command encoder and submitted when a result is read, a host write needs
 // ordering, or the batch fills.
 type gpuDevice struct {
-	memoryCap
+	backend.MemoryCap
 	mu      sync.Mutex
 	inst    *wgpu.Instance
 	adapter *wgpu.Adapter
@@ -108,7 +110,7 @@ type gpuDevice struct {
 	indexNames []string                  // GatherShape.Index names, numbered from 1 in status codes
 	indexIDs   map[string]uint32
 
-	stats Stats
+	stats backend.Stats
 
 	fuse bool // elementwise ops are deferred and fused (see gpu_fuse.go)
 	// roots are the buffers whose pending value no other pending value
@@ -124,10 +126,10 @@ type gpuDevice struct {
 	timestamps bool // the device has the timestamp-query feature
 	shaderF16  bool // the device has the shader-f16 feature
 	backend    string
-	caps       *Capabilities // filled on first use
-	subgroups  bool          // kernels use subgroup operations (see useSubgroups)
-	prof       *gpuProfile   // the running profile, or nil
-	op         string        // the op being recorded, for the profile's labels
+	caps       *backend.Capabilities // filled on first use
+	subgroups  bool                  // kernels use subgroup operations (see useSubgroups)
+	prof       *gpuProfile           // the running profile, or nil
+	op         string                // the op being recorded, for the profile's labels
 
 	// fault holds the first error the driver reported outside any call
 	// (uncaptured error, lost device); it is sticky. It has its own lock
@@ -223,14 +225,14 @@ func openGPU() (*gpuDevice, error) {
 
 // Capabilities describes the engine, the adapter and what the kernels use;
 // the subgroup size is measured by a kernel on first use.
-func (g *gpuDevice) Capabilities() Capabilities {
+func (g *gpuDevice) Capabilities() backend.Capabilities {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	if g.caps != nil {
 		return *g.caps
 	}
 	v := uint32(wgpu.GetVersion())
-	c := &Capabilities{
+	c := &backend.Capabilities{
 		Engine:                    fmt.Sprintf("wgpu-native %d.%d.%d.%d", v>>24, v>>16&0xff, v>>8&0xff, v&0xff),
 		Backend:                   g.backend,
 		Adapter:                   strings.TrimPrefix(strings.TrimSuffix(g.name, " on "+g.backend), "gpu: "),
@@ -254,7 +256,7 @@ func (g *gpuDevice) subgroupSizeLocked() int {
 	if err != nil {
 		return 0
 	}
-	out, err := g.scratchLocked(Int32, 4)
+	out, err := g.scratchLocked(backend.Int32, 4)
 	if err != nil {
 		return 0
 	}
@@ -354,8 +356,8 @@ func (g *gpuDevice) faulted() error {
 	return g.fault
 }
 
-func (g *gpuDevice) Name() string { return g.name }
-func (g *gpuDevice) Kind() Kind   { return KindGPU }
+func (g *gpuDevice) Name() string       { return g.name }
+func (g *gpuDevice) Kind() backend.Kind { return backend.KindGPU }
 
 // Software reports whether the adapter runs on the CPU (llvmpipe,
 // SwiftShader, WARP): a real Vulkan device, but slower than the CPU backend.
@@ -379,7 +381,7 @@ func gpuSizeClass(n, limit uint64) uint64 {
 
 // Alloc returns a storage buffer whose memory, from the pool or new, is
 // bound when the buffer is first written or read (see realizeLocked).
-func (g *gpuDevice) Alloc(dt DType, n int) (Buffer, error) {
+func (g *gpuDevice) Alloc(dt backend.DType, n int) (backend.Buffer, error) {
 	if n < 0 {
 		return nil, fmt.Errorf("device: Alloc: negative length %d", n)
 	}
@@ -389,14 +391,14 @@ func (g *gpuDevice) Alloc(dt DType, n int) (Buffer, error) {
 			n, dt, want, g.limits.MaxBufferSize)
 	}
 	size := gpuSizeClass(want, g.limits.MaxBufferSize)
-	if err := g.admit(int64(size), g.liveBytes); err != nil {
+	if err := g.Admit(int64(size), g.liveBytes); err != nil {
 		return nil, err
 	}
 	g.mu.Lock()
 	if len(g.pool[size]) == 0 {
 		// Let the caller collect garbage before creating a buffer.
 		g.mu.Unlock()
-		reclaimBeforeCreate()
+		backend.Reclaim(false)
 		g.mu.Lock()
 	}
 	defer g.mu.Unlock()
@@ -426,7 +428,7 @@ func (g *gpuDevice) realizeLocked(b *gpuBuffer) error {
 		return nil
 	}
 	buf, err := g.createLocked(b.size, wgpu.BufferUsageStorage|wgpu.BufferUsageCopySrc|wgpu.BufferUsageCopyDst)
-	if errors.Is(err, ErrOutOfMemory) {
+	if errors.Is(err, backend.ErrOutOfMemory) {
 		return &refusal{err: fmt.Errorf("%d %v elements (%d bytes): %w", b.n, b.dt, b.size, err)}
 	}
 	if err != nil {
@@ -457,7 +459,7 @@ func (g *gpuDevice) createLocked(size uint64, usage wgpu.BufferUsage) (*wgpu.Buf
 			buf.Release()
 		}
 		if err == nil {
-			err = fmt.Errorf("the driver reported: %w", ErrOutOfMemory)
+			err = fmt.Errorf("the driver reported: %w", backend.ErrOutOfMemory)
 		}
 		if attempt > 0 || g.poolBytes == 0 {
 			return nil, err
@@ -471,7 +473,7 @@ func (g *gpuDevice) createLocked(size uint64, usage wgpu.BufferUsage) (*wgpu.Buf
 
 // Free returns b to the pool. Work already recorded that uses b runs before
 // any later use of the same memory, because both are recorded in order.
-func (g *gpuDevice) Free(buf Buffer) {
+func (g *gpuDevice) Free(buf backend.Buffer) {
 	b, ok := buf.(*gpuBuffer)
 	if !ok || b == nil {
 		return
@@ -524,7 +526,7 @@ func (g *gpuDevice) trimPoolLocked(keep int64) {
 // Write copies host data into dst, after every earlier use of dst's memory:
 // a small write is recorded among the work as a copy (see uploadLocked); a
 // large one submits the recorded work first.
-func (g *gpuDevice) Write(dst Buffer, src any) error {
+func (g *gpuDevice) Write(dst backend.Buffer, src any) error {
 	b, err := g.own(dst, "Write")
 	if err != nil {
 		return err
@@ -562,7 +564,7 @@ func (g *gpuDevice) Write(dst Buffer, src any) error {
 }
 
 // Read waits for the recorded work and copies src into dst.
-func (g *gpuDevice) Read(src Buffer, dst any) error {
+func (g *gpuDevice) Read(src backend.Buffer, dst any) error {
 	b, err := g.own(src, "Read")
 	if err != nil {
 		return err
@@ -751,7 +753,7 @@ func (g *gpuDevice) statusError(words []byte) error {
 
 // indexCodeLocked returns the status code an index kernel reports for the
 // primitive code with indices named as sh says.
-func (g *gpuDevice) indexCodeLocked(code uint32, sh GatherShape) uint32 {
+func (g *gpuDevice) indexCodeLocked(code uint32, sh backend.GatherShape) uint32 {
 	if sh.Index == "" {
 		return code
 	}
@@ -765,7 +767,7 @@ func (g *gpuDevice) indexCodeLocked(code uint32, sh GatherShape) uint32 {
 }
 
 // Stats returns the device's counters.
-func (g *gpuDevice) Stats() Stats {
+func (g *gpuDevice) Stats() backend.Stats {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	s := g.stats
@@ -777,7 +779,7 @@ func (g *gpuDevice) Stats() Stats {
 }
 
 // own checks that b is a live buffer of this device.
-func (g *gpuDevice) own(buf Buffer, op string) (*gpuBuffer, error) {
+func (g *gpuDevice) own(buf backend.Buffer, op string) (*gpuBuffer, error) {
 	b, ok := buf.(*gpuBuffer)
 	if !ok || b == nil {
 		return nil, fmt.Errorf("device: %s: buffer %T does not belong to %s", op, buf, g.name)

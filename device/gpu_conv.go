@@ -2,7 +2,11 @@
 
 package device
 
-import "math"
+import (
+	"math"
+
+	"github.com/wgtensor/wgtensor/device/backend"
+)
 
 // The convolution passes run as implicit GEMMs per group (see
 // kernels/wgsl/conv2d.wgsl): each workgroup computes a tile of one group's
@@ -29,7 +33,7 @@ var convPartialBytes = 64 << 20
 type convGEMM struct {
 	entry         string
 	m, n, k       int
-	in0, in1, out Buffer
+	in0, in1, out backend.Buffer
 	base, used    [3]int
 }
 
@@ -44,8 +48,8 @@ var batchMajor = map[string][3]bool{
 // batchParts calls f for parts of the batch (first image, images) whose
 // slices of the pass's batch-major operands fit half a binding each, or
 // once for the whole batch when every operand fits a binding.
-func (g *gpuDevice) batchParts(p Conv2DParams, gm convGEMM, f func(p Conv2DParams, gm convGEMM, first bool) error) error {
-	bufs := [3]Buffer{gm.in0, gm.in1, gm.out}
+func (g *gpuDevice) batchParts(p backend.Conv2DParams, gm convGEMM, f func(p backend.Conv2DParams, gm convGEMM, first bool) error) error {
+	bufs := [3]backend.Buffer{gm.in0, gm.in1, gm.out}
 	if !g.oversized([]gpuArg{gpuIn(1, gm.in0), gpuIn(2, gm.in1), gpuOut(3, gm.out)}) || p.N == 0 {
 		return f(p, gm, true)
 	}
@@ -143,7 +147,7 @@ func convTileShape(tm, tn int) gemmTile {
 
 // convPipeline compiles entry of conv2d.wgsl for tile t; the input
 // gradient has a variant for strides above 1.
-func (g *gpuDevice) convPipeline(entry string, p Conv2DParams, t gemmTile) (*pipeline, error) {
+func (g *gpuDevice) convPipeline(entry string, p backend.Conv2DParams, t gemmTile) (*pipeline, error) {
 	s := t.spec(false, false)
 	s["Entry"] = entry
 	s["Strided"] = entry == "input_grad" && (p.StrideH > 1 || p.StrideW > 1)
@@ -152,7 +156,7 @@ func (g *gpuDevice) convPipeline(entry string, p Conv2DParams, t gemmTile) (*pip
 
 // convRecordLocked records the dispatches of one K range of a pass, cutting
 // the workgroup grid where it exceeds the adapter's per-dimension limit.
-func (g *gpuDevice) convRecordLocked(pl *pipeline, t gemmTile, p Conv2DParams, gm convGEMM, r convRange) error {
+func (g *gpuDevice) convRecordLocked(pl *pipeline, t gemmTile, p backend.Conv2DParams, gm convGEMM, r convRange) error {
 	limit := int(g.limits.MaxComputeWorkgroupsPerDimension)
 	rowTiles, colTiles := ceilDiv(gm.m, t.rows()), ceilDiv(gm.n, t.cols())
 	groupsPer := max(1, limit/r.slices)
@@ -185,14 +189,14 @@ func (g *gpuDevice) convRecordLocked(pl *pipeline, t gemmTile, p Conv2DParams, g
 
 // convSerial records a pass, in parts of the batch when its tensors are
 // larger than a binding.
-func (g *gpuDevice) convSerial(p Conv2DParams, gm convGEMM) {
-	g.do("Conv2D."+gm.entry, []Buffer{gm.out}, func() error {
+func (g *gpuDevice) convSerial(p backend.Conv2DParams, gm convGEMM) {
+	g.do("Conv2D."+gm.entry, []backend.Buffer{gm.out}, func() error {
 		t := g.convTile(gm.m, gm.n, p.Groups)
 		pl, err := g.convPipeline(gm.entry, p, t)
 		if err != nil {
 			return err
 		}
-		return g.batchParts(p, gm, func(p Conv2DParams, gm convGEMM, _ bool) error {
+		return g.batchParts(p, gm, func(p backend.Conv2DParams, gm convGEMM, _ bool) error {
 			return g.convKLocked(pl, t, p, gm, false)
 		})
 	})
@@ -201,7 +205,7 @@ func (g *gpuDevice) convSerial(p Conv2DParams, gm convGEMM) {
 // convKLocked records a pass whose K is cut into dispatches of at most
 // maxLoop, those after the first (and the first too, with accumulate) adding
 // into the output; K = 0 still runs once to write zeros.
-func (g *gpuDevice) convKLocked(pl *pipeline, t gemmTile, p Conv2DParams, gm convGEMM, accumulate bool) error {
+func (g *gpuDevice) convKLocked(pl *pipeline, t gemmTile, p backend.Conv2DParams, gm convGEMM, accumulate bool) error {
 	for k0 := 0; k0 == 0 || k0 < gm.k; k0 += maxLoop {
 		if err := g.convRecordLocked(pl, t, p, gm, convRange{k0: k0, kc: maxLoop, slices: 1, accumulate: accumulate || k0 > 0}); err != nil {
 			return err
@@ -210,7 +214,7 @@ func (g *gpuDevice) convKLocked(pl *pipeline, t gemmTile, p Conv2DParams, gm con
 	return nil
 }
 
-func (g *gpuDevice) Conv2D(dst, x, w Buffer, p Conv2DParams, e Epilogue) {
+func (g *gpuDevice) Conv2D(dst, x, w backend.Buffer, p backend.Conv2DParams, e backend.Epilogue) {
 	g.convSerial(p, convGEMM{entry: "forward", m: p.O / p.Groups, n: p.N * p.OH * p.OW,
 		k: p.C / p.Groups * p.KH * p.KW, in0: x, in1: w, out: dst})
 	if !e.IsZero() {
@@ -221,30 +225,30 @@ func (g *gpuDevice) Conv2D(dst, x, w Buffer, p Conv2DParams, e Epilogue) {
 // epilogue applies e in place to the dense output dst [N, O, …] of a
 // convolution: one more dispatch, instead of one per step and a temporary
 // each.
-func (g *gpuDevice) epilogue(dst Buffer, shape []int, e Epilogue) {
-	g.do("Conv2D.epilogue", []Buffer{dst}, func() error {
+func (g *gpuDevice) epilogue(dst backend.Buffer, shape []int, e backend.Epilogue) {
+	g.do("Conv2D.epilogue", []backend.Buffer{dst}, func() error {
 		pl, err := g.pipelineLocked("epilogue", "main", kernelSpec{"Bias": e.Bias != nil, "Res": e.Residual != nil,
 			"Clamp": e.Clamp, "HardSwish": e.HardSwish, "Affine": e.Affine})
 		if err != nil {
 			return err
 		}
-		bias := View{Buf: e.Bias, Shape: shape, Strides: make([]int, len(shape))}
-		res := View{Buf: e.Residual, Shape: shape, Strides: make([]int, len(shape))}
+		bias := backend.View{Buf: e.Bias, Shape: shape, Strides: make([]int, len(shape))}
+		res := backend.View{Buf: e.Residual, Shape: shape, Strides: make([]int, len(shape))}
 		args := []gpuArg{gpuOut(1, dst)}
 		if e.Bias != nil {
 			bias.Strides[1] = 1
 			args = append(args, gpuIn(2, e.Bias).of(0))
 		}
 		if e.Residual != nil {
-			res.Strides = ContiguousStrides(shape)
+			res.Strides = backend.ContiguousStrides(shape)
 			args = append(args, gpuIn(3, e.Residual).of(1))
 		}
 		extra := []uint32{math.Float32bits(e.Lo), math.Float32bits(e.Hi), math.Float32bits(e.Scale), math.Float32bits(e.Shift)}
-		return g.elementwiseExtra(pl, shape, []View{bias, res}, 0, 0, extra, args...)
+		return g.elementwiseExtra(pl, shape, []backend.View{bias, res}, 0, 0, extra, args...)
 	})
 }
 
-func (g *gpuDevice) Conv2DInputGrad(dx, dy, w Buffer, p Conv2DParams) {
+func (g *gpuDevice) Conv2DInputGrad(dx, dy, w backend.Buffer, p backend.Conv2DParams) {
 	g.convSerial(p, convGEMM{entry: "input_grad", m: p.C / p.Groups, n: p.N * p.H * p.W,
 		k: p.O / p.Groups * p.KH * p.KW, in0: dy, in1: w, out: dx})
 }
@@ -254,8 +258,8 @@ func (g *gpuDevice) Conv2DInputGrad(dx, dy, w Buffer, p Conv2DParams) {
 // each writing partial sums for every weight, and a reduction adds them up.
 // When the slices would need too much scratch memory, several dispatches
 // add into the same partial sums.
-func (g *gpuDevice) Conv2DWeightGrad(dw, x, dy Buffer, p Conv2DParams) {
-	g.do("Conv2D.weight_grad", []Buffer{dw}, func() error {
+func (g *gpuDevice) Conv2DWeightGrad(dw, x, dy backend.Buffer, p backend.Conv2DParams) {
+	g.do("Conv2D.weight_grad", []backend.Buffer{dw}, func() error {
 		og, cols := p.O/p.Groups, p.C/p.Groups*p.KH*p.KW
 		// The slices give the weight gradient its parallelism: its tile
 		// need not be narrowed for it.
@@ -269,7 +273,7 @@ func (g *gpuDevice) Conv2DWeightGrad(dw, x, dy Buffer, p Conv2DParams) {
 		gm := convGEMM{entry: "weight_grad", m: og, n: cols, k: k, in0: x, in1: dy, out: dw}
 		if g.oversized([]gpuArg{gpuIn(1, x), gpuIn(2, dy), gpuOut(3, dw)}) {
 			// Parts of the batch one after the other, each adding into dw.
-			return g.batchParts(p, gm, func(p Conv2DParams, gm convGEMM, first bool) error {
+			return g.batchParts(p, gm, func(p backend.Conv2DParams, gm convGEMM, first bool) error {
 				return g.convKLocked(pl, t, p, gm, !first)
 			})
 		}
@@ -282,7 +286,7 @@ func (g *gpuDevice) Conv2DWeightGrad(dw, x, dy Buffer, p Conv2DParams) {
 		}
 		limit := int(g.limits.MaxComputeWorkgroupsPerDimension)
 		per := min(slices, limit, max(1, convPartialBytes/(4*total)))
-		part, err := g.scratchLocked(Float32, total*per)
+		part, err := g.scratchLocked(backend.Float32, total*per)
 		if err != nil {
 			return err
 		}
@@ -294,9 +298,9 @@ func (g *gpuDevice) Conv2DWeightGrad(dw, x, dy Buffer, p Conv2DParams) {
 				return err
 			}
 		}
-		sum := View{Buf: part, Shape: []int{total, per}, Strides: []int{1, total}}
+		sum := backend.View{Buf: part, Shape: []int{total, per}, Strides: []int{1, total}}
 		outShape, outStrides, redShape, redStrides, _ := splitView(sum, 1)
-		return g.reduceLocked(ReduceSum, dw, 0, sum, outShape, outStrides, redShape, redStrides, 1, 1, nil, nil)
+		return g.reduceLocked(backend.ReduceSum, dw, 0, sum, outShape, outStrides, redShape, redStrides, 1, 1, nil, nil)
 	})
 }
 

@@ -8,14 +8,17 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/wgtensor/wgtensor/device/backend"
+	"github.com/wgtensor/wgtensor/device/internal/convref"
 )
 
 // convReference computes the three convolution passes of p in float64.
-func convReference(p Conv2DParams, x, w, dy []float32) (y, dx, dw []float64) {
+func convReference(p backend.Conv2DParams, x, w, dy []float32) (y, dx, dw []float64) {
 	y = make([]float64, p.N*p.O*p.OH*p.OW)
 	dx = make([]float64, len(x))
 	dw = make([]float64, len(w))
-	cpuConvTap(p, func(xi, wi, yi int) {
+	convref.Taps(p, func(xi, wi, yi int) {
 		y[yi] += float64(x[xi]) * float64(w[wi])
 		dx[xi] += float64(w[wi]) * float64(dy[yi])
 		dw[wi] += float64(dy[yi]) * float64(x[xi])
@@ -39,7 +42,7 @@ func requireClose(t *testing.T, name string, got []float32, want []float64) {
 // gradient's slices take several dispatches adding into their partial sums.
 func TestGPUConvSplits(t *testing.T) {
 	g := testGPU(t)
-	p := Conv2DParams{N: 24, C: 6, H: 15, W: 13, O: 780, KH: 3, KW: 3, StrideH: 1, StrideW: 2,
+	p := backend.Conv2DParams{N: 24, C: 6, H: 15, W: 13, O: 780, KH: 3, KW: 3, StrideH: 1, StrideW: 2,
 		PadH: 1, PadW: 2, DilH: 2, DilW: 1, Groups: 3}
 	p.OH = (p.H+2*p.PadH-p.DilH*(p.KH-1)-1)/p.StrideH + 1
 	p.OW = (p.W+2*p.PadW-p.DilW*(p.KW-1)-1)/p.StrideW + 1
@@ -55,13 +58,13 @@ func TestGPUConvSplits(t *testing.T) {
 	dy := gen(p.N * p.O * p.OH * p.OW)
 	wantY, wantDX, wantDW := convReference(p, x, w, dy)
 
-	buf := func(data []float32) Buffer {
-		b, err := g.Alloc(Float32, len(data))
+	buf := func(data []float32) backend.Buffer {
+		b, err := g.Alloc(backend.Float32, len(data))
 		require.NoError(t, err)
 		require.NoError(t, g.Write(b, data))
 		return b
 	}
-	read := func(b Buffer) []float32 {
+	read := func(b backend.Buffer) []float32 {
 		out := make([]float32, b.Len())
 		require.NoError(t, g.Read(b, out))
 		return out
@@ -69,7 +72,7 @@ func TestGPUConvSplits(t *testing.T) {
 	bx, bw, bdy := buf(x), buf(w), buf(dy)
 	by, bdx, bdw := buf(make([]float32, len(wantY))), buf(make([]float32, len(x))), buf(make([]float32, len(w)))
 	defer func() {
-		for _, b := range []Buffer{bx, bw, bdy, by, bdx, bdw} {
+		for _, b := range []backend.Buffer{bx, bw, bdy, by, bdx, bdw} {
 			g.Free(b)
 		}
 	}()
@@ -87,7 +90,7 @@ func TestGPUConvSplits(t *testing.T) {
 		g.limits.MaxComputeWorkgroupsPerDimension, convPartialBytes = saved, savedBytes
 		g.mu.Unlock()
 	}()
-	g.Conv2D(by, bx, bw, p, Epilogue{})
+	g.Conv2D(by, bx, bw, p, backend.Epilogue{})
 	g.Conv2DInputGrad(bdx, bdy, bw, p)
 	g.Conv2DWeightGrad(bdw, bx, bdy, p)
 	require.NoError(t, g.Sync())

@@ -10,6 +10,8 @@ import (
 	"github.com/oliverbestmann/webgpu/wgpu"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/wgtensor/wgtensor/device/backend"
 )
 
 // TestGPUFaultIsAnError provokes a fault that the driver reports (work
@@ -32,7 +34,7 @@ func TestGPUUncapturedErrorIsAnError(t *testing.T) {
 		d, err := GPU()
 		require.NoError(t, err)
 		g := d.(*gpuDevice)
-		x, err := g.Alloc(Float32, 4)
+		x, err := g.Alloc(backend.Float32, 4)
 		require.NoError(t, err)
 		require.NoError(t, g.Write(x, make([]float32, 4))) // gives x its memory
 		require.NoError(t, g.Sync())
@@ -51,7 +53,7 @@ func TestGPUUncapturedErrorIsAnError(t *testing.T) {
 func TestGPUSubmitErrorIsAnError(t *testing.T) {
 	gpuInChild(t, "TestGPUSubmitErrorIsAnError", func(t *testing.T) {
 		g, x, y := faultVectors(t)
-		g.Copy(Dense(y, 3), Dense(x, 3)) // into part of y: recorded, not deferred or submitted
+		g.Copy(backend.Dense(y, 3), backend.Dense(x, 3)) // into part of y: recorded, not deferred or submitted
 		require.NoError(t, g.faulted())
 		require.True(t, g.destroyBuffer(x.(*gpuBuffer).buf))
 		err := g.Sync()
@@ -75,33 +77,33 @@ func TestGPUGridLimitIsAnError(t *testing.T) {
 		g.mu.Lock()
 		g.limits.MaxComputeWorkgroupsPerDimension = 2
 		g.mu.Unlock()
-		a, err := g.Alloc(Float32, 1000*4)
+		a, err := g.Alloc(backend.Float32, 1000*4)
 		require.NoError(t, err)
-		b, err := g.Alloc(Float32, 4*4)
+		b, err := g.Alloc(backend.Float32, 4*4)
 		require.NoError(t, err)
-		c, err := g.Alloc(Float32, 1000*4)
+		c, err := g.Alloc(backend.Float32, 1000*4)
 		require.NoError(t, err)
-		g.MatMul(c, View{Buf: a, Shape: []int{1, 1000, 4}, Strides: []int{4000, 4, 1}},
-			View{Buf: b, Shape: []int{1, 4, 4}, Strides: []int{16, 4, 1}})
+		g.MatMul(c, backend.View{Buf: a, Shape: []int{1, 1000, 4}, Strides: []int{4000, 4, 1}},
+			backend.View{Buf: b, Shape: []int{1, 4, 4}, Strides: []int{16, 4, 1}})
 		require.NoError(t, g.Sync(), "a refused op is no device fault")
 		err = g.Read(c, make([]float32, 4000))
 		require.Error(t, err)
 		assert.Contains(t, err.Error(), "MatMul")
 		assert.Contains(t, err.Error(), "maxComputeWorkgroupsPerDimension (2)")
-		assert.Equal(t, err, BufferErr(c))
+		assert.Equal(t, err, backend.BufferErr(c))
 		t.Logf("Read: %v", err)
 
 		// A result computed from the refused one carries its refusal.
-		e, err := g.Alloc(Float32, 4)
+		e, err := g.Alloc(backend.Float32, 4)
 		require.NoError(t, err)
-		g.Unary(Exp, e, Dense(c, 4))
-		assert.Equal(t, BufferErr(c), BufferErr(e))
+		g.Unary(backend.Exp, e, backend.Dense(c, 4))
+		assert.Equal(t, backend.BufferErr(c), backend.BufferErr(e))
 
 		// Other work goes on.
-		x, err := g.Alloc(Float32, 4)
+		x, err := g.Alloc(backend.Float32, 4)
 		require.NoError(t, err)
 		require.NoError(t, g.Write(x, []float32{1, 2, 3, 4}))
-		g.Unary(Neg, e, Dense(x, 4))
+		g.Unary(backend.Neg, e, backend.Dense(x, 4))
 		out := make([]float32, 4)
 		require.NoError(t, g.Read(e, out), "Write and later ops clear nothing they should not")
 		assert.Equal(t, []float32{-1, -2, -3, -4}, out)
@@ -134,7 +136,7 @@ func gpuFaultChild(t *testing.T) {
 	g, x, y := faultVectors(t)
 	require.True(t, g.destroyBuffer(x.(*gpuBuffer).buf), "the driver library lacks wgpuBufferDestroy")
 
-	g.Unary(Exp, y, vec4(x))
+	g.Unary(backend.Exp, y, vec4(x))
 	err := g.Sync()
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "destroyed")
@@ -142,9 +144,9 @@ func gpuFaultChild(t *testing.T) {
 
 	out := make([]float32, 4)
 	assert.Error(t, g.Read(y, out), "Read after the fault")
-	_, err = g.Alloc(Float32, 4)
+	_, err = g.Alloc(backend.Float32, 4)
 	assert.Error(t, err, "Alloc after the fault")
-	g.Unary(Exp, y, vec4(y)) // recorded work on a faulted device is dropped
+	g.Unary(backend.Exp, y, vec4(y)) // recorded work on a faulted device is dropped
 	assert.Error(t, g.Sync(), "Sync after more work")
 }
 
@@ -164,14 +166,14 @@ func (g *gpuDevice) destroyBuffer(buf *wgpu.Buffer) bool {
 
 // faultVectors returns the GPU device of a child test and two buffers of
 // four floats on it.
-func faultVectors(t *testing.T) (g *gpuDevice, x, y Buffer) {
+func faultVectors(t *testing.T) (g *gpuDevice, x, y backend.Buffer) {
 	t.Helper()
 	d, err := GPU()
 	require.NoError(t, err)
 	g = d.(*gpuDevice)
-	x, err = g.Alloc(Float32, 4)
+	x, err = g.Alloc(backend.Float32, 4)
 	require.NoError(t, err)
-	y, err = g.Alloc(Float32, 4)
+	y, err = g.Alloc(backend.Float32, 4)
 	require.NoError(t, err)
 	// Writing gives the buffers their memory (see realizeLocked).
 	require.NoError(t, g.Write(x, make([]float32, 4)))
@@ -180,4 +182,6 @@ func faultVectors(t *testing.T) (g *gpuDevice, x, y Buffer) {
 }
 
 // vec4 is the view of a buffer of four floats.
-func vec4(b Buffer) View { return View{Buf: b, Shape: []int{4}, Strides: []int{1}} }
+func vec4(b backend.Buffer) backend.View {
+	return backend.View{Buf: b, Shape: []int{4}, Strides: []int{1}}
+}

@@ -10,6 +10,9 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/wgtensor/wgtensor/device/backend"
+	"github.com/wgtensor/wgtensor/device/cpu"
 )
 
 // testGPU returns the process's GPU device, or skips the test without one
@@ -31,22 +34,22 @@ func testGPU(t *testing.T) *gpuDevice {
 // times are positive, and the table names them; the CPU cannot profile.
 func TestGPUProfile(t *testing.T) {
 	g := testGPU(t)
-	d := Device(g)
+	d := backend.Device(g)
 	if !g.timestamps {
 		t.Skip("the adapter has no timestamp-query feature")
 	}
-	a, err := d.Alloc(Float32, 64*64)
+	a, err := d.Alloc(backend.Float32, 64*64)
 	require.NoError(t, err)
 	defer d.Free(a)
-	c, err := d.Alloc(Float32, 64*64)
+	c, err := d.Alloc(backend.Float32, 64*64)
 	require.NoError(t, err)
 	defer d.Free(c)
 	d.Fill(a, 0.5)
 	require.NoError(t, StartProfile(d))
 	before := d.Stats().Dispatches
 	for range 3 {
-		d.MatMul(c, Dense(a, 1, 64, 64), Dense(a, 1, 64, 64))
-		d.Unary(Exp, c, Dense(c, 64*64))
+		d.MatMul(c, backend.Dense(a, 1, 64, 64), backend.Dense(a, 1, 64, 64))
+		d.Unary(backend.Exp, c, backend.Dense(c, 64*64))
 	}
 	p, err := StopProfile(d)
 	require.NoError(t, err)
@@ -69,7 +72,7 @@ func TestGPUProfile(t *testing.T) {
 	_, err = StopProfile(d)
 	assert.Error(t, err, "no profile running")
 
-	assert.ErrorContains(t, StartProfile(CPU()), "cannot profile")
+	assert.ErrorContains(t, StartProfile(cpu.Default()), "cannot profile")
 }
 
 // TestGPUSubgroupsChosen: where the adapter has subgroup operations (lavapipe
@@ -88,8 +91,8 @@ func TestGPUSubgroupsChosen(t *testing.T) {
 // TestGPUCapabilities: the engine is wgpu-native 29 and the subgroup size
 // is measured (a power of two) where the kernels use subgroups.
 func TestGPUCapabilities(t *testing.T) {
-	d := Device(testGPU(t))
-	c := d.(Describer).Capabilities()
+	d := backend.Device(testGPU(t))
+	c := d.(backend.Describer).Capabilities()
 	t.Logf("%+v", c)
 	assert.True(t, strings.HasPrefix(c.Engine, "wgpu-native 29."), c.Engine)
 	assert.Contains(t, d.Name(), c.Adapter)
@@ -110,24 +113,24 @@ func TestGPULongKernel(t *testing.T) {
 	if testing.Short() {
 		t.Skip("-short: a kernel of several seconds")
 	}
-	d := Device(testGPU(t))
+	d := backend.Device(testGPU(t))
 	const n = 4096
 	a := make([]float32, n*n)
 	for i := range a {
 		a[i] = float32(i%7) - 3
 	}
-	c := CPU()
+	c := cpu.Default()
 	want := make([]float32, n*n)
-	ca, _ := c.Alloc(Float32, n*n)
-	cy, _ := c.Alloc(Float32, n*n)
+	ca, _ := c.Alloc(backend.Float32, n*n)
+	cy, _ := c.Alloc(backend.Float32, n*n)
 	require.NoError(t, c.Write(ca, a))
-	c.MatMul(cy, Dense(ca, 1, n, n), Dense(ca, 1, n, n))
+	c.MatMul(cy, backend.Dense(ca, 1, n, n), backend.Dense(ca, 1, n, n))
 	require.NoError(t, c.Read(cy, want))
 
-	ga, err := d.Alloc(Float32, n*n)
+	ga, err := d.Alloc(backend.Float32, n*n)
 	require.NoError(t, err)
 	defer d.Free(ga)
-	gy, err := d.Alloc(Float32, n*n)
+	gy, err := d.Alloc(backend.Float32, n*n)
 	require.NoError(t, err)
 	defer d.Free(gy)
 	require.NoError(t, d.Write(ga, a))
@@ -135,7 +138,7 @@ func TestGPULongKernel(t *testing.T) {
 	if profile {
 		require.NoError(t, StartProfile(d))
 	}
-	d.MatMul(gy, Dense(ga, 1, n, n), Dense(ga, 1, n, n))
+	d.MatMul(gy, backend.Dense(ga, 1, n, n), backend.Dense(ga, 1, n, n))
 	got := make([]float32, n*n)
 	require.NoError(t, d.Read(gy, got))
 	assert.Equal(t, want, got, "integer-valued products are exact")

@@ -10,6 +10,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/wgtensor/wgtensor/device/backend"
 )
 
 // Elementwise fusion. Unary, Binary, BinaryScalar and Where do not dispatch a
@@ -35,7 +37,7 @@ const fuseMaxNodes = 128
 // ewNode is a node of a pending expression: a leaf (a view of a buffer
 // over the iteration space), a scalar parameter, or an op on kid nodes.
 type ewNode struct {
-	leaf *View
+	leaf *backend.View
 	// prod is set on the node of a product (a deferred MatMul): its value
 	// is the product's element, and the expression above it becomes the
 	// product kernel's epilogue.
@@ -56,7 +58,7 @@ type ewNode struct {
 // a deferred reduction (red). Either is a producer: the elementwise ops
 // that read its result become its kernel's epilogue.
 type ewProd struct {
-	a, b View
+	a, b backend.View
 	red  *ewReduce // or, when set, a reduction
 	// holders are the pending values whose expressions hold it.
 	holders []*ewPending
@@ -65,10 +67,10 @@ type ewProd struct {
 // ewReduce is a deferred reduction of x's trailing n dimensions into a
 // dense result of x's leading ones.
 type ewReduce struct {
-	op  ReduceOp
-	x   View   // read as it was when Reduce was called, unless pro is set
-	n   int    // the dimensions reduced
-	pro *fused // x's expression, evaluated as the rows load; no epilogue then
+	op  backend.ReduceOp
+	x   backend.View // read as it was when Reduce was called, unless pro is set
+	n   int          // the dimensions reduced
+	pro *fused       // x's expression, evaluated as the rows load; no epilogue then
 }
 
 // ewFn is an op of an expression: a WGSL function of its kids' values.
@@ -99,7 +101,7 @@ func fusionEnabled() bool { return os.Getenv("WGTENSOR_GPU_FUSION") != "0" }
 
 // ewIn is an input of a deferred op: a view, or a scalar's bits.
 type ewIn struct {
-	view   View
+	view   backend.View
 	scalar *uint32
 }
 
@@ -107,9 +109,9 @@ type ewIn struct {
 // or returns false when the op must be dispatched now (fusion off, a
 // buffer larger than a binding, views that do not coalesce). A refused
 // input refuses the op.
-func (g *gpuDevice) deferLocked(op string, dst Buffer, shape []int, fn *ewFn, ins ...ewIn) (bool, error) {
+func (g *gpuDevice) deferLocked(op string, dst backend.Buffer, shape []int, fn *ewFn, ins ...ewIn) (bool, error) {
 	out := dst.(*gpuBuffer)
-	if !g.fuse || Numel(shape) == 0 || out.size > g.bindLimit {
+	if !g.fuse || backend.Numel(shape) == 0 || out.size > g.bindLimit {
 		return false, nil
 	}
 	// Dimensions of size 1 are dropped: a value of shape [1, m, n] is
@@ -129,7 +131,7 @@ func (g *gpuDevice) deferLocked(op string, dst Buffer, shape []int, fn *ewFn, in
 		}
 		strides = append(strides, in.view.Strides)
 	}
-	if cshape, _ := Coalesce(shape, strides...); len(cshape) > MaxRank {
+	if cshape, _ := backend.Coalesce(shape, strides...); len(cshape) > backend.MaxRank {
 		return false, nil
 	}
 	node := &ewNode{fn: fn, op: op, t: wgslType(out.dt), nodes: 1}
@@ -279,13 +281,13 @@ func (g *gpuDevice) setPendingLocked(p *ewPending) {
 
 // deferMatMulLocked records c = a @ b as c's pending value (see ewProd),
 // or returns false when the product must be computed now.
-func (g *gpuDevice) deferMatMulLocked(c Buffer, a, b View) (bool, error) {
+func (g *gpuDevice) deferMatMulLocked(c backend.Buffer, a, b backend.View) (bool, error) {
 	out := c.(*gpuBuffer)
 	if !g.fuse {
 		return false, nil
 	}
 	shape, _ := squeeze([]int{a.Shape[0], a.Shape[1], b.Shape[2]}, nil)
-	for _, v := range []*View{&a, &b} {
+	for _, v := range []*backend.View{&a, &b} {
 		x := v.Buf.(*gpuBuffer)
 		if r := x.refused.Load(); r != nil {
 			return false, r
@@ -320,11 +322,11 @@ func (g *gpuDevice) deferMatMulLocked(c Buffer, a, b View) (bool, error) {
 // gradient of one slice of a packed weight or bias, which Concat
 // assembles), and reports whether it did: the copy is then not needed. It
 // must be src's whole value, held by nothing else.
-func (g *gpuDevice) productIntoLocked(dst, src View) (bool, error) {
+func (g *gpuDevice) productIntoLocked(dst, src backend.View) (bool, error) {
 	b := src.Buf.(*gpuBuffer)
 	p := b.pending
 	if p == nil || p.root != p.prod || p.taken || len(p.prod.prod.holders) != 1 || src.Offset != 0 || !src.IsContiguous() ||
-		!dst.IsContiguous() || dst.Buf.DType() != src.Buf.DType() || src.Numel() != Numel(p.shape) {
+		!dst.IsContiguous() || dst.Buf.DType() != src.Buf.DType() || src.Numel() != backend.Numel(p.shape) {
 		return false, nil
 	}
 	prod := p.prod.prod
@@ -341,7 +343,7 @@ func (g *gpuDevice) productIntoLocked(dst, src View) (bool, error) {
 	} else {
 		a, bv := batchOf(prod.a).v, batchOf(prod.b).v
 		batch, m, n := a.Shape[0], a.Shape[1], bv.Shape[2]
-		c := View{Buf: dst.Buf, Offset: dst.Offset, Shape: []int{batch, m, n}, Strides: []int{m * n, n, 1}}
+		c := backend.View{Buf: dst.Buf, Offset: dst.Offset, Shape: []int{batch, m, n}, Strides: []int{m * n, n, 1}}
 		if g.oversized([]gpuArg{gpuIn(1, prod.a.Buf), gpuIn(2, prod.b.Buf), gpuOut(3, dst.Buf)}) {
 			return false, nil
 		}
@@ -363,28 +365,28 @@ func (g *gpuDevice) productIntoLocked(dst, src View) (bool, error) {
 // reads that buffer densely and the source's dimensions group into batch,
 // rows and columns of at most two levels each (see batchedView): the
 // product then needs no copy.
-func throughCopy(v View) (View, bool) {
+func throughCopy(v backend.View) (backend.View, bool) {
 	p := v.Buf.(*gpuBuffer).pending
 	if p == nil || p.prod != nil || p.root.op != "Copy" || p.root.fn.body != "v" ||
-		len(p.root.kids) != 1 || p.root.kids[0].leaf == nil || v.Offset != 0 || v.Numel() != Numel(p.shape) {
-		return View{}, false
+		len(p.root.kids) != 1 || p.root.kids[0].leaf == nil || v.Offset != 0 || v.Numel() != backend.Numel(p.shape) {
+		return backend.View{}, false
 	}
 	l := *p.root.kids[0].leaf
-	if l.Buf.DType() != Float32 {
-		return View{}, false
+	if l.Buf.DType() != backend.Float32 {
+		return backend.View{}, false
 	}
 	if v.IsContiguous() {
 		return batchedView(l, v.Shape[0], v.Shape[1], v.Shape[2])
 	}
 	// v is the transpose of a dense [B, C, R] (a weight gradient's xᵀ):
 	// read the source as that, with rows and columns swapped.
-	t := View{Shape: []int{v.Shape[0], v.Shape[2], v.Shape[1]}, Strides: []int{v.Strides[0], v.Strides[2], v.Strides[1]}}
+	t := backend.View{Shape: []int{v.Shape[0], v.Shape[2], v.Shape[1]}, Strides: []int{v.Strides[0], v.Strides[2], v.Strides[1]}}
 	if !t.IsContiguous() {
-		return View{}, false
+		return backend.View{}, false
 	}
 	bv, ok := batchedView(l, t.Shape[0], t.Shape[1], t.Shape[2])
 	if !ok {
-		return View{}, false
+		return backend.View{}, false
 	}
 	sh, st := bv.Shape, bv.Strides
 	bv.Shape = []int{sh[0], sh[1], sh[4], sh[5], sh[2], sh[3]}
@@ -412,10 +414,10 @@ func (pr *ewProd) reads() []*gpuBuffer {
 // into dst as dst's pending value (see ewReduce), or returns false when it
 // must run now: rows too long for one pass, or operands larger than a
 // binding.
-func (g *gpuDevice) deferReduceLocked(op ReduceOp, dst Buffer, x View, n int) (bool, error) {
+func (g *gpuDevice) deferReduceLocked(op backend.ReduceOp, dst backend.Buffer, x backend.View, n int) (bool, error) {
 	out, xb := dst.(*gpuBuffer), x.Buf.(*gpuBuffer)
 	lead := len(x.Shape) - n
-	if !g.fuse || Numel(x.Shape[lead:]) > 256*maxLoop || Numel(x.Shape[:lead]) == 0 ||
+	if !g.fuse || backend.Numel(x.Shape[lead:]) > 256*maxLoop || backend.Numel(x.Shape[:lead]) == 0 ||
 		g.oversized([]gpuArg{gpuIn(1, xb), gpuOut(2, dst)}) {
 		return false, nil
 	}
@@ -443,14 +445,14 @@ func (g *gpuDevice) deferReduceLocked(op ReduceOp, dst Buffer, x View, n int) (b
 
 // recordReduceLocked records the kernel of a deferred reduction into dst
 // from element yOff on, with the epilogue epi.spec, if any.
-func (g *gpuDevice) recordReduceLocked(red *ewReduce, dst Buffer, yOff int, epi *fused) error {
+func (g *gpuDevice) recordReduceLocked(red *ewReduce, dst backend.Buffer, yOff int, epi *fused) error {
 	x := red.x
 	if red.pro != nil {
-		x = Dense(x.Buf, x.Shape...) // the expression's index space
+		x = backend.Dense(x.Buf, x.Shape...) // the expression's index space
 	}
 	outShape, outStrides, redShape, redStrides, _ := splitView(x, red.n)
 	scale := float32(math.NaN())
-	if nRed := Numel(redShape); nRed > 0 {
+	if nRed := backend.Numel(redShape); nRed > 0 {
 		scale = 1 / float32(nRed)
 	}
 	return g.reduceLocked(red.op, dst, yOff, x, outShape, outStrides, redShape, redStrides, 1, scale, red.pro, epi)
@@ -464,7 +466,7 @@ func (g *gpuDevice) shareLocked(q *ewPending) error {
 	if err := g.materializeLocked(q.out); err != nil {
 		return err
 	}
-	leaf := Dense(q.out, q.shape...)
+	leaf := backend.Dense(q.out, q.shape...)
 	*q.root = ewNode{leaf: &leaf, t: q.root.t}
 	for _, h := range prod.holders {
 		if h.out.pending != h {
@@ -497,7 +499,7 @@ func (g *gpuDevice) inputNode(in ewIn, shape []int) (n *ewNode, from *ewPending)
 	// of as many elements when its expression has no leaves to index (a
 	// product: [B·M, N] read as [B, M, N]).
 	if p := b.pending; p != nil && p.epoch == g.epoch && v.Offset == 0 && v.IsContiguous() && p.epilogueOK() &&
-		(slices.Equal(shape, p.shape) || len(p.leaves) == 0 && Numel(shape) == Numel(p.shape)) {
+		(slices.Equal(shape, p.shape) || len(p.leaves) == 0 && backend.Numel(shape) == backend.Numel(p.shape)) {
 		return p.root, p
 	}
 	// A constant (an expression of scalars alone, as a fill) is taken in
@@ -531,11 +533,11 @@ func (p *ewPending) epilogueOK() bool {
 // shape: its dimensions of stride 0 (or size 1) aside, the dimensions of
 // shape with their contiguous strides, in order. dims maps each of v's
 // dimensions to one of shape's, or to -1 for a broadcast one.
-func broadcastDims(v View, shape []int) ([]int, bool) {
+func broadcastDims(v backend.View, shape []int) ([]int, bool) {
 	if v.Offset != 0 {
 		return nil, false
 	}
-	want := ContiguousStrides(shape)
+	want := backend.ContiguousStrides(shape)
 	dims := make([]int, len(v.Shape))
 	k := 0
 	for d, n := range v.Shape {
@@ -566,7 +568,7 @@ func (p *ewPending) broadcast(shape, dims []int) (*ewNode, *ewPending) {
 		}
 		c := *n
 		if n.leaf != nil {
-			l := View{Buf: n.leaf.Buf, Offset: n.leaf.Offset, Shape: slices.Clone(shape), Strides: make([]int, len(shape))}
+			l := backend.View{Buf: n.leaf.Buf, Offset: n.leaf.Offset, Shape: slices.Clone(shape), Strides: make([]int, len(shape))}
 			for d, k := range dims {
 				if k >= 0 {
 					l.Strides[d] = n.leaf.Strides[k]
@@ -613,7 +615,7 @@ func squeeze(shape []int, ins []ewIn) ([]int, []ewIn) {
 
 // ewLeaf is a leaf binding of a pending value's kernel.
 type ewLeaf struct {
-	view View
+	view backend.View
 	own  bool
 }
 
@@ -702,7 +704,7 @@ func (g *gpuDevice) materializeAllLocked() error {
 // together: one kernel writes several results when its bindings allow
 // (an optimizer's new parameter and moments), instead of one kernel each
 // when each is needed.
-func (g *gpuDevice) Realize(bufs ...Buffer) {
+func (g *gpuDevice) Realize(bufs ...backend.Buffer) {
 	g.do("Realize", nil, func() error {
 		own := make([]*gpuBuffer, 0, len(bufs))
 		for _, b := range bufs {
@@ -823,7 +825,7 @@ func (g *gpuDevice) computeLocked(bufs []*gpuBuffer) error {
 	strides := k.leafStrides()
 	shape, n := ps[0].shape, 0
 	for _, c := range k.clusters {
-		n = max(n, Numel(c))
+		n = max(n, backend.Numel(c))
 	}
 	if len(k.clusters) > 1 { // linear values of several shapes: one dimension
 		shape = []int{n}
@@ -836,7 +838,7 @@ func (g *gpuDevice) computeLocked(bufs []*gpuBuffer) error {
 	k.params(&pr, shape, strides)
 	cn := make([]int, k.spec["C4"].(int)*4)
 	for i, c := range k.clusters {
-		cn[i] = Numel(c)
+		cn[i] = backend.Numel(c)
 	}
 	pr.ints(cn...)
 	args := k.leafArgs(1)
@@ -861,11 +863,11 @@ func (g *gpuDevice) computeLocked(bufs []*gpuBuffer) error {
 // to evaluate as it loads x (its prologue), or nil when x is not a pending
 // elementwise value read densely, or would not fit. The value stays
 // pending for whatever else reads it, no longer a root.
-func (g *gpuDevice) prologueLocked(x View) *fused {
+func (g *gpuDevice) prologueLocked(x backend.View) *fused {
 	b := x.Buf.(*gpuBuffer)
 	p := b.pending
 	if p == nil || p.prod != nil || p.epoch != g.epoch || x.Offset != 0 || !x.IsContiguous() ||
-		Numel(x.Shape) != Numel(p.shape) || p.root.t != wgslType(b.dt) || len(p.leaves)+2 > g.fuseBindings ||
+		backend.Numel(x.Shape) != backend.Numel(p.shape) || p.root.t != wgslType(b.dt) || len(p.leaves)+2 > g.fuseBindings ||
 		g.oversized([]gpuArg{gpuIn(1, b)}) {
 		return nil
 	}
@@ -903,7 +905,7 @@ func (g *gpuDevice) productLocked(b *gpuBuffer) error {
 		err = g.recordReduceLocked(prod.red, b, 0, epi)
 	} else {
 		a, bv := batchOf(prod.a).v, batchOf(prod.b).v
-		err = g.matmulLocked(Dense(b, a.Shape[0], a.Shape[1], bv.Shape[2]), prod.a, prod.b, false, false, epi)
+		err = g.matmulLocked(backend.Dense(b, a.Shape[0], a.Shape[1], bv.Shape[2]), prod.a, prod.b, false, false, epi)
 	}
 	if err != nil {
 		var r *refusal
@@ -963,7 +965,7 @@ func compactOps(ops []string) []string {
 type fused struct {
 	shape    []int // the iteration space of an epilogue
 	spec     kernelSpec
-	leaves   []View
+	leaves   []backend.View
 	scalars  []uint32
 	clusters [][]int
 }
@@ -995,7 +997,7 @@ type fusedCluster struct {
 // the iteration space shape, coalesced with the leaves' strides, and the
 // leaves' offsets and strides, then the scalars.
 func (k *fused) params(pr *gpuParams, shape []int, strides [][]int) {
-	cshape, cstrides := Coalesce(shape, strides...)
+	cshape, cstrides := backend.Coalesce(shape, strides...)
 	pr.ints(len(cshape), 0, 0).array8(cshape)
 	offs := make([]int, k.spec["Off4"].(int)*4)
 	for i, v := range k.leaves {
@@ -1088,7 +1090,7 @@ func fusedKernel(ps []*ewPending, firstBinding int) fused {
 			case n.prod != nil: // an epilogue's product element
 				name = "acc"
 			case n.leaf != nil:
-				i := slices.IndexFunc(k.leaves, func(v View) bool { return sameView(v, *n.leaf) })
+				i := slices.IndexFunc(k.leaves, func(v backend.View) bool { return sameView(v, *n.leaf) })
 				if i < 0 || n.own {
 					i = len(k.leaves)
 					k.leaves = append(k.leaves, *n.leaf)
@@ -1176,17 +1178,17 @@ func scalarType(n *ewNode) string {
 	return n.t
 }
 
-func sameView(a, b View) bool {
+func sameView(a, b backend.View) bool {
 	return a.Buf == b.Buf && a.Offset == b.Offset && slices.Equal(a.Shape, b.Shape) && slices.Equal(a.Strides, b.Strides)
 }
 
 // unaryFn, binaryFn are the functions of the elementwise ops.
-func unaryFn(op UnaryOp, dt DType) *ewFn {
+func unaryFn(op backend.UnaryOp, dt backend.DType) *ewFn {
 	t := wgslType(dt)
 	return &ewFn{params: "v: " + t, ret: t, body: unaryExprFor(op, dt)}
 }
 
-func binaryFn(op BinaryOp, dt DType) *ewFn {
+func binaryFn(op backend.BinaryOp, dt backend.DType) *ewFn {
 	t, ot := wgslType(dt), wgslType(dt)
 	if op.IsComparison() {
 		ot = "f32"
@@ -1196,7 +1198,7 @@ func binaryFn(op BinaryOp, dt DType) *ewFn {
 
 // castFn converts an element of type from to type to, as copy.wgsl does
 // (the identity when they are one type).
-func castFn(from, to DType) *ewFn {
+func castFn(from, to backend.DType) *ewFn {
 	t, ot := wgslType(from), wgslType(to)
 	body := "v"
 	if from != to {
@@ -1207,19 +1209,19 @@ func castFn(from, to DType) *ewFn {
 
 // whereFn is Where's function: a float condition is tested on its bits, as
 // where.wgsl does, so that NaN counts as true.
-func whereFn(ct, dt DType) *ewFn {
+func whereFn(ct, dt backend.DType) *ewFn {
 	c, t := wgslType(ct), wgslType(dt)
 	test := "c != 0"
-	if ct == Float32 {
+	if ct == backend.Float32 {
 		test = "(bitcast<u32>(c) & 0x7fffffffu) != 0u"
 	}
 	return &ewFn{params: "c: " + c + ", u: " + t + ", v: " + t, ret: t, body: "select(v, u, " + test + ")"}
 }
 
 // scalarBits is a scalar operand's bits in the element type dt.
-func scalarBits(s float64, dt DType) *uint32 {
+func scalarBits(s float64, dt backend.DType) *uint32 {
 	bits := math.Float32bits(float32(s))
-	if dt == Int32 {
+	if dt == backend.Int32 {
 		bits = uint32(int32(s))
 	}
 	return &bits

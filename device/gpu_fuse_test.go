@@ -9,6 +9,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/wgtensor/wgtensor/device/backend"
 )
 
 // runChain runs a random chain of elementwise ops on g with fusion on or
@@ -35,7 +37,7 @@ func runChain(t *testing.T, g *gpuDevice, fuse bool, seed uint64) [][]float32 {
 	const a, b, c = 3, 4, 5
 	n := a * b * c
 	special := []float32{float32(math.NaN()), float32(math.Inf(1)), float32(math.Inf(-1)), 0, -0.5, 2}
-	leaf := func(m int) Buffer {
+	leaf := func(m int) backend.Buffer {
 		data := make([]float32, m)
 		for i := range data {
 			if rng.IntN(8) == 0 {
@@ -44,7 +46,7 @@ func runChain(t *testing.T, g *gpuDevice, fuse bool, seed uint64) [][]float32 {
 				data[i] = float32(rng.NormFloat64())
 			}
 		}
-		buf, err := g.Alloc(Float32, m)
+		buf, err := g.Alloc(backend.Float32, m)
 		require.NoError(t, err)
 		require.NoError(t, g.Write(buf, data))
 		return buf
@@ -53,35 +55,35 @@ func runChain(t *testing.T, g *gpuDevice, fuse bool, seed uint64) [][]float32 {
 	full, row, col, wide := leaf(n), leaf(c), leaf(a), leaf(2*n+3)
 	const k = 6 // products [a, b, k] @ [a, k, c]
 	lhs, rhs := leaf(a*b*k), leaf(a*k*c)
-	views := []View{
-		Dense(full, a, b, c),
+	views := []backend.View{
+		backend.Dense(full, a, b, c),
 		{Buf: row, Shape: shape, Strides: []int{0, 0, 1}},                         // broadcast along the leading dims
 		{Buf: col, Shape: shape, Strides: []int{1, 0, 0}},                         // broadcast along the trailing dims
 		{Buf: full, Shape: shape, Strides: []int{1, a, a * b}},                    // transposed
 		{Buf: wide, Offset: 3, Shape: shape, Strides: []int{2 * b * c, 2 * c, 2}}, // strided with an offset
 	}
 	// A pending value of one row, read broadcast over the others.
-	rowExp, err := g.Alloc(Float32, c)
+	rowExp, err := g.Alloc(backend.Float32, c)
 	require.NoError(t, err)
-	g.Unary(Exp, rowExp, Dense(row, c))
-	views = append(views, View{Buf: rowExp, Shape: shape, Strides: []int{0, 0, 1}})
-	unary := []UnaryOp{Neg, Abs, Exp, Log, Sqrt, Tanh, Sigmoid, ReLU, Sin, Recip, GELU}
-	binary := []BinaryOp{Add, Sub, Mul, Div, Maximum, Minimum, Pow, Lt, Ge, Eq, Ne}
-	var results []Buffer
-	pick := func() View {
+	g.Unary(backend.Exp, rowExp, backend.Dense(row, c))
+	views = append(views, backend.View{Buf: rowExp, Shape: shape, Strides: []int{0, 0, 1}})
+	unary := []backend.UnaryOp{backend.Neg, backend.Abs, backend.Exp, backend.Log, backend.Sqrt, backend.Tanh, backend.Sigmoid, backend.ReLU, backend.Sin, backend.Recip, backend.GELU}
+	binary := []backend.BinaryOp{backend.Add, backend.Sub, backend.Mul, backend.Div, backend.Maximum, backend.Minimum, backend.Pow, backend.Lt, backend.Ge, backend.Eq, backend.Ne}
+	var results []backend.Buffer
+	pick := func() backend.View {
 		if len(results) > 0 && rng.IntN(3) > 0 {
-			return Dense(results[len(results)-1-rng.IntN(min(3, len(results)))], a, b, c)
+			return backend.Dense(results[len(results)-1-rng.IntN(min(3, len(results)))], a, b, c)
 		}
 		return views[rng.IntN(len(views))]
 	}
 	for range 40 {
-		out, err := g.Alloc(Float32, n)
+		out, err := g.Alloc(backend.Float32, n)
 		require.NoError(t, err)
 		switch rng.IntN(7) {
 		case 6: // a product, whose consumers become its epilogue
-			g.MatMul(out, Dense(lhs, a, b, k), View{Buf: rhs, Shape: []int{a, k, c}, Strides: []int{k * c, 1, k}})
+			g.MatMul(out, backend.Dense(lhs, a, b, k), backend.View{Buf: rhs, Shape: []int{a, k, c}, Strides: []int{k * c, 1, k}})
 		case 4:
-			g.Copy(Dense(out, a, b, c), pick())
+			g.Copy(backend.Dense(out, a, b, c), pick())
 		case 5:
 			g.Fill(out, float64(special[rng.IntN(len(special))]))
 		case 0:
@@ -96,19 +98,19 @@ func runChain(t *testing.T, g *gpuDevice, fuse bool, seed uint64) [][]float32 {
 		results = append(results, out)
 	}
 	// Reductions of results, which evaluate pending ones as they load them.
-	var reduced []Buffer
-	for _, op := range []ReduceOp{ReduceSum, ReduceMax, ReduceMean} {
-		out, err := g.Alloc(Float32, a*b)
+	var reduced []backend.Buffer
+	for _, op := range []backend.ReduceOp{backend.ReduceSum, backend.ReduceMax, backend.ReduceMean} {
+		out, err := g.Alloc(backend.Float32, a*b)
 		require.NoError(t, err)
-		g.Reduce(op, out, Dense(results[rng.IntN(len(results))], a, b, c), 1)
+		g.Reduce(op, out, backend.Dense(results[rng.IntN(len(results))], a, b, c), 1)
 		reduced = append(reduced, out)
 	}
 	// Some results computed together, as optimizers ask.
 	from := rng.IntN(len(results) - 5)
 	g.Realize(results[from : from+5]...)
 	// In-place updates of a leaf, as optimizers do.
-	g.BinaryScalar(Mul, full, Dense(full, n), 0.5, false)
-	g.Binary(Add, full, Dense(full, n), Dense(results[len(results)-1], n))
+	g.BinaryScalar(backend.Mul, full, backend.Dense(full, n), 0.5, false)
+	g.Binary(backend.Add, full, backend.Dense(full, n), backend.Dense(results[len(results)-1], n))
 	results = append(results, full)
 	var got [][]float32
 	for _, r := range append(results, reduced...) {
@@ -159,8 +161,8 @@ func TestGPUFusedChainsMatchUnfused(t *testing.T) {
 // broadcast view takes its own. Reading them afterwards dispatches nothing.
 func TestGPURealizeComputesTogether(t *testing.T) {
 	g := testGPU(t)
-	alloc := func(data ...float32) Buffer {
-		b, err := g.Alloc(Float32, len(data))
+	alloc := func(data ...float32) backend.Buffer {
+		b, err := g.Alloc(backend.Float32, len(data))
 		require.NoError(t, err)
 		if len(data) > 0 && data[0] != 0 {
 			require.NoError(t, g.Write(b, data))
@@ -170,11 +172,11 @@ func TestGPURealizeComputesTogether(t *testing.T) {
 	x, y, z := alloc(1, 2, 3), alloc(4, 5, 6), alloc(1, 2)
 	m, v, p, q, r := alloc(0, 0, 0), alloc(0, 0, 0), alloc(0, 0, 0), alloc(0, 0), alloc(0, 0, 0, 0)
 	record := func() {
-		g.BinaryScalar(Mul, m, Dense(x, 3), 2, false) // m = 2x
-		g.Binary(Mul, v, Dense(y, 3), Dense(y, 3))    // v = y²
-		g.Binary(Add, p, Dense(m, 3), Dense(v, 3))    // p = m + v, taking both in
-		g.Unary(Neg, q, Dense(z, 2))                  // another shape, dense
-		g.Unary(Neg, r, View{Buf: z, Shape: []int{2, 2}, Strides: []int{0, 1}})
+		g.BinaryScalar(backend.Mul, m, backend.Dense(x, 3), 2, false)      // m = 2x
+		g.Binary(backend.Mul, v, backend.Dense(y, 3), backend.Dense(y, 3)) // v = y²
+		g.Binary(backend.Add, p, backend.Dense(m, 3), backend.Dense(v, 3)) // p = m + v, taking both in
+		g.Unary(backend.Neg, q, backend.Dense(z, 2))                       // another shape, dense
+		g.Unary(backend.Neg, r, backend.View{Buf: z, Shape: []int{2, 2}, Strides: []int{0, 1}})
 	}
 	record()
 	require.NoError(t, g.Sync())
@@ -182,7 +184,7 @@ func TestGPURealizeComputesTogether(t *testing.T) {
 	record()
 	g.Realize(m, v, p, q, r)
 	assert.Equal(t, int64(2), g.Stats().Dispatches-before, "m, v, p and q in one kernel, r in another")
-	read := func(b Buffer) []float32 {
+	read := func(b backend.Buffer) []float32 {
 		out := make([]float32, b.Len())
 		require.NoError(t, g.Read(b, out))
 		return out
@@ -193,7 +195,7 @@ func TestGPURealizeComputesTogether(t *testing.T) {
 	assert.Equal(t, []float32{-1, -2}, read(q))
 	assert.Equal(t, []float32{-1, -2, -1, -2}, read(r))
 	assert.Equal(t, int64(2), g.Stats().Dispatches-before, "nothing left to compute")
-	for _, b := range []Buffer{x, y, z, m, v, p, q, r} {
+	for _, b := range []backend.Buffer{x, y, z, m, v, p, q, r} {
 		g.Free(b)
 	}
 }
@@ -204,14 +206,14 @@ func TestGPURealizeComputesTogether(t *testing.T) {
 // and so is a reduction.
 func TestGPUReduceTakesPendingInput(t *testing.T) {
 	g := testGPU(t)
-	x, err := g.Alloc(Float32, 6)
+	x, err := g.Alloc(backend.Float32, 6)
 	require.NoError(t, err)
 	require.NoError(t, g.Write(x, []float32{1, 2, 3, 4, 5, 6}))
 	sq, sum, prod, relu := allocFloats(t, g, 6), allocFloats(t, g, 2), allocFloats(t, g, 4), allocFloats(t, g, 4)
 	require.NoError(t, g.Sync())
 	before := g.Stats().Dispatches
-	g.Binary(Mul, sq, Dense(x, 2, 3), Dense(x, 2, 3)) // pending
-	g.Reduce(ReduceSum, sum, Dense(sq, 2, 3), 1)
+	g.Binary(backend.Mul, sq, backend.Dense(x, 2, 3), backend.Dense(x, 2, 3)) // pending
+	g.Reduce(backend.ReduceSum, sum, backend.Dense(sq, 2, 3), 1)
 	out := make([]float32, 2)
 	require.NoError(t, g.Read(sum, out))
 	assert.Equal(t, []float32{14, 77}, out)
@@ -221,22 +223,22 @@ func TestGPUReduceTakesPendingInput(t *testing.T) {
 	assert.Equal(t, []float32{1, 4, 9, 16, 25, 36}, full)
 
 	before = g.Stats().Dispatches
-	g.MatMul(prod, Dense(x, 1, 2, 3), View{Buf: x, Shape: []int{1, 3, 2}, Strides: []int{6, 1, 3}}) // x·xᵀ
-	g.BinaryScalar(Sub, relu, Dense(prod, 4), 20, false)
-	g.Unary(ReLU, relu, Dense(relu, 4))
+	g.MatMul(prod, backend.Dense(x, 1, 2, 3), backend.View{Buf: x, Shape: []int{1, 3, 2}, Strides: []int{6, 1, 3}}) // x·xᵀ
+	g.BinaryScalar(backend.Sub, relu, backend.Dense(prod, 4), 20, false)
+	g.Unary(backend.ReLU, relu, backend.Dense(relu, 4))
 	got := make([]float32, 4)
 	require.NoError(t, g.Read(relu, got))
 	assert.Equal(t, []float32{0, 12, 12, 57}, got)
 	assert.Equal(t, int64(1), g.Stats().Dispatches-before, "the product with its epilogue")
 
 	before = g.Stats().Dispatches
-	g.Reduce(ReduceMax, sum, Dense(x, 2, 3), 1)       // 3, 6
-	g.BinaryScalar(Mul, sum, Dense(sum, 2), 2, false) // in place: 6, 12
-	g.Unary(Sqrt, sum, Dense(sum, 2))
+	g.Reduce(backend.ReduceMax, sum, backend.Dense(x, 2, 3), 1)       // 3, 6
+	g.BinaryScalar(backend.Mul, sum, backend.Dense(sum, 2), 2, false) // in place: 6, 12
+	g.Unary(backend.Sqrt, sum, backend.Dense(sum, 2))
 	require.NoError(t, g.Read(sum, out))
 	assert.InDeltaSlice(t, []float32{float32(math.Sqrt(6)), float32(math.Sqrt(12))}, out, 1e-6)
 	assert.Equal(t, int64(1), g.Stats().Dispatches-before, "the reduction with its epilogue")
-	for _, b := range []Buffer{x, sq, sum, prod, relu} {
+	for _, b := range []backend.Buffer{x, sq, sum, prod, relu} {
 		g.Free(b)
 	}
 }
@@ -254,8 +256,8 @@ func TestGPUProductReadsThroughCopy(t *testing.T) {
 	}
 	x := allocFloats(t, g, len(data))
 	require.NoError(t, g.Write(x, data))
-	heads := View{Buf: x, Shape: []int{bs, h, s, d}, Strides: []int{s * h * d, d, h * d, 1}}
-	keysT := View{Buf: x, Shape: []int{bs, h, d, s}, Strides: []int{s * h * d, d, 1, h * d}}
+	heads := backend.View{Buf: x, Shape: []int{bs, h, s, d}, Strides: []int{s * h * d, d, h * d, 1}}
+	keysT := backend.View{Buf: x, Shape: []int{bs, h, d, s}, Strides: []int{s * h * d, d, 1, h * d}}
 	run := func(fuse bool) ([]float32, int64) {
 		g.mu.Lock()
 		saved := g.fuse
@@ -269,19 +271,19 @@ func TestGPUProductReadsThroughCopy(t *testing.T) {
 		require.NoError(t, g.Sync())
 		before := g.Stats().Dispatches
 		q, kt, out := allocFloats(t, g, len(data)), allocFloats(t, g, len(data)), allocFloats(t, g, bs*h*s*s)
-		g.Copy(Dense(q, bs, h, s, d), heads)
-		g.Copy(Dense(kt, bs, h, d, s), keysT)
-		g.MatMul(out, Dense(q, bs*h, s, d), Dense(kt, bs*h, d, s)) // scores q·kᵀ
+		g.Copy(backend.Dense(q, bs, h, s, d), heads)
+		g.Copy(backend.Dense(kt, bs, h, d, s), keysT)
+		g.MatMul(out, backend.Dense(q, bs*h, s, d), backend.Dense(kt, bs*h, d, s)) // scores q·kᵀ
 		// Heads merged back, [B, S, H, D] as [B·S, H·D], multiplied by
 		// its own transpose: rows and columns of two levels each.
 		merged, gram := allocFloats(t, g, len(data)), allocFloats(t, g, h*d*h*d)
-		g.Copy(Dense(merged, bs, s, h, d), View{Buf: q, Shape: []int{bs, s, h, d}, Strides: []int{h * s * d, d, s * d, 1}})
-		g.MatMul(gram, View{Buf: merged, Shape: []int{1, h * d, bs * s}, Strides: []int{0, 1, h * d}}, Dense(merged, 1, bs*s, h*d))
+		g.Copy(backend.Dense(merged, bs, s, h, d), backend.View{Buf: q, Shape: []int{bs, s, h, d}, Strides: []int{h * s * d, d, s * d, 1}})
+		g.MatMul(gram, backend.View{Buf: merged, Shape: []int{1, h * d, bs * s}, Strides: []int{0, 1, h * d}}, backend.Dense(merged, 1, bs*s, h*d))
 		got := make([]float32, out.Len()+gram.Len())
 		require.NoError(t, g.Read(out, got[:out.Len()]))
 		require.NoError(t, g.Read(gram, got[out.Len():]))
 		n := g.Stats().Dispatches - before
-		for _, b := range []Buffer{q, kt, out, merged, gram} {
+		for _, b := range []backend.Buffer{q, kt, out, merged, gram} {
 			g.Free(b)
 		}
 		return got, n
@@ -295,8 +297,8 @@ func TestGPUProductReadsThroughCopy(t *testing.T) {
 }
 
 // allocFloats allocates n float32 elements.
-func allocFloats(t *testing.T, g *gpuDevice, n int) Buffer {
-	b, err := g.Alloc(Float32, n)
+func allocFloats(t *testing.T, g *gpuDevice, n int) backend.Buffer {
+	b, err := g.Alloc(backend.Float32, n)
 	require.NoError(t, err)
 	return b
 }
@@ -307,40 +309,40 @@ func allocFloats(t *testing.T, g *gpuDevice, n int) Buffer {
 // them.
 func TestGPUFusionKeepsOrder(t *testing.T) {
 	g := testGPU(t)
-	up := func(v ...float32) Buffer {
-		b, err := g.Alloc(Float32, len(v))
+	up := func(v ...float32) backend.Buffer {
+		b, err := g.Alloc(backend.Float32, len(v))
 		require.NoError(t, err)
 		require.NoError(t, g.Write(b, v))
 		return b
 	}
-	read := func(b Buffer) []float32 {
+	read := func(b backend.Buffer) []float32 {
 		out := make([]float32, b.Len())
 		require.NoError(t, g.Read(b, out))
 		return out
 	}
 	x := up(1, 2, 3)
-	y, err := g.Alloc(Float32, 3)
+	y, err := g.Alloc(backend.Float32, 3)
 	require.NoError(t, err)
-	g.BinaryScalar(Mul, y, Dense(x, 3), 10, false) // pending, reads x
+	g.BinaryScalar(backend.Mul, y, backend.Dense(x, 3), 10, false) // pending, reads x
 	require.NoError(t, g.Write(x, []float32{7, 7, 7}))
 	assert.Equal(t, []float32{10, 20, 30}, read(y), "computed before the host write")
 
-	z, err := g.Alloc(Float32, 3)
+	z, err := g.Alloc(backend.Float32, 3)
 	require.NoError(t, err)
-	g.BinaryScalar(Add, z, Dense(x, 3), 1, false) // z = x + 1 = 8
-	g.Copy(Dense(x, 3), Dense(y, 3))              // a kernel overwrites x
-	g.BinaryScalar(Mul, x, Dense(x, 3), 2, false) // x = 2·y = 20, 40, 60 (pending, in place)
+	g.BinaryScalar(backend.Add, z, backend.Dense(x, 3), 1, false) // z = x + 1 = 8
+	g.Copy(backend.Dense(x, 3), backend.Dense(y, 3))              // a kernel overwrites x
+	g.BinaryScalar(backend.Mul, x, backend.Dense(x, 3), 2, false) // x = 2·y = 20, 40, 60 (pending, in place)
 	assert.Equal(t, []float32{8, 8, 8}, read(z), "z read x before the copy")
 	assert.Equal(t, []float32{20, 40, 60}, read(x))
 
-	w, err := g.Alloc(Float32, 3)
+	w, err := g.Alloc(backend.Float32, 3)
 	require.NoError(t, err)
-	g.Unary(Neg, w, Dense(z, 3))
+	g.Unary(backend.Neg, w, backend.Dense(z, 3))
 	g.Free(z)            // w still needs z's values
 	other := up(5, 5, 5) // may reuse z's memory
 	assert.Equal(t, []float32{-8, -8, -8}, read(w))
 	assert.Equal(t, []float32{5, 5, 5}, read(other))
-	for _, b := range []Buffer{x, y, w, other} {
+	for _, b := range []backend.Buffer{x, y, w, other} {
 		g.Free(b)
 	}
 }
@@ -355,17 +357,17 @@ func TestGPUFusionBoundsLeaves(t *testing.T) {
 	for i := range data {
 		data[i] = float32(i)
 	}
-	x, err := g.Alloc(Float32, len(data))
+	x, err := g.Alloc(backend.Float32, len(data))
 	require.NoError(t, err)
 	require.NoError(t, g.Write(x, data))
-	acc, err := g.Alloc(Float32, 10)
+	acc, err := g.Alloc(backend.Float32, 10)
 	require.NoError(t, err)
-	g.Unary(Neg, acc, View{Buf: x, Shape: []int{10}, Strides: []int{1}})
+	g.Unary(backend.Neg, acc, backend.View{Buf: x, Shape: []int{10}, Strides: []int{1}})
 	before := g.Stats().Dispatches
 	for off := 1; off < views; off++ {
-		next, err := g.Alloc(Float32, 10)
+		next, err := g.Alloc(backend.Float32, 10)
 		require.NoError(t, err)
-		g.Binary(Add, next, Dense(acc, 10), View{Buf: x, Offset: off, Shape: []int{10}, Strides: []int{1}})
+		g.Binary(backend.Add, next, backend.Dense(acc, 10), backend.View{Buf: x, Offset: off, Shape: []int{10}, Strides: []int{1}})
 		acc = next
 	}
 	got := make([]float32, 10)

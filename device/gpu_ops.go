@@ -8,26 +8,28 @@ import (
 	"math"
 	"slices"
 	"time"
+
+	"github.com/wgtensor/wgtensor/device/backend"
 )
 
 // wgslType is the WGSL spelling of an element type.
-func wgslType(dt DType) string {
-	if dt == Int32 {
+func wgslType(dt backend.DType) string {
+	if dt == backend.Int32 {
 		return "i32"
 	}
 	return "f32"
 }
 
-var unaryExpr = map[UnaryOp]string{
-	Neg: "-v", Abs: "abs(v)", Square: "v * v", Exp: "exp(v)", Log: "select(log(v), -inf_f32(), v == 0.0)", Sqrt: "sqrt(v)",
-	Rsqrt: "1.0 / sqrt(v)", Recip: "1.0 / v", Sin: "sin(v)", Cos: "cos(v)", Tanh: "tanh_stable(v)",
-	Sigmoid: "sigmoid_stable(v)", ReLU: "select(0.0, v, v > 0.0 || is_nan(v))", GELU: "gelu(v)",
-	GELUGrad: "gelu_grad(v)", Erf: "erf_approx(v)",
+var unaryExpr = map[backend.UnaryOp]string{
+	backend.Neg: "-v", backend.Abs: "abs(v)", backend.Square: "v * v", backend.Exp: "exp(v)", backend.Log: "select(log(v), -inf_f32(), v == 0.0)", backend.Sqrt: "sqrt(v)",
+	backend.Rsqrt: "1.0 / sqrt(v)", backend.Recip: "1.0 / v", backend.Sin: "sin(v)", backend.Cos: "cos(v)", backend.Tanh: "tanh_stable(v)",
+	backend.Sigmoid: "sigmoid_stable(v)", backend.ReLU: "select(0.0, v, v > 0.0 || is_nan(v))", backend.GELU: "gelu(v)",
+	backend.GELUGrad: "gelu_grad(v)", backend.Erf: "erf_approx(v)",
 }
 
-func unaryExprFor(op UnaryOp, dt DType) string {
-	if op == Sign {
-		if dt == Int32 {
+func unaryExprFor(op backend.UnaryOp, dt backend.DType) string {
+	if op == backend.Sign {
+		if dt == backend.Int32 {
 			return "sign_i32(v)"
 		}
 		return "select(sign(v), 0.0, is_nan(v))"
@@ -35,24 +37,24 @@ func unaryExprFor(op UnaryOp, dt DType) string {
 	return unaryExpr[op]
 }
 
-var binaryExpr = map[BinaryOp]string{
-	Add: "u + v", Sub: "u - v", Mul: "u * v", Div: "u / v", Pow: "pow_real(u, v)",
-	Eq: "u == v", Ne: "u != v", Lt: "u < v", Le: "u <= v", Gt: "u > v", Ge: "u >= v",
+var binaryExpr = map[backend.BinaryOp]string{
+	backend.Add: "u + v", backend.Sub: "u - v", backend.Mul: "u * v", backend.Div: "u / v", backend.Pow: "pow_real(u, v)",
+	backend.Eq: "u == v", backend.Ne: "u != v", backend.Lt: "u < v", backend.Le: "u <= v", backend.Gt: "u > v", backend.Ge: "u >= v",
 }
 
-func binaryExprFor(op BinaryOp, dt DType) string {
+func binaryExprFor(op backend.BinaryOp, dt backend.DType) string {
 	switch {
-	case op == Maximum && dt == Float32:
+	case op == backend.Maximum && dt == backend.Float32:
 		return "max_nan(u, v)"
-	case op == Minimum && dt == Float32:
+	case op == backend.Minimum && dt == backend.Float32:
 		return "min_nan(u, v)"
-	case op == Maximum:
+	case op == backend.Maximum:
 		return "max(u, v)"
-	case op == Minimum:
+	case op == backend.Minimum:
 		return "min(u, v)"
-	case op == Ne && dt == Float32:
+	case op == backend.Ne && dt == backend.Float32:
 		return "select(0.0, 1.0, any_nan(u, v) || u != v)"
-	case op.IsComparison() && dt == Float32:
+	case op.IsComparison() && dt == backend.Float32:
 		return "select(0.0, 1.0, !any_nan(u, v) && " + binaryExpr[op] + ")"
 	case op.IsComparison():
 		return "select(0.0, 1.0, " + binaryExpr[op] + ")"
@@ -91,7 +93,7 @@ func refuse(format string, args ...any) error {
 // is carried by outs, the buffers the op writes, until an op writes them
 // again, and reported by Read and BufferErr; any other error becomes the
 // device's sticky fault, reported by the next Sync or Read.
-func (g *gpuDevice) do(op string, outs []Buffer, f func() error) {
+func (g *gpuDevice) do(op string, outs []backend.Buffer, f func() error) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	if g.faulted() != nil {
@@ -125,15 +127,15 @@ func (g *gpuDevice) do(op string, outs []Buffer, f func() error) {
 // strided destination), args its buffer bindings, each addressed through
 // one of the views (gpuArg.of) or through the linear index. The views must
 // coalesce to at most MaxRank dimensions (see fitLocked).
-func (g *gpuDevice) elementwise(p *pipeline, shape []int, views []View, flags, scalar uint32, args ...gpuArg) error {
+func (g *gpuDevice) elementwise(p *pipeline, shape []int, views []backend.View, flags, scalar uint32, args ...gpuArg) error {
 	return g.elementwiseExtra(p, shape, views, flags, scalar, nil, args...)
 }
 
 // elementwiseExtra is elementwise for a kernel whose Params continue after
 // ew_params' fields with the 32-bit values extra. Operands larger than one
 // binding covers split the work (see splitElementwise).
-func (g *gpuDevice) elementwiseExtra(p *pipeline, shape []int, views []View, flags, scalar uint32, extra []uint32, args ...gpuArg) error {
-	if Numel(shape) == 0 {
+func (g *gpuDevice) elementwiseExtra(p *pipeline, shape []int, views []backend.View, flags, scalar uint32, extra []uint32, args ...gpuArg) error {
+	if backend.Numel(shape) == 0 {
 		return nil
 	}
 	strides := make([][]int, len(views))
@@ -141,12 +143,12 @@ func (g *gpuDevice) elementwiseExtra(p *pipeline, shape []int, views []View, fla
 	for i, v := range views {
 		strides[i], offs[i] = v.Strides, v.Offset
 	}
-	cshape, cstrides := Coalesce(shape, strides...)
-	if len(cshape) > MaxRank {
-		return refuse("views of shape %v coalesce to %d dimensions, more than %d", shape, len(cshape), MaxRank)
+	cshape, cstrides := backend.Coalesce(shape, strides...)
+	if len(cshape) > backend.MaxRank {
+		return refuse("views of shape %v coalesce to %d dimensions, more than %d", shape, len(cshape), backend.MaxRank)
 	}
 	launch := func(part ewPart, args []gpuArg) error {
-		n := Numel(part.shape)
+		n := backend.Numel(part.shape)
 		var pr gpuParams
 		pr.ints(n, len(part.shape)).u32(flags, scalar)
 		var offs [4]int
@@ -172,7 +174,7 @@ func (g *gpuDevice) elementwiseExtra(p *pipeline, shape []int, views []View, fla
 // copyLocked records dst = src for views of any rank: when they coalesce to
 // more than MaxRank dimensions, the kernel takes the MaxRank largest and
 // the host loops over the others, one dispatch per index of theirs.
-func (g *gpuDevice) copyLocked(dst, src View) error {
+func (g *gpuDevice) copyLocked(dst, src backend.View) error {
 	if src.Numel() == 0 {
 		return nil
 	}
@@ -185,16 +187,16 @@ func (g *gpuDevice) copyLocked(dst, src View) error {
 		return err
 	}
 	args := []gpuArg{gpuIn(1, src.Buf).of(0), gpuOut(2, dst.Buf).of(1)}
-	cshape, cstrides := Coalesce(src.Shape, src.Strides, dst.Strides)
-	if len(cshape) <= MaxRank {
-		return g.elementwise(p, src.Shape, []View{src, dst}, 0, 0, args...)
+	cshape, cstrides := backend.Coalesce(src.Shape, src.Strides, dst.Strides)
+	if len(cshape) <= backend.MaxRank {
+		return g.elementwise(p, src.Shape, []backend.View{src, dst}, 0, 0, args...)
 	}
 	byLength := make([]int, len(cshape))
 	for d := range byLength {
 		byLength[d] = d
 	}
 	slices.SortStableFunc(byLength, func(a, b int) int { return cshape[b] - cshape[a] })
-	inKernel := byLength[:MaxRank]
+	inKernel := byLength[:backend.MaxRank]
 	slices.Sort(inKernel)
 	var inner, outer []int // dimensions in the kernel and on the host
 	for d := range cshape {
@@ -212,8 +214,8 @@ func (g *gpuDevice) copyLocked(dst, src View) error {
 		return out
 	}
 	shape := pick(cshape, inner)
-	s := View{Buf: src.Buf, Shape: shape, Strides: pick(cstrides[0], inner)}
-	d := View{Buf: dst.Buf, Shape: shape, Strides: pick(cstrides[1], inner)}
+	s := backend.View{Buf: src.Buf, Shape: shape, Strides: pick(cstrides[0], inner)}
+	d := backend.View{Buf: dst.Buf, Shape: shape, Strides: pick(cstrides[1], inner)}
 	idx := make([]int, len(outer))
 	for {
 		s.Offset, d.Offset = src.Offset, dst.Offset
@@ -221,7 +223,7 @@ func (g *gpuDevice) copyLocked(dst, src View) error {
 			s.Offset += idx[i] * cstrides[0][dim]
 			d.Offset += idx[i] * cstrides[1][dim]
 		}
-		if err := g.elementwise(p, shape, []View{s, d}, 0, 0, args...); err != nil {
+		if err := g.elementwise(p, shape, []backend.View{s, d}, 0, 0, args...); err != nil {
 			return err
 		}
 		i := len(idx) - 1
@@ -242,7 +244,7 @@ func (g *gpuDevice) copyLocked(dst, src View) error {
 // dimensions, it copies each one that is not contiguous into a dense
 // scratch buffer and puts that in its place. done gives the scratch buffers
 // back; call it once the work reading them is recorded.
-func (g *gpuDevice) fitLocked(shape []int, views []View) (done func(), err error) {
+func (g *gpuDevice) fitLocked(shape []int, views []backend.View) (done func(), err error) {
 	var scratch []*gpuBuffer
 	done = func() {
 		for _, b := range scratch {
@@ -253,7 +255,7 @@ func (g *gpuDevice) fitLocked(shape []int, views []View) (done func(), err error
 	for i, v := range views {
 		strides[i] = v.Strides
 	}
-	if cshape, _ := Coalesce(shape, strides...); len(cshape) <= MaxRank || Numel(shape) == 0 {
+	if cshape, _ := backend.Coalesce(shape, strides...); len(cshape) <= backend.MaxRank || backend.Numel(shape) == 0 {
 		return done, nil
 	}
 	for i, v := range views {
@@ -274,34 +276,34 @@ func (g *gpuDevice) fitLocked(shape []int, views []View) (done func(), err error
 // compactLocked returns x when it is contiguous, or else a dense copy of it
 // in a scratch buffer, which done gives back once the work reading it is
 // recorded.
-func (g *gpuDevice) compactLocked(x View) (View, func(), error) {
+func (g *gpuDevice) compactLocked(x backend.View) (backend.View, func(), error) {
 	if x.IsContiguous() {
 		return x, func() {}, nil
 	}
 	dense, b, err := g.contiguousLocked(x)
 	if err != nil {
-		return View{}, nil, err
+		return backend.View{}, nil, err
 	}
 	return dense, func() { g.releaseScratchLocked(b) }, nil
 }
 
 // contiguousLocked copies v into a dense scratch buffer of its shape, which
 // it returns for releaseScratchLocked once the work reading it is recorded.
-func (g *gpuDevice) contiguousLocked(v View) (View, *gpuBuffer, error) {
+func (g *gpuDevice) contiguousLocked(v backend.View) (backend.View, *gpuBuffer, error) {
 	b, err := g.scratchLocked(v.Buf.DType(), v.Numel())
 	if err != nil {
-		return View{}, nil, err
+		return backend.View{}, nil, err
 	}
-	dense := Dense(b, v.Shape...)
+	dense := backend.Dense(b, v.Shape...)
 	if err := g.copyLocked(dense, v); err != nil {
 		g.releaseScratchLocked(b)
-		return View{}, nil, err
+		return backend.View{}, nil, err
 	}
 	return dense, b, nil
 }
 
-func (g *gpuDevice) Fill(dst Buffer, v float64) {
-	g.do("Fill", []Buffer{dst}, func() error {
+func (g *gpuDevice) Fill(dst backend.Buffer, v float64) {
+	g.do("Fill", []backend.Buffer{dst}, func() error {
 		dt := dst.DType()
 		if ok, err := g.deferLocked("Fill", dst, []int{dst.Len()}, castFn(dt, dt), ewIn{scalar: scalarBits(v, dt)}); ok || err != nil {
 			return err
@@ -311,16 +313,16 @@ func (g *gpuDevice) Fill(dst Buffer, v float64) {
 			return err
 		}
 		bits := math.Float32bits(float32(v))
-		if dst.DType() == Int32 {
+		if dst.DType() == backend.Int32 {
 			bits = uint32(int32(v))
 		}
 		n := dst.Len()
-		return g.elementwise(p, []int{n}, []View{Dense(dst, n)}, 0, bits, gpuOut(2, dst))
+		return g.elementwise(p, []int{n}, []backend.View{backend.Dense(dst, n)}, 0, bits, gpuOut(2, dst))
 	})
 }
 
-func (g *gpuDevice) Copy(dst, src View) {
-	g.do("Copy", []Buffer{dst.Buf}, func() error {
+func (g *gpuDevice) Copy(dst, src backend.View) {
+	g.do("Copy", []backend.Buffer{dst.Buf}, func() error {
 		// A copy into a whole buffer (Contiguous, a cast) is an
 		// elementwise op like any other; one into a part of a buffer
 		// (Concat, a slice assignment) runs now.
@@ -337,8 +339,8 @@ func (g *gpuDevice) Copy(dst, src View) {
 	})
 }
 
-func (g *gpuDevice) Unary(op UnaryOp, dst Buffer, x View) {
-	g.do(op.String(), []Buffer{dst}, func() error {
+func (g *gpuDevice) Unary(op backend.UnaryOp, dst backend.Buffer, x backend.View) {
+	g.do(op.String(), []backend.Buffer{dst}, func() error {
 		dt := x.Buf.DType()
 		if ok, err := g.deferLocked(op.String(), dst, x.Shape, unaryFn(op, dt), ewIn{view: x}); ok || err != nil {
 			return err
@@ -347,7 +349,7 @@ func (g *gpuDevice) Unary(op UnaryOp, dst Buffer, x View) {
 		if err != nil {
 			return err
 		}
-		v := []View{x}
+		v := []backend.View{x}
 		done, err := g.fitLocked(x.Shape, v)
 		if err != nil {
 			return err
@@ -357,7 +359,7 @@ func (g *gpuDevice) Unary(op UnaryOp, dst Buffer, x View) {
 	})
 }
 
-func (g *gpuDevice) binaryPipeline(op BinaryOp, dt DType) (*pipeline, error) {
+func (g *gpuDevice) binaryPipeline(op backend.BinaryOp, dt backend.DType) (*pipeline, error) {
 	ot := wgslType(dt)
 	if op.IsComparison() {
 		ot = "f32"
@@ -365,8 +367,8 @@ func (g *gpuDevice) binaryPipeline(op BinaryOp, dt DType) (*pipeline, error) {
 	return g.pipelineLocked("binary", "main", kernelSpec{"T": wgslType(dt), "OT": ot, "Expr": binaryExprFor(op, dt)})
 }
 
-func (g *gpuDevice) Binary(op BinaryOp, dst Buffer, a, b View) {
-	g.do(op.String(), []Buffer{dst}, func() error {
+func (g *gpuDevice) Binary(op backend.BinaryOp, dst backend.Buffer, a, b backend.View) {
+	g.do(op.String(), []backend.Buffer{dst}, func() error {
 		if ok, err := g.deferLocked(op.String(), dst, a.Shape, binaryFn(op, a.Buf.DType()), ewIn{view: a}, ewIn{view: b}); ok || err != nil {
 			return err
 		}
@@ -374,7 +376,7 @@ func (g *gpuDevice) Binary(op BinaryOp, dst Buffer, a, b View) {
 		if err != nil {
 			return err
 		}
-		v := []View{a, b}
+		v := []backend.View{a, b}
 		done, err := g.fitLocked(a.Shape, v)
 		if err != nil {
 			return err
@@ -384,8 +386,8 @@ func (g *gpuDevice) Binary(op BinaryOp, dst Buffer, a, b View) {
 	})
 }
 
-func (g *gpuDevice) BinaryScalar(op BinaryOp, dst Buffer, a View, s float64, scalarFirst bool) {
-	g.do(op.String(), []Buffer{dst}, func() error {
+func (g *gpuDevice) BinaryScalar(op backend.BinaryOp, dst backend.Buffer, a backend.View, s float64, scalarFirst bool) {
+	g.do(op.String(), []backend.Buffer{dst}, func() error {
 		dt := a.Buf.DType()
 		ins := []ewIn{{view: a}, {scalar: scalarBits(s, dt)}}
 		if scalarFirst {
@@ -403,18 +405,18 @@ func (g *gpuDevice) BinaryScalar(op BinaryOp, dst Buffer, a View, s float64, sca
 			flags |= 2
 		}
 		bits := *scalarBits(s, dt)
-		v := []View{a}
+		v := []backend.View{a}
 		done, err := g.fitLocked(a.Shape, v)
 		if err != nil {
 			return err
 		}
 		defer done()
-		return g.elementwise(p, a.Shape, []View{v[0], v[0]}, flags, bits, gpuIn(1, v[0].Buf).of(0), gpuIn(2, v[0].Buf).of(1), gpuOut(3, dst))
+		return g.elementwise(p, a.Shape, []backend.View{v[0], v[0]}, flags, bits, gpuIn(1, v[0].Buf).of(0), gpuIn(2, v[0].Buf).of(1), gpuOut(3, dst))
 	})
 }
 
-func (g *gpuDevice) Where(dst Buffer, cond, a, b View) {
-	g.do("Where", []Buffer{dst}, func() error {
+func (g *gpuDevice) Where(dst backend.Buffer, cond, a, b backend.View) {
+	g.do("Where", []backend.Buffer{dst}, func() error {
 		if ok, err := g.deferLocked("Where", dst, a.Shape, whereFn(cond.Buf.DType(), a.Buf.DType()), ewIn{view: cond}, ewIn{view: a}, ewIn{view: b}); ok || err != nil {
 			return err
 		}
@@ -422,7 +424,7 @@ func (g *gpuDevice) Where(dst Buffer, cond, a, b View) {
 		if err != nil {
 			return err
 		}
-		v := []View{cond, a, b}
+		v := []backend.View{cond, a, b}
 		done, err := g.fitLocked(a.Shape, v)
 		if err != nil {
 			return err
@@ -434,22 +436,22 @@ func (g *gpuDevice) Where(dst Buffer, cond, a, b View) {
 }
 
 // reduceSpec gives the accumulator type and the expressions of a reduction.
-func reduceSpec(op ReduceOp, dt DType) kernelSpec {
+func reduceSpec(op backend.ReduceOp, dt backend.DType) kernelSpec {
 	t := wgslType(dt)
 	s := kernelSpec{"T": t, "AT": t, "OT": t, "Finish": "acc"}
 	switch {
-	case op == ReduceSum || op == ReduceMean:
+	case op == backend.ReduceSum || op == backend.ReduceMean:
 		s["Combine"], s["Identity"] = "a + b", t+"(0)"
-		if op == ReduceMean {
+		if op == backend.ReduceMean {
 			s["Finish"] = "acc * p.scale"
 		}
-	case op == ReduceMax && dt == Float32:
+	case op == backend.ReduceMax && dt == backend.Float32:
 		s["Combine"], s["Identity"] = "max_nan(a, b)", "-inf_f32()"
-	case op == ReduceMin && dt == Float32:
+	case op == backend.ReduceMin && dt == backend.Float32:
 		s["Combine"], s["Identity"] = "min_nan(a, b)", "inf_f32()"
-	case op == ReduceMax:
+	case op == backend.ReduceMax:
 		s["Combine"], s["Identity"] = "max(a, b)", "bitcast<i32>(0x80000000u)"
-	case op == ReduceMin:
+	case op == backend.ReduceMin:
 		s["Combine"], s["Identity"] = "min(a, b)", "2147483647"
 	}
 	return s
@@ -458,11 +460,11 @@ func reduceSpec(op ReduceOp, dt DType) kernelSpec {
 // splitView coalesces the leading and the trailing n dimensions of x
 // separately. ok is false when either part has more than MaxRank
 // dimensions left.
-func splitView(x View, n int) (outShape, outStrides, redShape, redStrides []int, ok bool) {
+func splitView(x backend.View, n int) (outShape, outStrides, redShape, redStrides []int, ok bool) {
 	r := len(x.Shape) - n
-	outShape, os := Coalesce(x.Shape[:r], x.Strides[:r])
-	redShape, rs := Coalesce(x.Shape[r:], x.Strides[r:])
-	if len(outShape) > MaxRank || len(redShape) > MaxRank {
+	outShape, os := backend.Coalesce(x.Shape[:r], x.Strides[:r])
+	redShape, rs := backend.Coalesce(x.Shape[r:], x.Strides[r:])
+	if len(outShape) > backend.MaxRank || len(redShape) > backend.MaxRank {
 		return nil, nil, nil, nil, false
 	}
 	return outShape, os[0], redShape, rs[0], true
@@ -471,7 +473,7 @@ func splitView(x View, n int) (outShape, outStrides, redShape, redStrides []int,
 // denseLocked returns x, or a contiguous copy of it in a scratch buffer when
 // its leading and trailing n dimensions do not coalesce to MaxRank each;
 // done gives the copy back once the work reading it is recorded.
-func (g *gpuDevice) denseLocked(x View, n int) (View, func(), error) {
+func (g *gpuDevice) denseLocked(x backend.View, n int) (backend.View, func(), error) {
 	if _, _, _, _, ok := splitView(x, n); ok {
 		return x, func() {}, nil
 	}
@@ -484,21 +486,21 @@ func (g *gpuDevice) denseLocked(x View, n int) (View, func(), error) {
 // workgroups or dispatches.
 const maxLoop = 4096
 
-func (g *gpuDevice) Reduce(op ReduceOp, dst Buffer, x View, n int) {
-	g.do("Reduce"+op.String(), []Buffer{dst}, func() error {
+func (g *gpuDevice) Reduce(op backend.ReduceOp, dst backend.Buffer, x backend.View, n int) {
+	g.do("Reduce"+op.String(), []backend.Buffer{dst}, func() error {
 		if ok, err := g.deferReduceLocked(op, dst, x, n); ok || err != nil {
 			return err
 		}
 		// A pending x read densely is evaluated as the rows are loaded
 		// (rows short enough for one pass).
-		if nRed := Numel(x.Shape[len(x.Shape)-n:]); nRed <= 256*maxLoop && !g.oversized([]gpuArg{gpuOut(2, dst)}) {
+		if nRed := backend.Numel(x.Shape[len(x.Shape)-n:]); nRed <= 256*maxLoop && !g.oversized([]gpuArg{gpuOut(2, dst)}) {
 			if pro := g.prologueLocked(x); pro != nil {
-				outShape, outStrides, redShape, redStrides, _ := splitView(Dense(x.Buf, x.Shape...), n)
+				outShape, outStrides, redShape, redStrides, _ := splitView(backend.Dense(x.Buf, x.Shape...), n)
 				scale := float32(math.NaN())
 				if nRed > 0 {
 					scale = 1 / float32(nRed)
 				}
-				if Numel(outShape) == 0 {
+				if backend.Numel(outShape) == 0 {
 					return nil
 				}
 				return g.reduceLocked(op, dst, 0, x, outShape, outStrides, redShape, redStrides, 1, scale, pro, nil)
@@ -510,7 +512,7 @@ func (g *gpuDevice) Reduce(op ReduceOp, dst Buffer, x View, n int) {
 		}
 		defer done()
 		outShape, outStrides, redShape, redStrides, _ := splitView(x, n)
-		nOut, nRed := Numel(outShape), Numel(redShape)
+		nOut, nRed := backend.Numel(outShape), backend.Numel(redShape)
 		if nOut == 0 {
 			return nil
 		}
@@ -551,8 +553,8 @@ const gpuSubgroupRowMax = 4096
 // reduceRowsLocked reduces each row of x, in one pass when rows are short
 // and otherwise in two: chunks of each row into partial results, then the
 // partial results of each row.
-func (g *gpuDevice) reduceRowsLocked(op ReduceOp, dst Buffer, x View, outShape, outStrides, redShape, redStrides []int, scale float32) error {
-	nOut, nRed := Numel(outShape), Numel(redShape)
+func (g *gpuDevice) reduceRowsLocked(op backend.ReduceOp, dst backend.Buffer, x backend.View, outShape, outStrides, redShape, redStrides []int, scale float32) error {
+	nOut, nRed := backend.Numel(outShape), backend.Numel(redShape)
 	if nRed <= 256*maxLoop {
 		return g.reduceLocked(op, dst, 0, x, outShape, outStrides, redShape, redStrides, 1, scale, nil, nil)
 	}
@@ -565,14 +567,14 @@ func (g *gpuDevice) reduceRowsLocked(op ReduceOp, dst Buffer, x View, outShape, 
 	if err := g.reduceLocked(partialOp(op), part, 0, x, outShape, outStrides, redShape, redStrides, chunks, 1, nil, nil); err != nil {
 		return err
 	}
-	return g.reduceLocked(op, dst, 0, Dense(part, nOut, chunks), []int{nOut}, []int{chunks}, []int{chunks}, []int{1}, 1, scale, nil, nil)
+	return g.reduceLocked(op, dst, 0, backend.Dense(part, nOut, chunks), []int{nOut}, []int{chunks}, []int{chunks}, []int{1}, 1, scale, nil, nil)
 }
 
 // partialOp is the reduction that combines chunks of a row before op
 // finishes them.
-func partialOp(op ReduceOp) ReduceOp {
-	if op == ReduceMean {
-		return ReduceSum
+func partialOp(op backend.ReduceOp) backend.ReduceOp {
+	if op == backend.ReduceMean {
+		return backend.ReduceSum
 	}
 	return op
 }
@@ -581,12 +583,12 @@ func partialOp(op ReduceOp) ReduceOp {
 // into a dst) larger than one binding covers: each pass reads at most half
 // a binding of x, as many whole rows as fit or, for longer rows, chunks of
 // one row whose partial results a last pass combines.
-func (g *gpuDevice) reduceSplitLocked(op ReduceOp, dst Buffer, x View, nOut, nRed int, scale float32) error {
+func (g *gpuDevice) reduceSplitLocked(op backend.ReduceOp, dst backend.Buffer, x backend.View, nOut, nRed int, scale float32) error {
 	limit := g.passElements()
 	chunk := max(min(nRed, 256*maxLoop, limit), 1)
 	chunks := max(ceilDiv(nRed, chunk), 1)
-	rowsOf := func(o0, rows int) View {
-		return View{Buf: x.Buf, Shape: []int{rows, nRed}, Strides: []int{nRed, 1}, Offset: x.Offset + o0*nRed}
+	rowsOf := func(o0, rows int) backend.View {
+		return backend.View{Buf: x.Buf, Shape: []int{rows, nRed}, Strides: []int{nRed, 1}, Offset: x.Offset + o0*nRed}
 	}
 	if chunks == 1 {
 		step := g.passRows(nRed)
@@ -608,13 +610,13 @@ func (g *gpuDevice) reduceSplitLocked(op ReduceOp, dst Buffer, x View, nOut, nRe
 		for c0 := 0; c0 < chunks; c0 += per {
 			c1 := min(c0+per, chunks)
 			lo, hi := c0*chunk, min(c1*chunk, nRed)
-			piece := View{Buf: x.Buf, Shape: []int{hi - lo}, Strides: []int{1}, Offset: x.Offset + o*nRed + lo}
+			piece := backend.View{Buf: x.Buf, Shape: []int{hi - lo}, Strides: []int{1}, Offset: x.Offset + o*nRed + lo}
 			if err := g.reduceLocked(partialOp(op), part, o*chunks+c0, piece, []int{1}, []int{nRed}, []int{hi - lo}, []int{1}, c1-c0, 1, nil, nil); err != nil {
 				return err
 			}
 		}
 	}
-	final := Dense(part, nOut, chunks)
+	final := backend.Dense(part, nOut, chunks)
 	if g.oversized([]gpuArg{gpuIn(1, part), gpuOut(2, dst)}) {
 		return g.reduceSplitLocked(op, dst, final, nOut, chunks, scale)
 	}
@@ -629,8 +631,8 @@ func (g *gpuDevice) reduceSplitLocked(op ReduceOp, dst Buffer, x View, nOut, nRe
 // bound); epi, when set, is a deferred reduction's (see gpu_fuse.go): x is
 // read as it is, and epi.spec, if any, is the epilogue applied as the
 // results are stored.
-func (g *gpuDevice) reduceLocked(op ReduceOp, dst Buffer, yOff int, x View, outShape, outStrides, redShape, redStrides []int, chunks int, scale float32, pro, epi *fused) error {
-	nOut, nRed := Numel(outShape), Numel(redShape)
+func (g *gpuDevice) reduceLocked(op backend.ReduceOp, dst backend.Buffer, yOff int, x backend.View, outShape, outStrides, redShape, redStrides []int, chunks int, scale float32, pro, epi *fused) error {
+	nOut, nRed := backend.Numel(outShape), backend.Numel(redShape)
 	entry, gr := "rows", g.linearGrid(nOut*chunks)
 	if nRed <= gpuShortRow && chunks == 1 {
 		entry, gr = "cols", g.threads(nOut)
@@ -689,8 +691,8 @@ func (g *gpuDevice) reduceLocked(op ReduceOp, dst Buffer, yOff int, x View, outS
 	return g.launchLocked(p, pr.b, gr, xa, ya)
 }
 
-func (g *gpuDevice) ArgReduce(op ReduceOp, dst Buffer, x View) {
-	g.do("Arg"+op.String(), []Buffer{dst}, func() error {
+func (g *gpuDevice) ArgReduce(op backend.ReduceOp, dst backend.Buffer, x backend.View) {
+	g.do("Arg"+op.String(), []backend.Buffer{dst}, func() error {
 		if x.Shape[len(x.Shape)-1] > 256*maxLoop {
 			return refuse("rows of %d elements are longer than the GPU kernel handles (%d)", x.Shape[len(x.Shape)-1], 256*maxLoop)
 		}
@@ -702,7 +704,7 @@ func (g *gpuDevice) ArgReduce(op ReduceOp, dst Buffer, x View) {
 		outShape, outStrides, _, _, _ := splitView(x, 1)
 		last := len(x.Shape) - 1
 		cmp := ">"
-		if op == ReduceMin {
+		if op == backend.ReduceMin {
 			cmp = "<"
 		}
 		n := x.Shape[len(x.Shape)-1]
@@ -711,7 +713,7 @@ func (g *gpuDevice) ArgReduce(op ReduceOp, dst Buffer, x View) {
 		if err != nil {
 			return err
 		}
-		nOut := Numel(outShape)
+		nOut := backend.Numel(outShape)
 		xa, ya := gpuIn(1, x.Buf), gpuOut(2, dst)
 		if !g.oversized([]gpuArg{xa, ya}) {
 			var pr gpuParams
@@ -743,8 +745,8 @@ func (g *gpuDevice) ArgReduce(op ReduceOp, dst Buffer, x View) {
 	})
 }
 
-func (g *gpuDevice) MatMul(dst Buffer, a, b View) {
-	g.do("MatMul", []Buffer{dst}, func() error {
+func (g *gpuDevice) MatMul(dst backend.Buffer, a, b backend.View) {
+	g.do("MatMul", []backend.Buffer{dst}, func() error {
 		batch, m, n := a.Shape[0], a.Shape[1], b.Shape[2]
 		if batch*m*n == 0 {
 			return nil
@@ -752,7 +754,7 @@ func (g *gpuDevice) MatMul(dst Buffer, a, b View) {
 		if ok, err := g.deferMatMulLocked(dst, a, b); ok || err != nil {
 			return err
 		}
-		c := Dense(dst, batch, m, n)
+		c := backend.Dense(dst, batch, m, n)
 		if !g.oversized([]gpuArg{gpuIn(1, a.Buf), gpuIn(2, b.Buf), gpuOut(3, dst)}) {
 			return g.matmulLocked(c, a, b, false, false, nil)
 		}
@@ -764,9 +766,9 @@ func (g *gpuDevice) MatMul(dst Buffer, a, b View) {
 // binding: it halves the dimension (batch, M, N or K) that spans most of
 // the largest operand that does not fit, until all do. The K halves after
 // the first accumulate.
-func (g *gpuDevice) splitMatMul(c, a, b View, accumulate bool) error {
+func (g *gpuDevice) splitMatMul(c, a, b backend.View, accumulate bool) error {
 	args := []gpuArg{gpuIn(1, a.Buf), gpuIn(2, b.Buf), gpuOut(3, c.Buf)}
-	views := []View{a, b, c}
+	views := []backend.View{a, b, c}
 	worst, over := -1, uint64(0)
 	for i, v := range views {
 		lo, hi := span(v.Offset, v.Shape, v.Strides)
@@ -785,7 +787,7 @@ func (g *gpuDevice) splitMatMul(c, a, b View, accumulate bool) error {
 		}
 	}
 	// slice cuts problem dimension pd of an operand whose dimensions are ds.
-	slice := func(v View, ds [3]int, pd, from, to int) View {
+	slice := func(v backend.View, ds [3]int, pd, from, to int) backend.View {
 		for i, x := range ds {
 			if x == pd {
 				v.Offset += from * v.Strides[i]
@@ -814,19 +816,19 @@ func (g *gpuDevice) splitMatMul(c, a, b View, accumulate bool) error {
 // when inner[d] is 1, two when the operand reads through a copy
 // (batchedView). v.Shape holds the extents.
 type batched struct {
-	v             View
+	v             backend.View
 	inner, stride [3]int
 }
 
 // batchOf presents a [B, R, C] operand, or a [B1, B2, R1, R2, C1, C2] one
 // from batchedView, as batched.
-func batchOf(v View) batched {
+func batchOf(v backend.View) batched {
 	if len(v.Shape) == 3 {
 		return batched{v: v, inner: [3]int{1, 1, 1}}
 	}
 	s, st := v.Shape, v.Strides
 	return batched{
-		v:      View{Buf: v.Buf, Offset: v.Offset, Shape: []int{s[0] * s[1], s[2] * s[3], s[4] * s[5]}, Strides: []int{st[0], st[2], st[4]}},
+		v:      backend.View{Buf: v.Buf, Offset: v.Offset, Shape: []int{s[0] * s[1], s[2] * s[3], s[4] * s[5]}, Strides: []int{st[0], st[2], st[4]}},
 		inner:  [3]int{s[1], s[3], s[5]},
 		stride: [3]int{st[1], st[3], st[5]},
 	}
@@ -858,23 +860,23 @@ func (o batched) params(pr *gpuParams, d int) { pr.ints(o.inner[d], o.stride[d])
 // [bt, r, c], as a view [B1, B2, R1, R2, C1, C2] of the same elements in
 // the same order, or false when its dimensions do not split so: the
 // leading, middle and trailing ones must each coalesce into at most two.
-func batchedView(l View, bt, r, c int) (View, bool) {
+func batchedView(l backend.View, bt, r, c int) (backend.View, bool) {
 	shape, strides := l.Shape, l.Strides
 	j := len(shape)
-	for j > 0 && Numel(shape[j:]) < r*c {
+	for j > 0 && backend.Numel(shape[j:]) < r*c {
 		j--
 	}
 	i := j
-	for i < len(shape) && Numel(shape[j:i]) < r {
+	for i < len(shape) && backend.Numel(shape[j:i]) < r {
 		i++
 	}
-	if Numel(shape[j:]) != r*c || Numel(shape[j:i]) != r || Numel(shape[:j]) != bt {
-		return View{}, false
+	if backend.Numel(shape[j:]) != r*c || backend.Numel(shape[j:i]) != r || backend.Numel(shape[:j]) != bt {
+		return backend.View{}, false
 	}
-	var out View
+	var out backend.View
 	out.Buf, out.Offset = l.Buf, l.Offset
 	for _, g := range [][2]int{{0, j}, {j, i}, {i, len(shape)}} {
-		cs, cst := Coalesce(shape[g[0]:g[1]], strides[g[0]:g[1]])
+		cs, cst := backend.Coalesce(shape[g[0]:g[1]], strides[g[0]:g[1]])
 		switch len(cs) {
 		case 0:
 			out.Shape, out.Strides = append(out.Shape, 1, 1), append(out.Strides, 0, 0)
@@ -883,7 +885,7 @@ func batchedView(l View, bt, r, c int) (View, bool) {
 		case 2:
 			out.Shape, out.Strides = append(out.Shape, cs...), append(out.Strides, cst[0]...)
 		default:
-			return View{}, false
+			return backend.View{}, false
 		}
 	}
 	return out, true
@@ -897,7 +899,7 @@ var dims3 = [3][3]int{{0, 1, 3}, {0, 3, 2}, {0, 1, 2}}
 // window set, each operand is bound from just before its first element.
 // A deferred product (see gpu_fuse.go) has epi set, reads a and b as they
 // are, and applies the epilogue epi.spec, if any, to a dense c.
-func (g *gpuDevice) matmulLocked(c, a, b View, accumulate, window bool, epi *fused) error {
+func (g *gpuDevice) matmulLocked(c, a, b backend.View, accumulate, window bool, epi *fused) error {
 	// An operand of a deferred product may read through a copy, with two
 	// batch dimensions (see batchedView); the kernel takes the outer
 	// batch stride, the inner count and stride.
@@ -922,7 +924,7 @@ func (g *gpuDevice) matmulLocked(c, a, b View, accumulate, window bool, epi *fus
 		var start int
 		for _, o := range []struct {
 			arg *gpuArg
-			v   *View
+			v   *backend.View
 		}{{&aa, &a}, {&ba, &b}, {&ca, &c}} {
 			lo, hi := span(o.v.Offset, o.v.Shape, o.v.Strides)
 			*o.arg, start = g.window(*o.arg, lo, hi)
@@ -977,8 +979,8 @@ func (g *gpuDevice) matmulLocked(c, a, b View, accumulate, window bool, epi *fus
 	return nil
 }
 
-func (g *gpuDevice) Softmax(dst Buffer, x Buffer, rows, cols int, log bool) {
-	g.do("Softmax", []Buffer{dst}, func() error {
+func (g *gpuDevice) Softmax(dst backend.Buffer, x backend.Buffer, rows, cols int, log bool) {
+	g.do("Softmax", []backend.Buffer{dst}, func() error {
 		if cols > 256*maxLoop {
 			return refuse("rows of %d elements are longer than the GPU kernel handles (%d)", cols, 256*maxLoop)
 		}
@@ -1021,8 +1023,8 @@ func gpuBool(b bool) int {
 	return 0
 }
 
-func (g *gpuDevice) pooling(entry string, total int, p Pool2DParams, args ...gpuArg) {
-	var outs []Buffer
+func (g *gpuDevice) pooling(entry string, total int, p backend.Pool2DParams, args ...gpuArg) {
+	var outs []backend.Buffer
 	for _, a := range args {
 		if a.write {
 			outs = append(outs, a.gb)
@@ -1030,7 +1032,7 @@ func (g *gpuDevice) pooling(entry string, total int, p Pool2DParams, args ...gpu
 	}
 	g.do("Pool2D."+entry, outs, func() error {
 		if entry == "max_forward" && len(args) == 2 { // no indices wanted: they go to scratch
-			idx, err := g.scratchLocked(Int32, total)
+			idx, err := g.scratchLocked(backend.Int32, total)
 			if err != nil {
 				return err
 			}
@@ -1074,7 +1076,7 @@ func (g *gpuDevice) pooling(entry string, total int, p Pool2DParams, args ...gpu
 	})
 }
 
-func (g *gpuDevice) MaxPool2D(dst, idx, x Buffer, p Pool2DParams) {
+func (g *gpuDevice) MaxPool2D(dst, idx, x backend.Buffer, p backend.Pool2DParams) {
 	if idx == nil {
 		g.pooling("max_forward", p.N*p.C*p.OH*p.OW, p, gpuIn(1, x), gpuOut(3, dst))
 		return
@@ -1082,22 +1084,22 @@ func (g *gpuDevice) MaxPool2D(dst, idx, x Buffer, p Pool2DParams) {
 	g.pooling("max_forward", p.N*p.C*p.OH*p.OW, p, gpuIn(1, x), gpuOut(3, dst), gpuOut(4, idx))
 }
 
-func (g *gpuDevice) MaxPool2DGrad(dx, dy, idx Buffer, p Pool2DParams) {
+func (g *gpuDevice) MaxPool2DGrad(dx, dy, idx backend.Buffer, p backend.Pool2DParams) {
 	g.pooling("max_backward", p.N*p.C*p.H*p.W, p, gpuIn(1, dy), gpuIn(2, idx), gpuOut(3, dx))
 }
 
-func (g *gpuDevice) AvgPool2D(dst, x Buffer, p Pool2DParams) {
+func (g *gpuDevice) AvgPool2D(dst, x backend.Buffer, p backend.Pool2DParams) {
 	g.pooling("avg_forward", p.N*p.C*p.OH*p.OW, p, gpuIn(1, x), gpuOut(3, dst))
 }
 
-func (g *gpuDevice) AvgPool2DGrad(dx, dy Buffer, p Pool2DParams) {
+func (g *gpuDevice) AvgPool2DGrad(dx, dy backend.Buffer, p backend.Pool2DParams) {
 	g.pooling("avg_backward", p.N*p.C*p.H*p.W, p, gpuIn(1, dy), gpuOut(3, dx))
 }
 
 // index records one of the index kernels; src is read, dst written (or
 // accumulated into when atomic).
-func (g *gpuDevice) index(entry string, code uint32, atomic bool, dst, src, idx Buffer, sh GatherShape) {
-	g.do(indexOpName(code), []Buffer{dst}, func() error {
+func (g *gpuDevice) index(entry string, code uint32, atomic bool, dst, src, idx backend.Buffer, sh backend.GatherShape) {
+	g.do(indexOpName(code), []backend.Buffer{dst}, func() error {
 		if atomic { // dst is read too
 			if r := dst.(*gpuBuffer).refused.Load(); r != nil {
 				return r
@@ -1107,7 +1109,7 @@ func (g *gpuDevice) index(entry string, code uint32, atomic bool, dst, src, idx 
 		dt := t
 		if atomic {
 			dt = "atomic<u32>"
-			if src.DType() == Int32 {
+			if src.DType() == backend.Int32 {
 				dt = "atomic<i32>"
 			}
 		}
@@ -1166,18 +1168,18 @@ func (g *gpuDevice) index(entry string, code uint32, atomic bool, dst, src, idx 
 	})
 }
 
-func (g *gpuDevice) IndexSelect(dst, x, idx Buffer, sh GatherShape) {
+func (g *gpuDevice) IndexSelect(dst, x, idx backend.Buffer, sh backend.GatherShape) {
 	g.index("index_select", codeIndexSelect, false, dst, x, idx, sh)
 }
 
-func (g *gpuDevice) IndexAdd(dst, idx, src Buffer, sh GatherShape) {
+func (g *gpuDevice) IndexAdd(dst, idx, src backend.Buffer, sh backend.GatherShape) {
 	g.index("index_add", codeIndexAdd, true, dst, src, idx, sh)
 }
 
-func (g *gpuDevice) Gather(dst, x, idx Buffer, sh GatherShape) {
+func (g *gpuDevice) Gather(dst, x, idx backend.Buffer, sh backend.GatherShape) {
 	g.index("gather", codeGather, false, dst, x, idx, sh)
 }
 
-func (g *gpuDevice) ScatterAdd(dst, idx, src Buffer, sh GatherShape) {
+func (g *gpuDevice) ScatterAdd(dst, idx, src backend.Buffer, sh backend.GatherShape) {
 	g.index("scatter_add", codeScatterAdd, true, dst, src, idx, sh)
 }

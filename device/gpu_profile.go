@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/oliverbestmann/webgpu/wgpu"
+
+	"github.com/wgtensor/wgtensor/device/backend"
 )
 
 // gpuProfileDispatches is how many dispatches one batch times; a batch
@@ -26,7 +28,7 @@ type gpuProfile struct {
 	queries *wgpu.QuerySet // two timestamps per dispatch of a batch
 	resolve *wgpu.Buffer   // where the batch's timestamps are resolved
 	labels  []string       // the kernel of each dispatch of the batch
-	kernels map[string]*KernelTime
+	kernels map[string]*backend.KernelTime
 	record  time.Duration
 	submit  time.Duration
 	wait    time.Duration
@@ -49,7 +51,7 @@ func (g *gpuDevice) StartProfile() error {
 	if err := g.waitIdleLocked(); err != nil {
 		return err
 	}
-	p := &gpuProfile{start: time.Now(), kernels: map[string]*KernelTime{}}
+	p := &gpuProfile{start: time.Now(), kernels: map[string]*backend.KernelTime{}}
 	var err error
 	p.queries, err = g.dev.TryCreateQuerySet(&wgpu.QuerySetDescriptor{Label: "wgtensor profile", Type: wgpu.QueryTypeTimestamp, Count: 2 * gpuProfileDispatches})
 	if err != nil {
@@ -65,7 +67,7 @@ func (g *gpuDevice) StartProfile() error {
 }
 
 // StopProfile waits for the profiled work and returns its times.
-func (g *gpuDevice) StopProfile() (*Profile, error) {
+func (g *gpuDevice) StopProfile() (*backend.Profile, error) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	p := g.prof
@@ -85,7 +87,7 @@ func (g *gpuDevice) StopProfile() (*Profile, error) {
 	if err != nil {
 		return nil, err
 	}
-	out := &Profile{Device: g.name, Wall: time.Since(p.start), Record: p.record, Submit: p.submit, Wait: p.wait}
+	out := &backend.Profile{Device: g.name, Wall: time.Since(p.start), Record: p.record, Submit: p.submit, Wait: p.wait}
 	for _, k := range p.kernels {
 		out.Kernels = append(out.Kernels, *k)
 	}
@@ -164,7 +166,7 @@ func (g *gpuDevice) readProfileLocked(staging *wgpu.Buffer, class uint64) error 
 		begin, end := binary.LittleEndian.Uint64(data[16*i:]), binary.LittleEndian.Uint64(data[16*i+8:])
 		k := p.kernels[label]
 		if k == nil {
-			k = &KernelTime{Kernel: label}
+			k = &backend.KernelTime{Kernel: label}
 			p.kernels[label] = k
 		}
 		k.Count++
@@ -180,8 +182,8 @@ func (g *gpuDevice) readProfileLocked(staging *wgpu.Buffer, class uint64) error 
 }
 
 // sortKernels orders p's kernels by total time, longest first.
-func sortKernels(p *Profile) {
-	slices.SortFunc(p.Kernels, func(a, b KernelTime) int {
+func sortKernels(p *backend.Profile) {
+	slices.SortFunc(p.Kernels, func(a, b backend.KernelTime) int {
 		return cmp.Or(cmp.Compare(b.Total, a.Total), cmp.Compare(a.Kernel, b.Kernel))
 	})
 }

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/oliverbestmann/webgpu/wgpu"
+	"github.com/wgtensor/wgtensor/device/backend"
 	"github.com/wgtensor/wgtensor/kernels/wgsl"
 )
 
@@ -314,12 +315,12 @@ func (a gpuArg) of(k int) gpuArg {
 	return a
 }
 
-func gpuIn(slot uint32, b Buffer) gpuArg {
+func gpuIn(slot uint32, b backend.Buffer) gpuArg {
 	gb := b.(*gpuBuffer)
 	return gpuArg{slot: slot, gb: gb, buf: gb.buf, size: gb.bytes()}
 }
 
-func gpuOut(slot uint32, b Buffer) gpuArg {
+func gpuOut(slot uint32, b backend.Buffer) gpuArg {
 	a := gpuIn(slot, b)
 	a.write = true
 	return a
@@ -388,7 +389,7 @@ func (g *gpuDevice) launchLocked(p *pipeline, params []byte, gr gpuGrid, args ..
 		if !a.write || !aliased(a, args) {
 			continue
 		}
-		tmp, err := g.scratchLocked(Float32, int(a.size/4))
+		tmp, err := g.scratchLocked(backend.Float32, int(a.size/4))
 		if err != nil {
 			return err
 		}
@@ -469,9 +470,9 @@ func aliased(w gpuArg, args []gpuArg) bool {
 // scratchLocked takes a temporary buffer from the pool; release it with
 // releaseScratchLocked once the work using it is recorded (later work that
 // reuses the memory is recorded after it, so it runs after it).
-func (g *gpuDevice) scratchLocked(dt DType, n int) (*gpuBuffer, error) {
+func (g *gpuDevice) scratchLocked(dt backend.DType, n int) (*gpuBuffer, error) {
 	b, err := g.createPooledLocked(uint64(max(n, 1)) * 4)
-	if errors.Is(err, ErrOutOfMemory) {
+	if errors.Is(err, backend.ErrOutOfMemory) {
 		return nil, &refusal{err: err}
 	}
 	if err != nil {
@@ -523,7 +524,7 @@ func (p *gpuParams) f32(v float32) *gpuParams { return p.u32(math.Float32bits(v)
 
 // array8 writes an array<vec4<u32>, 2> holding vs padded with zeros.
 func (p *gpuParams) array8(vs []int) *gpuParams {
-	var a [MaxRank]int
+	var a [backend.MaxRank]int
 	copy(a[:], vs)
 	return p.ints(a[:]...)
 }

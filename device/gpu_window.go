@@ -2,7 +2,11 @@
 
 package device
 
-import "slices"
+import (
+	"slices"
+
+	"github.com/wgtensor/wgtensor/device/backend"
+)
 
 // Buffers larger than one binding covers (maxStorageBufferBindingSize, 128
 // MiB on lavapipe, while maxBufferSize is 2 GiB) are bound a window at a
@@ -95,7 +99,7 @@ func (g *gpuDevice) bind(p ewPart, args []gpuArg) (ewPart, []gpuArg, bool) {
 	bound := make([]gpuArg, len(args))
 	rebased := p
 	rebased.offs = append([]int(nil), p.offs...)
-	n := Numel(p.shape)
+	n := backend.Numel(p.shape)
 	for i, a := range args {
 		if a.view == 0 {
 			w, start := g.window(a, p.lin, p.lin+n-1)
@@ -128,7 +132,7 @@ func (g *gpuDevice) splitElementwise(p ewPart, args []gpuArg, launch func(ewPart
 	if p.shape[0] == 1 {
 		return g.splitElementwise(outer(p), args, launch)
 	}
-	rows, inner := p.shape[0], Numel(p.shape[1:])
+	rows, inner := p.shape[0], backend.Numel(p.shape[1:])
 	step := (rows + 1) / 2
 	for r0 := 0; r0 < rows; r0 += step {
 		q := p

@@ -8,22 +8,25 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/wgtensor/wgtensor/device/backend"
+	"github.com/wgtensor/wgtensor/device/cpu"
 )
 
 // windowCase runs ops on a device and returns the buffers to compare.
 type windowCase struct {
 	name string
-	run  func(h *windowHarness) []Buffer
+	run  func(h *windowHarness) []backend.Buffer
 }
 
 // windowHarness makes the same deterministic inputs on any device.
 type windowHarness struct {
 	t   *testing.T
-	d   Device
+	d   backend.Device
 	rng *rand.Rand
 }
 
-func (h *windowHarness) rand(n int) Buffer {
+func (h *windowHarness) rand(n int) backend.Buffer {
 	data := make([]float32, n)
 	for i := range data {
 		data[i] = float32(h.rng.NormFloat64())
@@ -31,22 +34,22 @@ func (h *windowHarness) rand(n int) Buffer {
 	return h.up(data)
 }
 
-func (h *windowHarness) up(data any) Buffer {
+func (h *windowHarness) up(data any) backend.Buffer {
 	h.t.Helper()
-	var b Buffer
+	var b backend.Buffer
 	var err error
 	switch v := data.(type) {
 	case []float32:
-		b, err = h.d.Alloc(Float32, len(v))
+		b, err = h.d.Alloc(backend.Float32, len(v))
 	case []int32:
-		b, err = h.d.Alloc(Int32, len(v))
+		b, err = h.d.Alloc(backend.Int32, len(v))
 	}
 	require.NoError(h.t, err)
 	require.NoError(h.t, h.d.Write(b, data))
 	return b
 }
 
-func (h *windowHarness) out(dt DType, n int) Buffer {
+func (h *windowHarness) out(dt backend.DType, n int) backend.Buffer {
 	h.t.Helper()
 	b, err := h.d.Alloc(dt, n)
 	require.NoError(h.t, err)
@@ -54,10 +57,10 @@ func (h *windowHarness) out(dt DType, n int) Buffer {
 	return b
 }
 
-func (h *windowHarness) read(b Buffer) []float32 {
+func (h *windowHarness) read(b backend.Buffer) []float32 {
 	h.t.Helper()
 	out := make([]float32, b.Len())
-	if b.DType() == Int32 {
+	if b.DType() == backend.Int32 {
 		ints := make([]int32, b.Len())
 		require.NoError(h.t, h.d.Read(b, ints))
 		for i, v := range ints {
@@ -69,108 +72,108 @@ func (h *windowHarness) read(b Buffer) []float32 {
 	return out
 }
 
-func view(b Buffer, offset int, shape, strides []int) View {
-	return View{Buf: b, Offset: offset, Shape: shape, Strides: strides}
+func view(b backend.Buffer, offset int, shape, strides []int) backend.View {
+	return backend.View{Buf: b, Offset: offset, Shape: shape, Strides: strides}
 }
 
 // windowCases cover every kernel that splits its work when an operand is
 // larger than one binding: with a binding of 4 KiB (1024 elements) each
 // of them runs in several parts.
 var windowCases = []windowCase{
-	{"unary", func(h *windowHarness) []Buffer {
-		x, y := h.rand(5000), h.out(Float32, 5000)
-		h.d.Unary(Exp, y, Dense(x, 5000))
-		return []Buffer{y}
+	{"unary", func(h *windowHarness) []backend.Buffer {
+		x, y := h.rand(5000), h.out(backend.Float32, 5000)
+		h.d.Unary(backend.Exp, y, backend.Dense(x, 5000))
+		return []backend.Buffer{y}
 	}},
-	{"binary broadcast", func(h *windowHarness) []Buffer {
-		a, b, y := h.rand(40*300), h.rand(300), h.out(Float32, 40*300)
-		h.d.Binary(Sub, y, Dense(a, 40, 300), view(b, 0, []int{40, 300}, []int{0, 1}))
-		return []Buffer{y}
+	{"binary broadcast", func(h *windowHarness) []backend.Buffer {
+		a, b, y := h.rand(40*300), h.rand(300), h.out(backend.Float32, 40*300)
+		h.d.Binary(backend.Sub, y, backend.Dense(a, 40, 300), view(b, 0, []int{40, 300}, []int{0, 1}))
+		return []backend.Buffer{y}
 	}},
-	{"binary transposed", func(h *windowHarness) []Buffer {
-		a, b, y := h.rand(40*300), h.rand(300*40), h.out(Float32, 40*300)
-		h.d.Binary(Mul, y, view(a, 0, []int{40, 300}, []int{1, 40}), Dense(b, 40, 300))
-		return []Buffer{y}
+	{"binary transposed", func(h *windowHarness) []backend.Buffer {
+		a, b, y := h.rand(40*300), h.rand(300*40), h.out(backend.Float32, 40*300)
+		h.d.Binary(backend.Mul, y, view(a, 0, []int{40, 300}, []int{1, 40}), backend.Dense(b, 40, 300))
+		return []backend.Buffer{y}
 	}},
-	{"scalar in place", func(h *windowHarness) []Buffer {
+	{"scalar in place", func(h *windowHarness) []backend.Buffer {
 		x := h.rand(6000)
-		h.d.BinaryScalar(Mul, x, Dense(x, 6000), 3, false)
-		h.d.BinaryScalar(Sub, x, Dense(x, 6000), 1, true)
-		return []Buffer{x}
+		h.d.BinaryScalar(backend.Mul, x, backend.Dense(x, 6000), 3, false)
+		h.d.BinaryScalar(backend.Sub, x, backend.Dense(x, 6000), 1, true)
+		return []backend.Buffer{x}
 	}},
-	{"where", func(h *windowHarness) []Buffer {
-		c, a, b, y := h.rand(300), h.rand(30*300), h.rand(30), h.out(Float32, 30*300)
-		cond := h.out(Float32, 300)
-		h.d.BinaryScalar(Gt, cond, Dense(c, 300), 0, false)
-		h.d.Where(y, view(cond, 0, []int{30, 300}, []int{0, 1}), Dense(a, 30, 300), view(b, 0, []int{30, 300}, []int{1, 0}))
-		return []Buffer{y}
+	{"where", func(h *windowHarness) []backend.Buffer {
+		c, a, b, y := h.rand(300), h.rand(30*300), h.rand(30), h.out(backend.Float32, 30*300)
+		cond := h.out(backend.Float32, 300)
+		h.d.BinaryScalar(backend.Gt, cond, backend.Dense(c, 300), 0, false)
+		h.d.Where(y, view(cond, 0, []int{30, 300}, []int{0, 1}), backend.Dense(a, 30, 300), view(b, 0, []int{30, 300}, []int{1, 0}))
+		return []backend.Buffer{y}
 	}},
-	{"copy strided", func(h *windowHarness) []Buffer {
-		x, y := h.rand(70*90), h.out(Float32, 2*70*90+5)
+	{"copy strided", func(h *windowHarness) []backend.Buffer {
+		x, y := h.rand(70*90), h.out(backend.Float32, 2*70*90+5)
 		h.d.Copy(view(y, 5, []int{90, 70}, []int{140, 2}), view(x, 0, []int{90, 70}, []int{1, 90}))
-		return []Buffer{y}
+		return []backend.Buffer{y}
 	}},
-	{"copy int to float", func(h *windowHarness) []Buffer {
+	{"copy int to float", func(h *windowHarness) []backend.Buffer {
 		ints := make([]int32, 3000)
 		for i := range ints {
 			ints[i] = int32(i*7 - 5000)
 		}
-		x, y := h.up(ints), h.out(Float32, 3000)
-		h.d.Copy(Dense(y, 3000), Dense(x, 3000))
-		return []Buffer{y}
+		x, y := h.up(ints), h.out(backend.Float32, 3000)
+		h.d.Copy(backend.Dense(y, 3000), backend.Dense(x, 3000))
+		return []backend.Buffer{y}
 	}},
-	{"reduce rows", func(h *windowHarness) []Buffer {
+	{"reduce rows", func(h *windowHarness) []backend.Buffer {
 		x := h.rand(50 * 400)
-		sum, mx, mean := h.out(Float32, 50), h.out(Float32, 50), h.out(Float32, 400)
-		h.d.Reduce(ReduceSum, sum, Dense(x, 50, 400), 1)
-		h.d.Reduce(ReduceMax, mx, Dense(x, 50, 400), 1)
-		h.d.Reduce(ReduceMean, mean, view(x, 0, []int{400, 50}, []int{1, 400}), 1) // strided: over the rows
-		return []Buffer{sum, mx, mean}
+		sum, mx, mean := h.out(backend.Float32, 50), h.out(backend.Float32, 50), h.out(backend.Float32, 400)
+		h.d.Reduce(backend.ReduceSum, sum, backend.Dense(x, 50, 400), 1)
+		h.d.Reduce(backend.ReduceMax, mx, backend.Dense(x, 50, 400), 1)
+		h.d.Reduce(backend.ReduceMean, mean, view(x, 0, []int{400, 50}, []int{1, 400}), 1) // strided: over the rows
+		return []backend.Buffer{sum, mx, mean}
 	}},
-	{"reduce long rows", func(h *windowHarness) []Buffer {
+	{"reduce long rows", func(h *windowHarness) []backend.Buffer {
 		x := h.rand(3 * 30000)
-		all, rows, mn := h.out(Float32, 1), h.out(Float32, 3), h.out(Float32, 3)
-		h.d.Reduce(ReduceMean, all, Dense(x, 3*30000), 1)
-		h.d.Reduce(ReduceSum, rows, Dense(x, 3, 30000), 1)
-		h.d.Reduce(ReduceMin, mn, Dense(x, 3, 30000), 1)
-		return []Buffer{all, rows, mn}
+		all, rows, mn := h.out(backend.Float32, 1), h.out(backend.Float32, 3), h.out(backend.Float32, 3)
+		h.d.Reduce(backend.ReduceMean, all, backend.Dense(x, 3*30000), 1)
+		h.d.Reduce(backend.ReduceSum, rows, backend.Dense(x, 3, 30000), 1)
+		h.d.Reduce(backend.ReduceMin, mn, backend.Dense(x, 3, 30000), 1)
+		return []backend.Buffer{all, rows, mn}
 	}},
-	{"reduce into a large output", func(h *windowHarness) []Buffer {
-		x, y := h.rand(3000*3), h.out(Float32, 3000)
-		h.d.Reduce(ReduceSum, y, Dense(x, 3000, 3), 1)
-		return []Buffer{y}
+	{"reduce into a large output", func(h *windowHarness) []backend.Buffer {
+		x, y := h.rand(3000*3), h.out(backend.Float32, 3000)
+		h.d.Reduce(backend.ReduceSum, y, backend.Dense(x, 3000, 3), 1)
+		return []backend.Buffer{y}
 	}},
-	{"argmax", func(h *windowHarness) []Buffer {
-		x, y, z := h.rand(60*500), h.out(Int32, 60), h.out(Int32, 500)
-		h.d.ArgReduce(ReduceMax, y, Dense(x, 60, 500))
-		h.d.ArgReduce(ReduceMin, z, view(x, 0, []int{500, 60}, []int{1, 500}))
-		return []Buffer{y, z}
+	{"argmax", func(h *windowHarness) []backend.Buffer {
+		x, y, z := h.rand(60*500), h.out(backend.Int32, 60), h.out(backend.Int32, 500)
+		h.d.ArgReduce(backend.ReduceMax, y, backend.Dense(x, 60, 500))
+		h.d.ArgReduce(backend.ReduceMin, z, view(x, 0, []int{500, 60}, []int{1, 500}))
+		return []backend.Buffer{y, z}
 	}},
-	{"softmax", func(h *windowHarness) []Buffer {
-		x, y, z := h.rand(30*700), h.out(Float32, 30*700), h.out(Float32, 30*700)
+	{"softmax", func(h *windowHarness) []backend.Buffer {
+		x, y, z := h.rand(30*700), h.out(backend.Float32, 30*700), h.out(backend.Float32, 30*700)
 		h.d.Softmax(y, x, 30, 700, false)
 		h.d.Softmax(z, x, 30, 700, true)
-		short := h.out(Float32, 30*700)
+		short := h.out(backend.Float32, 30*700)
 		h.d.Softmax(short, x, 700, 30, false) // a thread per row
-		return []Buffer{y, z, short}
+		return []backend.Buffer{y, z, short}
 	}},
-	{"matmul", func(h *windowHarness) []Buffer {
-		a, b, c := h.rand(200*300), h.rand(300*150), h.out(Float32, 200*150)
-		h.d.MatMul(c, Dense(a, 1, 200, 300), Dense(b, 1, 300, 150))
-		return []Buffer{c}
+	{"matmul", func(h *windowHarness) []backend.Buffer {
+		a, b, c := h.rand(200*300), h.rand(300*150), h.out(backend.Float32, 200*150)
+		h.d.MatMul(c, backend.Dense(a, 1, 200, 300), backend.Dense(b, 1, 300, 150))
+		return []backend.Buffer{c}
 	}},
-	{"matmul transposed", func(h *windowHarness) []Buffer {
+	{"matmul transposed", func(h *windowHarness) []backend.Buffer {
 		// a @ bᵀ with b [N, K], as a tied output layer reads its embedding.
-		a, b, c := h.rand(6*64), h.rand(3000*64), h.out(Float32, 6*3000)
-		h.d.MatMul(c, Dense(a, 1, 6, 64), view(b, 0, []int{1, 64, 3000}, []int{0, 1, 64}))
-		return []Buffer{c}
+		a, b, c := h.rand(6*64), h.rand(3000*64), h.out(backend.Float32, 6*3000)
+		h.d.MatMul(c, backend.Dense(a, 1, 6, 64), view(b, 0, []int{1, 64, 3000}, []int{0, 1, 64}))
+		return []backend.Buffer{c}
 	}},
-	{"matmul batched long K", func(h *windowHarness) []Buffer {
-		a, b, c := h.rand(3*8*5000), h.rand(3*5000*4), h.out(Float32, 3*8*4)
-		h.d.MatMul(c, Dense(a, 3, 8, 5000), Dense(b, 3, 5000, 4))
-		return []Buffer{c}
+	{"matmul batched long K", func(h *windowHarness) []backend.Buffer {
+		a, b, c := h.rand(3*8*5000), h.rand(3*5000*4), h.out(backend.Float32, 3*8*4)
+		h.d.MatMul(c, backend.Dense(a, 3, 8, 5000), backend.Dense(b, 3, 5000, 4))
+		return []backend.Buffer{c}
 	}},
-	{"index", func(h *windowHarness) []Buffer {
+	{"index", func(h *windowHarness) []backend.Buffer {
 		table := h.rand(2000 * 16)
 		ids := make([]int32, 50)
 		for i := range ids {
@@ -178,48 +181,48 @@ var windowCases = []windowCase{
 		}
 		ids[7] = ids[3] // a repeat
 		idx := h.up(ids)
-		sh := GatherShape{Outer: 1, N: 2000, M: 50, Inner: 16}
-		rows, grad := h.out(Float32, 50*16), h.out(Float32, 2000*16)
+		sh := backend.GatherShape{Outer: 1, N: 2000, M: 50, Inner: 16}
+		rows, grad := h.out(backend.Float32, 50*16), h.out(backend.Float32, 2000*16)
 		h.d.IndexSelect(rows, table, idx, sh)
 		h.d.Fill(grad, 0)
 		h.d.IndexAdd(grad, idx, rows, sh)
-		return []Buffer{rows, grad}
+		return []backend.Buffer{rows, grad}
 	}},
-	{"gather and scatter", func(h *windowHarness) []Buffer {
+	{"gather and scatter", func(h *windowHarness) []backend.Buffer {
 		x := h.rand(4 * 600 * 3)
 		ids := make([]int32, 4*20*3)
 		for i := range ids {
 			ids[i] = int32((i * 131) % 600)
 		}
 		idx := h.up(ids)
-		sh := GatherShape{Outer: 4, N: 600, M: 20, Inner: 3}
-		y, back := h.out(Float32, 4*20*3), h.out(Float32, 4*600*3)
+		sh := backend.GatherShape{Outer: 4, N: 600, M: 20, Inner: 3}
+		y, back := h.out(backend.Float32, 4*20*3), h.out(backend.Float32, 4*600*3)
 		h.d.Gather(y, x, idx, sh)
 		h.d.Fill(back, 1)
 		h.d.ScatterAdd(back, idx, y, sh)
-		return []Buffer{y, back}
+		return []backend.Buffer{y, back}
 	}},
-	{"pooling", func(h *windowHarness) []Buffer {
-		p := Pool2DParams{N: 6, C: 5, H: 12, W: 12, KH: 3, KW: 3, OH: 6, OW: 6, StrideH: 2, StrideW: 2, PadH: 1, PadW: 1}
+	{"pooling", func(h *windowHarness) []backend.Buffer {
+		p := backend.Pool2DParams{N: 6, C: 5, H: 12, W: 12, KH: 3, KW: 3, OH: 6, OW: 6, StrideH: 2, StrideW: 2, PadH: 1, PadW: 1}
 		x, dy := h.rand(6*5*144), h.rand(6*5*36)
-		y, idx, dx := h.out(Float32, 6*5*36), h.out(Int32, 6*5*36), h.out(Float32, 6*5*144)
-		avg, davg := h.out(Float32, 6*5*36), h.out(Float32, 6*5*144)
+		y, idx, dx := h.out(backend.Float32, 6*5*36), h.out(backend.Int32, 6*5*36), h.out(backend.Float32, 6*5*144)
+		avg, davg := h.out(backend.Float32, 6*5*36), h.out(backend.Float32, 6*5*144)
 		h.d.MaxPool2D(y, idx, x, p)
 		h.d.MaxPool2DGrad(dx, dy, idx, p)
 		h.d.AvgPool2D(avg, x, p)
 		h.d.AvgPool2DGrad(davg, dy, p)
-		return []Buffer{y, idx, dx, avg, davg}
+		return []backend.Buffer{y, idx, dx, avg, davg}
 	}},
-	{"conv2d", func(h *windowHarness) []Buffer {
-		p := Conv2DParams{N: 12, C: 3, H: 10, W: 10, O: 4, KH: 3, KW: 3, OH: 8, OW: 8,
+	{"conv2d", func(h *windowHarness) []backend.Buffer {
+		p := backend.Conv2DParams{N: 12, C: 3, H: 10, W: 10, O: 4, KH: 3, KW: 3, OH: 8, OW: 8,
 			StrideH: 1, StrideW: 1, DilH: 1, DilW: 1, Groups: 1}
 		x, w, bias := h.rand(12*3*100), h.rand(4*3*9), h.rand(4)
 		res, dy := h.rand(12*4*64), h.rand(12*4*64)
-		y, dx, dw := h.out(Float32, 12*4*64), h.out(Float32, 12*3*100), h.out(Float32, 4*3*9)
-		h.d.Conv2D(y, x, w, p, Epilogue{Bias: bias, Residual: res, Clamp: true, Lo: -1, Hi: 2})
+		y, dx, dw := h.out(backend.Float32, 12*4*64), h.out(backend.Float32, 12*3*100), h.out(backend.Float32, 4*3*9)
+		h.d.Conv2D(y, x, w, p, backend.Epilogue{Bias: bias, Residual: res, Clamp: true, Lo: -1, Hi: 2})
 		h.d.Conv2DInputGrad(dx, dy, w, p)
 		h.d.Conv2DWeightGrad(dw, x, dy, p)
-		return []Buffer{y, dx, dw}
+		return []backend.Buffer{y, dx, dw}
 	}},
 }
 
@@ -231,13 +234,13 @@ func TestGPUSplitsLargeOperands(t *testing.T) {
 	lowerBindLimit(t, g, 4096)
 	for _, c := range windowCases {
 		t.Run(c.name, func(t *testing.T) {
-			want := c.run(&windowHarness{t: t, d: CPU(), rng: rand.New(rand.NewPCG(3, 4))})
+			want := c.run(&windowHarness{t: t, d: cpu.Default(), rng: rand.New(rand.NewPCG(3, 4))})
 			h := &windowHarness{t: t, d: g, rng: rand.New(rand.NewPCG(3, 4))}
 			dispatches := g.Stats().Dispatches
 			got := c.run(h)
 			require.Len(t, got, len(want))
 			for i := range got {
-				w := (&windowHarness{t: t, d: CPU()}).read(want[i])
+				w := (&windowHarness{t: t, d: cpu.Default()}).read(want[i])
 				requireNear(t, h.read(got[i]), w)
 			}
 			assert.Greater(t, g.Stats().Dispatches-dispatches, int64(2*len(got)), "the work was split")
@@ -272,8 +275,8 @@ func TestGPUSplitIndexErrors(t *testing.T) {
 	h := &windowHarness{t: t, d: g, rng: rand.New(rand.NewPCG(5, 6))}
 	table := h.rand(3000 * 4)
 	idx := h.up([]int32{5, 2999, 3000, 1})
-	rows := h.out(Float32, 16)
-	g.IndexSelect(rows, table, idx, GatherShape{Outer: 1, N: 3000, M: 4, Inner: 4})
+	rows := h.out(backend.Float32, 16)
+	g.IndexSelect(rows, table, idx, backend.GatherShape{Outer: 1, N: 3000, M: 4, Inner: 4})
 	err := g.Sync()
 	require.Error(t, err)
 	assert.ErrorContains(t, err, "3000")

@@ -3,22 +3,24 @@ package device
 import (
 	"fmt"
 	"unsafe"
+
+	"github.com/wgtensor/wgtensor/device/backend"
 )
 
 // hostBytes checks that data is a []float32 or []int32 of type dt and length
 // n and returns its memory as bytes (sharing it, not copying).
-func hostBytes(op string, dt DType, n int, data any) ([]byte, error) {
+func hostBytes(op string, dt backend.DType, n int, data any) ([]byte, error) {
 	var ptr unsafe.Pointer
-	var got DType
+	var got backend.DType
 	var length int
 	switch s := data.(type) {
 	case []float32:
-		got, length = Float32, len(s)
+		got, length = backend.Float32, len(s)
 		if length > 0 {
 			ptr = unsafe.Pointer(&s[0])
 		}
 	case []int32:
-		got, length = Int32, len(s)
+		got, length = backend.Int32, len(s)
 		if length > 0 {
 			ptr = unsafe.Pointer(&s[0])
 		}
