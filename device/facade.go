@@ -14,9 +14,10 @@
 // working.
 //
 // The contract between this package and its backends (the Device interface
-// and the types its methods take) lives in package device/backend, and the
-// CPU backend in package device/cpu; this package re-exports the contract
-// under the same names, so that programs import device alone.
+// and the types its methods take) lives in package device/backend, the CPU
+// backend in package device/cpu and the WebGPU backend in package
+// device/webgpu; this package re-exports the contract under the same names,
+// so that programs import device alone.
 package device
 
 import (
@@ -24,6 +25,7 @@ import (
 
 	"github.com/wgtensor/wgtensor/device/backend"
 	"github.com/wgtensor/wgtensor/device/cpu"
+	"github.com/wgtensor/wgtensor/device/webgpu"
 )
 
 // The contract every backend implements, re-exported from package backend.
@@ -148,6 +150,13 @@ const (
 // CPU returns the process-wide CPU device, which runs primitives on the host
 // with as many goroutines as runtime.GOMAXPROCS allows.
 func CPU() Device { return cpu.Default() }
+
+// GPU returns the process's WebGPU device, opening it on first use on the
+// best adapter available (discrete before integrated before software). It
+// returns an error, never panics, when no adapter answers, and in a build
+// without the WebGPU backend (it needs cgo and one of the platforms
+// wgpu-native ships for: linux/amd64, darwin, windows/amd64).
+func GPU() (Device, error) { return webgpu.Open() }
 
 // ErrOutOfMemory is wrapped by the error of an allocation that does not
 // fit: over the limit set with SetMemoryLimit, or more than the driver

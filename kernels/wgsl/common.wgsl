@@ -174,7 +174,7 @@ fn offset{{.}}(i: u32) -> u32 {
 {{- end}}
 
 {{define "fused_decls"}}
-// The leaves of a generated expression (see device/gpu_fuse.go): strided
+// The leaves of a generated expression (see device/webgpu/fuse.go): strided
 // views over the iteration space of rank p.rank and sizes p.shape, leaf k
 // at offset p.off[k] with strides p.st[k]; scalars are parameters.
 {{- range .Leaves}}

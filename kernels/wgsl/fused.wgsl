@@ -1,4 +1,4 @@
-// Chains of elementwise ops fused into one kernel (see device/gpu_fuse.go).
+// Chains of elementwise ops fused into one kernel (see device/webgpu/fuse.go).
 // Each output y<k>[lin + i] is an expression of the leaves, strided views
 // of buffers over the iteration space. Outputs of one shape form a cluster
 // that shares its loads and steps; a kernel of several clusters (dense

@@ -6,7 +6,7 @@
 //
 // VecA (VecB) is set when a is contiguous along K (b along N) with sizes,
 // offsets and strides multiples of 4: the panels then load as vec4s. Epi,
-// when set, is an epilogue fused into the store (device/gpu_fuse.go); c is
+// when set, is an epilogue fused into the store (device/webgpu/fuse.go); c is
 // then dense.
 struct Params {
   m: u32,

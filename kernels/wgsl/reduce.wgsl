@@ -68,7 +68,7 @@ fn combine(a: {{.AT}}, b: {{.AT}}) -> {{.AT}} {
 }
 
 // load reads element i of x or, with a prologue (.Pro), evaluates the
-// elementwise expression that x stands for at i (see device/gpu_fuse.go).
+// elementwise expression that x stands for at i (see device/webgpu/fuse.go).
 fn load(i: u32) -> {{.AT}} {
 {{- with .Pro}}
 {{- template "fused_eval" .}}
@@ -84,7 +84,7 @@ fn finish_row(acc: {{.AT}}) -> {{.OT}} {
 
 // finish gives output i its value; with an epilogue (.Epi), a generated
 // expression of the reduced value acc and other leaves over the output
-// (see device/gpu_fuse.go). A kernel has a prologue or an epilogue, not
+// (see device/webgpu/fuse.go). A kernel has a prologue or an epilogue, not
 // both.
 fn finish(total: {{.AT}}, i: u32) -> {{.OT}} {
 {{- with .Epi}}

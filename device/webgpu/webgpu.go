@@ -1,6 +1,14 @@
 //go:build cgo && ((linux && amd64) || darwin || (windows && amd64))
 
-package device
+// Package webgpu is wgtensor's WebGPU backend: a backend.Device that runs
+// primitives as WGSL compute shaders (the kernels of kernels/wgsl and the
+// fused ones it generates) through wgpu-native, on Vulkan, Metal or D3D12.
+// It needs cgo and one of the platforms wgpu-native ships for; other builds
+// get a stub whose Open returns an error.
+//
+// Programs reach it through package device (device.GPU); its errors and
+// panics begin with "device:", the package they see.
+package webgpu
 
 import (
 	"encoding/binary"
@@ -34,10 +42,11 @@ var gpuOnce struct {
 	err error
 }
 
-// GPU returns the process's WebGPU device, opening it on first use on the
-// best adapter available (discrete before integrated before software). It
-// returns an error, never panics, when no adapter answers.
-func GPU() (backend.Device, error) {
+// Open returns the process's WebGPU device, opening it on first use on the
+// best adapter available (discrete before integrated before software); later
+// calls return the same device, or the same error. It returns an error, never
+// panics, when no adapter answers. device.GPU returns it.
+func Open() (backend.Device, error) {
 	gpuOnce.Do(func() { gpuOnce.dev, gpuOnce.err = openGPU() })
 	if gpuOnce.err != nil {
 		return nil, gpuOnce.err
@@ -56,7 +65,7 @@ type gpuBuffer struct {
 	// buffer, if one was refused; Write clears it.
 	refused atomic.Pointer[refusal]
 	// pending is the buffer's value not computed yet, and users the
-	// pending values that read the buffer as it is (see gpu_fuse.go).
+	// pending values that read the buffer as it is (see fuse.go).
 	pending *ewPending
 	users   map[*gpuBuffer]bool
 	held    bool // freed, its memory kept for the pending values that read it
@@ -92,7 +101,7 @@ type gpuDevice struct {
 	limits  wgpu.Limits
 	// bindLimit is the most bytes one binding covers: the adapter's
 	// maxStorageBufferBindingSize (tests lower it). Larger buffers are
-	// bound a window at a time (see gpu_window.go).
+	// bound a window at a time (see window.go).
 	bindLimit uint64
 	software  bool // the adapter is a CPU rasteriser such as llvmpipe
 
@@ -112,7 +121,7 @@ type gpuDevice struct {
 
 	stats backend.Stats
 
-	fuse bool // elementwise ops are deferred and fused (see gpu_fuse.go)
+	fuse bool // elementwise ops are deferred and fused (see fuse.go)
 	// roots are the buffers whose pending value no other pending value
 	// has taken in: the results of the chains recorded so far.
 	roots map[*gpuBuffer]bool

@@ -1,6 +1,6 @@
 //go:build cgo && ((linux && amd64) || darwin || (windows && amd64))
 
-package device
+package webgpu
 
 import (
 	"encoding/binary"
@@ -305,7 +305,7 @@ type gpuArg struct {
 	// its operand k's offset and strides, 0 when through the linear index.
 	view int
 	// asIs binds the buffer's contents without computing its pending
-	// value first (a fused kernel's leaf; see gpu_fuse.go).
+	// value first (a fused kernel's leaf; see fuse.go).
 	asIs bool
 }
 
@@ -347,7 +347,7 @@ func (g *gpuDevice) threads(n int) gpuGrid { return g.linearGrid((n + 255) / 256
 // copied back afterwards, since WebGPU forbids such aliasing in a dispatch.
 func (g *gpuDevice) launchLocked(p *pipeline, params []byte, gr gpuGrid, args ...gpuArg) error {
 	// Pending values the kernel reads are computed first, and so are
-	// those that read what it writes (see gpu_fuse.go).
+	// those that read what it writes (see fuse.go).
 	for _, a := range args {
 		if a.gb == nil || a.asIs {
 			continue

@@ -1,4 +1,4 @@
-package device_test
+package webgpu_test
 
 import (
 	"os"

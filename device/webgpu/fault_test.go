@@ -1,6 +1,6 @@
 //go:build cgo && ((linux && amd64) || darwin || (windows && amd64))
 
-package device
+package webgpu
 
 import (
 	"os"
@@ -31,7 +31,7 @@ func TestGPUFaultIsAnError(t *testing.T) {
 // process.
 func TestGPUUncapturedErrorIsAnError(t *testing.T) {
 	gpuInChild(t, "TestGPUUncapturedErrorIsAnError", func(t *testing.T) {
-		d, err := GPU()
+		d, err := Open()
 		require.NoError(t, err)
 		g := d.(*gpuDevice)
 		x, err := g.Alloc(backend.Float32, 4)
@@ -71,7 +71,7 @@ func TestGPUSubmitErrorIsAnError(t *testing.T) {
 // child process, because of the lowered limit.
 func TestGPUGridLimitIsAnError(t *testing.T) {
 	gpuInChild(t, "TestGPUGridLimitIsAnError", func(t *testing.T) {
-		d, err := GPU()
+		d, err := Open()
 		require.NoError(t, err)
 		g := d.(*gpuDevice)
 		g.mu.Lock()
@@ -119,7 +119,7 @@ func gpuInChild(t *testing.T, name string, child func(t *testing.T)) {
 		child(t)
 		return
 	}
-	if _, err := GPU(); err != nil {
+	if _, err := Open(); err != nil {
 		if os.Getenv("WGTENSOR_REQUIRE_GPU") != "" {
 			t.Fatalf("WGTENSOR_REQUIRE_GPU is set but no GPU opened: %v", err)
 		}
@@ -168,7 +168,7 @@ func (g *gpuDevice) destroyBuffer(buf *wgpu.Buffer) bool {
 // four floats on it.
 func faultVectors(t *testing.T) (g *gpuDevice, x, y backend.Buffer) {
 	t.Helper()
-	d, err := GPU()
+	d, err := Open()
 	require.NoError(t, err)
 	g = d.(*gpuDevice)
 	x, err = g.Alloc(backend.Float32, 4)

@@ -1,6 +1,6 @@
 //go:build cgo && ((linux && amd64) || darwin || (windows && amd64))
 
-package device
+package webgpu
 
 /*
 #include <stddef.h>

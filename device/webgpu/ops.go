@@ -1,6 +1,6 @@
 //go:build cgo && ((linux && amd64) || darwin || (windows && amd64))
 
-package device
+package webgpu
 
 import (
 	"errors"
@@ -628,7 +628,7 @@ func (g *gpuDevice) reduceSplitLocked(op backend.ReduceOp, dst backend.Buffer, x
 // its own element of dst.
 //
 // pro, when set, is x's expression, evaluated as rows load (x is not
-// bound); epi, when set, is a deferred reduction's (see gpu_fuse.go): x is
+// bound); epi, when set, is a deferred reduction's (see fuse.go): x is
 // read as it is, and epi.spec, if any, is the epilogue applied as the
 // results are stored.
 func (g *gpuDevice) reduceLocked(op backend.ReduceOp, dst backend.Buffer, yOff int, x backend.View, outShape, outStrides, redShape, redStrides []int, chunks int, scale float32, pro, epi *fused) error {
@@ -897,7 +897,7 @@ var dims3 = [3][3]int{{0, 1, 3}, {0, 3, 2}, {0, 1, 2}}
 
 // matmulLocked records c (+)= a @ b for c with rows of unit stride; with
 // window set, each operand is bound from just before its first element.
-// A deferred product (see gpu_fuse.go) has epi set, reads a and b as they
+// A deferred product (see fuse.go) has epi set, reads a and b as they
 // are, and applies the epilogue epi.spec, if any, to a dense c.
 func (g *gpuDevice) matmulLocked(c, a, b backend.View, accumulate, window bool, epi *fused) error {
 	// An operand of a deferred product may read through a copy, with two
