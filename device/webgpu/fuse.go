@@ -228,10 +228,12 @@ func (g *gpuDevice) deferLocked(op string, dst backend.Buffer, shape []int, fn *
 	return true, nil
 }
 
-// rescan finds again what p's expression reads: the buffers, the leaves
-// and the product, after a node of it became a leaf (see shareLocked).
+// rescan finds again what p's expression reads: the leaves, the product
+// and any new buffer, after a node of it became a leaf (see shareLocked).
 func (p *ewPending) rescan() {
-	p.reads, p.leaves, p.prod = nil, nil, nil
+	// The buffers it read stay listed: each lists p as a user until p is
+	// computed or dropped, which is when dropPendingLocked removes it.
+	p.leaves, p.prod = nil, nil
 	seen := map[*ewNode]bool{}
 	var walk func(n *ewNode)
 	walk = func(n *ewNode) {
