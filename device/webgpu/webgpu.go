@@ -69,6 +69,9 @@ type gpuBuffer struct {
 	pending *ewPending
 	users   map[*gpuBuffer]bool
 	held    bool // freed, its memory kept for the pending values that read it
+	// unrealized is set while the buffer is counted in the device's
+	// unrealized: it has no memory yet and may want some.
+	unrealized bool
 }
 
 // Err returns the error of the refused op that should have written the
@@ -125,7 +128,10 @@ type gpuDevice struct {
 	// roots are the buffers whose pending value no other pending value
 	// has taken in: the results of the chains recorded so far.
 	roots map[*gpuBuffer]bool
-	seq   int64 // counts the deferred ops
+	// unrealized counts, by size class, the live buffers that have no
+	// memory yet (see Alloc and realizeLocked).
+	unrealized map[uint64]int
+	seq        int64 // counts the deferred ops
 	// fuseBindings bounds the storage buffers (leaves and outputs) of a
 	// generated kernel: the adapter's maxStorageBuffersPerShaderStage, at
 	// most 32.
@@ -174,20 +180,21 @@ func openGPU() (*gpuDevice, error) {
 	info := adapter.GetInfo()
 	limits := adapter.GetLimits()
 	g := &gpuDevice{
-		inst:      inst,
-		adapter:   adapter,
-		name:      fmt.Sprintf("gpu: %s on %s", info.Device, backendName(info.BackendType)),
-		backend:   backendName(info.BackendType),
-		limits:    limits,
-		bindLimit: limits.MaxStorageBufferBindingSize,
-		software:  info.AdapterType == wgpu.AdapterTypeCPU,
-		pipelines: map[string]*pipeline{},
-		indexIDs:  map[string]uint32{},
-		modules:   map[string]*wgpu.ShaderModule{},
-		pool:      map[uint64][]*wgpu.Buffer{},
-		staging:   map[uint64][]*wgpu.Buffer{},
-		fuse:      fusionEnabled(),
-		roots:     map[*gpuBuffer]bool{},
+		inst:       inst,
+		adapter:    adapter,
+		name:       fmt.Sprintf("gpu: %s on %s", info.Device, backendName(info.BackendType)),
+		backend:    backendName(info.BackendType),
+		limits:     limits,
+		bindLimit:  limits.MaxStorageBufferBindingSize,
+		software:   info.AdapterType == wgpu.AdapterTypeCPU,
+		pipelines:  map[string]*pipeline{},
+		indexIDs:   map[string]uint32{},
+		modules:    map[string]*wgpu.ShaderModule{},
+		pool:       map[uint64][]*wgpu.Buffer{},
+		staging:    map[uint64][]*wgpu.Buffer{},
+		fuse:       fusionEnabled(),
+		roots:      map[*gpuBuffer]bool{},
+		unrealized: map[uint64]int{},
 		// WebGPU guarantees 8.
 		fuseBindings: int(min(max(limits.MaxStorageBuffersPerShaderStage, 8), 32)),
 	}
@@ -404,8 +411,10 @@ func (g *gpuDevice) Alloc(dt backend.DType, n int) (backend.Buffer, error) {
 		return nil, err
 	}
 	g.mu.Lock()
-	if len(g.pool[size]) == 0 {
-		// Let the caller collect garbage before creating a buffer.
+	if len(g.pool[size]) <= g.unrealized[size] {
+		// The pool cannot give memory to every buffer of this size
+		// that will want some: let the caller collect garbage first,
+		// here, since realizeLocked runs with the device locked.
 		g.mu.Unlock()
 		backend.Reclaim(false)
 		g.mu.Lock()
@@ -417,7 +426,8 @@ func (g *gpuDevice) Alloc(dt backend.DType, n int) (backend.Buffer, error) {
 	// Its memory is taken when first used (realizeLocked): a pending
 	// value taken into another's expression and never computed needs
 	// none.
-	b := &gpuBuffer{n: n, dt: dt, size: size}
+	b := &gpuBuffer{n: n, dt: dt, size: size, unrealized: true}
+	g.unrealized[size]++
 	g.stats.LiveBuffers++
 	g.stats.LiveBytes += int64(size)
 	g.stats.PeakLiveByte = max(g.stats.PeakLiveByte, g.stats.LiveBytes)
@@ -430,6 +440,7 @@ func (g *gpuDevice) realizeLocked(b *gpuBuffer) error {
 	if b.buf != nil {
 		return nil
 	}
+	g.countRealizedLocked(b)
 	if free := g.pool[b.size]; len(free) > 0 {
 		b.buf = free[len(free)-1]
 		g.pool[b.size] = free[:len(free)-1]
@@ -445,6 +456,15 @@ func (g *gpuDevice) realizeLocked(b *gpuBuffer) error {
 	}
 	b.buf = buf
 	return nil
+}
+
+// countRealizedLocked takes b out of the count of buffers that have no
+// memory yet, once.
+func (g *gpuDevice) countRealizedLocked(b *gpuBuffer) {
+	if b.unrealized {
+		b.unrealized = false
+		g.unrealized[b.size]--
+	}
 }
 
 // liveBytes returns the bytes of the live buffers.
@@ -497,6 +517,9 @@ func (g *gpuDevice) Free(buf backend.Buffer) {
 	// or dropped (most are temporaries freed soon after).
 	g.dropPendingLocked(b, true)
 	b.freed = true
+	if b.buf == nil && len(b.users) == 0 {
+		g.countRealizedLocked(b) // it will never want memory
+	}
 	g.stats.LiveBuffers--
 	g.stats.LiveBytes -= int64(b.size)
 	if len(b.users) > 0 {
@@ -509,6 +532,7 @@ func (g *gpuDevice) Free(buf backend.Buffer) {
 // poolLocked returns a freed buffer's memory, if it had any, to the pool.
 func (g *gpuDevice) poolLocked(b *gpuBuffer) {
 	if b.buf == nil {
+		g.countRealizedLocked(b)
 		return
 	}
 	g.pool[b.size] = append(g.pool[b.size], b.buf)
