@@ -119,17 +119,26 @@ for w in TrainStepMLP TrainStepCNN Attention; do
 	row "$w step" "gpu $(ms "$gns"), cpu $(ms "$cns"), gpu/cpu $(awk -v a="$gns" -v b="$cns" 'BEGIN { printf "%.2f", a / b }'); $(metric "$g" dispatches/op) dispatches, $(metric "$g" submits/op) submits, $(metric "$g" readbacks/op) readbacks a step"
 done
 
-# The cost of one small dispatch: SmallOps is 100 chained adds of 1,000
-# elements.
-s=$(bench "^BenchmarkSmallOps\$" gpu "$steptime")
-if [ -n "$s" ]; then
+# SmallOps is 100 chained adds of 1,000 elements: fused, one kernel, it
+# gives the host's cost of an op; with fusion off (WGTENSOR_GPU_FUSION=0),
+# 100 dispatches, the cost of one small dispatch.
+for fusion in 1 0; do
+	s=$(WGTENSOR_GPU_FUSION=$fusion bench "^BenchmarkSmallOps\$" gpu "$steptime")
+	label="SmallOps (100 adds of 1,000)"
+	[ "$fusion" = 0 ] && label="SmallOps, fusion off"
+	if [ -z "$s" ]; then
+		row "$label" "FAIL (no result)"
+		failed=1
+		continue
+	fi
 	sns=$(metric "$s" ns/op)
 	disp=$(metric "$s" dispatches/op)
-	row "SmallOps (100 adds of 1,000)" "$(ms "$sns"), $disp dispatches: $(awk -v ns="$sns" -v d="$disp" 'BEGIN { printf "%.1f µs", ns / 1e3 / (d > 0 ? d : 1) }') a dispatch"
-else
-	row "SmallOps" "FAIL (no result)"
-	failed=1
-fi
+	if [ "$fusion" = 1 ]; then
+		row "$label" "$(ms "$sns"), $disp dispatches: $(awk -v ns="$sns" 'BEGIN { printf "%.1f µs", ns / 1e3 / 100 }') an op"
+	else
+		row "$label" "$(ms "$sns"), $disp dispatches: $(awk -v ns="$sns" -v d="$disp" 'BEGIN { printf "%.1f µs", ns / 1e3 / (d > 0 ? d : 1) }') a dispatch"
+	fi
+done
 
 # Each example's quick run on the GPU.
 for e in $examples; do
