@@ -13,6 +13,20 @@ import (
 	"github.com/wgtensor/wgtensor/device/backend"
 )
 
+// setFusion turns g's fusion on or off and returns the function that
+// restores it.
+func setFusion(g *gpuDevice, fuse bool) (restore func()) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	saved := g.fuse
+	g.fuse = fuse
+	return func() {
+		g.mu.Lock()
+		defer g.mu.Unlock()
+		g.fuse = saved
+	}
+}
+
 // runChain runs a random chain of elementwise ops on g with fusion on or
 // off and returns every result. The chain draws its inputs from earlier
 // results (read densely, so that fusion takes their expressions in) and
@@ -24,15 +38,7 @@ import (
 // realized together midway.
 func runChain(t *testing.T, g *gpuDevice, fuse bool, seed uint64) [][]float32 {
 	t.Helper()
-	g.mu.Lock()
-	saved := g.fuse
-	g.fuse = fuse
-	g.mu.Unlock()
-	defer func() {
-		g.mu.Lock()
-		g.fuse = saved
-		g.mu.Unlock()
-	}()
+	defer setFusion(g, fuse)()
 	rng := rand.New(rand.NewPCG(seed, 7))
 	const a, b, c = 3, 4, 5
 	n := a * b * c
@@ -259,15 +265,7 @@ func TestGPUProductReadsThroughCopy(t *testing.T) {
 	heads := backend.View{Buf: x, Shape: []int{bs, h, s, d}, Strides: []int{s * h * d, d, h * d, 1}}
 	keysT := backend.View{Buf: x, Shape: []int{bs, h, d, s}, Strides: []int{s * h * d, d, 1, h * d}}
 	run := func(fuse bool) ([]float32, int64) {
-		g.mu.Lock()
-		saved := g.fuse
-		g.fuse = fuse
-		g.mu.Unlock()
-		defer func() {
-			g.mu.Lock()
-			g.fuse = saved
-			g.mu.Unlock()
-		}()
+		defer setFusion(g, fuse)()
 		require.NoError(t, g.Sync())
 		before := g.Stats().Dispatches
 		q, kt, out := allocFloats(t, g, len(data)), allocFloats(t, g, len(data)), allocFloats(t, g, bs*h*s*s)
