@@ -4,6 +4,7 @@ package webgpu
 
 import (
 	"math"
+	"slices"
 
 	"github.com/wgtensor/wgtensor/device/backend"
 )
@@ -145,22 +146,29 @@ func convTileShape(tm, tn int) gemmTile {
 	return gemmTile{wx: tn / rn, wy: tm / rm, rm: rm, rn: rn, tk: 16}
 }
 
-// convPipeline compiles entry of conv2d.wgsl for tile t; the input
-// gradient has a variant for strides above 1.
-func (g *gpuDevice) convPipeline(entry string, p backend.Conv2DParams, t gemmTile) (*pipeline, error) {
+// convPipeline compiles entry of conv2d.wgsl for tile t, with the
+// epilogue epi.spec if any; the input gradient has a variant for strides
+// above 1.
+func (g *gpuDevice) convPipeline(entry string, p backend.Conv2DParams, t gemmTile, epi *fused) (*pipeline, error) {
 	s := t.spec(false, false)
-	s["Entry"] = entry
+	s["Entry"], s["Epi"] = entry, nil
+	if epi != nil && epi.spec != nil {
+		s["Epi"] = epi.epilogue()
+	}
 	s["Strided"] = entry == "input_grad" && (p.StrideH > 1 || p.StrideW > 1)
 	return g.pipelineLocked("conv2d", entry, s)
 }
 
 // convRecordLocked records the dispatches of one K range of a pass, cutting
 // the workgroup grid where it exceeds the adapter's per-dimension limit.
-func (g *gpuDevice) convRecordLocked(pl *pipeline, t gemmTile, p backend.Conv2DParams, gm convGEMM, r convRange) error {
+func (g *gpuDevice) convRecordLocked(pl *pipeline, t gemmTile, p backend.Conv2DParams, gm convGEMM, r convRange, epi *fused) error {
 	limit := int(g.limits.MaxComputeWorkgroupsPerDimension)
 	rowTiles, colTiles := ceilDiv(gm.m, t.rows()), ceilDiv(gm.n, t.cols())
 	groupsPer := max(1, limit/r.slices)
 	args := []gpuArg{gpuIn(1, gm.in0), gpuIn(2, gm.in1), gpuOut(3, gm.out)}
+	if epi != nil { // a deferred pass reads its inputs as they were
+		args[0].asIs, args[1].asIs = true, true
+	}
 	var offs [3]int
 	for i, n := range gm.used {
 		if n > 0 {
@@ -177,8 +185,16 @@ func (g *gpuDevice) convRecordLocked(pl *pipeline, t gemmTile, p backend.Conv2DP
 					p.PadH, p.PadW, p.DilH, p.DilW, p.Groups,
 					gm.m, gm.n, gm.k, r.k0, r.kc, r0, c0, g0, r.slices, r.sliceStride, r.outOff, gpuBool(r.accumulate))
 				pr.ints(offs[:]...)
+				if epi != nil && epi.spec != nil {
+					pr.ints(gpuBool(r.k0+r.kc >= gm.k), 0)
+					epi.params(&pr, epi.shape, epi.leafStrides())
+				}
 				gr := gpuGrid{uint32(min(limit, colTiles-c0)), uint32(min(limit, rowTiles-r0)), uint32(min(groupsPer, p.Groups-g0) * r.slices)}
-				if err := g.launchLocked(pl, pr.b, gr, args...); err != nil {
+				all := args
+				if epi != nil && epi.spec != nil {
+					all = append(slices.Clone(args), epi.leafArgs(4)...)
+				}
+				if err := g.launchLocked(pl, pr.b, gr, all...); err != nil {
 					return err
 				}
 			}
@@ -192,12 +208,12 @@ func (g *gpuDevice) convRecordLocked(pl *pipeline, t gemmTile, p backend.Conv2DP
 func (g *gpuDevice) convSerial(p backend.Conv2DParams, gm convGEMM) {
 	g.do("Conv2D."+gm.entry, []backend.Buffer{gm.out}, func() error {
 		t := g.convTile(gm.m, gm.n, p.Groups)
-		pl, err := g.convPipeline(gm.entry, p, t)
+		pl, err := g.convPipeline(gm.entry, p, t, nil)
 		if err != nil {
 			return err
 		}
 		return g.batchParts(p, gm, func(p backend.Conv2DParams, gm convGEMM, _ bool) error {
-			return g.convKLocked(pl, t, p, gm, false)
+			return g.convKLocked(pl, t, p, gm, false, nil)
 		})
 	})
 }
@@ -205,9 +221,9 @@ func (g *gpuDevice) convSerial(p backend.Conv2DParams, gm convGEMM) {
 // convKLocked records a pass whose K is cut into dispatches of at most
 // maxLoop, those after the first (and the first too, with accumulate) adding
 // into the output; K = 0 still runs once to write zeros.
-func (g *gpuDevice) convKLocked(pl *pipeline, t gemmTile, p backend.Conv2DParams, gm convGEMM, accumulate bool) error {
+func (g *gpuDevice) convKLocked(pl *pipeline, t gemmTile, p backend.Conv2DParams, gm convGEMM, accumulate bool, epi *fused) error {
 	for k0 := 0; k0 == 0 || k0 < gm.k; k0 += maxLoop {
-		if err := g.convRecordLocked(pl, t, p, gm, convRange{k0: k0, kc: maxLoop, slices: 1, accumulate: accumulate || k0 > 0}); err != nil {
+		if err := g.convRecordLocked(pl, t, p, gm, convRange{k0: k0, kc: maxLoop, slices: 1, accumulate: accumulate || k0 > 0}, epi); err != nil {
 			return err
 		}
 	}
@@ -215,11 +231,38 @@ func (g *gpuDevice) convKLocked(pl *pipeline, t gemmTile, p backend.Conv2DParams
 }
 
 func (g *gpuDevice) Conv2D(dst, x, w backend.Buffer, p backend.Conv2DParams, e backend.Epilogue) {
-	g.convSerial(p, convGEMM{entry: "forward", m: p.O / p.Groups, n: p.N * p.OH * p.OW,
-		k: p.C / p.Groups * p.KH * p.KW, in0: x, in1: w, out: dst})
+	if e.IsZero() {
+		deferred := false
+		g.do("Conv2D.forward", []backend.Buffer{dst}, func() (err error) {
+			deferred, err = g.deferConvLocked(dst, x, w, p)
+			return err
+		})
+		if deferred {
+			return
+		}
+	}
+	g.convSerial(p, convForward(dst, x, w, p))
 	if !e.IsZero() {
 		g.epilogue(dst, []int{p.N, p.O, p.OH, p.OW}, e)
 	}
+}
+
+// convForward is the forward pass of a convolution of x by w into dst.
+func convForward(dst, x, w backend.Buffer, p backend.Conv2DParams) convGEMM {
+	return convGEMM{entry: "forward", m: p.O / p.Groups, n: p.N * p.OH * p.OW,
+		k: p.C / p.Groups * p.KH * p.KW, in0: x, in1: w, out: dst}
+}
+
+// recordConvLocked records a deferred convolution into its dense output
+// out, with the epilogue epi.spec if any.
+func (g *gpuDevice) recordConvLocked(c *ewConv, out *gpuBuffer, epi *fused) error {
+	gm := convForward(out, c.x, c.w, c.p)
+	t := g.convTile(gm.m, gm.n, c.p.Groups)
+	pl, err := g.convPipeline(gm.entry, c.p, t, epi)
+	if err != nil {
+		return err
+	}
+	return g.convKLocked(pl, t, c.p, gm, false, epi)
 }
 
 // epilogue applies e in place to the dense output dst [N, O, …] of a
@@ -264,7 +307,7 @@ func (g *gpuDevice) Conv2DWeightGrad(dw, x, dy backend.Buffer, p backend.Conv2DP
 		// The slices give the weight gradient its parallelism: its tile
 		// need not be narrowed for it.
 		t := g.convTile(og, cols, 1<<20)
-		pl, err := g.convPipeline("weight_grad", p, t)
+		pl, err := g.convPipeline("weight_grad", p, t, nil)
 		if err != nil {
 			return err
 		}
@@ -274,7 +317,7 @@ func (g *gpuDevice) Conv2DWeightGrad(dw, x, dy backend.Buffer, p backend.Conv2DP
 		if g.oversized([]gpuArg{gpuIn(1, x), gpuIn(2, dy), gpuOut(3, dw)}) {
 			// Parts of the batch one after the other, each adding into dw.
 			return g.batchParts(p, gm, func(p backend.Conv2DParams, gm convGEMM, first bool) error {
-				return g.convKLocked(pl, t, p, gm, !first)
+				return g.convKLocked(pl, t, p, gm, !first, nil)
 			})
 		}
 		tiles := ceilDiv(og, t.rows()) * ceilDiv(cols, t.cols()) * p.Groups
@@ -282,7 +325,7 @@ func (g *gpuDevice) Conv2DWeightGrad(dw, x, dy backend.Buffer, p backend.Conv2DP
 		kc = ceilDiv(kc, 16) * 16
 		slices := ceilDiv(k, kc)
 		if slices <= 1 || total == 0 {
-			return g.convRecordLocked(pl, t, p, gm, convRange{kc: max(k, 1), slices: 1})
+			return g.convRecordLocked(pl, t, p, gm, convRange{kc: max(k, 1), slices: 1}, nil)
 		}
 		limit := int(g.limits.MaxComputeWorkgroupsPerDimension)
 		per := min(slices, limit, max(1, convPartialBytes/(4*total)))
@@ -294,7 +337,7 @@ func (g *gpuDevice) Conv2DWeightGrad(dw, x, dy backend.Buffer, p backend.Conv2DP
 		gm.out = part
 		for k0 := 0; k0 < k; k0 += per * kc {
 			r := convRange{k0: k0, kc: kc, slices: min(per, ceilDiv(k-k0, kc)), sliceStride: total, accumulate: k0 > 0}
-			if err := g.convRecordLocked(pl, t, p, gm, r); err != nil {
+			if err := g.convRecordLocked(pl, t, p, gm, r, nil); err != nil {
 				return err
 			}
 		}

@@ -55,11 +55,12 @@ type ewNode struct {
 
 // ewProd is a deferred product c = a @ b of a [B, M, K] and b [B, K, N]
 // into a dense c [B, M, N], read as they were when MatMul was called, or
-// a deferred reduction (red). Either is a producer: the elementwise ops
-// that read its result become its kernel's epilogue.
+// a deferred reduction (red) or convolution (conv). Each is a producer:
+// the elementwise ops that read its result become its kernel's epilogue.
 type ewProd struct {
 	a, b backend.View
 	red  *ewReduce // or, when set, a reduction
+	conv *ewConv   // or, when set, a convolution
 	// holders are the pending values whose expressions hold it.
 	holders []*ewPending
 }
@@ -71,6 +72,13 @@ type ewReduce struct {
 	x   backend.View // read as it was when Reduce was called, unless pro is set
 	n   int          // the dimensions reduced
 	pro *fused       // x's expression, evaluated as the rows load; no epilogue then
+}
+
+// ewConv is a deferred convolution (its forward pass) of x by w into a
+// dense output, read as they were when Conv2D was called.
+type ewConv struct {
+	x, w backend.Buffer
+	p    backend.Conv2DParams
 }
 
 // ewFn is an op of an expression: a WGSL function of its kids' values.
@@ -332,6 +340,9 @@ func (g *gpuDevice) productIntoLocked(dst, src backend.View) (bool, error) {
 		return false, nil
 	}
 	prod := p.prod.prod
+	if prod.conv != nil {
+		return false, nil
+	}
 	op := g.op
 	g.op = p.root.op + "+Copy"
 	defer func() { g.op = op }()
@@ -400,6 +411,8 @@ func throughCopy(v backend.View) (backend.View, bool) {
 func (pr *ewProd) reads() []*gpuBuffer {
 	red := pr.red
 	switch {
+	case pr.conv != nil:
+		return []*gpuBuffer{pr.conv.x.(*gpuBuffer), pr.conv.w.(*gpuBuffer)}
 	case red == nil:
 		return []*gpuBuffer{pr.a.Buf.(*gpuBuffer), pr.b.Buf.(*gpuBuffer)}
 	case red.pro != nil:
@@ -442,6 +455,32 @@ func (g *gpuDevice) deferReduceLocked(op backend.ReduceOp, dst backend.Buffer, x
 	p := &ewPending{out: out, epoch: g.epoch, seq: g.seq, shape: shape, root: node, prod: node}
 	p.addReads(node.prod.reads()...)
 	g.setPendingLocked(p)
+	return true, nil
+}
+
+// deferConvLocked records the convolution of x by w into dst as dst's
+// pending value (see ewConv), or returns false when it must run now:
+// operands larger than a binding.
+func (g *gpuDevice) deferConvLocked(dst, x, w backend.Buffer, p backend.Conv2DParams) (bool, error) {
+	out := dst.(*gpuBuffer)
+	if !g.fuse || g.oversized([]gpuArg{gpuIn(1, x), gpuIn(2, w), gpuOut(3, dst)}) || p.N*p.O*p.OH*p.OW == 0 {
+		return false, nil
+	}
+	for _, b := range []*gpuBuffer{x.(*gpuBuffer), w.(*gpuBuffer)} {
+		if r := b.refused.Load(); r != nil {
+			return false, r
+		}
+		// The operands are read as they are now.
+		if err := g.materializeLocked(b); err != nil {
+			return false, err
+		}
+	}
+	node := &ewNode{prod: &ewProd{conv: &ewConv{x: x, w: w, p: p}}, op: "Conv2D", t: "f32", nodes: 1}
+	g.seq++
+	shape, _ := squeeze([]int{p.N, p.O, p.OH, p.OW}, nil)
+	q := &ewPending{out: out, epoch: g.epoch, seq: g.seq, shape: shape, root: node, prod: node}
+	q.addReads(node.prod.reads()...)
+	g.setPendingLocked(q)
 	return true, nil
 }
 
@@ -903,9 +942,12 @@ func (g *gpuDevice) productLocked(b *gpuBuffer) error {
 	}
 	epi.shape = p.shape
 	var err error
-	if prod.red != nil {
+	switch {
+	case prod.conv != nil:
+		err = g.recordConvLocked(prod.conv, b, epi)
+	case prod.red != nil:
 		err = g.recordReduceLocked(prod.red, b, 0, epi)
-	} else {
+	default:
 		a, bv := batchOf(prod.a).v, batchOf(prod.b).v
 		err = g.matmulLocked(backend.Dense(b, a.Shape[0], a.Shape[1], bv.Shape[2]), prod.a, prod.b, false, false, epi)
 	}

@@ -294,6 +294,51 @@ func TestGPUProductReadsThroughCopy(t *testing.T) {
 	g.Free(x)
 }
 
+// TestGPUConvolutionTakesEpilogue: a convolution followed by its bias
+// (broadcast per channel) and a ReLU is one kernel, and gives what the
+// ops give one by one.
+func TestGPUConvolutionTakesEpilogue(t *testing.T) {
+	g := testGPU(t)
+	p := backend.Conv2DParams{N: 2, C: 3, H: 5, W: 5, O: 4, KH: 3, KW: 3, OH: 5, OW: 5,
+		StrideH: 1, StrideW: 1, PadH: 1, PadW: 1, DilH: 1, DilW: 1, Groups: 1}
+	fill := func(n int, f func(i int) float32) backend.Buffer {
+		data := make([]float32, n)
+		for i := range data {
+			data[i] = f(i)
+		}
+		b := allocFloats(t, g, n)
+		require.NoError(t, g.Write(b, data))
+		return b
+	}
+	x := fill(p.N*p.C*p.H*p.W, func(i int) float32 { return float32(i%7) - 3 })
+	w := fill(p.O*p.C*p.KH*p.KW, func(i int) float32 { return float32(i%5)/4 - 0.5 })
+	bias := fill(p.O, func(i int) float32 { return float32(i) - 1.5 })
+	shape := []int{p.N, p.O, p.OH, p.OW}
+	run := func(fuse bool) ([]float32, int64) {
+		defer setFusion(g, fuse)()
+		require.NoError(t, g.Sync())
+		before := g.Stats().Dispatches
+		n := p.N * p.O * p.OH * p.OW
+		y, z := allocFloats(t, g, n), allocFloats(t, g, n)
+		g.Conv2D(y, x, w, p, backend.Epilogue{})
+		g.Binary(backend.Add, z, backend.Dense(y, shape...),
+			backend.View{Buf: bias, Shape: shape, Strides: []int{0, 1, 0, 0}})
+		g.Unary(backend.ReLU, z, backend.Dense(z, shape...))
+		got := make([]float32, n)
+		require.NoError(t, g.Read(z, got))
+		g.Free(y)
+		g.Free(z)
+		return got, g.Stats().Dispatches - before
+	}
+	want, _ := run(false)
+	got, n := run(true)
+	assert.InDeltaSlice(t, want, got, 1e-5)
+	assert.Equal(t, int64(1), n, "the convolution with its epilogue")
+	for _, b := range []backend.Buffer{x, w, bias} {
+		g.Free(b)
+	}
+}
+
 // allocFloats allocates n float32 elements.
 func allocFloats(t *testing.T, g *gpuDevice, n int) backend.Buffer {
 	b, err := g.Alloc(backend.Float32, n)

@@ -58,11 +58,22 @@ struct Params {
   in0_off: u32,
   in1_off: u32,
   out_base: u32,
+{{- if .Epi}}
+  last: u32,
+  pad0: u32,
+  rank: u32,
+  pad1: u32,
+  pad2: u32,
+{{- template "fused_fields" .Epi}}
+{{- end}}
 }
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> in0: array<f32>;
 @group(0) @binding(2) var<storage, read> in1: array<f32>;
 @group(0) @binding(3) var<storage, read_write> out: array<f32>;
+{{- with .Epi}}
+{{template "fused_decls" .}}
+{{- end}}
 
 {{template "gemm_decl" .}}
 
@@ -104,12 +115,22 @@ fn tile(wg: vec3<u32>) -> Tile {
   return Tile(wg.z / p.slices + p.group0, s, k_first, min(k_first + p.kc, p.k));
 }
 
+// put stores output element i; on the last pass over K of a deferred
+// forward pass (whose output is dense and bound whole), an epilogue (.Epi,
+// a generated expression of the convolution's value acc and other leaves
+// over the output; see device/webgpu/fuse.go) applies to it first.
 fn put(i: u32, v: f32) {
+  var acc = v;
   if (p.accumulate != 0u) {
-    out[p.out_base + i] = out[p.out_base + i] + v;
-  } else {
-    out[p.out_base + i] = v;
+    acc = out[p.out_base + i] + v;
   }
+{{- with .Epi}}
+  if (p.last != 0u) {
+{{- template "fused_eval" .}}
+    acc = {{.Result}};
+  }
+{{- end}}
+  out[p.out_base + i] = acc;
 }
 
 {{if eq .Entry "forward"}}
