@@ -491,21 +491,6 @@ func (g *gpuDevice) Reduce(op backend.ReduceOp, dst backend.Buffer, x backend.Vi
 		if ok, err := g.deferReduceLocked(op, dst, x, n); ok || err != nil {
 			return err
 		}
-		// A pending x read densely is evaluated as the rows are loaded
-		// (rows short enough for one pass).
-		if nRed := backend.Numel(x.Shape[len(x.Shape)-n:]); nRed <= 256*maxLoop && !g.oversized([]gpuArg{gpuOut(2, dst)}) {
-			if pro := g.prologueLocked(x); pro != nil {
-				outShape, outStrides, redShape, redStrides, _ := splitView(backend.Dense(x.Buf, x.Shape...), n)
-				scale := float32(math.NaN())
-				if nRed > 0 {
-					scale = 1 / float32(nRed)
-				}
-				if backend.Numel(outShape) == 0 {
-					return nil
-				}
-				return g.reduceLocked(op, dst, 0, x, outShape, outStrides, redShape, redStrides, 1, scale, pro, nil)
-			}
-		}
 		x, done, err := g.denseLocked(x, n)
 		if err != nil {
 			return err
