@@ -1023,6 +1023,15 @@ type fusedFunc struct{ Name, Params, Ret, Body string }
 
 type fusedStep struct{ Name, Call string }
 
+// fusedLoad is the load of leaf K; Dense when the leaf is a contiguous view
+// as large as the iteration space, which the linear index then addresses
+// directly, without at's divisions (costly on a CPU adapter, which cannot
+// vectorise integer division).
+type fusedLoad struct {
+	K     int
+	Dense bool
+}
+
 type fusedOut struct {
 	K, Binding int
 	T, Result  string
@@ -1032,7 +1041,7 @@ type fusedOut struct {
 // loads, its steps and its outputs, run by the threads below its length.
 type fusedCluster struct {
 	K     int
-	Loads []int
+	Loads []fusedLoad
 	Steps []fusedStep
 	Outs  []fusedOut
 }
@@ -1087,7 +1096,7 @@ type fusedEpi struct {
 	Leaves         []fusedLeaf
 	Funcs          []fusedFunc
 	Off4, NSt, Sc4 int
-	Loads          []int
+	Loads          []fusedLoad
 	Steps          []fusedStep
 	Result         string
 }
@@ -1140,8 +1149,9 @@ func fusedKernel(ps []*ewPending, firstBinding int) fused {
 					k.leaves = append(k.leaves, *n.leaf)
 					leaves = append(leaves, fusedLeaf{K: i, Binding: firstBinding + i, T: n.t})
 				}
-				if !slices.Contains(c.Loads, i) {
-					c.Loads = append(c.Loads, i)
+				if !slices.ContainsFunc(c.Loads, func(l fusedLoad) bool { return l.K == i }) {
+					dense := n.leaf.IsContiguous() && backend.Numel(n.leaf.Shape) == backend.Numel(p.shape)
+					c.Loads = append(c.Loads, fusedLoad{K: i, Dense: dense})
 				}
 				name = "l" + strconv.Itoa(i)
 			case n.scalar != nil:
@@ -1192,7 +1202,10 @@ func fusedKernel(ps []*ewPending, firstBinding int) fused {
 	for _, c := range clusters {
 		key.WriteString("|c" + strconv.Itoa(c.K))
 		for _, l := range c.Loads {
-			key.WriteString(" l" + strconv.Itoa(l))
+			key.WriteString(" l" + strconv.Itoa(l.K))
+			if l.Dense {
+				key.WriteString("d")
+			}
 		}
 		for _, st := range c.Steps {
 			key.WriteString(";" + st.Call)

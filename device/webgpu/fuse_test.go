@@ -425,3 +425,36 @@ func TestGPUFusionBoundsLeaves(t *testing.T) {
 	}
 	require.NoError(t, g.Sync())
 }
+
+// TestFusedKernelLoadsDenseLeavesDirectly: a kernel addresses a leaf that
+// is a contiguous view as large as its iteration space by the linear index
+// (no divisions); a transposed, broadcast or smaller leaf goes through at.
+func TestFusedKernelLoadsDenseLeavesDirectly(t *testing.T) {
+	var buf gpuBuffer
+	leaf := func(shape, strides []int, offset int) *ewNode {
+		return &ewNode{leaf: &backend.View{Buf: &buf, Shape: shape, Strides: strides, Offset: offset}, own: true, t: "f32"}
+	}
+	add := binaryFn(backend.Add, backend.Float32)
+	tests := []struct {
+		name  string
+		leaf  *ewNode
+		dense bool
+	}{
+		{"contiguous", leaf([]int{4, 6}, []int{6, 1}, 0), true},
+		{"contiguous at an offset", leaf([]int{4, 6}, []int{6, 1}, 12), true},
+		{"size-1 dimension", leaf([]int{4, 1, 6}, []int{6, 99, 1}, 0), true},
+		{"transposed", leaf([]int{4, 6}, []int{1, 4}, 0), false},
+		{"broadcast rows", leaf([]int{4, 6}, []int{0, 1}, 0), false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			x := leaf([]int{4, 6}, []int{6, 1}, 0)
+			root := &ewNode{fn: add, kids: []*ewNode{x, tt.leaf}, t: "f32", nodes: 1}
+			k := fusedKernel([]*ewPending{{shape: []int{4, 6}, root: root}}, 1)
+			loads := k.spec["Clusters"].([]fusedCluster)[0].Loads
+			require.Len(t, loads, 2)
+			assert.True(t, loads[0].Dense)
+			assert.Equal(t, tt.dense, loads[1].Dense)
+		})
+	}
+}

@@ -207,7 +207,11 @@ fn {{.Name}}({{.Params}}) -> {{.Ret}} {
 
 {{define "fused_eval"}}
 {{- range .Loads}}
-    let l{{.}} = x{{.}}[at({{.}}u, i)];
+{{- if .Dense}}
+    let l{{.K}} = x{{.K}}[p.off[{{.K}}u >> 2u][{{.K}}u & 3u] + i];
+{{- else}}
+    let l{{.K}} = x{{.K}}[at({{.K}}u, i)];
+{{- end}}
 {{- end}}
 {{- range .Steps}}
     let {{.Name}} = {{.Call}};
