@@ -2,7 +2,10 @@
 
 package webgpu
 
-import "runtime"
+import (
+	"math"
+	"runtime"
+)
 
 // gemmTile is the shape of the output tile of one matmul workgroup: wx×wy
 // threads, each accumulating an rm×rn block (multiples of 4), over panels
@@ -73,9 +76,20 @@ func (t gemmTile) fits(g *gpuDevice) bool {
 // speed of 4×4 ones. A GPU keeps its register blocks at 8×8 at most, so
 // that enough threads stay resident.
 var (
-	matmulTilesSoftware = []gemmTile{{16, 16, 8, 16, 16}, {16, 16, 8, 8, 16}, {8, 8, 8, 8, 16}, {8, 8, 4, 4, 16}}
-	matmulTilesGPU      = []gemmTile{{16, 16, 8, 8, 16}, {16, 16, 4, 4, 16}, {8, 8, 4, 4, 16}}
+	matmulTilesSoftware = []softTile{
+		{gemmTile{16, 16, 8, 16, 16}, 17.5}, {gemmTile{16, 16, 8, 8, 16}, 13.4},
+		{gemmTile{8, 8, 8, 8, 16}, 10.9}, {gemmTile{8, 8, 4, 4, 16}, 5.2},
+	}
+	matmulTilesGPU = []gemmTile{{16, 16, 8, 8, 16}, {16, 16, 4, 4, 16}, {8, 8, 4, 4, 16}}
 )
+
+// softTile is a tile of a software adapter with its speed in GFLOP/s on a
+// 1024² product (llvmpipe, 2 cores of an AMD EPYC Zen 5): only the ratios
+// between tiles matter.
+type softTile struct {
+	gemmTile
+	speed float64
+}
 
 // minWorkgroups is how many workgroups a dispatch should have to keep the
 // adapter busy: a few per core of a software adapter, a few per compute
@@ -87,18 +101,21 @@ func (g *gpuDevice) minWorkgroups() int {
 	return 256
 }
 
-// matmulTile picks, among the tiles that pad an m×n product by at most a
+// matmulTile picks the tile of a batch of m×n products. On a software
+// adapter, whose cores each run one workgroup at a time, it is the tile
+// that minimises the estimated time: the waves of workgroups the cores run
+// (padding included) times a tile's arithmetic over its measured speed.
+// On a GPU it is, among the tiles that pad the product by at most a
 // quarter (all tiles when none does), the largest that still gives the
-// adapter enough workgroups for a batch of them, or else the smallest: a
-// 128×256 tile over the 64×64 products of attention heads would compute
-// eight times their arithmetic.
+// adapter enough workgroups, or else the smallest: a 128×128 tile over
+// the 64×64 products of attention heads would compute four times their
+// arithmetic.
 func (g *gpuDevice) matmulTile(batch, m, n int) gemmTile {
-	tiles := matmulTilesGPU
 	if g.software {
-		tiles = matmulTilesSoftware
+		return softwareTile(matmulTilesSoftware, batch, m, n, runtime.NumCPU(), g.tileFits)
 	}
 	var fit, snug []gemmTile
-	for _, t := range tiles {
+	for _, t := range matmulTilesGPU {
 		if !t.fits(g) {
 			continue
 		}
@@ -116,6 +133,26 @@ func (g *gpuDevice) matmulTile(batch, m, n int) gemmTile {
 		}
 	}
 	return snug[len(snug)-1]
+}
+
+// tileFits reports whether g can run tile t.
+func (g *gpuDevice) tileFits(t gemmTile) bool { return t.fits(g) }
+
+// softwareTile returns the tile among tiles (which fits accepts) with the
+// least estimated time for a batch of m×n products on cores cores.
+func softwareTile(tiles []softTile, batch, m, n, cores int, fits func(gemmTile) bool) gemmTile {
+	best, bestCost := tiles[len(tiles)-1].gemmTile, math.Inf(1)
+	for _, t := range tiles {
+		if !fits(t.gemmTile) {
+			continue
+		}
+		workgroups := batch * ceilDiv(m, t.rows()) * ceilDiv(n, t.cols())
+		waves := ceilDiv(workgroups, cores)
+		if cost := float64(waves*t.rows()*t.cols()) / t.speed; cost < bestCost {
+			best, bestCost = t.gemmTile, cost
+		}
+	}
+	return best
 }
 
 // vec4 returns a bound as an array of vec4s: the binding is rounded up to
