@@ -3,6 +3,7 @@
 package webgpu
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -38,6 +39,7 @@ type recorder struct {
 	groups    []*wgpu.BindGroup
 	params    []byte
 	paramsBuf *wgpu.Buffer
+	written   []byte // what paramsBuf holds
 	// uploads holds the batch's small host writes, copied from uploadBuf
 	// into their buffers in the order they were recorded.
 	uploads   []byte
@@ -134,8 +136,13 @@ func (g *gpuDevice) flushLocked() error {
 	r.uploads = r.uploads[:0]
 	r.uses = r.uses[:0]
 	for _, b := range g.doomed {
+		r.groups = g.binds.evict(b, r.groups)
 		b.Release()
 	}
+	for _, bg := range r.groups { // the evicted groups
+		bg.Release()
+	}
+	r.groups = r.groups[:0]
 	g.doomed = g.doomed[:0]
 	if err != nil {
 		g.setFault(err)
@@ -162,10 +169,14 @@ func (g *gpuDevice) submitLocked() error {
 			return errors.New("device: recorded work uses a buffer that was destroyed; it was not submitted")
 		}
 	}
-	if len(r.params) > 0 {
+	// A captured step's parameters are those of the step before it: the
+	// buffer holds them already.
+	if len(r.params) > 0 && !bytes.Equal(r.params, r.written) {
 		if err := g.queue.TryWriteBuffer(r.paramsBuf, 0, r.params); err != nil {
+			r.written = r.written[:0]
 			return fmt.Errorf("device: writing kernel parameters: %w", err)
 		}
+		r.written = append(r.written[:0], r.params...)
 	}
 	if len(r.uploads) > 0 {
 		if err := g.queue.TryWriteBuffer(r.uploadBuf, 0, r.uploads); err != nil {
@@ -223,6 +234,7 @@ func (g *gpuDevice) uploadLocked(dst *wgpu.Buffer, data []byte) (bool, error) {
 
 // pipeline is a compiled kernel entry point with its bind group layout.
 type pipeline struct {
+	id     int // its number, in bind group keys
 	pipe   *wgpu.ComputePipeline
 	layout *wgpu.BindGroupLayout
 	name   string // family.entry
@@ -270,7 +282,7 @@ func (g *gpuDevice) pipelineLocked(family, entry string, s kernelSpec) (*pipelin
 	if err != nil {
 		return nil, fmt.Errorf("device: creating pipeline %s.%s %v: %w", family, entry, specKey, err)
 	}
-	p := &pipeline{pipe: pipe, layout: pipe.GetBindGroupLayout(0), name: family + "." + entry}
+	p := &pipeline{id: len(g.pipelines), pipe: pipe, layout: pipe.GetBindGroupLayout(0), name: family + "." + entry}
 	g.pipelines[key] = p
 	return p, nil
 }
@@ -433,13 +445,20 @@ func (g *gpuDevice) launchLocked(p *pipeline, params []byte, gr gpuGrid, args ..
 		entries = append(entries, wgpu.BindGroupEntry{Binding: a.slot, Buffer: a.buf, Offset: a.offset, Size: a.size})
 		r.use(a.buf)
 	}
-	bg, err := g.dev.TryCreateBindGroup(&wgpu.BindGroupDescriptor{Layout: p.layout, Entries: entries})
-	if err != nil {
-		return fmt.Errorf("device: binding kernel arguments: %w", err)
+	bg, key := g.binds.lookup(p.id, entries)
+	if bg == nil {
+		var err error
+		bg, err = g.dev.TryCreateBindGroup(&wgpu.BindGroupDescriptor{Layout: p.layout, Entries: entries})
+		if err != nil {
+			return fmt.Errorf("device: binding kernel arguments: %w", err)
+		}
+		if !g.binds.store(key, bg, entries, r.paramsBuf) {
+			r.groups = append(r.groups, bg)
+		}
 	}
-	r.groups = append(r.groups, bg)
 	// A profile times each dispatch in a pass of its own, ended at once.
 	var pass *wgpu.ComputePassEncoder
+	var err error
 	if g.prof != nil {
 		pass, err = g.profiledPassLocked(fmt.Sprintf("%s: %s %d×%d×%d", g.op, p.name, gr.x, gr.y, gr.z))
 	} else {

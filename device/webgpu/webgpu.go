@@ -109,6 +109,7 @@ type gpuDevice struct {
 	software  bool // the adapter is a CPU rasteriser such as llvmpipe
 
 	rec       recorder
+	binds     bindCache
 	pipelines map[string]*pipeline
 	modules   map[string]*wgpu.ShaderModule
 
@@ -335,6 +336,9 @@ func bestAdapter(inst *wgpu.Instance) *wgpu.Adapter {
 }
 
 func (g *gpuDevice) release() {
+	for _, bg := range g.binds.clear(nil) {
+		bg.Release()
+	}
 	if g.dev != nil {
 		g.dev.Release()
 	}

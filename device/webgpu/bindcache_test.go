@@ -1,0 +1,56 @@
+//go:build cgo && ((linux && amd64) || darwin || (windows && amd64))
+
+package webgpu
+
+import (
+	"encoding/binary"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/wgtensor/wgtensor/device/backend"
+)
+
+// TestGPUStepReusesBindGroups: a step repeated over the same buffers (a
+// product with an epilogue, a fused chain) finds every bind group it needs
+// cached, and the groups that bind a buffer go when the buffer is
+// released.
+func TestGPUStepReusesBindGroups(t *testing.T) {
+	g := testGPU(t)
+	a, b, c := allocFloats(t, g, 64*32), allocFloats(t, g, 32*16), allocFloats(t, g, 64*16)
+	d := allocFloats(t, g, 64*16)
+	step := func() {
+		g.MatMul(c, backend.Dense(a, 1, 64, 32), backend.Dense(b, 1, 32, 16))
+		g.Unary(backend.ReLU, c, backend.Dense(c, 64, 16))
+		g.Binary(backend.Mul, d, backend.Dense(c, 64, 16), backend.Dense(c, 64, 16))
+		g.Unary(backend.Exp, d, backend.Dense(d, 64, 16))
+		require.NoError(t, g.Sync())
+	}
+	counts := func() (hits, dispatches int64) {
+		g.mu.Lock()
+		defer g.mu.Unlock()
+		return g.binds.hits, g.stats.Dispatches
+	}
+	step()
+	h0, d0 := counts()
+	step()
+	h1, d1 := counts()
+	require.Positive(t, d1-d0)
+	assert.Equal(t, d1-d0, h1-h0, "every dispatch of the repeated step finds its bind group")
+
+	buf := d.(*gpuBuffer).buf
+	g.mu.Lock()
+	assert.NotEmpty(t, g.binds.byBuf[buf])
+	g.mu.Unlock()
+	g.Free(d)
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.trimPoolLocked(0)
+	require.NoError(t, g.flushLocked())
+	assert.Empty(t, g.binds.byBuf[buf], "a released buffer's groups are gone")
+	assert.Empty(t, g.binds.byBuf[g.rec.paramsBuf], "the parameter buffer is not indexed")
+	for key := range g.binds.groups {
+		assert.NotContains(t, key, string(binary.LittleEndian.AppendUint64(nil, uint64(bufferID(buf)))))
+	}
+}
