@@ -70,15 +70,17 @@ func (t gemmTile) fits(g *gpuDevice) bool {
 		t.wy <= int(l.MaxComputeWorkgroupSizeY) && (t.rows()+t.cols())*t.tk*4 <= int(l.MaxComputeWorkgroupStorageSize)
 }
 
-// Tiles for matmul, largest first. On a software adapter (llvmpipe) the
-// larger the register block, the fewer of its costly workgroup-memory
-// gathers per multiply-add: 8×16 blocks run 1024² at about 3 times the
-// speed of 4×4 ones. A GPU keeps its register blocks at 8×8 at most, so
-// that enough threads stay resident.
+// Tiles for matmul. On a software adapter (llvmpipe) the larger the
+// register block, the fewer of its costly workgroup-memory gathers per
+// multiply-add: 8×16 blocks run 1024² at about 3 times the speed of 4×4
+// ones, and the tiles of several sizes with 8×16 blocks let softwareTile
+// balance the workgroups over the cores. A GPU keeps its register blocks
+// at 8×8 at most, so that enough threads stay resident.
 var (
 	matmulTilesSoftware = []softTile{
-		{gemmTile{16, 16, 8, 16, 16}, 17.5}, {gemmTile{16, 16, 8, 8, 16}, 13.4},
-		{gemmTile{8, 8, 8, 8, 16}, 10.9}, {gemmTile{8, 8, 4, 4, 16}, 5.2},
+		{gemmTile{16, 16, 8, 16, 16}, 16.9}, {gemmTile{8, 16, 8, 16, 16}, 15.7}, {gemmTile{16, 8, 8, 16, 16}, 15.4},
+		{gemmTile{8, 8, 8, 16, 16}, 14.2}, {gemmTile{16, 16, 8, 8, 16}, 12.5}, {gemmTile{8, 8, 8, 8, 16}, 10.2},
+		{gemmTile{8, 8, 4, 4, 16}, 5.0},
 	}
 	matmulTilesGPU = []gemmTile{{16, 16, 8, 8, 16}, {16, 16, 4, 4, 16}, {8, 8, 4, 4, 16}}
 )
