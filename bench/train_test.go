@@ -3,6 +3,7 @@ package bench
 import (
 	"os"
 	"testing"
+	"time"
 
 	"github.com/wgtensor/wgtensor/autograd"
 	"github.com/wgtensor/wgtensor/device"
@@ -12,14 +13,21 @@ import (
 )
 
 // step times a training step (or a forward and backward pass), waiting for
-// the device after each, after two untimed warm-up steps.
+// the device after each, after untimed warm-up steps: two, then more until
+// a step creates no buffer (the pools hold what the garbage of the steps
+// between two collections needs), within 30 steps or 5 seconds.
 func step(b *testing.B, dev device.Device, f func()) {
 	b.Helper()
-	for range 2 {
+	start := time.Now()
+	for i := 0; i < 30 && time.Since(start) < 5*time.Second; i++ {
+		created := dev.Stats().Created
 		f()
-	}
-	if err := dev.Sync(); err != nil {
-		b.Fatal(err)
+		if err := dev.Sync(); err != nil {
+			b.Fatal(err)
+		}
+		if i >= 1 && dev.Stats().Created == created {
+			break
+		}
 	}
 	before := dev.Stats()
 	b.ResetTimer()
