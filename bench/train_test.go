@@ -13,20 +13,20 @@ import (
 )
 
 // step times a training step (or a forward and backward pass), waiting for
-// the device after each, after untimed warm-up steps: two, then more until
-// a step creates no buffer (the pools hold what the garbage of the steps
-// between two collections needs), within 30 steps or 5 seconds.
+// the device after each, after untimed warm-up steps: until five steps in
+// a row create no buffer (the pools then hold what the garbage of the
+// steps between two collections needs), within 60 steps or 10 seconds.
 func step(b *testing.B, dev device.Device, f func()) {
 	b.Helper()
 	start := time.Now()
-	for i := 0; i < 30 && time.Since(start) < 5*time.Second; i++ {
+	for i, clean := 0, 0; i < 60 && clean < 5 && time.Since(start) < 10*time.Second; i++ {
 		created := dev.Stats().Created
 		f()
 		if err := dev.Sync(); err != nil {
 			b.Fatal(err)
 		}
-		if i >= 1 && dev.Stats().Created == created {
-			break
+		if clean++; dev.Stats().Created != created {
+			clean = 0
 		}
 	}
 	before := dev.Stats()
