@@ -4,6 +4,7 @@ package webgpu
 
 import (
 	"math"
+	"runtime"
 	"slices"
 
 	"github.com/wgtensor/wgtensor/device/backend"
@@ -94,24 +95,35 @@ type convRange struct {
 	accumulate          bool
 }
 
-// convTile returns the tile of an m×n convolution GEMM: rows the fewest of
-// 32, 64 or 128 that cover m, columns the widest of 256 (128 on a GPU,
-// whose register blocks stay at 8×8) to 16 that pad n by at most a
-// quarter, narrowed while the grid has fewer than minWorkgroups
-// workgroups. Each tile's threads
-// are a multiple of its K depth and of its columns, as conv2d.wgsl's
-// loaders need.
+// convTile returns the tile of an m×n convolution GEMM (z of them side by
+// side): rows the fewest of 32, 64 or 128 that cover m; on a software
+// adapter, the columns that minimise the estimated time (as softwareTile
+// does for matmul); on a GPU, whose register blocks stay at 8×8, the widest
+// of 128 to 16 that pad n by at most a quarter, narrowed while the grid has
+// fewer than minWorkgroups workgroups. Each tile's threads are a multiple
+// of its K depth, and a multiple or a divisor of its columns, as
+// conv2d.wgsl's loaders need.
 func (g *gpuDevice) convTile(m, n, z int) gemmTile {
 	tm := 32
 	for tm < min(m, 128) {
 		tm *= 2
 	}
-	maxTN := 128
 	if g.software {
-		maxTN = 256
+		best, bestCost := convTileShape(tm, 16, true), math.Inf(1)
+		for tn := 256; tn >= 16; tn /= 2 {
+			t := convTileShape(tm, tn, true)
+			if !t.fits(g) {
+				continue
+			}
+			waves := ceilDiv(ceilDiv(m, tm)*ceilDiv(n, tn)*z, runtime.NumCPU())
+			if cost := float64(waves*tm*tn) / blockSpeed(t); cost < bestCost {
+				best, bestCost = t, cost
+			}
+		}
+		return best
 	}
 	// The widest columns that pad n by at most a quarter.
-	tn := maxTN
+	tn := 128
 	for tn > 16 && ceilDiv(n, tn)*tn*4 > n*5 {
 		tn /= 2
 	}
@@ -119,7 +131,7 @@ func (g *gpuDevice) convTile(m, n, z int) gemmTile {
 		tn /= 2
 	}
 	for {
-		t := convTileShape(tm, tn)
+		t := convTileShape(tm, tn, false)
 		if t.fits(g) || tn == 16 {
 			return t
 		}
@@ -127,23 +139,36 @@ func (g *gpuDevice) convTile(m, n, z int) gemmTile {
 	}
 }
 
-// convTileShape gives the threads and register blocks of a tm×tn tile.
-func convTileShape(tm, tn int) gemmTile {
+// convTileShape gives the threads and register blocks of a tm×tn tile; a
+// software adapter's tiles of 128 columns or more have 8×16 blocks, as its
+// matmul's.
+func convTileShape(tm, tn int, software bool) gemmTile {
+	if software && tn >= 128 {
+		return gemmTile{wx: tn / 16, wy: tm / 8, rm: 8, rn: 16, tk: 16}
+	}
 	rm := 8
 	if tm == 32 {
 		rm = 4
 	}
 	rn := 8
-	switch {
-	case tn <= 16 || (tm == 32 && tn == 64):
+	if tn <= 16 || (tm == 32 && tn == 64) {
 		rn = 4
-	case tm >= 64 && tn == 256:
-		rn = 16
-		if tm == 64 {
-			rn = 8
-		}
 	}
 	return gemmTile{wx: tn / rn, wy: tm / rm, rm: rm, rn: rn, tk: 16}
+}
+
+// blockSpeed is the relative speed of a software adapter's tile by its
+// register block (matmulTilesSoftware's measurements).
+func blockSpeed(t gemmTile) float64 {
+	switch {
+	case t.rm*t.rn >= 128:
+		return 15
+	case t.rm*t.rn >= 64:
+		return 10.2
+	case t.rm*t.rn >= 32:
+		return 7.5
+	}
+	return 5
 }
 
 // convPipeline compiles entry of conv2d.wgsl for tile t, with the
@@ -156,6 +181,8 @@ func (g *gpuDevice) convPipeline(entry string, p backend.Conv2DParams, t gemmTil
 		s["Epi"] = epi.epilogue()
 	}
 	s["Strided"] = entry == "input_grad" && (p.StrideH > 1 || p.StrideW > 1)
+	threads := t.wx * t.wy
+	s["CS"], s["KS"] = max(1, t.cols()/threads), max(1, threads/t.cols())
 	return g.pipelineLocked("conv2d", entry, s)
 }
 

@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"testing"
 
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/wgtensor/wgtensor/device/backend"
@@ -44,6 +45,27 @@ func TestGPUConvSplits(t *testing.T) {
 	g := testGPU(t)
 	p := backend.Conv2DParams{N: 24, C: 6, H: 15, W: 13, O: 780, KH: 3, KW: 3, StrideH: 1, StrideW: 2,
 		PadH: 1, PadW: 2, DilH: 2, DilW: 1, Groups: 3}
+	check := convPasses(t, g, p)
+	g.mu.Lock()
+	saved, savedBytes := g.limits.MaxComputeWorkgroupsPerDimension, convPartialBytes
+	// 2 workgroups a dimension cut the 3 row tiles of the 260 output
+	// channels per group, the columns and the 3 groups; 4 KiB of partial
+	// sums hold less than one slice of dw (14,040 weights), so each slice
+	// of its K of 24·13·8 is a dispatch of its own, adding into the first.
+	g.limits.MaxComputeWorkgroupsPerDimension, convPartialBytes = 2, 4<<10
+	g.mu.Unlock()
+	defer func() {
+		g.mu.Lock()
+		g.limits.MaxComputeWorkgroupsPerDimension, convPartialBytes = saved, savedBytes
+		g.mu.Unlock()
+	}()
+	check()
+}
+
+// convPasses returns a check that runs the three convolution passes of p
+// on g and compares them with the reference.
+func convPasses(t *testing.T, g *gpuDevice, p backend.Conv2DParams) (check func()) {
+	t.Helper()
 	p.OH = (p.H+2*p.PadH-p.DilH*(p.KH-1)-1)/p.StrideH + 1
 	p.OW = (p.W+2*p.PadW-p.DilW*(p.KW-1)-1)/p.StrideW + 1
 	rng := rand.New(rand.NewPCG(1, 2))
@@ -71,30 +93,50 @@ func TestGPUConvSplits(t *testing.T) {
 	}
 	bx, bw, bdy := buf(x), buf(w), buf(dy)
 	by, bdx, bdw := buf(make([]float32, len(wantY))), buf(make([]float32, len(x))), buf(make([]float32, len(w)))
-	defer func() {
+	t.Cleanup(func() {
 		for _, b := range []backend.Buffer{bx, bw, bdy, by, bdx, bdw} {
 			g.Free(b)
 		}
-	}()
+	})
 
-	g.mu.Lock()
-	saved, savedBytes := g.limits.MaxComputeWorkgroupsPerDimension, convPartialBytes
-	// 2 workgroups a dimension cut the 3 row tiles of the 260 output
-	// channels per group, the columns and the 3 groups; 4 KiB of partial
-	// sums hold less than one slice of dw (14,040 weights), so each slice
-	// of its K of 24·13·8 is a dispatch of its own, adding into the first.
-	g.limits.MaxComputeWorkgroupsPerDimension, convPartialBytes = 2, 4<<10
-	g.mu.Unlock()
-	defer func() {
-		g.mu.Lock()
-		g.limits.MaxComputeWorkgroupsPerDimension, convPartialBytes = saved, savedBytes
-		g.mu.Unlock()
-	}()
-	g.Conv2D(by, bx, bw, p, backend.Epilogue{})
-	g.Conv2DInputGrad(bdx, bdy, bw, p)
-	g.Conv2DWeightGrad(bdw, bx, bdy, p)
-	require.NoError(t, g.Sync())
-	requireClose(t, "y", read(by), wantY)
-	requireClose(t, "dx", read(bdx), wantDX)
-	requireClose(t, "dw", read(bdw), wantDW)
+	return func() {
+		t.Helper()
+		g.Conv2D(by, bx, bw, p, backend.Epilogue{})
+		g.Conv2DInputGrad(bdx, bdy, bw, p)
+		g.Conv2DWeightGrad(bdw, bx, bdy, p)
+		require.NoError(t, g.Sync())
+		requireClose(t, "y", read(by), wantY)
+		requireClose(t, "dx", read(bdx), wantDX)
+		requireClose(t, "dw", read(bdw), wantDW)
+	}
+}
+
+// TestGPUConvLoadsSeveralColumnsPerThread: tiles with fewer threads than
+// columns (a software adapter's 32×256 and 64×256 tiles of 8×16 blocks),
+// where each thread gathers several columns of B, compute the three
+// passes as the reference does, as tiles with one column per thread do.
+func TestGPUConvLoadsSeveralColumnsPerThread(t *testing.T) {
+	g := testGPU(t)
+	tests := []struct {
+		name    string
+		p       backend.Conv2DParams
+		columns int // per thread in the forward pass, on a software adapter
+	}{
+		{"32 rows", backend.Conv2DParams{N: 4, C: 5, H: 20, W: 20, O: 24, KH: 3, KW: 3, StrideH: 1, StrideW: 1, PadH: 1, PadW: 1, DilH: 1, DilW: 1, Groups: 1}, 4},
+		{"64 rows, strided", backend.Conv2DParams{N: 6, C: 40, H: 21, W: 19, O: 96, KH: 3, KW: 2, StrideH: 2, StrideW: 1, PadH: 1, PadW: 0, DilH: 1, DilW: 2, Groups: 2}, 2},
+		{"128 rows", backend.Conv2DParams{N: 3, C: 3, H: 16, W: 22, O: 100, KH: 1, KW: 1, StrideH: 1, StrideW: 1, DilH: 1, DilW: 1, Groups: 1}, 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			check := convPasses(t, g, tt.p)
+			if g.software {
+				p := tt.p
+				p.OH = (p.H+2*p.PadH-p.DilH*(p.KH-1)-1)/p.StrideH + 1
+				p.OW = (p.W+2*p.PadW-p.DilW*(p.KW-1)-1)/p.StrideW + 1
+				tile := g.convTile(p.O/p.Groups, p.N*p.OH*p.OW, p.Groups)
+				assert.Equal(t, tt.columns, max(1, tile.cols()/(tile.wx*tile.wy)), "tile %+v", tile)
+			}
+			check()
+		})
+	}
 }

@@ -15,10 +15,11 @@
 //                (M = O/G, N = C/G·KH·KW, K = batch·OH·OW)
 //
 // The tiling is matmul.wgsl's (gemm_decl in common.wgsl). The host picks
-// tiles whose thread count is a multiple of TK and of TN, so that each
-// thread loads A elements at one K offset and B elements of one column at
-// every step: the column's decomposition is done once, and the K indices,
-// digits in a mixed radix, advance by carries instead of divisions.
+// tiles whose thread count is a multiple of TK, and a multiple or a
+// divisor of TN, so that each thread loads A elements at one K offset and
+// B elements of the same CS columns at every step: the columns'
+// decompositions are done once, and the K indices, digits in a mixed
+// radix, advance by carries instead of divisions.
 //
 // The workgroup grid is (column tiles, row tiles, groups × slices); slice s
 // covers K indices [k0 + s·kc, k0 + (s+1)·kc) and writes at out_off +
@@ -76,6 +77,10 @@ struct Params {
 {{- end}}
 
 {{template "gemm_decl" .}}
+// Each thread loads B elements of CS columns, THREADS apart, at K offsets
+// KS apart (one of the two is 1: threads ≥ TN, or TN a multiple of them).
+const CS = {{.CS}}u;
+const KS = {{.KS}}u;
 
 // digits splits v into a mixed radix (hi, mid, lo), lo counting up to r2
 // and mid up to r1.
@@ -157,17 +162,24 @@ fn forward(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) l
   let ka = li % TK;
   let arow = li / TK;
   let wbase = (tl.g * og + row0) * p.k + ka;
-  // B: this thread loads column (n, oy, ox) at K offsets li/TN + t·THREADS/TN.
+  // B: this thread loads columns (n, oy, ox) bcol + c·THREADS (c < CS) at
+  // K offsets kb + t·KS.
   let bcol = li % TN;
   let kb = li / TN;
-  let j = col0 + bcol;
-  let pix = j % ohw;
-  let colok = j < p.cols;
-  let iy0 = i32((pix / p.ow) * p.sh) - i32(p.ph);
-  let ix0 = i32((pix % p.ow) * p.sw) - i32(p.pw);
-  let xbase = ((j / ohw) * p.c + tl.g * cg) * hw;
+  var colok: array<bool, CS>;
+  var iy0: array<i32, CS>;
+  var ix0: array<i32, CS>;
+  var xbase: array<u32, CS>;
+  for (var c = 0u; c < CS; c = c + 1u) {
+    let j = col0 + bcol + c * THREADS;
+    let pix = j % ohw;
+    colok[c] = j < p.cols;
+    iy0[c] = i32((pix / p.ow) * p.sh) - i32(p.ph);
+    ix0[c] = i32((pix % p.ow) * p.sw) - i32(p.pw);
+    xbase[c] = ((j / ohw) * p.c + tl.g * cg) * hw;
+  }
   var d = digits(tl.k_first + kb, p.kh, p.kw);
-  let step_t = digits(THREADS / TN, p.kh, p.kw);
+  let step_t = digits(KS, p.kh, p.kw);
   let step_k = digits(TK, p.kh, p.kw);
 {{template "gemm_acc" .}}
   for (var k0 = tl.k_first; k0 < tl.k_end; k0 = k0 + TK) {
@@ -181,15 +193,18 @@ fn forward(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) l
       set_a(ka, r, v);
     }
     var e = d;
-    for (var t = 0u; t < TN * TK / THREADS; t = t + 1u) {
-      let kr = kb + t * (THREADS / TN);
-      let iy = iy0 + i32(e.y * p.dh);
-      let ix = ix0 + i32(e.z * p.dw);
-      var u = 0.0;
-      if (colok && k0 + kr < tl.k_end && iy >= 0 && iy < i32(p.h) && ix >= 0 && ix < i32(p.w)) {
-        u = in0[p.in0_off + xbase + e.x * hw + u32(iy) * p.w + u32(ix)];
+    for (var t = 0u; t < TK / KS; t = t + 1u) {
+      let kr = kb + t * KS;
+      let kok = k0 + kr < tl.k_end;
+      for (var c = 0u; c < CS; c = c + 1u) {
+        let iy = iy0[c] + i32(e.y * p.dh);
+        let ix = ix0[c] + i32(e.z * p.dw);
+        var u = 0.0;
+        if (colok[c] && kok && iy >= 0 && iy < i32(p.h) && ix >= 0 && ix < i32(p.w)) {
+          u = in0[p.in0_off + xbase[c] + e.x * hw + u32(iy) * p.w + u32(ix)];
+        }
+        set_b(kr, bcol + c * THREADS, u);
       }
-      set_b(kr, bcol, u);
       e = advance(e, step_t, p.kh, p.kw);
     }
     d = advance(d, step_k, p.kh, p.kw);
@@ -229,16 +244,24 @@ fn input_grad(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id
   let wbase = (tl.g * og * cg + row0) * kk2;
   var da = digits(tl.k_first + ka, p.kh, p.kw);
   // B[(o, ky, kx), (n, iy, ix)] = dy[n, g·og + o, oy, ox].
+  // This thread loads columns bcol + c·THREADS (c < CS) at K offsets
+  // kb + t·KS.
   let bcol = li % TN;
   let kb = li / TN;
-  let j = col0 + bcol;
-  let pix = j % hw;
-  let colok = j < p.cols;
-  let ty0 = i32(pix / p.w + p.ph);
-  let tx0 = i32(pix % p.w + p.pw);
-  let ybase = ((j / hw) * p.o + tl.g * og) * ohw;
+  var colok: array<bool, CS>;
+  var ty0: array<i32, CS>;
+  var tx0: array<i32, CS>;
+  var ybase: array<u32, CS>;
+  for (var c = 0u; c < CS; c = c + 1u) {
+    let j = col0 + bcol + c * THREADS;
+    let pix = j % hw;
+    colok[c] = j < p.cols;
+    ty0[c] = i32(pix / p.w + p.ph);
+    tx0[c] = i32(pix % p.w + p.pw);
+    ybase[c] = ((j / hw) * p.o + tl.g * og) * ohw;
+  }
   var d = digits(tl.k_first + kb, p.kh, p.kw);
-  let step_t = digits(THREADS / TN, p.kh, p.kw);
+  let step_t = digits(KS, p.kh, p.kw);
   let step_k = digits(TK, p.kh, p.kw);
 {{template "gemm_acc" .}}
   for (var k0 = tl.k_first; k0 < tl.k_end; k0 = k0 + TK) {
@@ -253,25 +276,28 @@ fn input_grad(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id
       set_a(ka, r, v);
     }
     var e = d;
-    for (var t = 0u; t < TN * TK / THREADS; t = t + 1u) {
-      let kr = kb + t * (THREADS / TN);
-      let ty = ty0 - i32(e.y * p.dh);
-      let tx = tx0 - i32(e.z * p.dw);
-      var u = 0.0;
-      if (colok && k0 + kr < tl.k_end && ty >= 0 && tx >= 0) {
+    for (var t = 0u; t < TK / KS; t = t + 1u) {
+      let kr = kb + t * KS;
+      let kok = k0 + kr < tl.k_end;
+      for (var c = 0u; c < CS; c = c + 1u) {
+        let ty = ty0[c] - i32(e.y * p.dh);
+        let tx = tx0[c] - i32(e.z * p.dw);
+        var u = 0.0;
+        if (colok[c] && kok && ty >= 0 && tx >= 0) {
 {{- if .Strided}}
-        let oy = u32(ty) / p.sh;
-        let ox = u32(tx) / p.sw;
-        if (oy * p.sh == u32(ty) && ox * p.sw == u32(tx) && oy < p.oh && ox < p.ow) {
+          let oy = u32(ty) / p.sh;
+          let ox = u32(tx) / p.sw;
+          if (oy * p.sh == u32(ty) && ox * p.sw == u32(tx) && oy < p.oh && ox < p.ow) {
 {{- else}}
-        let oy = u32(ty);
-        let ox = u32(tx);
-        if (oy < p.oh && ox < p.ow) {
+          let oy = u32(ty);
+          let ox = u32(tx);
+          if (oy < p.oh && ox < p.ow) {
 {{- end}}
-          u = in0[p.in0_off + ybase + e.x * ohw + oy * p.ow + ox];
+            u = in0[p.in0_off + ybase[c] + e.x * ohw + oy * p.ow + ox];
+          }
         }
+        set_b(kr, bcol + c * THREADS, u);
       }
-      set_b(kr, bcol, u);
       e = advance(e, step_t, p.kh, p.kw);
     }
     da = advance(da, step_k, p.kh, p.kw);
@@ -311,16 +337,24 @@ fn weight_grad(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_i
   let abase = (tl.g * og + row0) * ohw;
   var da = digits(tl.k_first + ka, p.oh, p.ow);
   // B[(n, oy, ox), (ci, ky, kx)] = x[n, g·cg + ci, iy, ix].
+  // This thread loads columns bcol + c·THREADS (c < CS) at K offsets
+  // kb + t·KS.
   let bcol = li % TN;
   let kb = li / TN;
-  let j = col0 + bcol;
-  let colok = j < p.cols;
-  let dj = digits(j, p.kh, p.kw);
-  let xbase = (tl.g * cg + dj.x) * hw;
-  let yoff = i32(dj.y * p.dh) - i32(p.ph);
-  let xoff = i32(dj.z * p.dw) - i32(p.pw);
+  var colok: array<bool, CS>;
+  var xbase: array<u32, CS>;
+  var yoff: array<i32, CS>;
+  var xoff: array<i32, CS>;
+  for (var c = 0u; c < CS; c = c + 1u) {
+    let j = col0 + bcol + c * THREADS;
+    colok[c] = j < p.cols;
+    let dj = digits(j, p.kh, p.kw);
+    xbase[c] = (tl.g * cg + dj.x) * hw;
+    yoff[c] = i32(dj.y * p.dh) - i32(p.ph);
+    xoff[c] = i32(dj.z * p.dw) - i32(p.pw);
+  }
   var d = digits(tl.k_first + kb, p.oh, p.ow);
-  let step_t = digits(THREADS / TN, p.oh, p.ow);
+  let step_t = digits(KS, p.oh, p.ow);
   let step_k = digits(TK, p.oh, p.ow);
 {{template "gemm_acc" .}}
   for (var k0 = tl.k_first; k0 < tl.k_end; k0 = k0 + TK) {
@@ -335,15 +369,18 @@ fn weight_grad(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_i
       set_a(ka, r, v);
     }
     var e = d;
-    for (var t = 0u; t < TN * TK / THREADS; t = t + 1u) {
-      let kr = kb + t * (THREADS / TN);
-      let iy = i32(e.y * p.sh) + yoff;
-      let ix = i32(e.z * p.sw) + xoff;
-      var u = 0.0;
-      if (colok && k0 + kr < tl.k_end && iy >= 0 && iy < i32(p.h) && ix >= 0 && ix < i32(p.w)) {
-        u = in0[p.in0_off + xbase + e.x * p.c * hw + u32(iy) * p.w + u32(ix)];
+    for (var t = 0u; t < TK / KS; t = t + 1u) {
+      let kr = kb + t * KS;
+      let kok = k0 + kr < tl.k_end;
+      for (var c = 0u; c < CS; c = c + 1u) {
+        let iy = i32(e.y * p.sh) + yoff[c];
+        let ix = i32(e.z * p.sw) + xoff[c];
+        var u = 0.0;
+        if (colok[c] && kok && iy >= 0 && iy < i32(p.h) && ix >= 0 && ix < i32(p.w)) {
+          u = in0[p.in0_off + xbase[c] + e.x * p.c * hw + u32(iy) * p.w + u32(ix)];
+        }
+        set_b(kr, bcol + c * THREADS, u);
       }
-      set_b(kr, bcol, u);
       e = advance(e, step_t, p.oh, p.ow);
     }
     da = advance(da, step_k, p.oh, p.ow);
