@@ -53,14 +53,16 @@ func run(b *testing.B, dev device.Device, op func() *tensor.Tensor) {
 }
 
 // reportStats reports the device's work per iteration between two Stats:
-// kernels dispatched, command buffers submitted, reads of device memory and
-// buffers created (pool misses).
+// kernels dispatched, command buffers submitted, reads of device memory,
+// buffers created (pool misses) and bind groups created (none in a captured
+// step).
 func reportStats(b *testing.B, before, after device.Stats) {
 	per := func(n int64) float64 { return float64(n) / float64(b.N) }
 	b.ReportMetric(per(after.Dispatches-before.Dispatches), "dispatches/op")
 	b.ReportMetric(per(after.Submits-before.Submits), "submits/op")
 	b.ReportMetric(per(after.Readbacks-before.Readbacks), "readbacks/op")
 	b.ReportMetric(per(after.Created-before.Created), "buffers/op")
+	b.ReportMetric(per(after.BindGroups-before.BindGroups), "bindgroups/op")
 }
 
 func BenchmarkMatMul(b *testing.B) {

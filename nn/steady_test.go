@@ -76,9 +76,10 @@ func TestTrainingStepIsSteady(t *testing.T) {
 				}
 				after := dev.Stats()
 				require.NoError(t, dev.Sync())
-				t.Logf("%s: per step %.2f submits, %d readbacks, %.2f new buffers, %.2f dispatches",
+				t.Logf("%s: per step %.2f submits, %d readbacks, %.2f new buffers, %.2f new bind groups, %.2f dispatches",
 					dev.Name(), float64(after.Submits-before.Submits)/steps, after.Readbacks-before.Readbacks,
-					float64(after.Created-before.Created)/steps, float64(after.Dispatches-before.Dispatches)/steps)
+					float64(after.Created-before.Created)/steps, float64(after.BindGroups-before.BindGroups)/steps,
+					float64(after.Dispatches-before.Dispatches)/steps)
 				assert.Zero(t, after.Readbacks-before.Readbacks, "a training step reads nothing back")
 				assert.LessOrEqual(t, after.Submits-before.Submits, int64(steps), "at most one submit a step")
 				assert.Zero(t, after.Created-before.Created, "no new buffers after warm-up")

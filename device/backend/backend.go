@@ -97,6 +97,7 @@ type Stats struct {
 	Submits      int64 // command-buffer submissions since start (GPU)
 	Readbacks    int64 // reads of device memory into host memory since start
 	PeakLiveByte int64 // largest LiveBytes seen
+	BindGroups   int64 // bind groups created since start (GPU; a captured step creates none)
 }
 
 // Device runs primitive tensor operations on buffers it owns.

@@ -3,93 +3,157 @@
 package webgpu
 
 import (
+	"bytes"
 	"encoding/binary"
+	"fmt"
 	"slices"
 	"unsafe"
 
 	"github.com/oliverbestmann/webgpu/wgpu"
 )
 
-// bindCacheMax bounds the bind groups a device keeps.
-const bindCacheMax = 4096
+// slotCapacity is the size of the uniform buffer that holds the parameters
+// of the cached bind groups, a slot each.
+const slotCapacity = 1 << 20
 
-// bindCache keeps the bind groups of recorded dispatches, keyed by what
-// they bind: the pipeline, and each binding's buffer, offset and size. A
+// bindCache captures steps: it keeps the bind groups of recorded
+// dispatches, keyed by what they bind (the pipeline, each storage
+// binding's buffer, offset and size, and the size of the parameters), each
+// with a slot of its own for its parameters in a uniform buffer. A
 // training step after warm-up repeats its kernels over the same pooled
-// buffers, and its parameters land at the same offsets of the parameter
-// buffer, so its bind groups are found here instead of being created again
-// (the step is captured). The groups that bind a buffer go when the buffer
-// is released.
+// buffers, so its bind groups are found here instead of being created
+// again; their parameters are copied into their slots, and the slots
+// written to the device once a batch, with the batch. A group used twice
+// in one batch with other parameters is not reused the second time (its
+// slot holds one value a batch). The groups that bind a buffer go when the
+// buffer is released.
 type bindCache struct {
-	groups map[string]*wgpu.BindGroup
-	byBuf  map[*wgpu.Buffer][]string
-	key    []byte
-	hits   int64
+	entries map[string]*bindEntry
+	byBuf   map[*wgpu.Buffer][]string
+	key     []byte
+	buf     *wgpu.Buffer // the slots
+	mirror  []byte       // the host copy of buf's used part
+	dirty   bool         // mirror differs from buf
+	hits    int64
 }
 
-// lookup returns the cached group of pipeline id binding entries, or nil
-// and the key to store it under.
-func (c *bindCache) lookup(id int, entries []wgpu.BindGroupEntry) (*wgpu.BindGroup, string) {
+// bindEntry is a cached bind group, its parameter slot and the batch that
+// last set the slot.
+type bindEntry struct {
+	bg          *wgpu.BindGroup
+	slot, size  int
+	batch       int64
+	initialized bool
+}
+
+func (c *bindCache) init(g *gpuDevice) error {
+	buf, err := g.dev.TryCreateBuffer(&wgpu.BufferDescriptor{
+		Label: "wgtensor captured params",
+		Usage: wgpu.BufferUsageUniform | wgpu.BufferUsageCopyDst,
+		Size:  slotCapacity,
+	})
+	if err != nil {
+		return fmt.Errorf("device: creating the captured parameter buffer: %w", err)
+	}
+	c.buf = buf
+	return nil
+}
+
+// lookup returns the key of pipeline id binding args with size bytes of
+// parameters, and its cached entry or nil.
+func (c *bindCache) lookup(id, size int, args []gpuArg) (*bindEntry, string) {
 	k := binary.LittleEndian.AppendUint32(c.key[:0], uint32(id))
-	for _, e := range entries {
-		k = binary.LittleEndian.AppendUint32(k, e.Binding)
-		k = binary.LittleEndian.AppendUint64(k, uint64(bufferID(e.Buffer)))
-		k = binary.LittleEndian.AppendUint64(k, e.Offset)
-		k = binary.LittleEndian.AppendUint64(k, e.Size)
+	k = binary.LittleEndian.AppendUint32(k, uint32(size))
+	for _, a := range args {
+		k = binary.LittleEndian.AppendUint32(k, a.slot)
+		k = binary.LittleEndian.AppendUint64(k, uint64(bufferID(a.buf)))
+		k = binary.LittleEndian.AppendUint64(k, a.offset)
+		k = binary.LittleEndian.AppendUint64(k, a.size)
 	}
 	c.key = k
-	if bg, ok := c.groups[string(k)]; ok {
+	e := c.entries[string(k)]
+	if e != nil {
 		c.hits++
-		return bg, ""
 	}
-	return nil, string(k)
+	return e, string(k)
 }
 
-// store caches bg under key, unless the cache is full; it reports whether
-// the cache owns bg now. The permanent buffer (the parameters') outlives
-// the cache and is not indexed.
-func (c *bindCache) store(key string, bg *wgpu.BindGroup, entries []wgpu.BindGroupEntry, permanent *wgpu.Buffer) bool {
-	if len(c.groups) >= bindCacheMax {
-		return false
+// slot reserves a slot of size bytes aligned to align, or reports false
+// when the buffer is full.
+func (c *bindCache) slot(size, align int) (int, bool) {
+	off := (len(c.mirror) + align - 1) / align * align
+	if off+size > slotCapacity {
+		return 0, false
 	}
-	if c.groups == nil {
-		c.groups, c.byBuf = map[string]*wgpu.BindGroup{}, map[*wgpu.Buffer][]string{}
+	c.mirror = append(c.mirror, make([]byte, off+size-len(c.mirror))...)
+	return off, true
+}
+
+// store caches e under key, indexing it by the buffers of args.
+func (c *bindCache) store(key string, e *bindEntry, args []gpuArg) {
+	if c.entries == nil {
+		c.entries, c.byBuf = map[string]*bindEntry{}, map[*wgpu.Buffer][]string{}
 	}
-	c.groups[key] = bg
-	for _, e := range entries {
-		if e.Buffer == permanent {
-			continue
-		}
-		keys := c.byBuf[e.Buffer]
+	c.entries[key] = e
+	for _, a := range args {
+		keys := c.byBuf[a.buf]
 		if len(keys) >= 64 && len(keys)&(len(keys)-1) == 0 {
 			// Drop the keys of groups evicted with another buffer, so
 			// that a long-lived buffer's list stays bounded.
-			keys = slices.DeleteFunc(keys, func(k string) bool { _, ok := c.groups[k]; return !ok })
+			keys = slices.DeleteFunc(keys, func(k string) bool { _, ok := c.entries[k]; return !ok })
 		}
-		c.byBuf[e.Buffer] = append(keys, key)
+		c.byBuf[a.buf] = append(keys, key)
 	}
+}
+
+// set puts params in e's slot for batch; it reports false when the slot
+// already holds other parameters for this batch.
+func (c *bindCache) set(e *bindEntry, params []byte, batch int64) bool {
+	s := c.mirror[e.slot : e.slot+e.size]
+	if e.initialized && bytes.Equal(s[:len(params)], params) {
+		e.batch = batch
+		return true
+	}
+	if e.initialized && e.batch == batch {
+		return false
+	}
+	clear(s[copy(s, params):])
+	e.batch, e.initialized, c.dirty = batch, true, true
 	return true
+}
+
+// upload writes the slots to the device if they changed.
+func (c *bindCache) upload(q *wgpu.Queue) error {
+	if !c.dirty || len(c.mirror) == 0 {
+		return nil
+	}
+	if err := q.TryWriteBuffer(c.buf, 0, c.mirror); err != nil {
+		return fmt.Errorf("device: writing captured kernel parameters: %w", err)
+	}
+	c.dirty = false
+	return nil
 }
 
 // evict forgets the groups that bind buf and returns them, for the caller
 // to release once no recorded work uses them.
 func (c *bindCache) evict(buf *wgpu.Buffer, into []*wgpu.BindGroup) []*wgpu.BindGroup {
 	for _, k := range c.byBuf[buf] {
-		if bg, ok := c.groups[k]; ok {
-			into = append(into, bg)
-			delete(c.groups, k)
+		if e, ok := c.entries[k]; ok {
+			into = append(into, e.bg)
+			delete(c.entries, k)
 		}
 	}
 	delete(c.byBuf, buf)
 	return into
 }
 
-// clear forgets every group and returns them.
+// clear forgets every group, frees every slot and returns the groups. The
+// caller has submitted the work that uses the slots.
 func (c *bindCache) clear(into []*wgpu.BindGroup) []*wgpu.BindGroup {
-	for _, bg := range c.groups {
-		into = append(into, bg)
+	for _, e := range c.entries {
+		into = append(into, e.bg)
 	}
-	c.groups, c.byBuf = nil, nil
+	c.entries, c.byBuf, c.mirror = nil, nil, c.mirror[:0]
 	return into
 }
 

@@ -49,8 +49,33 @@ func TestGPUStepReusesBindGroups(t *testing.T) {
 	g.trimPoolLocked(0)
 	require.NoError(t, g.flushLocked())
 	assert.Empty(t, g.binds.byBuf[buf], "a released buffer's groups are gone")
-	assert.Empty(t, g.binds.byBuf[g.rec.paramsBuf], "the parameter buffer is not indexed")
-	for key := range g.binds.groups {
+	for key := range g.binds.entries {
 		assert.NotContains(t, key, string(binary.LittleEndian.AppendUint64(nil, uint64(bufferID(buf)))))
 	}
+}
+
+// TestGPUCapturedGroupTakesNewParameters: a captured group reused with
+// other parameters computes with them, in later batches and, through a
+// group of its own, twice in one batch.
+func TestGPUCapturedGroupTakesNewParameters(t *testing.T) {
+	g := testGPU(t)
+	defer setFusion(g, false)() // a dispatch per op: the same kernel, buffers and parameter size
+	x := allocFloats(t, g, 4)
+	require.NoError(t, g.Write(x, []float32{1, 2, 3, 4}))
+	y, z := allocFloats(t, g, 4), allocFloats(t, g, 4)
+	read := func(b backend.Buffer) []float32 {
+		out := make([]float32, 4)
+		require.NoError(t, g.Read(b, out))
+		return out
+	}
+	for _, s := range []float64{2, 3} { // one batch each
+		g.BinaryScalar(backend.Mul, y, backend.Dense(x, 4), s, false)
+		assert.Equal(t, []float32{float32(s), float32(2 * s), float32(3 * s), float32(4 * s)}, read(y))
+	}
+	// One batch: the same kernel over the same buffers with 5 then 7.
+	g.BinaryScalar(backend.Mul, y, backend.Dense(x, 4), 5, false)
+	g.Copy(backend.Dense(z, 4), backend.Dense(y, 4))
+	g.BinaryScalar(backend.Mul, y, backend.Dense(x, 4), 7, false)
+	assert.Equal(t, []float32{5, 10, 15, 20}, read(z))
+	assert.Equal(t, []float32{7, 14, 21, 28}, read(y))
 }

@@ -3,7 +3,6 @@
 package webgpu
 
 import (
-	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -39,7 +38,7 @@ type recorder struct {
 	groups    []*wgpu.BindGroup
 	params    []byte
 	paramsBuf *wgpu.Buffer
-	written   []byte // what paramsBuf holds
+	batch     int64 // counts the batches submitted
 	// uploads holds the batch's small host writes, copied from uploadBuf
 	// into their buffers in the order they were recorded.
 	uploads   []byte
@@ -128,6 +127,7 @@ func (r *recorder) endPass() error {
 func (g *gpuDevice) flushLocked() error {
 	r := &g.rec
 	err := g.submitLocked()
+	r.batch++
 	for _, bg := range r.groups {
 		bg.Release()
 	}
@@ -169,14 +169,13 @@ func (g *gpuDevice) submitLocked() error {
 			return errors.New("device: recorded work uses a buffer that was destroyed; it was not submitted")
 		}
 	}
-	// A captured step's parameters are those of the step before it: the
-	// buffer holds them already.
-	if len(r.params) > 0 && !bytes.Equal(r.params, r.written) {
+	if len(r.params) > 0 {
 		if err := g.queue.TryWriteBuffer(r.paramsBuf, 0, r.params); err != nil {
-			r.written = r.written[:0]
 			return fmt.Errorf("device: writing kernel parameters: %w", err)
 		}
-		r.written = append(r.written[:0], r.params...)
+	}
+	if err := g.binds.upload(g.queue); err != nil {
+		return err
 	}
 	if len(r.uploads) > 0 {
 		if err := g.queue.TryWriteBuffer(r.uploadBuf, 0, r.uploads); err != nil {
@@ -428,37 +427,16 @@ func (g *gpuDevice) launchLocked(p *pipeline, params []byte, gr gpuGrid, args ..
 	}
 
 	r := &g.rec
-	offset := (len(r.params) + r.align - 1) / r.align * r.align
 	size := (len(params) + 15) / 16 * 16
-	if offset+size > paramsCapacity || len(r.groups) >= 4096 {
-		if err := g.flushLocked(); err != nil {
-			return err
-		}
-		offset = 0
-	}
-	r.params = append(r.params, make([]byte, offset+size-len(r.params))...)
-	copy(r.params[offset:], params)
-
-	entries := make([]wgpu.BindGroupEntry, 0, len(args)+1)
-	entries = append(entries, wgpu.BindGroupEntry{Binding: 0, Buffer: r.paramsBuf, Offset: uint64(offset), Size: uint64(size)})
 	for _, a := range args {
-		entries = append(entries, wgpu.BindGroupEntry{Binding: a.slot, Buffer: a.buf, Offset: a.offset, Size: a.size})
 		r.use(a.buf)
 	}
-	bg, key := g.binds.lookup(p.id, entries)
-	if bg == nil {
-		var err error
-		bg, err = g.dev.TryCreateBindGroup(&wgpu.BindGroupDescriptor{Layout: p.layout, Entries: entries})
-		if err != nil {
-			return fmt.Errorf("device: binding kernel arguments: %w", err)
-		}
-		if !g.binds.store(key, bg, entries, r.paramsBuf) {
-			r.groups = append(r.groups, bg)
-		}
+	bg, err := g.bindLocked(p, params, size, args)
+	if err != nil {
+		return err
 	}
 	// A profile times each dispatch in a pass of its own, ended at once.
 	var pass *wgpu.ComputePassEncoder
-	var err error
 	if g.prof != nil {
 		pass, err = g.profiledPassLocked(fmt.Sprintf("%s: %s %d×%d×%d", g.op, p.name, gr.x, gr.y, gr.z))
 	} else {
@@ -475,6 +453,71 @@ func (g *gpuDevice) launchLocked(p *pipeline, params []byte, gr gpuGrid, args ..
 		return r.endPass()
 	}
 	return nil
+}
+
+// bindLocked returns the bind group of a dispatch of p over args with
+// params (size bytes once padded): the captured one, its slot set to
+// params, or else (a full cache, or a group already used in this batch
+// with other parameters) a new one with params among the batch's.
+func (g *gpuDevice) bindLocked(p *pipeline, params []byte, size int, args []gpuArg) (*wgpu.BindGroup, error) {
+	r := &g.rec
+	e, key := g.binds.lookup(p.id, size, args)
+	if e != nil && g.binds.set(e, params, r.batch) {
+		return e.bg, nil
+	}
+	entries := make([]wgpu.BindGroupEntry, 0, len(args)+1)
+	entries = append(entries, wgpu.BindGroupEntry{Binding: 0})
+	for _, a := range args {
+		entries = append(entries, wgpu.BindGroupEntry{Binding: a.slot, Buffer: a.buf, Offset: a.offset, Size: a.size})
+	}
+	create := func() (*wgpu.BindGroup, error) {
+		bg, err := g.dev.TryCreateBindGroup(&wgpu.BindGroupDescriptor{Layout: p.layout, Entries: entries})
+		if err != nil {
+			return nil, fmt.Errorf("device: binding kernel arguments: %w", err)
+		}
+		g.stats.BindGroups++
+		return bg, nil
+	}
+	if e == nil {
+		slot, ok := g.binds.slot(size, r.align)
+		if !ok && len(g.binds.entries) > 0 {
+			// The slots are full: once the batch that uses them is
+			// submitted, the cache starts again.
+			if err := g.flushLocked(); err != nil {
+				return nil, err
+			}
+			r.groups = g.binds.clear(r.groups)
+			slot, ok = g.binds.slot(size, r.align)
+		}
+		if ok {
+			entries[0] = wgpu.BindGroupEntry{Binding: 0, Buffer: g.binds.buf, Offset: uint64(slot), Size: uint64(size)}
+			bg, err := create()
+			if err != nil {
+				return nil, err
+			}
+			e = &bindEntry{bg: bg, slot: slot, size: size}
+			g.binds.store(key, e, args)
+			g.binds.set(e, params, r.batch)
+			return bg, nil
+		}
+	}
+	// Uncaptured: the parameters go among the batch's.
+	offset := (len(r.params) + r.align - 1) / r.align * r.align
+	if offset+size > paramsCapacity || len(r.groups) >= 4096 {
+		if err := g.flushLocked(); err != nil {
+			return nil, err
+		}
+		offset = 0
+	}
+	r.params = append(r.params, make([]byte, offset+size-len(r.params))...)
+	copy(r.params[offset:], params)
+	entries[0] = wgpu.BindGroupEntry{Binding: 0, Buffer: r.paramsBuf, Offset: uint64(offset), Size: uint64(size)}
+	bg, err := create()
+	if err != nil {
+		return nil, err
+	}
+	r.groups = append(r.groups, bg)
+	return bg, nil
 }
 
 func aliased(w gpuArg, args []gpuArg) bool {

@@ -224,6 +224,10 @@ func openGPU() (*gpuDevice, error) {
 		g.release()
 		return nil, err
 	}
+	if err := g.binds.init(g); err != nil {
+		g.release()
+		return nil, err
+	}
 	g.status, err = dev.TryCreateBuffer(&wgpu.BufferDescriptor{
 		Label: "wgtensor status",
 		Usage: wgpu.BufferUsageStorage | wgpu.BufferUsageCopySrc | wgpu.BufferUsageCopyDst,
