@@ -428,12 +428,12 @@ func (g *gpuDevice) launchLocked(p *pipeline, params []byte, gr gpuGrid, args ..
 
 	r := &g.rec
 	size := (len(params) + 15) / 16 * 16
-	for _, a := range args {
-		r.use(a.buf)
-	}
-	bg, err := g.bindLocked(p, params, size, args)
+	bg, err := g.bindLocked(p, params, size, args) // may submit the batch
 	if err != nil {
 		return err
+	}
+	for _, a := range args {
+		r.use(a.buf)
 	}
 	// A profile times each dispatch in a pass of its own, ended at once.
 	var pass *wgpu.ComputePassEncoder
