@@ -46,17 +46,9 @@ type bindEntry struct {
 	initialized bool
 }
 
-func (c *bindCache) init(g *gpuDevice) error {
-	buf, err := g.dev.TryCreateBuffer(&wgpu.BufferDescriptor{
-		Label: "wgtensor captured params",
-		Usage: wgpu.BufferUsageUniform | wgpu.BufferUsageCopyDst,
-		Size:  slotCapacity,
-	})
-	if err != nil {
-		return fmt.Errorf("device: creating the captured parameter buffer: %w", err)
-	}
-	c.buf = buf
-	return nil
+func (c *bindCache) init(g *gpuDevice) (err error) {
+	c.buf, err = g.createFixed("captured parameter buffer", wgpu.BufferUsageUniform|wgpu.BufferUsageCopyDst, slotCapacity)
+	return err
 }
 
 // lookup returns the key of pipeline id binding args with size bytes of

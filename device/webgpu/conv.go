@@ -109,25 +109,19 @@ func (g *gpuDevice) convTile(m, n, z int) gemmTile {
 		tm *= 2
 	}
 	if g.software {
-		best, bestCost := convTileShape(tm, 16, true), math.Inf(1)
+		var tiles []softTile
 		for tn := 256; tn >= 16; tn /= 2 {
 			t := convTileShape(tm, tn, true)
-			if !t.fits(g) {
-				continue
-			}
-			waves := ceilDiv(ceilDiv(m, tm)*ceilDiv(n, tn)*z, runtime.NumCPU())
-			if cost := float64(waves*tm*tn) / blockSpeed(t); cost < bestCost {
-				best, bestCost = t, cost
-			}
+			tiles = append(tiles, softTile{t, blockSpeed(t)})
 		}
-		return best
+		return softwareTile(tiles, z, m, n, runtime.NumCPU(), g.tileFits)
 	}
 	// The widest columns that pad n by at most a quarter.
 	tn := 128
 	for tn > 16 && ceilDiv(n, tn)*tn*4 > n*5 {
 		tn /= 2
 	}
-	for tn > 64 && ceilDiv(m, tm)*ceilDiv(n, tn)*z < g.minWorkgroups() {
+	for tn > 64 && ceilDiv(m, tm)*ceilDiv(n, tn)*z < minWorkgroups {
 		tn /= 2
 	}
 	for {

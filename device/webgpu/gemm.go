@@ -93,15 +93,10 @@ type softTile struct {
 	speed float64
 }
 
-// minWorkgroups is how many workgroups a dispatch should have to keep the
-// adapter busy: a few per core of a software adapter, a few per compute
-// unit of a GPU (which WebGPU does not report).
-func (g *gpuDevice) minWorkgroups() int {
-	if g.software {
-		return 2 * runtime.NumCPU()
-	}
-	return 256
-}
+// minWorkgroups is how many workgroups a GPU's dispatch should have to
+// keep it busy: a few per compute unit (which WebGPU does not report). A
+// software adapter's tiles are chosen by softwareTile instead.
+const minWorkgroups = 256
 
 // matmulTile picks the tile of a batch of m×n products. On a software
 // adapter, whose cores each run one workgroup at a time, it is the tile
@@ -130,7 +125,7 @@ func (g *gpuDevice) matmulTile(batch, m, n int) gemmTile {
 		snug = fit
 	}
 	for _, t := range snug {
-		if batch*ceilDiv(m, t.rows())*ceilDiv(n, t.cols()) >= g.minWorkgroups() {
+		if batch*ceilDiv(m, t.rows())*ceilDiv(n, t.cols()) >= minWorkgroups {
 			return t
 		}
 	}

@@ -28,9 +28,10 @@ const (
 )
 
 // recorder accumulates dispatches and copies into one command encoder.
-// Parameters of every dispatch go into one uniform buffer, written just
-// before the batch is submitted; the queue orders that write after the
-// previous batch has run.
+// Parameters of the dispatches whose bind groups are not captured (see
+// bindCache) go into one uniform buffer, written just before the batch is
+// submitted, as the captured groups' slots are; the queue orders those
+// writes after the previous batch has run.
 type recorder struct {
 	g         *gpuDevice
 	enc       *wgpu.CommandEncoder
@@ -55,26 +56,23 @@ func (r *recorder) use(bufs ...*wgpu.Buffer) { r.uses = append(r.uses, bufs...) 
 func (r *recorder) init(g *gpuDevice) error {
 	r.g = g
 	r.align = int(max(g.limits.MinUniformBufferOffsetAlignment, 16))
-	buf, err := g.dev.TryCreateBuffer(&wgpu.BufferDescriptor{
-		Label: "wgtensor params",
-		Usage: wgpu.BufferUsageUniform | wgpu.BufferUsageCopyDst,
-		Size:  paramsCapacity,
-	})
-	if err != nil {
-		return fmt.Errorf("device: creating the parameter buffer: %w", err)
+	var err error
+	if r.paramsBuf, err = g.createFixed("parameter buffer", wgpu.BufferUsageUniform|wgpu.BufferUsageCopyDst, paramsCapacity); err != nil {
+		return err
 	}
-	r.paramsBuf = buf
 	r.params = make([]byte, 0, paramsCapacity)
-	buf, err = g.dev.TryCreateBuffer(&wgpu.BufferDescriptor{
-		Label: "wgtensor uploads",
-		Usage: wgpu.BufferUsageCopySrc | wgpu.BufferUsageCopyDst,
-		Size:  uploadCapacity,
-	})
+	r.uploadBuf, err = g.createFixed("upload buffer", wgpu.BufferUsageCopySrc|wgpu.BufferUsageCopyDst, uploadCapacity)
+	return err
+}
+
+// createFixed creates one of the device's own buffers, which live as long
+// as it does; name says which, in errors.
+func (g *gpuDevice) createFixed(name string, usage wgpu.BufferUsage, size uint64) (*wgpu.Buffer, error) {
+	buf, err := g.dev.TryCreateBuffer(&wgpu.BufferDescriptor{Label: "wgtensor " + name, Usage: usage, Size: size})
 	if err != nil {
-		return fmt.Errorf("device: creating the upload buffer: %w", err)
+		return nil, fmt.Errorf("device: creating the %s: %w", name, err)
 	}
-	r.uploadBuf = buf
-	return nil
+	return buf, nil
 }
 
 func (r *recorder) encoder() (*wgpu.CommandEncoder, error) {
