@@ -13,8 +13,8 @@ import (
 )
 
 // slotCapacity is the size of the uniform buffer that holds the parameters
-// of the cached bind groups, a slot each.
-const slotCapacity = 1 << 20
+// of the cached bind groups, a slot each (tests lower it).
+var slotCapacity = 1 << 20
 
 // bindCache captures steps: it keeps the bind groups of recorded
 // dispatches, keyed by what they bind (the pipeline, each storage
@@ -34,6 +34,7 @@ type bindCache struct {
 	buf     *wgpu.Buffer // the slots
 	mirror  []byte       // the host copy of buf's used part
 	dirty   bool         // mirror differs from buf
+	full    bool         // a slot was refused: clear after the batch
 	hits    int64
 }
 
@@ -47,7 +48,7 @@ type bindEntry struct {
 }
 
 func (c *bindCache) init(g *gpuDevice) (err error) {
-	c.buf, err = g.createFixed("captured parameter buffer", wgpu.BufferUsageUniform|wgpu.BufferUsageCopyDst, slotCapacity)
+	c.buf, err = g.createFixed("captured parameter buffer", wgpu.BufferUsageUniform|wgpu.BufferUsageCopyDst, uint64(slotCapacity))
 	return err
 }
 
@@ -71,10 +72,11 @@ func (c *bindCache) lookup(id, size int, args []gpuArg) (*bindEntry, string) {
 }
 
 // slot reserves a slot of size bytes aligned to align, or reports false
-// when the buffer is full.
+// when the buffer is full (the cache is then cleared after the batch).
 func (c *bindCache) slot(size, align int) (int, bool) {
 	off := (len(c.mirror) + align - 1) / align * align
 	if off+size > slotCapacity {
+		c.full = true
 		return 0, false
 	}
 	c.mirror = append(c.mirror, make([]byte, off+size-len(c.mirror))...)
@@ -140,12 +142,13 @@ func (c *bindCache) evict(buf *wgpu.Buffer, into []*wgpu.BindGroup) []*wgpu.Bind
 }
 
 // clear forgets every group, frees every slot and returns the groups. The
-// caller has submitted the work that uses the slots.
+// caller has submitted the work that uses the slots, and writes nothing
+// into them before the next batch.
 func (c *bindCache) clear(into []*wgpu.BindGroup) []*wgpu.BindGroup {
 	for _, e := range c.entries {
 		into = append(into, e.bg)
 	}
-	c.entries, c.byBuf, c.mirror = nil, nil, c.mirror[:0]
+	c.entries, c.byBuf, c.mirror, c.full = nil, nil, c.mirror[:0], false
 	return into
 }
 

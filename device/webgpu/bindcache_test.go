@@ -79,3 +79,43 @@ func TestGPUCapturedGroupTakesNewParameters(t *testing.T) {
 	assert.Equal(t, []float32{5, 10, 15, 20}, read(z))
 	assert.Equal(t, []float32{7, 14, 21, 28}, read(y))
 }
+
+// TestGPUFullSlotsSubmitNothing: when the parameter slots are full, a new
+// group is not captured (its parameters go among the batch's), no batch is
+// submitted for it, and the cache starts again after the batch.
+func TestGPUFullSlotsSubmitNothing(t *testing.T) {
+	g := testGPU(t)
+	defer setFusion(g, false)()
+	require.NoError(t, g.Sync())
+	g.mu.Lock()
+	saved := slotCapacity
+	slotCapacity = len(g.binds.mirror) // no room for another slot
+	g.mu.Unlock()
+	defer func() {
+		g.mu.Lock()
+		slotCapacity = saved
+		g.mu.Unlock()
+	}()
+	x := allocFloats(t, g, 4)
+	require.NoError(t, g.Write(x, []float32{1, 2, 3, 4}))
+	ys := []backend.Buffer{allocFloats(t, g, 4), allocFloats(t, g, 4), allocFloats(t, g, 4)}
+	submits := g.Stats().Submits
+	for i, y := range ys {
+		g.BinaryScalar(backend.Add, y, backend.Dense(x, 4), float64(10*i), false)
+	}
+	assert.Equal(t, submits, g.Stats().Submits, "no submit for a full cache")
+	g.mu.Lock()
+	assert.True(t, g.binds.full)
+	g.mu.Unlock()
+	require.NoError(t, g.Sync())
+	g.mu.Lock()
+	assert.False(t, g.binds.full)
+	assert.Empty(t, g.binds.entries, "the cache starts again after the batch")
+	g.mu.Unlock()
+	for i, y := range ys {
+		out := make([]float32, 4)
+		require.NoError(t, g.Read(y, out))
+		v := float32(10 * i)
+		assert.Equal(t, []float32{1 + v, 2 + v, 3 + v, 4 + v}, out)
+	}
+}

@@ -137,6 +137,9 @@ func (g *gpuDevice) flushLocked() error {
 		r.groups = g.binds.evict(b, r.groups)
 		b.Release()
 	}
+	if g.binds.full {
+		r.groups = g.binds.clear(r.groups)
+	}
 	for _, bg := range r.groups { // the evicted groups
 		bg.Release()
 	}
@@ -477,17 +480,9 @@ func (g *gpuDevice) bindLocked(p *pipeline, params []byte, size int, args []gpuA
 		return bg, nil
 	}
 	if e == nil {
-		slot, ok := g.binds.slot(size, r.align)
-		if !ok && len(g.binds.entries) > 0 {
-			// The slots are full: once the batch that uses them is
-			// submitted, the cache starts again.
-			if err := g.flushLocked(); err != nil {
-				return nil, err
-			}
-			r.groups = g.binds.clear(r.groups)
-			slot, ok = g.binds.slot(size, r.align)
-		}
-		if ok {
+		// When the slots are full, the group is not captured, and the
+		// cache starts again once this batch is submitted.
+		if slot, ok := g.binds.slot(size, r.align); ok {
 			entries[0] = wgpu.BindGroupEntry{Binding: 0, Buffer: g.binds.buf, Offset: uint64(slot), Size: uint64(size)}
 			bg, err := create()
 			if err != nil {
