@@ -87,8 +87,10 @@ type (
 
 // The element types wgtensor supports.
 const (
-	Float32 = backend.Float32
-	Int32   = backend.Int32
+	Float32  = backend.Float32
+	Int32    = backend.Int32
+	Float16  = backend.Float16
+	BFloat16 = backend.BFloat16
 )
 
 // The device kinds.

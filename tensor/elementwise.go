@@ -47,6 +47,13 @@ func promote(op device.BinaryOp, a, b *Tensor) (*Tensor, *Tensor) {
 func (t *Tensor) binary(op device.BinaryOp, other *Tensor) *Tensor {
 	name := op.String()
 	sameDevice(name, t, other)
+	if anyHalf(t, other) {
+		dt := resultType(t, other)
+		if op.IsComparison() {
+			dt = Float32
+		}
+		return narrow(widen(t).binary(op, widen(other)), dt)
+	}
 	a, b := promote(op, t, other)
 	shape := BroadcastShapes(name, a.shape, b.shape)
 	dt := a.dtype
@@ -79,6 +86,13 @@ func (t *Tensor) binaryScalar(op device.BinaryOp, s float64, scalarFirst bool) *
 // scalarOp is binaryScalar; intScalar marks s as an integer, which keeps
 // int32 arithmetic in int32 while it fits.
 func (t *Tensor) scalarOp(op device.BinaryOp, s float64, scalarFirst, intScalar bool) *Tensor {
+	if t.dtype.IsHalf() {
+		out := widen(t).scalarOp(op, s, scalarFirst, intScalar)
+		if op.IsComparison() {
+			return out
+		}
+		return narrow(out, t.dtype)
+	}
 	a := t
 	exact := s == math.Trunc(s) && math.Abs(s) <= math.MaxInt32
 	if t.dtype == Int32 && (!op.IntOK() || !exact || !(intScalar || op.IsComparison())) {
@@ -97,6 +111,9 @@ func (t *Tensor) scalarOp(op device.BinaryOp, s float64, scalarFirst, intScalar 
 }
 
 func (t *Tensor) unary(op device.UnaryOp) *Tensor {
+	if t.dtype.IsHalf() {
+		return narrow(widen(t).unary(op), t.dtype)
+	}
 	x := t
 	if t.dtype == Int32 && !op.IntOK() {
 		x = t.AsType(Float32)
@@ -278,6 +295,9 @@ func (t *Tensor) GELUGrad() *Tensor { return t.unary(device.GELUGrad) }
 // three.
 func Where(cond, a, b *Tensor) *Tensor {
 	sameDevice("Where", cond, a, b)
+	if anyHalf(cond, a, b) {
+		return narrow(Where(widen(cond), widen(a), widen(b)), resultType(a, b))
+	}
 	if a.dtype != b.dtype {
 		a, b = a.AsType(Float32), b.AsType(Float32)
 	}

@@ -12,8 +12,11 @@ import (
 // broadcast.
 func (t *Tensor) MatMul(o *Tensor) *Tensor {
 	sameDevice("MatMul", t, o)
-	if t.dtype != Float32 || o.dtype != Float32 {
-		panicf("MatMul", "float32 operands only, got %v and %v", t.dtype, o.dtype)
+	if t.dtype != o.dtype || !t.dtype.IsFloat() {
+		panicf("MatMul", "operands of one float type only, got %v and %v", t.dtype, o.dtype)
+	}
+	if t.dtype.IsHalf() { // accumulated in float32, rounded once
+		return narrow(widen(t).MatMul(widen(o)), t.dtype)
 	}
 	if t.Dim() == 0 || o.Dim() == 0 {
 		panicf("MatMul", "shapes %v and %v: both need at least one dimension", t.shape, o.shape)

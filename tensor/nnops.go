@@ -102,7 +102,11 @@ type ConvEpilogue struct {
 func Conv2DFused(x, w *Tensor, o Conv2DOptions, e ConvEpilogue) *Tensor {
 	const op = "Conv2D"
 	sameDevice(op, x, w)
-	checkFloat(op, x, w)
+	checkFloat(op, x, w, e.Bias, e.Residual)
+	if x.dtype.IsHalf() {
+		e.Bias, e.Residual = widen(e.Bias), widen(e.Residual)
+		return narrow(Conv2DFused(widen(x), widen(w), o, e), x.dtype)
+	}
 	p := convParams(op, x.shape, w.shape, o)
 	shape := []int{p.N, p.O, p.OH, p.OW}
 	xc, wc := dense(x), dense(w)
@@ -110,7 +114,6 @@ func Conv2DFused(x, w *Tensor, o Conv2DOptions, e ConvEpilogue) *Tensor {
 	var de device.Epilogue
 	if e.Bias != nil {
 		sameDevice(op, x, e.Bias)
-		checkFloat(op, e.Bias)
 		if e.Bias.Numel() != p.O {
 			panicf(op, "bias of shape %v for %d output channels", e.Bias.shape, p.O)
 		}
@@ -119,7 +122,6 @@ func Conv2DFused(x, w *Tensor, o Conv2DOptions, e ConvEpilogue) *Tensor {
 	}
 	if e.Residual != nil {
 		sameDevice(op, x, e.Residual)
-		checkFloat(op, e.Residual)
 		if !slices.Equal(e.Residual.shape, shape) {
 			panicf(op, "residual of shape %v for an output of shape %v", e.Residual.shape, shape)
 		}
@@ -146,6 +148,9 @@ func Conv2DFused(x, w *Tensor, o Conv2DOptions, e ConvEpilogue) *Tensor {
 func Conv2DInputGrad(dy, w *Tensor, inputShape []int, o Conv2DOptions) *Tensor {
 	sameDevice("Conv2DInputGrad", dy, w)
 	checkFloat("Conv2DInputGrad", dy, w)
+	if dy.dtype.IsHalf() {
+		return narrow(Conv2DInputGrad(widen(dy), widen(w), inputShape, o), dy.dtype)
+	}
 	p := convParams("Conv2DInputGrad", inputShape, w.shape, o)
 	checkGradShape("Conv2DInputGrad", dy.shape, []int{p.N, p.O, p.OH, p.OW})
 	dyc, wc := dense(dy), dense(w)
@@ -162,6 +167,9 @@ func Conv2DInputGrad(dy, w *Tensor, inputShape []int, o Conv2DOptions) *Tensor {
 func Conv2DWeightGrad(x, dy *Tensor, weightShape []int, o Conv2DOptions) *Tensor {
 	sameDevice("Conv2DWeightGrad", x, dy)
 	checkFloat("Conv2DWeightGrad", x, dy)
+	if x.dtype.IsHalf() {
+		return narrow(Conv2DWeightGrad(widen(x), widen(dy), weightShape, o), x.dtype)
+	}
 	p := convParams("Conv2DWeightGrad", x.shape, weightShape, o)
 	checkGradShape("Conv2DWeightGrad", dy.shape, []int{p.N, p.O, p.OH, p.OW})
 	xc, dyc := dense(x), dense(dy)
@@ -179,10 +187,18 @@ func checkGradShape(op string, got, want []int) {
 	}
 }
 
+// checkFloat panics for op unless the tensors among ts that are not nil
+// are of one float type.
 func checkFloat(op string, ts ...*Tensor) {
 	for _, t := range ts {
-		if t.dtype != Float32 {
-			panicf(op, "float32 tensors only, got %v of shape %v", t.dtype, t.shape)
+		if t == nil {
+			continue
+		}
+		if !t.dtype.IsFloat() {
+			panicf(op, "float tensors only, got %v of shape %v", t.dtype, t.shape)
+		}
+		if t.dtype != ts[0].dtype {
+			panicf(op, "tensors of one float type only, got %v and %v", ts[0].dtype, t.dtype)
 		}
 	}
 }
@@ -234,6 +250,10 @@ func poolParams(op string, x []int, o Pool2DOptions) device.Pool2DParams {
 // (h*W + w, within each plane) each one came from, for MaxPool2DGrad.
 func MaxPool2D(x *Tensor, o Pool2DOptions) (out, indices *Tensor) {
 	checkFloat("MaxPool2D", x)
+	if x.dtype.IsHalf() {
+		out, indices = MaxPool2D(widen(x), o)
+		return narrow(out, x.dtype), indices
+	}
 	p := poolParams("MaxPool2D", x.shape, o)
 	xc := dense(x)
 	shape := []int{p.N, p.C, p.OH, p.OW}
@@ -250,6 +270,9 @@ func MaxPool2D(x *Tensor, o Pool2DOptions) (out, indices *Tensor) {
 // CPU computes the maxima alone in fewer steps.
 func MaxPool2DValues(x *Tensor, o Pool2DOptions) *Tensor {
 	checkFloat("MaxPool2D", x)
+	if x.dtype.IsHalf() {
+		return narrow(MaxPool2DValues(widen(x), o), x.dtype)
+	}
 	p := poolParams("MaxPool2D", x.shape, o)
 	xc := dense(x)
 	out, ok := result(x.dev, Float32, []int{p.N, p.C, p.OH, p.OW}, xc)
@@ -265,6 +288,9 @@ func MaxPool2DValues(x *Tensor, o Pool2DOptions) *Tensor {
 func MaxPool2DGrad(dy, indices *Tensor, inputShape []int, o Pool2DOptions) *Tensor {
 	sameDevice("MaxPool2DGrad", dy, indices)
 	checkFloat("MaxPool2DGrad", dy)
+	if dy.dtype.IsHalf() {
+		return narrow(MaxPool2DGrad(widen(dy), indices, inputShape, o), dy.dtype)
+	}
 	p := poolParams("MaxPool2DGrad", inputShape, o)
 	checkGradShape("MaxPool2DGrad", dy.shape, []int{p.N, p.C, p.OH, p.OW})
 	checkGradShape("MaxPool2DGrad", indices.shape, []int{p.N, p.C, p.OH, p.OW})
@@ -280,6 +306,9 @@ func MaxPool2DGrad(dy, indices *Tensor, inputShape []int, o Pool2DOptions) *Tens
 // AvgPool2D returns the window means of x [N, C, H, W].
 func AvgPool2D(x *Tensor, o Pool2DOptions) *Tensor {
 	checkFloat("AvgPool2D", x)
+	if x.dtype.IsHalf() {
+		return narrow(AvgPool2D(widen(x), o), x.dtype)
+	}
 	p := poolParams("AvgPool2D", x.shape, o)
 	xc := dense(x)
 	out, ok := result(x.dev, Float32, []int{p.N, p.C, p.OH, p.OW}, xc)
@@ -294,6 +323,9 @@ func AvgPool2D(x *Tensor, o Pool2DOptions) *Tensor {
 // of inputShape, given the output gradient dy.
 func AvgPool2DGrad(dy *Tensor, inputShape []int, o Pool2DOptions) *Tensor {
 	checkFloat("AvgPool2DGrad", dy)
+	if dy.dtype.IsHalf() {
+		return narrow(AvgPool2DGrad(widen(dy), inputShape, o), dy.dtype)
+	}
 	p := poolParams("AvgPool2DGrad", inputShape, o)
 	checkGradShape("AvgPool2DGrad", dy.shape, []int{p.N, p.C, p.OH, p.OW})
 	dyc := dense(dy)
@@ -314,6 +346,9 @@ func (t *Tensor) LogSoftmax(axis int) *Tensor { return t.softmax("LogSoftmax", a
 
 func (t *Tensor) softmax(op string, axis int, log bool) *Tensor {
 	checkFloat(op, t)
+	if t.dtype.IsHalf() {
+		return narrow(widen(t).softmax(op, axis, log), t.dtype)
+	}
 	if t.Dim() == 0 {
 		scalarAxis(op, axis) // 0 or -1, as PyTorch
 		return t.Reshape(1).softmax(op, 0, log).Reshape()
@@ -352,6 +387,9 @@ func (t *Tensor) IndexSelect(axis int, idx *Tensor) *Tensor {
 	if idx.Dim() != 1 {
 		panicf("IndexSelect", "index must be 1-D, got shape %v", idx.shape)
 	}
+	if t.dtype.IsHalf() {
+		return narrow(widen(t).IndexSelect(axis, idx), t.dtype)
+	}
 	a := t.axis("IndexSelect", axis)
 	shape := slices.Clone(t.shape)
 	shape[a] = idx.shape[0]
@@ -371,6 +409,9 @@ func (t *Tensor) IndexSelect(axis int, idx *Tensor) *Tensor {
 func (t *Tensor) IndexAdd(axis int, idx, src *Tensor) *Tensor {
 	sameDevice("IndexAdd", t, idx, src)
 	checkIndex("IndexAdd", idx)
+	if t.dtype.IsHalf() && src.dtype == t.dtype { // accumulated in float32
+		return narrow(widen(t).IndexAdd(axis, idx, widen(src)), t.dtype)
+	}
 	a := t.axis("IndexAdd", axis)
 	want := slices.Clone(t.shape)
 	if idx.Dim() == 1 {
@@ -404,6 +445,9 @@ func (t *Tensor) Gather(axis int, idx *Tensor) *Tensor { return t.GatherNamed(""
 func (t *Tensor) GatherNamed(what string, axis int, idx *Tensor) *Tensor {
 	sameDevice("Gather", t, idx)
 	checkIndex("Gather", idx)
+	if t.dtype.IsHalf() {
+		return narrow(widen(t).GatherNamed(what, axis, idx), t.dtype)
+	}
 	a := t.axis("Gather", axis)
 	if idx.Dim() != t.Dim() {
 		panicf("Gather", "index of shape %v and tensor of shape %v differ in rank", idx.shape, t.shape)
@@ -435,6 +479,9 @@ func (t *Tensor) GatherNamed(what string, axis int, idx *Tensor) *Tensor {
 func (t *Tensor) ScatterAdd(axis int, idx, src *Tensor) *Tensor {
 	sameDevice("ScatterAdd", t, idx, src)
 	checkIndex("ScatterAdd", idx)
+	if t.dtype.IsHalf() && src.dtype == t.dtype { // accumulated in float32
+		return narrow(widen(t).ScatterAdd(axis, idx, widen(src)), t.dtype)
+	}
 	a := t.axis("ScatterAdd", axis)
 	fits := slices.Equal(idx.shape, src.shape) && idx.Dim() == t.Dim() && src.dtype == t.dtype
 	for d := range t.shape {

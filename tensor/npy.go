@@ -14,12 +14,11 @@ import (
 	"strings"
 
 	"github.com/wgtensor/wgtensor/device"
-	"github.com/wgtensor/wgtensor/internal/half"
 )
 
 // ReadNPY reads a NumPy .npy file (format 1.0, 2.0 or 3.0, C order) into a
-// tensor on dev: float32 and float64 become float32 (float16 too, widened),
-// int32 stays int32, int64, int16, int8, uint8 and bool become int32, with an
+// tensor on dev: float32 and float64 become float32, float16 stays
+// float16, int32 stays int32, int64, int16, int8, uint8 and bool become int32, with an
 // error naming the file and the element when an int64 value does not fit.
 func ReadNPY(path string, dev device.Device) (*Tensor, error) {
 	f, err := os.Open(path)
@@ -120,6 +119,13 @@ func DecodeNPY(r io.Reader, dev device.Device) (*Tensor, error) {
 	if _, err := io.ReadFull(r, raw); err != nil {
 		return nil, fmt.Errorf("data: %d elements of %d bytes expected: %w", n, width, err)
 	}
+	if kind+size == "f2" {
+		out := make([]uint16, n)
+		for i := range out {
+			out[i] = binary.LittleEndian.Uint16(raw[2*i:])
+		}
+		return FromBits(dev, Float16, out, shape...), nil
+	}
 	if kind == "f" {
 		out := make([]float32, n)
 		for i := range out {
@@ -129,8 +135,6 @@ func DecodeNPY(r io.Reader, dev device.Device) (*Tensor, error) {
 				out[i] = math.Float32frombits(binary.LittleEndian.Uint32(b))
 			case 8:
 				out[i] = float32(math.Float64frombits(binary.LittleEndian.Uint64(b)))
-			case 2:
-				out[i] = half.ToFloat32(binary.LittleEndian.Uint16(b))
 			}
 		}
 		return New(dev, out, shape...), nil
@@ -160,7 +164,8 @@ func DecodeNPY(r io.Reader, dev device.Device) (*Tensor, error) {
 }
 
 // WriteNPY writes the tensor to path as a NumPy .npy file (format 1.0,
-// little-endian float32 or int32), reading it back from the device.
+// little-endian float32, int32 or float16; bfloat16, which NumPy lacks, is
+// written as float32), reading it back from the device.
 func (t *Tensor) WriteNPY(path string) error {
 	var buf bytes.Buffer
 	if err := t.EncodeNPY(&buf); err != nil {
@@ -176,7 +181,18 @@ func (t *Tensor) WriteNPY(path string) error {
 func (t *Tensor) EncodeNPY(w io.Writer) error {
 	descr := "<f4"
 	var body []byte
-	if t.dtype == Int32 {
+	switch t.dtype {
+	case Float16:
+		descr = "<f2"
+		v, err := t.Bits()
+		if err != nil {
+			return err
+		}
+		body = make([]byte, 2*len(v))
+		for i, x := range v {
+			binary.LittleEndian.PutUint16(body[2*i:], x)
+		}
+	case Int32:
 		descr = "<i4"
 		v, err := t.Ints()
 		if err != nil {
@@ -186,7 +202,7 @@ func (t *Tensor) EncodeNPY(w io.Writer) error {
 		for i, x := range v {
 			binary.LittleEndian.PutUint32(body[4*i:], uint32(x))
 		}
-	} else {
+	default: // float32, and bfloat16 (NumPy has no such type) widened
 		v, err := t.Data()
 		if err != nil {
 			return err

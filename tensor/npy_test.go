@@ -28,7 +28,7 @@ func TestReadNPY(t *testing.T) {
 		}{
 			{"f32_2x3", tensor.Float32, []int{2, 3}, []float32{0, 0.25, 0.5, 0.75, 1, 1.25}, nil},
 			{"f64_3", tensor.Float32, []int{3}, []float32{1.5, -2.25, 1e-3}, nil},
-			{"f16_4", tensor.Float32, []int{4}, []float32{1, -0.5, 65504, 5.960464477539063e-08}, nil},
+			{"f16_4", tensor.Float16, []int{4}, []float32{1, -0.5, 65504, 5.960464477539063e-08}, nil},
 			{"i64_2x2", tensor.Int32, []int{2, 2}, nil, []int32{1, -2, 1<<31 - 1, -1 << 31}},
 			{"i32_3", tensor.Int32, []int{3}, nil, []int32{7, -7, 0}},
 			{"u8_3", tensor.Int32, []int{3}, nil, []int32{0, 128, 255}},
@@ -43,7 +43,7 @@ func TestReadNPY(t *testing.T) {
 			if len(c.shape) > 0 {
 				assert.Equal(t, c.shape, x.Shape(), c.name)
 			}
-			if c.dt == tensor.Float32 {
+			if c.dt.IsFloat() {
 				assert.Equal(t, c.floats, data(t, x), c.name)
 			} else {
 				v, err := x.Ints()

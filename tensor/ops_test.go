@@ -551,6 +551,13 @@ func allCases() []opCase {
 // build creates the operands of c on dev from the case's seeded host data.
 func build(t *testing.T, dev device.Device, c opCase, seed uint64) []*tensor.Tensor {
 	t.Helper()
+	return buildAs(t, dev, c, seed, nil)
+}
+
+// buildAs is build with the float operands passed through conv (a
+// conversion to a 16-bit type) before their view is taken.
+func buildAs(t *testing.T, dev device.Device, c opCase, seed uint64, conv func(*tensor.Tensor) *tensor.Tensor) []*tensor.Tensor {
+	t.Helper()
 	r := rand.New(rand.NewPCG(seed, 7))
 	out := make([]*tensor.Tensor, len(c.in))
 	for i, in := range c.in {
@@ -572,6 +579,9 @@ func build(t *testing.T, dev device.Device, c opCase, seed uint64) []*tensor.Ten
 				data[j] = float32(gen(r))
 			}
 			x = tensor.New(dev, data, in.shape...)
+			if conv != nil {
+				x = conv(x)
+			}
 		}
 		if in.view != nil {
 			x = in.view(x)

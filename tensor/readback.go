@@ -7,8 +7,12 @@ import (
 )
 
 // Data waits for the tensor to be computed and returns its elements in
-// row-major order as float32 (int32 tensors are converted).
+// row-major order as float32 (int32 and 16-bit float tensors are
+// converted).
 func (t *Tensor) Data() ([]float32, error) {
+	if t.dtype.IsHalf() {
+		return t.halfData()
+	}
 	if t.dtype == Int32 {
 		ints, err := t.Ints()
 		if err != nil {
@@ -25,9 +29,9 @@ func (t *Tensor) Data() ([]float32, error) {
 }
 
 // Ints waits for the tensor to be computed and returns its elements in
-// row-major order as int32 (float32 tensors are truncated toward zero).
+// row-major order as int32 (float tensors are truncated toward zero).
 func (t *Tensor) Ints() ([]int32, error) {
-	if t.dtype == Float32 {
+	if t.dtype != Int32 {
 		return t.AsType(Int32).Ints()
 	}
 	out := make([]int32, t.Numel())
@@ -93,9 +97,14 @@ func (t *Tensor) To(dev device.Device) *Tensor {
 	return out
 }
 
+// makeHost returns host memory for n elements of dt, as Read and Write
+// take them.
 func makeHost(dt DType, n int) any {
-	if dt == Int32 {
+	switch {
+	case dt == Int32:
 		return make([]int32, n)
+	case dt.IsHalf():
+		return make([]uint16, n)
 	}
 	return make([]float32, n)
 }

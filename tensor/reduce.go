@@ -89,6 +89,9 @@ func (t *Tensor) reduce(op device.ReduceOp, keep bool, axes []int) *Tensor {
 		}
 		return t.Reshape(1).reduce(op, false, axes)
 	}
+	if t.dtype.IsHalf() {
+		return narrow(widen(t).reduce(op, keep, axes), t.dtype)
+	}
 	reduced, perm, nRed := t.reduceAxes(name, axes)
 	x := t
 	if op == device.ReduceMean && t.dtype == Int32 {
@@ -129,6 +132,9 @@ func (t *Tensor) argReduce(op device.ReduceOp, axis int, keep bool) *Tensor {
 		// Axis 0 or -1 of a 0-d tensor, as PyTorch: index 0, 0-d.
 		scalarAxis(name, axis)
 		return t.Reshape(1).argReduce(op, 0, false)
+	}
+	if t.dtype.IsHalf() {
+		return widen(t).argReduce(op, axis, keep)
 	}
 	a := t.axis(name, axis)
 	reduced, perm, _ := t.reduceAxes(name, []int{a})

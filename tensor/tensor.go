@@ -1,4 +1,5 @@
-// Package tensor provides n-dimensional arrays of float32 or int32 that live
+// Package tensor provides n-dimensional arrays of float32, int32, float16 or
+// bfloat16 that live
 // on a device (the CPU or a GPU through WebGPU) and the operations on them:
 // views that share memory, elementwise arithmetic with NumPy broadcasting,
 // reductions, matrix products, convolutions, pooling, softmax and indexing.
@@ -34,10 +35,13 @@ import (
 // DType is the element type of a tensor.
 type DType = device.DType
 
-// The element types.
+// The element types. Float16 and BFloat16 store 16-bit floats; ops on
+// them compute in float32 and round each result (see FromBits and Bits).
 const (
-	Float32 = device.Float32
-	Int32   = device.Int32
+	Float32  = device.Float32
+	Int32    = device.Int32
+	Float16  = device.Float16
+	BFloat16 = device.BFloat16
 )
 
 // Tensor is an n-dimensional array on a device. Tensors are immutable

@@ -30,21 +30,46 @@ type DType uint8
 const (
 	Float32 DType = iota + 1
 	Int32
+	// Float16 is IEEE 754 binary16: a buffer holds its bits, two bytes an
+	// element; hosts read and write them as []uint16.
+	Float16
+	// BFloat16 is the upper half of a float32 (8 exponent bits, 7
+	// fraction bits); hosts read and write its bits as []uint16.
+	BFloat16
 )
 
-// String returns the name PyTorch uses for the type ("float32", "int32").
+// String returns the name PyTorch uses for the type ("float32", "int32",
+// "float16", "bfloat16").
 func (d DType) String() string {
 	switch d {
 	case Float32:
 		return "float32"
 	case Int32:
 		return "int32"
+	case Float16:
+		return "float16"
+	case BFloat16:
+		return "bfloat16"
 	}
 	return fmt.Sprintf("DType(%d)", uint8(d))
 }
 
 // Size is the number of bytes of one element.
-func (d DType) Size() int { return 4 }
+func (d DType) Size() int {
+	if d.IsHalf() {
+		return 2
+	}
+	return 4
+}
+
+// IsFloat reports whether d is a floating-point type.
+func (d DType) IsFloat() bool { return d == Float32 || d.IsHalf() }
+
+// IsHalf reports whether d is one of the 16-bit floating-point types.
+// Buffers of them take Alloc, Free, Write, Read, Fill and Copy (which
+// converts); the other primitives take float32 and int32, and the tensor
+// package computes half-precision ops in float32, rounding each result.
+func (d DType) IsHalf() bool { return d == Float16 || d == BFloat16 }
 
 // Kind says which family of backend a device belongs to.
 type Kind uint8
@@ -120,11 +145,12 @@ type Device interface {
 	// Free gives a buffer back; it must not be used afterwards. Work already
 	// queued that reads the buffer still sees its contents.
 	Free(b Buffer)
-	// Write copies host data into dst; src is a []float32 or []int32 that
-	// matches dst's type and length.
+	// Write copies host data into dst; src is a []float32, []int32 or (the
+	// bits of a Float16 or BFloat16 buffer) []uint16 that matches dst's
+	// type and length.
 	Write(dst Buffer, src any) error
-	// Read waits for queued work and copies src into dst, a []float32 or
-	// []int32 that matches src's type and length.
+	// Read waits for queued work and copies src into dst, a []float32,
+	// []int32 or []uint16 that matches src's type and length.
 	Read(src Buffer, dst any) error
 	// Sync waits for all queued work and returns the first error it met.
 	Sync() error
@@ -441,4 +467,18 @@ func (op ReduceOp) String() string {
 		return reduceNames[op]
 	}
 	return fmt.Sprintf("ReduceOp(%d)", uint8(op))
+}
+
+// HostLen returns the length of host data as Write and Read take it (a
+// []float32, []int32 or []uint16), or -1 for anything else.
+func HostLen(s any) int {
+	switch s := s.(type) {
+	case []float32:
+		return len(s)
+	case []int32:
+		return len(s)
+	case []uint16:
+		return len(s)
+	}
+	return -1
 }

@@ -62,6 +62,7 @@ type cpuDevice struct {
 	mu         sync.Mutex
 	freeFloats [cpuClasses][][]float32 // free float32 slices by capacity class
 	freeInts   [cpuClasses][][]int32   // free int32 slices by capacity class
+	freeHalves [cpuClasses][][]uint16  // free 16-bit slices by capacity class
 	stats      backend.Stats           // all but Dispatches and Readbacks
 	pending    error                   // first error since the last Sync or Read
 	poolLimit  int64                   // bytes of freed buffers kept for reuse at most
@@ -75,6 +76,7 @@ type cpuBuffer struct {
 	dt    backend.DType
 	f     []float32 // the elements when dt is Float32
 	i     []int32   // the elements when dt is Int32
+	h     []uint16  // the elements' bits when dt is Float16 or BFloat16
 	n     int
 	freed bool                     // guarded by the device's mutex
 	packs atomic.Pointer[cpuPacks] // derived forms of a frozen buffer (see Freeze), or nil
@@ -88,7 +90,7 @@ func (b *cpuBuffer) DType() backend.DType { return b.dt }
 
 // capBytes is the number of bytes the buffer's backing array holds.
 func (b *cpuBuffer) capBytes() int64 {
-	return int64(max(cap(b.f), cap(b.i))) * 4
+	return int64(max(cap(b.f), cap(b.i))*4 + cap(b.h)*2)
 }
 
 // Name describes the device and the number of goroutines it uses.
@@ -111,14 +113,15 @@ func cpuSizeClass(n int) int { return bits.Len(uint(n - 1)) }
 // capacity class when the pool has one.
 func (d *cpuDevice) Alloc(dt backend.DType, n int) (backend.Buffer, error) {
 	switch {
-	case dt != backend.Float32 && dt != backend.Int32:
+	case dt != backend.Float32 && dt != backend.Int32 && !dt.IsHalf():
 		return nil, fmt.Errorf("device: Alloc: unsupported type %v", dt)
 	case n < 0:
 		return nil, fmt.Errorf("device: Alloc: negative size %d", n)
 	case n > cpuMaxElements:
 		return nil, fmt.Errorf("device: Alloc: %d elements of %v exceed the CPU limit of %d elements", n, dt, cpuMaxElements)
 	}
-	if err := d.Admit(int64(n)*4, d.liveBytes); err != nil {
+	bytes := int64(n) * int64(dt.Size())
+	if err := d.Admit(bytes, d.liveBytes); err != nil {
 		return nil, err
 	}
 	b := &cpuBuffer{dt: dt, n: n}
@@ -129,10 +132,13 @@ func (d *cpuDevice) Alloc(dt backend.DType, n int) (backend.Buffer, error) {
 	}
 	if !hit {
 		c := 1 << cpuSizeClass(n)
-		if dt == backend.Float32 {
+		switch {
+		case dt == backend.Float32:
 			b.f = make([]float32, n, c)
-		} else {
+		case dt == backend.Int32:
 			b.i = make([]int32, n, c)
+		default:
+			b.h = make([]uint16, n, c)
 		}
 	}
 	d.mu.Lock()
@@ -141,7 +147,7 @@ func (d *cpuDevice) Alloc(dt backend.DType, n int) (backend.Buffer, error) {
 		d.stats.Created++
 	}
 	d.stats.LiveBuffers++
-	d.stats.LiveBytes += int64(n) * 4
+	d.stats.LiveBytes += bytes
 	d.stats.PeakLiveByte = max(d.stats.PeakLiveByte, d.stats.LiveBytes)
 	return b, nil
 }
@@ -159,24 +165,34 @@ func (d *cpuDevice) takeFromPool(b *cpuBuffer) bool {
 	c := cpuSizeClass(b.n)
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if b.dt == backend.Float32 {
-		free := d.freeFloats[c]
-		if len(free) == 0 {
+	switch {
+	case b.dt == backend.Float32:
+		if b.f = takeFree(&d.freeFloats[c], b.n); b.f == nil {
 			return false
 		}
-		b.f = free[len(free)-1][:b.n]
-		d.freeFloats[c] = free[:len(free)-1]
-	} else {
-		free := d.freeInts[c]
-		if len(free) == 0 {
+	case b.dt == backend.Int32:
+		if b.i = takeFree(&d.freeInts[c], b.n); b.i == nil {
 			return false
 		}
-		b.i = free[len(free)-1][:b.n]
-		d.freeInts[c] = free[:len(free)-1]
+	default:
+		if b.h = takeFree(&d.freeHalves[c], b.n); b.h == nil {
+			return false
+		}
 	}
 	d.stats.PoolBuffers--
 	d.stats.PoolBytes -= b.capBytes()
 	return true
+}
+
+// takeFree pops a slice from a free list and gives it length n, or returns
+// nil when the list is empty.
+func takeFree[T float32 | int32 | uint16](free *[][]T, n int) []T {
+	l := *free
+	if len(l) == 0 {
+		return nil
+	}
+	*free = l[:len(l)-1]
+	return l[len(l)-1][:n]
 }
 
 // Free returns b's memory to the pool, or drops it when the pool is full.
@@ -193,23 +209,27 @@ func (d *cpuDevice) Free(b backend.Buffer) {
 	}
 	cb.freed = true
 	d.stats.LiveBuffers--
-	d.stats.LiveBytes -= int64(cb.n) * 4
+	d.stats.LiveBytes -= int64(cb.n) * int64(cb.dt.Size())
 	size := cb.capBytes()
 	if cb.n > 0 && d.stats.PoolBytes+size <= d.poolLimit {
 		c := cpuSizeClass(cb.n)
-		if cb.dt == backend.Float32 {
+		switch {
+		case cb.dt == backend.Float32:
 			d.freeFloats[c] = append(d.freeFloats[c], cb.f[:0])
-		} else {
+		case cb.dt == backend.Int32:
 			d.freeInts[c] = append(d.freeInts[c], cb.i[:0])
+		default:
+			d.freeHalves[c] = append(d.freeHalves[c], cb.h[:0])
 		}
 		d.stats.PoolBuffers++
 		d.stats.PoolBytes += size
 	}
-	cb.f, cb.i = nil, nil
+	cb.f, cb.i, cb.h = nil, nil, nil
 	cb.packs.Store(nil)
 }
 
-// Write copies src, a []float32 or []int32 of dst's type and length, into dst.
+// Write copies src, a []float32, []int32 or []uint16 (the bits of a 16-bit
+// float) of dst's type and length, into dst.
 func (d *cpuDevice) Write(dst backend.Buffer, src any) error {
 	b, err := cpuHostMatch("Write", dst, src)
 	if err != nil {
@@ -218,15 +238,19 @@ func (d *cpuDevice) Write(dst backend.Buffer, src any) error {
 	if b.packs.Load() != nil {
 		return errors.New("device: Write: the buffer is frozen (Freeze)")
 	}
-	if b.dt == backend.Float32 {
-		copy(b.f, src.([]float32))
-	} else {
-		copy(b.i, src.([]int32))
+	switch s := src.(type) {
+	case []float32:
+		copy(b.f, s)
+	case []int32:
+		copy(b.i, s)
+	case []uint16:
+		copy(b.h, s)
 	}
 	return nil
 }
 
-// Read copies src into dst, a []float32 or []int32 of src's type and length,
+// Read copies src into dst, a []float32, []int32 or []uint16 of src's type
+// and length,
 // and returns the pending error, if any, clearing it.
 func (d *cpuDevice) Read(src backend.Buffer, dst any) error {
 	b, err := cpuHostMatch("Read", src, dst)
@@ -234,10 +258,13 @@ func (d *cpuDevice) Read(src backend.Buffer, dst any) error {
 		return err
 	}
 	d.readbacks.Add(1)
-	if b.dt == backend.Float32 {
-		copy(dst.([]float32), b.f)
-	} else {
-		copy(dst.([]int32), b.i)
+	switch s := dst.(type) {
+	case []float32:
+		copy(s, b.f)
+	case []int32:
+		copy(s, b.i)
+	case []uint16:
+		copy(s, b.h)
 	}
 	return d.Sync()
 }
@@ -262,22 +289,18 @@ func cpuHostMatch(method string, b backend.Buffer, host any) (*cpuBuffer, error)
 		if cb.dt == backend.Int32 {
 			n = len(s)
 		}
+	case []uint16:
+		if cb.dt.IsHalf() {
+			n = len(s)
+		}
 	default:
 		return nil, fmt.Errorf("device: %s: got %T, want []%v of length %d", method, host, cb.dt, cb.n)
 	}
 	if n != cb.n {
 		return nil, fmt.Errorf("device: %s: got %T of length %d for a %v buffer of %d elements",
-			method, host, cpuHostLen(host), cb.dt, cb.n)
+			method, host, backend.HostLen(host), cb.dt, cb.n)
 	}
 	return cb, nil
-}
-
-// cpuHostLen returns the length of a []float32 or []int32.
-func cpuHostLen(s any) int {
-	if f, ok := s.([]float32); ok {
-		return len(f)
-	}
-	return len(s.([]int32))
 }
 
 // Sync returns the first error met since the last Sync or Read, clearing it.
@@ -311,17 +334,22 @@ func (d *cpuDevice) Stats() backend.Stats {
 // dispatch counts one primitive call.
 func (d *cpuDevice) dispatch() { d.dispatches.Add(1) }
 
-// cpuElem is the set of element types of CPU buffers.
+// cpuElem is the set of element types of the CPU buffers that the
+// primitives compute on.
 type cpuElem interface {
 	float32 | int32
 }
 
 // cpuElems returns the elements of the CPU buffer b, which must hold T.
-func cpuElems[T cpuElem](b backend.Buffer) []T {
+func cpuElems[T cpuElem | uint16](b backend.Buffer) []T {
 	cb := b.(*cpuBuffer)
 	var zero T
 	var s any
 	switch any(zero).(type) {
+	case uint16:
+		if cb.dt.IsHalf() {
+			s = cb.h
+		}
 	case float32:
 		if cb.dt == backend.Float32 {
 			s = cb.f
@@ -346,15 +374,18 @@ func cpuInts(b backend.Buffer) []int32 { return cpuElems[int32](b) }
 // Fill sets every element of dst to v converted to dst's type.
 func (d *cpuDevice) Fill(dst backend.Buffer, v float64) {
 	d.dispatch()
-	if dst.DType() == backend.Float32 {
+	switch dt := dst.DType(); {
+	case dt == backend.Float32:
 		cpuFill(cpuFloats(dst), float32(v))
-	} else {
+	case dt == backend.Int32:
 		cpuFill(cpuInts(dst), int32(v))
+	default:
+		cpuFill(cpuHalves(dst), encodeHalf(float32(v), dt))
 	}
 }
 
 // cpuFill sets every element of x to v.
-func cpuFill[T cpuElem](x []T, v T) {
+func cpuFill[T cpuElem | uint16](x []T, v T) {
 	cpuParallel(len(x), 1, func(lo, hi int) {
 		s := x[lo:hi]
 		for i := range s {

@@ -19,6 +19,10 @@ const (
 func (d *cpuDevice) Copy(dst, src backend.View) {
 	d.dispatch()
 	switch {
+	case dst.Buf.DType() == src.Buf.DType() && dst.Buf.DType().IsHalf():
+		cpuCopyView[uint16, uint16](dst, src)
+	case dst.Buf.DType().IsHalf() || src.Buf.DType().IsHalf():
+		cpuCopyHalfView(dst, src)
 	case dst.Buf.DType() == backend.Float32 && src.Buf.DType() == backend.Float32:
 		cpuCopyView[float32, float32](dst, src)
 	case dst.Buf.DType() == backend.Float32:
@@ -31,7 +35,7 @@ func (d *cpuDevice) Copy(dst, src backend.View) {
 }
 
 // cpuCopyView copies the view src of S elements into the view dst of D elements.
-func cpuCopyView[D, S cpuElem](dst, src backend.View) {
+func cpuCopyView[D, S cpuElem | uint16](dst, src backend.View) {
 	n := src.Numel()
 	if n == 0 {
 		return
@@ -46,7 +50,7 @@ func cpuCopyView[D, S cpuElem](dst, src backend.View) {
 
 // cpuCopyRun copies n elements of src, from offset so at steps of ss, into dst
 // from offset do at steps of ds.
-func cpuCopyRun[D, S cpuElem](dst []D, do, ds int, src []S, so, ss, n int) {
+func cpuCopyRun[D, S cpuElem | uint16](dst []D, do, ds int, src []S, so, ss, n int) {
 	if ds == 1 && ss == 1 {
 		d, s := dst[do:do+n], src[so:so+n]
 		for i, v := range s {

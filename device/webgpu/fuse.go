@@ -119,8 +119,8 @@ type ewIn struct {
 // input refuses the op.
 func (g *gpuDevice) deferLocked(op string, dst backend.Buffer, shape []int, fn *ewFn, ins ...ewIn) (bool, error) {
 	out := dst.(*gpuBuffer)
-	if !g.fuse || backend.Numel(shape) == 0 || out.size > g.bindLimit {
-		return false, nil
+	if !g.fuse || backend.Numel(shape) == 0 || out.size > g.bindLimit || out.dt.IsHalf() {
+		return false, nil // 16-bit floats are converted by half.wgsl, never fused
 	}
 	// Dimensions of size 1 are dropped: a value of shape [1, m, n] is
 	// taken in by an op over [m, n].
@@ -133,6 +133,9 @@ func (g *gpuDevice) deferLocked(op string, dst backend.Buffer, shape []int, fn *
 		b := in.view.Buf.(*gpuBuffer)
 		if r := b.refused.Load(); r != nil {
 			return false, r
+		}
+		if b.dt.IsHalf() {
+			return false, nil
 		}
 		if b.size > g.bindLimit {
 			return false, nil

@@ -2,6 +2,7 @@ package webgpu
 
 import (
 	"fmt"
+	"slices"
 	"unsafe"
 
 	"github.com/wgtensor/wgtensor/device/backend"
@@ -24,8 +25,16 @@ func hostBytes(op string, dt backend.DType, n int, data any) ([]byte, error) {
 		if length > 0 {
 			ptr = unsafe.Pointer(&s[0])
 		}
+	case []uint16: // the bits of a Float16 or BFloat16 buffer
+		got, length = dt, len(s)
+		if !dt.IsHalf() {
+			return nil, fmt.Errorf("device: %s: host data is []uint16 (the bits of 16-bit floats), buffer is %v", op, dt)
+		}
+		if length > 0 {
+			ptr = unsafe.Pointer(&s[0])
+		}
 	default:
-		return nil, fmt.Errorf("device: %s: host data is %T, want []float32 or []int32", op, data)
+		return nil, fmt.Errorf("device: %s: host data is %T, want []float32, []int32 or []uint16", op, data)
 	}
 	if got != dt || length != n {
 		return nil, fmt.Errorf("device: %s: host data is []%v of length %d, buffer is %v of length %d", op, got, length, dt, n)
@@ -33,7 +42,17 @@ func hostBytes(op string, dt backend.DType, n int, data any) ([]byte, error) {
 	if length == 0 {
 		return nil, nil
 	}
-	return unsafe.Slice((*byte)(ptr), length*4), nil
+	return unsafe.Slice((*byte)(ptr), length*dt.Size()), nil
+}
+
+// padWords returns data, or a copy of it padded with zeros to a whole
+// number of 32-bit words (an odd number of 16-bit elements), which is what
+// buffer copies move.
+func padWords(data []byte) []byte {
+	if len(data)%4 == 0 {
+		return data
+	}
+	return append(slices.Clip(data), make([]byte, 4-len(data)%4)...)
 }
 
 // Index primitive codes, as kernels report them in the status buffer.

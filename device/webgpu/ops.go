@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/wgtensor/wgtensor/device/backend"
+	"github.com/wgtensor/wgtensor/internal/half"
 )
 
 // wgslType is the WGSL spelling of an element type.
@@ -149,20 +150,7 @@ func (g *gpuDevice) elementwiseExtra(p *pipeline, shape []int, views []backend.V
 	}
 	launch := func(part ewPart, args []gpuArg) error {
 		n := backend.Numel(part.shape)
-		var pr gpuParams
-		pr.ints(n, len(part.shape)).u32(flags, scalar)
-		var offs [4]int
-		copy(offs[:], part.offs)
-		pr.ints(offs[:]...).array8(part.shape)
-		for i := 0; i < 4; i++ {
-			if i < len(part.strides) {
-				pr.array8(part.strides[i])
-			} else {
-				pr.array8(nil)
-			}
-		}
-		pr.ints(part.lin).u32(extra...)
-		return g.launchLocked(p, pr.b, g.threads(n), args...)
+		return g.launchLocked(p, part.params(n, flags, scalar, extra), g.threads(n), args...)
 	}
 	whole := ewPart{shape: cshape, strides: cstrides, offs: offs}
 	if !g.oversized(args) {
@@ -171,12 +159,32 @@ func (g *gpuDevice) elementwiseExtra(p *pipeline, shape []int, views []backend.V
 	return g.splitElementwise(whole, args, launch)
 }
 
-// copyLocked records dst = src for views of any rank: when they coalesce to
-// more than MaxRank dimensions, the kernel takes the MaxRank largest and
-// the host loops over the others, one dispatch per index of theirs.
+// params returns the elementwise kernels' Params (ew_params) for the part
+// over n threads, followed by the 32-bit values extra.
+func (part ewPart) params(n int, flags, scalar uint32, extra []uint32) []byte {
+	var pr gpuParams
+	pr.ints(n, len(part.shape)).u32(flags, scalar)
+	var offs [4]int
+	copy(offs[:], part.offs)
+	pr.ints(offs[:]...).array8(part.shape)
+	for i := 0; i < 4; i++ {
+		if i < len(part.strides) {
+			pr.array8(part.strides[i])
+		} else {
+			pr.array8(nil)
+		}
+	}
+	pr.ints(part.lin).u32(extra...)
+	return pr.b
+}
+
+// copyLocked records dst = src for views of any rank.
 func (g *gpuDevice) copyLocked(dst, src backend.View) error {
 	if src.Numel() == 0 {
 		return nil
+	}
+	if src.Buf.DType().IsHalf() || dst.Buf.DType().IsHalf() {
+		return g.halfCopyLocked(dst, src)
 	}
 	t, ot := "u32", "u32"
 	if src.Buf.DType() != dst.Buf.DType() {
@@ -187,9 +195,18 @@ func (g *gpuDevice) copyLocked(dst, src backend.View) error {
 		return err
 	}
 	args := []gpuArg{gpuIn(1, src.Buf).of(0), gpuOut(2, dst.Buf).of(1)}
+	return eachCopyPart(dst, src, func(d, s backend.View) error {
+		return g.elementwise(p, s.Shape, []backend.View{s, d}, 0, 0, args...)
+	})
+}
+
+// eachCopyPart calls part once for views dst and src of at most MaxRank
+// dimensions after coalescing, and otherwise once per index of the
+// dimensions beyond the MaxRank largest, which the kernel cannot take.
+func eachCopyPart(dst, src backend.View, part func(d, s backend.View) error) error {
 	cshape, cstrides := backend.Coalesce(src.Shape, src.Strides, dst.Strides)
 	if len(cshape) <= backend.MaxRank {
-		return g.elementwise(p, src.Shape, []backend.View{src, dst}, 0, 0, args...)
+		return part(dst, src)
 	}
 	byLength := make([]int, len(cshape))
 	for d := range byLength {
@@ -223,7 +240,7 @@ func (g *gpuDevice) copyLocked(dst, src backend.View) error {
 			s.Offset += idx[i] * cstrides[0][dim]
 			d.Offset += idx[i] * cstrides[1][dim]
 		}
-		if err := g.elementwise(p, shape, []backend.View{s, d}, 0, 0, args...); err != nil {
+		if err := part(d, s); err != nil {
 			return err
 		}
 		i := len(idx) - 1
@@ -313,10 +330,17 @@ func (g *gpuDevice) Fill(dst backend.Buffer, v float64) {
 			return err
 		}
 		bits := math.Float32bits(float32(v))
-		if dst.DType() == backend.Int32 {
-			bits = uint32(int32(v))
-		}
 		n := dst.Len()
+		switch dt {
+		case backend.Int32:
+			bits = uint32(int32(v))
+		case backend.Float16, backend.BFloat16: // a word holds two
+			h := half.FromFloat32(float32(v))
+			if dt == backend.BFloat16 {
+				h = half.BFloat16FromFloat32(float32(v))
+			}
+			bits, n = uint32(h)|uint32(h)<<16, (n+1)/2
+		}
 		return g.elementwise(p, []int{n}, []backend.View{backend.Dense(dst, n)}, 0, bits, gpuOut(2, dst))
 	})
 }
@@ -331,6 +355,9 @@ func (g *gpuDevice) Copy(dst, src backend.View) {
 			if ok, err := g.deferLocked("Copy", dst.Buf, src.Shape, fn, ewIn{view: src}); ok || err != nil {
 				return err
 			}
+		}
+		if dst.Buf.DType().IsHalf() || src.Buf.DType().IsHalf() {
+			return g.copyLocked(dst, src)
 		}
 		if ok, err := g.productIntoLocked(dst, src); ok || err != nil {
 			return err

@@ -88,7 +88,13 @@ func (b *gpuBuffer) DType() backend.DType { return b.dt }
 
 // bytes is the size of the buffer's elements, at least 4 so that it can be
 // bound.
-func (b *gpuBuffer) bytes() uint64 { return uint64(max(b.n, 1)) * 4 }
+func (b *gpuBuffer) bytes() uint64 { return elemBytes(b.dt, b.n) }
+
+// elemBytes is the size of n elements of dt (at least one) in whole 32-bit
+// words: kernels address 16-bit floats as words holding two.
+func elemBytes(dt backend.DType, n int) uint64 {
+	return (uint64(max(n, 1))*uint64(dt.Size()) + 3) &^ 3
+}
 
 // gpuDevice runs primitives as WGSL compute shaders. Work is recorded into
 // one command encoder and submitted when a result is read, a host write needs
@@ -409,7 +415,7 @@ func (g *gpuDevice) Alloc(dt backend.DType, n int) (backend.Buffer, error) {
 	if n < 0 {
 		return nil, fmt.Errorf("device: Alloc: negative length %d", n)
 	}
-	want := uint64(max(n, 1)) * uint64(dt.Size())
+	want := elemBytes(dt, n)
 	if want > g.limits.MaxBufferSize {
 		return nil, fmt.Errorf("device: Alloc: %d %v elements need %d bytes, more than the adapter's maxBufferSize of %d bytes",
 			n, dt, want, g.limits.MaxBufferSize)
@@ -576,6 +582,7 @@ func (g *gpuDevice) Write(dst backend.Buffer, src any) error {
 	if err != nil {
 		return err
 	}
+	data = padWords(data)
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	if err := g.faulted(); err != nil {
@@ -629,7 +636,7 @@ func (g *gpuDevice) Read(src backend.Buffer, dst any) error {
 		return fmt.Errorf("device: Read: %w", err)
 	}
 	g.stats.Readbacks++
-	data, status, err := g.readbackLocked(b.buf, uint64(len(out)))
+	data, status, err := g.readbackLocked(b.buf, (uint64(len(out))+3)&^3)
 	if err != nil {
 		return err
 	}

@@ -62,3 +62,43 @@ func FromFloat32(f float32) uint16 {
 
 // BFloat16ToFloat32 converts bfloat16 bits to a float32.
 func BFloat16ToFloat32(h uint16) float32 { return math.Float32frombits(uint32(h) << 16) }
+
+// BFloat16FromFloat32 rounds f to the nearest bfloat16, ties to even, as
+// PyTorch does; NaN becomes the quiet NaN 0x7fc0 with f's sign.
+func BFloat16FromFloat32(f float32) uint16 {
+	b := math.Float32bits(f)
+	if b&0x7fffffff > 0x7f800000 {
+		return uint16(b>>16)&0x8000 | 0x7fc0
+	}
+	return uint16((b + 0x7fff + (b>>16)&1) >> 16)
+}
+
+// Decode converts the bits of a 16-bit float, binary16 unless bf16 is set,
+// into dst, which is at least as long as src.
+func Decode(dst []float32, src []uint16, bf16 bool) {
+	dst = dst[:len(src)]
+	if bf16 {
+		for i, h := range src {
+			dst[i] = math.Float32frombits(uint32(h) << 16)
+		}
+		return
+	}
+	for i, h := range src {
+		dst[i] = ToFloat32(h)
+	}
+}
+
+// Encode rounds src to 16-bit floats, binary16 unless bf16 is set, into
+// dst, which is at least as long as src.
+func Encode(dst []uint16, src []float32, bf16 bool) {
+	dst = dst[:len(src)]
+	if bf16 {
+		for i, f := range src {
+			dst[i] = BFloat16FromFloat32(f)
+		}
+		return
+	}
+	for i, f := range src {
+		dst[i] = FromFloat32(f)
+	}
+}

@@ -38,3 +38,53 @@ func TestRoundTrip(t *testing.T) {
 		assert.Equal(t, uint16(h), FromFloat32(f), "%#04x", h)
 	}
 }
+
+func TestBFloat16Rounding(t *testing.T) {
+	for _, c := range []struct {
+		f    float32
+		bits uint16
+		why  string
+	}{
+		{1, 0x3f80, "exact"},
+		{-2.5, 0xc020, "exact negative"},
+		{math.Float32frombits(0x3f808000), 0x3f80, "a tie rounds to even (down)"},
+		{math.Float32frombits(0x3f818000), 0x3f82, "a tie rounds to even (up)"},
+		{math.Float32frombits(0x3f808001), 0x3f81, "above the tie rounds up"},
+		{math.Float32frombits(0x7f7fffff), 0x7f80, "the largest float32 rounds to infinity"},
+		{float32(math.Inf(-1)), 0xff80, "infinity stays"},
+		{math.Float32frombits(0x00000001), 0x0000, "the smallest subnormal rounds to zero"},
+		{float32(math.Copysign(0, -1)), 0x8000, "negative zero"},
+	} {
+		assert.Equal(t, c.bits, BFloat16FromFloat32(c.f), c.why)
+	}
+	assert.Equal(t, uint16(0x7fc0), BFloat16FromFloat32(float32(math.NaN())))
+	assert.Equal(t, uint16(0xffc0), BFloat16FromFloat32(math.Float32frombits(0xff800001)), "a NaN keeps its sign")
+}
+
+// TestBFloat16RoundTrip: every bfloat16 value survives a trip through
+// float32, and Encode and Decode agree with the scalar conversions.
+func TestBFloat16RoundTrip(t *testing.T) {
+	src := make([]uint16, 1<<16)
+	for h := range src {
+		src[h] = uint16(h)
+	}
+	for _, bf16 := range []bool{false, true} {
+		f := make([]float32, len(src))
+		Decode(f, src, bf16)
+		back := make([]uint16, len(src))
+		Encode(back, f, bf16)
+		for h, v := range f {
+			if math.IsNaN(float64(v)) {
+				continue
+			}
+			if bf16 {
+				assert.Equal(t, BFloat16ToFloat32(uint16(h)), v)
+			} else {
+				assert.Equal(t, ToFloat32(uint16(h)), v)
+			}
+			if back[h] != uint16(h) {
+				t.Fatalf("bf16 %v: %#04x came back as %#04x", bf16, h, back[h])
+			}
+		}
+	}
+}

@@ -1,0 +1,140 @@
+// Conversions to and from the 16-bit float types, Float16 (binary16) and
+// BFloat16, whose buffers hold two elements a 32-bit word, the first in the
+// low half. Operand 0 is the source and operand 1 the (strided)
+// destination; .S and .D name their kinds (f32, i32, f16, bf16) and .Mode
+// the entry point's shape: "unpack" writes a 32-bit destination, "dense"
+// writes whole words of a dense 16-bit destination (p.n counts words), and
+// "strided" sets the 16 bits of each element of any 16-bit view with
+// atomics, since two threads may share a word. The conversions are done on
+// the bits, as the CPU does them, never with pack2x16float (undefined
+// beyond binary16's range): ties round to even, NaN stays NaN.
+{{template "ew_params"}}
+@group(0) @binding(1) var<storage, read> src: array<{{if eq .S "f16" "bf16"}}u32{{else}}{{.S}}{{end}}>;
+{{- if eq .Mode "unpack"}}
+@group(0) @binding(2) var<storage, read_write> dst: array<{{.D}}>;
+{{- else if eq .Mode "dense"}}
+@group(0) @binding(2) var<storage, read_write> dst: array<u32>;
+{{- else}}
+@group(0) @binding(2) var<storage, read_write> dst: array<atomic<u32>>;
+{{- end}}
+{{template "ew_offset" 0}}
+{{template "ew_offset" 1}}
+
+// f16_value is the float32 of the binary16 bits h.
+fn f16_value(h: u32) -> f32 {
+  let sign = (h & 0x8000u) << 16u;
+  let e = (h >> 10u) & 0x1fu;
+  let frac = h & 0x3ffu;
+  if (e == 0x1fu) { // Inf, NaN
+    return bitcast<f32>(sign | 0x7f800000u | (frac << 13u));
+  }
+  if (e == 0u) { // zero, subnormal: frac·2^-24, a normal float32
+    return bitcast<f32>(sign | bitcast<u32>(f32(frac) * 5.9604644775390625e-8));
+  }
+  return bitcast<f32>(sign | ((e + 112u) << 23u) | (frac << 13u));
+}
+
+// f16_bits rounds the float32 bits b to binary16, ties to even; beyond its
+// range to infinity.
+fn f16_bits(b: u32) -> u32 {
+  let sign = (b >> 16u) & 0x8000u;
+  let e = i32((b >> 23u) & 0xffu) - 127;
+  let frac = b & 0x7fffffu;
+  if (e == 128) {
+    return sign | select(0x7c00u, 0x7e00u, frac != 0u);
+  }
+  if (e >= -14) {
+    var h = (u32(e + 15) << 10u) | (frac >> 13u);
+    let rest = frac & 0x1fffu;
+    if (rest > 0x1000u || (rest == 0x1000u && (h & 1u) == 1u)) {
+      h = h + 1u;
+    }
+    return sign | min(h, 0x7c00u);
+  }
+  if (e >= -25) { // a subnormal binary16, or zero after rounding
+    let m = frac | 0x800000u;
+    let shift = u32(-14 - e) + 13u;
+    var h = m >> shift;
+    let rest = m & ((1u << shift) - 1u);
+    let halfway = 1u << (shift - 1u);
+    if (rest > halfway || (rest == halfway && (h & 1u) == 1u)) {
+      h = h + 1u;
+    }
+    return sign | h;
+  }
+  return sign;
+}
+
+// bf16_bits rounds the float32 bits b to bfloat16, ties to even; NaN
+// becomes the quiet NaN 0x7fc0 with b's sign.
+fn bf16_bits(b: u32) -> u32 {
+  if ((b & 0x7fffffffu) > 0x7f800000u) {
+    return ((b >> 16u) & 0x8000u) | 0x7fc0u;
+  }
+  return (b + 0x7fffu + ((b >> 16u) & 1u)) >> 16u;
+}
+
+{{if eq .S "f16" "bf16"}}
+// half_at returns the 16 bits of element e of src.
+fn half_at(e: u32) -> u32 {
+  return (src[e >> 1u] >> ((e & 1u) * 16u)) & 0xffffu;
+}
+{{end}}
+// value returns element e of src as float32 bits.
+fn value(e: u32) -> u32 {
+{{- if eq .S "f16"}}
+  return bitcast<u32>(f16_value(half_at(e)));
+{{- else if eq .S "bf16"}}
+  return half_at(e) << 16u;
+{{- else if eq .S "i32"}}
+  return bitcast<u32>(f32(src[e]));
+{{- else}}
+  return bitcast<u32>(src[e]);
+{{- end}}
+}
+
+{{if eq .Mode "unpack"}}
+@compute @workgroup_size(256)
+fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+{{template "ew_index"}}
+{{- if eq .D "i32"}}
+  dst[offset1(i)] = i32(bitcast<f32>(value(offset0(i))));
+{{- else}}
+  dst[offset1(i)] = bitcast<f32>(value(offset0(i)));
+{{- end}}
+}
+{{else}}
+// bits returns element e of src as the destination's 16 bits.
+fn bits(e: u32) -> u32 {
+{{- if eq .S .D}}
+  return half_at(e);
+{{- else if eq .D "f16"}}
+  return f16_bits(value(e));
+{{- else}}
+  return bf16_bits(value(e));
+{{- end}}
+}
+{{end}}
+{{- if eq .Mode "dense"}}
+// main writes word i of the dense destination: elements 2i and 2i+1, the
+// second zero past the last element (p.scalar counts the elements).
+@compute @workgroup_size(256)
+fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+{{template "ew_index"}}
+  let e = 2u * i;
+  var w = bits(offset0(e));
+  if (e + 1u < p.scalar) {
+    w = w | (bits(offset0(e + 1u)) << 16u);
+  }
+  dst[p.lin + i] = w;
+}
+{{- else if eq .Mode "strided"}}
+@compute @workgroup_size(256)
+fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+{{template "ew_index"}}
+  let e = offset1(i);
+  let shift = (e & 1u) * 16u;
+  atomicAnd(&dst[e >> 1u], ~(0xffffu << shift));
+  atomicOr(&dst[e >> 1u], bits(offset0(i)) << shift);
+}
+{{- end}}
