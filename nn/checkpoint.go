@@ -82,11 +82,23 @@ func toSafetensors(t *tensor.Tensor, int64OnDisk bool) (safetensors.Tensor, erro
 		}
 		return safetensors.FromInt32(shape, v), nil
 	}
+	if dt := t.DType(); dt.IsHalf() {
+		v, err := t.Bits()
+		if err != nil {
+			return safetensors.Tensor{}, err
+		}
+		return safetensors.FromBits16(fileTypes[dt], shape, v), nil
+	}
 	v, err := t.Data()
 	if err != nil {
 		return safetensors.Tensor{}, err
 	}
 	return safetensors.FromFloat32(shape, v), nil
+}
+
+// fileTypes names the float types in safetensors files.
+var fileTypes = map[tensor.DType]safetensors.DType{
+	tensor.Float32: safetensors.F32, tensor.Float16: safetensors.F16, tensor.BFloat16: safetensors.BF16,
 }
 
 // Load reads a checkpoint written by Save (or by PyTorch: a safetensors
@@ -181,15 +193,18 @@ func fromFile(f *safetensors.File, name string, cur *tensor.Tensor, int64OnDisk 
 	if !slices.Equal(st.Shape, cur.Shape()) {
 		return nil, fail(name, "has shape %v in the file, %v in the model", st.Shape, cur.Shape())
 	}
-	want := safetensors.DType("F32")
-	if cur.DType() == tensor.Int32 {
+	var okType bool
+	want := fileTypes[cur.DType()]
+	switch {
+	case cur.DType() == tensor.Int32:
 		want = "I32"
 		if int64OnDisk {
 			want = "I64"
 		}
+		okType = st.DType == "I32" || st.DType == "I64"
+	default: // a float parameter takes any float type, converted as load_state_dict does
+		okType = st.DType == safetensors.F32 || st.DType == safetensors.F16 || st.DType == safetensors.BF16 || st.DType == safetensors.F64
 	}
-	isInt := cur.DType() == tensor.Int32
-	okType := st.DType == want || (isInt && (st.DType == "I32" || st.DType == "I64"))
 	if !okType {
 		return nil, fail(name, "has type %s in the file, want %s", st.DType, want)
 	}
@@ -197,11 +212,12 @@ func fromFile(f *safetensors.File, name string, cur *tensor.Tensor, int64OnDisk 
 	if err != nil {
 		return nil, fail(name, "cannot be read: %v", err)
 	}
-	return t, nil
+	return t.AsType(cur.DType()), nil
 }
 
-// hostTensor makes a device tensor from a file tensor: float types become
-// float32, integer types int32 (checking the range).
+// hostTensor makes a device tensor from a file tensor: F16 and BF16 stay
+// 16-bit, the other float types become float32, integer types int32
+// (checking the range).
 func hostTensor(dev device.Device, st safetensors.Tensor) (*tensor.Tensor, error) {
 	if dev == nil {
 		return nil, errors.New("the model has no parameters or buffers to take a device from")
@@ -209,6 +225,13 @@ func hostTensor(dev device.Device, st safetensors.Tensor) (*tensor.Tensor, error
 	shape := st.Shape
 	if shape == nil {
 		shape = []int{}
+	}
+	if v, err := st.Bits16(); err == nil {
+		dt := tensor.Float16
+		if st.DType == safetensors.BF16 {
+			dt = tensor.BFloat16
+		}
+		return tensor.FromBits(dev, dt, v, shape...), nil
 	}
 	if v, err := st.Float32s(); err == nil {
 		return tensor.New(dev, v, shape...), nil

@@ -99,6 +99,70 @@ func TestLoadPyTorchCheckpoint(t *testing.T) {
 	}
 }
 
+// halfModelTol is how far the round-trip network's output computed in
+// 16-bit floats may be from float32's: each of its ten ops rounds to
+// 11 (float16) or 8 (bfloat16) significant bits.
+var halfModelTol = map[tensor.DType]devicetest.Tol{
+	tensor.Float16:  {Abs: 1e-2, Rel: 1e-2},
+	tensor.BFloat16: {Abs: 6e-2, Rel: 6e-2},
+}
+
+// TestLoadPyTorchHalfCheckpoint loads the F16 and BF16 state_dicts that
+// `testdata/roundtrip.py write --float` wrote from PyTorch: into a float32
+// model (converted as load_state_dict converts) and into a model converted
+// to the file's type, which keeps the file's bits; both give PyTorch's
+// output for the widened weights.
+func TestLoadPyTorchHalfCheckpoint(t *testing.T) {
+	for _, c := range []struct {
+		name string
+		dt   tensor.DType
+	}{{"f16", tensor.Float16}, {"bf16", tensor.BFloat16}} {
+		file := "testdata/roundtrip_torch_" + c.name + ".safetensors"
+		raw, err := os.ReadFile("testdata/roundtrip_torch_" + c.name + ".json")
+		require.NoError(t, err)
+		var ref struct{ Input, Output hostTensor }
+		require.NoError(t, json.Unmarshal(raw, &ref))
+		st, err := safetensors.ReadFile(file)
+		require.NoError(t, err)
+		wantBits, err := st.Tensors["fc1.weight"].Bits16()
+		require.NoError(t, err)
+		for _, dev := range devicetest.Devices(t) {
+			t.Run(c.name+"/"+dev.Kind().String(), func(t *testing.T) {
+				tol := devicetest.Tol{Abs: 1e-5, Rel: 1e-4}
+				net := newRoundTripNet(dev)
+				require.NoError(t, nn.Load(file, net))
+				assert.Equal(t, tensor.Float32, net.FC1.Weight.Value().DType())
+				nn.Eval(net)
+				if msg := devicetest.Compare(output(t, net, ref.Input.on(dev)), ref.Output.Data, tol); msg != "" {
+					t.Errorf("float32 model: %s", msg)
+				}
+
+				half := newRoundTripNet(dev)
+				nn.ToDType(half, c.dt)
+				require.NoError(t, nn.Load(file, half))
+				w := half.FC1.Weight.Value()
+				require.Equal(t, c.dt, w.DType())
+				bits, err := w.Bits()
+				require.NoError(t, err)
+				assert.Equal(t, wantBits, bits, "the file's bits, unchanged")
+				nn.Eval(half)
+				y := half.Forward(autograd.Const(ref.Input.on(dev).AsType(c.dt))).Value()
+				assert.Equal(t, c.dt, y.DType(), "a 16-bit model computes in 16 bits")
+				got, err := y.Data()
+				require.NoError(t, err)
+				if msg := devicetest.Compare(got, ref.Output.Data, halfModelTol[c.dt]); msg != "" {
+					t.Errorf("%v forward pass: %s", c.dt, msg)
+				}
+				nn.ToDType(half, tensor.Float32)
+				nn.Eval(half)
+				if msg := devicetest.Compare(output(t, half, ref.Input.on(dev)), ref.Output.Data, tol); msg != "" {
+					t.Errorf("%v model: %s", c.dt, msg)
+				}
+			})
+		}
+	}
+}
+
 // TestWriteForPyTorch writes roundtrip_go.safetensors and .json into the
 // directory named by WGTENSOR_ROUNDTRIP_DIR, for `roundtrip.py check DIR`
 // to load into PyTorch (see the README).
@@ -117,6 +181,18 @@ func TestWriteForPyTorch(t *testing.T) {
 	raw, err := json.Marshal(map[string]hostTensor{"input": {x.Shape(), xs}, "output": {[]int{2, 3}, y}})
 	require.NoError(t, err)
 	require.NoError(t, os.WriteFile(filepath.Join(dir, "roundtrip_go.json"), raw, 0o644))
+	// The same model in 16-bit floats, for `roundtrip.py check DIR --float
+	// F16` (and BF16), with the output of its weights widened to float32.
+	for name, dt := range map[string]tensor.DType{"f16": tensor.Float16, "bf16": tensor.BFloat16} {
+		half := trainedNet(t, dev)
+		nn.Eval(half)
+		nn.ToDType(half, dt)
+		require.NoError(t, nn.Save(filepath.Join(dir, "roundtrip_go_"+name+".safetensors"), half))
+		nn.ToDType(half, tensor.Float32)
+		raw, err := json.Marshal(map[string]hostTensor{"input": {x.Shape(), xs}, "output": {[]int{2, 3}, output(t, half, x)}})
+		require.NoError(t, err)
+		require.NoError(t, os.WriteFile(filepath.Join(dir, "roundtrip_go_"+name+".json"), raw, 0o644))
+	}
 }
 
 func TestCheckpointWithOptimizerState(t *testing.T) {

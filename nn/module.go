@@ -268,3 +268,24 @@ func (m *mode) Training() bool { return !m.eval }
 func panicf(op, format string, args ...any) {
 	panic(&tensor.Error{Op: op, Msg: fmt.Sprintf(format, args...)})
 }
+
+// ToDType converts every float parameter and float buffer of module m to
+// dt (Float32, Float16 or BFloat16), as module.to(dtype) in PyTorch;
+// int32 buffers (counters) stay, and gradients are cleared. An optimizer
+// made before the conversion still holds the old parameters' state: make
+// it afterwards.
+func ToDType(m any, dt tensor.DType) {
+	if !dt.IsFloat() {
+		panicf("ToDType", "%v is not a float type", dt)
+	}
+	for _, p := range Parameters(m) {
+		if v := p.Value(); v.DType().IsFloat() && v.DType() != dt {
+			setLeaf(p, v.AsType(dt))
+		}
+	}
+	for _, b := range NamedBuffers(m) {
+		if b.Buffer.T.DType().IsFloat() {
+			b.Buffer.T = b.Buffer.T.AsType(dt)
+		}
+	}
+}

@@ -21,6 +21,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"github.com/wgtensor/wgtensor/internal/half"
 	"math"
 	"slices"
 )
@@ -145,6 +146,20 @@ func FromInt64(shape []int, v []int64) Tensor {
 	return t
 }
 
+// FromBits16 returns an F16 or BF16 tensor (d) of the given shape holding
+// the 16-bit floats whose bits are v. It copies shape and v. It panics if
+// len(v) is not the number of elements of shape or d is another dtype.
+func FromBits16(d DType, shape []int, v []uint16) Tensor {
+	if d != F16 && d != BF16 {
+		panic(fmt.Sprintf("safetensors.FromBits16: %s is not F16 or BF16", d))
+	}
+	t := newTensor(d, shape, len(v), "FromBits16")
+	for i, x := range v {
+		binary.LittleEndian.PutUint16(t.Data[2*i:], x)
+	}
+	return t
+}
+
 // newTensor allocates a tensor of n elements, panicking if shape does not
 // hold exactly n (fn names the caller in the panic).
 func newTensor(d DType, shape []int, n int, fn string) Tensor {
@@ -225,7 +240,7 @@ func (t Tensor) Float32s() ([]float32, error) {
 		case F64:
 			out[i] = float32(math.Float64frombits(le.Uint64(t.Data[8*i:])))
 		case F16:
-			out[i] = float16ToFloat32(le.Uint16(t.Data[2*i:]))
+			out[i] = half.ToFloat32(le.Uint16(t.Data[2*i:]))
 		case BF16:
 			out[i] = math.Float32frombits(uint32(le.Uint16(t.Data[2*i:])) << 16)
 		}
@@ -233,19 +248,20 @@ func (t Tensor) Float32s() ([]float32, error) {
 	return out, nil
 }
 
-// float16ToFloat32 widens an IEEE 754 binary16 value exactly.
-func float16ToFloat32(h uint16) float32 {
-	sign := uint32(h>>15) << 31
-	exp := uint32(h>>10) & 0x1f
-	mant := uint32(h) & 0x3ff
-	switch exp {
-	case 0: // zero or subnormal: mant * 2^-24, exact in float32
-		f := float32(mant) * (1.0 / (1 << 24))
-		return math.Float32frombits(sign | math.Float32bits(f))
-	case 0x1f: // infinity or NaN, payload kept
-		return math.Float32frombits(sign | 0x7f800000 | mant<<13)
+// Bits16 returns the bits of the elements of an F16 or BF16 tensor; other
+// dtypes give an error wrapping ErrUnsupportedDType.
+func (t Tensor) Bits16() ([]uint16, error) {
+	if t.DType != F16 && t.DType != BF16 {
+		return nil, errorf(ErrUnsupportedDType, "a %s tensor has no 16-bit floats", t.DType)
 	}
-	return math.Float32frombits(sign | (exp+127-15)<<23 | mant<<13)
+	if err := t.check(""); err != nil {
+		return nil, err
+	}
+	out := make([]uint16, len(t.Data)/2)
+	for i := range out {
+		out[i] = binary.LittleEndian.Uint16(t.Data[2*i:])
+	}
+	return out, nil
 }
 
 // Int64s decodes the elements of t as int64, from I64, I32, I16, I8, U8, U16,

@@ -1,6 +1,8 @@
 package safetensors
 
 import (
+	"github.com/wgtensor/wgtensor/internal/half"
+
 	"bytes"
 	"encoding/binary"
 	"encoding/json"
@@ -818,7 +820,7 @@ func TestFloat32s(t *testing.T) {
 		if h>>15 == 1 {
 			want = math.Copysign(want, -1)
 		}
-		if got := float16ToFloat32(uint16(h)); math.Float32bits(got) != math.Float32bits(float32(want)) {
+		if got := half.ToFloat32(uint16(h)); math.Float32bits(got) != math.Float32bits(float32(want)) {
 			t.Fatalf("F16 0x%04x: got %g, want %g", h, got, want)
 		}
 	}

@@ -20,8 +20,12 @@ Subcommands (run from the repository root with Debian's python3-torch):
       them into its own RoundTripNet and compares the outputs.
       (--nbt-dtype I32 writes num_batches_tracked as I32, as a Go writer
       may; only used to test `check`.)  The output is deterministic.
+      With --float F16 or --float BF16 the float tensors are stored in that
+      type (net.to(dtype)), and the output is that of the 16-bit weights
+      widened back to float32 (PyTorch 1.13 has no float16 convolution on
+      the CPU); NAME defaults to roundtrip_torch_f16 or roundtrip_torch_bf16.
 
-  /usr/bin/python3 nn/testdata/roundtrip.py check DIR
+  /usr/bin/python3 nn/testdata/roundtrip.py check DIR [--float F16|BF16]
       Reads DIR/roundtrip_go.safetensors (written by the Go side: the same
       names, F32 tensors, num_batches_tracked as I64 or I32) and
       DIR/roundtrip_go.json ({"input", "output"}), builds RoundTripNet,
@@ -29,7 +33,10 @@ Subcommands (run from the repository root with Debian's python3-torch):
       converted to int64), runs the eval forward pass on the input and prints
       the max abs difference from the stored output.  Exits non-zero if it
       exceeds 1e-5, or with a clear message if a tensor is missing,
-      unexpected, or has the wrong shape or dtype.
+      unexpected, or has the wrong shape or dtype.  With --float F16 or BF16
+      it reads DIR/roundtrip_go_f16 or _bf16 instead, whose float tensors
+      must have that type; it loads them into net.to(dtype) and runs the
+      forward pass widened to float32.
 
   /usr/bin/python3 nn/testdata/roundtrip.py selftest
       Runs `write` into a temporary directory under the Go names, then `check`
@@ -222,11 +229,16 @@ def make_reference():
     return net, x, y
 
 
-def write(out_dir, name, nbt_dtype="I64"):
+def write(out_dir, name, nbt_dtype="I64", float_type="F32"):
     net, x, y = make_reference()
+    if float_type != "F32":
+        net = net.to(DTYPES[float_type][0])
+        with torch.no_grad():
+            y = net.float()(x)
+        net = net.to(DTYPES[float_type][0])
     state = dict(net.state_dict())
     for k, v in state.items():
-        assert v.dtype in (torch.float32, torch.int64), (k, v.dtype)
+        assert v.dtype in (DTYPES[float_type][0], torch.int64), (k, v.dtype)
     if nbt_dtype == "I32":
         state["bn.num_batches_tracked"] = state["bn.num_batches_tracked"].to(torch.int32)
     st_path = os.path.join(out_dir, name + ".safetensors")
@@ -238,7 +250,7 @@ def write(out_dir, name, nbt_dtype="I64"):
                                                      js_path, os.path.getsize(js_path)))
 
 
-def check(in_dir, name="roundtrip_go"):
+def check(in_dir, name="roundtrip_go", float_type="F32"):
     st_path = os.path.join(in_dir, name + ".safetensors")
     js_path = os.path.join(in_dir, name + ".json")
     tensors, _ = load_safetensors(st_path)
@@ -253,7 +265,8 @@ def check(in_dir, name="roundtrip_go"):
     x = tensor_from_json(js_path, "input", doc["input"])
     want = tensor_from_json(js_path, "output", doc["output"])
 
-    net = RoundTripNet()
+    dtype = DTYPES[float_type][0]
+    net = RoundTripNet().to(dtype)
     expected = net.state_dict()
     problems = []
     for k in expected:
@@ -275,8 +288,8 @@ def check(in_dir, name="roundtrip_go"):
                 problems.append("tensor %r has dtype %s, want I64 or I32" % (k, NAME_OF[t.dtype]))
                 continue
             t = t.to(torch.int64)
-        elif t.dtype != torch.float32:
-            problems.append("tensor %r has dtype %s, want F32" % (k, NAME_OF[t.dtype]))
+        elif t.dtype != dtype:
+            problems.append("tensor %r has dtype %s, want %s" % (k, NAME_OF[t.dtype], float_type))
             continue
         if t.is_floating_point() and not torch.isfinite(t).all():
             problems.append("tensor %r has non-finite values" % k)
@@ -284,6 +297,10 @@ def check(in_dir, name="roundtrip_go"):
     if problems:
         raise RoundTripError("%s:\n  " % st_path + "\n  ".join(problems))
     net.load_state_dict(state, strict=True)
+    for k, v in net.state_dict().items():
+        if v.is_floating_point() and not torch.equal(v, state[k]):
+            raise RoundTripError("%s: tensor %r changed when loaded" % (st_path, k))
+    net = net.float()
     net.eval()
     if x.dim() != 4 or list(x.shape[1:]) != [1, 8, 8]:
         raise RoundTripError("%s: input shape %s, want [N, 1, 8, 8]" % (js_path, list(x.shape)))
@@ -308,6 +325,11 @@ def selftest():
             assert tensors["bn.num_batches_tracked"].dtype == DTYPES[nbt][0]
             assert tensors["bn.num_batches_tracked"].shape == ()
             assert check(d), nbt
+        for ft in ("F16", "BF16"):
+            write(d, "roundtrip_go_" + ft.lower(), "I64", ft)
+            tensors, _ = load_safetensors(os.path.join(d, "roundtrip_go_%s.safetensors" % ft.lower()))
+            assert tensors["fc1.weight"].dtype == DTYPES[ft][0]
+            assert check(d, "roundtrip_go_" + ft.lower(), ft), ft
         # a perturbed output fails
         path = os.path.join(d, "roundtrip_go.json")
         with open(path) as f:
@@ -344,11 +366,13 @@ def main(argv):
     cmd, rest = argv[0], argv[1:]
     try:
         if cmd == "write":
-            name, nbt, pos = "roundtrip_torch", "I64", []
+            name, nbt, ft, pos = None, "I64", "F32", []
             i = 0
             while i < len(rest):
                 if rest[i] == "--name" and i + 1 < len(rest):
                     name, i = rest[i + 1], i + 2
+                elif rest[i] == "--float" and i + 1 < len(rest) and rest[i + 1] in ("F16", "BF16"):
+                    ft, i = rest[i + 1], i + 2
                 elif rest[i] == "--nbt-dtype" and i + 1 < len(rest) and rest[i + 1] in ("I64", "I32"):
                     nbt, i = rest[i + 1], i + 2
                 else:
@@ -356,11 +380,17 @@ def main(argv):
                     i += 1
             if len(pos) > 1:
                 usage()
-            write(pos[0] if pos else HERE, name, nbt)
+            if name is None:
+                name = "roundtrip_torch" + ("" if ft == "F32" else "_" + ft.lower())
+            write(pos[0] if pos else HERE, name, nbt, ft)
         elif cmd == "check":
+            ft = "F32"
+            if len(rest) == 3 and rest[1] == "--float" and rest[2] in ("F16", "BF16"):
+                ft, rest = rest[2], rest[:1]
             if len(rest) != 1:
                 usage()
-            sys.exit(0 if check(rest[0]) else 1)
+            name = "roundtrip_go" + ("" if ft == "F32" else "_" + ft.lower())
+            sys.exit(0 if check(rest[0], name, ft) else 1)
         elif cmd == "selftest":
             selftest()
         else:
