@@ -61,6 +61,11 @@ func (v *Var) BackwardWith(g *tensor.Tensor) {
 				continue
 			}
 			checkAnomaly(n.op, true, k, ins[k])
+			if dt := in.val.DType(); dt.IsFloat() && ins[k].DType() != dt {
+				// A gradient has its input's type, as in PyTorch (masks
+				// of comparisons make the terms of Maximum's float32).
+				ins[k] = ins[k].AsType(dt)
+			}
 			if grads[in] == nil {
 				grads[in] = &gradSum{}
 			}
@@ -145,7 +150,7 @@ func (s *gradSum) placeSlices(shape []int) *tensor.Tensor {
 		if to > pos {
 			gs := slices.Clone(shape)
 			gs[axis] = to - pos
-			parts = append(parts, tensor.Zeros(sorted[0].g.Device(), gs...))
+			parts = append(parts, tensor.FullOf(sorted[0].g.Device(), sorted[0].g.DType(), 0, gs...))
 		}
 	}
 	for _, p := range sorted {

@@ -153,7 +153,7 @@ func (v *Var) GatherNamed(what string, axis int, idx *tensor.Tensor) *Var {
 		// Scatter into the part of x the index covers, then pad to x.
 		shape := idx.Shape()
 		shape[a] = x.Size(a)
-		gx := tensor.Zeros(x.Device(), shape...).ScatterAdd(a, idx, g)
+		gx := tensor.FullOf(x.Device(), g.DType(), 0, shape...).ScatterAdd(a, idx, g)
 		for d, n := range x.Shape() {
 			if d != a && shape[d] != n {
 				gx = padAxis(gx, d, 0, n)

@@ -64,12 +64,12 @@ func padAxis(g *tensor.Tensor, axis, start, n int) *tensor.Tensor {
 	shape := g.Shape()
 	if start > 0 {
 		shape[axis] = start
-		parts = append(parts, tensor.Zeros(g.Device(), shape...))
+		parts = append(parts, tensor.FullOf(g.Device(), g.DType(), 0, shape...))
 	}
 	parts = append(parts, g)
 	if rest := n - start - length; rest > 0 {
 		shape[axis] = rest
-		parts = append(parts, tensor.Zeros(g.Device(), shape...))
+		parts = append(parts, tensor.FullOf(g.Device(), g.DType(), 0, shape...))
 	}
 	return tensor.Concat(parts, axis)
 }
@@ -104,7 +104,7 @@ func (v *Var) Slice(axis, start, end int, step ...int) *Var {
 		m := g.Size(a)
 		zeros := g.Shape()
 		zeros = append(zeros[:a+1], append([]int{st - 1}, zeros[a+1:]...)...)
-		spread := tensor.Concat([]*tensor.Tensor{g.Unsqueeze(a + 1), tensor.Zeros(g.Device(), zeros...)}, a+1)
+		spread := tensor.Concat([]*tensor.Tensor{g.Unsqueeze(a + 1), tensor.FullOf(g.Device(), g.DType(), 0, zeros...)}, a+1)
 		shape := g.Shape()
 		shape[a] = m * st
 		spread = spread.Reshape(shape...).Narrow(a, 0, min(m*st, n-s))
