@@ -82,6 +82,24 @@ func BenchmarkMatMul(b *testing.B) {
 	}
 }
 
+// BenchmarkMatMulHalf is BenchmarkMatMul on Float16 and BFloat16 operands
+// (float32 accumulation, a 16-bit result), beside float32 at the same
+// sizes.
+func BenchmarkMatMulHalf(b *testing.B) {
+	for _, dt := range []tensor.DType{tensor.Float32, tensor.Float16, tensor.BFloat16} {
+		for _, n := range []int{1024, 2048} {
+			b.Run(fmt.Sprintf("%v/%d", dt, n), func(b *testing.B) {
+				onDevices(b, func(b *testing.B, dev device.Device) {
+					rng := tensor.NewRNG(1)
+					x, y := tensor.Randn(dev, rng, n, n).AsType(dt), tensor.Randn(dev, rng, n, n).AsType(dt)
+					run(b, dev, func() *tensor.Tensor { return x.MatMul(y) })
+					b.ReportMetric(2*float64(n*n*n)*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+				})
+			})
+		}
+	}
+}
+
 // BenchmarkConv2D is the second convolution of a small MNIST CNN: batch 64,
 // 32 to 64 channels, 14×14, 3×3 kernel, padding 1.
 func BenchmarkConv2D(b *testing.B) {
