@@ -16,20 +16,10 @@ import (
 var halfTypes = []tensor.DType{tensor.Float16, tensor.BFloat16}
 
 // encode rounds f to dt's bits on the host, the reference for the devices.
-func encode(f float32, dt tensor.DType) uint16 {
-	if dt == tensor.BFloat16 {
-		return half.BFloat16FromFloat32(f)
-	}
-	return half.FromFloat32(f)
-}
+func encode(f float32, dt tensor.DType) uint16 { return half.Round(f, dt == tensor.BFloat16) }
 
 // decode is the float32 of dt's bits h.
-func decode(h uint16, dt tensor.DType) float32 {
-	if dt == tensor.BFloat16 {
-		return half.BFloat16ToFloat32(h)
-	}
-	return half.ToFloat32(h)
-}
+func decode(h uint16, dt tensor.DType) float32 { return half.Value(h, dt == tensor.BFloat16) }
 
 // roundTo rounds every element to dt and back, as a 16-bit tensor holds it.
 func roundTo(v []float32, dt tensor.DType) []float32 {

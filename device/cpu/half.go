@@ -18,12 +18,7 @@ func cpuHalves(b backend.Buffer) []uint16 {
 }
 
 // encodeHalf rounds v to the 16-bit float type dt.
-func encodeHalf(v float32, dt backend.DType) uint16 {
-	if dt == backend.BFloat16 {
-		return half.BFloat16FromFloat32(v)
-	}
-	return half.FromFloat32(v)
-}
+func encodeHalf(v float32, dt backend.DType) uint16 { return half.Round(v, dt == backend.BFloat16) }
 
 // halfChunk is the number of elements a contiguous run of a conversion
 // decodes into float32 at a time.
@@ -83,11 +78,7 @@ func halfReader(b backend.Buffer) func(f []float32, o, s int) {
 				return
 			}
 			for i := range f {
-				if bf16 {
-					f[i] = half.BFloat16ToFloat32(x[o+i*s])
-				} else {
-					f[i] = half.ToFloat32(x[o+i*s])
-				}
+				f[i] = half.Value(x[o+i*s], bf16)
 			}
 		}
 	}
@@ -119,7 +110,7 @@ func halfWriter(b backend.Buffer) func(f []float32, o, s int) {
 				return
 			}
 			for i, v := range f {
-				x[o+i*s] = encodeHalf(v, dt)
+				x[o+i*s] = half.Round(v, bf16)
 			}
 		}
 	}

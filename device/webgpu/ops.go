@@ -335,10 +335,7 @@ func (g *gpuDevice) Fill(dst backend.Buffer, v float64) {
 		case backend.Int32:
 			bits = uint32(int32(v))
 		case backend.Float16, backend.BFloat16: // a word holds two
-			h := half.FromFloat32(float32(v))
-			if dt == backend.BFloat16 {
-				h = half.BFloat16FromFloat32(float32(v))
-			}
+			h := half.Round(float32(v), dt == backend.BFloat16)
 			bits, n = uint32(h)|uint32(h)<<16, (n+1)/2
 		}
 		return g.elementwise(p, []int{n}, []backend.View{backend.Dense(dst, n)}, 0, bits, gpuOut(2, dst))

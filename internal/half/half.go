@@ -73,6 +73,24 @@ func BFloat16FromFloat32(f float32) uint16 {
 	return uint16((b + 0x7fff + (b>>16)&1) >> 16)
 }
 
+// Value is the float32 of the bits of a 16-bit float: binary16, or
+// bfloat16 when bf16 is set.
+func Value(h uint16, bf16 bool) float32 {
+	if bf16 {
+		return BFloat16ToFloat32(h)
+	}
+	return ToFloat32(h)
+}
+
+// Round rounds f to the bits of a 16-bit float: binary16, or bfloat16 when
+// bf16 is set.
+func Round(f float32, bf16 bool) uint16 {
+	if bf16 {
+		return BFloat16FromFloat32(f)
+	}
+	return FromFloat32(f)
+}
+
 // Decode converts the bits of a 16-bit float, binary16 unless bf16 is set,
 // into dst, which is at least as long as src.
 func Decode(dst []float32, src []uint16, bf16 bool) {
