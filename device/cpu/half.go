@@ -4,6 +4,7 @@ import (
 	"fmt"
 
 	"github.com/wgtensor/wgtensor/device/backend"
+	"github.com/wgtensor/wgtensor/device/internal/kernel"
 	"github.com/wgtensor/wgtensor/internal/half"
 )
 
@@ -74,7 +75,8 @@ func halfReader(b backend.Buffer) func(f []float32, o, s int) {
 		x, bf16 := cpuHalves(b), dt == backend.BFloat16
 		return func(f []float32, o, s int) {
 			if s == 1 {
-				half.Decode(f, x[o:o+len(f)], bf16)
+				k := kernel.DecodeHalf(f, x[o:o+len(f)], bf16)
+				half.Decode(f[k:], x[o+k:o+len(f)], bf16)
 				return
 			}
 			for i := range f {
@@ -106,7 +108,8 @@ func halfWriter(b backend.Buffer) func(f []float32, o, s int) {
 		x, bf16 := cpuHalves(b), dt == backend.BFloat16
 		return func(f []float32, o, s int) {
 			if s == 1 {
-				half.Encode(x[o:o+len(f)], f, bf16)
+				k := kernel.EncodeHalf(x[o:o+len(f)], f, bf16)
+				half.Encode(x[o+k:o+len(f)], f[k:], bf16)
 				return
 			}
 			for i, v := range f {

@@ -75,3 +75,11 @@ func transpose16AVX512(dst *float32, w int, src *float32, ld, lines, cols int)  
 
 func depthwiseAVX512(dst, src *float32, offs *int, w *float32, taps, n int) {}
 func deinterleaveAVX512(even, odd, src *float32, n int)                     {}
+
+// HasF16C is false: no assembly kernel is built here.
+const HasF16C = false
+
+func f16ToF32F16C(dst *float32, src *uint16, n int)  {}
+func f32ToF16F16C(dst *uint16, src *float32, n int)  {}
+func bf16ToF32AVX2(dst *float32, src *uint16, n int) {}
+func f32ToBF16AVX2(dst *uint16, src *float32, n int) {}
