@@ -52,12 +52,19 @@ func (v *Var) ArgMin(axis int) *tensor.Tensor { return v.val.ArgMin(axis) }
 // ArgMinKeepDim is ArgMin keeping axis with length 1.
 func (v *Var) ArgMinKeepDim(axis int) *tensor.Tensor { return v.val.ArgMinKeepDim(axis) }
 
-// AsType converts v to dt, as Tensor.AsType: float32 to float32 keeps v
-// (and its gradient); a conversion to or from int32 has no gradient and
-// returns a constant, as in PyTorch.
+// AsType converts v to dt, as Tensor.AsType: a type to itself keeps v (and
+// its gradient); between float types the gradient flows back converted to
+// v's type; a conversion to or from int32 has no gradient and returns a
+// constant, as in PyTorch.
 func (v *Var) AsType(dt tensor.DType) *Var {
-	if dt == v.val.DType() {
+	from := v.val.DType()
+	switch {
+	case dt == from:
 		return v
+	case dt.IsFloat() && from.IsFloat():
+		return record("AsType", v.val.AsType(dt), func(g *tensor.Tensor) []*tensor.Tensor {
+			return grads(g.AsType(from))
+		}, v)
 	}
 	return Const(v.val.AsType(dt))
 }

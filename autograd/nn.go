@@ -7,6 +7,9 @@ import (
 // MatMul returns the matrix product with torch.matmul's rules (vectors,
 // batches, broadcasting); gradients are summed over broadcast batch axes.
 func (a *Var) MatMul(b *Var) *Var {
+	if vs := lowered(a, b); vs[0] != a || vs[1] != b {
+		return vs[0].MatMul(vs[1])
+	}
 	av, bv := a.val, b.val
 	out := av.MatMul(bv)
 	return record("MatMul", out, func(g *tensor.Tensor) []*tensor.Tensor {
@@ -69,6 +72,9 @@ func product(x, y *tensor.Tensor, transposed bool) *tensor.Tensor {
 // Conv2D is the 2-D convolution of x [N, C, H, W] with w [O, C/groups, KH,
 // KW] (see tensor.Conv2D).
 func Conv2D(x, w *Var, opt tensor.Conv2DOptions) *Var {
+	if vs := lowered(x, w); vs[0] != x || vs[1] != w {
+		return Conv2D(vs[0], vs[1], opt)
+	}
 	xv, wv := x.val, w.val
 	return record("Conv2D", tensor.Conv2D(xv, wv, opt), func(g *tensor.Tensor) []*tensor.Tensor {
 		var gx, gw *tensor.Tensor
@@ -116,6 +122,9 @@ func AvgPool2D(x *Var, opt tensor.Pool2DOptions) *Var {
 
 // Softmax normalises exp(v) along axis.
 func (v *Var) Softmax(axis int) *Var {
+	if w := widened(v); w != v {
+		return w.Softmax(axis)
+	}
 	y := v.val.Softmax(axis)
 	return record("Softmax", y, func(g *tensor.Tensor) []*tensor.Tensor {
 		return grads(y.Mul(g.Sub(g.Mul(y).SumKeepDim(axis))))
@@ -124,6 +133,9 @@ func (v *Var) Softmax(axis int) *Var {
 
 // LogSoftmax returns v - log(sum(exp(v))) along axis.
 func (v *Var) LogSoftmax(axis int) *Var {
+	if w := widened(v); w != v {
+		return w.LogSoftmax(axis)
+	}
 	y := v.val.LogSoftmax(axis)
 	return record("LogSoftmax", y, func(g *tensor.Tensor) []*tensor.Tensor {
 		return grads(g.Sub(y.Exp().Mul(g.SumKeepDim(axis))))

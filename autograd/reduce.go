@@ -43,18 +43,26 @@ func keepShape(in []int, axes []int) []int {
 }
 
 // Sum adds elements along axes (all when none is given).
-func (v *Var) Sum(axes ...int) *Var { return v.sum("Sum", v.val.Sum(axes...), axes, false) }
+func (v *Var) Sum(axes ...int) *Var {
+	v = widened(v)
+	return v.sum("Sum", v.val.Sum(axes...), axes, false)
+}
 
 // SumKeepDim is Sum keeping the reduced axes with length 1.
 func (v *Var) SumKeepDim(axes ...int) *Var {
+	v = widened(v)
 	return v.sum("Sum", v.val.SumKeepDim(axes...), axes, false)
 }
 
 // Mean averages elements along axes (all when none is given).
-func (v *Var) Mean(axes ...int) *Var { return v.sum("Mean", v.val.Mean(axes...), axes, true) }
+func (v *Var) Mean(axes ...int) *Var {
+	v = widened(v)
+	return v.sum("Mean", v.val.Mean(axes...), axes, true)
+}
 
 // MeanKeepDim is Mean keeping the reduced axes with length 1.
 func (v *Var) MeanKeepDim(axes ...int) *Var {
+	v = widened(v)
 	return v.sum("Mean", v.val.MeanKeepDim(axes...), axes, true)
 }
 

@@ -87,7 +87,7 @@ func (b *base) slot(i int, name string) *tensor.Tensor {
 	if t, ok := b.slots[i][name]; ok {
 		return t
 	}
-	t := tensor.ZerosLike(b.params[i].Value())
+	t := tensor.ZerosLike(b.value(i))
 	b.slots[i][name] = t
 	return t
 }
@@ -138,5 +138,42 @@ func (b *base) LoadState(state map[string]*tensor.Tensor) error {
 	return nil
 }
 
-// update replaces the value of parameter i.
-func (b *base) update(i int, v *tensor.Tensor) { b.params[i].SetValue(v) }
+// value returns parameter i's value to update: for a 16-bit parameter its
+// float32 master copy (slot "master"), made from the parameter on first
+// use, so that updates too small for 16 bits accumulate.
+func (b *base) value(i int) *tensor.Tensor {
+	p := b.params[i].Value()
+	if !p.DType().IsHalf() {
+		return p
+	}
+	m, ok := b.slots[i]["master"]
+	if !ok {
+		m = p.AsType(tensor.Float32)
+		b.slots[i]["master"] = m
+	}
+	return m
+}
+
+// grad returns parameter i's gradient, in float32 for a 16-bit parameter
+// (whose update is computed on its master copy), or nil.
+func (b *base) grad(i int) *tensor.Tensor {
+	g := b.params[i].Grad()
+	if g != nil && g.DType().IsHalf() {
+		g = g.AsType(tensor.Float32)
+	}
+	return g
+}
+
+// update replaces the value of parameter i; a 16-bit parameter keeps v as
+// its master copy and takes v rounded.
+func (b *base) update(i int, v *tensor.Tensor) {
+	p := b.params[i]
+	if dt := p.Value().DType(); dt.IsHalf() {
+		b.slots[i]["master"] = v
+		v = v.AsType(dt)
+	}
+	p.SetValue(v)
+}
+
+// Params returns the parameters the optimizer updates.
+func (b *base) Params() []*autograd.Var { return b.params }

@@ -83,12 +83,12 @@ func NewSGD(params []*autograd.Var, lr float64, opts ...Option) *SGD {
 func (o *SGD) Step() {
 	defer o.realize()
 	o.steps++
-	for i, p := range o.params {
-		g := p.Grad()
+	for i := range o.params {
+		g := o.grad(i)
 		if g == nil {
 			continue
 		}
-		d := withDecay(g, p.Value(), o.c.weightDecay)
+		d := withDecay(g, o.value(i), o.c.weightDecay)
 		if o.c.momentum != 0 {
 			buf, ok := o.slots[i]["momentum_buffer"]
 			if !ok {
@@ -103,7 +103,7 @@ func (o *SGD) Step() {
 				d = buf
 			}
 		}
-		o.update(i, p.Value().Sub(d.MulScalar(o.lr)))
+		o.update(i, o.value(i).Sub(d.MulScalar(o.lr)))
 	}
 }
 
@@ -137,12 +137,12 @@ func (o *Adam) Step() {
 	c := o.c
 	bc1 := 1 - math.Pow(c.beta1, float64(o.steps))
 	bc2 := math.Sqrt(1 - math.Pow(c.beta2, float64(o.steps)))
-	for i, p := range o.params {
-		g := p.Grad()
+	for i := range o.params {
+		g := o.grad(i)
 		if g == nil {
 			continue
 		}
-		v := p.Value()
+		v := o.value(i)
 		if o.decoupled {
 			v = v.MulScalar(1 - o.lr*c.weightDecay)
 		} else {
@@ -178,12 +178,12 @@ func (o *RMSprop) Step() {
 	defer o.realize()
 	o.steps++
 	c := o.c
-	for i, p := range o.params {
-		g := p.Grad()
+	for i := range o.params {
+		g := o.grad(i)
 		if g == nil {
 			continue
 		}
-		g = withDecay(g, p.Value(), c.weightDecay)
+		g = withDecay(g, o.value(i), c.weightDecay)
 		sq := o.slot(i, "square_avg").MulScalar(c.alpha).Add(g.Square().MulScalar(1 - c.alpha))
 		o.slots[i]["square_avg"] = sq
 		var avg *tensor.Tensor
@@ -199,7 +199,7 @@ func (o *RMSprop) Step() {
 			step = o.slot(i, "momentum_buffer").MulScalar(c.momentum).Add(step)
 			o.slots[i]["momentum_buffer"] = step
 		}
-		o.update(i, p.Value().Sub(step.MulScalar(o.lr)))
+		o.update(i, o.value(i).Sub(step.MulScalar(o.lr)))
 	}
 }
 
@@ -222,18 +222,18 @@ func (o *Adagrad) Step() {
 	o.steps++
 	c := o.c
 	clr := o.lr / (1 + float64(o.steps-1)*c.lrDecay)
-	for i, p := range o.params {
-		g := p.Grad()
+	for i := range o.params {
+		g := o.grad(i)
 		if g == nil {
 			continue
 		}
-		g = withDecay(g, p.Value(), c.weightDecay)
+		g = withDecay(g, o.value(i), c.weightDecay)
 		sum, ok := o.slots[i]["sum"]
 		if !ok {
-			sum = tensor.FullLike(p.Value(), c.initialAcc)
+			sum = tensor.FullLike(o.value(i), c.initialAcc)
 		}
 		sum = sum.Add(g.Square())
 		o.slots[i]["sum"] = sum
-		o.update(i, p.Value().Sub(g.Div(sum.Sqrt().AddScalar(c.eps)).MulScalar(clr)))
+		o.update(i, o.value(i).Sub(g.Div(sum.Sqrt().AddScalar(c.eps)).MulScalar(clr)))
 	}
 }
