@@ -27,6 +27,7 @@ func main() {
 	fs.StringVar(&cfg.dataset, "dataset", "mnist", "mnist or fashion")
 	fs.IntVar(&cfg.batch, "batch", 64, "batch size")
 	fs.Float64Var(&cfg.lr, "lr", 1e-3, "Adam's initial learning rate (annealed along a cosine over the epochs)")
+	fs.StringVar(&cfg.autocast, "autocast", "float32", "compute products and convolutions in `TYPE`: float32 (off), float16 (with loss scaling) or bfloat16")
 	fs.IntVar(&cfg.profile, "profile", 0, "time `N` training steps kernel by kernel (after 5 warm-up steps) on the GPU, print the table and stop")
 	run.Main("mnist", fs, func() error { return train(cfg) })
 }
@@ -35,6 +36,7 @@ type config struct {
 	*run.Flags
 	fs             *flag.FlagSet
 	model, dataset string
+	autocast       string
 	batch          int
 	lr             float64
 	profile        int
@@ -146,6 +148,12 @@ func train(cfg config) error {
 	if _, err := newModel(cfg.model, device.CPU()); err != nil {
 		return err
 	}
+	castTo, ok := map[string]tensor.DType{"float32": tensor.Float32, "float16": tensor.Float16, "bfloat16": tensor.BFloat16}[cfg.autocast]
+	if !ok {
+		return run.Usagef("unknown -autocast %q: want float32, float16 or bfloat16", cfg.autocast)
+	}
+	// forward runs f under autocast to castTo (no-op for float32).
+	forward := func(f func()) { autograd.Autocast(castTo, f) }
 	trainSet, testSet, mean, std, err := datasets(cfg)
 	if err != nil {
 		return err
@@ -177,6 +185,10 @@ func train(cfg config) error {
 	trainLoader := data.NewLoader(trainSet, dev, opts)
 	testLoader := data.NewLoader(testSet, dev, data.LoaderOptions{BatchSize: 500, Prefetch: 2, Mean: mean, Std: std})
 	opt := optim.NewAdam(nn.Parameters(model), cfg.lr)
+	var scaler *optim.GradScaler // float16's range needs the loss scaled
+	if castTo == tensor.Float16 {
+		scaler = optim.NewGradScaler(65536)
+	}
 	// The learning rate follows a cosine from -lr down to nearly zero over
 	// the run, stepped once per epoch, so the last epochs settle.
 	schedule := optim.NewCosineAnnealingLR(opt, max(epochs, 1), cfg.lr/100)
@@ -212,16 +224,27 @@ func train(cfg config) error {
 			}
 			steps++
 			opt.ZeroGrad()
-			logits := model.Forward(autograd.Const(b.Input))
-			loss := nn.CrossEntropyLoss(logits, b.Target)
-			loss.Backward()
-			opt.Step()
+			var logits, loss *autograd.Var
+			forward(func() {
+				logits = model.Forward(autograd.Const(b.Input))
+				loss = nn.CrossEntropyLoss(logits, b.Target)
+			})
+			if scaler != nil {
+				scaler.Scale(loss).Backward()
+				if _, err := scaler.Step(opt); err != nil {
+					return err
+				}
+				scaler.Update()
+			} else {
+				loss.Backward()
+				opt.Step()
+			}
 			p.Step(len(b.Indices), loss.Value(), logits.ArgMax(1).Eq(b.Target).Sum())
 			if stop.Load() {
 				break
 			}
 		}
-		acc, err := accuracy(model, testLoader)
+		acc, err := accuracy(model, testLoader, forward)
 		if err != nil {
 			return err
 		}
@@ -236,7 +259,7 @@ func train(cfg config) error {
 	acc := 0.0
 	if len(testAcc) > 0 {
 		acc = testAcc[len(testAcc)-1]
-	} else if acc, err = accuracy(model, testLoader); err != nil {
+	} else if acc, err = accuracy(model, testLoader, forward); err != nil {
 		return err
 	}
 	if cfg.Save != "" {
@@ -253,7 +276,7 @@ func train(cfg config) error {
 		}
 		fmt.Println("plotted", cfg.Plot)
 	}
-	run.Summary(os.Stdout, dev, done, wall, fmt.Sprintf("model=%s dataset=%s test_accuracy=%.2f%%", cfg.model, cfg.dataset, 100*acc))
+	run.Summary(os.Stdout, dev, done, wall, fmt.Sprintf("model=%s dataset=%s autocast=%s test_accuracy=%.2f%%", cfg.model, cfg.dataset, cfg.autocast, 100*acc))
 	if cfg.Quick {
 		return run.AtLeast("test accuracy", acc, quickThreshold(cfg))
 	}
@@ -261,12 +284,14 @@ func train(cfg config) error {
 }
 
 // accuracy is the fraction of the loader's examples the model classifies
-// correctly, in evaluation mode.
-func accuracy(model classifier, loader *data.Loader) (float64, error) {
+// correctly, its forward pass run through forward (the autocast scope).
+func accuracy(model classifier, loader *data.Loader, forward func(func())) (float64, error) {
 	nn.Eval(model)
 	defer nn.Train(model)
 	return run.Accuracy(loader, func(b data.Batch) *tensor.Tensor {
-		return model.Forward(autograd.Const(b.Input)).ArgMax(1).Eq(b.Target).Sum()
+		var logits *autograd.Var
+		forward(func() { logits = model.Forward(autograd.Const(b.Input)) })
+		return logits.ArgMax(1).Eq(b.Target).Sum()
 	})
 }
 

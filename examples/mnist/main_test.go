@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -51,6 +52,7 @@ func TestBadInput(t *testing.T) {
 		{"unknown device", []string{"-device=tpu"}, `unknown -device "tpu": want cpu, gpu or auto`},
 		{"unknown model", []string{"-model=resnet"}, `unknown -model "resnet": want mlp or cnn`},
 		{"unknown dataset", []string{"-dataset=cifar"}, `unknown -dataset "cifar": want mnist or fashion`},
+		{"unknown autocast type", []string{"-autocast=int8"}, `unknown -autocast "int8": want float32, float16 or bfloat16`},
 		{"unknown flag", []string{"-bogus"}, "flag provided but not defined: -bogus"},
 		{"missing data", []string{"-data", filepath.Join(dir, "nowhere")}, "nowhere"},
 		{"corrupt data", []string{"-data", corrupt}, "truncated"},
@@ -100,4 +102,35 @@ func TestProfileTable(t *testing.T) {
 	assert.Contains(t, out, "2 training steps (batch 64):")
 	assert.Contains(t, out, "mean µs")
 	assert.Regexp(t, `MatMul: matmul\.main`, out)
+}
+
+// TestAutocastAccuracy: the quick CNN run trained and evaluated under
+// -autocast=bfloat16 and -autocast=float16 (with loss scaling) reaches its
+// float32 accuracy within 0.3 points, on the CPU and, with
+// WGTENSOR_LONG_TESTS set (two minutes a run on lavapipe), on the GPU.
+func TestAutocastAccuracy(t *testing.T) {
+	if testing.Short() {
+		t.Skip("trains three times")
+	}
+	devices := []string{"cpu"}
+	if os.Getenv("WGTENSOR_LONG_TESTS") != "" {
+		devices = append(devices, "gpu")
+	}
+	accuracy := regexp.MustCompile(`test_accuracy=([0-9.]+)%`)
+	for _, dev := range devices {
+		acc := map[string]float64{}
+		for _, cast := range []string{"float32", "bfloat16", "float16"} {
+			out, stderr, status := runProgram(t, "-quick", "-model=cnn", "-device="+dev, "-autocast="+cast)
+			require.Equal(t, 0, status, "stderr: %s\nstdout: %s", stderr, out)
+			require.Contains(t, out, "autocast="+cast)
+			m := accuracy.FindStringSubmatch(out)
+			require.NotNil(t, m, out)
+			v, err := strconv.ParseFloat(m[1], 64)
+			require.NoError(t, err)
+			acc[cast] = v
+		}
+		t.Logf("%s: test accuracy %v", dev, acc)
+		assert.InDelta(t, acc["float32"], acc["bfloat16"], 0.3, "%s: bfloat16 autocast", dev)
+		assert.InDelta(t, acc["float32"], acc["float16"], 0.3, "%s: float16 autocast", dev)
+	}
 }
