@@ -112,6 +112,42 @@ func BenchmarkTrainStepCNN(b *testing.B) {
 	})
 }
 
+// BenchmarkTrainStepCNNAutocast is BenchmarkTrainStepCNN with the forward
+// pass under autograd.Autocast to bfloat16 and to float16 (with a
+// GradScaler, whose finiteness check reads one number back a step).
+func BenchmarkTrainStepCNNAutocast(b *testing.B) {
+	for _, dt := range []tensor.DType{tensor.BFloat16, tensor.Float16} {
+		b.Run(dt.String(), func(b *testing.B) {
+			onDevices(b, func(b *testing.B, dev device.Device) {
+				nn.Seed(1)
+				same := tensor.Conv2DOptions{Padding: [2]int{1, 1}}
+				m := &cnn{nn.NewConv2d(dev, 1, 32, 3, 3, same), nn.NewConv2d(dev, 32, 64, 3, 3, same),
+					nn.NewLinear(dev, 64*7*7, 128), nn.NewLinear(dev, 128, 10)}
+				opt := optim.NewAdam(nn.Parameters(m), 1e-3)
+				scaler := optim.NewGradScaler(65536)
+				rng := tensor.NewRNG(8)
+				x := autograd.Const(tensor.Randn(dev, rng, 64, 1, 28, 28))
+				y := tensor.RandInt(dev, rng, 0, 10, 64)
+				step(b, dev, func() {
+					opt.ZeroGrad()
+					var loss *autograd.Var
+					autograd.Autocast(dt, func() { loss = nn.CrossEntropyLoss(m.forward(x), y) })
+					if dt == tensor.BFloat16 {
+						loss.Backward()
+						opt.Step()
+						return
+					}
+					scaler.Scale(loss).Backward()
+					if _, err := scaler.Step(opt); err != nil {
+						b.Fatal(err)
+					}
+					scaler.Update()
+				})
+			})
+		})
+	}
+}
+
 // BenchmarkAttention is the forward and backward pass of the sum of a
 // self-attention layer's output: d=128, 4 heads, sequences of 64, batch 32.
 func BenchmarkAttention(b *testing.B) {
