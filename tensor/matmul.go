@@ -15,7 +15,9 @@ func (t *Tensor) MatMul(o *Tensor) *Tensor {
 	if t.dtype != o.dtype || !t.dtype.IsFloat() {
 		panicf("MatMul", "operands of one float type only, got %v and %v", t.dtype, o.dtype)
 	}
-	if t.dtype.IsHalf() { // accumulated in float32, rounded once
+	if hm, ok := t.dev.(device.HalfMatMuler); t.dtype.IsHalf() && (!ok || !hm.MatMulHalf(t.dtype)) {
+		// Accumulated in float32, rounded once (a device that takes the
+		// 16-bit operands natively does the same in one pass).
 		return narrow(widen(t).MatMul(widen(o)), t.dtype)
 	}
 	if t.Dim() == 0 || o.Dim() == 0 {
@@ -63,7 +65,7 @@ func (t *Tensor) MatMul(o *Tensor) *Tensor {
 		t.dev.MatMul(out.st.buf, av.view(), bv.view())
 	}
 	keepAlive(av, bv)
-	return out
+	return narrow(out, t.dtype)
 }
 
 // batched presents t [batch..., r, c] as [B, r, c] with one batch stride,

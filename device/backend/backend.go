@@ -469,6 +469,15 @@ func (op ReduceOp) String() string {
 	return fmt.Sprintf("ReduceOp(%d)", uint8(op))
 }
 
+// HalfMatMuler is implemented by devices whose MatMul also takes two
+// operands of a 16-bit float type natively, into a float32 dst,
+// accumulating in float32 (the tensor package otherwise converts them to
+// float32 first).
+type HalfMatMuler interface {
+	// MatMulHalf reports whether MatMul takes operands of type dt.
+	MatMulHalf(dt DType) bool
+}
+
 // HostLen returns the length of host data as Write and Read take it (a
 // []float32, []int32 or []uint16), or -1 for anything else.
 func HostLen(s any) int {

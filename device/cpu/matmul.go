@@ -140,6 +140,10 @@ func (l cpuFreeList[T]) put(x *T) {
 // MatMul writes a @ b for a [B, M, K] and b [B, K, N] into dst [B, M, N].
 func (d *cpuDevice) MatMul(dst backend.Buffer, a, b backend.View) {
 	d.dispatch()
+	if a.Buf.DType() == backend.BFloat16 { // see MatMulHalf
+		bf16MatMul(cpuFloats(dst), a, b)
+		return
+	}
 	m, n := a.Shape[1], b.Shape[2]
 	g := &cpuGemm{
 		batch: a.Shape[0], m: m, n: n, k: a.Shape[2],

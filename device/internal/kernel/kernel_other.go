@@ -83,3 +83,11 @@ func f16ToF32F16C(dst *float32, src *uint16, n int)  {}
 func f32ToF16F16C(dst *uint16, src *float32, n int)  {}
 func bf16ToF32AVX2(dst *float32, src *uint16, n int) {}
 func f32ToBF16AVX2(dst *uint16, src *float32, n int) {}
+
+// HasBF16 is false: no assembly kernel is built here.
+const HasBF16 = false
+
+// Bgemm12x32AVX512BF16 is never called where HasBF16 is false.
+func Bgemm12x32AVX512BF16(kp int, a, b *uint32, c *float32, ldc int, add bool) {
+	panic("kernel: no AVX512-BF16 kernel on this platform")
+}
