@@ -312,7 +312,8 @@ func (m *Model) Device() device.Device { return m.dev }
 
 // Run computes the model's outputs from inputs, one tensor on the model's
 // device per input name (int32 for int64 inputs, float32 masks for bool
-// ones). The outputs are new tensors on the device, the caller's to keep or
+// ones, float16 or float32 for float16 ones, likewise bfloat16). Float16
+// and bfloat16 outputs are tensors of those types. The outputs are new tensors on the device, the caller's to keep or
 // Release. Errors name the input, or the node and the shapes.
 func (m *Model) Run(inputs map[string]*tensor.Tensor) (map[string]*tensor.Tensor, error) {
 	m.mu.Lock()
@@ -332,8 +333,13 @@ func (m *Model) Run(inputs map[string]*tensor.Tensor) (map[string]*tensor.Tensor
 			return nil, fmt.Errorf("onnx: Run: output %q: %w", out.Name, err)
 		}
 		// A copy: an output may be a view of a weight or of another
-		// output, and the caller may Release it.
-		result[out.Name] = t.Clone()
+		// output, and the caller may Release it; float16 and bfloat16
+		// outputs are returned in their type.
+		if half := elemTypeNamed(out.DType).halfType(); half != 0 {
+			result[out.Name] = t.AsType(half)
+		} else {
+			result[out.Name] = t.Clone()
+		}
 	}
 	return result, nil
 }
@@ -432,7 +438,13 @@ func inputValue(in ValueInfo, t *tensor.Tensor, dev device.Device) (*value, erro
 	}
 	typ := elemTypeNamed(in.DType)
 	want := typ.deviceType()
+	if half := typ.halfType(); half != 0 && t.DType() == half {
+		t = t.AsType(want) // exact: float16 and bfloat16 values are float32s
+	}
 	if t.DType() != want {
+		if half := typ.halfType(); half != 0 {
+			return nil, fmt.Errorf("%v tensor for a %s input (pass %v or %v)", t.DType(), in.DType, half, want)
+		}
 		return nil, fmt.Errorf("%v tensor for a %s input (pass %v)", t.DType(), in.DType, want)
 	}
 	if in.Shape != nil {

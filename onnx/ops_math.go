@@ -407,8 +407,8 @@ func runCast(c *call) ([]*value, error) {
 		switch {
 		case to == tBool:
 			return b2f(v != 0)
-		case to == tFloat16:
-			return float64(half.ToFloat32(half.FromFloat32(float32(v))))
+		case to.halfType() != 0:
+			return float64(half.Value(half.Round(float32(v), to == tBFloat16), to == tBFloat16))
 		case to == tFloat:
 			return float64(float32(v))
 		case to.isFloat():
@@ -421,21 +421,13 @@ func runCast(c *call) ([]*value, error) {
 	if x.onHost() {
 		return []*value{mapHost(to, x, conv)}, nil
 	}
-	if to == tFloat16 {
-		// float16 values are float32s rounded to half precision, which no
-		// device op does: round on the host (models cast to float16
-		// rarely outside mixed-precision graphs).
-		f, err := x.values()
-		if err != nil {
-			return nil, err
-		}
-		return []*value{mapHost(to, hostValue(x.typ, x.shape, f), conv)}, nil
-	}
 	t, err := x.device(c.dev)
 	if err != nil {
 		return nil, err
 	}
 	switch {
+	case to.halfType() != 0: // held in float32, rounded to the 16-bit type
+		t = t.AsType(tensor.Float32).AsType(to.halfType()).AsType(tensor.Float32)
 	case to == tBool:
 		t = t.AsType(tensor.Float32).NeScalar(0)
 	case to.deviceType() != t.DType():

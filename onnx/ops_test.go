@@ -216,6 +216,10 @@ func compareOpOutput(t *testing.T, name, typ string, want, got *tensor.Tensor, l
 		require.Equal(t, tensor.Float32, got.DType(), "output %q: bool outputs are float32 masks", name)
 	case "int64", "int32", "int16", "int8", "uint8":
 		require.Equal(t, tensor.Int32, got.DType(), "output %q: integer outputs are int32", name)
+	case "float16":
+		require.Equal(t, tensor.Float16, got.DType(), "output %q: float16 outputs are float16", name)
+	case "bfloat16":
+		require.Equal(t, tensor.BFloat16, got.DType(), "output %q: bfloat16 outputs are bfloat16", name)
 	default:
 		require.Equal(t, tensor.Float32, got.DType(), "output %q", name)
 	}

@@ -64,6 +64,19 @@ func (t elemType) isFloat() bool {
 	return t == tFloat || t == tFloat16 || t == tDouble || t == tBFloat16
 }
 
+// halfType is the 16-bit tensor type of a float16 or bfloat16 value,
+// which a run takes and returns at the model's edges (inside, such values
+// are held in float32, rounded where the graph casts to them), or 0.
+func (t elemType) halfType() tensor.DType {
+	switch t {
+	case tFloat16:
+		return tensor.Float16
+	case tBFloat16:
+		return tensor.BFloat16
+	}
+	return 0
+}
+
 // deviceType is the wgtensor type that holds values of t on a device.
 func (t elemType) deviceType() tensor.DType {
 	if t.isFloat() || t == tBool {
