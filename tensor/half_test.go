@@ -278,3 +278,36 @@ func TestOpsHalf(t *testing.T) {
 		})
 	}
 }
+
+// TestHalfMatMulNative: a device that takes 16-bit operands in MatMul
+// (device.HalfMatMuler: the GPU both types, the CPU bfloat16 with
+// AVX512-BF16) computes a 16-bit product in two primitives, the product
+// and the rounding of its float32 result, without widening the operands
+// first; the result is the same as through float32.
+func TestHalfMatMulNative(t *testing.T) {
+	for _, dev := range devicetest.Devices(t) {
+		hm, ok := dev.(device.HalfMatMuler)
+		for _, dt := range halfTypes {
+			native := ok && hm.MatMulHalf(dt)
+			x := tensor.Randn(dev, tensor.NewRNG(2), 40, 70).AsType(dt)
+			y := tensor.Randn(dev, tensor.NewRNG(3), 70, 30).AsType(dt)
+			require.NoError(t, dev.Sync())
+			before := dev.Stats().Dispatches
+			z := x.MatMul(y)
+			require.NoError(t, z.Err())
+			require.NoError(t, dev.Sync())
+			want := 4 // two widenings, the product, the rounding
+			if native {
+				want = 2
+			}
+			assert.EqualValues(t, want, dev.Stats().Dispatches-before, "%s %v (native %v)", dev.Name(), dt, native)
+			got, err := z.Data()
+			require.NoError(t, err)
+			ref, err := x.AsType(tensor.Float32).MatMul(y.AsType(tensor.Float32)).AsType(dt).Data()
+			require.NoError(t, err)
+			if msg := devicetest.Compare(got, ref, halfTol[dt]); msg != "" {
+				t.Errorf("%s %v: %s", dev.Name(), dt, msg)
+			}
+		}
+	}
+}

@@ -754,6 +754,10 @@ func (g *gpuDevice) ArgReduce(op backend.ReduceOp, dst backend.Buffer, x backend
 	})
 }
 
+// MatMulHalf reports that MatMul takes float16 and bfloat16 operands,
+// widening them as its kernel reads them.
+func (g *gpuDevice) MatMulHalf(dt backend.DType) bool { return dt.IsHalf() }
+
 func (g *gpuDevice) MatMul(dst backend.Buffer, a, b backend.View) {
 	g.do("MatMul", []backend.Buffer{dst}, func() error {
 		batch, m, n := a.Shape[0], a.Shape[1], b.Shape[2]
@@ -766,6 +770,9 @@ func (g *gpuDevice) MatMul(dst backend.Buffer, a, b backend.View) {
 		c := backend.Dense(dst, batch, m, n)
 		if !g.oversized([]gpuArg{gpuIn(1, a.Buf), gpuIn(2, b.Buf), gpuOut(3, dst)}) {
 			return g.matmulLocked(c, a, b, false, false, nil)
+		}
+		if a.Buf.DType().IsHalf() {
+			return refuse("a product of %v operands larger than one binding (%d bytes) is not supported", a.Buf.DType(), g.bindLimit)
 		}
 		return g.splitMatMul(c, a, b, false)
 	})
@@ -946,6 +953,8 @@ func (g *gpuDevice) matmulLocked(c, a, b backend.View, accumulate, window bool, 
 	// because maxLoop is.
 	vecA := ab.unit(2) && k%4 == 0 && a.Offset%4 == 0 && ab.mult4(1) && (ab.mult4(0) || batch == 1)
 	vecB := bb.unit(2) && n%4 == 0 && b.Offset%4 == 0 && bb.mult4(1) && (bb.mult4(0) || batch == 1)
+	halfA, halfB := a.Buf.DType().IsHalf(), b.Buf.DType().IsHalf() // widened as read
+	vecA, vecB = vecA && !halfA, vecB && !halfB
 	if vecA {
 		aa = aa.vec4()
 	}
@@ -954,6 +963,13 @@ func (g *gpuDevice) matmulLocked(c, a, b backend.View, accumulate, window bool, 
 	}
 	spec := t.spec(vecA, vecB)
 	spec["Epi"], spec["Split"] = epiSpec, split
+	spec["HalfA"], spec["HalfB"] = "", ""
+	if halfA {
+		spec["HalfA"] = halfKind(a.Buf.DType())
+	}
+	if halfB {
+		spec["HalfB"] = halfKind(b.Buf.DType())
+	}
 	p, err := g.pipelineLocked("matmul", "main", spec)
 	if err != nil {
 		return err

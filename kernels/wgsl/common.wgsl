@@ -118,6 +118,20 @@ fn pow_real(a: f32, b: f32) -> f32 {
   return select(p, -p, odd);
 }
 
+// f16_value is the float32 of the binary16 bits h.
+fn f16_value(h: u32) -> f32 {
+  let sign = (h & 0x8000u) << 16u;
+  let e = (h >> 10u) & 0x1fu;
+  let frac = h & 0x3ffu;
+  if (e == 0x1fu) { // Inf, NaN
+    return bitcast<f32>(sign | 0x7f800000u | (frac << 13u));
+  }
+  if (e == 0u) { // zero, subnormal: frac·2^-24, a normal float32
+    return bitcast<f32>(sign | bitcast<u32>(f32(frac) * 5.9604644775390625e-8));
+  }
+  return bitcast<f32>(sign | ((e + 112u) << 23u) | (frac << 13u));
+}
+
 fn sign_i32(v: i32) -> i32 {
   return select(select(0, 1, v > 0), -1, v < 0);
 }

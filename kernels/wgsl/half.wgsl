@@ -20,20 +20,6 @@
 {{template "ew_offset" 0}}
 {{template "ew_offset" 1}}
 
-// f16_value is the float32 of the binary16 bits h.
-fn f16_value(h: u32) -> f32 {
-  let sign = (h & 0x8000u) << 16u;
-  let e = (h >> 10u) & 0x1fu;
-  let frac = h & 0x3ffu;
-  if (e == 0x1fu) { // Inf, NaN
-    return bitcast<f32>(sign | 0x7f800000u | (frac << 13u));
-  }
-  if (e == 0u) { // zero, subnormal: frac·2^-24, a normal float32
-    return bitcast<f32>(sign | bitcast<u32>(f32(frac) * 5.9604644775390625e-8));
-  }
-  return bitcast<f32>(sign | ((e + 112u) << 23u) | (frac << 13u));
-}
-
 // f16_bits rounds the float32 bits b to binary16, ties to even; beyond its
 // range to infinity.
 fn f16_bits(b: u32) -> u32 {

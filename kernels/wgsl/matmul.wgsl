@@ -51,14 +51,45 @@ struct Params {
 @group(0) @binding(0) var<uniform> p: Params;
 {{if .VecA}}
 @group(0) @binding(1) var<storage, read> a: array<vec4<f32>>;
+{{else if .HalfA}}
+@group(0) @binding(1) var<storage, read> a: array<u32>;
 {{else}}
 @group(0) @binding(1) var<storage, read> a: array<f32>;
 {{end}}
 {{if .VecB}}
 @group(0) @binding(2) var<storage, read> b: array<vec4<f32>>;
+{{else if .HalfB}}
+@group(0) @binding(2) var<storage, read> b: array<u32>;
 {{else}}
 @group(0) @binding(2) var<storage, read> b: array<f32>;
 {{end}}
+
+// load_a and load_b read element i of a scalar operand: a 16-bit float
+// (HalfA, HalfB: f16 or bf16, two a word, the first in the low half) is
+// widened to float32 as it is read.
+fn load_a(i: u32) -> f32 {
+{{- if eq .HalfA "f16"}}
+  return f16_value((a[i >> 1u] >> ((i & 1u) * 16u)) & 0xffffu);
+{{- else if eq .HalfA "bf16"}}
+  return bitcast<f32>(((a[i >> 1u] >> ((i & 1u) * 16u)) & 0xffffu) << 16u);
+{{- else if not .VecA}}
+  return a[i];
+{{- else}}
+  return 0.0;
+{{- end}}
+}
+
+fn load_b(i: u32) -> f32 {
+{{- if eq .HalfB "f16"}}
+  return f16_value((b[i >> 1u] >> ((i & 1u) * 16u)) & 0xffffu);
+{{- else if eq .HalfB "bf16"}}
+  return bitcast<f32>(((b[i >> 1u] >> ((i & 1u) * 16u)) & 0xffffu) << 16u);
+{{- else if not .VecB}}
+  return b[i];
+{{- else}}
+  return 0.0;
+{{- end}}
+}
 @group(0) @binding(3) var<storage, read_write> c: array<f32>;
 
 {{template "gemm_decl" .}}
@@ -144,7 +175,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
       let gr = row0 + mm;
       var v = 0.0;
       if (gr < p.m && k0 + kk < p.k) {
-        v = a[abase + a_at(gr, k0 + kk)];
+        v = load_a(abase + a_at(gr, k0 + kk));
       }
       set_a(kk, mm, v);
     }
@@ -165,7 +196,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
       let nn = e % TN;
       var w = 0.0;
       if (col0 + nn < p.n && k0 + kb < p.k) {
-        w = b[bbase + b_at(k0 + kb, col0 + nn)];
+        w = load_b(bbase + b_at(k0 + kb, col0 + nn));
       }
       set_b(kb, nn, w);
     }
