@@ -70,8 +70,8 @@ type (
 	// Limiter is implemented by devices that cannot hold a buffer larger
 	// than some size (a GPU's maxBufferSize; buffers larger than one
 	// binding covers are split by the kernels that use them).
-	Limiter      = backend.Limiter
-	HalfMatMuler = backend.HalfMatMuler
+	Limiter     = backend.Limiter
+	HalfKernels = backend.HalfKernels
 	// Realizer is implemented by devices that defer work (the GPU defers
 	// elementwise ops and fuses them when their values are needed).
 	Realizer = backend.Realizer

@@ -280,15 +280,15 @@ func TestOpsHalf(t *testing.T) {
 }
 
 // TestHalfMatMulNative: a device that takes 16-bit operands in MatMul
-// (device.HalfMatMuler: the GPU both types, the CPU bfloat16 with
+// (device.HalfKernels: the GPU both types, the CPU bfloat16 with
 // AVX512-BF16) computes a 16-bit product in two primitives, the product
 // and the rounding of its float32 result, without widening the operands
 // first; the result is the same as through float32.
 func TestHalfMatMulNative(t *testing.T) {
 	for _, dev := range devicetest.Devices(t) {
-		hm, ok := dev.(device.HalfMatMuler)
+		hk, ok := dev.(device.HalfKernels)
 		for _, dt := range halfTypes {
-			native := ok && hm.MatMulHalf(dt)
+			native := ok && hk.MatMulHalf(dt)
 			x := tensor.Randn(dev, tensor.NewRNG(2), 40, 70).AsType(dt)
 			y := tensor.Randn(dev, tensor.NewRNG(3), 70, 30).AsType(dt)
 			require.NoError(t, dev.Sync())
@@ -307,6 +307,38 @@ func TestHalfMatMulNative(t *testing.T) {
 			require.NoError(t, err)
 			if msg := devicetest.Compare(got, ref, halfTol[dt]); msg != "" {
 				t.Errorf("%s %v: %s", dev.Name(), dt, msg)
+			}
+		}
+	}
+}
+
+// TestHalfResultTypes: the ops that compute 16-bit inputs in float32
+// (natively or not) return the inputs' type, on every device.
+func TestHalfResultTypes(t *testing.T) {
+	for _, dev := range devicetest.Devices(t) {
+		for _, dt := range halfTypes {
+			rng := tensor.NewRNG(4)
+			x := tensor.Randn(dev, rng, 2, 3, 6, 6).AsType(dt)
+			w := tensor.Randn(dev, rng, 4, 3, 3, 3).AsType(dt)
+			opt := tensor.Conv2DOptions{Padding: [2]int{1, 1}}
+			y := tensor.Conv2D(x, w, opt)
+			pool := tensor.Pool2DOptions{Kernel: [2]int{2, 2}}
+			mp, _ := tensor.MaxPool2D(x, pool)
+			idx := tensor.New(dev, []int32{1, 0})
+			for name, r := range map[string]*tensor.Tensor{
+				"Conv2D":           y,
+				"Conv2DBias":       tensor.Conv2DFused(x, w, opt, tensor.ConvEpilogue{Bias: tensor.Ones(dev, 4).AsType(dt)}),
+				"Conv2DInputGrad":  tensor.Conv2DInputGrad(y, w, x.Shape(), opt),
+				"Conv2DWeightGrad": tensor.Conv2DWeightGrad(x, y, w.Shape(), opt),
+				"MaxPool2D":        mp,
+				"AvgPool2D":        tensor.AvgPool2D(x, pool),
+				"MatMul":           x.Reshape(6, 36).MatMul(x.Reshape(36, 6)),
+				"Softmax":          x.Softmax(-1),
+				"Sum":              x.Sum(1),
+				"IndexSelect":      x.IndexSelect(1, idx),
+			} {
+				assert.Equal(t, dt, r.DType(), "%s %v %s", dev.Name(), dt, name)
+				require.NoError(t, r.Err(), name)
 			}
 		}
 	}

@@ -15,7 +15,7 @@ func (t *Tensor) MatMul(o *Tensor) *Tensor {
 	if t.dtype != o.dtype || !t.dtype.IsFloat() {
 		panicf("MatMul", "operands of one float type only, got %v and %v", t.dtype, o.dtype)
 	}
-	if hm, ok := t.dev.(device.HalfMatMuler); t.dtype.IsHalf() && (!ok || !hm.MatMulHalf(t.dtype)) {
+	if hk, ok := t.dev.(device.HalfKernels); t.dtype.IsHalf() && (!ok || !hk.MatMulHalf(t.dtype)) {
 		// Accumulated in float32, rounded once (a device that takes the
 		// 16-bit operands natively does the same in one pass).
 		return narrow(widen(t).MatMul(widen(o)), t.dtype)

@@ -103,10 +103,28 @@ func Conv2DFused(x, w *Tensor, o Conv2DOptions, e ConvEpilogue) *Tensor {
 	const op = "Conv2D"
 	sameDevice(op, x, w)
 	checkFloat(op, x, w, e.Bias, e.Residual)
-	if x.dtype.IsHalf() {
+	if dt := x.dtype; dt.IsHalf() { // a float32 epilogue, rounded after it
 		e.Bias, e.Residual = widen(e.Bias), widen(e.Residual)
-		return narrow(Conv2DFused(widen(x), widen(w), o, e), x.dtype)
+		if !convHalf(x) {
+			x, w = widen(x), widen(w)
+		}
+		return narrow(conv2DFused(x, w, o, e), dt)
 	}
+	return conv2DFused(x, w, o, e)
+}
+
+// convHalf reports whether x's device convolves 16-bit inputs of x's type
+// natively (see device.HalfKernels).
+func convHalf(x *Tensor) bool {
+	hk, ok := x.dev.(device.HalfKernels)
+	return ok && hk.Conv2DHalf(x.dtype)
+}
+
+// conv2DFused is Conv2DFused once the types are settled: x and w of one
+// type (float32, or 16-bit on a device that takes it), a float32 bias and
+// residual, a float32 result.
+func conv2DFused(x, w *Tensor, o Conv2DOptions, e ConvEpilogue) *Tensor {
+	const op = "Conv2D"
 	p := convParams(op, x.shape, w.shape, o)
 	shape := []int{p.N, p.O, p.OH, p.OW}
 	xc, wc := dense(x), dense(w)
@@ -145,11 +163,14 @@ func Conv2DFused(x, w *Tensor, o Conv2DOptions, e ConvEpilogue) *Tensor {
 
 // Conv2DInputGrad returns the gradient of Conv2D with respect to its input
 // of shape inputShape, given the output gradient dy and the weight w.
-func Conv2DInputGrad(dy, w *Tensor, inputShape []int, o Conv2DOptions) *Tensor {
+func Conv2DInputGrad(dy, w *Tensor, inputShape []int, o Conv2DOptions) (out *Tensor) {
 	sameDevice("Conv2DInputGrad", dy, w)
 	checkFloat("Conv2DInputGrad", dy, w)
-	if dy.dtype.IsHalf() {
-		return narrow(Conv2DInputGrad(widen(dy), widen(w), inputShape, o), dy.dtype)
+	if dt := dy.dtype; dt.IsHalf() { // a float32 result, rounded
+		defer func() { out = narrow(out, dt) }()
+		if !convHalf(dy) {
+			dy, w = widen(dy), widen(w)
+		}
 	}
 	p := convParams("Conv2DInputGrad", inputShape, w.shape, o)
 	checkGradShape("Conv2DInputGrad", dy.shape, []int{p.N, p.O, p.OH, p.OW})
@@ -164,11 +185,14 @@ func Conv2DInputGrad(dy, w *Tensor, inputShape []int, o Conv2DOptions) *Tensor {
 
 // Conv2DWeightGrad returns the gradient of Conv2D with respect to its weight
 // of shape weightShape, given the input x and the output gradient dy.
-func Conv2DWeightGrad(x, dy *Tensor, weightShape []int, o Conv2DOptions) *Tensor {
+func Conv2DWeightGrad(x, dy *Tensor, weightShape []int, o Conv2DOptions) (out *Tensor) {
 	sameDevice("Conv2DWeightGrad", x, dy)
 	checkFloat("Conv2DWeightGrad", x, dy)
-	if x.dtype.IsHalf() {
-		return narrow(Conv2DWeightGrad(widen(x), widen(dy), weightShape, o), x.dtype)
+	if dt := x.dtype; dt.IsHalf() { // a float32 result, rounded
+		defer func() { out = narrow(out, dt) }()
+		if !convHalf(x) {
+			x, dy = widen(x), widen(dy)
+		}
 	}
 	p := convParams("Conv2DWeightGrad", x.shape, weightShape, o)
 	checkGradShape("Conv2DWeightGrad", dy.shape, []int{p.N, p.O, p.OH, p.OW})

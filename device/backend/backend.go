@@ -469,13 +469,17 @@ func (op ReduceOp) String() string {
 	return fmt.Sprintf("ReduceOp(%d)", uint8(op))
 }
 
-// HalfMatMuler is implemented by devices whose MatMul also takes two
-// operands of a 16-bit float type natively, into a float32 dst,
-// accumulating in float32 (the tensor package otherwise converts them to
-// float32 first).
-type HalfMatMuler interface {
-	// MatMulHalf reports whether MatMul takes operands of type dt.
+// HalfKernels is implemented by devices whose matrix products or
+// convolutions also take operands of a 16-bit float type natively, into a
+// float32 dst, accumulating in float32 (the tensor package otherwise
+// converts them to float32 first).
+type HalfKernels interface {
+	// MatMulHalf reports whether MatMul takes two operands of type dt.
 	MatMulHalf(dt DType) bool
+	// Conv2DHalf reports whether Conv2D, Conv2DInputGrad and
+	// Conv2DWeightGrad take their two inputs of type dt (and Conv2D's
+	// epilogue float32 bias and residual).
+	Conv2DHalf(dt DType) bool
 }
 
 // HostLen returns the length of host data as Write and Read take it (a

@@ -26,6 +26,10 @@ func (d *cpuDevice) MatMulHalf(dt backend.DType) bool {
 	return dt == backend.BFloat16 && kernel.HasBF16
 }
 
+// Conv2DHalf reports that the convolutions take no 16-bit inputs: the
+// tensor package converts them.
+func (d *cpuDevice) Conv2DHalf(backend.DType) bool { return false }
+
 // bf16Scratch is one goroutine's packing space for bf16MatMul.
 type bf16Scratch struct {
 	b    [bf16KC * bf16NC]uint32

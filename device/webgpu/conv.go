@@ -55,6 +55,9 @@ func (g *gpuDevice) batchParts(p backend.Conv2DParams, gm convGEMM, f func(p bac
 	if !g.oversized([]gpuArg{gpuIn(1, gm.in0), gpuIn(2, gm.in1), gpuOut(3, gm.out)}) || p.N == 0 {
 		return f(p, gm, true)
 	}
+	if gm.in0.DType().IsHalf() || gm.in1.DType().IsHalf() { // windows would cut words of two elements
+		return refuse("a convolution of 16-bit operands larger than one binding (%d bytes) is not supported", g.bindLimit)
+	}
 	perImage := 1
 	for i, b := range bufs {
 		if batchMajor[gm.entry][i] {
@@ -168,9 +171,17 @@ func blockSpeed(t gemmTile) float64 {
 // convPipeline compiles entry of conv2d.wgsl for tile t, with the
 // epilogue epi.spec if any; the input gradient has a variant for strides
 // above 1.
-func (g *gpuDevice) convPipeline(entry string, p backend.Conv2DParams, t gemmTile, epi *fused) (*pipeline, error) {
+func (g *gpuDevice) convPipeline(gm convGEMM, p backend.Conv2DParams, t gemmTile, epi *fused) (*pipeline, error) {
+	entry := gm.entry
 	s := t.spec(false, false)
 	s["Entry"], s["Epi"] = entry, nil
+	s["Half0"], s["Half1"] = "", ""
+	if dt := gm.in0.DType(); dt.IsHalf() {
+		s["Half0"] = halfKind(dt)
+	}
+	if dt := gm.in1.DType(); dt.IsHalf() {
+		s["Half1"] = halfKind(dt)
+	}
 	if epi != nil && epi.spec != nil {
 		s["Epi"] = epi.epilogue()
 	}
@@ -229,7 +240,7 @@ func (g *gpuDevice) convRecordLocked(pl *pipeline, t gemmTile, p backend.Conv2DP
 func (g *gpuDevice) convSerial(p backend.Conv2DParams, gm convGEMM) {
 	g.do("Conv2D."+gm.entry, []backend.Buffer{gm.out}, func() error {
 		t := g.convTile(gm.m, gm.n, p.Groups)
-		pl, err := g.convPipeline(gm.entry, p, t, nil)
+		pl, err := g.convPipeline(gm, p, t, nil)
 		if err != nil {
 			return err
 		}
@@ -279,7 +290,7 @@ func convForward(dst, x, w backend.Buffer, p backend.Conv2DParams) convGEMM {
 func (g *gpuDevice) recordConvLocked(c *ewConv, out *gpuBuffer, epi *fused) error {
 	gm := convForward(out, c.x, c.w, c.p)
 	t := g.convTile(gm.m, gm.n, c.p.Groups)
-	pl, err := g.convPipeline(gm.entry, c.p, t, epi)
+	pl, err := g.convPipeline(gm, c.p, t, epi)
 	if err != nil {
 		return err
 	}
@@ -328,13 +339,13 @@ func (g *gpuDevice) Conv2DWeightGrad(dw, x, dy backend.Buffer, p backend.Conv2DP
 		// The slices give the weight gradient its parallelism: its tile
 		// need not be narrowed for it.
 		t := g.convTile(og, cols, 1<<20)
-		pl, err := g.convPipeline("weight_grad", p, t, nil)
-		if err != nil {
-			return err
-		}
 		k := p.N * p.OH * p.OW
 		total := p.O * cols
 		gm := convGEMM{entry: "weight_grad", m: og, n: cols, k: k, in0: x, in1: dy, out: dw}
+		pl, err := g.convPipeline(gm, p, t, nil)
+		if err != nil {
+			return err
+		}
 		if g.oversized([]gpuArg{gpuIn(1, x), gpuIn(2, dy), gpuOut(3, dw)}) {
 			// Parts of the batch one after the other, each adding into dw.
 			return g.batchParts(p, gm, func(p backend.Conv2DParams, gm convGEMM, first bool) error {

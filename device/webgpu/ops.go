@@ -758,6 +758,10 @@ func (g *gpuDevice) ArgReduce(op backend.ReduceOp, dst backend.Buffer, x backend
 // widening them as its kernel reads them.
 func (g *gpuDevice) MatMulHalf(dt backend.DType) bool { return dt.IsHalf() }
 
+// Conv2DHalf reports that the convolutions take float16 and bfloat16
+// inputs, widening them as their kernels read them.
+func (g *gpuDevice) Conv2DHalf(dt backend.DType) bool { return dt.IsHalf() }
+
 func (g *gpuDevice) MatMul(dst backend.Buffer, a, b backend.View) {
 	g.do("MatMul", []backend.Buffer{dst}, func() error {
 		batch, m, n := a.Shape[0], a.Shape[1], b.Shape[2]

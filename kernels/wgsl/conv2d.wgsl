@@ -69,8 +69,31 @@ struct Params {
 {{- end}}
 }
 @group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var<storage, read> in0: array<f32>;
-@group(0) @binding(2) var<storage, read> in1: array<f32>;
+@group(0) @binding(1) var<storage, read> in0: array<{{if .Half0}}u32{{else}}f32{{end}}>;
+@group(0) @binding(2) var<storage, read> in1: array<{{if .Half1}}u32{{else}}f32{{end}}>;
+
+// load_in0 and load_in1 read element i of an input: a 16-bit float (Half0,
+// Half1: f16 or bf16, two a word, the first in the low half) is widened to
+// float32 as it is read.
+fn load_in0(i: u32) -> f32 {
+{{- if eq .Half0 "f16"}}
+  return f16_value((in0[i >> 1u] >> ((i & 1u) * 16u)) & 0xffffu);
+{{- else if eq .Half0 "bf16"}}
+  return bitcast<f32>(((in0[i >> 1u] >> ((i & 1u) * 16u)) & 0xffffu) << 16u);
+{{- else}}
+  return in0[i];
+{{- end}}
+}
+
+fn load_in1(i: u32) -> f32 {
+{{- if eq .Half1 "f16"}}
+  return f16_value((in1[i >> 1u] >> ((i & 1u) * 16u)) & 0xffffu);
+{{- else if eq .Half1 "bf16"}}
+  return bitcast<f32>(((in1[i >> 1u] >> ((i & 1u) * 16u)) & 0xffffu) << 16u);
+{{- else}}
+  return in1[i];
+{{- end}}
+}
 @group(0) @binding(3) var<storage, read_write> out: array<f32>;
 {{- with .Epi}}
 {{template "fused_decls" .}}
@@ -188,7 +211,7 @@ fn forward(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) l
       let r = arow + t * (THREADS / TK);
       var v = 0.0;
       if (row0 + r < p.m && aok) {
-        v = in1[p.in1_off + wbase + r * p.k + k0];
+        v = load_in1(p.in1_off + wbase + r * p.k + k0);
       }
       set_a(ka, r, v);
     }
@@ -201,7 +224,7 @@ fn forward(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) l
         let ix = ix0[c] + i32(e.z * p.dw);
         var u = 0.0;
         if (colok[c] && kok && iy >= 0 && iy < i32(p.h) && ix >= 0 && ix < i32(p.w)) {
-          u = in0[p.in0_off + xbase[c] + e.x * hw + u32(iy) * p.w + u32(ix)];
+          u = load_in0(p.in0_off + xbase[c] + e.x * hw + u32(iy) * p.w + u32(ix));
         }
         set_b(kr, bcol + c * THREADS, u);
       }
@@ -271,7 +294,7 @@ fn input_grad(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id
       let r = arow + t * (THREADS / TK);
       var v = 0.0;
       if (row0 + r < p.m && aok) {
-        v = in1[p.in1_off + aoff + r * kk2];
+        v = load_in1(p.in1_off + aoff + r * kk2);
       }
       set_a(ka, r, v);
     }
@@ -293,7 +316,7 @@ fn input_grad(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id
           let ox = u32(tx);
           if (oy < p.oh && ox < p.ow) {
 {{- end}}
-            u = in0[p.in0_off + ybase[c] + e.x * ohw + oy * p.ow + ox];
+            u = load_in0(p.in0_off + ybase[c] + e.x * ohw + oy * p.ow + ox);
           }
         }
         set_b(kr, bcol + c * THREADS, u);
@@ -364,7 +387,7 @@ fn weight_grad(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_i
       let r = arow + t * (THREADS / TK);
       var v = 0.0;
       if (row0 + r < p.m && aok) {
-        v = in1[p.in1_off + aoff + r * ohw];
+        v = load_in1(p.in1_off + aoff + r * ohw);
       }
       set_a(ka, r, v);
     }
@@ -377,7 +400,7 @@ fn weight_grad(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_i
         let ix = i32(e.z * p.sw) + xoff[c];
         var u = 0.0;
         if (colok[c] && kok && iy >= 0 && iy < i32(p.h) && ix >= 0 && ix < i32(p.w)) {
-          u = in0[p.in0_off + xbase[c] + e.x * p.c * hw + u32(iy) * p.w + u32(ix)];
+          u = load_in0(p.in0_off + xbase[c] + e.x * p.c * hw + u32(iy) * p.w + u32(ix));
         }
         set_b(kr, bcol + c * THREADS, u);
       }
