@@ -2,6 +2,7 @@ package tensor_test
 
 import (
 	"math"
+	"os"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -341,5 +342,33 @@ func TestHalfResultTypes(t *testing.T) {
 				require.NoError(t, r.Err(), name)
 			}
 		}
+	}
+}
+
+// TestHalfLeavesFuse: on the GPU, with fusion on, a 16-bit tensor widened
+// to float32 is read by the kernel that consumes it (a reduction's
+// prologue here): one dispatch, no conversion of its own.
+func TestHalfLeavesFuse(t *testing.T) {
+	dev := devicetest.GPU(t)
+	if os.Getenv("WGTENSOR_GPU_FUSION") == "0" {
+		t.Skip("fusion is off")
+	}
+	for _, dt := range halfTypes {
+		v := make([]float32, 1000)
+		for i := range v {
+			v[i] = float32(i%7) - 3
+		}
+		x := tensor.New(dev, v).AsType(dt)
+		require.NoError(t, dev.Sync())
+		before := dev.Stats().Dispatches
+		s := x.AsType(tensor.Float32).Square().Sum()
+		got, err := s.Item()
+		require.NoError(t, err)
+		assert.EqualValues(t, 1, dev.Stats().Dispatches-before, "%v: one kernel", dt)
+		var want float32
+		for _, f := range v {
+			want += f * f
+		}
+		assert.Equal(t, want, got, "%v", dt)
 	}
 }

@@ -134,7 +134,7 @@ func (g *gpuDevice) deferLocked(op string, dst backend.Buffer, shape []int, fn *
 		if r := b.refused.Load(); r != nil {
 			return false, r
 		}
-		if b.dt.IsHalf() {
+		if b.dt.IsHalf() && fn.ret != "f32" { // a 16-bit leaf is only widened
 			return false, nil
 		}
 		if b.size > g.bindLimit {
@@ -1033,6 +1033,7 @@ type fusedStep struct{ Name, Call string }
 type fusedLoad struct {
 	K     int
 	Dense bool
+	Half  string // f16 or bf16: a 16-bit leaf, two elements a word, widened as loaded
 }
 
 type fusedOut struct {
@@ -1147,14 +1148,22 @@ func fusedKernel(ps []*ewPending, firstBinding int) fused {
 				name = "acc"
 			case n.leaf != nil:
 				i := slices.IndexFunc(k.leaves, func(v backend.View) bool { return sameView(v, *n.leaf) })
+				half := ""
+				if dt := n.leaf.Buf.DType(); dt.IsHalf() {
+					half = halfKind(dt)
+				}
 				if i < 0 || n.own {
 					i = len(k.leaves)
 					k.leaves = append(k.leaves, *n.leaf)
-					leaves = append(leaves, fusedLeaf{K: i, Binding: firstBinding + i, T: n.t})
+					t := n.t
+					if half != "" {
+						t = "u32"
+					}
+					leaves = append(leaves, fusedLeaf{K: i, Binding: firstBinding + i, T: t})
 				}
 				if !slices.ContainsFunc(c.Loads, func(l fusedLoad) bool { return l.K == i }) {
 					dense := n.leaf.IsContiguous() && backend.Numel(n.leaf.Shape) == backend.Numel(p.shape)
-					c.Loads = append(c.Loads, fusedLoad{K: i, Dense: dense})
+					c.Loads = append(c.Loads, fusedLoad{K: i, Dense: dense, Half: half})
 				}
 				name = "l" + strconv.Itoa(i)
 			case n.scalar != nil:
@@ -1209,6 +1218,7 @@ func fusedKernel(ps []*ewPending, firstBinding int) fused {
 			if l.Dense {
 				key.WriteString("d")
 			}
+			key.WriteString(l.Half)
 		}
 		for _, st := range c.Steps {
 			key.WriteString(";" + st.Call)

@@ -132,6 +132,11 @@ fn f16_value(h: u32) -> f32 {
   return bitcast<f32>(sign | ((e + 112u) << 23u) | (frac << 13u));
 }
 
+// bf16_value is the float32 of the bfloat16 bits h.
+fn bf16_value(h: u32) -> f32 {
+  return bitcast<f32>(h << 16u);
+}
+
 fn sign_i32(v: i32) -> i32 {
   return select(select(0, 1, v > 0), -1, v < 0);
 }
@@ -221,7 +226,14 @@ fn {{.Name}}({{.Params}}) -> {{.Ret}} {
 
 {{define "fused_eval"}}
 {{- range .Loads}}
+{{- if .Half}}
 {{- if .Dense}}
+    let j{{.K}} = p.off[{{.K}}u >> 2u][{{.K}}u & 3u] + i;
+{{- else}}
+    let j{{.K}} = at({{.K}}u, i);
+{{- end}}
+    let l{{.K}} = {{.Half}}_value((x{{.K}}[j{{.K}} >> 1u] >> ((j{{.K}} & 1u) * 16u)) & 0xffffu);
+{{- else if .Dense}}
     let l{{.K}} = x{{.K}}[p.off[{{.K}}u >> 2u][{{.K}}u & 3u] + i];
 {{- else}}
     let l{{.K}} = x{{.K}}[at({{.K}}u, i)];
