@@ -347,7 +347,9 @@ func TestHalfResultTypes(t *testing.T) {
 
 // TestHalfLeavesFuse: on the GPU, with fusion on, a 16-bit tensor widened
 // to float32 is read by the kernel that consumes it (a reduction's
-// prologue here): one dispatch, no conversion of its own.
+// prologue here), and a float32 value rounded to 16 bits is stored so by
+// the kernel that computes it: one dispatch each, no conversion of its
+// own.
 func TestHalfLeavesFuse(t *testing.T) {
 	dev := devicetest.GPU(t)
 	if os.Getenv("WGTENSOR_GPU_FUSION") == "0" {
@@ -370,5 +372,19 @@ func TestHalfLeavesFuse(t *testing.T) {
 			want += f * f
 		}
 		assert.Equal(t, want, got, "%v", dt)
+
+		// And a float32 chain rounded to 16 bits stores them itself.
+		f := tensor.New(dev, v)
+		require.NoError(t, dev.Sync())
+		before = dev.Stats().Dispatches
+		h := f.MulScalar(1.0 / 3).Neg().AsType(dt) // no add: a fused multiply-add would round once less
+		bits, err := h.Bits()
+		require.NoError(t, err)
+		assert.EqualValues(t, 1, dev.Stats().Dispatches-before, "%v: one kernel", dt)
+		for i, x := range v {
+			if w := encode(-(x * float32(1.0/3)), dt); bits[i] != w {
+				t.Fatalf("%v: element %d: %#04x, want %#04x", dt, i, bits[i], w)
+			}
+		}
 	}
 }

@@ -119,8 +119,8 @@ type ewIn struct {
 // input refuses the op.
 func (g *gpuDevice) deferLocked(op string, dst backend.Buffer, shape []int, fn *ewFn, ins ...ewIn) (bool, error) {
 	out := dst.(*gpuBuffer)
-	if !g.fuse || backend.Numel(shape) == 0 || out.size > g.bindLimit || out.dt.IsHalf() {
-		return false, nil // 16-bit floats are converted by half.wgsl, never fused
+	if !g.fuse || backend.Numel(shape) == 0 || out.size > g.bindLimit {
+		return false, nil
 	}
 	// Dimensions of size 1 are dropped: a value of shape [1, m, n] is
 	// taken in by an op over [m, n].
@@ -134,7 +134,9 @@ func (g *gpuDevice) deferLocked(op string, dst backend.Buffer, shape []int, fn *
 		if r := b.refused.Load(); r != nil {
 			return false, r
 		}
-		if b.dt.IsHalf() && fn.ret != "f32" { // a 16-bit leaf is only widened
+		if b.dt.IsHalf() && (fn.ret != "f32" || out.dt.IsHalf()) {
+			// A 16-bit leaf is only widened: a copy between 16-bit
+			// buffers moves the bits (NaN payloads included) in half.wgsl.
 			return false, nil
 		}
 		if b.size > g.bindLimit {
@@ -209,7 +211,7 @@ func (g *gpuDevice) deferLocked(op string, dst backend.Buffer, shape []int, fn *
 	case p.prod != nil: // a product's epilogue: a, b and c are bound too
 		maxLeaves = g.fuseBindings - 3
 	}
-	if len(p.leaves) > maxLeaves || node.nodes > fuseMaxNodes || p.prod != nil && node.t != "f32" {
+	if len(p.leaves) > maxLeaves || node.nodes > fuseMaxNodes || p.prod != nil && (node.t != "f32" || out.dt.IsHalf()) {
 		// Too large to take the inputs' expressions in (or an epilogue
 		// that is not float): compute them first and read them as
 		// leaves.
@@ -383,7 +385,7 @@ func (g *gpuDevice) productIntoLocked(dst, src backend.View) (bool, error) {
 // product then needs no copy.
 func throughCopy(v backend.View) (backend.View, bool) {
 	p := v.Buf.(*gpuBuffer).pending
-	if p == nil || p.prod != nil || p.root.op != "Copy" || p.root.fn.body != "v" ||
+	if p == nil || p.prod != nil || p.root.op != "Copy" || v.Buf.DType().IsHalf() || p.root.fn.body != "v" ||
 		len(p.root.kids) != 1 || p.root.kids[0].leaf == nil || v.Offset != 0 || v.Numel() != backend.Numel(p.shape) {
 		return backend.View{}, false
 	}
@@ -539,6 +541,10 @@ func (g *gpuDevice) inputNode(in ewIn, shape []int) (n *ewNode, from *ewPending)
 	}
 	v := in.view
 	b := v.Buf.(*gpuBuffer)
+	if b.dt.IsHalf() { // read as stored, rounded: its pending value is computed first
+		leaf := v
+		return &ewNode{leaf: &leaf, t: wgslType(b.dt)}, nil
+	}
 	// A value read densely is taken in: with its shape, or with any shape
 	// of as many elements when its expression has no leaves to index (a
 	// product: [B·M, N] read as [B, M, N]).
@@ -910,7 +916,7 @@ func (g *gpuDevice) computeLocked(bufs []*gpuBuffer) error {
 func (g *gpuDevice) prologueLocked(x backend.View) *fused {
 	b := x.Buf.(*gpuBuffer)
 	p := b.pending
-	if p == nil || p.prod != nil || p.epoch != g.epoch || x.Offset != 0 || !x.IsContiguous() ||
+	if p == nil || p.prod != nil || b.dt.IsHalf() || p.epoch != g.epoch || x.Offset != 0 || !x.IsContiguous() ||
 		backend.Numel(x.Shape) != backend.Numel(p.shape) || p.root.t != wgslType(b.dt) || len(p.leaves)+2 > g.fuseBindings ||
 		g.oversized([]gpuArg{gpuIn(1, b)}) {
 		return nil
@@ -1039,6 +1045,7 @@ type fusedLoad struct {
 type fusedOut struct {
 	K, Binding int
 	T, Result  string
+	Half       string // f16 or bf16: the output is rounded to that type and stored two to a word
 }
 
 // fusedCluster is the work of the values of one shape: the leaves it
@@ -1191,6 +1198,9 @@ func fusedKernel(ps []*ewPending, firstBinding int) fused {
 			return name
 		}
 		out := fusedOut{K: len(outs), T: p.root.t, Result: walk(p.root)}
+		if p.out != nil && p.out.dt.IsHalf() {
+			out.Half = halfKind(p.out.dt)
+		}
 		c.Outs = append(c.Outs, out)
 		outs = append(outs, out)
 	}
@@ -1224,7 +1234,7 @@ func fusedKernel(ps []*ewPending, firstBinding int) fused {
 			key.WriteString(";" + st.Call)
 		}
 		for _, o := range c.Outs {
-			key.WriteString(" y" + strconv.Itoa(o.K) + o.T + strconv.Itoa(o.Binding) + "=" + o.Result)
+			key.WriteString(" y" + strconv.Itoa(o.K) + o.T + o.Half + strconv.Itoa(o.Binding) + "=" + o.Result)
 		}
 	}
 	key.WriteString("|" + strconv.Itoa(len(k.scalars)))

@@ -1,5 +1,6 @@
 // Chains of elementwise ops fused into one kernel (see device/webgpu/fuse.go).
-// Each output y<k>[lin + i] is an expression of the leaves, strided views
+// Each output y<k>[lin + i] (rounded to a 16-bit float when Half) is an
+// expression of the leaves, strided views
 // of buffers over the iteration space. Outputs of one shape form a cluster
 // that shares its loads and steps; a kernel of several clusters (dense
 // values of several shapes, as an optimizer's parameters) runs one
@@ -18,7 +19,7 @@ struct Params {
 @group(0) @binding(0) var<uniform> p: Params;
 {{- template "fused_decls" .}}
 {{- range .Outs}}
-@group(0) @binding({{.Binding}}) var<storage, read_write> y{{.K}}: array<{{.T}}>;
+@group(0) @binding({{.Binding}}) var<storage, read_write> y{{.K}}: array<{{if .Half}}atomic<u32>{{else}}{{.T}}{{end}}>;
 {{- end}}
 
 @compute @workgroup_size(256)
@@ -29,7 +30,18 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
   if (i < p.cn[{{.K}}u >> 2u][{{.K}}u & 3u]) {
 {{- template "fused_eval" .}}
 {{- range .Outs}}
+{{- if .Half}}
+    {
+      // A 16-bit output: this element's half of a word another thread
+      // writes the other half of.
+      let e = p.lin + i;
+      let sh = (e & 1u) * 16u;
+      atomicAnd(&y{{.K}}[e >> 1u], ~(0xffffu << sh));
+      atomicOr(&y{{.K}}[e >> 1u], {{.Half}}_bits(bitcast<u32>({{.Result}})) << sh);
+    }
+{{- else}}
     y{{.K}}[p.lin + i] = {{.Result}};
+{{- end}}
 {{- end}}
   }
 {{- end}}

@@ -20,46 +20,6 @@
 {{template "ew_offset" 0}}
 {{template "ew_offset" 1}}
 
-// f16_bits rounds the float32 bits b to binary16, ties to even; beyond its
-// range to infinity.
-fn f16_bits(b: u32) -> u32 {
-  let sign = (b >> 16u) & 0x8000u;
-  let e = i32((b >> 23u) & 0xffu) - 127;
-  let frac = b & 0x7fffffu;
-  if (e == 128) {
-    return sign | select(0x7c00u, 0x7e00u, frac != 0u);
-  }
-  if (e >= -14) {
-    var h = (u32(e + 15) << 10u) | (frac >> 13u);
-    let rest = frac & 0x1fffu;
-    if (rest > 0x1000u || (rest == 0x1000u && (h & 1u) == 1u)) {
-      h = h + 1u;
-    }
-    return sign | min(h, 0x7c00u);
-  }
-  if (e >= -25) { // a subnormal binary16, or zero after rounding
-    let m = frac | 0x800000u;
-    let shift = u32(-14 - e) + 13u;
-    var h = m >> shift;
-    let rest = m & ((1u << shift) - 1u);
-    let halfway = 1u << (shift - 1u);
-    if (rest > halfway || (rest == halfway && (h & 1u) == 1u)) {
-      h = h + 1u;
-    }
-    return sign | h;
-  }
-  return sign;
-}
-
-// bf16_bits rounds the float32 bits b to bfloat16, ties to even; NaN
-// becomes the quiet NaN 0x7fc0 with b's sign.
-fn bf16_bits(b: u32) -> u32 {
-  if ((b & 0x7fffffffu) > 0x7f800000u) {
-    return ((b >> 16u) & 0x8000u) | 0x7fc0u;
-  }
-  return (b + 0x7fffu + ((b >> 16u) & 1u)) >> 16u;
-}
-
 {{if eq .S "f16" "bf16"}}
 // half_at returns the 16 bits of element e of src.
 fn half_at(e: u32) -> u32 {
