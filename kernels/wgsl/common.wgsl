@@ -132,6 +132,13 @@ fn f16_value(h: u32) -> f32 {
   return bitcast<f32>(sign | ((e + 112u) << 23u) | (frac << 13u));
 }
 
+// half_bits returns the 16 bits of element e of a 16-bit buffer from w,
+// the word holding it (elements 2k and 2k+1 share word k, the first in
+// the low half).
+fn half_bits(w: u32, e: u32) -> u32 {
+  return (w >> ((e & 1u) * 16u)) & 0xffffu;
+}
+
 // bf16_value is the float32 of the bfloat16 bits h.
 fn bf16_value(h: u32) -> f32 {
   return bitcast<f32>(h << 16u);
@@ -272,7 +279,7 @@ fn {{.Name}}({{.Params}}) -> {{.Ret}} {
 {{- else}}
     let j{{.K}} = at({{.K}}u, i);
 {{- end}}
-    let l{{.K}} = {{.Half}}_value((x{{.K}}[j{{.K}} >> 1u] >> ((j{{.K}} & 1u) * 16u)) & 0xffffu);
+    let l{{.K}} = {{.Half}}_value(half_bits(x{{.K}}[j{{.K}} >> 1u], j{{.K}}));
 {{- else if .Dense}}
     let l{{.K}} = x{{.K}}[p.off[{{.K}}u >> 2u][{{.K}}u & 3u] + i];
 {{- else}}

@@ -76,20 +76,16 @@ struct Params {
 // Half1: f16 or bf16, two a word, the first in the low half) is widened to
 // float32 as it is read.
 fn load_in0(i: u32) -> f32 {
-{{- if eq .Half0 "f16"}}
-  return f16_value((in0[i >> 1u] >> ((i & 1u) * 16u)) & 0xffffu);
-{{- else if eq .Half0 "bf16"}}
-  return bitcast<f32>(((in0[i >> 1u] >> ((i & 1u) * 16u)) & 0xffffu) << 16u);
+{{- if .Half0}}
+  return {{.Half0}}_value(half_bits(in0[i >> 1u], i));
 {{- else}}
   return in0[i];
 {{- end}}
 }
 
 fn load_in1(i: u32) -> f32 {
-{{- if eq .Half1 "f16"}}
-  return f16_value((in1[i >> 1u] >> ((i & 1u) * 16u)) & 0xffffu);
-{{- else if eq .Half1 "bf16"}}
-  return bitcast<f32>(((in1[i >> 1u] >> ((i & 1u) * 16u)) & 0xffffu) << 16u);
+{{- if .Half1}}
+  return {{.Half1}}_value(half_bits(in1[i >> 1u], i));
 {{- else}}
   return in1[i];
 {{- end}}

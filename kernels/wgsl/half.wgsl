@@ -23,7 +23,7 @@
 {{if eq .S "f16" "bf16"}}
 // half_at returns the 16 bits of element e of src.
 fn half_at(e: u32) -> u32 {
-  return (src[e >> 1u] >> ((e & 1u) * 16u)) & 0xffffu;
+  return half_bits(src[e >> 1u], e);
 }
 {{end}}
 // value returns element e of src as float32 bits.

@@ -68,10 +68,8 @@ struct Params {
 // (HalfA, HalfB: f16 or bf16, two a word, the first in the low half) is
 // widened to float32 as it is read.
 fn load_a(i: u32) -> f32 {
-{{- if eq .HalfA "f16"}}
-  return f16_value((a[i >> 1u] >> ((i & 1u) * 16u)) & 0xffffu);
-{{- else if eq .HalfA "bf16"}}
-  return bitcast<f32>(((a[i >> 1u] >> ((i & 1u) * 16u)) & 0xffffu) << 16u);
+{{- if .HalfA}}
+  return {{.HalfA}}_value(half_bits(a[i >> 1u], i));
 {{- else if not .VecA}}
   return a[i];
 {{- else}}
@@ -80,10 +78,8 @@ fn load_a(i: u32) -> f32 {
 }
 
 fn load_b(i: u32) -> f32 {
-{{- if eq .HalfB "f16"}}
-  return f16_value((b[i >> 1u] >> ((i & 1u) * 16u)) & 0xffffu);
-{{- else if eq .HalfB "bf16"}}
-  return bitcast<f32>(((b[i >> 1u] >> ((i & 1u) * 16u)) & 0xffffu) << 16u);
+{{- if .HalfB}}
+  return {{.HalfB}}_value(half_bits(b[i >> 1u], i));
 {{- else if not .VecB}}
   return b[i];
 {{- else}}
