@@ -149,3 +149,23 @@ func values(t *testing.T, x *tensor.Tensor) []float32 {
 	require.NoError(t, err)
 	return v
 }
+
+// TestHalfModelKeepsItsType: a model converted with ToDType computes in its
+// type end to end, dropout and normalisation included, on every device.
+func TestHalfModelKeepsItsType(t *testing.T) {
+	for _, dev := range devicetest.Devices(t) {
+		for _, dt := range []tensor.DType{tensor.Float16, tensor.BFloat16} {
+			nn.Seed(5)
+			net := nn.NewSequential(nn.NewLinear(dev, 6, 8), nn.NewLayerNorm(dev, 8), nn.ReLU{}, nn.NewDropout(0.25), nn.NewLinear(dev, 8, 3))
+			nn.ToDType(net, dt)
+			x := autograd.Const(tensor.Randn(dev, tensor.NewRNG(6), 4, 6).AsType(dt))
+			y := net.Forward(x)
+			assert.Equal(t, dt, y.Value().DType(), "%s %v: the output", dev.Name(), dt)
+			y.Sum().Backward()
+			for _, p := range nn.Parameters(net) {
+				require.NotNil(t, p.Grad())
+				assert.Equal(t, dt, p.Grad().DType(), "%s %v: a gradient", dev.Name(), dt)
+			}
+		}
+	}
+}

@@ -189,5 +189,8 @@ func (d *Dropout) Forward(x *autograd.Var) *autograd.Var {
 		return x.MulScalar(0)
 	}
 	keep := UniformInit(x.Device(), 0, 1, x.Shape()...).GeScalar(d.P).MulScalar(1 / (1 - d.P))
+	if dt := x.Value().DType(); dt.IsFloat() {
+		keep = keep.AsType(dt) // a 16-bit x stays 16-bit, as in PyTorch
+	}
 	return x.Mul(autograd.Const(keep))
 }

@@ -103,7 +103,7 @@ func Arange(dev device.Device, dt DType, start, stop, step float64) *Tensor {
 	for i := range data {
 		data[i] = float32(start + float64(i)*step)
 	}
-	return New(dev, data)
+	return New(dev, data).AsType(dt)
 }
 
 // Rand returns a float32 tensor of values drawn uniformly from [0, 1) by

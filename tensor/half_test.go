@@ -160,7 +160,8 @@ func TestHalfViews(t *testing.T) {
 	}
 }
 
-// TestHalfFill: Full and ZerosLike of 16-bit types, odd lengths included.
+// TestHalfFill: Full, ZerosLike and Arange of 16-bit types, odd lengths
+// included.
 func TestHalfFill(t *testing.T) {
 	for _, dev := range devicetest.Devices(t) {
 		for _, dt := range halfTypes {
@@ -172,6 +173,13 @@ func TestHalfFill(t *testing.T) {
 				}
 				assert.Equal(t, want, bitsOf(t, x), "%s %v n=%d", dev.Name(), dt, n)
 				assert.Equal(t, make([]uint16, n), bitsOf(t, tensor.ZerosLike(x)), "%s %v n=%d", dev.Name(), dt, n)
+				r := tensor.Arange(dev, dt, 0, float64(n)/3, 1.0/3)
+				require.Equal(t, dt, r.DType())
+				got, err := r.Data()
+				require.NoError(t, err)
+				for i, v := range got {
+					assert.Equal(t, decode(encode(float32(float64(i)/3), dt), dt), v, "%s %v Arange[%d]", dev.Name(), dt, i)
+				}
 			}
 		}
 	}
