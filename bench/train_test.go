@@ -96,20 +96,24 @@ func (m *cnn) forward(x *autograd.Var) *autograd.Var {
 // cross-entropy and Adam.
 func BenchmarkTrainStepCNN(b *testing.B) {
 	onDevices(b, func(b *testing.B, dev device.Device) {
-		nn.Seed(1)
-		same := tensor.Conv2DOptions{Padding: [2]int{1, 1}}
-		m := &cnn{nn.NewConv2d(dev, 1, 32, 3, 3, same), nn.NewConv2d(dev, 32, 64, 3, 3, same),
-			nn.NewLinear(dev, 64*7*7, 128), nn.NewLinear(dev, 128, 10)}
-		opt := optim.NewAdam(nn.Parameters(m), 1e-3)
-		rng := tensor.NewRNG(8)
-		x := autograd.Const(tensor.Randn(dev, rng, 64, 1, 28, 28))
-		y := tensor.RandInt(dev, rng, 0, 10, 64)
+		m, opt, x, y := newCNNStep(dev)
 		step(b, dev, func() {
 			opt.ZeroGrad()
 			nn.CrossEntropyLoss(m.forward(x), y).Backward()
 			opt.Step()
 		})
 	})
+}
+
+// newCNNStep returns the MNIST CNN of the CNN benchmarks, its Adam
+// optimizer and a batch of 64 inputs and labels.
+func newCNNStep(dev device.Device) (*cnn, optim.Optimizer, *autograd.Var, *tensor.Tensor) {
+	nn.Seed(1)
+	same := tensor.Conv2DOptions{Padding: [2]int{1, 1}}
+	m := &cnn{nn.NewConv2d(dev, 1, 32, 3, 3, same), nn.NewConv2d(dev, 32, 64, 3, 3, same),
+		nn.NewLinear(dev, 64*7*7, 128), nn.NewLinear(dev, 128, 10)}
+	rng := tensor.NewRNG(8)
+	return m, optim.NewAdam(nn.Parameters(m), 1e-3), autograd.Const(tensor.Randn(dev, rng, 64, 1, 28, 28)), tensor.RandInt(dev, rng, 0, 10, 64)
 }
 
 // BenchmarkTrainStepCNNAutocast is BenchmarkTrainStepCNN with the forward
@@ -119,15 +123,8 @@ func BenchmarkTrainStepCNNAutocast(b *testing.B) {
 	for _, dt := range []tensor.DType{tensor.BFloat16, tensor.Float16} {
 		b.Run(dt.String(), func(b *testing.B) {
 			onDevices(b, func(b *testing.B, dev device.Device) {
-				nn.Seed(1)
-				same := tensor.Conv2DOptions{Padding: [2]int{1, 1}}
-				m := &cnn{nn.NewConv2d(dev, 1, 32, 3, 3, same), nn.NewConv2d(dev, 32, 64, 3, 3, same),
-					nn.NewLinear(dev, 64*7*7, 128), nn.NewLinear(dev, 128, 10)}
-				opt := optim.NewAdam(nn.Parameters(m), 1e-3)
+				m, opt, x, y := newCNNStep(dev)
 				scaler := optim.NewGradScaler(65536)
-				rng := tensor.NewRNG(8)
-				x := autograd.Const(tensor.Randn(dev, rng, 64, 1, 28, 28))
-				y := tensor.RandInt(dev, rng, 0, 10, 64)
 				step(b, dev, func() {
 					opt.ZeroGrad()
 					var loss *autograd.Var

@@ -87,7 +87,7 @@ func TestGradScaler(t *testing.T) {
 	assert.False(t, ok, "an Inf gradient skips the step")
 	s.Update()
 	assert.Equal(t, 512.0, s.Factor())
-	assert.Equal(t, []float32{1, 2}, values(t, p.Value()), "the parameter is untouched")
+	assert.Equal(t, []float32{1, 2}, floatsOf(t, p.Value()), "the parameter is untouched")
 
 	p.SetGrad(tensor.New(dev, []float32{float32(math.NaN()), 1}))
 	ok, err = s.Step(opt)
@@ -102,13 +102,13 @@ func TestGradScaler(t *testing.T) {
 		require.NoError(t, err)
 		assert.True(t, ok)
 		assert.Equal(t, tensor.Float32, p.Grad().DType(), "unscaled into float32")
-		assert.Equal(t, []float32{1, -2}, values(t, p.Grad()))
+		assert.Equal(t, []float32{1, -2}, floatsOf(t, p.Grad()))
 		s.Update()
 		if i == 0 {
 			assert.Equal(t, 256.0, s.Factor())
 		}
 	}
-	assert.Equal(t, []float32{0, 4}, values(t, p.Value()), "two steps of 0.5 times the unscaled gradient")
+	assert.Equal(t, []float32{0, 4}, floatsOf(t, p.Value()), "two steps of 0.5 times the unscaled gradient")
 	assert.Equal(t, 512.0, s.Factor(), "grown after two good steps")
 }
 
@@ -131,40 +131,12 @@ func TestMasterWeights(t *testing.T) {
 				assert.Equal(t, dt, p.Value().DType(), name)
 				master := opt.State()["0.master"]
 				require.NotNil(t, master, name)
-				m := values(t, master)
+				m := floatsOf(t, master)
 				assert.InDelta(t, 0.998, m[0], 1e-5, "%s %s %v: twenty steps of 1e-4 in float32", dev.Name(), name, dt)
-				got := values(t, p.Value())
-				want := values(t, tensor.New(dev, m).AsType(dt))
+				got := floatsOf(t, p.Value())
+				want := floatsOf(t, tensor.New(dev, m).AsType(dt))
 				assert.Equal(t, want[0], got[0], "%s %s %v: the parameter is the master rounded", name, dev.Name(), dt)
 				assert.Less(t, got[0], float32(1), "%s %s %v: the steps were not lost to rounding", dev.Name(), name, dt)
-			}
-		}
-	}
-}
-
-// values reads a tensor as float32, failing the test on an error.
-func values(t *testing.T, x *tensor.Tensor) []float32 {
-	t.Helper()
-	v, err := x.Data()
-	require.NoError(t, err)
-	return v
-}
-
-// TestHalfModelKeepsItsType: a model converted with ToDType computes in its
-// type end to end, dropout and normalisation included, on every device.
-func TestHalfModelKeepsItsType(t *testing.T) {
-	for _, dev := range devicetest.Devices(t) {
-		for _, dt := range []tensor.DType{tensor.Float16, tensor.BFloat16} {
-			nn.Seed(5)
-			net := nn.NewSequential(nn.NewLinear(dev, 6, 8), nn.NewLayerNorm(dev, 8), nn.ReLU{}, nn.NewDropout(0.25), nn.NewLinear(dev, 8, 3))
-			nn.ToDType(net, dt)
-			x := autograd.Const(tensor.Randn(dev, tensor.NewRNG(6), 4, 6).AsType(dt))
-			y := net.Forward(x)
-			assert.Equal(t, dt, y.Value().DType(), "%s %v: the output", dev.Name(), dt)
-			y.Sum().Backward()
-			for _, p := range nn.Parameters(net) {
-				require.NotNil(t, p.Grad())
-				assert.Equal(t, dt, p.Grad().DType(), "%s %v: a gradient", dev.Name(), dt)
 			}
 		}
 	}

@@ -38,3 +38,19 @@
 	QUAD16(aoff+16, bv, Z4, Z5, Z6, Z7) \
 	QUAD16(aoff+32, bv, Z8, Z9, Z10, Z11) \
 	QUAD16(aoff+48, bv, Z12, Z13, Z14, Z15)
+
+// ROW512 adds the row of two registers r0, r1 to the 32 floats at DX,
+// stores them there and steps DX to the next row (R8 bytes on).
+#define ROW512(r0, r1) \
+	VADDPS (DX), r0, r0 \
+	VMOVUPS r0, (DX) \
+	VADDPS 64(DX), r1, r1 \
+	VMOVUPS r1, 64(DX) \
+	ADDQ R8, DX
+
+// SETROW512 stores the row of two registers r0, r1 at DX and steps DX to
+// the next row.
+#define SETROW512(r0, r1) \
+	VMOVUPS r0, (DX) \
+	VMOVUPS r1, 64(DX) \
+	ADDQ R8, DX

@@ -163,12 +163,6 @@ tail512:
 	STEP512(0, 0)
 
 store512:
-#define ROW512(r0, r1) \
-	VADDPS (DX), r0, r0 \
-	VMOVUPS r0, (DX) \
-	VADDPS 64(DX), r1, r1 \
-	VMOVUPS r1, 64(DX) \
-	ADDQ R8, DX
 
 	MOVBLZX add+40(FP), R9
 	TESTL   R9, R9
@@ -188,10 +182,6 @@ store512:
 	VZEROUPPER
 	RET
 
-#define SETROW512(r0, r1) \
-	VMOVUPS r0, (DX) \
-	VMOVUPS r1, 64(DX) \
-	ADDQ R8, DX
 
 set512:
 	SETROW512(Z0, Z1)
