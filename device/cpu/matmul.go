@@ -7,16 +7,12 @@ import (
 	"github.com/wgtensor/wgtensor/device/internal/kernel"
 )
 
-// The blocking of the CPU matrix product. The micro-kernel computes an
-// mr×nr tile of C from packed slivers of A and B; one task computes a block
-// of C of at most cpuMC×cpuNC elements, stepping through K in panels of
-// cpuKC, so that a packed sliver of A stays in L1 and a packed panel of B
-// in L2. cpuMC is a multiple of every kernel's mr, cpuNC of every nr.
-const (
-	cpuKC = 256
-	cpuMC = 144
-	cpuNC = 512
-)
+// The CPU matrix product is blocked for the caches: the micro-kernel
+// computes an mr×nr tile of C from packed slivers of A and B; one task
+// computes a block of C of at most mc×nc elements, stepping through K in
+// panels of kc, so that a packed sliver of A stays in L1 and a packed panel
+// of B in L2 or L3. The kernel and the blocking are chosen per machine and
+// per shape class of product (see tune.go).
 
 // cpuMicro is a micro-kernel: fn adds to the mr×nr tile of c (rows ldc
 // apart), or with add false stores into it, the product of a packed mr×k
@@ -89,27 +85,40 @@ type cpuGemm struct {
 	aPacks, bPacks *cpuPacks
 	aKind          byte // the kind of a's packed blocks: 'a', or 'A' for a convolution's transposed weights
 
-	kern            cpuMicro // the micro-kernel, set by run
-	mc, nc, kc      int      // block sizes, set by chooseBlocks
-	nBlocks, mTasks int      // column panels, and tasks per panel
+	kern            cpuMicro     // the micro-kernel, set by run
+	mc, nc, kc      int          // block sizes, set by chooseBlocks
+	nBlocks, mTasks int          // column panels, and tasks per panel
+	fixed           *cpuBlocking // when set, the blocking to use rather than the tuned one (tuning sets it)
+	// shared holds all of a packed once, block after block, when every
+	// panel of columns would otherwise pack it again (see packShared).
+	shared []float32
 }
 
 // cpuGemmScratch holds one goroutine's packed panels, and the tile that
 // edge tiles are computed in (on the heap once, rather than per tile: a
 // slice of a local array handed to the kernel function would escape).
+// The panels grow to the largest blocks used.
 type cpuGemmScratch struct {
 	a, b []float32
 	tile [cpuMaxTile]float32
+}
+
+// fit makes the panels hold an mc×kc block of A and a kc×nc panel of B.
+func (s *cpuGemmScratch) fit(mc, nc, kc int) {
+	if len(s.a) < mc*kc {
+		s.a = make([]float32, mc*kc)
+	}
+	if len(s.b) < kc*nc {
+		s.b = make([]float32, kc*nc)
+	}
 }
 
 // cpuGemmFree keeps packing space between matrix products, one per
 // goroutine that computes a product at the same time.
 var cpuGemmFree = newCPUFreeList[cpuGemmScratch](16)
 
-// newCPUGemmScratch returns packing space for the largest blocks.
-func newCPUGemmScratch() *cpuGemmScratch {
-	return &cpuGemmScratch{a: make([]float32, cpuMC*cpuKC), b: make([]float32, cpuKC*cpuNC)}
-}
+// newCPUGemmScratch returns packing space, sized by fit.
+func newCPUGemmScratch() *cpuGemmScratch { return &cpuGemmScratch{} }
 
 // cpuFreeList keeps up to a fixed number of large scratch objects between
 // uses. Unlike a sync.Pool it survives garbage collections, which the
@@ -159,12 +168,17 @@ func (d *cpuDevice) MatMul(dst backend.Buffer, a, b backend.View) {
 // run computes the products, on all cores when parallel is set and the
 // work is large enough.
 func (g *cpuGemm) run(parallel bool) {
-	if g.batch == 0 || g.m == 0 || g.n == 0 {
-		return
-	}
 	workers := 1
 	if parallel && g.batch*g.m*g.n*g.k >= cpuGemmSerial {
 		workers = runtime.GOMAXPROCS(0)
+	}
+	g.runWith(workers)
+}
+
+// runWith computes the products on workers goroutines.
+func (g *cpuGemm) runWith(workers int) {
+	if g.batch == 0 || g.m == 0 || g.n == 0 {
+		return
 	}
 	if g.m == 1 || g.n == 1 {
 		g.vector(workers > 1)
@@ -175,32 +189,80 @@ func (g *cpuGemm) run(parallel bool) {
 		}
 		return
 	}
-	g.kern = cpuPickKernel(g.m, g.n)
-	g.chooseBlocks(workers)
+	var bl cpuBlocking
+	if g.fixed != nil {
+		bl = *g.fixed
+	} else {
+		bl = cpuTune.blocking(g.m, g.n, g.k, workers, g.aPacks != nil || g.bPacks != nil)
+	}
+	g.kern = bl.kern
+	g.chooseBlocks(bl, workers)
 	scratch := make([]*cpuGemmScratch, workers)
 	for w := range scratch {
 		scratch[w] = cpuGemmFree.get(newCPUGemmScratch)
+		scratch[w].fit(g.mc, g.nc, g.kc)
 	}
+	shared := g.packShared(workers)
 	cpuTasks(g.batch*g.mTasks*g.nBlocks, workers, func(w, t int) {
 		g.panel(scratch[w], t)
 	})
 	for _, s := range scratch {
 		cpuGemmFree.put(s)
 	}
+	if shared != nil {
+		g.shared = nil
+		cpuSharedFree.put(shared)
+	}
 }
 
-// chooseBlocks sets the block sizes and the tasks. A task is a panel of
-// columns of C (of one batch element), so that each packed panel of B
-// serves every block of rows; with several workers the panels are made
-// narrower (down to a point) to give each worker two tasks, and only when
-// that is not enough are the rows split between tasks too.
-func (g *cpuGemm) chooseBlocks(workers int) {
+// cpuSharedMax bounds the floats of a shared packed A (64 MiB).
+const cpuSharedMax = 16 << 20
+
+// cpuSharedFree keeps the space of shared packed As between products.
+var cpuSharedFree = newCPUFreeList[[]float32](2)
+
+// packShared packs all of a (each batch element's blocks of mc rows by kc
+// steps of K, in that order) into g.shared, on workers goroutines, when a
+// is not frozen and more than one panel of columns would pack each of its
+// blocks: with panels of 256 columns, a 1024×1024 product packed A four
+// times. It returns the space to give back, or nil.
+func (g *cpuGemm) packShared(workers int) *[]float32 {
+	if g.aPacks != nil || g.nBlocks < 2 || g.mTasks != 1 {
+		return nil
+	}
+	nk, nm := cpuCeilDiv(g.k, g.kc), cpuCeilDiv(g.m, g.mc)
+	block := cpuRoundUp(g.mc, g.kern.mr) * g.kc
+	n := g.batch * nk * nm * block
+	if n > cpuSharedMax {
+		return nil
+	}
+	space := cpuSharedFree.get(func() *[]float32 { return new([]float32) })
+	if len(*space) < n {
+		*space = make([]float32, n)
+	}
+	g.shared = *space
+	cpuTasks(g.batch*nk*nm, workers, func(_, t int) {
+		bi, pi, l := t%nm, t/nm%nk, t/(nm*nk)
+		i0, p0 := bi*g.mc, pi*g.kc
+		a := g.a
+		a.off += l * g.aStep
+		cpuPackA(g.shared[t*block:(t+1)*block], a, i0, p0, min(g.mc, g.m-i0), min(g.kc, g.k-p0), g.kern.mr)
+	})
+	return space
+}
+
+// chooseBlocks sets the block sizes, at most bl's, and the tasks. A task
+// is a panel of columns of C (of one batch element), so that each packed
+// panel of B serves every block of rows; with several workers the panels
+// are made narrower (down to a point) to give each worker two tasks, and
+// only when that is not enough are the rows split between tasks too.
+func (g *cpuGemm) chooseBlocks(bl cpuBlocking, workers int) {
 	mr, nr := g.kern.mr, g.kern.nr
-	g.mc, g.nc = min(cpuMC, cpuRoundUp(g.m, mr)), min(cpuNC, cpuRoundUp(g.n, nr))
+	g.mc, g.nc = min(bl.mc, cpuRoundUp(g.m, mr)), min(bl.nc, cpuRoundUp(g.n, nr))
 	g.nBlocks, g.mTasks = cpuCeilDiv(g.n, g.nc), 1
 	// Panels of K of equal depth: 288 is 144+144 rather than 256+32, whose
 	// short panel would pay the tile loads and stores for little work.
-	g.kc = cpuCeilDiv(g.k, max(1, cpuCeilDiv(g.k, cpuKC)))
+	g.kc = cpuCeilDiv(g.k, max(1, cpuCeilDiv(g.k, bl.kc)))
 	if workers == 1 {
 		return
 	}
@@ -240,7 +302,7 @@ func (g *cpuGemm) panel(s *cpuGemmScratch, t int) {
 		add := g.accumulate || p0 > 0
 		for i0 := m0; i0 < m1; i0 += g.mc {
 			mb := min(g.mc, m1-i0)
-			pa := g.packA(s.a, a, i0, p0, mb, kb)
+			pa := g.packA(s.a, a, l, i0, p0, mb, kb)
 			cpuMacroKernel(g.kern, pa, pb, c[i0*g.ldc+j0:], g.ldc, mb, nb, kb, add, &s.tile)
 		}
 	}
@@ -249,10 +311,17 @@ func (g *cpuGemm) panel(s *cpuGemmScratch, t int) {
 	}
 }
 
-// packA returns the mb×kb block of a at (i0, p0) packed, into dst or, for
-// a frozen a, from the block's packed form kept with it.
-func (g *cpuGemm) packA(dst []float32, a cpuMatrix, i0, p0, mb, kb int) []float32 {
+// packA returns the mb×kb block of a at (i0, p0) of batch element l
+// packed: into dst, or from the shared packing of all of a, or for a
+// frozen a from the block's packed form kept with it.
+func (g *cpuGemm) packA(dst []float32, a cpuMatrix, l, i0, p0, mb, kb int) []float32 {
 	mr := g.kern.mr
+	if g.shared != nil {
+		nk, nm := cpuCeilDiv(g.k, g.kc), cpuCeilDiv(g.m, g.mc)
+		block := cpuRoundUp(g.mc, mr) * g.kc
+		t := (l*nk+p0/g.kc)*nm + i0/g.mc
+		return g.shared[t*block:][:cpuRoundUp(mb, mr)*kb]
+	}
 	if g.aPacks == nil {
 		return cpuPackA(dst, a, i0, p0, mb, kb, mr)
 	}

@@ -1,5 +1,21 @@
 // Macros shared by the AVX-512 kernels.
 
+// PREFETCH_ROW asks for the cache line at R9, a row of a kernel's tile of
+// C, and steps R9 to the next row (R8 bytes on); PREFETCH_ROWS2 asks for
+// two rows of two lines each. A kernel asks for its tile before its loop,
+// so that its stores at the end find the lines in L1.
+#define PREFETCH_ROW \
+	PREFETCHT0 (R9) \
+	ADDQ R8, R9
+
+#define PREFETCH_ROWS2 \
+	PREFETCHT0 (R9) \
+	PREFETCHT0 64(R9) \
+	ADDQ R8, R9 \
+	PREFETCHT0 (R9) \
+	PREFETCHT0 64(R9) \
+	ADDQ R8, R9
+
 // ZERO16 clears Z0–Z15, the tile of the 16-row kernels.
 #define ZERO16 \
 	VPXORD Z0, Z0, Z0 \
