@@ -66,7 +66,8 @@ func BenchmarkCPUConv2D(b *testing.B) {
 }
 
 // BenchmarkCPUConvInference times single-image convolutions of inference
-// (MobileNetV2's and ResNet-18's shapes), with their epilogues.
+// (MobileNetV2's and ResNet-18's shapes), with their epilogues and frozen
+// weights, as the ONNX importer runs them.
 func BenchmarkCPUConvInference(b *testing.B) {
 	d := Default()
 	for _, c := range []struct {
@@ -80,6 +81,9 @@ func BenchmarkCPUConvInference(b *testing.B) {
 		{"3x3-64x56x56-s2", backend.Conv2DParams{N: 1, C: 64, H: 56, W: 56, O: 128, KH: 3, KW: 3, OH: 28, OW: 28, StrideH: 2, StrideW: 2, PadH: 1, PadW: 1, DilH: 1, DilW: 1, Groups: 1}},
 		{"1x1-64x56x56-s2", backend.Conv2DParams{N: 1, C: 64, H: 56, W: 56, O: 128, KH: 1, KW: 1, OH: 28, OW: 28, StrideH: 2, StrideW: 2, DilH: 1, DilW: 1, Groups: 1}},
 		{"7x7-3x224x224-s2", backend.Conv2DParams{N: 1, C: 3, H: 224, W: 224, O: 64, KH: 7, KW: 7, OH: 112, OW: 112, StrideH: 2, StrideW: 2, PadH: 3, PadW: 3, DilH: 1, DilW: 1, Groups: 1}},
+		{"3x3-128x28x28", backend.Conv2DParams{N: 1, C: 128, H: 28, W: 28, O: 128, KH: 3, KW: 3, OH: 28, OW: 28, StrideH: 1, StrideW: 1, PadH: 1, PadW: 1, DilH: 1, DilW: 1, Groups: 1}},
+		{"3x3-256x14x14", backend.Conv2DParams{N: 1, C: 256, H: 14, W: 14, O: 256, KH: 3, KW: 3, OH: 14, OW: 14, StrideH: 1, StrideW: 1, PadH: 1, PadW: 1, DilH: 1, DilW: 1, Groups: 1}},
+		{"3x3-512x7x7", backend.Conv2DParams{N: 1, C: 512, H: 7, W: 7, O: 512, KH: 3, KW: 3, OH: 7, OW: 7, StrideH: 1, StrideW: 1, PadH: 1, PadW: 1, DilH: 1, DilW: 1, Groups: 1}},
 	} {
 		p := c.p
 		x, _ := d.Alloc(backend.Float32, p.N*p.C*p.H*p.W)
@@ -88,6 +92,7 @@ func BenchmarkCPUConvInference(b *testing.B) {
 		y, _ := d.Alloc(backend.Float32, p.N*p.O*p.OH*p.OW)
 		d.Fill(x, 0.5)
 		d.Fill(w, 0.25)
+		d.(backend.Freezer).Freeze(w)
 		flops := 2 * float64(p.N*p.O*p.OH*p.OW*p.C/p.Groups*p.KH*p.KW)
 		b.Run(c.name, func(b *testing.B) {
 			d.Conv2D(y, x, w, p, backend.Epilogue{Bias: bias, Clamp: true, Hi: 6}) // tunes the products' classes

@@ -56,7 +56,7 @@ func TestCPUConv2D(t *testing.T) {
 		"no-outputs":       cpuConvCase(2, 3, 5, 5, 0, 3, 3, 1, 1, 1, 1, 1, 1, 1),
 		"no-kernel":        cpuConvCase(1, 2, 4, 4, 3, 0, 3, 1, 1, 1, 1, 1, 1, 1),
 		// Cases for the indirect kernel: output channels in several slivers
-		// and a partial one, rows wider than a tile, rows so narrow that a
+		// and a partial one, rows wider than a tile (and than two), rows so narrow that a
 		// tile spans several, uneven padding, dilation with groups, and
 		// padding beyond the kernel's reach (no indirect input gradient).
 		"indirect-slivers": cpuConvCase(3, 5, 9, 37, 40, 3, 3, 1, 1, 1, 1, 1, 1, 1),
@@ -64,6 +64,7 @@ func TestCPUConv2D(t *testing.T) {
 		"indirect-uneven":  cpuConvCase(1, 4, 11, 10, 8, 5, 3, 1, 1, 2, 0, 1, 1, 1),
 		"indirect-groups":  cpuConvCase(2, 6, 12, 9, 34, 3, 3, 1, 1, 2, 2, 2, 2, 2),
 		"indirect-farpad":  cpuConvCase(2, 3, 5, 6, 4, 3, 3, 1, 1, 3, 3, 1, 1, 1),
+		"indirect-wide":    cpuConvCase(1, 2, 5, 70, 12, 3, 3, 1, 1, 1, 1, 1, 1, 1),
 		// Weight gradients tap by tap: groups of 16 input channels with
 		// dilation and uneven padding, a partial block of input channels
 		// and of output channels, and a single image (its calls split over

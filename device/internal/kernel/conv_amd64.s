@@ -3,20 +3,22 @@
 #include "textflag.h"
 #include "avx512_amd64.h"
 
-// func ConvTile16x16AVX512(k int, a, b *float32, offs *int, c *float32, ldc int, segs *int, nsegs, rows int)
+// func ConvTile8x32AVX512(k int, a, b *float32, offs *int, c *float32, ldc int, segs *int, nsegs, rows int)
 //
-// Computes a 16×16 tile of a convolution without a column matrix: row r
-// of the tile is the dot product over k steps of a packed 16×k sliver a
-// (sixteen floats per step) with the 16 floats at b + offs[step], so the
-// "column matrix" is read straight from the (padded) input. Z0–Z15 hold
-// the tile, one row of output channels per register; each step loads one
-// vector of b through the offset table and broadcasts sixteen scalars of a.
-// The tile is then stored, overwriting, row by row (ldc floats apart,
-// the first rows rows only) through nsegs segments: segs holds pairs
-// (offset in floats from c, 16-bit lane mask), and each segment stores the
-// masked lanes at c + offset, so that lanes falling into the padding are
-// dropped and the others land where their output row is.
-TEXT ·ConvTile16x16AVX512(SB), NOSPLIT, $0-72
+// Computes an 8×32 tile of a convolution without a column matrix: row r
+// of the tile (an output channel) is the dot product over k steps of a
+// packed 8×k sliver a (eight floats per step) with the 32 floats at
+// b + offs[step], so the "column matrix" is read straight from the
+// (padded) input. Each step loads two vectors of b through the offset
+// table and broadcasts eight scalars of a into sixteen fused
+// multiply-adds; Z0–Z15 hold the tile, row r in Z(2r) and Z(2r+1). The
+// tile is then stored, overwriting, row by row (ldc floats apart, the first
+// rows rows only) through nsegs segments: segs holds pairs (offset in
+// floats from c, 32-bit lane mask), and each segment stores the masked
+// lanes at c + offset (the low 16 from Z(2r), the high 16 from Z(2r+1) 16
+// floats on), so that lanes falling into the padding are dropped and the
+// others land where their output row is.
+TEXT ·ConvTile8x32AVX512(SB), NOSPLIT, $0-72
 	MOVQ k+0(FP), CX
 	MOVQ a+8(FP), SI
 	MOVQ b+16(FP), DI
@@ -27,72 +29,85 @@ TEXT ·ConvTile16x16AVX512(SB), NOSPLIT, $0-72
 
 	ZERO16
 
-convloop:
+#define PAIR832(aoff, t, b0, b1, r0, r1) \
+	VBROADCASTSS aoff(SI), t \
+	VFMADD231PS  b0, t, r0 \
+	VFMADD231PS  b1, t, r1
+
+#define STEP832(aoff, b0, b1) \
+	PAIR832(aoff, Z20, b0, b1, Z0, Z1) \
+	PAIR832(aoff+4, Z21, b0, b1, Z2, Z3) \
+	PAIR832(aoff+8, Z22, b0, b1, Z4, Z5) \
+	PAIR832(aoff+12, Z23, b0, b1, Z6, Z7) \
+	PAIR832(aoff+16, Z24, b0, b1, Z8, Z9) \
+	PAIR832(aoff+20, Z25, b0, b1, Z10, Z11) \
+	PAIR832(aoff+24, Z26, b0, b1, Z12, Z13) \
+	PAIR832(aoff+28, Z27, b0, b1, Z14, Z15)
+
+conv832loop:
 	CMPQ CX, $2
-	JL   convtail
+	JL   conv832tail
 	MOVQ (R9), R10
 	MOVQ 8(R9), R11
 	VMOVUPS (DI)(R10*4), Z16
-	VMOVUPS (DI)(R11*4), Z17
-	STEP16(0, Z16)
-	STEP16(64, Z17)
-	ADDQ $128, SI
+	VMOVUPS 64(DI)(R10*4), Z17
+	VMOVUPS (DI)(R11*4), Z18
+	VMOVUPS 64(DI)(R11*4), Z19
+	STEP832(0, Z16, Z17)
+	STEP832(32, Z18, Z19)
+	ADDQ $64, SI
 	ADDQ $16, R9
 	SUBQ $2, CX
-	JMP  convloop
+	JMP  conv832loop
 
-convtail:
+conv832tail:
 	TESTQ CX, CX
-	JE    convstore
+	JE    conv832store
 	MOVQ (R9), R10
 	VMOVUPS (DI)(R10*4), Z16
-	STEP16(0, Z16)
+	VMOVUPS 64(DI)(R10*4), Z17
+	STEP832(0, Z16, Z17)
 
-convstore:
+conv832store:
 	MOVQ segs+48(FP), R11
 	MOVQ nsegs+56(FP), R12
 	MOVQ rows+64(FP), R13
 	TESTQ R13, R13
-	JE    convdone
+	JE    conv832done
 
-convseg:
+conv832seg:
 	TESTQ R12, R12
-	JE    convdone
+	JE    conv832done
 	MOVQ  (R11), AX
 	MOVQ  8(R11), BX
 	KMOVW BX, K1
+	SHRQ  $16, BX
+	KMOVW BX, K2
 	LEAQ  (DX)(AX*4), AX
 	MOVQ  R13, BX
 
-#define CROW(r) \
-	VMOVUPS r, K1, (AX) \
+#define CROW832(r0, r1) \
+	VMOVUPS r0, K1, (AX) \
+	VMOVUPS r1, K2, 64(AX) \
 	ADDQ    R8, AX \
 	DECQ    BX \
-	JZ      convnext
+	JZ      conv832next
 
-	CROW(Z0)
-	CROW(Z1)
-	CROW(Z2)
-	CROW(Z3)
-	CROW(Z4)
-	CROW(Z5)
-	CROW(Z6)
-	CROW(Z7)
-	CROW(Z8)
-	CROW(Z9)
-	CROW(Z10)
-	CROW(Z11)
-	CROW(Z12)
-	CROW(Z13)
-	CROW(Z14)
-	CROW(Z15)
+	CROW832(Z0, Z1)
+	CROW832(Z2, Z3)
+	CROW832(Z4, Z5)
+	CROW832(Z6, Z7)
+	CROW832(Z8, Z9)
+	CROW832(Z10, Z11)
+	CROW832(Z12, Z13)
+	CROW832(Z14, Z15)
 
-convnext:
+conv832next:
 	ADDQ $16, R11
 	DECQ R12
-	JMP  convseg
+	JMP  conv832seg
 
-convdone:
+conv832done:
 	VZEROUPPER
 	RET
 

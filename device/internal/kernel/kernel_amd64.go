@@ -34,16 +34,16 @@ var HasAVX512 = cpu.X86.HasAVX512F
 // HasAVX2 reports whether the CPU runs Sgemm6x16AVX2.
 var HasAVX2 = cpu.X86.HasAVX2 && cpu.X86.HasFMA
 
-// ConvTile16x16AVX512 computes a 16×16 tile of a convolution straight from
-// its padded input: row r of the tile is the sum over k steps of a[16·s+r]
-// times the 16 floats at b+offs[s]. It stores the first rows rows (ldc
-// floats apart) through nsegs segments, segs holding pairs (offset in floats
-// from c, lane mask): each segment writes the masked lanes at c+offset,
-// overwriting. rows is at most 16; every address read must be fully
-// addressable and every masked lane stored in bounds.
+// ConvTile8x32AVX512 computes an 8×32 tile of a convolution straight from
+// its padded input: row r of the tile is the sum over k steps of a[8·s+r]
+// times the 32 floats at b+offs[s]. It stores the first rows rows (ldc
+// floats apart) through nsegs segments, segs holding pairs (offset in
+// floats from c, 32-bit lane mask): each segment writes the masked lanes
+// at c+offset, overwriting. rows is at most 8; every address read must be
+// fully addressable and every masked lane stored in bounds.
 //
 //go:noescape
-func ConvTile16x16AVX512(k int, a, b *float32, offs *int, c *float32, ldc int, segs *int, nsegs, rows int)
+func ConvTile8x32AVX512(k int, a, b *float32, offs *int, c *float32, ldc int, segs *int, nsegs, rows int)
 
 //go:noescape
 func copyRowsAVX512(dst, src *float32, width, rows, ldDst, ldSrc int)

@@ -65,10 +65,11 @@ func scaleAVX512(dst *float32, n int, s float32) {}
 func copyRows16(dst, src *float32, rows, ldDst, ldSrc int) {}
 func copyRows32(dst, src *float32, rows, ldDst, ldSrc int) {}
 
-// ConvTile16x16AVX512 is never called where HasAVX512 is false.
-func ConvTile16x16AVX512(k int, a, b *float32, offs *int, c *float32, ldc int, segs *int, nsegs, rows int) {
+// ConvTile8x32AVX512 is never called where HasAVX512 is false.
+func ConvTile8x32AVX512(k int, a, b *float32, offs *int, c *float32, ldc int, segs *int, nsegs, rows int) {
 	panic("kernel: no AVX-512 kernel on this platform")
 }
+
 func copyRowsAVX512(dst, src *float32, width, rows, ldDst, ldSrc int)                    {}
 func maxPool2x2AVX512(dst *float32, idx *int32, src *float32, oh, w, full, tail, ow int) {}
 func transpose16AVX512(dst *float32, w int, src *float32, ld, lines, cols int)           {}
