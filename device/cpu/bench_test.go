@@ -83,6 +83,8 @@ func BenchmarkCPUConvInference(b *testing.B) {
 		{"7x7-3x224x224-s2", backend.Conv2DParams{N: 1, C: 3, H: 224, W: 224, O: 64, KH: 7, KW: 7, OH: 112, OW: 112, StrideH: 2, StrideW: 2, PadH: 3, PadW: 3, DilH: 1, DilW: 1, Groups: 1}},
 		{"3x3-128x28x28", backend.Conv2DParams{N: 1, C: 128, H: 28, W: 28, O: 128, KH: 3, KW: 3, OH: 28, OW: 28, StrideH: 1, StrideW: 1, PadH: 1, PadW: 1, DilH: 1, DilW: 1, Groups: 1}},
 		{"3x3-256x14x14", backend.Conv2DParams{N: 1, C: 256, H: 14, W: 14, O: 256, KH: 3, KW: 3, OH: 14, OW: 14, StrideH: 1, StrideW: 1, PadH: 1, PadW: 1, DilH: 1, DilW: 1, Groups: 1}},
+		{"3x3-128x28x28-s2", backend.Conv2DParams{N: 1, C: 128, H: 28, W: 28, O: 256, KH: 3, KW: 3, OH: 14, OW: 14, StrideH: 2, StrideW: 2, PadH: 1, PadW: 1, DilH: 1, DilW: 1, Groups: 1}},
+		{"3x3-256x14x14-s2", backend.Conv2DParams{N: 1, C: 256, H: 14, W: 14, O: 512, KH: 3, KW: 3, OH: 7, OW: 7, StrideH: 2, StrideW: 2, PadH: 1, PadW: 1, DilH: 1, DilW: 1, Groups: 1}},
 		{"3x3-512x7x7", backend.Conv2DParams{N: 1, C: 512, H: 7, W: 7, O: 512, KH: 3, KW: 3, OH: 7, OW: 7, StrideH: 1, StrideW: 1, PadH: 1, PadW: 1, DilH: 1, DilW: 1, Groups: 1}},
 	} {
 		p := c.p

@@ -23,14 +23,16 @@ const (
 const cpuIndirectTile = 16
 
 // cpuIndirectStridedRows is the longest column (C/G·KH·KW) of a strided
-// convolution that takes the indirect kernel (see indirectPlan).
-const cpuIndirectStridedRows = 256
+// convolution that takes the indirect kernel (see indirectPlan): 3×3 over
+// 128 channels.
+const cpuIndirectStridedRows = 1152
 
 // cpuIndirectConv computes a convolution without a column matrix (an
 // "indirect" convolution). Each image is copied into zero-padded planes;
 // with strides the padded plane is split into its stride phases, the
 // planes of the pixels (i·SH + ry, j·SW + rx), each Wp = ⌈(W+2·PadW)/SW⌉
-// wide (at stride 1 the one phase is the padded plane). Output (oh, ow) is
+// wide (at stride 1 the one phase is the padded plane, whose rows share
+// their padding columns where they can: Wp = W+PadW). Output (oh, ow) is
 // then computed at "wide" position j = oh·Wp + ow, and the input that row
 // k = (c, kh, kw) of the column matrix holds for it lies at j + offs[k]:
 // in channel c's phase of the tap's offsets modulo the strides, shifted by
@@ -69,10 +71,12 @@ func (cv *cpuConv) indirectPlan() *cpuIndirectConv {
 		return nil
 	}
 	// Strided, the column matrix is smaller than the padded phases times
-	// the kernel's taps, and the GEMM path measures faster, but for a
-	// large kernel over few channels (ResNet's 7×7 stem over 3 channels
-	// runs 1.6 times as fast here; 3×3 over 64 channels 10% slower, a
-	// 1×1 of stride 2 40% slower on the AMD EPYC Zen 4 it was measured on).
+	// the kernel's taps, and the GEMM path measures faster for deep
+	// columns and for 1×1 kernels (ResNet's 3×3 of stride 2 over 256
+	// channels 5–10% faster, a 1×1 of stride 2 40% faster), the indirect
+	// kernel for the others (the 7×7 stem over 3 channels 1.6 times as
+	// fast, 3×3 over 64 channels 10% faster, over 128 2%; on a Zen 5 with
+	// the 8×32 tile).
 	if (p.StrideH != 1 || p.StrideW != 1) && (cv.kk == 1 || cv.rows > cpuIndirectStridedRows) {
 		return nil
 	}
@@ -98,6 +102,14 @@ func newCPUIndirectConv(cv *cpuConv) *cpuIndirectConv {
 	p := cv.p
 	sh, sw := p.StrideH, p.StrideW
 	ic := &cpuIndirectConv{cpuConv: cv, wp: cpuCeilDiv(p.W+2*p.PadW, sw), hp: cpuCeilDiv(p.H+2*p.PadH, sh)}
+	if sh == 1 && sw == 1 && p.PadW <= (p.KW-1)*p.DilW {
+		// Rows share their padding columns: a row's right padding is the
+		// next row's left padding (or the zero rows below the last), so a
+		// row of the plane is W+PadW wide and fewer lanes fall into the
+		// padding (1 in 15 rather than 2 in 16 for a 14-wide image). An
+		// output row, OW = W+2·PadW−(KW−1)·DilW wide, still fits in one.
+		ic.wp = p.W + p.PadW
+	}
 	ic.planeP = sh * sw * ic.wp * ic.hp
 	wide := p.OH * ic.wp
 	ic.tiles = cpuCeilDiv(wide, cpuIndirectNR)

@@ -65,6 +65,7 @@ func TestCPUConv2D(t *testing.T) {
 		"indirect-groups":  cpuConvCase(2, 6, 12, 9, 34, 3, 3, 1, 1, 2, 2, 2, 2, 2),
 		"indirect-farpad":  cpuConvCase(2, 3, 5, 6, 4, 3, 3, 1, 1, 3, 3, 1, 1, 1),
 		"indirect-wide":    cpuConvCase(1, 2, 5, 70, 12, 3, 3, 1, 1, 1, 1, 1, 1, 1),
+		"indirect-strided": cpuConvCase(2, 40, 11, 13, 20, 3, 3, 2, 2, 1, 1, 1, 1, 1),
 		// Weight gradients tap by tap: groups of 16 input channels with
 		// dilation and uneven padding, a partial block of input channels
 		// and of output channels, and a single image (its calls split over
@@ -166,8 +167,9 @@ func TestCPUIndirectConvChosen(t *testing.T) {
 		{cpuConvCase(2, 3, 5, 6, 4, 3, 3, 1, 1, 3, 3, 1, 1, 1), true, false, false},
 		{cpuConvCase(1, 2, 9, 8, 3, 3, 2, 2, 3, 1, 0, 1, 1, 1), true, false, false}, // strided: its phases
 		{cpuConvCase(3, 8, 5, 7, 5, 1, 1, 1, 1, 0, 0, 1, 1, 1), false, false, false},
-		{cpuConvCase(2, 8, 9, 8, 5, 1, 1, 2, 2, 0, 0, 1, 1, 1), false, false, false},  // 1×1 of stride 2
-		{cpuConvCase(1, 30, 9, 9, 5, 3, 3, 2, 2, 1, 1, 1, 1, 1), false, false, false}, // strided, 270 rows
+		{cpuConvCase(2, 8, 9, 8, 5, 1, 1, 2, 2, 0, 0, 1, 1, 1), false, false, false},   // 1×1 of stride 2
+		{cpuConvCase(1, 30, 9, 9, 5, 3, 3, 2, 2, 1, 1, 1, 1, 1), true, false, false},   // strided, 270 rows
+		{cpuConvCase(1, 130, 9, 9, 5, 3, 3, 2, 2, 1, 1, 1, 1, 1), false, false, false}, // strided, 1170 rows
 		{cpuConvCase(2, 32, 9, 11, 20, 3, 3, 1, 1, 1, 2, 2, 1, 2), true, true, true},
 		{cpuConvCase(3, 24, 7, 6, 17, 5, 3, 1, 1, 2, 1, 1, 1, 1), true, true, true},
 		{cpuConvCase(1, 32, 10, 10, 48, 3, 3, 1, 1, 1, 1, 1, 1, 1), true, true, true},
