@@ -3,9 +3,11 @@ package bench
 import (
 	"fmt"
 	"os"
+	"runtime"
 	"testing"
 
 	"github.com/wgtensor/wgtensor/device"
+	"github.com/wgtensor/wgtensor/device/cpu"
 	"github.com/wgtensor/wgtensor/tensor"
 )
 
@@ -76,7 +78,14 @@ func BenchmarkMatMul(b *testing.B) {
 				rng := tensor.NewRNG(1)
 				x, y := tensor.Randn(dev, rng, n, n), tensor.Randn(dev, rng, n, n)
 				run(b, dev, func() *tensor.Tensor { return x.MatMul(y) })
-				b.ReportMetric(2*float64(n*n*n)*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+				gflops := 2 * float64(n*n*n) * float64(b.N) / b.Elapsed().Seconds() / 1e9
+				b.ReportMetric(gflops, "GFLOP/s")
+				if dev.Kind() == device.KindCPU {
+					// The share of the cores' measured FMA peak.
+					if peak := cpu.PeakGFLOPS(runtime.GOMAXPROCS(0)); peak > 0 {
+						b.ReportMetric(100*gflops/peak, "%peak")
+					}
+				}
 			})
 		})
 	}

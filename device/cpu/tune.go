@@ -361,3 +361,23 @@ func cpuPow2Floor(x int) int {
 
 // cpuRoundDown rounds x down to a multiple of m.
 func cpuRoundDown(x, m int) int { return x / m * m }
+
+// PeakGFLOPS returns the float32 rate, in GFLOP/s, of fused multiply-adds
+// on the widest vectors the CPU has, run on threads goroutines at once,
+// measured once per thread count (about 0.1 s) and remembered: the ceiling
+// of the matrix product (0 without vector FMA or assembly).
+func PeakGFLOPS(threads int) float64 {
+	cpuPeaks.Lock()
+	defer cpuPeaks.Unlock()
+	if p, ok := cpuPeaks.m[threads]; ok {
+		return p
+	}
+	p := cpuinfo.PeakGFLOPS(threads, 100*time.Millisecond)
+	cpuPeaks.m[threads] = p
+	return p
+}
+
+var cpuPeaks = struct {
+	sync.Mutex
+	m map[int]float64
+}{m: map[int]float64{}}

@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/wgtensor/wgtensor/device/internal/cpuinfo"
+	"github.com/wgtensor/wgtensor/device/internal/kernel"
 )
 
 // TestCPUBlockings: a product is right with every blocking tuning may
@@ -118,5 +119,8 @@ func TestDescribe(t *testing.T) {
 	assert.Contains(t, s, "L1d")
 	for _, c := range GemmChoices() {
 		assert.NotEmpty(t, c.Kernel)
+	}
+	if kernel.HasAVX2 {
+		assert.Greater(t, PeakGFLOPS(1), 16.0, "one core's FMA peak")
 	}
 }
