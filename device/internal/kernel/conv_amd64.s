@@ -47,6 +47,7 @@ TEXT ·ConvTile8x32AVX512(SB), NOSPLIT, $0-72
 conv832loop:
 	CMPQ CX, $2
 	JL   conv832tail
+	PREFETCHT0 1024(SI) // the weights, 32 steps ahead: frozen weights come from memory
 	MOVQ (R9), R10
 	MOVQ 8(R9), R11
 	VMOVUPS (DI)(R10*4), Z16

@@ -160,6 +160,7 @@ loop512:
 	CMPQ CX, $2
 	JL   tail512
 	PREFETCHT0 512(DI)
+	PREFETCHT0 1024(SI) // A, 21 steps ahead: a convolution's frozen weights come from memory
 	STEP512(0, 0)
 	STEP512(48, 128)
 	ADDQ $96, SI
