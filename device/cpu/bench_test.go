@@ -75,8 +75,14 @@ func BenchmarkCPUConvInference(b *testing.B) {
 		p    backend.Conv2DParams
 	}{
 		{"pointwise-96x56x56-to-24", backend.Conv2DParams{N: 1, C: 96, H: 56, W: 56, O: 24, KH: 1, KW: 1, OH: 56, OW: 56, StrideH: 1, StrideW: 1, DilH: 1, DilW: 1, Groups: 1}},
+		{"pointwise-96x14x14-to-576", backend.Conv2DParams{N: 1, C: 96, H: 14, W: 14, O: 576, KH: 1, KW: 1, OH: 14, OW: 14, StrideH: 1, StrideW: 1, DilH: 1, DilW: 1, Groups: 1}},
+		{"pointwise-16x112x112-to-96", backend.Conv2DParams{N: 1, C: 16, H: 112, W: 112, O: 96, KH: 1, KW: 1, OH: 112, OW: 112, StrideH: 1, StrideW: 1, DilH: 1, DilW: 1, Groups: 1}},
+		{"pointwise-160x7x7-to-960", backend.Conv2DParams{N: 1, C: 160, H: 7, W: 7, O: 960, KH: 1, KW: 1, OH: 7, OW: 7, StrideH: 1, StrideW: 1, DilH: 1, DilW: 1, Groups: 1}},
 		{"pointwise-320x7x7-to-1280", backend.Conv2DParams{N: 1, C: 320, H: 7, W: 7, O: 1280, KH: 1, KW: 1, OH: 7, OW: 7, StrideH: 1, StrideW: 1, DilH: 1, DilW: 1, Groups: 1}},
 		{"depthwise-96x112x112-s2", backend.Conv2DParams{N: 1, C: 96, H: 112, W: 112, O: 96, KH: 3, KW: 3, OH: 56, OW: 56, StrideH: 2, StrideW: 2, PadH: 1, PadW: 1, DilH: 1, DilW: 1, Groups: 96}},
+		{"depthwise-960x7x7", backend.Conv2DParams{N: 1, C: 960, H: 7, W: 7, O: 960, KH: 3, KW: 3, OH: 7, OW: 7, StrideH: 1, StrideW: 1, PadH: 1, PadW: 1, DilH: 1, DilW: 1, Groups: 960}},
+		{"depthwise-144x56x56", backend.Conv2DParams{N: 1, C: 144, H: 56, W: 56, O: 144, KH: 3, KW: 3, OH: 56, OW: 56, StrideH: 1, StrideW: 1, PadH: 1, PadW: 1, DilH: 1, DilW: 1, Groups: 144}},
+		{"depthwise-240x12x12-5x5", backend.Conv2DParams{N: 1, C: 240, H: 12, W: 12, O: 240, KH: 5, KW: 5, OH: 12, OW: 12, StrideH: 1, StrideW: 1, PadH: 2, PadW: 2, DilH: 1, DilW: 1, Groups: 240}},
 		{"3x3-64x56x56", backend.Conv2DParams{N: 1, C: 64, H: 56, W: 56, O: 64, KH: 3, KW: 3, OH: 56, OW: 56, StrideH: 1, StrideW: 1, PadH: 1, PadW: 1, DilH: 1, DilW: 1, Groups: 1}},
 		{"3x3-64x56x56-s2", backend.Conv2DParams{N: 1, C: 64, H: 56, W: 56, O: 128, KH: 3, KW: 3, OH: 28, OW: 28, StrideH: 2, StrideW: 2, PadH: 1, PadW: 1, DilH: 1, DilW: 1, Groups: 1}},
 		{"1x1-64x56x56-s2", backend.Conv2DParams{N: 1, C: 64, H: 56, W: 56, O: 128, KH: 1, KW: 1, OH: 28, OW: 28, StrideH: 2, StrideW: 2, DilH: 1, DilW: 1, Groups: 1}},

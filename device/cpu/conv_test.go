@@ -77,6 +77,9 @@ func TestCPUConv2D(t *testing.T) {
 		// phases), dilation, uneven and far padding, rows longer than a
 		// vector step, a 5×5 kernel, and many channels split over the cores.
 		"depthwise-stride2":  cpuConvCase(2, 6, 13, 21, 6, 3, 3, 2, 2, 1, 1, 1, 1, 6),
+		"depthwise-5x5-wide": cpuConvCase(2, 7, 9, 20, 7, 5, 5, 1, 1, 2, 2, 1, 1, 7),
+		"depthwise-wide":     cpuConvCase(1, 3, 5, 40, 3, 3, 3, 1, 1, 1, 1, 1, 1, 3),
+		"depthwise-uneven1":  cpuConvCase(1, 4, 6, 9, 4, 3, 5, 1, 1, 0, 2, 1, 1, 4),
 		"depthwise-stride3":  cpuConvCase(1, 3, 10, 17, 3, 3, 3, 3, 3, 1, 1, 1, 1, 3),
 		"depthwise-dilated":  cpuConvCase(2, 4, 12, 19, 4, 3, 3, 1, 1, 2, 2, 2, 2, 4),
 		"depthwise-uneven":   cpuConvCase(1, 5, 9, 33, 5, 5, 3, 2, 1, 2, 0, 1, 2, 5),
@@ -134,6 +137,14 @@ func TestCPUConv2D(t *testing.T) {
 			}
 			h.d.Conv2D(out, x, w, p, backend.Epilogue{Bias: h.f32(bd), HardSwish: true, Affine: true, Scale: 1.5, Shift: -0.25})
 			cpuCheckMag(t, "forward with hard swish and affine epilogue", fused, fmag, h.readF(out))
+			// A bias and a clamp alone (which a depthwise kernel applies
+			// as it stores).
+			for i := range fused {
+				v := y[i] + float64(bd[i/(p.OH*p.OW)%p.O])
+				fused[i], fmag[i] = min(max(v, 0), 0.5), ymag[i]+1
+			}
+			h.d.Conv2D(out, x, w, p, backend.Epilogue{Bias: h.f32(bd), Clamp: true, Lo: 0, Hi: 0.5})
+			cpuCheckMag(t, "forward with bias and clamp", fused, fmag, h.readF(out))
 			// Frozen weights: their packed or transposed forms are kept.
 			frozen := h.f32(wd)
 			h.d.(backend.Freezer).Freeze(frozen)

@@ -1,6 +1,9 @@
 package kernel
 
-import "unsafe"
+import (
+	"math"
+	"unsafe"
+)
 
 // ArithOp names an elementwise float32 operation that Arith vectorises.
 type ArithOp uint8
@@ -133,6 +136,61 @@ func Epilogue(dst, res []float32, e *EpilogueArgs) int {
 	}
 	epilogueAVX2(unsafe.SliceData(dst), r, n, e)
 	return n
+}
+
+// DepthwiseMasks returns the masks of DepthwiseS1 for a plane wd wide,
+// an output ow wide and a kernel kw wide with padW columns of padding on
+// the left: per chunk of 16 output columns, for each tap column kx the
+// lanes whose input column lies in the plane, then the lanes in the output.
+func DepthwiseMasks(wd, ow, kw, padW int) []int {
+	chunks := (ow + 15) / 16
+	masks := make([]int, 0, chunks*(kw+1))
+	for c := range chunks {
+		lane := func(ok func(x int) bool) int {
+			m := 0
+			for l := range 16 {
+				if x := 16*c + l; x < ow && ok(x) {
+					m |= 1 << l
+				}
+			}
+			return m
+		}
+		for kx := range kw {
+			masks = append(masks, lane(func(x int) bool { in := x + kx - padW; return in >= 0 && in < wd }))
+		}
+		masks = append(masks, lane(func(int) bool { return true }))
+	}
+	return masks
+}
+
+// DepthwiseS1 writes the depthwise convolution of stride 1 (no dilation)
+// of one channel into dst (oh×ow), reading its h×wd plane src and its
+// kh×kw weights w, with padH rows and padW columns of zero padding, and
+// masks from DepthwiseMasks, then applies min(max(sum + bias, lo), hi) to
+// each output (bias 0 and infinite bounds leave the sums). It reports
+// whether it could: only with AVX-512. It checks that the slices hold
+// what it reads and writes.
+func DepthwiseS1(dst, src, w []float32, masks []int, h, wd, oh, ow, kh, kw, padH, padW int, bias, lo, hi float32) bool {
+	chunks := (ow + 15) / 16
+	if !HasAVX512 || oh <= 0 || ow <= 0 || kh <= 0 || kw <= 0 || h <= 0 || wd <= 0 {
+		return false
+	}
+	if len(masks) != chunks*(kw+1) || len(src) < h*wd || len(dst) < oh*ow || len(w) < kh*kw {
+		panic("kernel: DepthwiseS1: slices too short for the shapes")
+	}
+	if kh == 3 && kw == 3 {
+		depthwise3x3S1AVX512(unsafe.SliceData(dst), unsafe.SliceData(src), unsafe.SliceData(w), unsafe.SliceData(masks),
+			h, wd, oh, ow, padH, padW, chunks, bias, lo, hi)
+		return true
+	}
+	depthwiseS1AVX512(unsafe.SliceData(dst), unsafe.SliceData(src), unsafe.SliceData(w), unsafe.SliceData(masks),
+		h, wd, oh, ow, kh, kw, padH, padW, chunks)
+	if bias != 0 || !math.IsInf(float64(lo), -1) || !math.IsInf(float64(hi), 1) {
+		for i, v := range dst[:oh*ow] {
+			dst[i] = min(max(v+bias, lo), hi)
+		}
+	}
+	return true
 }
 
 // Depthwise writes dst[j] = Σ over taps t of w[t]·src[offs[t] + j], the

@@ -162,6 +162,229 @@ copynext:
 	VZEROUPPER
 	RET
 
+// func depthwiseS1AVX512(dst, src, w *float32, masks *int, h, wd, oh, ow, kh, kw, padH, padW, chunks int)
+//
+// A depthwise convolution of stride 1 of one channel, read straight from
+// its h×wd plane src: output row oy, in chunks of 16 columns, is the sum
+// over the taps (ky, kx) whose input row iy = oy+ky−padH lies in the plane
+// of w[ky·kw+kx] times the 16 inputs of row iy from column 16·chunk+kx−padW
+// on, loaded under the chunk's mask for kx (zero where the column falls
+// outside the plane or the output), and is stored under the chunk's store
+// mask. masks holds, per chunk, kw load masks then the store mask.
+TEXT ·depthwiseS1AVX512(SB), NOSPLIT, $0-104
+	MOVQ dst+0(FP), DI
+	MOVQ src+8(FP), SI
+	MOVQ w+16(FP), R10
+	MOVQ masks+24(FP), R9
+	XORQ R11, R11 // oy
+
+dsrow:
+	CMPQ R11, oh+48(FP)
+	JGE  dsdone
+	XORQ R12, R12 // chunk
+
+dschunk:
+	CMPQ   R12, chunks+96(FP)
+	JGE    dsnextrow
+	VPXORD Z0, Z0, Z0
+	VPXORD Z3, Z3, Z3
+	MOVQ   kw+72(FP), DX
+	INCQ   DX
+	IMULQ  R12, DX
+	LEAQ   (R9)(DX*8), DX // the chunk's masks
+	XORQ   R13, R13       // ky
+
+dsky:
+	CMPQ R13, kh+64(FP)
+	JGE  dsstore
+	MOVQ R11, AX
+	ADDQ R13, AX
+	SUBQ padH+80(FP), AX // iy
+	JL   dsnextky
+	CMPQ AX, h+32(FP)
+	JGE  dsnextky
+	IMULQ wd+40(FP), AX
+	MOVQ  R12, BX
+	SHLQ  $4, BX
+	ADDQ  BX, AX
+	SUBQ  padW+88(FP), AX
+	LEAQ  (SI)(AX*4), BX  // input row iy from the chunk's first tap column
+	MOVQ  R13, CX
+	IMULQ kw+72(FP), CX
+	LEAQ  (R10)(CX*4), CX // the weights of row ky
+	XORQ  R14, R14        // kx
+
+dskx:
+	// Two taps a step into two sums, so that the sums' chains are half
+	// as long.
+	MOVQ         kw+72(FP), AX
+	SUBQ         R14, AX
+	CMPQ         AX, $2
+	JL           dskxlast
+	MOVQ         (DX)(R14*8), AX
+	KMOVW        AX, K1
+	MOVQ         8(DX)(R14*8), AX
+	KMOVW        AX, K2
+	VMOVUPS.Z    (BX)(R14*4), K1, Z1
+	VMOVUPS.Z    4(BX)(R14*4), K2, Z4
+	VBROADCASTSS (CX)(R14*4), Z2
+	VBROADCASTSS 4(CX)(R14*4), Z5
+	VFMADD231PS  Z1, Z2, Z0
+	VFMADD231PS  Z4, Z5, Z3
+	ADDQ         $2, R14
+	JMP          dskx
+
+dskxlast:
+	CMPQ         R14, kw+72(FP)
+	JGE          dsnextky
+	MOVQ         (DX)(R14*8), AX
+	KMOVW        AX, K1
+	VMOVUPS.Z    (BX)(R14*4), K1, Z1
+	VBROADCASTSS (CX)(R14*4), Z2
+	VFMADD231PS  Z1, Z2, Z0
+
+dsnextky:
+	INCQ R13
+	JMP  dsky
+
+dsstore:
+	VADDPS Z3, Z0, Z0
+	MOVQ   kw+72(FP), AX
+	MOVQ   (DX)(AX*8), AX
+	KMOVW  AX, K1
+	MOVQ   R11, AX
+	IMULQ  ow+56(FP), AX
+	MOVQ   R12, BX
+	SHLQ   $4, BX
+	ADDQ   BX, AX
+	VMOVUPS Z0, K1, (DI)(AX*4)
+	INCQ   R12
+	JMP    dschunk
+
+dsnextrow:
+	INCQ R11
+	JMP  dsrow
+
+dsdone:
+	VZEROUPPER
+	RET
+
+// func depthwise3x3S1AVX512(dst, src, w *float32, masks *int, h, wd, oh, ow, padH, padW, chunks int, bias, lo, hi float32)
+//
+// depthwiseS1AVX512 for a 3×3 kernel, with the nine weights in Z7–Z15,
+// a chunk's masks in K1–K4, three sums, and the epilogue min(max(sum +
+// bias, lo), hi) applied before the store.
+TEXT ·depthwise3x3S1AVX512(SB), NOSPLIT, $0-100
+	MOVQ         dst+0(FP), DI
+	MOVQ         src+8(FP), SI
+	MOVQ         w+16(FP), R10
+	MOVQ         masks+24(FP), R9
+	MOVQ         h+32(FP), R8
+	VBROADCASTSS 0(R10), Z7
+	VBROADCASTSS 4(R10), Z8
+	VBROADCASTSS 8(R10), Z9
+	VBROADCASTSS 12(R10), Z10
+	VBROADCASTSS 16(R10), Z11
+	VBROADCASTSS 20(R10), Z12
+	VBROADCASTSS 24(R10), Z13
+	VBROADCASTSS 28(R10), Z14
+	VBROADCASTSS 32(R10), Z15
+	VBROADCASTSS bias+88(FP), Z16
+	VBROADCASTSS lo+92(FP), Z17
+	VBROADCASTSS hi+96(FP), Z18
+	XORQ         R11, R11 // oy
+
+d3row:
+	CMPQ R11, oh+48(FP)
+	JGE  d3done
+	XORQ R12, R12 // chunk
+
+d3chunk:
+	CMPQ   R12, chunks+80(FP)
+	JGE    d3nextrow
+	MOVQ   R12, DX
+	SHLQ   $5, DX
+	ADDQ   R9, DX // the chunk's four masks
+	MOVQ   (DX), AX
+	KMOVW  AX, K1
+	MOVQ   8(DX), AX
+	KMOVW  AX, K2
+	MOVQ   16(DX), AX
+	KMOVW  AX, K3
+	MOVQ   24(DX), AX
+	KMOVW  AX, K4
+	VPXORD Z0, Z0, Z0
+	VPXORD Z3, Z3, Z3
+	VPXORD Z6, Z6, Z6
+	// BX: row oy−padH of the input from the chunk's first tap column;
+	// R13: that row's index.
+	MOVQ  R11, R13
+	SUBQ  padH+64(FP), R13
+	MOVQ  R13, AX
+	IMULQ wd+40(FP), AX
+	MOVQ  R12, CX
+	SHLQ  $4, CX
+	ADDQ  CX, AX
+	SUBQ  padW+72(FP), AX
+	LEAQ  (SI)(AX*4), BX
+	MOVQ  wd+40(FP), CX
+	SHLQ  $2, CX // bytes per input row
+
+#define D3ROW(wa, wb, wc) \
+	VMOVUPS.Z   (BX), K1, Z1 \
+	VMOVUPS.Z   4(BX), K2, Z2 \
+	VMOVUPS.Z   8(BX), K3, Z4 \
+	VFMADD231PS Z1, wa, Z0 \
+	VFMADD231PS Z2, wb, Z3 \
+	VFMADD231PS Z4, wc, Z6
+
+	TESTQ R13, R13
+	JL    d3row1
+	CMPQ  R13, R8
+	JGE   d3row1
+	D3ROW(Z7, Z8, Z9)
+
+d3row1:
+	ADDQ  CX, BX
+	INCQ  R13
+	TESTQ R13, R13
+	JL    d3row2
+	CMPQ  R13, R8
+	JGE   d3row2
+	D3ROW(Z10, Z11, Z12)
+
+d3row2:
+	ADDQ  CX, BX
+	INCQ  R13
+	TESTQ R13, R13
+	JL    d3store
+	CMPQ  R13, R8
+	JGE   d3store
+	D3ROW(Z13, Z14, Z15)
+
+d3store:
+	VADDPS  Z3, Z0, Z0
+	VADDPS  Z6, Z0, Z0
+	VADDPS  Z16, Z0, Z0
+	VMAXPS  Z0, Z17, Z0 // max(lo, x): a NaN x stays NaN
+	VMINPS  Z0, Z18, Z0
+	MOVQ    R11, AX
+	IMULQ   ow+56(FP), AX
+	MOVQ    R12, CX
+	SHLQ    $4, CX
+	ADDQ    CX, AX
+	VMOVUPS Z0, K4, (DI)(AX*4)
+	INCQ    R12
+	JMP     d3chunk
+
+d3nextrow:
+	INCQ R11
+	JMP  d3row
+
+d3done:
+	VZEROUPPER
+	RET
+
 // func depthwiseAVX512(dst, src *float32, offs *int, w *float32, taps, n int)
 //
 // dst[j] = Σ over t < taps of w[t]·src[offs[t] + j] for j < n, a multiple
