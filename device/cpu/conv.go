@@ -58,6 +58,7 @@ func (d *cpuDevice) Conv2D(dst, x, w backend.Buffer, p backend.Conv2DParams, e b
 		defer cpuScratchFree.put(scratch)
 		wt = cv.transposedWeights(scratch.buf, cpuFloats(w))
 	}
+	tileEpi := ep.tiles(cv.og)
 	cpuTasks(p.N, workers, func(wk, n int) {
 		g := &cpuGemm{
 			batch: p.Groups, m: cv.og, n: cv.l, k: cv.rows,
@@ -66,12 +67,15 @@ func (d *cpuDevice) Conv2D(dst, x, w backend.Buffer, p backend.Conv2DParams, e b
 			c: od, cOff: n * p.O * cv.l, ldc: cv.l, cStep: cv.og * cv.l,
 		}
 		if ep != nil {
-			// Each block of the output as soon as it is complete.
+			// Each block of the output as soon as it is complete; the
+			// kernel applies an epilogue without a residual to each tile
+			// as it stores it, where it can.
 			g.post = func(group, r0, r1, j0, j1 int) {
 				for r := r0; r < r1; r++ {
 					ep.plane(od, n, group*cv.og+r, j0, j1)
 				}
 			}
+			g.epi = tileEpi
 		}
 		g.run(workers == 1)
 	})

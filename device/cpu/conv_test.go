@@ -40,6 +40,8 @@ func TestCPUConv2D(t *testing.T) {
 		"1x1":              cpuConvCase(3, 8, 5, 7, 5, 1, 1, 1, 1, 0, 0, 1, 1, 1),
 		"1x1-groups":       cpuConvCase(2, 8, 5, 7, 6, 1, 1, 1, 1, 0, 0, 1, 1, 2),
 		"1x1-stride":       cpuConvCase(1, 3, 7, 7, 2, 1, 1, 2, 2, 0, 0, 1, 1, 1),
+		"1x1-wide":         cpuConvCase(2, 24, 9, 9, 40, 1, 1, 1, 1, 0, 0, 1, 1, 1), // full tiles and edges
+		"1x1-groups-wide":  cpuConvCase(1, 32, 8, 8, 48, 1, 1, 1, 1, 0, 0, 1, 1, 2),
 		"big-padding":      cpuConvCase(1, 2, 4, 5, 3, 3, 3, 1, 2, 2, 2, 1, 1, 1),
 		"same-width":       cpuConvCase(2, 3, 7, 6, 4, 5, 3, 1, 1, 1, 1, 1, 1, 1),
 		"same-dilated":     cpuConvCase(1, 2, 5, 9, 3, 3, 3, 1, 1, 0, 4, 1, 2, 1),

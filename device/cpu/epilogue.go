@@ -73,3 +73,18 @@ func (ce *cpuEpilogue) image(out []float32, n, lo, hi int) {
 		ce.plane(out, n, c, lo, hi)
 	}
 }
+
+// tiles returns the epilogue as GEMM kernels apply it to the tiles of a
+// convolution's output, whose rows are its channels, the product of group
+// g holding channels g·step on, or nil when there is none or it adds a
+// residual, which they do not read.
+func (ce *cpuEpilogue) tiles(step int) *cpuGemmEpilogue {
+	if ce == nil || ce.res != nil {
+		return nil
+	}
+	bias := ce.bias
+	if bias == nil {
+		bias = make([]float32, ce.o)
+	}
+	return &cpuGemmEpilogue{bias: bias, step: step, args: ce.args}
+}

@@ -8,8 +8,10 @@ import (
 
 func init() {
 	avx2 := cpuMicro{mr: 6, nr: 16, name: "avx2+fma 6x16", fn: cpuAsm(6, 16, kernel.Sgemm6x16AVX2)}
-	wide := cpuMicro{mr: 12, nr: 32, name: "avx512 12x32", fn: cpuAsm(12, 32, kernel.Sgemm12x32AVX512)}
-	tall := cpuMicro{mr: 16, nr: 16, name: "avx512 16x16", fn: cpuAsm(16, 16, kernel.Sgemm16x16AVX512)}
+	wide := cpuMicro{mr: 12, nr: 32, name: "avx512 12x32", fn: cpuAsm(12, 32, cpuNoEpilogue(kernel.Sgemm12x32AVX512)),
+		epi: cpuAsmEpilogue(12, 32, kernel.Sgemm12x32AVX512)}
+	tall := cpuMicro{mr: 16, nr: 16, name: "avx512 16x16", fn: cpuAsm(16, 16, cpuNoEpilogue(kernel.Sgemm16x16AVX512)),
+		epi: cpuAsmEpilogue(16, 16, kernel.Sgemm16x16AVX512)}
 	switch {
 	case kernel.HasAVX512:
 		cpuKernels = append([]cpuMicro{wide, tall, avx2}, cpuKernels...)
@@ -29,5 +31,25 @@ func cpuAsm(mr, nr int, f func(k int, a, b, c *float32, ldc int, add bool)) func
 		_ = b[nr*max(k, 1)-1]
 		_ = c[(mr-1)*ldc+nr-1]
 		f(k, unsafe.SliceData(a), unsafe.SliceData(b), unsafe.SliceData(c), ldc, add)
+	}
+}
+
+// cpuAsmKernel is an assembly kernel that takes an epilogue.
+type cpuAsmKernel = func(k int, a, b, c *float32, ldc int, add bool, bias *float32, epi *kernel.EpilogueArgs)
+
+// cpuNoEpilogue is f without its epilogue.
+func cpuNoEpilogue(f cpuAsmKernel) func(k int, a, b, c *float32, ldc int, add bool) {
+	return func(k int, a, b, c *float32, ldc int, add bool) { f(k, a, b, c, ldc, add, nil, nil) }
+}
+
+// cpuAsmEpilogue is cpuAsm for the kernel f with its epilogue: bias holds
+// the tile's mr per-row biases.
+func cpuAsmEpilogue(mr, nr int, f cpuAsmKernel) func(k int, a, b, c []float32, ldc int, add bool, bias []float32, e *kernel.EpilogueArgs) {
+	return func(k int, a, b, c []float32, ldc int, add bool, bias []float32, e *kernel.EpilogueArgs) {
+		_ = a[mr*max(k, 1)-1]
+		_ = b[nr*max(k, 1)-1]
+		_ = c[(mr-1)*ldc+nr-1]
+		_ = bias[mr-1]
+		f(k, unsafe.SliceData(a), unsafe.SliceData(b), unsafe.SliceData(c), ldc, add, unsafe.SliceData(bias), e)
 	}
 }

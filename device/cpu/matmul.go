@@ -21,6 +21,9 @@ type cpuMicro struct {
 	mr, nr int
 	name   string
 	fn     func(k int, a, b, c []float32, ldc int, add bool)
+	// epi, where the kernel has one, is fn followed by an epilogue on
+	// each row r of the tile, with bias[r] for its bias.
+	epi func(k int, a, b, c []float32, ldc int, add bool, bias []float32, e *kernel.EpilogueArgs)
 }
 
 // cpuPortable is the micro-kernel written in Go, for every platform.
@@ -92,6 +95,18 @@ type cpuGemm struct {
 	// shared holds all of a packed once, block after block, when every
 	// panel of columns would otherwise pack it again (see packShared).
 	shared []float32
+	// epi, when set, is an epilogue that the kernel applies to each tile
+	// of C as it stores its final sums (in place of post, which the caller
+	// sets too, for kernels without one).
+	epi *cpuGemmEpilogue
+}
+
+// cpuGemmEpilogue is the epilogue of a product's rows: row r of batch
+// element l takes bias[l·step + r], then args's clamp and other steps.
+type cpuGemmEpilogue struct {
+	bias []float32
+	step int
+	args kernel.EpilogueArgs
 }
 
 // cpuGemmScratch holds one goroutine's packed panels, and the tile that
@@ -196,6 +211,13 @@ func (g *cpuGemm) runWith(workers int) {
 		bl = cpuTune.blocking(g.m, g.n, g.k, workers, g.aPacks != nil || g.bPacks != nil)
 	}
 	g.kern = bl.kern
+	if g.epi != nil {
+		if g.kern.epi != nil && g.k > 0 {
+			g.post = nil
+		} else {
+			g.epi = nil
+		}
+	}
 	g.chooseBlocks(bl, workers)
 	scratch := make([]*cpuGemmScratch, workers)
 	for w := range scratch {
@@ -303,7 +325,11 @@ func (g *cpuGemm) panel(s *cpuGemmScratch, t int) {
 		for i0 := m0; i0 < m1; i0 += g.mc {
 			mb := min(g.mc, m1-i0)
 			pa := g.packA(s.a, a, l, i0, p0, mb, kb)
-			cpuMacroKernel(g.kern, pa, pb, c[i0*g.ldc+j0:], g.ldc, mb, nb, kb, add, &s.tile)
+			var bias []float32
+			if g.epi != nil && p0+kb == g.k {
+				bias = g.epi.bias[l*g.epi.step+i0:]
+			}
+			cpuMacroKernel(g.kern, pa, pb, c[i0*g.ldc+j0:], g.ldc, mb, nb, kb, add, &s.tile, g.epi, bias)
 		}
 	}
 	if g.post != nil {
@@ -444,27 +470,40 @@ func cpuInterleave(dst []float32, w int, data []float32, off, ld, lines, kb int)
 // cpuMacroKernel adds the product of the packed mb×kb block pa and kb×nb
 // panel pb to c (or with add false stores it there), whose rows have
 // stride ldc, tile by tile with the micro-kernel k; edge tiles go through a
-// scratch tile.
-func cpuMacroKernel(k cpuMicro, pa, pb, c []float32, ldc, mb, nb, kb int, add bool, tile *[cpuMaxTile]float32) {
+// scratch tile. With bias not nil (the last panel of K of a product with
+// an epilogue) each row r then goes through epi with bias[r].
+func cpuMacroKernel(k cpuMicro, pa, pb, c []float32, ldc, mb, nb, kb int, add bool, tile *[cpuMaxTile]float32, epi *cpuGemmEpilogue, bias []float32) {
 	mr, nr := k.mr, k.nr
 	for ir := 0; ir < mb; ir += mr {
 		as := pa[ir*kb : (ir+mr)*kb]
 		for jr := 0; jr < nb; jr += nr {
 			bs := pb[jr*kb : (jr+nr)*kb]
 			if ir+mr <= mb && jr+nr <= nb {
-				k.fn(kb, as, bs, c[ir*ldc+jr:], ldc, add)
+				if bias != nil {
+					k.epi(kb, as, bs, c[ir*ldc+jr:], ldc, add, bias[ir:ir+mr], &epi.args)
+				} else {
+					k.fn(kb, as, bs, c[ir*ldc+jr:], ldc, add)
+				}
 				continue
 			}
 			t := tile[:mr*nr]
 			k.fn(kb, as, bs, t, nr, false)
 			for r := range min(mr, mb-ir) {
 				row, tr := c[(ir+r)*ldc+jr:][:min(nr, nb-jr)], t[r*nr:]
-				if !add {
+				switch {
+				case !add:
 					copy(row, tr)
-					continue
+				default:
+					for q := range row {
+						row[q] += tr[q]
+					}
 				}
-				for q := range row {
-					row[q] += tr[q]
+				if bias != nil {
+					args := epi.args
+					args.Bias = bias[ir+r]
+					for q, v := range row {
+						row[q] = args.Step(v, 0)
+					}
 				}
 			}
 		}

@@ -70,3 +70,57 @@
 	VMOVUPS r0, (DX) \
 	VMOVUPS r1, 64(DX) \
 	ADDQ R8, DX
+
+// The epilogue of the GEMM kernels (see EpilogueArgs, whose fields R11
+// points at: Lo at 4, Hi at 8, Scale at 12, Shift at 16, A at 20, B at 24,
+// One at 28, Flags at 32), applied to the rows of a tile in registers.
+// R10 points at the tile's per-row biases, Z24 and Z25 hold Lo and Hi.
+
+// ADDC512 adds the two vectors of a row of C at R9 to r0, r1 and steps R9
+// to the next row; ADDC1 the one vector of a 16-wide row.
+#define ADDC512(r0, r1) \
+	VADDPS (R9), r0, r0 \
+	VADDPS 64(R9), r1, r1 \
+	ADDQ R8, R9
+
+#define ADDC1(r) \
+	VADDPS (R9), r, r \
+	ADDQ R8, R9
+
+// BIASCLAMP2 adds the bias at boff(R10) to a row of two vectors and clamps
+// it to [Lo, Hi], a NaN staying NaN; BIASCLAMP1 for one vector.
+#define BIASCLAMP2(r0, r1, boff) \
+	VBROADCASTSS boff(R10), Z26 \
+	VADDPS Z26, r0, r0 \
+	VADDPS Z26, r1, r1 \
+	VMAXPS r0, Z24, r0 \
+	VMAXPS r1, Z24, r1 \
+	VMINPS r0, Z25, r0 \
+	VMINPS r1, Z25, r1
+
+#define BIASCLAMP1(r, boff) \
+	VBROADCASTSS boff(R10), Z26 \
+	VADDPS Z26, r, r \
+	VMAXPS r, Z24, r \
+	VMINPS r, Z25, r
+
+// EPIHSCONST loads the hard sigmoid's constants: A, B, One and zero in
+// Z28–Z31.
+#define EPIHSCONST \
+	VBROADCASTSS 20(R11), Z28 \
+	VBROADCASTSS 24(R11), Z29 \
+	VBROADCASTSS 28(R11), Z30 \
+	VPXORD Z31, Z31, Z31
+
+// HARDSWISH multiplies r by min(max(r·A + B, 0), 1).
+#define HARDSWISH(r) \
+	VMULPS Z28, r, Z26 \
+	VADDPS Z29, Z26, Z26 \
+	VMAXPS Z26, Z31, Z26 \
+	VMINPS Z26, Z30, Z26 \
+	VMULPS Z26, r, r
+
+// AFFINE makes r r·Scale + Shift, with Scale in Z26 and Shift in Z27.
+#define AFFINE(r) \
+	VMULPS Z26, r, r \
+	VADDPS Z27, r, r

@@ -16,17 +16,22 @@ func Sgemm6x16AVX2(k int, a, b, c *float32, ldc int, add bool)
 
 // Sgemm12x32AVX512 adds to the 12×32 tile of c (rows ldc floats apart), or
 // with add false stores into it, the product of a packed 12×k sliver a and
-// a packed k×32 sliver b, with AVX-512. k must be positive and the slivers and tile fully addressable.
+// a packed k×32 sliver b, with AVX-512. With epi not nil, each row r of the
+// result then goes through the epilogue epi with bias[r] for its bias
+// (epi.Bias is not read) before it is stored. k must be positive and the
+// slivers, tile and biases fully addressable.
 //
 //go:noescape
-func Sgemm12x32AVX512(k int, a, b, c *float32, ldc int, add bool)
+func Sgemm12x32AVX512(k int, a, b, c *float32, ldc int, add bool, bias *float32, epi *EpilogueArgs)
 
 // Sgemm16x16AVX512 adds to the 16×16 tile of c (rows ldc floats apart), or
 // with add false stores into it, the product of a packed 16×k sliver a and
-// a packed k×16 sliver b, with AVX-512. k must be positive and the slivers and tile fully addressable.
+// a packed k×16 sliver b, with AVX-512, and with epi not nil applies the
+// epilogue as Sgemm12x32AVX512 does. k must be positive and the slivers,
+// tile and biases fully addressable.
 //
 //go:noescape
-func Sgemm16x16AVX512(k int, a, b, c *float32, ldc int, add bool)
+func Sgemm16x16AVX512(k int, a, b, c *float32, ldc int, add bool, bias *float32, epi *EpilogueArgs)
 
 // HasAVX512 reports whether the CPU runs the AVX-512 kernels.
 var HasAVX512 = cpu.X86.HasAVX512F

@@ -11,12 +11,12 @@ const HasAVX2 = false
 const HasAVX512 = false
 
 // Sgemm12x32AVX512 is never called where HasAVX512 is false.
-func Sgemm12x32AVX512(k int, a, b, c *float32, ldc int, add bool) {
+func Sgemm12x32AVX512(k int, a, b, c *float32, ldc int, add bool, bias *float32, epi *EpilogueArgs) {
 	panic("kernel: no AVX-512 kernel on this platform")
 }
 
 // Sgemm16x16AVX512 is never called where HasAVX512 is false.
-func Sgemm16x16AVX512(k int, a, b, c *float32, ldc int, add bool) {
+func Sgemm16x16AVX512(k int, a, b, c *float32, ldc int, add bool, bias *float32, epi *EpilogueArgs) {
 	panic("kernel: no AVX-512 kernel on this platform")
 }
 
