@@ -8,6 +8,7 @@ import (
 	"os"
 
 	"github.com/wgtensor/wgtensor/device"
+	"github.com/wgtensor/wgtensor/device/cpu"
 	"github.com/wgtensor/wgtensor/tensor/selfcheck"
 )
 
@@ -16,6 +17,10 @@ func main() {
 	fmt.Println("devices:")
 	for _, d := range devs {
 		fmt.Printf("  %s\n", d.Name())
+		if d.Kind() == device.KindCPU {
+			// The CPU as its kernels see it, and the GEMM kernels they chose.
+			fmt.Printf("    %s\n", cpu.Describe())
+		}
 		if desc, ok := d.(device.Describer); ok {
 			c := desc.Capabilities()
 			subgroups := "no subgroup operations"
