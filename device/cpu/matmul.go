@@ -237,8 +237,14 @@ func (g *cpuGemm) runWith(workers int) {
 	}
 }
 
-// cpuSharedMax bounds the floats of a shared packed A (64 MiB).
-const cpuSharedMax = 16 << 20
+// cpuSharedMax bounds the floats of a shared packed A (64 MiB), and
+// cpuSharedMin is the smallest A packed once for all panels: packing a
+// smaller one again costs less than the hand-off of a separate packing
+// pass (MatMul 128 took 45% longer with it).
+const (
+	cpuSharedMax = 16 << 20
+	cpuSharedMin = 1 << 17
+)
 
 // cpuSharedFree keeps the space of shared packed As between products.
 var cpuSharedFree = newCPUFreeList[[]float32](2)
@@ -249,7 +255,7 @@ var cpuSharedFree = newCPUFreeList[[]float32](2)
 // blocks: with panels of 256 columns, a 1024×1024 product packed A four
 // times. It returns the space to give back, or nil.
 func (g *cpuGemm) packShared(workers int) *[]float32 {
-	if g.aPacks != nil || g.nBlocks < 2 || g.mTasks != 1 {
+	if g.aPacks != nil || g.nBlocks < 2 || g.mTasks != 1 || g.m*g.k < cpuSharedMin {
 		return nil
 	}
 	nk, nm := cpuCeilDiv(g.k, g.kc), cpuCeilDiv(g.m, g.mc)

@@ -53,11 +53,11 @@ const (
 // cpuDefaultBlocking returns the blocking of products that are not tuned,
 // from the caches: a packed kc×nr sliver of B takes about two thirds of
 // L1 (a 12×32 kernel on a 48 KiB L1 reads 256 steps of 32 floats), an
-// mc×kc block of A about a fifth of L2, with nc 512 columns.
+// mc×256 block of A about a fifth of L2, with nc 512 columns.
 func cpuDefaultBlocking(info cpuinfo.Info, kern cpuMicro) cpuBlocking {
 	kc := cpuPow2Floor(info.L1D * 2 / 3 / (4 * kern.nr))
 	kc = min(max(kc, 128), 512)
-	mc := cpuRoundDown(info.L2/5/(4*kc), 48)
+	mc := cpuRoundDown(info.L2/5/(4*256), 48)
 	mc = min(max(mc, 48), 144)
 	return cpuBlocking{kern: kern, kc: kc, mc: mc, nc: 512}
 }
