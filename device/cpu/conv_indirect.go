@@ -208,17 +208,21 @@ func (ic *cpuIndirectConv) tilesOf(out, pad, packed []float32, n, lo, hi int) {
 	if len(out) < (n+1)*p.O*ic.l {
 		panic("device: indirect convolution output out of range")
 	}
+	// Tile by tile, every sliver of output channels: the inputs a tile
+	// reads stay in L1 while the slivers' weights stream through it (with
+	// slivers outside, each tile's inputs came from L2 for every sliver:
+	// ResNet's 64-channel layers ran 20% slower).
 	for g := range p.Groups {
-		for s := range ic.slivers {
-			rows := min(cpuIndirectMR, ic.og-s*cpuIndirectMR)
-			c := &out[(n*p.O+g*ic.og+s*cpuIndirectMR)*ic.l]
-			a := &packed[g*per+s*ic.rows*cpuIndirectMR]
-			for t := lo; t < hi; t++ {
-				segs := ic.segs[2*ic.starts[t] : 2*ic.starts[t+1]]
-				if len(segs) == 0 {
-					continue
-				}
-				b := &pad[g*ic.cg*ic.planeP+t*cpuIndirectNR]
+		for t := lo; t < hi; t++ {
+			segs := ic.segs[2*ic.starts[t] : 2*ic.starts[t+1]]
+			if len(segs) == 0 {
+				continue
+			}
+			b := &pad[g*ic.cg*ic.planeP+t*cpuIndirectNR]
+			for s := range ic.slivers {
+				rows := min(cpuIndirectMR, ic.og-s*cpuIndirectMR)
+				c := &out[(n*p.O+g*ic.og+s*cpuIndirectMR)*ic.l]
+				a := &packed[g*per+s*ic.rows*cpuIndirectMR]
 				kernel.ConvTile8x32AVX512(ic.rows, a, b, unsafe.SliceData(ic.offs), c, ic.l, unsafe.SliceData(segs), len(segs)/2, rows)
 			}
 		}
