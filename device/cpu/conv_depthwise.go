@@ -82,21 +82,27 @@ func cpuDepthwiseDirect(out, x, w []float32, p backend.Conv2DParams, ep *cpuEpil
 	// plane.
 	inKernel := ep == nil || p.KH == 3 && p.KW == 3 && ep.res == nil && ep.args.Flags == 0
 	lo, hi := float32(math.Inf(-1)), float32(math.Inf(1))
+	var bias []float32
 	if ep != nil && inKernel {
-		lo, hi = ep.args.Lo, ep.args.Hi
+		lo, hi, bias = ep.args.Lo, ep.args.Hi, ep.bias
 	}
 	cpuParallel(p.N*p.C, oplane*taps, func(start, end int) {
-		for nc := start; nc < end; nc++ {
-			c := nc % p.C
-			var bias float32
-			if inKernel && ep != nil && ep.bias != nil {
-				bias = ep.bias[c]
+		// Runs of channels of one image at a time.
+		for nc := start; nc < end; {
+			n, c := nc/p.C, nc%p.C
+			run := min(end-nc, p.C-c)
+			var b []float32
+			if bias != nil {
+				b = bias[c : c+run]
 			}
-			kernel.DepthwiseS1(out[nc*oplane:(nc+1)*oplane], x[nc*plane:(nc+1)*plane], w[c*taps:(c+1)*taps], masks,
-				p.H, p.W, p.OH, p.OW, p.KH, p.KW, p.PadH, p.PadW, bias, lo, hi)
+			kernel.DepthwiseS1(out[nc*oplane:(nc+run)*oplane], x[nc*plane:(nc+run)*plane], w[c*taps:(c+run)*taps], b, masks,
+				run, p.H, p.W, p.OH, p.OW, p.KH, p.KW, p.PadH, p.PadW, lo, hi)
 			if !inKernel {
-				ep.plane(out, nc/p.C, c, 0, oplane)
+				for k := c; k < c+run; k++ {
+					ep.plane(out, n, k, 0, oplane)
+				}
 			}
+			nc += run
 		}
 	})
 	return true

@@ -507,8 +507,8 @@ func cpuMacroKernel(k cpuMicro, pa, pb, c []float32, ldc, mb, nb, kb int, add bo
 				if bias != nil {
 					args := epi.args
 					args.Bias = bias[ir+r]
-					for q, v := range row {
-						row[q] = args.Step(v, 0)
+					for q := kernel.Epilogue(row, nil, &args); q < len(row); q++ {
+						row[q] = args.Step(row[q], 0)
 					}
 				}
 			}

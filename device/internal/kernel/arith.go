@@ -164,30 +164,39 @@ func DepthwiseMasks(wd, ow, kw, padW int) []int {
 }
 
 // DepthwiseS1 writes the depthwise convolution of stride 1 (no dilation)
-// of one channel into dst (oh×ow), reading its h×wd plane src and its
-// kh×kw weights w, with padH rows and padW columns of zero padding, and
-// masks from DepthwiseMasks, then applies min(max(sum + bias, lo), hi) to
-// each output (bias 0 and infinite bounds leave the sums). It reports
-// whether it could: only with AVX-512. It checks that the slices hold
-// what it reads and writes.
-func DepthwiseS1(dst, src, w []float32, masks []int, h, wd, oh, ow, kh, kw, padH, padW int, bias, lo, hi float32) bool {
+// of channels channels into dst (channels planes of oh×ow), reading their
+// h×wd planes src and kh×kw weights w (one after the other), with padH
+// rows and padW columns of zero padding, and masks from DepthwiseMasks,
+// then applies min(max(sum + bias[c], lo), hi) to each output of channel
+// c (bias nil for none; infinite bounds for no clamp). It reports whether
+// it could: only with AVX-512. It checks that the slices hold what it
+// reads and writes.
+func DepthwiseS1(dst, src, w, bias []float32, masks []int, channels, h, wd, oh, ow, kh, kw, padH, padW int, lo, hi float32) bool {
 	chunks := (ow + 15) / 16
-	if !HasAVX512 || oh <= 0 || ow <= 0 || kh <= 0 || kw <= 0 || h <= 0 || wd <= 0 {
+	if !HasAVX512 || channels <= 0 || oh <= 0 || ow <= 0 || kh <= 0 || kw <= 0 || h <= 0 || wd <= 0 {
 		return false
 	}
-	if len(masks) != chunks*(kw+1) || len(src) < h*wd || len(dst) < oh*ow || len(w) < kh*kw {
+	if len(masks) != chunks*(kw+1) || len(src) < channels*h*wd || len(dst) < channels*oh*ow || len(w) < channels*kh*kw ||
+		bias != nil && len(bias) < channels {
 		panic("kernel: DepthwiseS1: slices too short for the shapes")
 	}
+	if bias == nil {
+		bias = make([]float32, channels)
+	}
 	if kh == 3 && kw == 3 {
-		depthwise3x3S1AVX512(unsafe.SliceData(dst), unsafe.SliceData(src), unsafe.SliceData(w), unsafe.SliceData(masks),
-			h, wd, oh, ow, padH, padW, chunks, bias, lo, hi)
+		depthwise3x3S1AVX512(unsafe.SliceData(dst), unsafe.SliceData(src), unsafe.SliceData(w), unsafe.SliceData(bias), unsafe.SliceData(masks),
+			h, wd, oh, ow, padH, padW, chunks, channels, lo, hi)
 		return true
 	}
-	depthwiseS1AVX512(unsafe.SliceData(dst), unsafe.SliceData(src), unsafe.SliceData(w), unsafe.SliceData(masks),
-		h, wd, oh, ow, kh, kw, padH, padW, chunks)
-	if bias != 0 || !math.IsInf(float64(lo), -1) || !math.IsInf(float64(hi), 1) {
-		for i, v := range dst[:oh*ow] {
-			dst[i] = min(max(v+bias, lo), hi)
+	clamped := !math.IsInf(float64(lo), -1) || !math.IsInf(float64(hi), 1)
+	for c := range channels {
+		out := dst[c*oh*ow : (c+1)*oh*ow]
+		depthwiseS1AVX512(unsafe.SliceData(out), unsafe.SliceData(src[c*h*wd:]), unsafe.SliceData(w[c*kh*kw:]), unsafe.SliceData(masks),
+			h, wd, oh, ow, kh, kw, padH, padW, chunks)
+		if b := bias[c]; b != 0 || clamped {
+			for i, v := range out {
+				out[i] = min(max(v+b, lo), hi)
+			}
 		}
 	}
 	return true

@@ -325,15 +325,17 @@ func TestDeinterleave(t *testing.T) {
 }
 
 // TestDepthwiseS1 compares DepthwiseS1 with a plain loop over planes one
-// chunk wide and several, square and uneven kernels and padding, and a
-// kernel as large as its plane.
+// chunk wide and several, square and uneven kernels and padding, a kernel
+// as large as its plane, three channels at once, with and without an
+// epilogue, and a NaN input.
 func TestDepthwiseS1(t *testing.T) {
 	if !HasAVX512 {
-		assert.False(t, DepthwiseS1(nil, nil, nil, nil, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0))
+		assert.False(t, DepthwiseS1(nil, nil, nil, nil, nil, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0))
 		return
 	}
 	rng := rand.New(rand.NewPCG(3, 4))
 	inf := float32(math.Inf(1))
+	const channels = 3
 	for i, c := range []struct{ h, wd, kh, kw, padH, padW int }{
 		{7, 7, 3, 3, 1, 1}, {14, 14, 3, 3, 1, 1}, {3, 3, 5, 5, 2, 2}, {12, 12, 5, 5, 2, 2},
 		{20, 37, 3, 3, 1, 1}, {5, 16, 3, 3, 1, 1}, {4, 17, 3, 3, 1, 1}, {1, 1, 1, 1, 0, 0},
@@ -341,13 +343,15 @@ func TestDepthwiseS1(t *testing.T) {
 		{3, 5, 3, 3, 1, 1}, {1, 20, 3, 3, 1, 1},
 	} {
 		// Every other case takes an epilogue; one has a NaN input.
-		bias, lo, hi := float32(0), -inf, inf
+		var bias []float32
+		lo, hi := -inf, inf
 		if i%2 == 1 {
-			bias, lo, hi = 0.25, -0.5, 0.75
+			bias, lo, hi = []float32{0.25, -0.125, 0.5}, -0.5, 0.75
 		}
 		oh, ow := c.h+2*c.padH-c.kh+1, c.wd+2*c.padW-c.kw+1
-		src := make([]float32, c.h*c.wd)
-		w := make([]float32, c.kh*c.kw)
+		plane, oplane, taps := c.h*c.wd, oh*ow, c.kh*c.kw
+		src := make([]float32, channels*plane)
+		w := make([]float32, channels*taps)
 		for i := range src {
 			src[i] = rng.Float32()*2 - 1
 		}
@@ -355,30 +359,36 @@ func TestDepthwiseS1(t *testing.T) {
 			w[i] = rng.Float32()*2 - 1
 		}
 		if i == 5 {
-			src[len(src)/2] = float32(math.NaN())
+			src[plane+plane/2] = float32(math.NaN())
 		}
-		dst := make([]float32, oh*ow+1)
-		dst[oh*ow] = 42 // must stay
-		require.True(t, DepthwiseS1(dst, src, w, DepthwiseMasks(c.wd, ow, c.kw, c.padW), c.h, c.wd, oh, ow, c.kh, c.kw, c.padH, c.padW, bias, lo, hi))
-		for oy := range oh {
-			for ox := range ow {
-				var want float64
-				for ky := range c.kh {
-					for kx := range c.kw {
-						iy, ix := oy+ky-c.padH, ox+kx-c.padW
-						if iy >= 0 && iy < c.h && ix >= 0 && ix < c.wd {
-							want += float64(w[ky*c.kw+kx]) * float64(src[iy*c.wd+ix])
+		dst := make([]float32, channels*oplane+1)
+		dst[channels*oplane] = 42 // must stay
+		require.True(t, DepthwiseS1(dst, src, w, bias, DepthwiseMasks(c.wd, ow, c.kw, c.padW), channels, c.h, c.wd, oh, ow, c.kh, c.kw, c.padH, c.padW, lo, hi))
+		for ch := range channels {
+			for oy := range oh {
+				for ox := range ow {
+					var want float64
+					for ky := range c.kh {
+						for kx := range c.kw {
+							iy, ix := oy+ky-c.padH, ox+kx-c.padW
+							if iy >= 0 && iy < c.h && ix >= 0 && ix < c.wd {
+								want += float64(w[ch*taps+ky*c.kw+kx]) * float64(src[ch*plane+iy*c.wd+ix])
+							}
 						}
 					}
+					if bias != nil {
+						want += float64(bias[ch])
+					}
+					want = min(max(want, float64(lo)), float64(hi))
+					got := dst[ch*oplane+oy*ow+ox]
+					if math.IsNaN(want) {
+						require.True(t, math.IsNaN(float64(got)), "%+v channel %d at (%d, %d): got %v, want NaN", c, ch, oy, ox, got)
+						continue
+					}
+					require.InDelta(t, want, got, 1e-5, "%+v channel %d at (%d, %d)", c, ch, oy, ox)
 				}
-				want = min(max(want+float64(bias), float64(lo)), float64(hi))
-				if math.IsNaN(want) {
-					require.True(t, math.IsNaN(float64(dst[oy*ow+ox])), "%+v at (%d, %d): got %v, want NaN", c, oy, ox, dst[oy*ow+ox])
-					continue
-				}
-				require.InDelta(t, want, dst[oy*ow+ox], 1e-5, "%+v at (%d, %d)", c, oy, ox)
 			}
 		}
-		assert.Equal(t, float32(42), dst[oh*ow], "%+v: written past the output", c)
+		assert.Equal(t, float32(42), dst[channels*oplane], "%+v: written past the output", c)
 	}
 }

@@ -269,17 +269,26 @@ dsdone:
 	VZEROUPPER
 	RET
 
-// func depthwise3x3S1AVX512(dst, src, w *float32, masks *int, h, wd, oh, ow, padH, padW, chunks int, bias, lo, hi float32)
+// func depthwise3x3S1AVX512(dst, src, w, bias *float32, masks *int, h, wd, oh, ow, padH, padW, chunks, channels int, lo, hi float32)
 //
-// depthwiseS1AVX512 for a 3×3 kernel, with the nine weights in Z7–Z15,
-// a chunk's masks in K1–K4, three sums, and the epilogue min(max(sum +
-// bias, lo), hi) applied before the store.
-TEXT ·depthwise3x3S1AVX512(SB), NOSPLIT, $0-100
-	MOVQ         dst+0(FP), DI
-	MOVQ         src+8(FP), SI
+// depthwiseS1AVX512 for a 3×3 kernel over channels planes (src's h×wd
+// planes one after the other, dst's oh×ow ones, nine weights and one bias
+// per channel), with a channel's weights in Z7–Z15, a chunk's masks in
+// K1–K4, three sums, and the epilogue min(max(sum + bias, lo), hi)
+// applied before the store.
+TEXT ·depthwise3x3S1AVX512(SB), NOSPLIT, $0-112
+	MOVQ         masks+32(FP), R9
+	MOVQ         h+40(FP), R8
+	VBROADCASTSS lo+104(FP), Z17
+	VBROADCASTSS hi+108(FP), Z18
+	XORQ         R14, R14 // channel
+
+d3chan:
+	CMPQ         R14, channels+96(FP)
+	JGE          d3done
+	IMUL3Q       $36, R14, AX
 	MOVQ         w+16(FP), R10
-	MOVQ         masks+24(FP), R9
-	MOVQ         h+32(FP), R8
+	ADDQ         AX, R10
 	VBROADCASTSS 0(R10), Z7
 	VBROADCASTSS 4(R10), Z8
 	VBROADCASTSS 8(R10), Z9
@@ -289,18 +298,27 @@ TEXT ·depthwise3x3S1AVX512(SB), NOSPLIT, $0-100
 	VBROADCASTSS 24(R10), Z13
 	VBROADCASTSS 28(R10), Z14
 	VBROADCASTSS 32(R10), Z15
-	VBROADCASTSS bias+88(FP), Z16
-	VBROADCASTSS lo+92(FP), Z17
-	VBROADCASTSS hi+96(FP), Z18
-	XORQ         R11, R11 // oy
+	MOVQ         bias+24(FP), AX
+	VBROADCASTSS (AX)(R14*4), Z16
+	MOVQ         R8, AX
+	IMULQ        wd+48(FP), AX
+	IMULQ        R14, AX
+	MOVQ         src+8(FP), SI
+	LEAQ         (SI)(AX*4), SI // the channel's plane
+	MOVQ         oh+56(FP), AX
+	IMULQ        ow+64(FP), AX
+	IMULQ        R14, AX
+	MOVQ         dst+0(FP), DI
+	LEAQ         (DI)(AX*4), DI // the channel's output plane
+	XORQ         R11, R11       // oy
 
 d3row:
-	CMPQ R11, oh+48(FP)
-	JGE  d3done
+	CMPQ R11, oh+56(FP)
+	JGE  d3nextchan
 	XORQ R12, R12 // chunk
 
 d3chunk:
-	CMPQ   R12, chunks+80(FP)
+	CMPQ   R12, chunks+88(FP)
 	JGE    d3nextrow
 	MOVQ   R12, DX
 	SHLQ   $5, DX
@@ -319,15 +337,15 @@ d3chunk:
 	// BX: row oy−padH of the input from the chunk's first tap column;
 	// R13: that row's index.
 	MOVQ  R11, R13
-	SUBQ  padH+64(FP), R13
+	SUBQ  padH+72(FP), R13
 	MOVQ  R13, AX
-	IMULQ wd+40(FP), AX
+	IMULQ wd+48(FP), AX
 	MOVQ  R12, CX
 	SHLQ  $4, CX
 	ADDQ  CX, AX
-	SUBQ  padW+72(FP), AX
+	SUBQ  padW+80(FP), AX
 	LEAQ  (SI)(AX*4), BX
-	MOVQ  wd+40(FP), CX
+	MOVQ  wd+48(FP), CX
 	SHLQ  $2, CX // bytes per input row
 
 #define D3ROW(wa, wb, wc) \
@@ -369,7 +387,7 @@ d3store:
 	VMAXPS  Z0, Z17, Z0 // max(lo, x): a NaN x stays NaN
 	VMINPS  Z0, Z18, Z0
 	MOVQ    R11, AX
-	IMULQ   ow+56(FP), AX
+	IMULQ   ow+64(FP), AX
 	MOVQ    R12, CX
 	SHLQ    $4, CX
 	ADDQ    CX, AX
@@ -380,6 +398,10 @@ d3store:
 d3nextrow:
 	INCQ R11
 	JMP  d3row
+
+d3nextchan:
+	INCQ R14
+	JMP  d3chan
 
 d3done:
 	VZEROUPPER

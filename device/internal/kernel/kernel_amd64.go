@@ -63,7 +63,7 @@ func transpose16AVX512(dst *float32, w int, src *float32, ld, lines, cols int)
 func depthwiseS1AVX512(dst, src, w *float32, masks *int, h, wd, oh, ow, kh, kw, padH, padW, chunks int)
 
 //go:noescape
-func depthwise3x3S1AVX512(dst, src, w *float32, masks *int, h, wd, oh, ow, padH, padW, chunks int, bias, lo, hi float32)
+func depthwise3x3S1AVX512(dst, src, w, bias *float32, masks *int, h, wd, oh, ow, padH, padW, chunks, channels int, lo, hi float32)
 
 //go:noescape
 func depthwiseAVX512(dst, src *float32, offs *int, w *float32, taps, n int)

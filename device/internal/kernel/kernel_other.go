@@ -28,7 +28,7 @@ func Sgemm6x16AVX2(k int, a, b, c *float32, ldc int, add bool) {
 func expAVX2(dst, src *float32, n int) {}
 func depthwiseS1AVX512(dst, src, w *float32, masks *int, h, wd, oh, ow, kh, kw, padH, padW, chunks int) {
 }
-func depthwise3x3S1AVX512(dst, src, w *float32, masks *int, h, wd, oh, ow, padH, padW, chunks int, bias, lo, hi float32) {
+func depthwise3x3S1AVX512(dst, src, w, bias *float32, masks *int, h, wd, oh, ow, padH, padW, chunks, channels int, lo, hi float32) {
 }
 func tanhAVX2(dst, src *float32, n int)    {}
 func sigmoidAVX2(dst, src *float32, n int) {}
