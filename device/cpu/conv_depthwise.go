@@ -19,7 +19,8 @@ func cpuIsDepthwise(p backend.Conv2DParams) bool { return p.C > 1 && p.Groups ==
 // (ky, kx) from phase ((ky·dh) mod sh, (kx·dw) mod sw) at (oy + ky·dh/sh,
 // ox + kx·dw/sw), so that the whole output plane, taken with rows as wide
 // as a phase's, is one axpy per tap over contiguous memory. The columns
-// past the output's width are computed and dropped.
+// past the output's width are computed and dropped. Stride 1 without
+// dilation takes cpuDepthwiseDirect instead where it can.
 func cpuDepthwise(out, x, w []float32, p backend.Conv2DParams, ep *cpuEpilogue) {
 	if cpuDepthwiseDirect(out, x, w, p, ep) {
 		return
@@ -82,20 +83,19 @@ func cpuDepthwiseDirect(out, x, w []float32, p backend.Conv2DParams, ep *cpuEpil
 	// plane.
 	inKernel := ep == nil || p.KH == 3 && p.KW == 3 && ep.res == nil && ep.args.Flags == 0
 	lo, hi := float32(math.Inf(-1)), float32(math.Inf(1))
-	var bias []float32
+	bias := make([]float32, p.C) // zero unless the kernel applies the epilogue's
 	if ep != nil && inKernel {
-		lo, hi, bias = ep.args.Lo, ep.args.Hi, ep.bias
+		lo, hi = ep.args.Lo, ep.args.Hi
+		if ep.bias != nil {
+			bias = ep.bias
+		}
 	}
 	cpuParallel(p.N*p.C, oplane*taps, func(start, end int) {
 		// Runs of channels of one image at a time.
 		for nc := start; nc < end; {
 			n, c := nc/p.C, nc%p.C
 			run := min(end-nc, p.C-c)
-			var b []float32
-			if bias != nil {
-				b = bias[c : c+run]
-			}
-			kernel.DepthwiseS1(out[nc*oplane:(nc+run)*oplane], x[nc*plane:(nc+run)*plane], w[c*taps:(c+run)*taps], b, masks,
+			kernel.DepthwiseS1(out[nc*oplane:(nc+run)*oplane], x[nc*plane:(nc+run)*plane], w[c*taps:(c+run)*taps], bias[c:c+run], masks,
 				run, p.H, p.W, p.OH, p.OW, p.KH, p.KW, p.PadH, p.PadW, lo, hi)
 			if !inKernel {
 				for k := c; k < c+run; k++ {

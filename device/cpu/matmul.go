@@ -237,17 +237,18 @@ func (g *cpuGemm) runWith(workers int) {
 	}
 }
 
-// cpuSharedMax bounds the floats of a shared packed A (64 MiB), and
+// cpuSharedMax bounds the floats of a shared packed A (16 MiB, a
+// 2048×2048 A: the space is kept between products), and
 // cpuSharedMin is the smallest A packed once for all panels: packing a
 // smaller one again costs less than the hand-off of a separate packing
 // pass (MatMul 128 took 45% longer with it).
 const (
-	cpuSharedMax = 16 << 20
+	cpuSharedMax = 4 << 20
 	cpuSharedMin = 1 << 17
 )
 
 // cpuSharedFree keeps the space of shared packed As between products.
-var cpuSharedFree = newCPUFreeList[[]float32](2)
+var cpuSharedFree = newCPUFreeList[[]float32](1)
 
 // packShared packs all of a (each batch element's blocks of mc rows by kc
 // steps of K, in that order) into g.shared, on workers goroutines, when a

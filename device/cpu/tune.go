@@ -43,7 +43,8 @@ func (b cpuBlocking) String() string {
 	return fmt.Sprintf("%s, kc %d mc %d nc %d", b.kern.name, b.kc, b.mc, b.nc)
 }
 
-// cpuBlockLimits bound the blockings, for the size of packing space.
+// cpuMaxKC, cpuMaxMC and cpuMaxNC bound the blockings that tuning tries
+// and that a tuning cache may name.
 const (
 	cpuMaxKC = 1024
 	cpuMaxMC = 192
@@ -75,6 +76,8 @@ func (c cpuGemmClass) String() string {
 	return fmt.Sprintf("%dx%dx%d/%d", c.M, c.N, c.K, c.Workers)
 }
 
+// cpuClassOf returns the class of an m×n×k product run by workers
+// goroutines.
 func cpuClassOf(m, n, k, workers int) cpuGemmClass {
 	r := func(x int) int { return min(cpuPow2Floor(x), 2048) }
 	return cpuGemmClass{r(m), r(n), r(k), workers}
@@ -102,6 +105,8 @@ type cpuTuner struct {
 
 var cpuTune = &cpuTuner{mode: cpuTuneMode(), choices: map[cpuGemmClass]GemmChoice{}, busy: map[cpuGemmClass]bool{}}
 
+// cpuTuneMode reads WGTENSOR_CPU_TUNE: "off", "disk", or "on" for
+// anything else.
 func cpuTuneMode() string {
 	switch v := os.Getenv("WGTENSOR_CPU_TUNE"); v {
 	case "off", "disk":
@@ -122,7 +127,8 @@ var cpuDebug = func() bool {
 }()
 
 // GemmChoices returns the kernel and blocking of every class of matrix
-// products that has been tuned or looked up so far, sorted by class.
+// products tuned so far or read from the tuning cache, sorted by class;
+// other products take the default that Describe shows.
 func GemmChoices() []GemmChoice {
 	cpuTune.mu.Lock()
 	defer cpuTune.mu.Unlock()
