@@ -124,3 +124,24 @@ func TestDescribe(t *testing.T) {
 		assert.Greater(t, PeakGFLOPS(1), 16.0, "one core's FMA peak")
 	}
 }
+
+// TestCPUChooseBlocks: with two workers, a product is split into column
+// panels unless that leaves a worker idle for long, when its rows are
+// split over full-width panels instead.
+func TestCPUChooseBlocks(t *testing.T) {
+	wide := cpuMicro{mr: 12, nr: 32, name: "wide"}
+	bl := cpuBlocking{kern: wide, kc: 256, mc: 144, nc: 512}
+	for _, c := range []struct {
+		batch, m, n, k      int
+		nc, nBlocks, mTasks int
+	}{
+		{1, 1024, 1024, 1024, 256, 4, 1}, // four even panels
+		{1, 576, 196, 96, 224, 1, 4},     // 128+68 columns would leave a worker idle: split the rows, two shares a worker
+		{1, 32, 128, 128, 128, 1, 2},     // an RNN step: too narrow for panels
+		{8, 64, 64, 64, 64, 1, 1},        // a batch: one task per element
+	} {
+		g := &cpuGemm{batch: c.batch, m: c.m, n: c.n, k: c.k, kern: wide}
+		g.chooseBlocks(bl, 2)
+		assert.Equal(t, [3]int{c.nc, c.nBlocks, c.mTasks}, [3]int{g.nc, g.nBlocks, g.mTasks}, "%d×%d×%d×%d", c.batch, c.m, c.n, c.k)
+	}
+}
