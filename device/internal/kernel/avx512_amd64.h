@@ -64,6 +64,36 @@
 	VMOVUPS r1, 64(DX) \
 	ADDQ R8, DX
 
+// ROWS512 adds the 12×32 tile in Z0–Z23 to C at DX (rows R8 bytes
+// apart) and stores it; SETROWS512 stores it.
+#define ROWS512 \
+	ROW512(Z0, Z1) \
+	ROW512(Z2, Z3) \
+	ROW512(Z4, Z5) \
+	ROW512(Z6, Z7) \
+	ROW512(Z8, Z9) \
+	ROW512(Z10, Z11) \
+	ROW512(Z12, Z13) \
+	ROW512(Z14, Z15) \
+	ROW512(Z16, Z17) \
+	ROW512(Z18, Z19) \
+	ROW512(Z20, Z21) \
+	ROW512(Z22, Z23)
+
+#define SETROWS512 \
+	SETROW512(Z0, Z1) \
+	SETROW512(Z2, Z3) \
+	SETROW512(Z4, Z5) \
+	SETROW512(Z6, Z7) \
+	SETROW512(Z8, Z9) \
+	SETROW512(Z10, Z11) \
+	SETROW512(Z12, Z13) \
+	SETROW512(Z14, Z15) \
+	SETROW512(Z16, Z17) \
+	SETROW512(Z18, Z19) \
+	SETROW512(Z20, Z21) \
+	SETROW512(Z22, Z23)
+
 // SETROW512 stores the row of two registers r0, r1 at DX and steps DX to
 // the next row.
 #define SETROW512(r0, r1) \
