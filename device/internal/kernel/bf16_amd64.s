@@ -33,15 +33,7 @@ TEXT ·Bgemm12x32AVX512BF16(SB), NOSPLIT, $0-41
 	MOVQ ldc+32(FP), R8
 	SHLQ $2, R8
 
-	ZERO16
-	VPXORD Z16, Z16, Z16
-	VPXORD Z17, Z17, Z17
-	VPXORD Z18, Z18, Z18
-	VPXORD Z19, Z19, Z19
-	VPXORD Z20, Z20, Z20
-	VPXORD Z21, Z21, Z21
-	VPXORD Z22, Z22, Z22
-	VPXORD Z23, Z23, Z23
+	ZERO24
 
 // BPAIR broadcasts the words of two rows at aoff and aoff+4 into the
 // registers z0 and z1 (numbered t0 and t1) and adds their products with b
