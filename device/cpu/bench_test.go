@@ -140,3 +140,29 @@ func BenchmarkCPUMatMulTransformer(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkCPUMaxPool times ResNet-18's 3×3 max pooling of stride 2 over
+// 64 channels of 112×112, as inference (values only) and as training
+// (with the positions of the maxima).
+func BenchmarkCPUMaxPool(b *testing.B) {
+	d := Default()
+	p := backend.Pool2DParams{N: 1, C: 64, H: 112, W: 112, KH: 3, KW: 3, OH: 56, OW: 56, StrideH: 2, StrideW: 2, PadH: 1, PadW: 1}
+	x, _ := d.Alloc(backend.Float32, p.N*p.C*p.H*p.W)
+	y, _ := d.Alloc(backend.Float32, p.N*p.C*p.OH*p.OW)
+	idx, _ := d.Alloc(backend.Int32, p.N*p.C*p.OH*p.OW)
+	xs := make([]float32, p.N*p.C*p.H*p.W)
+	for i := range xs {
+		xs[i] = float32((i*7919)%1000) / 1000
+	}
+	d.Write(x, xs)
+	for _, c := range []struct {
+		name string
+		idx  backend.Buffer
+	}{{"values", nil}, {"positions", idx}} {
+		b.Run(c.name, func(b *testing.B) {
+			for b.Loop() {
+				d.MaxPool2D(y, c.idx, x, p)
+			}
+		})
+	}
+}

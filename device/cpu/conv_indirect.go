@@ -171,13 +171,22 @@ func (ic *cpuIndirectConv) packWeights(dst, w []float32) {
 	}
 }
 
-// pad copies image n of x into the interior of the padded planes pad, or
-// of their stride phases, whose border is already zero.
-func (ic *cpuIndirectConv) pad(pad, x []float32, n int) {
+// pad copies channels [c0, c1) of image n of x into the interior of the
+// padded planes pad, or of their stride phases. With zero, it first clears
+// those channels' planes (and, with the last channel, the slack after
+// them); without, their border must already be zero.
+func (ic *cpuIndirectConv) pad(pad, x []float32, n, c0, c1 int, zero bool) {
 	p := ic.p
 	img := x[n*p.C*ic.plane : (n+1)*p.C*ic.plane]
 	sh, sw, phase := p.StrideH, p.StrideW, ic.wp*ic.hp
-	for c := range p.C {
+	if zero {
+		end := c1 * ic.planeP
+		if c1 == p.C {
+			end = ic.size
+		}
+		clear(pad[c0*ic.planeP : end])
+	}
+	for c := c0; c < c1; c++ {
 		src, dst := img[c*ic.plane:(c+1)*ic.plane], pad[c*ic.planeP:]
 		if sh == 1 && sw == 1 {
 			if !kernel.CopyRows(dst[p.PadH*ic.wp+p.PadW:], src, p.W, p.H, ic.wp, p.W) {
@@ -249,12 +258,12 @@ func (ic *cpuIndirectConv) forward(out, x, w []float32, packs *cpuPacks, ep *cpu
 	workers := ic.workers()
 	pads := cpuGetScratch(workers, ic.size)
 	defer cpuScratchFree.put(pads)
-	clear(pads.buf[:workers*ic.size])
 	if workers == 1 {
-		// Few images: each one's tiles are split over the cores.
+		// Few images: each one's channels are copied, and then its tiles
+		// computed, split over the cores.
 		pad := pads.per(0)
 		for n := range p.N {
-			ic.pad(pad, x, n)
+			cpuParallel(p.C, 2*ic.planeP, func(lo, hi int) { ic.pad(pad, x, n, lo, hi, n == 0) })
 			cpuParallel(ic.tiles, p.O*ic.rows*cpuIndirectNR, func(lo, hi int) {
 				ic.tilesOf(out, pad, packed, n, lo, hi)
 				if ep != nil {
@@ -264,9 +273,10 @@ func (ic *cpuIndirectConv) forward(out, x, w []float32, packs *cpuPacks, ep *cpu
 		}
 		return
 	}
+	clear(pads.buf[:workers*ic.size])
 	cpuTasks(p.N, workers, func(wk, n int) {
 		pad := pads.per(wk)
-		ic.pad(pad, x, n)
+		ic.pad(pad, x, n, 0, p.C, false)
 		ic.tilesOf(out, pad, packed, n, 0, ic.tiles)
 		if ep != nil {
 			ep.image(out, n, 0, ic.l)

@@ -47,10 +47,11 @@ func (d *cpuDevice) MaxPool2D(dst, idx, x backend.Buffer, p backend.Pool2DParams
 	in, out := p.H*p.W, p.OH*p.OW
 	if idx == nil {
 		cpuPlanes(p, func(lo, hi int) {
-			rows := cpuGetScratch(1, p.W)
-			defer cpuScratchFree.put(rows)
+			size := cpuMaxPoolScratch(p)
+			scratch := cpuGetScratch(1, size)
+			defer cpuScratchFree.put(scratch)
 			for pl := lo; pl < hi; pl++ {
-				cpuMaxPoolValues(od[pl*out:(pl+1)*out], xd[pl*in:(pl+1)*in], rows.buf[:p.W], p)
+				cpuMaxPoolValues(od[pl*out:(pl+1)*out], xd[pl*in:(pl+1)*in], scratch.buf[:size], p)
 			}
 		})
 		return
@@ -93,10 +94,23 @@ func (d *cpuDevice) MaxPool2D(dst, idx, x backend.Buffer, p backend.Pool2DParams
 
 // cpuMaxPoolValues writes the window maxima of the plane src into dst,
 // without their positions: each output row first takes the maximum of its
-// window's input rows, element by element in vector steps into rows, and
-// then the maxima of that row's windows, KH+KW steps an output instead of
-// KH·KW. NaN wins, as in MaxPool2D.
-func cpuMaxPoolValues(dst, src, rows []float32, p backend.Pool2DParams) {
+// window's input rows, element by element in vector steps into rows, then
+// the maximum of every KW neighbours of that, in vector steps into near
+// (scratch holds cpuMaxPoolScratch(p) floats for both), and picks every
+// StrideW-th: KH+KW vector steps an output row instead of KH·KW steps an
+// output. NaN wins, as in MaxPool2D.
+func cpuMaxPoolValues(dst, src, scratch []float32, p backend.Pool2DParams) {
+	rows, near := scratch[:p.W], scratch[p.W+16:]
+	// Outputs [lo, hi) have windows inside the row; their neighbourhoods
+	// start at near's positions j0, j0+StrideW, ...
+	lo := min((p.PadW+p.StrideW-1)/p.StrideW, p.OW)
+	hi := lo
+	if last := p.W - p.KW + p.PadW; last >= 0 {
+		hi = max(lo, min(p.OW, last/p.StrideW+1))
+	}
+	j0 := lo*p.StrideW - p.PadW
+	n := max(hi-lo-1, 0)*p.StrideW + 1
+	nv := (n + 15) &^ 15
 	for oh := range p.OH {
 		h0 := max(oh*p.StrideH-p.PadH, 0)
 		h1 := min(oh*p.StrideH-p.PadH+p.KH, p.H)
@@ -109,24 +123,54 @@ func cpuMaxPoolValues(dst, src, rows []float32, p backend.Pool2DParams) {
 		}
 		copy(rows, src[h0*p.W:(h0+1)*p.W])
 		for h := h0 + 1; h < h1; h++ {
-			row := src[h*p.W : (h+1)*p.W]
-			for i := kernel.Arith(kernel.MaxOp, rows, rows, row); i < len(rows); i++ {
-				if v := row[i]; v > rows[i] || v != v {
-					rows[i] = v
-				}
+			cpuMaxInto(rows, rows, src[h*p.W:(h+1)*p.W])
+		}
+		if hi > lo {
+			// Whole vector steps: past rows' end lies the slack of scratch,
+			// whose values land past the n that matter.
+			m := near[:n]
+			copy(m, rows[j0:j0+n])
+			for k := 1; k < p.KW; k++ {
+				cpuMaxInto(near[:nv], near[:nv], scratch[j0+k:j0+k+nv])
+			}
+			for ow := lo; ow < hi; ow++ {
+				out[ow] = m[(ow-lo)*p.StrideW]
 			}
 		}
-		for ow := range out {
+		for ow := 0; ow < p.OW; ow++ {
+			if ow == lo && hi > lo {
+				ow = hi - 1
+				continue
+			}
 			w0 := ow*p.StrideW - p.PadW
 			best := float32(math.Inf(-1))
 			for _, v := range rows[max(w0, 0):min(w0+p.KW, p.W)] {
-				if v > best || v != v {
-					best = v
-				}
+				best = cpuMax(best, v)
 			}
 			out[ow] = best
 		}
 	}
+}
+
+// cpuMaxPoolScratch is the scratch space of cpuMaxPoolValues: a row, a
+// vector's slack, and the row's neighbourhood maxima in whole vectors.
+func cpuMaxPoolScratch(p backend.Pool2DParams) int { return 2*p.W + 32 }
+
+// cpuMaxInto writes dst[i] = cpuMax(x[i], y[i]), in vector steps where it
+// can.
+func cpuMaxInto(dst, x, y []float32) {
+	for i := kernel.Arith(kernel.MaxOp, dst, x, y); i < len(dst); i++ {
+		dst[i] = cpuMax(x[i], y[i])
+	}
+}
+
+// cpuMax returns b when it is larger than a or NaN, and a otherwise: the
+// maximum of max pooling, where the first of equal values and any NaN win.
+func cpuMax(a, b float32) float32 {
+	if b > a || b != b {
+		return b
+	}
+	return a
 }
 
 // cpuRowMax is cpuWindowMax for the outputs ow0, ow0+1, ... of one output

@@ -26,6 +26,7 @@ var cpuPoolCases = map[string]backend.Pool2DParams{
 	"3x3-s2-p1-wide": cpuPoolCase(1, 2, 9, 31, 3, 3, 2, 2, 1, 1),
 	"5x4-s3x2-p2x1":  cpuPoolCase(2, 2, 11, 20, 5, 4, 3, 2, 2, 1),
 	"wider-kernel":   cpuPoolCase(1, 1, 3, 4, 3, 4, 1, 1, 0, 2),
+	"5x5-s1-p2-wide": cpuPoolCase(1, 2, 6, 40, 5, 5, 1, 1, 2, 2),
 	"parallel":       cpuPoolCase(4, 64, 16, 16, 2, 2, 2, 2, 0, 0),
 	"empty":          cpuPoolCase(0, 3, 4, 4, 2, 2, 2, 2, 0, 0),
 }
