@@ -68,6 +68,7 @@ func TestCPUConv2D(t *testing.T) {
 		"indirect-farpad":  cpuConvCase(2, 3, 5, 6, 4, 3, 3, 1, 1, 3, 3, 1, 1, 1),
 		"indirect-wide":    cpuConvCase(1, 2, 5, 70, 12, 3, 3, 1, 1, 1, 1, 1, 1, 1),
 		"indirect-strided": cpuConvCase(2, 40, 11, 13, 20, 3, 3, 2, 2, 1, 1, 1, 1, 1),
+		"indirect-single":  cpuConvCase(1, 5, 9, 37, 43, 3, 3, 1, 1, 1, 1, 1, 1, 1),
 		// Weight gradients tap by tap: groups of 16 input channels with
 		// dilation and uneven padding, a partial block of input channels
 		// and of output channels, and a single image (its calls split over
@@ -99,70 +100,86 @@ func TestCPUConv2D(t *testing.T) {
 		"one-channel":  cpuConvCase(2, 3, 7, 7, 1, 3, 3, 2, 2, 1, 1, 1, 1, 1),
 		"one-position": cpuConvCase(2, 3, 5, 5, 4, 5, 5, 2, 2, 0, 0, 1, 1, 1),
 	}
-	for name, p := range cases {
-		t.Run(name, func(t *testing.T) {
-			xs, ws, ys := p.N*p.C*p.H*p.W, p.O*p.C/p.Groups*p.KH*p.KW, p.N*p.O*p.OH*p.OW
-			xd, wd, dyd := h.randF(xs), h.randF(ws), h.randF(ys)
-			x, w, dy := h.f32(xd), h.f32(wd), h.f32(dyd)
-
-			y, ymag := make([]float64, ys), make([]float64, ys)
-			dx, dxmag := make([]float64, xs), make([]float64, xs)
-			dw, dwmag := make([]float64, ws), make([]float64, ws)
-			convref.Taps(p, func(xi, wi, yi int) {
-				v := float64(xd[xi]) * float64(wd[wi])
-				y[yi] += v
-				ymag[yi] += math.Abs(v)
-				v = float64(wd[wi]) * float64(dyd[yi])
-				dx[xi] += v
-				dxmag[xi] += math.Abs(v)
-				v = float64(xd[xi]) * float64(dyd[yi])
-				dw[wi] += v
-				dwmag[wi] += math.Abs(v)
-			})
-
-			out := h.dirty(backend.Float32, ys)
-			h.d.Conv2D(out, x, w, p, backend.Epilogue{})
-			cpuCheckMag(t, "forward", y, ymag, h.readF(out))
-			// The same with every part of the epilogue: each part of the
-			// output is biased, added to and clamped where it is computed.
-			bd, rd := h.randF(p.O), h.randF(ys)
-			fused, fmag := make([]float64, ys), make([]float64, ys)
-			for i := range fused {
-				v := y[i] + float64(bd[i/(p.OH*p.OW)%p.O]) + float64(rd[i])
-				fused[i], fmag[i] = min(max(v, -0.5), 0.75), ymag[i]+2
+	// Single images run again with every weight size counted as outgrowing
+	// L2 (see sliversOutside), their slivers split over the cores.
+	for _, outside := range []bool{false, true} {
+		cpuSliversOutsideBytes = map[bool]int{false: 0, true: 1}[outside]
+		for name, p := range cases {
+			if outside && p.N != 1 {
+				continue
 			}
-			h.d.Conv2D(out, x, w, p, backend.Epilogue{Bias: h.f32(bd), Residual: h.f32(rd), Clamp: true, Lo: -0.5, Hi: 0.75})
-			cpuCheckMag(t, "forward with epilogue", fused, fmag, h.readF(out))
-			for i := range fused {
-				v := y[i] + float64(bd[i/(p.OH*p.OW)%p.O])
-				fused[i], fmag[i] = (v*min(max(v/6+0.5, 0), 1))*1.5-0.25, 2*(ymag[i]+1)
+			if outside {
+				name += "/slivers-outside"
 			}
-			h.d.Conv2D(out, x, w, p, backend.Epilogue{Bias: h.f32(bd), HardSwish: true, Affine: true, Scale: 1.5, Shift: -0.25})
-			cpuCheckMag(t, "forward with hard swish and affine epilogue", fused, fmag, h.readF(out))
-			// A bias and a clamp alone (which a depthwise kernel applies
-			// as it stores).
-			for i := range fused {
-				v := y[i] + float64(bd[i/(p.OH*p.OW)%p.O])
-				fused[i], fmag[i] = min(max(v, 0), 0.5), ymag[i]+1
-			}
-			h.d.Conv2D(out, x, w, p, backend.Epilogue{Bias: h.f32(bd), Clamp: true, Lo: 0, Hi: 0.5})
-			cpuCheckMag(t, "forward with bias and clamp", fused, fmag, h.readF(out))
-			// Frozen weights: their packed or transposed forms are kept.
-			frozen := h.f32(wd)
-			h.d.(backend.Freezer).Freeze(frozen)
-			for range 2 {
-				out := h.dirty(backend.Float32, ys)
-				h.d.Conv2D(out, x, frozen, p, backend.Epilogue{})
-				cpuCheckMag(t, "forward with frozen weights", y, ymag, h.readF(out))
-			}
-			gx := h.dirty(backend.Float32, xs)
-			h.d.Conv2DInputGrad(gx, dy, w, p)
-			cpuCheckMag(t, "input grad", dx, dxmag, h.readF(gx))
-			gw := h.dirty(backend.Float32, ws)
-			h.d.Conv2DWeightGrad(gw, x, dy, p)
-			cpuCheckMag(t, "weight grad", dw, dwmag, h.readF(gw))
-		})
+			t.Run(name, func(t *testing.T) { cpuCheckConv(t, h, p) })
+		}
 	}
+	cpuSliversOutsideBytes = 0
+}
+
+// cpuCheckConv checks convolution p, its epilogues and its gradients
+// against convref.Taps in float64.
+func cpuCheckConv(t *testing.T, h *cpuHarness, p backend.Conv2DParams) {
+	xs, ws, ys := p.N*p.C*p.H*p.W, p.O*p.C/p.Groups*p.KH*p.KW, p.N*p.O*p.OH*p.OW
+	xd, wd, dyd := h.randF(xs), h.randF(ws), h.randF(ys)
+	x, w, dy := h.f32(xd), h.f32(wd), h.f32(dyd)
+
+	y, ymag := make([]float64, ys), make([]float64, ys)
+	dx, dxmag := make([]float64, xs), make([]float64, xs)
+	dw, dwmag := make([]float64, ws), make([]float64, ws)
+	convref.Taps(p, func(xi, wi, yi int) {
+		v := float64(xd[xi]) * float64(wd[wi])
+		y[yi] += v
+		ymag[yi] += math.Abs(v)
+		v = float64(wd[wi]) * float64(dyd[yi])
+		dx[xi] += v
+		dxmag[xi] += math.Abs(v)
+		v = float64(xd[xi]) * float64(dyd[yi])
+		dw[wi] += v
+		dwmag[wi] += math.Abs(v)
+	})
+
+	out := h.dirty(backend.Float32, ys)
+	h.d.Conv2D(out, x, w, p, backend.Epilogue{})
+	cpuCheckMag(t, "forward", y, ymag, h.readF(out))
+	// The same with every part of the epilogue: each part of the
+	// output is biased, added to and clamped where it is computed.
+	bd, rd := h.randF(p.O), h.randF(ys)
+	fused, fmag := make([]float64, ys), make([]float64, ys)
+	for i := range fused {
+		v := y[i] + float64(bd[i/(p.OH*p.OW)%p.O]) + float64(rd[i])
+		fused[i], fmag[i] = min(max(v, -0.5), 0.75), ymag[i]+2
+	}
+	h.d.Conv2D(out, x, w, p, backend.Epilogue{Bias: h.f32(bd), Residual: h.f32(rd), Clamp: true, Lo: -0.5, Hi: 0.75})
+	cpuCheckMag(t, "forward with epilogue", fused, fmag, h.readF(out))
+	for i := range fused {
+		v := y[i] + float64(bd[i/(p.OH*p.OW)%p.O])
+		fused[i], fmag[i] = (v*min(max(v/6+0.5, 0), 1))*1.5-0.25, 2*(ymag[i]+1)
+	}
+	h.d.Conv2D(out, x, w, p, backend.Epilogue{Bias: h.f32(bd), HardSwish: true, Affine: true, Scale: 1.5, Shift: -0.25})
+	cpuCheckMag(t, "forward with hard swish and affine epilogue", fused, fmag, h.readF(out))
+	// A bias and a clamp alone (which a depthwise kernel applies
+	// as it stores).
+	for i := range fused {
+		v := y[i] + float64(bd[i/(p.OH*p.OW)%p.O])
+		fused[i], fmag[i] = min(max(v, 0), 0.5), ymag[i]+1
+	}
+	h.d.Conv2D(out, x, w, p, backend.Epilogue{Bias: h.f32(bd), Clamp: true, Lo: 0, Hi: 0.5})
+	cpuCheckMag(t, "forward with bias and clamp", fused, fmag, h.readF(out))
+	// Frozen weights: their packed or transposed forms are kept.
+	frozen := h.f32(wd)
+	h.d.(backend.Freezer).Freeze(frozen)
+	for range 2 {
+		out := h.dirty(backend.Float32, ys)
+		h.d.Conv2D(out, x, frozen, p, backend.Epilogue{})
+		cpuCheckMag(t, "forward with frozen weights", y, ymag, h.readF(out))
+	}
+	gx := h.dirty(backend.Float32, xs)
+	h.d.Conv2DInputGrad(gx, dy, w, p)
+	cpuCheckMag(t, "input grad", dx, dxmag, h.readF(gx))
+	gw := h.dirty(backend.Float32, ws)
+	h.d.Conv2DWeightGrad(gw, x, dy, p)
+	cpuCheckMag(t, "weight grad", dw, dwmag, h.readF(gw))
 }
 
 // TestCPUIndirectConvChosen checks which convolutions run on the indirect
