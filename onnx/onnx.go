@@ -318,10 +318,12 @@ func (m *Model) Device() device.Device { return m.dev }
 func (m *Model) Run(inputs map[string]*tensor.Tensor) (map[string]*tensor.Tensor, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	env, err := m.evaluate(inputs)
+	lt := m.newLifetimes()
+	env, err := m.evaluate(inputs, lt)
 	if err != nil {
 		return nil, err
 	}
+	defer lt.done(env)
 	result := make(map[string]*tensor.Tensor, len(m.outputs))
 	for _, out := range m.outputs {
 		v := env[out.Name]
@@ -344,8 +346,11 @@ func (m *Model) Run(inputs map[string]*tensor.Tensor) (map[string]*tensor.Tensor
 	return result, nil
 }
 
-// evaluate checks the inputs and runs every node, returning all values.
-func (m *Model) evaluate(inputs map[string]*tensor.Tensor) (map[string]*value, error) {
+// evaluate checks the inputs and runs every node, returning all values;
+// with lt not nil, the intermediate values' tensors are released as soon
+// as no node is left to read them (see lifetimes), and only the outputs,
+// the inputs and the constants can be read afterwards.
+func (m *Model) evaluate(inputs map[string]*tensor.Tensor, lt *lifetimes) (map[string]*value, error) {
 	env := make(map[string]*value, len(m.consts)+len(inputs)+len(m.nodes))
 	for k, v := range m.consts {
 		env[k] = v
@@ -366,7 +371,7 @@ func (m *Model) evaluate(inputs map[string]*tensor.Tensor) (map[string]*value, e
 			return nil, fmt.Errorf("onnx: Run: the model has no input %q (its inputs: %s)", name, inputNames(m.inputs))
 		}
 	}
-	for _, n := range m.nodes {
+	for i, n := range m.nodes {
 		outs, err := n.run(m.dev, env)
 		if err != nil {
 			return nil, err
@@ -375,6 +380,9 @@ func (m *Model) evaluate(inputs map[string]*tensor.Tensor) (map[string]*value, e
 			if name != "" && i < len(outs) {
 				env[name] = outs[i]
 			}
+		}
+		if lt != nil {
+			lt.after(m, i, n, env)
 		}
 	}
 	return env, nil

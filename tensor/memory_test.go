@@ -109,3 +109,26 @@ func settledLiveBytes(dev device.Device) int64 {
 	}
 	return live
 }
+
+// TestMemoryID: views of one memory share its ID, other tensors do not,
+// and a released tensor has none. (IDs compare with ==: testify's deep
+// equality would compare the memories' contents.)
+func TestMemoryID(t *testing.T) {
+	dev := device.CPU()
+	x := tensor.Zeros(dev, 4, 6)
+	views := map[string]*tensor.Tensor{
+		"reshape":   x.Reshape(6, 4),
+		"transpose": x.Transpose(0, 1),
+		"slice":     x.Slice(1, 2, 5),
+		"flatten":   x.Flatten(0, -1),
+	}
+	for name, v := range views {
+		assert.True(t, x.MemoryID() == v.MemoryID(), name)
+	}
+	assert.False(t, x.MemoryID() == x.Clone().MemoryID(), "clone")
+	assert.False(t, x.MemoryID() == x.AddScalar(1).MemoryID(), "result")
+	y := x.Reshape(24)
+	x.Release()
+	assert.True(t, x.MemoryID() == tensor.MemoryID{}, "released")
+	assert.True(t, y.MemoryID() == tensor.MemoryID{}, "a view of released memory")
+}

@@ -160,6 +160,21 @@ func (t *Tensor) Release() {
 	t.st.buf = nil
 }
 
+// MemoryID identifies the memory a tensor views: views of one another
+// (reshapes, transposes, slices) have equal IDs, tensors of distinct memory
+// distinct ones, and a tensor that holds none (failed, or released) the zero
+// ID. It tells a program that frees tensors early (Release) which ones
+// must go together.
+type MemoryID struct{ st *storage }
+
+// MemoryID returns the identity of the memory t views.
+func (t *Tensor) MemoryID() MemoryID {
+	if t.st == nil || t.st.buf == nil {
+		return MemoryID{}
+	}
+	return MemoryID{t.st}
+}
+
 // view describes the tensor as a device view.
 func (t *Tensor) view() device.View {
 	var buf device.Buffer

@@ -1,0 +1,116 @@
+package onnx
+
+import "github.com/wgtensor/wgtensor/tensor"
+
+// A run releases each intermediate value's tensor once the last node that
+// reads it has run, as ONNX Runtime's allocation planner reuses memory:
+// its buffer goes straight back to the device's pool for the nodes after,
+// so a steady run takes every buffer from the pool and needs no garbage
+// collection to get them back (MobileNetV2 on the CPU collected once a
+// run, about 1 ms of 8).
+//
+// Values may view one another's memory (Reshape, Flatten and Transpose
+// return views, Identity and Cast to the same type their input): memory is
+// released when no value still to be read views it, and never when a
+// constant, a model input or a model output does.
+
+// lifetimes tracks a run's values for release.
+type lifetimes struct {
+	last    map[string]int // the index of the last node that reads each value
+	inputs  map[string]bool
+	outputs map[string]bool
+	// held lists the values counted in users, with their memory; pinned
+	// is the memory of constants and model inputs.
+	held   map[string]tensor.MemoryID
+	users  map[tensor.MemoryID]int
+	pinned map[tensor.MemoryID]bool
+}
+
+// newLifetimes prepares the release of the values of a run of m.
+func (m *Model) newLifetimes() *lifetimes {
+	lt := &lifetimes{last: map[string]int{}, inputs: map[string]bool{}, outputs: map[string]bool{},
+		held: map[string]tensor.MemoryID{}, users: map[tensor.MemoryID]int{}, pinned: map[tensor.MemoryID]bool{}}
+	for i, n := range m.nodes {
+		for _, name := range n.inputs {
+			lt.last[name] = i
+		}
+	}
+	for _, in := range m.inputs {
+		lt.inputs[in.Name] = true
+	}
+	for _, out := range m.outputs {
+		lt.outputs[out.Name] = true
+	}
+	return lt
+}
+
+// after runs once node i, n, has run and its outputs are in env: it counts
+// the memory n's values view, and releases what no value still to be read
+// views.
+func (lt *lifetimes) after(m *Model, i int, n *node, env map[string]*value) {
+	// The node's inputs: constants' and model inputs' memory (including a
+	// device form the node just made of a host constant) is pinned, and an
+	// intermediate's device form made during the node is counted from now.
+	for _, name := range n.inputs {
+		v := env[name]
+		if v == nil || v.t == nil {
+			continue
+		}
+		if _, ok := m.consts[name]; ok || lt.inputs[name] {
+			lt.pinned[v.t.MemoryID()] = true
+			continue
+		}
+		lt.hold(name, v)
+	}
+	for _, name := range n.outputs {
+		if v := env[name]; name != "" && v != nil && v.t != nil {
+			lt.hold(name, v)
+		}
+	}
+	// Inputs read for the last time, and outputs nobody reads.
+	for _, names := range [][]string{n.inputs, n.outputs} {
+		for _, name := range names {
+			if last, ok := lt.last[name]; ok && last > i || lt.outputs[name] {
+				continue
+			}
+			lt.drop(name, env)
+		}
+	}
+}
+
+// done runs once the model's outputs have been copied for the caller: it
+// releases the memory they view, unless it is pinned.
+func (lt *lifetimes) done(env map[string]*value) {
+	for name := range lt.outputs {
+		lt.drop(name, env)
+	}
+}
+
+// drop stops counting the value name as a user of its memory, and
+// releases the memory when it was the last and the memory is not pinned.
+func (lt *lifetimes) drop(name string, env map[string]*value) {
+	id, ok := lt.held[name]
+	if !ok {
+		return
+	}
+	delete(lt.held, name)
+	if lt.users[id]--; lt.users[id] == 0 {
+		delete(lt.users, id)
+		if !lt.pinned[id] {
+			env[name].t.Release()
+		}
+	}
+}
+
+// hold counts the value name, v, as a user of its memory, once.
+func (lt *lifetimes) hold(name string, v *value) {
+	if _, ok := lt.held[name]; ok {
+		return
+	}
+	id := v.t.MemoryID()
+	if id == (tensor.MemoryID{}) {
+		return
+	}
+	lt.held[name] = id
+	lt.users[id]++
+}
