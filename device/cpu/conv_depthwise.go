@@ -20,7 +20,8 @@ func cpuIsDepthwise(p backend.Conv2DParams) bool { return p.C > 1 && p.Groups ==
 // ox + kx·dw/sw), so that the whole output plane, taken with rows as wide
 // as a phase's, is one axpy per tap over contiguous memory. The columns
 // past the output's width are computed and dropped. Stride 1 without
-// dilation takes cpuDepthwiseDirect instead where it can.
+// dilation, or 3×3 of stride 2, takes cpuDepthwiseDirect instead where it
+// can.
 func cpuDepthwise(out, x, w []float32, p backend.Conv2DParams, ep *cpuEpilogue) {
 	if cpuDepthwiseDirect(out, x, w, p, ep) {
 		return
@@ -65,20 +66,28 @@ func cpuDepthwise(out, x, w []float32, p backend.Conv2DParams, ep *cpuEpilogue) 
 	})
 }
 
-// cpuDepthwiseDirect computes a depthwise convolution of stride 1 without
-// dilation straight from each channel's plane, with no padded copy (see
-// kernel.DepthwiseS1: masked loads stand in for the padding), and reports
-// whether it could: only with AVX-512. A 7×7 plane costs 9 loads and 9
-// multiply-adds a row rather than five passes of copies around the taps,
-// which dominated small planes (MobileNetV2's 960 channels of 7×7 took
-// 175 µs).
+// cpuDepthwiseDirect computes a depthwise convolution of stride 1, or a
+// 3×3 one of stride 2, without dilation straight from each channel's
+// plane, with no padded copy (see kernel.DepthwiseS1 and
+// kernel.Depthwise3x3S2: masked loads stand in for the padding), and
+// reports whether it could: only with AVX-512. A 7×7 plane costs 9 loads
+// and 9 multiply-adds a row rather than five passes of copies around the
+// taps, which dominated small planes (MobileNetV2's 960 channels of 7×7
+// took 175 µs); MobileNetV2's four 3×3 layers of stride 2 took 940 µs
+// with their planes split into stride phases first.
 func cpuDepthwiseDirect(out, x, w []float32, p backend.Conv2DParams, ep *cpuEpilogue) bool {
-	if !kernel.HasAVX512 || p.StrideH != 1 || p.StrideW != 1 || p.DilH != 1 || p.DilW != 1 {
+	s2 := p.StrideH == 2 && p.StrideW == 2 && p.KH == 3 && p.KW == 3
+	if !kernel.HasAVX512 || p.DilH != 1 || p.DilW != 1 || !s2 && (p.StrideH != 1 || p.StrideW != 1) {
 		return false
 	}
-	masks := kernel.DepthwiseMasks(p.W, p.OW, p.KW, p.PadW)
+	var masks []int
+	if s2 {
+		masks = kernel.DepthwiseS2Masks(p.W, p.OW, p.PadW)
+	} else {
+		masks = kernel.DepthwiseMasks(p.W, p.OW, p.KW, p.PadW)
+	}
 	plane, oplane, taps := p.H*p.W, p.OH*p.OW, p.KH*p.KW
-	// The 3×3 kernel applies a bias and a clamp as it stores; other
+	// The 3×3 kernels apply a bias and a clamp as they store; other
 	// epilogues, and all of them for other kernels, run afterwards, plane by
 	// plane.
 	inKernel := ep == nil || p.KH == 3 && p.KW == 3 && ep.res == nil && ep.args.Flags == 0
@@ -95,8 +104,12 @@ func cpuDepthwiseDirect(out, x, w []float32, p backend.Conv2DParams, ep *cpuEpil
 		for nc := start; nc < end; {
 			n, c := nc/p.C, nc%p.C
 			run := min(end-nc, p.C-c)
-			kernel.DepthwiseS1(out[nc*oplane:(nc+run)*oplane], x[nc*plane:(nc+run)*plane], w[c*taps:(c+run)*taps], bias[c:c+run], masks,
-				run, p.H, p.W, p.OH, p.OW, p.KH, p.KW, p.PadH, p.PadW, lo, hi)
+			dst, src, wc := out[nc*oplane:(nc+run)*oplane], x[nc*plane:(nc+run)*plane], w[c*taps:(c+run)*taps]
+			if s2 {
+				kernel.Depthwise3x3S2(dst, src, wc, bias[c:c+run], masks, run, p.H, p.W, p.OH, p.OW, p.PadH, p.PadW, lo, hi)
+			} else {
+				kernel.DepthwiseS1(dst, src, wc, bias[c:c+run], masks, run, p.H, p.W, p.OH, p.OW, p.KH, p.KW, p.PadH, p.PadW, lo, hi)
+			}
 			if !inKernel {
 				for k := c; k < c+run; k++ {
 					ep.plane(out, n, k, 0, oplane)

@@ -652,18 +652,21 @@ func (g *cpuGemm) rowTimes(c []float32, a, b cpuMatrix, j0 int) {
 		s := a.data[a.off+p*a.cs]
 		row := b.data[b.off+p*b.rs+j0:]
 		row = row[:len(c)]
-		for j, v := range row {
-			c[j] += s * v
+		for j := kernel.Axpy(c, row, s); j < len(row); j++ {
+			c[j] += s * row[j]
 		}
 	}
 }
 
 // cpuDot returns the dot product of n elements of x (from xo at steps of
-// xs) and of y (from yo at steps of ys).
+// xs) and of y (from yo at steps of ys), in vector steps where both are
+// contiguous.
 func cpuDot(x []float32, xo, xs int, y []float32, yo, ys, n int) float32 {
 	var s0, s1, s2, s3 float32
 	if xs == 1 && ys == 1 {
 		x, y = x[xo:xo+n], y[yo:yo+n]
+		s, done := kernel.Dot(x, y)
+		s0, x, y = s, x[done:], y[done:]
 		for len(x) >= 4 && len(y) >= 4 {
 			s0 += x[0] * y[0]
 			s1 += x[1] * y[1]

@@ -74,6 +74,18 @@ func Axpy(dst, x []float32, a float32) int {
 	return n
 }
 
+// Dot returns the sum of x[i]·y[i] over the longest prefix of x whose
+// length is a multiple of 8, and that length; the caller adds the rest.
+// It returns 0, 0 without AVX2 and FMA. y must be at least as long as x.
+func Dot(x, y []float32) (float32, int) {
+	n := len(x) &^ 7
+	if !HasAVX2 || n == 0 {
+		return 0, 0
+	}
+	_ = y[n-1]
+	return dotAVX2(unsafe.SliceData(x), unsafe.SliceData(y), n), n
+}
+
 // EpilogueArgs are the constants of Epilogue; the layout is the assembly's.
 type EpilogueArgs struct {
 	Bias, Lo, Hi float32 // Lo and Hi ±Inf for no clamp
@@ -199,6 +211,67 @@ func DepthwiseS1(dst, src, w, bias []float32, masks []int, channels, h, wd, oh, 
 			}
 		}
 	}
+	return true
+}
+
+// DepthwiseS2Masks returns the masks of Depthwise3x3S2 for a plane wd
+// wide, an output ow wide and padW columns of padding on the left: per
+// chunk of 16 output columns, the lanes of each of the three vectors of
+// input it reads (columns 32·chunk−padW on; of the third, only lane 0)
+// that lie in the plane, then the lanes in the output.
+func DepthwiseS2Masks(wd, ow, padW int) []int {
+	chunks := (ow + 15) / 16
+	masks := make([]int, 0, 4*chunks)
+	for c := range chunks {
+		for v := range 3 {
+			m := 0
+			for l := range 16 >> (v / 2 * 4) { // of the third, lane 0 is read
+				if x := 32*c - padW + 16*v + l; x >= 0 && x < wd {
+					m |= 1 << l
+				}
+			}
+			masks = append(masks, m)
+		}
+		m := 0
+		for l := range 16 {
+			if 16*c+l < ow {
+				m |= 1 << l
+			}
+		}
+		masks = append(masks, m)
+	}
+	return masks
+}
+
+// depthwiseS2Index holds the lanes Depthwise3x3S2 permutes two vectors
+// of input by: the even ones, then the odd ones.
+var depthwiseS2Index = func() (idx [32]int32) {
+	for i := range 16 {
+		idx[i], idx[16+i] = int32(2*i), int32(2*i+1)
+	}
+	return idx
+}()
+
+// Depthwise3x3S2 is DepthwiseS1 for a 3×3 kernel of stride 2 (no
+// dilation), with masks from DepthwiseS2Masks: each chunk of 16 outputs
+// reads three vectors of each input row straight from the plane and
+// permutes their even and odd lanes into the taps' columns, with no copy
+// of the plane into its stride phases. It reports whether it could: only
+// with AVX-512. It checks that the slices hold what it reads and writes.
+func Depthwise3x3S2(dst, src, w, bias []float32, masks []int, channels, h, wd, oh, ow, padH, padW int, lo, hi float32) bool {
+	chunks := (ow + 15) / 16
+	if !HasAVX512 || channels <= 0 || oh <= 0 || ow <= 0 || h <= 0 || wd <= 0 {
+		return false
+	}
+	if len(masks) != 4*chunks || len(src) < channels*h*wd || len(dst) < channels*oh*ow || len(w) < channels*9 ||
+		bias != nil && len(bias) < channels {
+		panic("kernel: Depthwise3x3S2: slices too short for the shapes")
+	}
+	if bias == nil {
+		bias = make([]float32, channels)
+	}
+	depthwise3x3S2AVX512(unsafe.SliceData(dst), unsafe.SliceData(src), unsafe.SliceData(w), unsafe.SliceData(bias), unsafe.SliceData(masks),
+		&depthwiseS2Index[0], h, wd, oh, ow, padH, padW, chunks, channels, lo, hi)
 	return true
 }
 

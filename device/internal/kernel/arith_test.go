@@ -221,6 +221,42 @@ func TestAxpy(t *testing.T) {
 	}
 }
 
+// TestDot: lengths around the 8- and 32-float steps, against float64; a
+// NaN and an infinity propagate.
+func TestDot(t *testing.T) {
+	rng := rand.New(rand.NewPCG(7, 8))
+	for _, n := range []int{0, 1, 7, 8, 9, 31, 32, 33, 40, 100, 1280} {
+		x, y := make([]float32, n), make([]float32, n+3)
+		for i := range x {
+			x[i] = rng.Float32()*2 - 1
+		}
+		for i := range y {
+			y[i] = rng.Float32()*2 - 1
+		}
+		got, done := Dot(x, y)
+		if !HasAVX2 {
+			assert.Equal(t, 0, done)
+			continue
+		}
+		require.Equal(t, n&^7, done, "n=%d", n)
+		var want, mag float64
+		for i := range done {
+			want += float64(x[i]) * float64(y[i])
+			mag += math.Abs(float64(x[i]) * float64(y[i]))
+		}
+		assert.InDelta(t, want, got, 1e-6*mag+1e-7, "n=%d", n)
+	}
+	if HasAVX2 {
+		x, y := make([]float32, 40), make([]float32, 40)
+		x[35] = float32(math.NaN())
+		got, _ := Dot(x, y)
+		assert.True(t, math.IsNaN(float64(got)), "NaN")
+		x[35], x[3], y[3] = 0, float32(math.Inf(1)), 2
+		got, _ = Dot(x, y)
+		assert.True(t, math.IsInf(float64(got), 1), "Inf")
+	}
+}
+
 // TestEpilogue checks the vector prefix against EpilogueArgs.Step bit for
 // bit, with and without a residual, clamped and not, with the hard swish
 // and the affine step, NaN kept; and Step against the formula.
@@ -333,62 +369,95 @@ func TestDepthwiseS1(t *testing.T) {
 		assert.False(t, DepthwiseS1(nil, nil, nil, nil, nil, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0))
 		return
 	}
-	rng := rand.New(rand.NewPCG(3, 4))
-	inf := float32(math.Inf(1))
-	const channels = 3
-	for i, c := range []struct{ h, wd, kh, kw, padH, padW int }{
-		{7, 7, 3, 3, 1, 1}, {14, 14, 3, 3, 1, 1}, {3, 3, 5, 5, 2, 2}, {12, 12, 5, 5, 2, 2},
-		{20, 37, 3, 3, 1, 1}, {5, 16, 3, 3, 1, 1}, {4, 17, 3, 3, 1, 1}, {1, 1, 1, 1, 0, 0},
-		{9, 9, 3, 3, 0, 0}, {8, 10, 3, 5, 1, 2}, {6, 33, 7, 7, 3, 3}, {2, 3, 3, 3, 2, 2},
-		{3, 5, 3, 3, 1, 1}, {1, 20, 3, 3, 1, 1},
+	for i, c := range []depthwiseCase{
+		{7, 7, 3, 3, 1, 1, 1}, {14, 14, 3, 3, 1, 1, 1}, {3, 3, 5, 5, 2, 2, 1}, {12, 12, 5, 5, 2, 2, 1},
+		{20, 37, 3, 3, 1, 1, 1}, {5, 16, 3, 3, 1, 1, 1}, {4, 17, 3, 3, 1, 1, 1}, {1, 1, 1, 1, 0, 0, 1},
+		{9, 9, 3, 3, 0, 0, 1}, {8, 10, 3, 5, 1, 2, 1}, {6, 33, 7, 7, 3, 3, 1}, {2, 3, 3, 3, 2, 2, 1},
+		{3, 5, 3, 3, 1, 1, 1}, {1, 20, 3, 3, 1, 1, 1},
 	} {
-		// Every other case takes an epilogue; one has a NaN input.
-		var bias []float32
-		lo, hi := -inf, inf
-		if i%2 == 1 {
-			bias, lo, hi = []float32{0.25, -0.125, 0.5}, -0.5, 0.75
-		}
-		oh, ow := c.h+2*c.padH-c.kh+1, c.wd+2*c.padW-c.kw+1
-		plane, oplane, taps := c.h*c.wd, oh*ow, c.kh*c.kw
-		src := make([]float32, channels*plane)
-		w := make([]float32, channels*taps)
-		for i := range src {
-			src[i] = rng.Float32()*2 - 1
-		}
-		for i := range w {
-			w[i] = rng.Float32()*2 - 1
-		}
-		if i == 5 {
-			src[plane+plane/2] = float32(math.NaN())
-		}
-		dst := make([]float32, channels*oplane+1)
-		dst[channels*oplane] = 42 // must stay
-		require.True(t, DepthwiseS1(dst, src, w, bias, DepthwiseMasks(c.wd, ow, c.kw, c.padW), channels, c.h, c.wd, oh, ow, c.kh, c.kw, c.padH, c.padW, lo, hi))
-		for ch := range channels {
-			for oy := range oh {
-				for ox := range ow {
-					var want float64
-					for ky := range c.kh {
-						for kx := range c.kw {
-							iy, ix := oy+ky-c.padH, ox+kx-c.padW
-							if iy >= 0 && iy < c.h && ix >= 0 && ix < c.wd {
-								want += float64(w[ch*taps+ky*c.kw+kx]) * float64(src[ch*plane+iy*c.wd+ix])
-							}
+		checkDepthwise(t, i, c, func(dst, src, w, bias []float32, oh, ow int, lo, hi float32) bool {
+			return DepthwiseS1(dst, src, w, bias, DepthwiseMasks(c.wd, ow, c.kw, c.padW), depthwiseChannels, c.h, c.wd, oh, ow, c.kh, c.kw, c.padH, c.padW, lo, hi)
+		})
+	}
+}
+
+// TestDepthwise3x3S2: planes of odd and even sizes, wider than two chunks
+// of output, narrower than one, padding of 0 to 2.
+func TestDepthwise3x3S2(t *testing.T) {
+	if !HasAVX512 {
+		assert.False(t, Depthwise3x3S2(nil, nil, nil, nil, nil, 1, 1, 1, 1, 1, 1, 1, 0, 0))
+		return
+	}
+	for i, c := range []depthwiseCase{
+		{112, 112, 3, 3, 1, 1, 2}, {7, 7, 3, 3, 1, 1, 2}, {14, 14, 3, 3, 1, 1, 2}, {9, 75, 3, 3, 1, 1, 2},
+		{5, 64, 3, 3, 0, 0, 2}, {6, 33, 3, 3, 1, 1, 2}, {2, 2, 3, 3, 1, 1, 2}, {3, 3, 3, 3, 2, 2, 2},
+		{1, 40, 3, 3, 1, 1, 2}, {8, 31, 3, 3, 1, 2, 2},
+	} {
+		checkDepthwise(t, i, c, func(dst, src, w, bias []float32, oh, ow int, lo, hi float32) bool {
+			return Depthwise3x3S2(dst, src, w, bias, DepthwiseS2Masks(c.wd, ow, c.padW), depthwiseChannels, c.h, c.wd, oh, ow, c.padH, c.padW, lo, hi)
+		})
+	}
+}
+
+// depthwiseCase is a plane h×wd, a kernel kh×kw, padding and stride.
+type depthwiseCase struct{ h, wd, kh, kw, padH, padW, stride int }
+
+// depthwiseChannels is the channels of checkDepthwise's planes.
+const depthwiseChannels = 3
+
+// checkDepthwise runs the depthwise convolution c of random planes through
+// run and checks it against float64: case i takes an epilogue when it is
+// odd, and a NaN input when it is 5.
+func checkDepthwise(t *testing.T, i int, c depthwiseCase, run func(dst, src, w, bias []float32, oh, ow int, lo, hi float32) bool) {
+	t.Helper()
+	rng := rand.New(rand.NewPCG(3, uint64(i)))
+	inf := float32(math.Inf(1))
+	const channels = depthwiseChannels
+	var bias []float32
+	lo, hi := -inf, inf
+	if i%2 == 1 {
+		bias, lo, hi = []float32{0.25, -0.125, 0.5}, -0.5, 0.75
+	}
+	oh, ow := (c.h+2*c.padH-c.kh)/c.stride+1, (c.wd+2*c.padW-c.kw)/c.stride+1
+	plane, oplane, taps := c.h*c.wd, oh*ow, c.kh*c.kw
+	src := make([]float32, channels*plane)
+	w := make([]float32, channels*taps)
+	for i := range src {
+		src[i] = rng.Float32()*2 - 1
+	}
+	for i := range w {
+		w[i] = rng.Float32()*2 - 1
+	}
+	if i == 5 {
+		src[plane+plane/2] = float32(math.NaN())
+	}
+	dst := make([]float32, channels*oplane+1)
+	dst[channels*oplane] = 42 // must stay
+	require.True(t, run(dst, src, w, bias, oh, ow, lo, hi))
+	for ch := range channels {
+		for oy := range oh {
+			for ox := range ow {
+				var want float64
+				for ky := range c.kh {
+					for kx := range c.kw {
+						iy, ix := oy*c.stride+ky-c.padH, ox*c.stride+kx-c.padW
+						if iy >= 0 && iy < c.h && ix >= 0 && ix < c.wd {
+							want += float64(w[ch*taps+ky*c.kw+kx]) * float64(src[ch*plane+iy*c.wd+ix])
 						}
 					}
-					if bias != nil {
-						want += float64(bias[ch])
-					}
-					want = min(max(want, float64(lo)), float64(hi))
-					got := dst[ch*oplane+oy*ow+ox]
-					if math.IsNaN(want) {
-						require.True(t, math.IsNaN(float64(got)), "%+v channel %d at (%d, %d): got %v, want NaN", c, ch, oy, ox, got)
-						continue
-					}
-					require.InDelta(t, want, got, 1e-5, "%+v channel %d at (%d, %d)", c, ch, oy, ox)
 				}
+				if bias != nil {
+					want += float64(bias[ch])
+				}
+				want = min(max(want, float64(lo)), float64(hi))
+				got := dst[ch*oplane+oy*ow+ox]
+				if math.IsNaN(want) {
+					require.True(t, math.IsNaN(float64(got)), "%+v channel %d at (%d, %d): got %v, want NaN", c, ch, oy, ox, got)
+					continue
+				}
+				require.InDelta(t, want, got, 1e-5, "%+v channel %d at (%d, %d)", c, ch, oy, ox)
 			}
 		}
-		assert.Equal(t, float32(42), dst[channels*oplane], "%+v: written past the output", c)
 	}
+	assert.Equal(t, float32(42), dst[channels*oplane], "%+v: written past the output", c)
 }

@@ -407,6 +407,155 @@ d3done:
 	VZEROUPPER
 	RET
 
+// func depthwise3x3S2AVX512(dst, src, w, bias *float32, masks *int, idx *int32, h, wd, oh, ow, padH, padW, chunks, channels int, lo, hi float32)
+//
+// A depthwise 3×3 convolution of stride 2 over channels planes, read
+// straight from the planes as depthwise3x3S1AVX512 reads them: output row
+// oy, 16 columns from 16·chunk on, reads input columns c0 = 32·chunk−padW
+// to c0+32 of rows 2·oy−padH+ky as three vectors under the chunk's masks
+// (K1–K3; zero outside the plane), permutes them (idx: the even and the odd
+// lanes of two vectors) into the columns of taps kx = 0 (c0, c0+2, …), 1
+// and 2 (the even ones shifted on by one), and stores under K4 after
+// min(max(sum + bias, lo), hi). A channel's weights stay in Z7–Z15.
+TEXT ·depthwise3x3S2AVX512(SB), NOSPLIT, $0-120
+	MOVQ         masks+32(FP), R9
+	MOVQ         idx+40(FP), AX
+	VMOVUPS      (AX), Z19  // 0, 2, …, 30
+	VMOVUPS      64(AX), Z20 // 1, 3, …, 31
+	MOVQ         h+48(FP), R8
+	VBROADCASTSS lo+112(FP), Z17
+	VBROADCASTSS hi+116(FP), Z18
+	XORQ         R14, R14 // channel
+
+s2chan:
+	CMPQ         R14, channels+104(FP)
+	JGE          s2done
+	IMUL3Q       $36, R14, AX
+	MOVQ         w+16(FP), R10
+	ADDQ         AX, R10
+	VBROADCASTSS 0(R10), Z7
+	VBROADCASTSS 4(R10), Z8
+	VBROADCASTSS 8(R10), Z9
+	VBROADCASTSS 12(R10), Z10
+	VBROADCASTSS 16(R10), Z11
+	VBROADCASTSS 20(R10), Z12
+	VBROADCASTSS 24(R10), Z13
+	VBROADCASTSS 28(R10), Z14
+	VBROADCASTSS 32(R10), Z15
+	MOVQ         bias+24(FP), AX
+	VBROADCASTSS (AX)(R14*4), Z16
+	MOVQ         R8, AX
+	IMULQ        wd+56(FP), AX
+	IMULQ        R14, AX
+	MOVQ         src+8(FP), SI
+	LEAQ         (SI)(AX*4), SI // the channel's plane
+	MOVQ         oh+64(FP), AX
+	IMULQ        ow+72(FP), AX
+	IMULQ        R14, AX
+	MOVQ         dst+0(FP), DI
+	LEAQ         (DI)(AX*4), DI // the channel's output plane
+	XORQ         R11, R11       // oy
+
+s2row:
+	CMPQ R11, oh+64(FP)
+	JGE  s2nextchan
+	XORQ R12, R12 // chunk
+
+s2chunk:
+	CMPQ   R12, chunks+96(FP)
+	JGE    s2nextrow
+	MOVQ   R12, DX
+	SHLQ   $5, DX
+	ADDQ   R9, DX // the chunk's four masks
+	MOVQ   (DX), AX
+	KMOVW  AX, K1
+	MOVQ   8(DX), AX
+	KMOVW  AX, K2
+	MOVQ   16(DX), AX
+	KMOVW  AX, K3
+	MOVQ   24(DX), AX
+	KMOVW  AX, K4
+	VPXORD Z0, Z0, Z0
+	VPXORD Z3, Z3, Z3
+	VPXORD Z6, Z6, Z6
+	// BX: input row 2·oy−padH from column c0; R13: that row's index.
+	MOVQ  R11, R13
+	SHLQ  $1, R13
+	SUBQ  padH+80(FP), R13
+	MOVQ  R13, AX
+	IMULQ wd+56(FP), AX
+	MOVQ  R12, CX
+	SHLQ  $5, CX
+	ADDQ  CX, AX
+	SUBQ  padW+88(FP), AX
+	LEAQ  (SI)(AX*4), BX
+	MOVQ  wd+56(FP), CX
+	SHLQ  $2, CX // bytes per input row
+
+#define S2ROW(wa, wb, wc) \
+	VMOVUPS.Z   (BX), K1, Z1 \
+	VMOVUPS.Z   64(BX), K2, Z2 \
+	VMOVUPS.Z   128(BX), K3, Z4 \
+	VMOVAPS     Z19, Z5 \
+	VPERMI2PS   Z2, Z1, Z5 \
+	VMOVAPS     Z20, Z21 \
+	VPERMI2PS   Z2, Z1, Z21 \
+	VALIGND     $1, Z5, Z4, Z22 \
+	VFMADD231PS Z5, wa, Z0 \
+	VFMADD231PS Z21, wb, Z3 \
+	VFMADD231PS Z22, wc, Z6
+
+	TESTQ R13, R13
+	JL    s2row1
+	CMPQ  R13, R8
+	JGE   s2row1
+	S2ROW(Z7, Z8, Z9)
+
+s2row1:
+	ADDQ  CX, BX
+	INCQ  R13
+	TESTQ R13, R13
+	JL    s2row2
+	CMPQ  R13, R8
+	JGE   s2row2
+	S2ROW(Z10, Z11, Z12)
+
+s2row2:
+	ADDQ  CX, BX
+	INCQ  R13
+	TESTQ R13, R13
+	JL    s2store
+	CMPQ  R13, R8
+	JGE   s2store
+	S2ROW(Z13, Z14, Z15)
+
+s2store:
+	VADDPS  Z3, Z0, Z0
+	VADDPS  Z6, Z0, Z0
+	VADDPS  Z16, Z0, Z0
+	VMAXPS  Z0, Z17, Z0 // max(lo, x): a NaN x stays NaN
+	VMINPS  Z0, Z18, Z0
+	MOVQ    R11, AX
+	IMULQ   ow+72(FP), AX
+	MOVQ    R12, CX
+	SHLQ    $4, CX
+	ADDQ    CX, AX
+	VMOVUPS Z0, K4, (DI)(AX*4)
+	INCQ    R12
+	JMP     s2chunk
+
+s2nextrow:
+	INCQ R11
+	JMP  s2row
+
+s2nextchan:
+	INCQ R14
+	JMP  s2chan
+
+s2done:
+	VZEROUPPER
+	RET
+
 // func depthwiseAVX512(dst, src *float32, offs *int, w *float32, taps, n int)
 //
 // dst[j] = Σ over t < taps of w[t]·src[offs[t] + j] for j < n, a multiple

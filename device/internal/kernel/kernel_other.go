@@ -30,6 +30,8 @@ func depthwiseS1AVX512(dst, src, w *float32, masks *int, h, wd, oh, ow, kh, kw, 
 }
 func depthwise3x3S1AVX512(dst, src, w, bias *float32, masks *int, h, wd, oh, ow, padH, padW, chunks, channels int, lo, hi float32) {
 }
+func depthwise3x3S2AVX512(dst, src, w, bias *float32, masks *int, idx *int32, h, wd, oh, ow, padH, padW, chunks, channels int, lo, hi float32) {
+}
 func tanhAVX2(dst, src *float32, n int)    {}
 func sigmoidAVX2(dst, src *float32, n int) {}
 func sqrtAVX2(dst, src *float32, n int)    {}
@@ -61,6 +63,7 @@ func reluAVX2(dst, src *float32, n int)     {}
 func selectAVX2(dst, c, x, y *float32, n int) {}
 
 func axpyAVX2(dst, x *float32, a float32, n int)             {}
+func dotAVX2(x, y *float32, n int) float32                   { return 0 }
 func epilogueAVX2(dst, res *float32, n int, e *EpilogueArgs) {}
 
 func maxAVX512(x *float32, n int) float32        { return 0 }

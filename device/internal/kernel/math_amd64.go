@@ -104,4 +104,7 @@ func selectAVX2(dst, c, x, y *float32, n int)
 func axpyAVX2(dst, x *float32, a float32, n int)
 
 //go:noescape
+func dotAVX2(x, y *float32, n int) float32
+
+//go:noescape
 func epilogueAVX2(dst, res *float32, n int, e *EpilogueArgs)
