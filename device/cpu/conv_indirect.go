@@ -208,7 +208,7 @@ func (ic *cpuIndirectConv) pad(pad, x []float32, n, c0, c1 int, zero bool) {
 // tilesOf computes tiles [t0, t1) of output-channel slivers [s0, s1) of
 // every group of image n from its padded copy pad into out: tile by tile,
 // each sliver, or with slivers outside, sliver by sliver, each tile.
-func (ic *cpuIndirectConv) tilesOf(out, pad, packed []float32, n, t0, t1, s0, s1 int, sliversOutside bool) {
+func (ic *cpuIndirectConv) tilesOf(out, pad, packed []float32, n, t0, t1, s0, s1 int, sliversOutside bool, te *cpuTileEpilogue) {
 	p := ic.p
 	per := ic.slivers * ic.rows * cpuIndirectMR
 	// The kernel's reads and stores stay within these bounds (see size and
@@ -216,7 +216,7 @@ func (ic *cpuIndirectConv) tilesOf(out, pad, packed []float32, n, t0, t1, s0, s1
 	// goroutines write meanwhile.
 	_ = pad[ic.size-1]
 	_ = packed[p.Groups*per-1]
-	if len(out) < (n+1)*p.O*ic.l {
+	if len(out) < (n+1)*p.O*ic.l || te != nil && (len(te.bias) < p.O || te.res != nil && len(te.res) < len(out)) {
 		panic("device: indirect convolution output out of range")
 	}
 	run := func(g, t, s int) {
@@ -226,9 +226,18 @@ func (ic *cpuIndirectConv) tilesOf(out, pad, packed []float32, n, t0, t1, s0, s1
 		}
 		b := &pad[g*ic.cg*ic.planeP+t*cpuIndirectNR]
 		rows := min(cpuIndirectMR, ic.og-s*cpuIndirectMR)
-		c := &out[(n*p.O+g*ic.og+s*cpuIndirectMR)*ic.l]
+		o0 := g*ic.og + s*cpuIndirectMR
+		c := &out[(n*p.O+o0)*ic.l]
 		a := &packed[g*per+s*ic.rows*cpuIndirectMR]
-		kernel.ConvTile8x32AVX512(ic.rows, a, b, unsafe.SliceData(ic.offs), c, ic.l, unsafe.SliceData(segs), len(segs)/2, rows)
+		var bias, res *float32
+		var args *kernel.EpilogueArgs
+		if te != nil {
+			bias, args = &te.bias[o0], &te.args
+			if te.res != nil {
+				res = &te.res[(n*p.O+o0)*ic.l]
+			}
+		}
+		kernel.ConvTile8x32AVX512(ic.rows, a, b, unsafe.SliceData(ic.offs), c, ic.l, unsafe.SliceData(segs), len(segs)/2, rows, bias, res, args)
 	}
 	for g := range p.Groups {
 		if sliversOutside {
@@ -287,6 +296,13 @@ func (ic *cpuIndirectConv) forward(out, x, w []float32, packs *cpuPacks, ep *cpu
 		packed = scratch.buf[:size]
 		ic.packWeights(packed, w)
 	}
+	// An epilogue without hard swish or affine step is applied by the
+	// kernel as it stores (cpuTileEpilogue); the others afterwards, to
+	// each range of the output as soon as it is computed.
+	te := newCPUTileEpilogue(ep, p.O)
+	if te != nil {
+		ep = nil
+	}
 	workers := ic.workers()
 	pads := cpuGetScratch(workers, ic.size)
 	defer cpuScratchFree.put(pads)
@@ -299,7 +315,7 @@ func (ic *cpuIndirectConv) forward(out, x, w []float32, packs *cpuPacks, ep *cpu
 			cpuParallel(p.C, 2*ic.planeP, func(lo, hi int) { ic.pad(pad, x, n, lo, hi, n == 0) })
 			if outside {
 				cpuParallel(ic.slivers, ic.tiles*ic.rows*cpuIndirectMR*cpuIndirectNR, func(lo, hi int) {
-					ic.tilesOf(out, pad, packed, n, 0, ic.tiles, lo, hi, true)
+					ic.tilesOf(out, pad, packed, n, 0, ic.tiles, lo, hi, true, te)
 					if ep != nil {
 						for c := lo * cpuIndirectMR; c < min(hi*cpuIndirectMR, p.O); c++ {
 							ep.plane(out, n, c, 0, ic.l)
@@ -309,7 +325,7 @@ func (ic *cpuIndirectConv) forward(out, x, w []float32, packs *cpuPacks, ep *cpu
 				continue
 			}
 			cpuParallel(ic.tiles, p.O*ic.rows*cpuIndirectNR, func(lo, hi int) {
-				ic.tilesOf(out, pad, packed, n, lo, hi, 0, ic.slivers, false)
+				ic.tilesOf(out, pad, packed, n, lo, hi, 0, ic.slivers, false, te)
 				if ep != nil {
 					ep.image(out, n, ic.outputAt(lo), ic.outputAt(hi))
 				}
@@ -321,11 +337,33 @@ func (ic *cpuIndirectConv) forward(out, x, w []float32, packs *cpuPacks, ep *cpu
 	cpuTasks(p.N, workers, func(wk, n int) {
 		pad := pads.per(wk)
 		ic.pad(pad, x, n, 0, p.C, false)
-		ic.tilesOf(out, pad, packed, n, 0, ic.tiles, 0, ic.slivers, false)
+		ic.tilesOf(out, pad, packed, n, 0, ic.tiles, 0, ic.slivers, false, te)
 		if ep != nil {
 			ep.image(out, n, 0, ic.l)
 		}
 	})
+}
+
+// cpuTileEpilogue is an epilogue as kernel.ConvTile8x32AVX512 applies it:
+// a bias per output channel (zero when there is none), the residual over
+// the whole output or nil, and the clamp.
+type cpuTileEpilogue struct {
+	bias, res []float32
+	args      kernel.EpilogueArgs
+}
+
+// newCPUTileEpilogue returns ep for the kernel, or nil when there is none
+// or it has a hard swish or an affine step, which the kernel leaves to
+// cpuEpilogue.
+func newCPUTileEpilogue(ep *cpuEpilogue, o int) *cpuTileEpilogue {
+	if ep == nil || ep.args.Flags != 0 {
+		return nil
+	}
+	te := &cpuTileEpilogue{bias: ep.bias, res: ep.res, args: ep.args}
+	if te.bias == nil {
+		te.bias = make([]float32, o)
+	}
+	return te
 }
 
 // outputAt returns the index in an output plane of the first output

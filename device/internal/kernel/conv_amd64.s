@@ -3,7 +3,7 @@
 #include "textflag.h"
 #include "avx512_amd64.h"
 
-// func ConvTile8x32AVX512(k int, a, b *float32, offs *int, c *float32, ldc int, segs *int, nsegs, rows int)
+// func ConvTile8x32AVX512(k int, a, b *float32, offs *int, c *float32, ldc int, segs *int, nsegs, rows int, bias, res *float32, epi *EpilogueArgs)
 //
 // Computes an 8×32 tile of a convolution without a column matrix: row r
 // of the tile (an output channel) is the dot product over k steps of a
@@ -17,8 +17,11 @@
 // floats from c, 32-bit lane mask), and each segment stores the masked
 // lanes at c + offset (the low 16 from Z(2r), the high 16 from Z(2r+1) 16
 // floats on), so that lanes falling into the padding are dropped and the
-// others land where their output row is.
-TEXT ·ConvTile8x32AVX512(SB), NOSPLIT, $0-72
+// others land where their output row is. With epi not nil, each stored
+// row r is first min(max(sum + bias[r] + residual, Lo), Hi) (epi's
+// flags must be 0), the residual read under the segment's masks from res
+// at the segment's offset (none when res is nil).
+TEXT ·ConvTile8x32AVX512(SB), NOSPLIT, $0-96
 	MOVQ k+0(FP), CX
 	MOVQ a+8(FP), SI
 	MOVQ b+16(FP), DI
@@ -75,6 +78,9 @@ conv832store:
 	MOVQ rows+64(FP), R13
 	TESTQ R13, R13
 	JE    conv832done
+	MOVQ  epi+88(FP), SI
+	TESTQ SI, SI
+	JNE   conv832epi
 
 conv832seg:
 	TESTQ R12, R12
@@ -107,6 +113,89 @@ conv832next:
 	ADDQ $16, R11
 	DECQ R12
 	JMP  conv832seg
+
+conv832epi:
+	// R10: the rows' biases; DI: the residual; Z24, Z25: Lo and Hi. (A
+	// masked load of no lanes is no shortcut for a missing residual: the
+	// address must still be mapped, or the CPU takes a slow assist.)
+	MOVQ         bias+72(FP), R10
+	MOVQ         res+80(FP), DI
+	VBROADCASTSS 4(SI), Z24
+	VBROADCASTSS 8(SI), Z25
+
+conv832eseg:
+	TESTQ R12, R12
+	JE    conv832done
+	MOVQ  (R11), AX
+	MOVQ  8(R11), BX
+	KMOVW BX, K1
+	SHRQ  $16, BX
+	KMOVW BX, K2
+	LEAQ  (DI)(AX*4), R9
+	LEAQ  (DX)(AX*4), AX
+	MOVQ  R13, BX
+	TESTQ DI, DI
+	JNE   conv832eres
+
+// CEPI832 stores row r0, r1 plus the bias at boff(R10), clamped to
+// [Z24, Z25]; CRES832 adds the residual row at R9 too.
+#define CEPI832(r0, r1, boff) \
+	VBROADCASTSS boff(R10), Z18 \
+	VADDPS       Z18, r0, Z16 \
+	VADDPS       Z18, r1, Z17 \
+	VMAXPS       Z16, Z24, Z16 \
+	VMAXPS       Z17, Z24, Z17 \
+	VMINPS       Z16, Z25, Z16 \
+	VMINPS       Z17, Z25, Z17 \
+	VMOVUPS      Z16, K1, (AX) \
+	VMOVUPS      Z17, K2, 64(AX) \
+	ADDQ         R8, AX \
+	DECQ         BX \
+	JZ           conv832enext
+
+	CEPI832(Z0, Z1, 0)
+	CEPI832(Z2, Z3, 4)
+	CEPI832(Z4, Z5, 8)
+	CEPI832(Z6, Z7, 12)
+	CEPI832(Z8, Z9, 16)
+	CEPI832(Z10, Z11, 20)
+	CEPI832(Z12, Z13, 24)
+	CEPI832(Z14, Z15, 28)
+	JMP conv832enext
+
+conv832eres:
+#define CRES832(r0, r1, boff) \
+	VBROADCASTSS boff(R10), Z18 \
+	VADDPS       Z18, r0, Z16 \
+	VADDPS       Z18, r1, Z17 \
+	VMOVUPS.Z    (R9), K1, Z19 \
+	VADDPS       Z19, Z16, Z16 \
+	VMOVUPS.Z    64(R9), K2, Z19 \
+	VADDPS       Z19, Z17, Z17 \
+	VMAXPS       Z16, Z24, Z16 \
+	VMAXPS       Z17, Z24, Z17 \
+	VMINPS       Z16, Z25, Z16 \
+	VMINPS       Z17, Z25, Z17 \
+	VMOVUPS      Z16, K1, (AX) \
+	VMOVUPS      Z17, K2, 64(AX) \
+	ADDQ         R8, AX \
+	ADDQ         R8, R9 \
+	DECQ         BX \
+	JZ           conv832enext
+
+	CRES832(Z0, Z1, 0)
+	CRES832(Z2, Z3, 4)
+	CRES832(Z4, Z5, 8)
+	CRES832(Z6, Z7, 12)
+	CRES832(Z8, Z9, 16)
+	CRES832(Z10, Z11, 20)
+	CRES832(Z12, Z13, 24)
+	CRES832(Z14, Z15, 28)
+
+conv832enext:
+	ADDQ $16, R11
+	DECQ R12
+	JMP  conv832eseg
 
 conv832done:
 	VZEROUPPER

@@ -44,11 +44,14 @@ var HasAVX2 = cpu.X86.HasAVX2 && cpu.X86.HasFMA
 // times the 32 floats at b+offs[s]. It stores the first rows rows (ldc
 // floats apart) through nsegs segments, segs holding pairs (offset in
 // floats from c, 32-bit lane mask): each segment writes the masked lanes
-// at c+offset, overwriting. rows is at most 8; every address read must be
-// fully addressable and every masked lane stored in bounds.
+// at c+offset, overwriting. With epi not nil (its Flags 0), each row r
+// stored is first min(max(v + bias[r] + residual, Lo), Hi), the residual
+// read from res (nil for none) at the offsets and under the masks of the
+// stores. rows is at most 8; every address read must be fully addressable
+// and every masked lane stored in bounds.
 //
 //go:noescape
-func ConvTile8x32AVX512(k int, a, b *float32, offs *int, c *float32, ldc int, segs *int, nsegs, rows int)
+func ConvTile8x32AVX512(k int, a, b *float32, offs *int, c *float32, ldc int, segs *int, nsegs, rows int, bias, res *float32, epi *EpilogueArgs)
 
 //go:noescape
 func copyRowsAVX512(dst, src *float32, width, rows, ldDst, ldSrc int)

@@ -73,7 +73,7 @@ func copyRows16(dst, src *float32, rows, ldDst, ldSrc int) {}
 func copyRows32(dst, src *float32, rows, ldDst, ldSrc int) {}
 
 // ConvTile8x32AVX512 is never called where HasAVX512 is false.
-func ConvTile8x32AVX512(k int, a, b *float32, offs *int, c *float32, ldc int, segs *int, nsegs, rows int) {
+func ConvTile8x32AVX512(k int, a, b *float32, offs *int, c *float32, ldc int, segs *int, nsegs, rows int, bias, res *float32, epi *EpilogueArgs) {
 	panic("kernel: no AVX-512 kernel on this platform")
 }
 
