@@ -8,8 +8,8 @@ import (
 
 func init() {
 	avx2 := cpuMicro{mr: 6, nr: 16, name: "avx2+fma 6x16", fn: cpuAsm(6, 16, kernel.Sgemm6x16AVX2)}
-	wide := cpuMicro{mr: 12, nr: 32, name: "avx512 12x32", fn: cpuAsm(12, 32, cpuNoEpilogue(kernel.Sgemm12x32AVX512)),
-		epi: cpuAsmEpilogue(12, 32, kernel.Sgemm12x32AVX512)}
+	wide := cpuMicro{mr: 12, nr: 32, name: "avx512 12x32", fn: cpuAsm(12, 32, cpuNoEpilogue(cpuSliver12x32)),
+		epi: cpuAsmEpilogue(12, 32, cpuSliver12x32), strided: cpuStrided12x32}
 	tall := cpuMicro{mr: 16, nr: 16, name: "avx512 16x16", fn: cpuAsm(16, 16, cpuNoEpilogue(kernel.Sgemm16x16AVX512)),
 		epi: cpuAsmEpilogue(16, 16, kernel.Sgemm16x16AVX512)}
 	switch {
@@ -32,6 +32,25 @@ func cpuAsm(mr, nr int, f func(k int, a, b, c *float32, ldc int, add bool)) func
 		_ = c[(mr-1)*ldc+nr-1]
 		f(k, unsafe.SliceData(a), unsafe.SliceData(b), unsafe.SliceData(c), ldc, add)
 	}
+}
+
+// cpuSliver12x32 is kernel.Sgemm12x32AVX512 on a packed sliver of B.
+func cpuSliver12x32(k int, a, b, c *float32, ldc int, add bool, bias *float32, epi *kernel.EpilogueArgs) {
+	kernel.Sgemm12x32AVX512(k, a, b, c, ldc, add, bias, epi, 32)
+}
+
+// cpuStrided12x32 is kernel.Sgemm12x32AVX512 on a block of B read in
+// place, its rows ldb floats apart; bias is read only with e.
+func cpuStrided12x32(k int, a, b []float32, ldb int, c []float32, ldc int, add bool, bias []float32, e *kernel.EpilogueArgs) {
+	_ = a[12*max(k, 1)-1]
+	_ = b[(max(k, 1)-1)*ldb+31]
+	_ = c[11*ldc+31]
+	var bp *float32
+	if e != nil {
+		_ = bias[11]
+		bp = unsafe.SliceData(bias)
+	}
+	kernel.Sgemm12x32AVX512(k, unsafe.SliceData(a), unsafe.SliceData(b), unsafe.SliceData(c), ldc, add, bp, e, ldb)
 }
 
 // cpuAsmKernel is an assembly kernel that takes an epilogue.

@@ -25,6 +25,10 @@ type cpuMicro struct {
 	// epi, where the kernel has one, is fn followed by an epilogue on
 	// each row r of the tile, with bias[r] for its bias.
 	epi func(k int, a, b, c []float32, ldc int, add bool, bias []float32, e *kernel.EpilogueArgs)
+	// strided, where the kernel has one, is epi (fn when e is nil) reading
+	// b as a k×nr block of a row-major matrix, rows ldb floats apart,
+	// rather than a packed sliver.
+	strided func(k int, a, b []float32, ldb int, c []float32, ldc int, add bool, bias []float32, e *kernel.EpilogueArgs)
 }
 
 // cpuPortable is the micro-kernel written in Go, for every platform.
@@ -352,9 +356,18 @@ func (g *cpuGemm) panel(s *cpuGemmScratch, t int) {
 	a, b := g.a, g.b
 	a.off += l * g.aStep
 	b.off += l * g.bStep
+	// Whole tiles of columns read B in place where readB says so, the
+	// last partial one from a packed sliver.
+	inPlace := 0
+	if g.readB() {
+		inPlace = nb / g.kern.nr * g.kern.nr
+	}
 	for p0 := 0; p0 < g.k; p0 += g.kc {
 		kb := min(g.kc, g.k-p0)
-		pb := g.packB(s.b, b, p0, j0, kb, nb)
+		var pb []float32
+		if inPlace < nb {
+			pb = g.packB(s.b, b, p0, j0+inPlace, kb, nb-inPlace)
+		}
 		// The first panel of K stores its sums, the others add theirs:
 		// C is never cleared first, a pass over memory saved.
 		add := g.accumulate || p0 > 0
@@ -365,13 +378,35 @@ func (g *cpuGemm) panel(s *cpuGemmScratch, t int) {
 			if g.epi != nil && p0+kb == g.k {
 				bias = g.epi.bias[l*g.epi.step+i0:]
 			}
-			cpuMacroKernel(g.kern, pa, pb, c[i0*g.ldc+j0:], g.ldc, mb, nb, kb, add, &s.tile, g.epi, bias)
+			row := c[i0*g.ldc+j0:]
+			if inPlace > 0 {
+				direct := cpuDirectB{b.data[b.off+p0*b.rs+j0:], b.rs}
+				cpuMacroKernel(g.kern, pa, nil, row, g.ldc, mb, inPlace, kb, add, &s.tile, g.epi, bias, direct)
+			}
+			if inPlace < nb {
+				cpuMacroKernel(g.kern, pa, pb, row[inPlace:], g.ldc, mb, nb-inPlace, kb, add, &s.tile, g.epi, bias, cpuDirectB{})
+			}
 		}
 	}
 	if g.post != nil {
 		g.post(l, m0, m1, j0, j0+nb)
 	}
 }
+
+// readB reports whether the macro-kernels read B in place rather than
+// packed: with a kernel that can, B row-major and not frozen, and few rows
+// of tiles to share each packed sliver, whose packing, a pass over B
+// itself, would cost more than it saves (MobileNetV2's pointwise layers,
+// 16 to 320 channels over 7×7 to 112×112 pixels).
+func (g *cpuGemm) readB() bool {
+	return cpuReadB && g.kern.strided != nil && g.b.cs == 1 && g.bPacks == nil && g.m <= cpuReadBRows
+}
+
+// cpuReadBRows is the most rows of a product whose B readB reads in place.
+var cpuReadBRows = 384
+
+// cpuReadB turns readB on (tests turn it off).
+var cpuReadB = true
 
 // packA returns the mb×kb block of a at (i0, p0) of batch element l
 // packed: into dst, or from the shared packing of all of a, or for a
@@ -508,22 +543,34 @@ func cpuInterleave(dst []float32, w int, data []float32, off, ld, lines, kb int)
 // stride ldc, tile by tile with the micro-kernel k; edge tiles go through a
 // scratch tile. With bias not nil (the last panel of K of a product with
 // an epilogue) each row r then goes through epi with bias[r].
-func cpuMacroKernel(k cpuMicro, pa, pb, c []float32, ldc, mb, nb, kb int, add bool, tile *[cpuMaxTile]float32, epi *cpuGemmEpilogue, bias []float32) {
+func cpuMacroKernel(k cpuMicro, pa, pb, c []float32, ldc, mb, nb, kb int, add bool, tile *[cpuMaxTile]float32, epi *cpuGemmEpilogue, bias []float32, direct cpuDirectB) {
 	mr, nr := k.mr, k.nr
 	for ir := 0; ir < mb; ir += mr {
 		as := pa[ir*kb : (ir+mr)*kb]
 		for jr := 0; jr < nb; jr += nr {
-			bs := pb[jr*kb : (jr+nr)*kb]
-			if ir+mr <= mb && jr+nr <= nb {
+			full := ir+mr <= mb && jr+nr <= nb
+			switch {
+			case full && direct.ldb > 0:
+				var e *kernel.EpilogueArgs
+				var rb []float32
 				if bias != nil {
-					k.epi(kb, as, bs, c[ir*ldc+jr:], ldc, add, bias[ir:ir+mr], &epi.args)
-				} else {
-					k.fn(kb, as, bs, c[ir*ldc+jr:], ldc, add)
+					e, rb = &epi.args, bias[ir:ir+mr]
 				}
+				k.strided(kb, as, direct.b[jr:], direct.ldb, c[ir*ldc+jr:], ldc, add, rb, e)
+				continue
+			case full && bias != nil:
+				k.epi(kb, as, pb[jr*kb:(jr+nr)*kb], c[ir*ldc+jr:], ldc, add, bias[ir:ir+mr], &epi.args)
+				continue
+			case full:
+				k.fn(kb, as, pb[jr*kb:(jr+nr)*kb], c[ir*ldc+jr:], ldc, add)
 				continue
 			}
 			t := tile[:mr*nr]
-			k.fn(kb, as, bs, t, nr, false)
+			if direct.ldb > 0 {
+				k.strided(kb, as, direct.b[jr:], direct.ldb, t, nr, false, nil, nil)
+			} else {
+				k.fn(kb, as, pb[jr*kb:(jr+nr)*kb], t, nr, false)
+			}
 			for r := range min(mr, mb-ir) {
 				row, tr := c[(ir+r)*ldc+jr:][:min(nr, nb-jr)], t[r*nr:]
 				switch {
@@ -544,6 +591,13 @@ func cpuMacroKernel(k cpuMicro, pa, pb, c []float32, ldc, mb, nb, kb int, add bo
 			}
 		}
 	}
+}
+
+// cpuDirectB is a block of B that a macro-kernel reads in place, rows ldb
+// floats apart, rather than packed (ldb 0: packed).
+type cpuDirectB struct {
+	b   []float32
+	ldb int
 }
 
 // cpuMicroKernel adds to the 4×2 tile of c (rows of stride ldc), or with add

@@ -21,11 +21,14 @@ func TestCPUBlockings(t *testing.T) {
 	const bs, m, k, n = 2, 200, 700, 300
 	ad, bd := h.randF(bs*m*k), h.randF(bs*k*n)
 	want, mag := cpuMatMulRef(ad, bd, bs, m, k, n)
+	defer func(on bool) { cpuReadB = on }(cpuReadB)
 	for _, kern := range cpuKernels {
 		for _, bl := range [][3]int{{16, 48, 32}, {256, 48, 256}, {1024, 192, 1024}, {128, 96, 64}} {
 			for _, workers := range []int{1, 2} {
+				// B read in place (see readB) and packed.
+				cpuReadB = workers == 1
 				blocking := cpuBlocking{kern: kern, kc: bl[0], mc: cpuRoundUp(bl[1], kern.mr), nc: cpuRoundUp(bl[2], kern.nr)}
-				name := fmt.Sprintf("%s/%d workers", blocking, workers)
+				name := fmt.Sprintf("%s/%d workers/B in place %v", blocking, workers, cpuReadB)
 				c := make([]float32, bs*m*n)
 				for i := range c {
 					c[i] = float32(math.NaN()) // every element must be written

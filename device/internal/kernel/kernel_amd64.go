@@ -16,13 +16,14 @@ func Sgemm6x16AVX2(k int, a, b, c *float32, ldc int, add bool)
 
 // Sgemm12x32AVX512 adds to the 12×32 tile of c (rows ldc floats apart), or
 // with add false stores into it, the product of a packed 12×k sliver a and
-// a packed k×32 sliver b, with AVX-512. With epi not nil, each row r of the
+// a k×32 block of b whose rows are ldb floats apart (a packed sliver: 32),
+// with AVX-512. With epi not nil, each row r of the
 // result then goes through the epilogue epi with bias[r] for its bias
 // (epi.Bias is not read) before it is stored. k must be positive and the
 // slivers, tile and biases fully addressable.
 //
 //go:noescape
-func Sgemm12x32AVX512(k int, a, b, c *float32, ldc int, add bool, bias *float32, epi *EpilogueArgs)
+func Sgemm12x32AVX512(k int, a, b, c *float32, ldc int, add bool, bias *float32, epi *EpilogueArgs, ldb int)
 
 // Sgemm16x16AVX512 adds to the 16×16 tile of c (rows ldc floats apart), or
 // with add false stores into it, the product of a packed 16×k sliver a and

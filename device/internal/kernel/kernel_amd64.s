@@ -103,14 +103,15 @@ set:
 	VZEROUPPER
 	RET
 
-// func Sgemm12x32AVX512(k int, a, b, c *float32, ldc int, add bool)
+// func Sgemm12x32AVX512(k int, a, b, c *float32, ldc int, add bool, bias *float32, epi *EpilogueArgs, ldb int)
 //
 // Adds (stores, without add) to the 12×32 tile of c (rows ldc floats apart) the product of a
-// packed 12×k sliver a (twelve floats per step of k) and a packed k×32
-// sliver b (32 floats per step). Z0–Z23 hold the tile, two ZMM registers
-// per row; each step loads two vectors of b and broadcasts twelve scalars
-// of a into 24 fused multiply-adds. The loop is unrolled by two.
-TEXT ·Sgemm12x32AVX512(SB), NOSPLIT, $0-64
+// packed 12×k sliver a (twelve floats per step of k) and a k×32 block of
+// b whose rows are ldb floats apart (32 for a packed sliver). Z0–Z23 hold
+// the tile, two ZMM registers per row; each step loads two vectors of b
+// and broadcasts twelve scalars of a into 24 fused multiply-adds. The loop
+// is unrolled by two. R12 and R13 hold one and two rows of b in bytes.
+TEXT ·Sgemm12x32AVX512(SB), NOSPLIT, $0-72
 	MOVQ k+0(FP), CX
 	MOVQ a+8(FP), SI
 	MOVQ b+16(FP), DI
@@ -138,9 +139,9 @@ TEXT ·Sgemm12x32AVX512(SB), NOSPLIT, $0-64
 	VFMADD231PS Z24, t1, r2 \
 	VFMADD231PS Z25, t1, r3
 
-#define STEP512(aoff, boff) \
-	VMOVUPS boff(DI), Z24 \
-	VMOVUPS boff+64(DI), Z25 \
+#define STEP512(aoff, b0, b1) \
+	VMOVUPS b0, Z24 \
+	VMOVUPS b1, Z25 \
 	PAIR(aoff, Z26, Z27, Z0, Z1, Z2, Z3) \
 	PAIR(aoff+8, Z28, Z29, Z4, Z5, Z6, Z7) \
 	PAIR(aoff+16, Z30, Z31, Z8, Z9, Z10, Z11) \
@@ -148,22 +149,26 @@ TEXT ·Sgemm12x32AVX512(SB), NOSPLIT, $0-64
 	PAIR(aoff+32, Z28, Z29, Z16, Z17, Z18, Z19) \
 	PAIR(aoff+40, Z30, Z31, Z20, Z21, Z22, Z23)
 
+	MOVQ ldb+64(FP), R12
+	SHLQ $2, R12
+	LEAQ (R12)(R12*1), R13
+
 loop512:
 	CMPQ CX, $2
 	JL   tail512
-	PREFETCHT0 512(DI)
-	PREFETCHT0 1024(SI) // A, 21 steps ahead: a convolution's frozen weights come from memory
-	STEP512(0, 0)
-	STEP512(48, 128)
+	PREFETCHT0 (DI)(R13*2) // B, four steps ahead (512 bytes for a sliver)
+	PREFETCHT0 1024(SI)    // A, 21 steps ahead: a convolution's frozen weights come from memory
+	STEP512(0, (DI), 64(DI))
+	STEP512(48, (DI)(R12*1), 64(DI)(R12*1))
 	ADDQ $96, SI
-	ADDQ $256, DI
+	ADDQ R13, DI
 	SUBQ $2, CX
 	JMP  loop512
 
 tail512:
 	TESTQ CX, CX
 	JE    store512
-	STEP512(0, 0)
+	STEP512(0, (DI), 64(DI))
 
 store512:
 	MOVQ  epi+56(FP), R11

@@ -11,7 +11,7 @@ const HasAVX2 = false
 const HasAVX512 = false
 
 // Sgemm12x32AVX512 is never called where HasAVX512 is false.
-func Sgemm12x32AVX512(k int, a, b, c *float32, ldc int, add bool, bias *float32, epi *EpilogueArgs) {
+func Sgemm12x32AVX512(k int, a, b, c *float32, ldc int, add bool, bias *float32, epi *EpilogueArgs, ldb int) {
 	panic("kernel: no AVX-512 kernel on this platform")
 }
 
