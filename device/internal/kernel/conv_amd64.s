@@ -401,6 +401,128 @@ d3chan:
 	LEAQ         (DI)(AX*4), DI // the channel's output plane
 	XORQ         R11, R11       // oy
 
+	// Output rows in pairs (rows oy and oy+1 read four input rows, 12
+	// loads for two vectors of outputs rather than 18), then the last odd
+	// row alone (d3row).
+d3pair:
+	MOVQ R11, AX
+	INCQ AX
+	CMPQ AX, oh+56(FP)
+	JGE  d3row
+	XORQ R12, R12 // chunk
+
+d3pchunk:
+	CMPQ   R12, chunks+88(FP)
+	JGE    d3nextpair
+	MOVQ   R12, DX
+	SHLQ   $5, DX
+	ADDQ   R9, DX // the chunk's four masks
+	MOVQ   (DX), AX
+	KMOVW  AX, K1
+	MOVQ   8(DX), AX
+	KMOVW  AX, K2
+	MOVQ   16(DX), AX
+	KMOVW  AX, K3
+	MOVQ   24(DX), AX
+	KMOVW  AX, K4
+	VPXORD Z0, Z0, Z0
+	VPXORD Z3, Z3, Z3
+	VPXORD Z6, Z6, Z6
+	VPXORD Z5, Z5, Z5
+	VPXORD Z19, Z19, Z19
+	VPXORD Z20, Z20, Z20
+	// BX: row oy−padH of the input from the chunk's first tap column;
+	// R13: that row's index.
+	MOVQ  R11, R13
+	SUBQ  padH+72(FP), R13
+	MOVQ  R13, AX
+	IMULQ wd+48(FP), AX
+	MOVQ  R12, CX
+	SHLQ  $4, CX
+	ADDQ  CX, AX
+	SUBQ  padW+80(FP), AX
+	LEAQ  (SI)(AX*4), BX
+	MOVQ  wd+48(FP), CX
+	SHLQ  $2, CX // bytes per input row
+
+// D3LOAD loads an input row's three tap vectors into Z1, Z2, Z4; D3FMA
+// adds their products with weights wa, wb, wc to sums s0, s1, s2.
+#define D3LOAD \
+	VMOVUPS.Z (BX), K1, Z1 \
+	VMOVUPS.Z 4(BX), K2, Z2 \
+	VMOVUPS.Z 8(BX), K3, Z4
+
+#define D3FMA(wa, wb, wc, s0, s1, s2) \
+	VFMADD231PS Z1, wa, s0 \
+	VFMADD231PS Z2, wb, s1 \
+	VFMADD231PS Z4, wc, s2
+
+	// Input row oy−padH: tap row 0 of output oy.
+	TESTQ R13, R13
+	JL    d3p1
+	CMPQ  R13, R8
+	JGE   d3p1
+	D3LOAD
+	D3FMA(Z7, Z8, Z9, Z0, Z3, Z6)
+
+d3p1: // tap row 1 of oy, 0 of oy+1
+	ADDQ  CX, BX
+	INCQ  R13
+	TESTQ R13, R13
+	JL    d3p2
+	CMPQ  R13, R8
+	JGE   d3p2
+	D3LOAD
+	D3FMA(Z10, Z11, Z12, Z0, Z3, Z6)
+	D3FMA(Z7, Z8, Z9, Z5, Z19, Z20)
+
+d3p2: // tap row 2 of oy, 1 of oy+1
+	ADDQ  CX, BX
+	INCQ  R13
+	TESTQ R13, R13
+	JL    d3p3
+	CMPQ  R13, R8
+	JGE   d3p3
+	D3LOAD
+	D3FMA(Z13, Z14, Z15, Z0, Z3, Z6)
+	D3FMA(Z10, Z11, Z12, Z5, Z19, Z20)
+
+d3p3: // tap row 2 of oy+1
+	ADDQ  CX, BX
+	INCQ  R13
+	TESTQ R13, R13
+	JL    d3pstore
+	CMPQ  R13, R8
+	JGE   d3pstore
+	D3LOAD
+	D3FMA(Z13, Z14, Z15, Z5, Z19, Z20)
+
+d3pstore:
+	VADDPS  Z3, Z0, Z0
+	VADDPS  Z6, Z0, Z0
+	VADDPS  Z16, Z0, Z0
+	VMAXPS  Z0, Z17, Z0 // max(lo, x): a NaN x stays NaN
+	VMINPS  Z0, Z18, Z0
+	VADDPS  Z19, Z5, Z5
+	VADDPS  Z20, Z5, Z5
+	VADDPS  Z16, Z5, Z5
+	VMAXPS  Z5, Z17, Z5
+	VMINPS  Z5, Z18, Z5
+	MOVQ    R11, AX
+	IMULQ   ow+64(FP), AX
+	MOVQ    R12, CX
+	SHLQ    $4, CX
+	ADDQ    CX, AX
+	VMOVUPS Z0, K4, (DI)(AX*4)
+	ADDQ    ow+64(FP), AX
+	VMOVUPS Z5, K4, (DI)(AX*4)
+	INCQ    R12
+	JMP     d3pchunk
+
+d3nextpair:
+	ADDQ $2, R11
+	JMP  d3pair
+
 d3row:
 	CMPQ R11, oh+56(FP)
 	JGE  d3nextchan
