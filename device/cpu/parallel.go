@@ -4,6 +4,7 @@ import (
 	"runtime"
 	"sync"
 	"sync/atomic"
+	"time"
 )
 
 // cpuGrain is the number of elementary operations below which a loop
@@ -18,8 +19,25 @@ func cpuChunks(n, cost int) int {
 	if n < 2 || work < 2*cpuGrain {
 		return 1
 	}
-	return min(runtime.GOMAXPROCS(0), n, work/cpuGrain)
+	return min(cpuMaxProcs(), n, work/cpuGrain)
 }
+
+// cpuMaxProcs returns runtime.GOMAXPROCS(0), asked again every 128th
+// call: asking takes the scheduler's lock, which small parallel loops
+// contended for.
+func cpuMaxProcs() int {
+	if cpuProcs.calls.Add(1)%128 != 1 {
+		if n := cpuProcs.n.Load(); n > 0 {
+			return int(n)
+		}
+	}
+	n := runtime.GOMAXPROCS(0)
+	cpuProcs.n.Store(int64(n))
+	return n
+}
+
+// cpuProcs caches cpuMaxProcs' answer.
+var cpuProcs struct{ n, calls atomic.Int64 }
 
 // cpuParallel calls body on consecutive ranges [lo, hi) that cover [0, n),
 // concurrently when the n items, costing about cost operations each, are
@@ -105,21 +123,42 @@ func cpuFork(k int, f func(i int), main func()) {
 	}
 	// The workers usually finish within microseconds of main: wait for
 	// them by polling before parking, which would add a wake-up.
-	for range cpuSpins {
-		if pending.Load() == 0 {
-			return
+	if !cpuPoll(func() bool { return pending.Load() == 0 }) {
+		<-done
+	}
+}
+
+// cpuPoll polls ready, yielding the processor only now and then, until it
+// reports true or cpuPollTime has passed, and reports whether it did.
+// Waking a parked goroutine takes tens of microseconds in a virtual
+// machine, as long as a whole softmax of 256 rows: a worker that polls is
+// there for the next op of a training step. Yielding at every poll, as
+// this did, took the scheduler's lock each time: a tenth of an RNN
+// step's time went to that lock.
+func cpuPoll(ready func() bool) bool {
+	var start time.Time
+	for i := 1; ; i++ {
+		if ready() {
+			return true
+		}
+		if i%cpuPollYield != 0 {
+			continue
+		}
+		if start.IsZero() {
+			start = time.Now()
+		} else if time.Since(start) > cpuPollTime {
+			return false
 		}
 		runtime.Gosched()
 	}
-	<-done
 }
 
-// cpuSpins is how many times an idle goroutine polls (yielding the
-// processor between polls, some tens of microseconds in all) before it
-// parks. Waking a parked goroutine takes tens of microseconds in a virtual
-// machine, as long as a whole softmax of 256 rows: a worker that polls is
-// there for the next op of a training step.
-const cpuSpins = 400
+const (
+	// cpuPollTime is how long an idle goroutine polls before it parks.
+	cpuPollTime = 50 * time.Microsecond
+	// cpuPollYield is how many polls go between two yields.
+	cpuPollYield = 64
+)
 
 // cpuWorker is a goroutine that runs the chunks of parallel loops.
 type cpuWorker struct {
@@ -158,17 +197,10 @@ func (p *cpuWorkerPool) try(f func()) bool {
 // before it parks.
 func (w *cpuWorker) loop() {
 	for {
-		var f func()
-		for i := 0; f == nil && i < cpuSpins; i++ {
-			select {
-			case f = <-w.tasks:
-			default:
-				runtime.Gosched()
-			}
-		}
-		if f == nil {
-			f = <-w.tasks
-		}
+		// len is a hint read without the channel's lock; the receive
+		// below takes the task.
+		cpuPoll(func() bool { return len(w.tasks) > 0 })
+		f := <-w.tasks
 		f()
 		w.busy.Store(false)
 	}
