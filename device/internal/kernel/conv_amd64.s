@@ -251,6 +251,97 @@ copynext:
 	VZEROUPPER
 	RET
 
+// D3CHANNEL readies channel R14 of a 3×3 depthwise kernel: its nine
+// weights in Z7–Z15, its bias in Z16, its input plane (R8 rows of wd) in
+// SI and its output plane in DI; the other arguments are the kernel's.
+#define D3CHANNEL(w, bias, wd, src, oh, ow, dst) \
+	IMUL3Q       $36, R14, AX \
+	MOVQ         w, R10 \
+	ADDQ         AX, R10 \
+	VBROADCASTSS 0(R10), Z7 \
+	VBROADCASTSS 4(R10), Z8 \
+	VBROADCASTSS 8(R10), Z9 \
+	VBROADCASTSS 12(R10), Z10 \
+	VBROADCASTSS 16(R10), Z11 \
+	VBROADCASTSS 20(R10), Z12 \
+	VBROADCASTSS 24(R10), Z13 \
+	VBROADCASTSS 28(R10), Z14 \
+	VBROADCASTSS 32(R10), Z15 \
+	MOVQ         bias, AX \
+	VBROADCASTSS (AX)(R14*4), Z16 \
+	MOVQ         R8, AX \
+	IMULQ        wd, AX \
+	IMULQ        R14, AX \
+	MOVQ         src, SI \
+	LEAQ         (SI)(AX*4), SI \
+	MOVQ         oh, AX \
+	IMULQ        ow, AX \
+	IMULQ        R14, AX \
+	MOVQ         dst, DI \
+	LEAQ         (DI)(AX*4), DI
+
+// SUMCLAMP adds the partial sums b and c and the bias in Z16 to a and
+// clamps it to [Z17, Z18], a NaN staying NaN.
+#define SUMCLAMP(a, b, c) \
+	VADDPS b, a, a \
+	VADDPS c, a, a \
+	VADDPS Z16, a, a \
+	VMAXPS a, Z17, a \
+	VMINPS a, Z18, a
+
+// OUTAT puts in AX the offset in floats of output row R11, chunk R12, of
+// an output ow wide.
+#define OUTAT(ow) \
+	MOVQ  R11, AX \
+	IMULQ ow, AX \
+	MOVQ  R12, CX \
+	SHLQ  $4, CX \
+	ADDQ  CX, AX
+
+// CHUNKMASKS loads the four masks of chunk R12 of a depthwise kernel
+// (four ints a chunk from R9) into K1–K4.
+#define CHUNKMASKS \
+	MOVQ  R12, DX \
+	SHLQ  $5, DX \
+	ADDQ  R9, DX \
+	MOVQ  (DX), AX \
+	KMOVW AX, K1 \
+	MOVQ  8(DX), AX \
+	KMOVW AX, K2 \
+	MOVQ  16(DX), AX \
+	KMOVW AX, K3 \
+	MOVQ  24(DX), AX \
+	KMOVW AX, K4
+
+// ROWIN jumps to skip unless input row R13 lies in the plane (R8 rows);
+// NEXTROW steps BX and R13 to the next input row (CX bytes on) first.
+#define ROWIN(skip) \
+	TESTQ R13, R13 \
+	JL    skip \
+	CMPQ  R13, R8 \
+	JGE   skip
+
+#define NEXTROW(skip) \
+	ADDQ CX, BX \
+	INCQ R13 \
+	ROWIN(skip)
+
+// D3ROWADDR points BX at input row oy−padH (R11: oy; R13: that row's
+// index) from chunk R12's first tap column, and puts the bytes of an
+// input row in CX; padh, wd and padw are the kernel's arguments.
+#define D3ROWADDR(padh, wd, padw) \
+	MOVQ  R11, R13 \
+	SUBQ  padh, R13 \
+	MOVQ  R13, AX \
+	IMULQ wd, AX \
+	MOVQ  R12, CX \
+	SHLQ  $4, CX \
+	ADDQ  CX, AX \
+	SUBQ  padw, AX \
+	LEAQ  (SI)(AX*4), BX \
+	MOVQ  wd, CX \
+	SHLQ  $2, CX
+
 // func depthwiseS1AVX512(dst, src, w *float32, masks *int, h, wd, oh, ow, kh, kw, padH, padW, chunks int)
 //
 // A depthwise convolution of stride 1 of one channel, read straight from
@@ -375,30 +466,7 @@ TEXT ·depthwise3x3S1AVX512(SB), NOSPLIT, $0-112
 d3chan:
 	CMPQ         R14, channels+96(FP)
 	JGE          d3done
-	IMUL3Q       $36, R14, AX
-	MOVQ         w+16(FP), R10
-	ADDQ         AX, R10
-	VBROADCASTSS 0(R10), Z7
-	VBROADCASTSS 4(R10), Z8
-	VBROADCASTSS 8(R10), Z9
-	VBROADCASTSS 12(R10), Z10
-	VBROADCASTSS 16(R10), Z11
-	VBROADCASTSS 20(R10), Z12
-	VBROADCASTSS 24(R10), Z13
-	VBROADCASTSS 28(R10), Z14
-	VBROADCASTSS 32(R10), Z15
-	MOVQ         bias+24(FP), AX
-	VBROADCASTSS (AX)(R14*4), Z16
-	MOVQ         R8, AX
-	IMULQ        wd+48(FP), AX
-	IMULQ        R14, AX
-	MOVQ         src+8(FP), SI
-	LEAQ         (SI)(AX*4), SI // the channel's plane
-	MOVQ         oh+56(FP), AX
-	IMULQ        ow+64(FP), AX
-	IMULQ        R14, AX
-	MOVQ         dst+0(FP), DI
-	LEAQ         (DI)(AX*4), DI // the channel's output plane
+	D3CHANNEL(w+16(FP), bias+24(FP), wd+48(FP), src+8(FP), oh+56(FP), ow+64(FP), dst+0(FP))
 	XORQ         R11, R11       // oy
 
 	// Output rows in pairs (rows oy and oy+1 read four input rows, 12
@@ -414,36 +482,14 @@ d3pair:
 d3pchunk:
 	CMPQ   R12, chunks+88(FP)
 	JGE    d3nextpair
-	MOVQ   R12, DX
-	SHLQ   $5, DX
-	ADDQ   R9, DX // the chunk's four masks
-	MOVQ   (DX), AX
-	KMOVW  AX, K1
-	MOVQ   8(DX), AX
-	KMOVW  AX, K2
-	MOVQ   16(DX), AX
-	KMOVW  AX, K3
-	MOVQ   24(DX), AX
-	KMOVW  AX, K4
+	CHUNKMASKS
 	VPXORD Z0, Z0, Z0
 	VPXORD Z3, Z3, Z3
 	VPXORD Z6, Z6, Z6
 	VPXORD Z5, Z5, Z5
 	VPXORD Z19, Z19, Z19
 	VPXORD Z20, Z20, Z20
-	// BX: row oy−padH of the input from the chunk's first tap column;
-	// R13: that row's index.
-	MOVQ  R11, R13
-	SUBQ  padH+72(FP), R13
-	MOVQ  R13, AX
-	IMULQ wd+48(FP), AX
-	MOVQ  R12, CX
-	SHLQ  $4, CX
-	ADDQ  CX, AX
-	SUBQ  padW+80(FP), AX
-	LEAQ  (SI)(AX*4), BX
-	MOVQ  wd+48(FP), CX
-	SHLQ  $2, CX // bytes per input row
+	D3ROWADDR(padH+72(FP), wd+48(FP), padW+80(FP))
 
 // D3LOAD loads an input row's three tap vectors into Z1, Z2, Z4; D3FMA
 // adds their products with weights wa, wb, wc to sums s0, s1, s2.
@@ -458,61 +504,31 @@ d3pchunk:
 	VFMADD231PS Z4, wc, s2
 
 	// Input row oy−padH: tap row 0 of output oy.
-	TESTQ R13, R13
-	JL    d3p1
-	CMPQ  R13, R8
-	JGE   d3p1
+	ROWIN(d3p1)
 	D3LOAD
 	D3FMA(Z7, Z8, Z9, Z0, Z3, Z6)
 
 d3p1: // tap row 1 of oy, 0 of oy+1
-	ADDQ  CX, BX
-	INCQ  R13
-	TESTQ R13, R13
-	JL    d3p2
-	CMPQ  R13, R8
-	JGE   d3p2
+	NEXTROW(d3p2)
 	D3LOAD
 	D3FMA(Z10, Z11, Z12, Z0, Z3, Z6)
 	D3FMA(Z7, Z8, Z9, Z5, Z19, Z20)
 
 d3p2: // tap row 2 of oy, 1 of oy+1
-	ADDQ  CX, BX
-	INCQ  R13
-	TESTQ R13, R13
-	JL    d3p3
-	CMPQ  R13, R8
-	JGE   d3p3
+	NEXTROW(d3p3)
 	D3LOAD
 	D3FMA(Z13, Z14, Z15, Z0, Z3, Z6)
 	D3FMA(Z10, Z11, Z12, Z5, Z19, Z20)
 
 d3p3: // tap row 2 of oy+1
-	ADDQ  CX, BX
-	INCQ  R13
-	TESTQ R13, R13
-	JL    d3pstore
-	CMPQ  R13, R8
-	JGE   d3pstore
+	NEXTROW(d3pstore)
 	D3LOAD
 	D3FMA(Z13, Z14, Z15, Z5, Z19, Z20)
 
 d3pstore:
-	VADDPS  Z3, Z0, Z0
-	VADDPS  Z6, Z0, Z0
-	VADDPS  Z16, Z0, Z0
-	VMAXPS  Z0, Z17, Z0 // max(lo, x): a NaN x stays NaN
-	VMINPS  Z0, Z18, Z0
-	VADDPS  Z19, Z5, Z5
-	VADDPS  Z20, Z5, Z5
-	VADDPS  Z16, Z5, Z5
-	VMAXPS  Z5, Z17, Z5
-	VMINPS  Z5, Z18, Z5
-	MOVQ    R11, AX
-	IMULQ   ow+64(FP), AX
-	MOVQ    R12, CX
-	SHLQ    $4, CX
-	ADDQ    CX, AX
+	SUMCLAMP(Z0, Z3, Z6)
+	SUMCLAMP(Z5, Z19, Z20)
+	OUTAT(ow+64(FP))
 	VMOVUPS Z0, K4, (DI)(AX*4)
 	ADDQ    ow+64(FP), AX
 	VMOVUPS Z5, K4, (DI)(AX*4)
@@ -531,33 +547,11 @@ d3row:
 d3chunk:
 	CMPQ   R12, chunks+88(FP)
 	JGE    d3nextrow
-	MOVQ   R12, DX
-	SHLQ   $5, DX
-	ADDQ   R9, DX // the chunk's four masks
-	MOVQ   (DX), AX
-	KMOVW  AX, K1
-	MOVQ   8(DX), AX
-	KMOVW  AX, K2
-	MOVQ   16(DX), AX
-	KMOVW  AX, K3
-	MOVQ   24(DX), AX
-	KMOVW  AX, K4
+	CHUNKMASKS
 	VPXORD Z0, Z0, Z0
 	VPXORD Z3, Z3, Z3
 	VPXORD Z6, Z6, Z6
-	// BX: row oy−padH of the input from the chunk's first tap column;
-	// R13: that row's index.
-	MOVQ  R11, R13
-	SUBQ  padH+72(FP), R13
-	MOVQ  R13, AX
-	IMULQ wd+48(FP), AX
-	MOVQ  R12, CX
-	SHLQ  $4, CX
-	ADDQ  CX, AX
-	SUBQ  padW+80(FP), AX
-	LEAQ  (SI)(AX*4), BX
-	MOVQ  wd+48(FP), CX
-	SHLQ  $2, CX // bytes per input row
+	D3ROWADDR(padH+72(FP), wd+48(FP), padW+80(FP))
 
 #define D3ROW(wa, wb, wc) \
 	VMOVUPS.Z   (BX), K1, Z1 \
@@ -567,41 +561,20 @@ d3chunk:
 	VFMADD231PS Z2, wb, Z3 \
 	VFMADD231PS Z4, wc, Z6
 
-	TESTQ R13, R13
-	JL    d3row1
-	CMPQ  R13, R8
-	JGE   d3row1
+	ROWIN(d3row1)
 	D3ROW(Z7, Z8, Z9)
 
 d3row1:
-	ADDQ  CX, BX
-	INCQ  R13
-	TESTQ R13, R13
-	JL    d3row2
-	CMPQ  R13, R8
-	JGE   d3row2
+	NEXTROW(d3row2)
 	D3ROW(Z10, Z11, Z12)
 
 d3row2:
-	ADDQ  CX, BX
-	INCQ  R13
-	TESTQ R13, R13
-	JL    d3store
-	CMPQ  R13, R8
-	JGE   d3store
+	NEXTROW(d3store)
 	D3ROW(Z13, Z14, Z15)
 
 d3store:
-	VADDPS  Z3, Z0, Z0
-	VADDPS  Z6, Z0, Z0
-	VADDPS  Z16, Z0, Z0
-	VMAXPS  Z0, Z17, Z0 // max(lo, x): a NaN x stays NaN
-	VMINPS  Z0, Z18, Z0
-	MOVQ    R11, AX
-	IMULQ   ow+64(FP), AX
-	MOVQ    R12, CX
-	SHLQ    $4, CX
-	ADDQ    CX, AX
+	SUMCLAMP(Z0, Z3, Z6)
+	OUTAT(ow+64(FP))
 	VMOVUPS Z0, K4, (DI)(AX*4)
 	INCQ    R12
 	JMP     d3chunk
@@ -641,30 +614,7 @@ TEXT ·depthwise3x3S2AVX512(SB), NOSPLIT, $0-120
 s2chan:
 	CMPQ         R14, channels+104(FP)
 	JGE          s2done
-	IMUL3Q       $36, R14, AX
-	MOVQ         w+16(FP), R10
-	ADDQ         AX, R10
-	VBROADCASTSS 0(R10), Z7
-	VBROADCASTSS 4(R10), Z8
-	VBROADCASTSS 8(R10), Z9
-	VBROADCASTSS 12(R10), Z10
-	VBROADCASTSS 16(R10), Z11
-	VBROADCASTSS 20(R10), Z12
-	VBROADCASTSS 24(R10), Z13
-	VBROADCASTSS 28(R10), Z14
-	VBROADCASTSS 32(R10), Z15
-	MOVQ         bias+24(FP), AX
-	VBROADCASTSS (AX)(R14*4), Z16
-	MOVQ         R8, AX
-	IMULQ        wd+56(FP), AX
-	IMULQ        R14, AX
-	MOVQ         src+8(FP), SI
-	LEAQ         (SI)(AX*4), SI // the channel's plane
-	MOVQ         oh+64(FP), AX
-	IMULQ        ow+72(FP), AX
-	IMULQ        R14, AX
-	MOVQ         dst+0(FP), DI
-	LEAQ         (DI)(AX*4), DI // the channel's output plane
+	D3CHANNEL(w+16(FP), bias+24(FP), wd+56(FP), src+8(FP), oh+64(FP), ow+72(FP), dst+0(FP))
 	XORQ         R11, R11       // oy
 
 s2row:
@@ -675,17 +625,7 @@ s2row:
 s2chunk:
 	CMPQ   R12, chunks+96(FP)
 	JGE    s2nextrow
-	MOVQ   R12, DX
-	SHLQ   $5, DX
-	ADDQ   R9, DX // the chunk's four masks
-	MOVQ   (DX), AX
-	KMOVW  AX, K1
-	MOVQ   8(DX), AX
-	KMOVW  AX, K2
-	MOVQ   16(DX), AX
-	KMOVW  AX, K3
-	MOVQ   24(DX), AX
-	KMOVW  AX, K4
+	CHUNKMASKS
 	VPXORD Z0, Z0, Z0
 	VPXORD Z3, Z3, Z3
 	VPXORD Z6, Z6, Z6
@@ -716,41 +656,20 @@ s2chunk:
 	VFMADD231PS Z21, wb, Z3 \
 	VFMADD231PS Z22, wc, Z6
 
-	TESTQ R13, R13
-	JL    s2row1
-	CMPQ  R13, R8
-	JGE   s2row1
+	ROWIN(s2row1)
 	S2ROW(Z7, Z8, Z9)
 
 s2row1:
-	ADDQ  CX, BX
-	INCQ  R13
-	TESTQ R13, R13
-	JL    s2row2
-	CMPQ  R13, R8
-	JGE   s2row2
+	NEXTROW(s2row2)
 	S2ROW(Z10, Z11, Z12)
 
 s2row2:
-	ADDQ  CX, BX
-	INCQ  R13
-	TESTQ R13, R13
-	JL    s2store
-	CMPQ  R13, R8
-	JGE   s2store
+	NEXTROW(s2store)
 	S2ROW(Z13, Z14, Z15)
 
 s2store:
-	VADDPS  Z3, Z0, Z0
-	VADDPS  Z6, Z0, Z0
-	VADDPS  Z16, Z0, Z0
-	VMAXPS  Z0, Z17, Z0 // max(lo, x): a NaN x stays NaN
-	VMINPS  Z0, Z18, Z0
-	MOVQ    R11, AX
-	IMULQ   ow+72(FP), AX
-	MOVQ    R12, CX
-	SHLQ    $4, CX
-	ADDQ    CX, AX
+	SUMCLAMP(Z0, Z3, Z6)
+	OUTAT(ow+72(FP))
 	VMOVUPS Z0, K4, (DI)(AX*4)
 	INCQ    R12
 	JMP     s2chunk
