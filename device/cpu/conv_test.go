@@ -102,19 +102,19 @@ func TestCPUConv2D(t *testing.T) {
 	}
 	// Single images run again with every weight size counted as outgrowing
 	// L2 (see sliversOutside), their slivers split over the cores.
-	for _, outside := range []bool{false, true} {
-		cpuSliversOutsideBytes = map[bool]int{false: 0, true: 1}[outside]
+	defer func() { cpuSliversOutsideBytes = 0 }()
+	for _, limit := range []int{0, 1} {
+		cpuSliversOutsideBytes = limit
 		for name, p := range cases {
-			if outside && p.N != 1 {
+			if limit != 0 && p.N != 1 {
 				continue
 			}
-			if outside {
+			if limit != 0 {
 				name += "/slivers-outside"
 			}
 			t.Run(name, func(t *testing.T) { cpuCheckConv(t, h, p) })
 		}
 	}
-	cpuSliversOutsideBytes = 0
 }
 
 // cpuCheckConv checks convolution p, its epilogues and its gradients
