@@ -376,9 +376,9 @@ func (m *Model) evaluate(inputs map[string]*tensor.Tensor, lt *lifetimes) (map[s
 		if err != nil {
 			return nil, err
 		}
-		for i, name := range n.outputs {
-			if name != "" && i < len(outs) {
-				env[name] = outs[i]
+		for j, name := range n.outputs {
+			if name != "" && j < len(outs) {
+				env[name] = outs[j]
 			}
 		}
 		if lt != nil {
