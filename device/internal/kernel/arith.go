@@ -224,8 +224,12 @@ func DepthwiseS2Masks(wd, ow, padW int) []int {
 	masks := make([]int, 0, 4*chunks)
 	for c := range chunks {
 		for v := range 3 {
+			lanes := 16
+			if v == 2 {
+				lanes = 1 // of the third vector, lane 0 is read
+			}
 			m := 0
-			for l := range 16 >> (v / 2 * 4) { // of the third, lane 0 is read
+			for l := range lanes {
 				if x := 32*c - padW + 16*v + l; x >= 0 && x < wd {
 					m |= 1 << l
 				}
