@@ -1,12 +1,18 @@
 // Macros shared by the AVX-512 kernels.
 
 // PREFETCH_ROW asks for the cache line at R9, a row of a kernel's tile of
-// C, and steps R9 to the next row (R8 bytes on); PREFETCH_ROWS2 asks for
-// two rows of two lines each. A kernel asks for its tile before its loop,
+// C, and steps R9 to the next row (R8 bytes on); PREFETCH_ROWS4 asks for
+// four rows of one line, PREFETCH_ROWS2 for two rows of two lines each. A kernel asks for its tile before its loop,
 // so that its stores at the end find the lines in L1.
 #define PREFETCH_ROW \
 	PREFETCHT0 (R9) \
 	ADDQ R8, R9
+
+#define PREFETCH_ROWS4 \
+	PREFETCH_ROW \
+	PREFETCH_ROW \
+	PREFETCH_ROW \
+	PREFETCH_ROW
 
 #define PREFETCH_ROWS2 \
 	PREFETCHT0 (R9) \
