@@ -2,8 +2,9 @@
 
 // PREFETCH_ROW asks for the cache line at R9, a row of a kernel's tile of
 // C, and steps R9 to the next row (R8 bytes on); PREFETCH_ROWS4 asks for
-// four rows of one line, PREFETCH_ROWS2 for two rows of two lines each. A kernel asks for its tile before its loop,
-// so that its stores at the end find the lines in L1.
+// four rows of one line, PREFETCH_ROWS2 for two rows of two lines each. A
+// kernel asks for its tile before its loop, so that its stores at the end
+// find the lines in L1.
 #define PREFETCH_ROW \
 	PREFETCHT0 (R9) \
 	ADDQ R8, R9
