@@ -215,9 +215,16 @@ func cpuReduceRun[T cpuElem, A cpuAccum](op backend.ReduceOp, acc A, x []T, off,
 }
 
 // cpuSum returns the sum of x, using four accumulators so that the
-// additions overlap.
+// additions overlap; float32 sums in float64 go sixteen elements at a time
+// with AVX2 (kernel.SumF64).
 func cpuSum[T cpuElem, A cpuAccum](x []T) A {
 	var s0, s1, s2, s3 A
+	if xf, ok := any(x).([]float32); ok {
+		if _, wide := any(s0).(float64); wide {
+			s, done := kernel.SumF64(xf)
+			s0, x = A(s), x[done:]
+		}
+	}
 	for ; len(x) >= 4; x = x[4:] {
 		s0 += A(x[0])
 		s1 += A(x[1])

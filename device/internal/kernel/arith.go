@@ -86,6 +86,17 @@ func Dot(x, y []float32) (float32, int) {
 	return dotAVX2(unsafe.SliceData(x), unsafe.SliceData(y), n), n
 }
 
+// SumF64 returns the sum of the longest prefix of x whose length is a
+// multiple of 16, accumulated in float64, and that length; the caller adds
+// the rest. It returns 0, 0 without AVX2.
+func SumF64(x []float32) (float64, int) {
+	n := len(x) &^ 15
+	if !HasAVX2 || n == 0 {
+		return 0, 0
+	}
+	return sumF64AVX2(unsafe.SliceData(x), n), n
+}
+
 // EpilogueArgs are the constants of Epilogue; the layout is the assembly's.
 type EpilogueArgs struct {
 	Bias, Lo, Hi float32 // Lo and Hi ±Inf for no clamp

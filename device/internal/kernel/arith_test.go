@@ -257,6 +257,38 @@ func TestDot(t *testing.T) {
 	}
 }
 
+// TestSumF64: lengths around the 16-element step, against float64, with
+// values whose float32 sum would round; NaN and infinities propagate.
+func TestSumF64(t *testing.T) {
+	rng := rand.New(rand.NewPCG(11, 12))
+	for _, n := range []int{0, 1, 15, 16, 17, 33, 64, 1000} {
+		x := make([]float32, n)
+		for i := range x {
+			x[i] = (rng.Float32()*2 - 1) * 1e4
+		}
+		got, done := SumF64(x)
+		if !HasAVX2 {
+			assert.Equal(t, 0, done)
+			continue
+		}
+		require.Equal(t, n&^15, done, "n=%d", n)
+		var want float64
+		for _, v := range x[:done] {
+			want += float64(v)
+		}
+		assert.InDelta(t, want, got, 1e-9*float64(n)*1e4+1e-12, "n=%d", n)
+	}
+	if HasAVX2 {
+		x := make([]float32, 32)
+		x[20] = float32(math.NaN())
+		got, _ := SumF64(x)
+		assert.True(t, math.IsNaN(got), "NaN")
+		x[20], x[3] = 0, float32(math.Inf(-1))
+		got, _ = SumF64(x)
+		assert.True(t, math.IsInf(got, -1), "-Inf")
+	}
+}
+
 // TestEpilogue checks the vector prefix against EpilogueArgs.Step bit for
 // bit, with and without a residual, clamped and not, with the hard swish
 // and the affine step, NaN kept; and Step against the formula.

@@ -64,6 +64,7 @@ func selectAVX2(dst, c, x, y *float32, n int) {}
 
 func axpyAVX2(dst, x *float32, a float32, n int)             {}
 func dotAVX2(x, y *float32, n int) float32                   { return 0 }
+func sumF64AVX2(x *float32, n int) float64                   { return 0 }
 func epilogueAVX2(dst, res *float32, n int, e *EpilogueArgs) {}
 
 func maxAVX512(x *float32, n int) float32        { return 0 }

@@ -107,4 +107,7 @@ func axpyAVX2(dst, x *float32, a float32, n int)
 func dotAVX2(x, y *float32, n int) float32
 
 //go:noescape
+func sumF64AVX2(x *float32, n int) float64
+
+//go:noescape
 func epilogueAVX2(dst, res *float32, n int, e *EpilogueArgs)
