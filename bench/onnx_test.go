@@ -50,6 +50,9 @@ func BenchmarkONNX(b *testing.B) {
 					}
 					return res[out]
 				})
+				if os.Getenv("WGTENSOR_BENCH_PROFILE") != "" {
+					profileModel(b, m, in)
+				}
 			})
 		})
 	}
@@ -62,4 +65,25 @@ func inputName(b *testing.B, path string) string {
 		b.Fatal(err)
 	}
 	return m.Inputs()[0].Name
+}
+
+// profileModel logs the node-by-node profile of m: each node's least time
+// over ten runs.
+func profileModel(b *testing.B, m *onnx.Model, in map[string]*tensor.Tensor) {
+	var best *onnx.Profile
+	for range 10 {
+		_, p, err := m.Profile(in)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if best == nil {
+			best = p
+			continue
+		}
+		best.Total = min(best.Total, p.Total)
+		for i, n := range p.Nodes {
+			best.Nodes[i].Time = min(best.Nodes[i].Time, n.Time)
+		}
+	}
+	b.Logf("least of ten runs, per node:\n%s", best)
 }

@@ -37,6 +37,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"time"
 
 	"google.golang.org/protobuf/proto"
 
@@ -316,10 +317,15 @@ func (m *Model) Device() device.Device { return m.dev }
 // and bfloat16 outputs are tensors of those types. The outputs are new tensors on the device, the caller's to keep or
 // Release. Errors name the input, or the node and the shapes.
 func (m *Model) Run(inputs map[string]*tensor.Tensor) (map[string]*tensor.Tensor, error) {
+	return m.run(inputs, nil)
+}
+
+// run is Run, adding each node's time to prof when it is not nil.
+func (m *Model) run(inputs map[string]*tensor.Tensor, prof *Profile) (map[string]*tensor.Tensor, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	lt := m.newLifetimes()
-	env, err := m.evaluate(inputs, lt)
+	env, err := m.evaluate(inputs, lt, prof)
 	if err != nil {
 		return nil, err
 	}
@@ -349,8 +355,9 @@ func (m *Model) Run(inputs map[string]*tensor.Tensor) (map[string]*tensor.Tensor
 // evaluate checks the inputs and runs every node, returning all values;
 // with lt not nil, the intermediate values' tensors are released as soon
 // as no node is left to read them (see lifetimes), and only the outputs,
-// the inputs and the constants can be read afterwards.
-func (m *Model) evaluate(inputs map[string]*tensor.Tensor, lt *lifetimes) (map[string]*value, error) {
+// the inputs and the constants can be read afterwards. With prof not nil,
+// the device is synchronized after each node and its time added to prof.
+func (m *Model) evaluate(inputs map[string]*tensor.Tensor, lt *lifetimes, prof *Profile) (map[string]*value, error) {
 	env := make(map[string]*value, len(m.consts)+len(inputs)+len(m.nodes))
 	for k, v := range m.consts {
 		env[k] = v
@@ -371,10 +378,26 @@ func (m *Model) evaluate(inputs map[string]*tensor.Tensor, lt *lifetimes) (map[s
 			return nil, fmt.Errorf("onnx: Run: the model has no input %q (its inputs: %s)", name, inputNames(m.inputs))
 		}
 	}
+	if prof != nil {
+		if err := m.dev.Sync(); err != nil {
+			return nil, fmt.Errorf("onnx: Profile: %w", err)
+		}
+	}
 	for i, n := range m.nodes {
+		start := time.Now()
 		outs, err := n.run(m.dev, env)
 		if err != nil {
 			return nil, err
+		}
+		if prof != nil {
+			if err := m.dev.Sync(); err != nil {
+				return nil, fmt.Errorf("onnx: node %q (%s): %w", n.name, n.op, err)
+			}
+			t := NodeTime{Node: n.name, Op: nodeOp(n), Time: time.Since(start)}
+			if len(outs) > 0 && outs[0] != nil {
+				t.Shape = slices.Clone(outs[0].shape)
+			}
+			prof.Nodes = append(prof.Nodes, t)
 		}
 		for j, name := range n.outputs {
 			if name != "" && j < len(outs) {

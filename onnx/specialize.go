@@ -83,7 +83,7 @@ func (m *Model) specialize(c loadConfig) error {
 		fixedInputs[in.Name] = true
 	}
 	for {
-		env, err := m.evaluate(probe, nil)
+		env, err := m.evaluate(probe, nil, nil)
 		if err != nil {
 			return nil
 		}
