@@ -18,17 +18,18 @@ func cpuPoolCase(n, c, h, w, kh, kw, sh, sw, ph, pw int) backend.Pool2DParams {
 }
 
 var cpuPoolCases = map[string]backend.Pool2DParams{
-	"3x2-s2x1-p1x0":  cpuPoolCase(2, 3, 7, 9, 3, 2, 2, 1, 1, 0),
-	"2x2-s2-drop":    cpuPoolCase(1, 1, 5, 5, 2, 2, 2, 2, 0, 0),
-	"3x3-s1-p1":      cpuPoolCase(2, 2, 6, 5, 3, 3, 1, 1, 1, 1),
-	"3x3-s2-p1":      cpuPoolCase(1, 3, 8, 7, 3, 3, 2, 2, 1, 1),
-	"global":         cpuPoolCase(2, 5, 4, 6, 4, 6, 1, 1, 0, 0),
-	"3x3-s2-p1-wide": cpuPoolCase(1, 2, 9, 31, 3, 3, 2, 2, 1, 1),
-	"5x4-s3x2-p2x1":  cpuPoolCase(2, 2, 11, 20, 5, 4, 3, 2, 2, 1),
-	"wider-kernel":   cpuPoolCase(1, 1, 3, 4, 3, 4, 1, 1, 0, 2),
-	"5x5-s1-p2-wide": cpuPoolCase(1, 2, 6, 40, 5, 5, 1, 1, 2, 2),
-	"parallel":       cpuPoolCase(4, 64, 16, 16, 2, 2, 2, 2, 0, 0),
-	"empty":          cpuPoolCase(0, 3, 4, 4, 2, 2, 2, 2, 0, 0),
+	"3x2-s2x1-p1x0":   cpuPoolCase(2, 3, 7, 9, 3, 2, 2, 1, 1, 0),
+	"2x2-s2-drop":     cpuPoolCase(1, 1, 5, 5, 2, 2, 2, 2, 0, 0),
+	"3x3-s1-p1":       cpuPoolCase(2, 2, 6, 5, 3, 3, 1, 1, 1, 1),
+	"3x3-s2-p1":       cpuPoolCase(1, 3, 8, 7, 3, 3, 2, 2, 1, 1),
+	"global":          cpuPoolCase(2, 5, 4, 6, 4, 6, 1, 1, 0, 0),
+	"3x3-s2-p1-wide":  cpuPoolCase(1, 2, 9, 31, 3, 3, 2, 2, 1, 1),
+	"5x4-s3x2-p2x1":   cpuPoolCase(2, 2, 11, 20, 5, 4, 3, 2, 2, 1),
+	"wider-kernel":    cpuPoolCase(1, 1, 3, 4, 3, 4, 1, 1, 0, 2),
+	"5x5-s1-p2-wide":  cpuPoolCase(1, 2, 6, 40, 5, 5, 1, 1, 2, 2),
+	"parallel":        cpuPoolCase(4, 64, 16, 16, 2, 2, 2, 2, 0, 0),
+	"3x3-s2-parallel": cpuPoolCase(2, 40, 17, 18, 3, 3, 2, 2, 1, 1),
+	"empty":           cpuPoolCase(0, 3, 4, 4, 2, 2, 2, 2, 0, 0),
 }
 
 // cpuMaxPoolRef is max pooling as PyTorch's CPU kernel computes it.

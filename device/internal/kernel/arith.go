@@ -225,11 +225,11 @@ func DepthwiseS1(dst, src, w, bias []float32, masks []int, channels, h, wd, oh, 
 	return true
 }
 
-// DepthwiseS2Masks returns the masks of Depthwise3x3S2 for a plane wd
-// wide, an output ow wide and padW columns of padding on the left: per
-// chunk of 16 output columns, the lanes of each of the three vectors of
-// input it reads (columns 32·chunk−padW on; of the third, only lane 0)
-// that lie in the plane, then the lanes in the output.
+// DepthwiseS2Masks returns the masks of Depthwise3x3S2 and MaxPool3x3S2
+// for a plane wd wide, an output ow wide and padW columns of padding on
+// the left: per chunk of 16 output columns, the lanes of each of the three
+// vectors of input it reads (columns 32·chunk−padW on; of the third, only
+// lane 0) that lie in the plane, then the lanes in the output.
 func DepthwiseS2Masks(wd, ow, padW int) []int {
 	chunks := (ow + 15) / 16
 	masks := make([]int, 0, 4*chunks)

@@ -686,6 +686,117 @@ s2done:
 	VZEROUPPER
 	RET
 
+// func maxPool3x3S2AVX512(dst, src *float32, masks *int, idx *int32, h, wd, oh, ow, padH, padW, chunks, planes int)
+//
+// 3×3 max pooling of stride 2 over planes, read as depthwise3x3S2AVX512
+// reads them: each chunk of 16 outputs loads three vectors of each of its
+// three input rows (lanes outside the plane −∞), takes their maxima row
+// over row, then permutes those into the window's three columns and takes
+// their maximum. NANMAX keeps a NaN of either operand.
+TEXT ·maxPool3x3S2AVX512(SB), NOSPLIT, $0-96
+	MOVQ         masks+16(FP), R9
+	MOVQ         idx+24(FP), AX
+	VMOVUPS      (AX), Z19  // 0, 2, …, 30
+	VMOVUPS      64(AX), Z20 // 1, 3, …, 31
+	MOVQ         h+32(FP), R8
+	MOVL         $0xff800000, AX
+	VPBROADCASTD AX, Z18 // −∞
+	XORQ         R14, R14 // plane
+
+mpplane:
+	CMPQ  R14, planes+88(FP)
+	JGE   mpdone
+	MOVQ  R8, AX
+	IMULQ wd+40(FP), AX
+	IMULQ R14, AX
+	MOVQ  src+8(FP), SI
+	LEAQ  (SI)(AX*4), SI
+	MOVQ  oh+48(FP), AX
+	IMULQ ow+56(FP), AX
+	IMULQ R14, AX
+	MOVQ  dst+0(FP), DI
+	LEAQ  (DI)(AX*4), DI
+	XORQ  R11, R11 // oy
+
+mprow:
+	CMPQ R11, oh+48(FP)
+	JGE  mpnextplane
+	XORQ R12, R12 // chunk
+
+mpchunk:
+	CMPQ    R12, chunks+80(FP)
+	JGE     mpnextrow
+	CHUNKMASKS
+	VMOVAPS Z18, Z0
+	VMOVAPS Z18, Z3
+	VMOVAPS Z18, Z6
+	// BX: input row 2·oy−padH from column 32·chunk−padW; R13: its index.
+	MOVQ  R11, R13
+	SHLQ  $1, R13
+	SUBQ  padH+64(FP), R13
+	MOVQ  R13, AX
+	IMULQ wd+40(FP), AX
+	MOVQ  R12, CX
+	SHLQ  $5, CX
+	ADDQ  CX, AX
+	SUBQ  padW+72(FP), AX
+	LEAQ  (SI)(AX*4), BX
+	MOVQ  wd+40(FP), CX
+	SHLQ  $2, CX // bytes per input row
+
+// NANMAX sets acc to x where x is larger or NaN.
+#define NANMAX(x, acc) \
+	VMAXPS  acc, x, acc \
+	VCMPPS  $3, x, x, K5 \
+	VMOVAPS x, K5, acc
+
+#define MPROW \
+	VMOVAPS Z18, Z1 \
+	VMOVUPS (BX), K1, Z1 \
+	VMOVAPS Z18, Z2 \
+	VMOVUPS 64(BX), K2, Z2 \
+	VMOVAPS Z18, Z4 \
+	VMOVUPS 128(BX), K3, Z4 \
+	NANMAX(Z1, Z0) \
+	NANMAX(Z2, Z3) \
+	NANMAX(Z4, Z6)
+
+	ROWIN(mprow1)
+	MPROW
+
+mprow1:
+	NEXTROW(mprow2)
+	MPROW
+
+mprow2:
+	NEXTROW(mpstore)
+	MPROW
+
+mpstore:
+	VMOVAPS   Z19, Z5
+	VPERMI2PS Z3, Z0, Z5  // column 0 of each window
+	VMOVAPS   Z20, Z21
+	VPERMI2PS Z3, Z0, Z21 // column 1
+	VALIGND   $1, Z5, Z6, Z22 // column 2
+	NANMAX(Z21, Z5)
+	NANMAX(Z22, Z5)
+	OUTAT(ow+56(FP))
+	VMOVUPS   Z5, K4, (DI)(AX*4)
+	INCQ      R12
+	JMP       mpchunk
+
+mpnextrow:
+	INCQ R11
+	JMP  mprow
+
+mpnextplane:
+	INCQ R14
+	JMP  mpplane
+
+mpdone:
+	VZEROUPPER
+	RET
+
 // func depthwiseAVX512(dst, src *float32, offs *int, w *float32, taps, n int)
 //
 // dst[j] = Σ over t < taps of w[t]·src[offs[t] + j] for j < n, a multiple

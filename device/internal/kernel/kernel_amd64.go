@@ -73,6 +73,9 @@ func depthwise3x3S1AVX512(dst, src, w, bias *float32, masks *int, h, wd, oh, ow,
 func depthwise3x3S2AVX512(dst, src, w, bias *float32, masks *int, idx *int32, h, wd, oh, ow, padH, padW, chunks, channels int, lo, hi float32)
 
 //go:noescape
+func maxPool3x3S2AVX512(dst, src *float32, masks *int, idx *int32, h, wd, oh, ow, padH, padW, chunks, planes int)
+
+//go:noescape
 func depthwiseAVX512(dst, src *float32, offs *int, w *float32, taps, n int)
 
 //go:noescape

@@ -52,3 +52,67 @@ func TestMaxPool2x2(t *testing.T) {
 		}
 	}
 }
+
+// TestMaxPool3x3S2 checks the vector pooling against a scalar reference on
+// planes with ties and NaNs (and a plane of NaNs alone): sizes below, at
+// and above chunks of 16 outputs, odd and even, padding 0 to 2, and ceil
+// mode's extra output whose window passes the plane's edge.
+func TestMaxPool3x3S2(t *testing.T) {
+	if !HasAVX512 {
+		if MaxPool3x3S2(nil, nil, nil, 1, 1, 1, 1, 1, 0, 0) {
+			t.Fatal("MaxPool3x3S2 ran without AVX-512")
+		}
+		return
+	}
+	r := rand.New(rand.NewPCG(7, 8))
+	nan := float32(math.NaN())
+	const planes = 3
+	for _, c := range []struct{ h, wd, pad int }{
+		{112, 112, 1}, {7, 7, 1}, {14, 14, 1}, {9, 75, 1}, {5, 64, 0}, {6, 33, 1}, {2, 2, 1}, {3, 3, 2}, {1, 40, 1}, {8, 31, 2}, {4, 4, 0},
+	} {
+		for _, ceil := range []int{0, 1} {
+			oh, ow := (c.h+2*c.pad-3+ceil)/2+1, (c.wd+2*c.pad-3+ceil)/2+1
+			src := make([]float32, planes*c.h*c.wd)
+			for i := range src {
+				src[i] = float32(r.IntN(7)) - 3 // ties
+				if r.IntN(40) == 0 {
+					src[i] = nan
+				}
+			}
+			for i := range c.h * c.wd { // the last plane: NaN or −∞ alone
+				src[(planes-1)*c.h*c.wd+i] = float32(math.Inf(-1))
+			}
+			src[len(src)-1] = nan
+			dst := make([]float32, planes*oh*ow+1)
+			dst[planes*oh*ow] = 42 // must stay
+			if !MaxPool3x3S2(dst, src, DepthwiseS2Masks(c.wd, ow, c.pad), planes, c.h, c.wd, oh, ow, c.pad, c.pad) {
+				t.Fatal("MaxPool3x3S2 refused")
+			}
+			if dst[planes*oh*ow] != 42 {
+				t.Fatalf("%+v: wrote past the output", c)
+			}
+			for p := range planes {
+				for y := range oh {
+					for x := range ow {
+						best := float32(math.Inf(-1))
+						for ky := range 3 {
+							for kx := range 3 {
+								iy, ix := 2*y-c.pad+ky, 2*x-c.pad+kx
+								if iy < 0 || iy >= c.h || ix < 0 || ix >= c.wd {
+									continue
+								}
+								if v := src[(p*c.h+iy)*c.wd+ix]; v > best || v != v {
+									best = v
+								}
+							}
+						}
+						got := dst[(p*oh+y)*ow+x]
+						if got != best && !(got != got && best != best) {
+							t.Fatalf("%+v ceil %d plane %d window (%d, %d): got %v, want %v", c, ceil, p, y, x, got, best)
+						}
+					}
+				}
+			}
+		}
+	}
+}
