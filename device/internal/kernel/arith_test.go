@@ -392,6 +392,38 @@ func TestDeinterleave(t *testing.T) {
 	}
 }
 
+// TestGather: lengths around the chunks of 16, positions anywhere in src
+// and negative ones (zeros), nothing written past dst, and positions
+// outside src refused.
+func TestGather(t *testing.T) {
+	rng := rand.New(rand.NewPCG(9, 10))
+	src := make([]float32, 300)
+	for i := range src {
+		src[i] = float32(i) + 0.5
+	}
+	for n := 0; n <= 50; n++ {
+		idx := make([]int32, n)
+		for i := range idx {
+			idx[i] = int32(rng.IntN(len(src)+100)) - 100
+		}
+		dst := make([]float32, n+1)
+		for i := range dst {
+			dst[i] = 42
+		}
+		Gather(dst[:n], src, NewGatherIndex(idx))
+		for i, at := range idx {
+			want := float32(0)
+			if at >= 0 {
+				want = src[at]
+			}
+			require.Equal(t, want, dst[i], "n %d: element %d", n, i)
+		}
+		require.Equal(t, float32(42), dst[n], "n %d: wrote past dst", n)
+	}
+	assert.Panics(t, func() { Gather(make([]float32, 2), src, NewGatherIndex([]int32{0, 300})) })
+	assert.Panics(t, func() { Gather(make([]float32, 3), src, NewGatherIndex([]int32{0, 1})) })
+}
+
 // TestDepthwiseS1 compares DepthwiseS1 with a plain loop over planes one
 // chunk wide and several, square and uneven kernels and padding, a kernel
 // as large as its plane, three channels at once, with and without an

@@ -890,3 +890,42 @@ deloop:
 dedone:
 	VZEROUPPER
 	RET
+
+// func gatherAVX512(dst, src *float32, idx *int32, full, tail int)
+//
+// dst[i] = src[idx[i]], or 0 where idx[i] is negative: full chunks of 16,
+// then, when tail is not zero, one more under it (its lanes' mask).
+TEXT ·gatherAVX512(SB), NOSPLIT, $0-40
+	MOVQ   dst+0(FP), DI
+	MOVQ   src+8(FP), SI
+	MOVQ   idx+16(FP), DX
+	MOVQ   full+24(FP), CX
+	VPXORD Z2, Z2, Z2
+	TESTQ  CX, CX
+	JE     gatail
+
+galoop:
+	VMOVDQU32  (DX), Z1
+	VPCMPD     $5, Z2, Z1, K1 // idx ≥ 0
+	VPXORD     Z0, Z0, Z0
+	VGATHERDPS (SI)(Z1*4), K1, Z0
+	VMOVUPS    Z0, (DI)
+	ADDQ       $64, DX
+	ADDQ       $64, DI
+	DECQ       CX
+	JNZ        galoop
+
+gatail:
+	MOVQ       tail+32(FP), AX
+	TESTQ      AX, AX
+	JE         gadone
+	KMOVW      AX, K2
+	VMOVDQU32.Z (DX), K2, Z1
+	VPCMPD     $5, Z2, Z1, K2, K1
+	VPXORD     Z0, Z0, Z0
+	VGATHERDPS (SI)(Z1*4), K1, Z0
+	VMOVUPS    Z0, K2, (DI)
+
+gadone:
+	VZEROUPPER
+	RET

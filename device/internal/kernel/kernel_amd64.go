@@ -80,3 +80,6 @@ func depthwiseAVX512(dst, src *float32, offs *int, w *float32, taps, n int)
 
 //go:noescape
 func deinterleaveAVX512(even, odd, src *float32, n int)
+
+//go:noescape
+func gatherAVX512(dst, src *float32, idx *int32, full, tail int)

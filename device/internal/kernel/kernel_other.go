@@ -82,10 +82,11 @@ func copyRowsAVX512(dst, src *float32, width, rows, ldDst, ldSrc int)           
 func maxPool2x2AVX512(dst *float32, idx *int32, src *float32, oh, w, full, tail, ow int) {}
 func maxPool3x3S2AVX512(dst, src *float32, masks *int, idx *int32, h, wd, oh, ow, padH, padW, chunks, planes int) {
 }
-func transpose16AVX512(dst *float32, w int, src *float32, ld, lines, cols int)           {}
+func transpose16AVX512(dst *float32, w int, src *float32, ld, lines, cols int) {}
 
 func depthwiseAVX512(dst, src *float32, offs *int, w *float32, taps, n int) {}
 func deinterleaveAVX512(even, odd, src *float32, n int)                     {}
+func gatherAVX512(dst, src *float32, idx *int32, full, tail int)            {}
 
 // HasF16C is false: no assembly kernel is built here.
 const HasF16C = false
