@@ -4,7 +4,9 @@ import (
 	"fmt"
 	"os"
 	"runtime"
+	"slices"
 	"testing"
+	"time"
 
 	"github.com/wgtensor/wgtensor/device"
 	"github.com/wgtensor/wgtensor/device/cpu"
@@ -44,14 +46,40 @@ func run(b *testing.B, dev device.Device, op func() *tensor.Tensor) {
 		b.Fatal(err)
 	}
 	before := dev.Stats()
+	var times iterationTimes
 	b.ResetTimer()
 	for b.Loop() {
+		times.start()
 		op()
 		if err := dev.Sync(); err != nil {
 			b.Fatal(err)
 		}
+		times.stop()
 	}
 	reportStats(b, before, dev.Stats())
+	times.report(b)
+}
+
+// iterationTimes records how long each iteration of a benchmark took, for
+// its median: ns/op is the mean, which a few iterations slowed by the
+// machine (a virtual machine's neighbours, a garbage collection) pull up,
+// where the references of bench/compare.py and compare_onnx.py report the
+// median of their runs.
+type iterationTimes struct {
+	t0    time.Time
+	times []time.Duration
+}
+
+func (it *iterationTimes) start() { it.t0 = time.Now() }
+func (it *iterationTimes) stop()  { it.times = append(it.times, time.Since(it.t0)) }
+
+// report reports the median iteration as median-ns/op.
+func (it *iterationTimes) report(b *testing.B) {
+	if len(it.times) == 0 {
+		return
+	}
+	slices.Sort(it.times)
+	b.ReportMetric(float64(it.times[len(it.times)/2].Nanoseconds()), "median-ns/op")
 }
 
 // reportStats reports the device's work per iteration between two Stats:

@@ -25,14 +25,18 @@ thread count, and the date.
 
 wgtensor's figures come from its benchmarks in ./bench: the test binary is
 built once (go test -c) and each measurement is one process of it running one
-cpu sub-benchmark for --benchtime (Go's ns/op), so that what one workload
-leaves behind (a large heap, pooled buffers) cannot slow the next.
+cpu sub-benchmark for --benchtime (Go's ns/op, the mean), so that what one
+workload leaves behind (a large heap, pooled buffers) cannot slow the next.
 
 For each workload the script runs --rounds rounds, each one PyTorch
-measurement (the median of --repeats runs after a warm-up) and then one
+measurement (the mean of --repeats runs after a warm-up) and then one
 wgtensor measurement, and reports the median PyTorch time, the median
 wgtensor time, the median of the per-round ratios (wgtensor/PyTorch) and
-their range; interleaving puts both sides under the same machine noise. The
+their range; interleaving puts both sides under the same machine noise.
+Both sides are means, so that each pays for its slow runs (a garbage
+collection, a noisy neighbour) as a loop of many calls does; the p50 ratio
+column gives the same of the medians (PyTorch's runs, the benchmark's
+median-ns/op), which leave those runs out. The
 GPU column (lavapipe, slow) is measured once per workload, after its rounds;
 --no-gpu skips it. Compare ratios measured in one run only: machines are
 noisy.
@@ -229,8 +233,9 @@ def torch_workloads(torch, F):
 
 def worker():
     """The PyTorch side: answers a hello, then reads one JSON request a line,
-    {"workload": name, "repeats": n}, and answers {"seconds": s} with the
-    median of n runs after a warm-up, or {"error": message}. Replies go to
+    {"workload": name, "repeats": n}, and answers {"seconds": s, "median": m}
+    with the mean and the median of n runs after a warm-up, or {"error":
+    message}. Replies go to
     the original stdout; anything else printed goes to stderr."""
     proto = os.fdopen(os.dup(1), "w", buffering=1)
     os.dup2(2, 1)
@@ -272,7 +277,7 @@ def worker():
                 t = time.perf_counter()
                 f()
                 ts.append(time.perf_counter() - t)
-            reply(seconds=statistics.median(ts))
+            reply(seconds=statistics.mean(ts), median=statistics.median(ts))
         except Exception as e:  # report it and keep serving
             reply(error="%s: %r" % (type(e).__name__, e))
 
@@ -297,14 +302,14 @@ class Torch:
         return json.loads(line)
 
     def time(self, workload, repeats):
-        """Returns (seconds, None) or (None, error)."""
+        """Returns (mean seconds, median seconds, None) or (None, None, error)."""
         try:
             self.proc.stdin.write(json.dumps({"workload": workload, "repeats": repeats}) + "\n")
             self.proc.stdin.flush()
         except (BrokenPipeError, OSError):
-            return None, "the PyTorch worker exited (status %s)" % self.proc.wait()
+            return None, None, "the PyTorch worker exited (status %s)" % self.proc.wait()
         r = self._read()
-        return r.get("seconds"), r.get("error")
+        return r.get("seconds"), r.get("median"), r.get("error")
 
     def close(self):
         try:
@@ -338,16 +343,19 @@ def go_cmd(binary, bench, dev, benchtime):
 
 def go_time(binary, bench, dev, benchtime):
     """Runs one sub-benchmark in its own process (in ./bench, as go test
-    does) and returns (seconds per op, None), (None, None) when it skipped,
-    or (None, error)."""
+    does) and returns (mean seconds per op, median, None), (None, None,
+    None) when it skipped, or (None, None, error)."""
     env = dict(os.environ, WGTENSOR_BENCH_DEVICES=dev)
     res = subprocess.run(go_cmd(binary, bench, dev, benchtime), cwd=os.path.join(ROOT, "bench"),
                          capture_output=True, text=True, env=env)
     if res.returncode != 0:
-        return None, "%s/%s failed:\n%s" % (bench, dev, (res.stdout + res.stderr)[-3000:])
-    line = r"^%s/%s(?:-\d+)?\s+\d+\s+([\d.]+) ns/op" % (re.escape(bench), dev)
+        return None, None, "%s/%s failed:\n%s" % (bench, dev, (res.stdout + res.stderr)[-3000:])
+    line = r"^%s/%s(?:-\d+)?\s+\d+\s+([\d.]+) ns/op.*$" % (re.escape(bench), dev)
     m = re.search(line, res.stdout, re.M)
-    return (float(m.group(1)) / 1e9, None) if m else (None, None)
+    if not m:
+        return None, None, None
+    med = re.search(r"\s([\d.]+) median-ns/op", m.group(0))
+    return float(m.group(1)) / 1e9, float(med.group(1)) / 1e9 if med else None, None
 
 
 # ---------------------------------------------------------------- main
@@ -418,18 +426,18 @@ def main():
               file=sys.stderr)
         for name, bench in workloads:
             repeats = min(5, args.repeats) if name == "MatMul 2048" else args.repeats
-            pts, cpus, ratios = [], [], []
+            pts, cpus, ratios, p50s = [], [], [], []
             for r in range(args.rounds):
-                p = None
+                p = p50 = None
                 if pt:
-                    p, err = pt.time(name, repeats)
+                    p, p50, err = pt.time(name, repeats)
                     if err:
                         failures.append("PyTorch %s: %s" % (name, err))
                         print("error: PyTorch %s: %s" % (name, err), file=sys.stderr)
                         if pt.proc.poll() is not None:
                             pt.close()
                             pt = None
-                c, err = go_time(binary, bench, "cpu", args.benchtime)
+                c, c50, err = go_time(binary, bench, "cpu", args.benchtime)
                 if err:
                     failures.append(err)
                     print("error: " + err, file=sys.stderr)
@@ -437,11 +445,12 @@ def main():
                 pts.append(p)
                 cpus.append(c)
                 ratios.append(ratio)
+                p50s.append(c50 / p50 if p50 and c50 else None)
                 print("%-14s round %d/%d: PyTorch %s, wgtensor %s, ratio %s" % (
                     name, r + 1, args.rounds, fmt(p), fmt(c), "%.2f" % ratio if ratio else "-"), file=sys.stderr)
             gpu = None
             if not args.no_gpu:
-                gpu, err = go_time(binary, bench, "gpu", args.benchtime)
+                gpu, _, err = go_time(binary, bench, "gpu", args.benchtime)
                 if err:
                     failures.append(err)
                     print("error: " + err, file=sys.stderr)
@@ -450,20 +459,24 @@ def main():
             rows.append({
                 "workload": name, "pytorch": median(pts), "cpu": median(cpus), "ratio": median(rs),
                 "ratio_min": min(rs) if rs else None, "ratio_max": max(rs) if rs else None, "gpu": gpu,
-                "pytorch_rounds": pts, "cpu_rounds": cpus, "ratio_rounds": ratios,
+                "median_ratio": median(p50s),
+                "pytorch_rounds": pts, "cpu_rounds": cpus, "ratio_rounds": ratios, "median_ratio_rounds": p50s,
             })
     if pt:
         pt.close()
 
-    line = "%-14s %12s %14s %8s %13s %14s"
-    print(line % ("workload", "PyTorch CPU", "wgtensor CPU", "ratio", "ratio range", "wgtensor GPU"))
+    line = "%-14s %12s %14s %8s %13s %9s %14s"
+    print(line % ("workload", "PyTorch CPU", "wgtensor CPU", "ratio", "ratio range", "p50 ratio", "wgtensor GPU"))
     for r in rows:
         print(line % (
             r["workload"], fmt(r["pytorch"]), fmt(r["cpu"]), "%.2f" % r["ratio"] if r["ratio"] else "-",
-            "%.2f–%.2f" % (r["ratio_min"], r["ratio_max"]) if r["ratio"] else "-", fmt(r["gpu"])))
-    how = ("%d rounds per workload, interleaved (PyTorch, then wgtensor, each round); PyTorch: median of %d runs "
-           "per round (at most 5 for MatMul 2048), %d threads; wgtensor: one process per round, -benchtime %s; times are medians over rounds, "
-           "ratio (wgtensor/PyTorch) is the median of the per-round ratios, range their min–max; GPU: %s." % (
+            "%.2f–%.2f" % (r["ratio_min"], r["ratio_max"]) if r["ratio"] else "-",
+            "%.2f" % r["median_ratio"] if r["median_ratio"] else "-", fmt(r["gpu"])))
+    how = ("%d rounds per workload, interleaved (PyTorch, then wgtensor, each round); PyTorch: mean of %d runs "
+           "per round (at most 5 for MatMul 2048), %d threads; wgtensor: one process per round, -benchtime %s, Go's ns/op "
+           "(the mean); times are medians over rounds, "
+           "ratio (wgtensor/PyTorch) is the median of the per-round ratios of the means, range their min–max; "
+           "p50 ratio: the same of the medians of each round's runs (PyTorch's, the benchmark's median-ns/op); GPU: %s." % (
                args.rounds, args.repeats, TORCH_THREADS, args.benchtime,
                "skipped (--no-gpu)" if args.no_gpu else "one measurement per workload"))
     print(how)

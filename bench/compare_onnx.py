@@ -10,10 +10,12 @@ Run from the repository root (or with `make compare-onnx`), after
 
 ONNX Runtime runs in one long-lived Node worker (bench/ort_worker.js,
 onnxruntime-node from onnx/testdata/gen/npm) that times a model on request:
-5 warm-up runs, then the median of 30. wgtensor's figure for a round is one
+5 warm-up runs, then the mean of 30. wgtensor's figure for a round is one
 `BenchmarkONNX/<model>/cpu` run of the bench test binary (built once), Go's
-ns/op. Each round measures ONNX Runtime, then wgtensor; the table gives the
-medians over rounds and the median of the per-round ratios. The GPU column
+ns/op (the mean). Each round measures ONNX Runtime, then wgtensor; the table
+gives the medians over rounds and the median of the per-round ratios, and
+the same ratio of medians (ONNX Runtime's median run, the benchmark's
+median-ns/op), which leave out the slow runs a noisy machine has. The GPU column
 (lavapipe without a GPU) is measured once per model.
 """
 
@@ -49,14 +51,15 @@ def cpu_model():
 
 
 def go_bench(binary, name, device, benchtime):
-    """Runs one benchmark and returns its seconds per op."""
+    """Runs one benchmark and returns its mean and median seconds per op."""
     pattern = "^BenchmarkONNX$/^%s$/^%s$" % (name, device)
     out = subprocess.run([binary, "-test.run", "^$", "-test.bench", pattern, "-test.benchtime", benchtime],
                          cwd="bench", capture_output=True, text=True)
-    m = re.search(r"\s(\d+(?:\.\d+)?) ns/op", out.stdout)
+    m = re.search(r"\s(\d+(?:\.\d+)?) ns/op.*$", out.stdout, re.M)
     if not m:
         raise RuntimeError("%s/%s: no result:\n%s%s" % (name, device, out.stdout, out.stderr))
-    return float(m.group(1)) / 1e9
+    med = re.search(r"\s(\d+(?:\.\d+)?) median-ns/op", m.group(0))
+    return float(m.group(1)) / 1e9, float(med.group(1)) / 1e9 if med else None
 
 
 def fmt(sec):
@@ -87,32 +90,36 @@ def main():
         r = json.loads(worker.stdout.readline())
         if "error" in r:
             raise RuntimeError(r["error"])
-        return r["median_ms"] / 1e3
+        return r["mean_ms"] / 1e3, r["median_ms"] / 1e3
 
     print("cpu: %s, 2 cores | ONNX Runtime 1.30.0 (onnxruntime-node), 2 intra-op threads | wgtensor CPU backend"
           % cpu_model())
     rows = []
     for name, model, inp in models:
-        ort_s, wg_s, ratios = [], [], []
+        ort_s, wg_s, ratios, p50s = [], [], [], []
         for r in range(args.rounds):
-            o = ort_time(model, inp)
-            w = go_bench(binary, name, "cpu", args.benchtime)
+            o, o50 = ort_time(model, inp)
+            w, w50 = go_bench(binary, name, "cpu", args.benchtime)
             ort_s.append(o)
             wg_s.append(w)
             ratios.append(w / o)
+            if w50:
+                p50s.append(w50 / o50)
             print("%-12s round %d/%d: ORT %s, wgtensor %s, ratio %.2f" % (name, r + 1, args.rounds, fmt(o), fmt(w), w / o),
                   file=sys.stderr)
-        gpu = None if args.no_gpu else go_bench(binary, name, "gpu", "3x")
+        gpu = None if args.no_gpu else go_bench(binary, name, "gpu", "3x")[0]
         rows.append((name, statistics.median(ort_s), statistics.median(wg_s), statistics.median(ratios),
-                     min(ratios), max(ratios), gpu))
+                     min(ratios), max(ratios), statistics.median(p50s) if p50s else None, gpu))
     worker.stdin.close()
     worker.wait()
-    print("%-12s %12s %14s %8s %13s %14s" % ("model", "ORT CPU", "wgtensor CPU", "ratio", "ratio range", "wgtensor GPU"))
-    for name, o, w, r, lo, hi, gpu in rows:
-        print("%-12s %12s %14s %8.2f %13s %14s" % (name, fmt(o), fmt(w), r, "%.2f–%.2f" % (lo, hi),
-                                                   fmt(gpu) if gpu else "-"))
-    print("%d rounds per model, interleaved (ONNX Runtime, then wgtensor); batch 1; times are medians over rounds, "
-          "ratio the median of the per-round ratios; GPU: one measurement." % args.rounds)
+    print("%-12s %12s %14s %8s %13s %9s %14s" % ("model", "ORT CPU", "wgtensor CPU", "ratio", "ratio range", "p50 ratio",
+                                                "wgtensor GPU"))
+    for name, o, w, r, lo, hi, p50, gpu in rows:
+        print("%-12s %12s %14s %8.2f %13s %9s %14s" % (name, fmt(o), fmt(w), r, "%.2f–%.2f" % (lo, hi),
+                                                       "%.2f" % p50 if p50 else "-", fmt(gpu) if gpu else "-"))
+    print("%d rounds per model, interleaved (ONNX Runtime, then wgtensor); batch 1; times are medians over rounds of "
+          "each round's mean, ratio the median of the per-round ratios; p50 ratio: the same of each round's median "
+          "run; GPU: one measurement." % args.rounds)
 
 
 if __name__ == "__main__":

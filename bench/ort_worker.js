@@ -1,9 +1,10 @@
 #!/usr/bin/env node
 // A long-lived ONNX Runtime timing worker for bench/compare_onnx.py: each
 // line on stdin is a JSON request {"model": PATH, "input": PATH}; the worker
-// answers one JSON line {"median_ms": X, ...} (5 warm-up runs, then 30
-// timed session.run calls, intraOpNumThreads 2), keeping sessions open
-// between requests so that no measurement pays the model's load.
+// answers one JSON line {"mean_ms": X, "median_ms": Y, ...} (5 warm-up
+// runs, then 30 timed session.run calls, intraOpNumThreads 2), keeping
+// sessions open between requests so that no measurement pays the model's
+// load.
 'use strict';
 
 const path = require('path');

@@ -30,14 +30,18 @@ func step(b *testing.B, dev device.Device, f func()) {
 		}
 	}
 	before := dev.Stats()
+	var times iterationTimes
 	b.ResetTimer()
 	for b.Loop() {
+		times.start()
 		f()
 		if err := dev.Sync(); err != nil {
 			b.Fatal(err)
 		}
+		times.stop()
 	}
 	reportStats(b, before, dev.Stats())
+	times.report(b)
 	if os.Getenv("WGTENSOR_BENCH_PROFILE") != "" {
 		profileStep(b, dev, f)
 	}

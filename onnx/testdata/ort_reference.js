@@ -215,7 +215,8 @@ async function bench(session, file) {
     ms.push(Number(process.hrtime.bigint() - t0) / 1e6);
   }
   ms.sort((x, y) => x - y);
-  return { shape: a.shape, median_ms: (ms[14] + ms[15]) / 2, min_ms: ms[0], max_ms: ms[29] };
+  const mean = ms.reduce((s, x) => s + x, 0) / ms.length;
+  return { shape: a.shape, mean_ms: mean, median_ms: (ms[14] + ms[15]) / 2, min_ms: ms[0], max_ms: ms[29] };
 }
 
 async function main() {
