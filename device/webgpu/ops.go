@@ -1114,6 +1114,12 @@ func (g *gpuDevice) MaxPool2D(dst, idx, x backend.Buffer, p backend.Pool2DParams
 }
 
 func (g *gpuDevice) MaxPool2DGrad(dx, dy, idx backend.Buffer, p backend.Pool2DParams) {
+	if p.StrideH == p.KH && p.StrideW == p.KW && p.PadH == 0 && p.PadW == 0 && p.H == p.OH*p.KH && p.W == p.OW*p.KW {
+		// The windows tile the input: a thread per window (the MNIST
+		// CNN's 2×2 pools 26 → 3.5 ms a step on llvmpipe).
+		g.pooling("max_backward_tiled", p.N*p.C*p.OH*p.OW, p, gpuIn(1, dy), gpuIn(2, idx), gpuOut(3, dx))
+		return
+	}
 	g.pooling("max_backward", p.N*p.C*p.H*p.W, p, gpuIn(1, dy), gpuIn(2, idx), gpuOut(3, dx))
 }
 

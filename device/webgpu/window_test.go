@@ -211,7 +211,12 @@ var windowCases = []windowCase{
 		h.d.MaxPool2DGrad(dx, dy, idx, p)
 		h.d.AvgPool2D(avg, x, p)
 		h.d.AvgPool2DGrad(davg, dy, p)
-		return []backend.Buffer{y, idx, dx, avg, davg}
+		// Windows that tile the input: max_backward_tiled.
+		q := backend.Pool2DParams{N: 6, C: 5, H: 12, W: 12, KH: 2, KW: 2, OH: 6, OW: 6, StrideH: 2, StrideW: 2}
+		y2, idx2, dx2 := h.out(backend.Float32, 6*5*36), h.out(backend.Int32, 6*5*36), h.out(backend.Float32, 6*5*144)
+		h.d.MaxPool2D(y2, idx2, x, q)
+		h.d.MaxPool2DGrad(dx2, dy, idx2, q)
+		return []backend.Buffer{y, idx, dx, avg, davg, y2, idx2, dx2}
 	}},
 	{"conv2d", func(h *windowHarness) []backend.Buffer {
 		p := backend.Conv2DParams{N: 12, C: 3, H: 10, W: 10, O: 4, KH: 3, KW: 3, OH: 8, OW: 8,
