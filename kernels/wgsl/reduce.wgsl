@@ -123,7 +123,28 @@ fn rows(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3
   workgroupBarrier();
 {{- end}}
   var acc: {{.AT}} = {{.Identity}};
-  if (o < p.n_out) {
+  if (o < p.n_out && p.rank_red == 2u) {
+    // Two reduced dimensions (a convolution's bias gradient sums over
+    // the batch and the pixels): the thread's position in them advances
+    // by carries, with a division only when it wraps, not two for each
+    // element (which a CPU adapter cannot vectorise).
+    let base = out_base(o);
+    let s1 = p.shape_red[0][1];
+    let st0 = p.st_red[0][0];
+    let st1 = p.st_red[0][1];
+    var r = (oc % p.n_chunks) * p.chunk + lid;
+    var outer = r / s1;
+    var inner = r % s1;
+    for (; r < r1; r = r + 256u) {
+      acc = combine(acc, load(base + outer * st0 + inner * st1));
+      inner = inner + 256u;
+      if (inner >= s1) {
+        let q = inner / s1;
+        outer = outer + q;
+        inner = inner - q * s1;
+      }
+    }
+  } else if (o < p.n_out) {
     let base = out_base(o);
     for (var r = (oc % p.n_chunks) * p.chunk + lid; r < r1; r = r + 256u) {
       acc = combine(acc, load(base + red_offset(r)));
