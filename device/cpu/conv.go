@@ -31,7 +31,7 @@ func newCPUConv(p backend.Conv2DParams) *cpuConv {
 	cv.rows = cv.cg * cv.kk
 	cv.direct = p.KH == 1 && p.KW == 1 && p.StrideH == 1 && p.StrideW == 1 && p.PadH == 0 && p.PadW == 0 &&
 		p.OH == p.H && p.OW == p.W
-	if kernel.HasAVX512 && !cv.direct && !cv.shifts() && cv.kk*cv.l <= cpuTapIndexLimit {
+	if kernel.HasAVX512 && !cv.direct && !cv.shifts() && cv.kk > 1 && cv.kk*cv.l <= cpuTapIndexLimit {
 		cv.taps = cpuTapIndexes(p)
 	}
 	return cv
@@ -292,8 +292,9 @@ func (cv *cpuConv) im2colRow(dst, img []float32, r int) {
 	}
 	if cv.taps != nil {
 		// ResNet's 3×3 of stride 2 over 256 channels of 14×14 (rows of
-		// seven) 810–830 → 690–740 µs, its 1×1 of stride 2 over 64
-		// channels of 56×56 140–170 → 110–135 µs (Zen 5).
+		// seven) 810–830 → 690–740 µs alone, 655 → 560 µs in the model
+		// (Zen 5). Its 1×1 convolutions of stride 2 copy rows as before:
+		// faster alone through the tables, but not in the model.
 		kernel.Gather(dst, src, cv.taps[r%cv.kk])
 		return
 	}
