@@ -29,6 +29,7 @@ var cpuPoolCases = map[string]backend.Pool2DParams{
 	"5x5-s1-p2-wide":  cpuPoolCase(1, 2, 6, 40, 5, 5, 1, 1, 2, 2),
 	"parallel":        cpuPoolCase(4, 64, 16, 16, 2, 2, 2, 2, 0, 0),
 	"3x3-s2-parallel": cpuPoolCase(2, 40, 17, 18, 3, 3, 2, 2, 1, 1),
+	"3x3-s2-bands":    cpuPoolCase(1, 64, 41, 40, 3, 3, 2, 2, 1, 1),
 	"empty":           cpuPoolCase(0, 3, 4, 4, 2, 2, 2, 2, 0, 0),
 }
 
