@@ -24,6 +24,11 @@ var cpuExtraLayouts = []cpuLayout{
 	{name: "big-transposed", shape: []int{301, 257}, strides: []int{1, 301}},
 	{name: "big-stepped", shape: []int{257, 301}, strides: []int{700, 2}, offset: 3},
 	{name: "batched-transposed", shape: []int{3, 40, 50}, strides: []int{2000, 1, 40}, offset: 5},
+	// Blocks of short rows (copied by cpuCopyBlocks first): attention
+	// heads of a [128, 8, 32] tensor seen as [8, 128, 32], and rows of 20
+	// of every 40.
+	{name: "heads-permuted", shape: []int{8, 128, 32}, strides: []int{32, 256, 1}, offset: 3},
+	{name: "short-rows", shape: []int{50, 20}, strides: []int{40, 1}, offset: 1},
 }
 
 // cpuAllLayouts returns the 2-D layouts of an r×c shape and the extra ones.
@@ -166,6 +171,7 @@ func TestCPUUnaryFloat(t *testing.T) {
 			for _, l := range []cpuLayout{
 				{name: "specials", shape: []int{len(cpuSpecials)}},
 				{name: "transposed", shape: []int{33, 17}, strides: []int{1, 33}},
+				{name: "heads-permuted", shape: []int{8, 128, 32}, strides: []int{32, 256, 1}, offset: 3},
 				{name: "broadcast", shape: []int{5, 7}, strides: []int{1, 0}},
 				{name: "big", shape: []int{70001}, offset: 3},
 				{name: "empty", shape: []int{0}},
@@ -299,6 +305,30 @@ func cpuBinaryRefInt(op backend.BinaryOp, a, b int32) int32 {
 	panic(op)
 }
 
+// TestCPUBinaryIntoOperand: an op whose output is its dense operand's
+// buffer, beside a view of short rows, reads that operand before writing.
+func TestCPUBinaryIntoOperand(t *testing.T) {
+	h := newCPUHarness(t)
+	l := cpuLayout{name: "short-rows", shape: []int{50, 20}, strides: []int{40, 1}, offset: 1}
+	ad, bd := h.randF(l.span()), h.randF(1000)
+	b := h.f32(bd)
+	h.d.Binary(backend.Sub, b, l.view(h.f32(ad)), backend.Dense(b, 50, 20))
+	a := cpuRefElems(ad, l)
+	want := make([]float64, len(a))
+	for i := range a {
+		want[i] = float64(a[i] - bd[i])
+	}
+	cpuClose(t, want, h.readF(b), 0, 0, "a - b into b")
+	x := h.f32(bd)
+	h.d.Unary(backend.Neg, x, backend.View{Buf: x, Shape: []int{20, 20}, Strides: []int{40, 1}})
+	got := h.readF(x)
+	for r := range 20 {
+		for c := range 20 {
+			assert.Equal(t, -bd[r*40+c], got[r*20+c], "neg of rows of x into x, row %d col %d", r, c)
+		}
+	}
+}
+
 func TestCPUBinaryFloat(t *testing.T) {
 	h := newCPUHarness(t)
 	pairs := [][2]cpuLayout{}
@@ -392,8 +422,16 @@ func TestCPUBinaryInt(t *testing.T) {
 }
 
 func TestCPUBinaryScalar(t *testing.T) {
+	for _, l := range []cpuLayout{
+		{shape: []int{13, 9}, strides: []int{1, 13}},
+		{shape: []int{50, 20}, strides: []int{40, 1}, offset: 1}, // short rows
+	} {
+		testCPUBinaryScalar(t, l)
+	}
+}
+
+func testCPUBinaryScalar(t *testing.T, l cpuLayout) {
 	h := newCPUHarness(t)
-	l := cpuLayout{shape: []int{13, 9}, strides: []int{1, 13}}
 	data := h.randF(l.span())
 	x := l.view(h.f32(data))
 	in := cpuRefElems(data, l)
