@@ -72,6 +72,9 @@ type (
 	// binding covers are split by the kernels that use them).
 	Limiter     = backend.Limiter
 	HalfKernels = backend.HalfKernels
+	// LayerNormer is implemented by devices that normalize rows in one op
+	// (the CPU); tensor.LayerNorm composes the op on the others.
+	LayerNormer = backend.LayerNormer
 	// Realizer is implemented by devices that defer work (the GPU defers
 	// elementwise ops and fuses them when their values are needed).
 	Realizer = backend.Realizer

@@ -539,3 +539,62 @@ func OneHot(idx *Tensor, classes int) *Tensor {
 	}
 	return idx.Unsqueeze(-1).Eq(Arange(idx.dev, Int32, 0, float64(classes), 1))
 }
+
+// LayerNorm normalizes x over its last dimension, as PyTorch's layer_norm
+// over it and ONNX's LayerNormalization with axis −1: (x − mean)/√(var +
+// eps)·weight + bias, the mean and the biased variance per row, weight
+// and bias of x's last size or nil (for 1 and 0). A device that normalizes
+// rows in one op (device.LayerNormer: the CPU) does; on the others it is
+// composed of reductions and elementwise ops. Not differentiable: autograd
+// and nn compose their own.
+func LayerNorm(x, weight, bias *Tensor, eps float64) *Tensor {
+	const op = "LayerNorm"
+	checkFloat(op, x, weight, bias)
+	if x.Dim() == 0 {
+		panicf(op, "x is a scalar: it needs a dimension to normalize over")
+	}
+	cols := x.shape[x.Dim()-1]
+	for _, p := range []*Tensor{weight, bias} {
+		if p != nil {
+			sameDevice(op, x, p)
+			if p.Dim() != 1 || p.shape[0] != cols {
+				panicf(op, "weight and bias must be [%d] (x's last size), got %v", cols, p.shape)
+			}
+		}
+	}
+	ln, ok := x.dev.(device.LayerNormer)
+	if !ok || x.dtype != Float32 || cols == 0 || anyHalf(weight, bias) {
+		return composeLayerNorm(x, weight, bias, eps)
+	}
+	xd := dense(x)
+	in := []*Tensor{xd}
+	var wb, bb device.Buffer
+	if weight != nil {
+		weight = dense(weight)
+		in, wb = append(in, weight), weight.st.buf
+	}
+	if bias != nil {
+		bias = dense(bias)
+		in, bb = append(in, bias), bias.st.buf
+	}
+	out, ok := result(x.dev, Float32, slices.Clone(x.shape), in...)
+	if ok && out.Numel() > 0 {
+		ln.LayerNorm(out.st.buf, xd.st.buf, wb, bb, out.Numel()/cols, cols, float32(eps))
+	}
+	keepAlive(in...)
+	return out
+}
+
+// composeLayerNorm is LayerNorm in reductions and elementwise ops.
+func composeLayerNorm(x, weight, bias *Tensor, eps float64) *Tensor {
+	last := x.Dim() - 1
+	centred := x.Sub(x.MeanKeepDim(last))
+	y := centred.Mul(centred.Square().MeanKeepDim(last).AddScalar(eps).Rsqrt())
+	if weight != nil {
+		y = y.Mul(weight)
+	}
+	if bias != nil {
+		y = y.Add(bias)
+	}
+	return y
+}

@@ -239,6 +239,14 @@ type Freezer interface {
 	Freeze(b Buffer)
 }
 
+// LayerNormer is a Device that normalizes rows in one op (ONNX Runtime's
+// fused LayerNormalization): dst = (x − mean)/√(var + eps)·weight + bias
+// over each of rows rows of cols float32 elements of the dense x, mean
+// and (biased) variance per row, weight and bias [cols] or nil.
+type LayerNormer interface {
+	LayerNorm(dst, x, weight, bias Buffer, rows, cols int, eps float32)
+}
+
 // reclaim is the function SetReclaim installed, or nil.
 var reclaim atomic.Pointer[func(force bool)]
 

@@ -1,0 +1,71 @@
+package cpu
+
+import (
+	"math"
+
+	"github.com/wgtensor/wgtensor/device/backend"
+	"github.com/wgtensor/wgtensor/device/internal/kernel"
+)
+
+var _ backend.LayerNormer = (*cpuDevice)(nil)
+
+// LayerNorm normalizes each of rows rows of cols elements of x into dst:
+// (x − mean)/√(var + eps)·weight + bias, weight and bias nil for 1 and 0.
+// A row's mean is summed in float64 and its variance taken from the
+// centred row, in vector steps; rows are split over the cores.
+func (d *cpuDevice) LayerNorm(dst, x, weight, bias backend.Buffer, rows, cols int, eps float32) {
+	d.dispatch()
+	od, xd := cpuFloats(dst), cpuFloats(x)
+	var w, b []float32
+	if weight != nil {
+		w = cpuFloats(weight)[:cols]
+	}
+	if bias != nil {
+		b = cpuFloats(bias)[:cols]
+	}
+	cpuRange(rows, 6*cols, func(lo, hi int) {
+		fill := make([]float32, cols) // the row's mean, then weight·rstd
+		for r := lo; r < hi; r++ {
+			cpuLayerNormRow(od[r*cols:(r+1)*cols], xd[r*cols:(r+1)*cols], w, b, fill, eps)
+		}
+	})
+}
+
+// cpuLayerNormRow normalizes the row x into y (see LayerNorm), with fill as
+// scratch of the row's length.
+func cpuLayerNormRow(y, x, w, b, fill []float32, eps float32) {
+	n := len(x)
+	sum, done := kernel.SumF64(x)
+	for _, v := range x[done:] {
+		sum += float64(v)
+	}
+	mean := float32(sum / float64(n))
+	for i := range fill {
+		fill[i] = mean
+	}
+	for i := kernel.Arith(kernel.SubOp, y, x, fill); i < n; i++ {
+		y[i] = x[i] - mean
+	}
+	sq, done := kernel.Dot(y, y)
+	for _, v := range y[done:] {
+		sq += v * v
+	}
+	rstd := float32(1 / math.Sqrt(float64(sq)/float64(n)+float64(eps)))
+	if w == nil {
+		for i := range fill {
+			fill[i] = rstd
+		}
+	} else {
+		for i, v := range w {
+			fill[i] = v * rstd
+		}
+	}
+	for i := kernel.Arith(kernel.MulOp, y, y, fill); i < n; i++ {
+		y[i] *= fill[i]
+	}
+	if b != nil {
+		for i := kernel.Arith(kernel.AddOp, y, y, b); i < n; i++ {
+			y[i] += b[i]
+		}
+	}
+}
