@@ -5,6 +5,7 @@ import (
 	"math"
 	"slices"
 
+	"github.com/wgtensor/wgtensor/onnx/internal/onnxpb"
 	"github.com/wgtensor/wgtensor/tensor"
 )
 
@@ -466,4 +467,110 @@ func (m *Model) allConst(names []string) bool {
 		}
 	}
 	return true
+}
+
+// fuseLayerNorms makes each layer normalization spelt out in primitives
+// one LayerNormalization node, as ONNX Runtime's LayerNormFusion does
+// (PyTorch exports nn.LayerNorm so below opset 17): over the last axis,
+//
+//	d = x − ReduceMean(x); y = d / Sqrt(ReduceMean(Pow(d, 2)) + ε) · γ + β
+//
+// with the Mul and the last Add taking their operands in either order. The
+// node then normalizes each row in one op on a device that can (a BERT
+// layer's two normalizations were 18 nodes). Every intermediate must feed
+// only the next node (d the Pow and the Div) and be no graph output.
+func (m *Model) fuseLayerNorms() {
+	uses := m.uses()
+	producer := m.producers()
+	only := func(name, op string, n int) *node {
+		if p := producer[name]; p != nil && p.op == op && uses[name] == n && len(p.outputs) == 1 {
+			return p
+		}
+		return nil
+	}
+	// either returns the node of op that produces one of n's two inputs
+	// (used once), and the other input.
+	either := func(n *node, op string) (*node, string) {
+		if len(n.inputs) != 2 {
+			return nil, ""
+		}
+		for i := range 2 {
+			if p := only(n.inputs[i], op, 1); p != nil {
+				return p, n.inputs[1-i]
+			}
+		}
+		return nil, ""
+	}
+	lastMean := func(n *node) bool {
+		if n == nil || n.attrInt("keepdims", 1) != 1 {
+			return false
+		}
+		axes := n.attrInts("axes", nil)
+		if len(n.inputs) > 1 && n.inputs[1] != "" { // opset 18: axes as an input
+			c, ok := m.consts[n.inputs[1]]
+			if !ok {
+				return false
+			}
+			var err error
+			if axes, err = c.ints(); err != nil {
+				return false
+			}
+		}
+		return len(axes) == 1 && axes[0] == -1
+	}
+	dropped, at := map[*node]bool{}, map[*node]*node{}
+	for _, add := range m.nodes {
+		if add.op != "Add" {
+			continue
+		}
+		mul, beta := either(add, "Mul")
+		if mul == nil {
+			continue
+		}
+		div, gamma := either(mul, "Div")
+		if div == nil || len(div.inputs) != 2 {
+			continue
+		}
+		d := div.inputs[0]
+		sqrt := only(div.inputs[1], "Sqrt", 1)
+		if sqrt == nil {
+			continue
+		}
+		addEps := only(sqrt.inputs[0], "Add", 1)
+		if addEps == nil {
+			continue
+		}
+		variance, eps := either(addEps, "ReduceMean") // (mean of squares) + ε
+		if c, ok := m.consts[eps]; variance == nil || !ok || c.numel() != 1 || !lastMean(variance) {
+			continue
+		}
+		pow := only(variance.inputs[0], "Pow", 1)
+		if pow == nil || len(pow.inputs) != 2 || pow.inputs[0] != d || !m.isScalar(pow.inputs[1], 2) {
+			continue
+		}
+		sub := only(d, "Sub", 2)
+		if sub == nil || len(sub.inputs) != 2 {
+			continue
+		}
+		x := sub.inputs[0]
+		mean := only(sub.inputs[1], "ReduceMean", 1)
+		if !lastMean(mean) || mean.inputs[0] != x {
+			continue
+		}
+		e, err := m.consts[eps].values()
+		if err != nil {
+			continue
+		}
+		ln := &node{dir: add.dir, name: add.name, op: "LayerNormalization", opset: 17, inputs: []string{x, gamma, beta},
+			outputs: add.outputs, spec: ops["LayerNormalization"], attrs: map[string]*attrProto{
+				"axis":    {Name: "axis", Type: onnxpb.AttributeProto_INT, I: -1},
+				"epsilon": {Name: "epsilon", Type: onnxpb.AttributeProto_FLOAT, F: float32(e[0])},
+			}}
+		for _, n := range []*node{mean, sub, pow, variance, addEps, sqrt, div, mul} {
+			dropped[n] = true
+		}
+		at[add] = ln
+		m.layerNorms++
+	}
+	m.replaceNodes(at, dropped)
 }

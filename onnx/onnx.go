@@ -69,6 +69,7 @@ type Model struct {
 	foldedShapes    int // Shape and Size nodes made constants by specialize
 	foldedAffines   int // Mul, Div, Add and Sub nodes folded into convolutions' weights
 	hardSwishes     int // spelt-out hard swishes made HardSwish nodes
+	layerNorms      int // spelt-out layer normalizations made LayerNormalization nodes
 }
 
 // Stats says what Load made of the graph.
@@ -80,12 +81,13 @@ type Stats struct {
 	FoldedShapes    int // Shape and Size nodes evaluated at Load for fixed input shapes
 	FoldedAffines   int // Mul, Div, Add and Sub by constants folded into the preceding Conv's weights
 	HardSwishes     int // y·clip(y+3, 0, 6)/6 patterns run as one HardSwish
+	LayerNorms      int // layer normalizations spelt out in nine nodes run as one LayerNormalization
 }
 
 // Stats reports what Load made of the graph.
 func (m *Model) Stats() Stats {
 	return Stats{Nodes: len(m.nodes), Constants: len(m.consts), FusedBatchNorms: m.fusedBatchNorms, FusedEpilogues: m.fusedEpilogues, FoldedShapes: m.foldedShapes,
-		FoldedAffines: m.foldedAffines, HardSwishes: m.hardSwishes}
+		FoldedAffines: m.foldedAffines, HardSwishes: m.hardSwishes, LayerNorms: m.layerNorms}
 }
 
 // ValueInfo describes a model input or output.
@@ -255,6 +257,7 @@ func build(mp *onnxpb.ModelProto, dir string, dev device.Device, c loadConfig) (
 		return nil, err
 	}
 	m.rewriteHardSwish()
+	m.fuseLayerNorms()
 	if err := m.foldConvAffine(); err != nil {
 		return nil, err
 	}

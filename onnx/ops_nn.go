@@ -618,19 +618,27 @@ func runLayerNorm(c *call) ([]*value, error) {
 	if err != nil {
 		return nil, err
 	}
+	eps := c.attrFloat("epsilon", 1e-5)
+	var bias *tensor.Tensor
+	if b := c.input(2); b != nil {
+		if bias, err = b.device(c.dev); err != nil {
+			return nil, err
+		}
+	}
+	if last := x.Dim() - 1; a == last && scale.Dim() == 1 && scale.Size(0) == x.Size(last) &&
+		(bias == nil || bias.Dim() == 1 && bias.Size(0) == x.Size(last)) {
+		// Over the last axis with per-column scale and bias: one op.
+		return one(tFloat, tensor.LayerNorm(x, scale, bias, eps))
+	}
 	axes := make([]int, 0, x.Dim()-a)
 	for i := a; i < x.Dim(); i++ {
 		axes = append(axes, i)
 	}
 	mean := x.MeanKeepDim(axes...)
 	centred := x.Sub(mean)
-	y := centred.Mul(centred.Square().MeanKeepDim(axes...).AddScalar(c.attrFloat("epsilon", 1e-5)).Rsqrt()).Mul(scale)
-	if b := c.input(2); b != nil {
-		bt, err := b.device(c.dev)
-		if err != nil {
-			return nil, err
-		}
-		y = y.Add(bt)
+	y := centred.Mul(centred.Square().MeanKeepDim(axes...).AddScalar(eps).Rsqrt()).Mul(scale)
+	if bias != nil {
+		y = y.Add(bias)
 	}
 	return one(tFloat, y)
 }
