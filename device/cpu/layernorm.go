@@ -24,44 +24,40 @@ func (d *cpuDevice) LayerNorm(dst, x, weight, bias backend.Buffer, rows, cols in
 		b = cpuFloats(bias)[:cols]
 	}
 	cpuRange(rows, 6*cols, func(lo, hi int) {
-		fill := make([]float32, cols) // the row's mean, then weight·rstd
 		for r := lo; r < hi; r++ {
-			cpuLayerNormRow(od[r*cols:(r+1)*cols], xd[r*cols:(r+1)*cols], w, b, fill, eps)
+			cpuLayerNormRow(od[r*cols:(r+1)*cols], xd[r*cols:(r+1)*cols], w, b, eps)
 		}
 	})
 }
 
-// cpuLayerNormRow normalizes the row x into y (see LayerNorm), with fill as
-// scratch of the row's length.
-func cpuLayerNormRow(y, x, w, b, fill []float32, eps float32) {
+// cpuLayerNormRow normalizes the row x into y (see LayerNorm): six vector
+// passes over the row, the centring and the scaling by 1/√(var + eps)
+// as epilogues (kernel.Epilogue: + bias, then · scale).
+func cpuLayerNormRow(y, x, w, b []float32, eps float32) {
 	n := len(x)
 	sum, done := kernel.SumF64(x)
 	for _, v := range x[done:] {
 		sum += float64(v)
 	}
-	mean := float32(sum / float64(n))
-	for i := range fill {
-		fill[i] = mean
-	}
-	for i := kernel.Arith(kernel.SubOp, y, x, fill); i < n; i++ {
-		y[i] = x[i] - mean
+	inf := float32(math.Inf(1))
+	e := kernel.NewEpilogueArgs(-float32(sum/float64(n)), -inf, inf)
+	copy(y, x)
+	for i := kernel.Epilogue(y, nil, &e); i < n; i++ {
+		y[i] = e.Step(y[i], 0)
 	}
 	sq, done := kernel.Dot(y, y)
 	for _, v := range y[done:] {
 		sq += v * v
 	}
-	rstd := float32(1 / math.Sqrt(float64(sq)/float64(n)+float64(eps)))
-	if w == nil {
-		for i := range fill {
-			fill[i] = rstd
-		}
-	} else {
-		for i, v := range w {
-			fill[i] = v * rstd
-		}
+	e = kernel.NewEpilogueArgs(0, -inf, inf)
+	e.Flags, e.Scale = kernel.EpilogueAffine, float32(1/math.Sqrt(float64(sq)/float64(n)+float64(eps)))
+	for i := kernel.Epilogue(y, nil, &e); i < n; i++ {
+		y[i] = e.Step(y[i], 0)
 	}
-	for i := kernel.Arith(kernel.MulOp, y, y, fill); i < n; i++ {
-		y[i] *= fill[i]
+	if w != nil {
+		for i := kernel.Arith(kernel.MulOp, y, y, w); i < n; i++ {
+			y[i] *= w[i]
+		}
 	}
 	if b != nil {
 		for i := kernel.Arith(kernel.AddOp, y, y, b); i < n; i++ {
