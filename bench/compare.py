@@ -29,14 +29,16 @@ cpu sub-benchmark for --benchtime (Go's ns/op, the mean), so that what one
 workload leaves behind (a large heap, pooled buffers) cannot slow the next.
 
 For each workload the script runs --rounds rounds, each one PyTorch
-measurement (the mean of --repeats runs after a warm-up) and then one
-wgtensor measurement, and reports the median PyTorch time, the median
-wgtensor time, the median of the per-round ratios (wgtensor/PyTorch) and
-their range; interleaving puts both sides under the same machine noise.
-Both sides are means, so that each pays for its slow runs (a garbage
-collection, a noisy neighbour) as a loop of many calls does; the p50 ratio
-column gives the same of the medians (PyTorch's runs, the benchmark's
-median-ns/op), which leave those runs out. The
+measurement (--repeats runs after a warm-up) and then one wgtensor
+measurement, and reports the median PyTorch time, the median wgtensor time,
+the median of the per-round ratios (wgtensor/PyTorch) and their range;
+interleaving puts both sides under the same machine noise. Each side's
+figure for a round is the median of its runs (PyTorch's, the benchmark's
+median-ns/op): on a noisy machine a few runs many times slower (PyTorch's
+training steps had rounds with means 15 times their medians) would decide
+a mean. The mean ratio column gives the same ratio of the rounds' means,
+where each side pays for its slow runs (wgtensor's garbage collections, a
+noisy neighbour) as a loop of many calls does. The
 GPU column (lavapipe, slow) is measured once per workload, after its rounds;
 --no-gpu skips it. Compare ratios measured in one run only: machines are
 noisy.
@@ -426,26 +428,27 @@ def main():
               file=sys.stderr)
         for name, bench in workloads:
             repeats = min(5, args.repeats) if name == "MatMul 2048" else args.repeats
-            pts, cpus, ratios, p50s = [], [], [], []
+            pts, cpus, ratios, means = [], [], [], []
             for r in range(args.rounds):
-                p = p50 = None
+                pm = p = None
                 if pt:
-                    p, p50, err = pt.time(name, repeats)
+                    pm, p, err = pt.time(name, repeats)
                     if err:
                         failures.append("PyTorch %s: %s" % (name, err))
                         print("error: PyTorch %s: %s" % (name, err), file=sys.stderr)
                         if pt.proc.poll() is not None:
                             pt.close()
                             pt = None
-                c, c50, err = go_time(binary, bench, "cpu", args.benchtime)
+                cm, c, err = go_time(binary, bench, "cpu", args.benchtime)
                 if err:
                     failures.append(err)
                     print("error: " + err, file=sys.stderr)
+                c = c or cm  # a benchmark without median-ns/op
                 ratio = c / p if p and c else None
                 pts.append(p)
                 cpus.append(c)
                 ratios.append(ratio)
-                p50s.append(c50 / p50 if p50 and c50 else None)
+                means.append(cm / pm if pm and cm else None)
                 print("%-14s round %d/%d: PyTorch %s, wgtensor %s, ratio %s" % (
                     name, r + 1, args.rounds, fmt(p), fmt(c), "%.2f" % ratio if ratio else "-"), file=sys.stderr)
             gpu = None
@@ -459,24 +462,23 @@ def main():
             rows.append({
                 "workload": name, "pytorch": median(pts), "cpu": median(cpus), "ratio": median(rs),
                 "ratio_min": min(rs) if rs else None, "ratio_max": max(rs) if rs else None, "gpu": gpu,
-                "median_ratio": median(p50s),
-                "pytorch_rounds": pts, "cpu_rounds": cpus, "ratio_rounds": ratios, "median_ratio_rounds": p50s,
+                "mean_ratio": median(means),
+                "pytorch_rounds": pts, "cpu_rounds": cpus, "ratio_rounds": ratios, "mean_ratio_rounds": means,
             })
     if pt:
         pt.close()
 
     line = "%-14s %12s %14s %8s %13s %9s %14s"
-    print(line % ("workload", "PyTorch CPU", "wgtensor CPU", "ratio", "ratio range", "p50 ratio", "wgtensor GPU"))
+    print(line % ("workload", "PyTorch CPU", "wgtensor CPU", "ratio", "ratio range", "mean ratio", "wgtensor GPU"))
     for r in rows:
         print(line % (
             r["workload"], fmt(r["pytorch"]), fmt(r["cpu"]), "%.2f" % r["ratio"] if r["ratio"] else "-",
             "%.2f–%.2f" % (r["ratio_min"], r["ratio_max"]) if r["ratio"] else "-",
-            "%.2f" % r["median_ratio"] if r["median_ratio"] else "-", fmt(r["gpu"])))
-    how = ("%d rounds per workload, interleaved (PyTorch, then wgtensor, each round); PyTorch: mean of %d runs "
-           "per round (at most 5 for MatMul 2048), %d threads; wgtensor: one process per round, -benchtime %s, Go's ns/op "
-           "(the mean); times are medians over rounds, "
-           "ratio (wgtensor/PyTorch) is the median of the per-round ratios of the means, range their min–max; "
-           "p50 ratio: the same of the medians of each round's runs (PyTorch's, the benchmark's median-ns/op); GPU: %s." % (
+            "%.2f" % r["mean_ratio"] if r["mean_ratio"] else "-", fmt(r["gpu"])))
+    how = ("%d rounds per workload, interleaved (PyTorch, then wgtensor, each round); PyTorch: median of %d runs "
+           "per round (at most 5 for MatMul 2048), %d threads; wgtensor: one process per round, -benchtime %s, the median "
+           "iteration (median-ns/op); times are medians over rounds, ratio (wgtensor/PyTorch) is the median of the "
+           "per-round ratios, range their min–max; mean ratio: the same of each round's means (Go's ns/op); GPU: %s." % (
                args.rounds, args.repeats, TORCH_THREADS, args.benchtime,
                "skipped (--no-gpu)" if args.no_gpu else "one measurement per workload"))
     print(how)

@@ -10,12 +10,12 @@ Run from the repository root (or with `make compare-onnx`), after
 
 ONNX Runtime runs in one long-lived Node worker (bench/ort_worker.js,
 onnxruntime-node from onnx/testdata/gen/npm) that times a model on request:
-5 warm-up runs, then the mean of 30. wgtensor's figure for a round is one
-`BenchmarkONNX/<model>/cpu` run of the bench test binary (built once), Go's
-ns/op (the mean). Each round measures ONNX Runtime, then wgtensor; the table
-gives the medians over rounds and the median of the per-round ratios, and
-the same ratio of medians (ONNX Runtime's median run, the benchmark's
-median-ns/op), which leave out the slow runs a noisy machine has. The GPU column
+5 warm-up runs, then the median of 30. wgtensor's figure for a round is one
+`BenchmarkONNX/<model>/cpu` run of the bench test binary (built once): its
+median iteration (median-ns/op). Each round measures ONNX Runtime, then
+wgtensor; the table gives the medians over rounds and the median of the
+per-round ratios, and the same ratio of the rounds' means (ONNX Runtime's
+mean of its 30 runs, Go's ns/op), where each side pays for its slow runs. The GPU column
 (lavapipe without a GPU) is measured once per model.
 """
 
@@ -96,30 +96,30 @@ def main():
           % cpu_model())
     rows = []
     for name, model, inp in models:
-        ort_s, wg_s, ratios, p50s = [], [], [], []
+        ort_s, wg_s, ratios, means = [], [], [], []
         for r in range(args.rounds):
-            o, o50 = ort_time(model, inp)
-            w, w50 = go_bench(binary, name, "cpu", args.benchtime)
+            om, o = ort_time(model, inp)
+            wm, w = go_bench(binary, name, "cpu", args.benchtime)
+            w = w or wm  # a benchmark without median-ns/op
             ort_s.append(o)
             wg_s.append(w)
             ratios.append(w / o)
-            if w50:
-                p50s.append(w50 / o50)
+            means.append(wm / om)
             print("%-12s round %d/%d: ORT %s, wgtensor %s, ratio %.2f" % (name, r + 1, args.rounds, fmt(o), fmt(w), w / o),
                   file=sys.stderr)
         gpu = None if args.no_gpu else go_bench(binary, name, "gpu", "3x")[0]
         rows.append((name, statistics.median(ort_s), statistics.median(wg_s), statistics.median(ratios),
-                     min(ratios), max(ratios), statistics.median(p50s) if p50s else None, gpu))
+                     min(ratios), max(ratios), statistics.median(means), gpu))
     worker.stdin.close()
     worker.wait()
-    print("%-12s %12s %14s %8s %13s %9s %14s" % ("model", "ORT CPU", "wgtensor CPU", "ratio", "ratio range", "p50 ratio",
+    print("%-12s %12s %14s %8s %13s %10s %14s" % ("model", "ORT CPU", "wgtensor CPU", "ratio", "ratio range", "mean ratio",
                                                 "wgtensor GPU"))
-    for name, o, w, r, lo, hi, p50, gpu in rows:
-        print("%-12s %12s %14s %8.2f %13s %9s %14s" % (name, fmt(o), fmt(w), r, "%.2f–%.2f" % (lo, hi),
-                                                       "%.2f" % p50 if p50 else "-", fmt(gpu) if gpu else "-"))
+    for name, o, w, r, lo, hi, mr, gpu in rows:
+        print("%-12s %12s %14s %8.2f %13s %10.2f %14s" % (name, fmt(o), fmt(w), r, "%.2f–%.2f" % (lo, hi), mr,
+                                                        fmt(gpu) if gpu else "-"))
     print("%d rounds per model, interleaved (ONNX Runtime, then wgtensor); batch 1; times are medians over rounds of "
-          "each round's mean, ratio the median of the per-round ratios; p50 ratio: the same of each round's median "
-          "run; GPU: one measurement." % args.rounds)
+          "each round's median run, ratio the median of the per-round ratios; mean ratio: the same of each round's "
+          "mean; GPU: one measurement." % args.rounds)
 
 
 if __name__ == "__main__":
