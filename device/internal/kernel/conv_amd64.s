@@ -591,6 +591,24 @@ d3done:
 	VZEROUPPER
 	RET
 
+// S2ROWADDR points BX at input row 2·oy−padH (R11: oy; R13: that row's
+// index) from chunk R12's first column, 32·chunk−padW, of a window of
+// stride 2, and puts the bytes of an input row in CX; padh, wd and padw
+// are the kernel's arguments.
+#define S2ROWADDR(padh, wd, padw) \
+	MOVQ  R11, R13 \
+	SHLQ  $1, R13 \
+	SUBQ  padh, R13 \
+	MOVQ  R13, AX \
+	IMULQ wd, AX \
+	MOVQ  R12, CX \
+	SHLQ  $5, CX \
+	ADDQ  CX, AX \
+	SUBQ  padw, AX \
+	LEAQ  (SI)(AX*4), BX \
+	MOVQ  wd, CX \
+	SHLQ  $2, CX
+
 // func depthwise3x3S2AVX512(dst, src, w, bias *float32, masks *int, idx *int32, h, wd, oh, ow, padH, padW, chunks, channels int, lo, hi float32)
 //
 // A depthwise 3×3 convolution of stride 2 over channels planes, read
@@ -629,19 +647,7 @@ s2chunk:
 	VPXORD Z0, Z0, Z0
 	VPXORD Z3, Z3, Z3
 	VPXORD Z6, Z6, Z6
-	// BX: input row 2·oy−padH from column c0; R13: that row's index.
-	MOVQ  R11, R13
-	SHLQ  $1, R13
-	SUBQ  padH+80(FP), R13
-	MOVQ  R13, AX
-	IMULQ wd+56(FP), AX
-	MOVQ  R12, CX
-	SHLQ  $5, CX
-	ADDQ  CX, AX
-	SUBQ  padW+88(FP), AX
-	LEAQ  (SI)(AX*4), BX
-	MOVQ  wd+56(FP), CX
-	SHLQ  $2, CX // bytes per input row
+	S2ROWADDR(padH+80(FP), wd+56(FP), padW+88(FP))
 
 #define S2ROW(wa, wb, wc) \
 	VMOVUPS.Z   (BX), K1, Z1 \
@@ -730,19 +736,7 @@ mpchunk:
 	VMOVAPS Z18, Z0
 	VMOVAPS Z18, Z3
 	VMOVAPS Z18, Z6
-	// BX: input row 2·oy−padH from column 32·chunk−padW; R13: its index.
-	MOVQ  R11, R13
-	SHLQ  $1, R13
-	SUBQ  padH+64(FP), R13
-	MOVQ  R13, AX
-	IMULQ wd+40(FP), AX
-	MOVQ  R12, CX
-	SHLQ  $5, CX
-	ADDQ  CX, AX
-	SUBQ  padW+72(FP), AX
-	LEAQ  (SI)(AX*4), BX
-	MOVQ  wd+40(FP), CX
-	SHLQ  $2, CX // bytes per input row
+	S2ROWADDR(padH+64(FP), wd+40(FP), padW+72(FP))
 
 // NANMAX sets acc to x where x is larger or NaN.
 #define NANMAX(x, acc) \
