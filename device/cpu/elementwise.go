@@ -88,7 +88,12 @@ func cpuCopyBlocks(dst []float32, src any, l *cpuLoop) bool {
 // cpuDensify copies the float32 view v into the dense dst when it is a
 // block of short rows (see cpuCopyBlocks), and reports whether it did.
 func cpuDensify(dst []float32, v backend.View) bool {
-	if v.Buf.DType() != backend.Float32 || v.IsContiguous() || cpuUniform(v) {
+	nd := len(v.Shape)
+	// Coalescing keeps the innermost stride and only lengthens the
+	// innermost run: views failing these fail cpuCopyBlocks, checked
+	// before building its loop (the op's own loop follows).
+	if nd < 2 || v.Strides[nd-1] != 1 || v.Shape[nd-1] >= cpuShortRun ||
+		v.Buf.DType() != backend.Float32 || v.IsContiguous() || cpuUniform(v) {
 		return false
 	}
 	return cpuCopyBlocks(dst, cpuFloats(v.Buf), cpuDenseLoop(v.Shape, v))
