@@ -50,13 +50,7 @@ func TestConvEpilogues(t *testing.T) {
 			[]int{1, 3, 4, 4}, []int{4, 3, 3, 3}, nil, 0, math.Inf(1), 0, false},
 	}
 	rng := rand.New(rand.NewPCG(1, 2))
-	randoms := func(n int) []float32 {
-		v := make([]float32, n)
-		for i := range v {
-			v[i] = float32(rng.NormFloat64())
-		}
-		return v
-	}
+	randoms := func(n int) []float32 { return normals(rng, n, 0) }
 	numel := func(s []int) int {
 		n := 1
 		for _, d := range s {
@@ -200,10 +194,5 @@ func TestConvAffineAndHardSwish(t *testing.T) {
 
 // randomsFor returns n normal values of the seed.
 func randomsFor(n int, seed uint64) []float32 {
-	rng := rand.New(rand.NewPCG(seed, 7))
-	v := make([]float32, n)
-	for i := range v {
-		v[i] = float32(rng.NormFloat64())
-	}
-	return v
+	return normals(rand.New(rand.NewPCG(seed, 7)), n, 0)
 }

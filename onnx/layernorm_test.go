@@ -21,14 +21,7 @@ import (
 func TestFuseLayerNorms(t *testing.T) {
 	const rows, cols = 6, 40
 	rng := rand.New(rand.NewPCG(21, 22))
-	randoms := func(n int, mean float64) []float32 {
-		v := make([]float32, n)
-		for i := range v {
-			v[i] = float32(mean + rng.NormFloat64())
-		}
-		return v
-	}
-	xv, gv, bv := randoms(rows*cols, 3), randoms(cols, 1), randoms(cols, 0)
+	xv, gv, bv := normals(rng, rows*cols, 3), normals(rng, cols, 1), normals(rng, cols, 0)
 	// The reference, in float64.
 	want := make([]float64, rows*cols)
 	for r := range rows {

@@ -22,13 +22,7 @@ import (
 // reads.
 func TestRunReleasesIntermediates(t *testing.T) {
 	rng := rand.New(rand.NewPCG(3, 4))
-	randoms := func(n int) []float32 {
-		v := make([]float32, n)
-		for i := range v {
-			v[i] = float32(rng.NormFloat64())
-		}
-		return v
-	}
+	randoms := func(n int) []float32 { return normals(rng, n, 0) }
 	wv := randoms(12 * 5)
 	g := &onnxpb.GraphProto{
 		Node: []*onnxpb.NodeProto{

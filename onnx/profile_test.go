@@ -18,13 +18,7 @@ import (
 // the operators fused into it and its output's shape, on every device.
 func TestProfile(t *testing.T) {
 	rng := rand.New(rand.NewPCG(3, 4))
-	randoms := func(n int) []float32 {
-		v := make([]float32, n)
-		for i := range v {
-			v[i] = float32(rng.NormFloat64())
-		}
-		return v
-	}
+	randoms := func(n int) []float32 { return normals(rng, n, 0) }
 	g := &onnxpb.GraphProto{
 		Node: []*onnxpb.NodeProto{
 			node("conv", "Conv", []string{"x", "w", "b"}, []string{"y"}, intsAttrT("pads", 1, 1, 1, 1)),
