@@ -10,6 +10,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 
 	"github.com/wgtensor/wgtensor/device/backend"
 )
@@ -51,7 +53,16 @@ type ewNode struct {
 	kids   []*ewNode
 	t      string // the WGSL type of its value
 	nodes  int    // ops in the tree
+	// mark is the walk that last visited the node (see ewMarks), and name
+	// what fusedKernel's walk called its value.
+	mark uint64
+	name string
 }
+
+// ewMarks numbers the walks over expressions that visit a node shared by
+// several parents once: a walk marks what it visited with its number.
+// Walks run with their device locked; nodes belong to one device.
+var ewMarks atomic.Uint64
 
 // ewProd is a deferred product c = a @ b of a [B, M, K] and b [B, K, N]
 // into a dense c [B, M, N], read as they were when MatMul was called, or
@@ -142,21 +153,33 @@ func (g *gpuDevice) deferLocked(op string, dst backend.Buffer, shape []int, fn *
 		if b.size > g.bindLimit {
 			return false, nil
 		}
-		strides = append(strides, in.view.Strides)
+		if len(shape) > backend.MaxRank {
+			strides = append(strides, in.view.Strides)
+		}
 	}
-	if cshape, _ := backend.Coalesce(shape, strides...); len(cshape) > backend.MaxRank {
-		return false, nil
+	if len(shape) > backend.MaxRank {
+		if cshape, _ := backend.Coalesce(shape, strides...); len(cshape) > backend.MaxRank {
+			return false, nil
+		}
 	}
-	node := &ewNode{fn: fn, op: op, t: wgslType(out.dt), nodes: 1}
 	g.seq++
-	p := &ewPending{out: out, epoch: g.epoch, seq: g.seq, shape: slices.Clone(shape), root: node}
+	rec := &ewRecord{}
+	node := &rec.node
+	*node = ewNode{fn: fn, op: op, t: wgslType(out.dt), nodes: 1, kids: rec.kids[:0:len(rec.kids)]}
+	p := &rec.p
+	*p = ewPending{out: out, epoch: g.epoch, seq: g.seq, shape: append(rec.shape[:0:len(rec.shape)], shape...), root: node}
 	var taken []*ewPending
 	shared := false // a product the inputs hold was computed meanwhile
 	// An operand that is another one's value again (x - x) is read from
 	// memory a second time, from a binding of its own, so that the shader
 	// compiler cannot fold the op (NaN - NaN is NaN): the value is
 	// computed first.
-	own := make([]bool, len(ins))
+	var ownSpace [3]bool
+	own := ownSpace[:0]
+	if len(ins) > len(ownSpace) {
+		own = make([]bool, 0, len(ins))
+	}
+	own = own[:len(ins)]
 	for i := range ins {
 		for j := range i {
 			if ins[i].scalar == nil && ins[j].scalar == nil && sameView(ins[i].view, ins[j].view) {
@@ -180,7 +203,7 @@ func (g *gpuDevice) deferLocked(op string, dst backend.Buffer, shape []int, fn *
 			shared = true
 		}
 		if own[i] {
-			kid.own = true // a fresh leaf: the buffer is not pending
+			kid = kid.owned() // a fresh leaf: the buffer is not pending
 		}
 		if kid.leaf != nil { // a pending value read another way is computed first
 			if err := g.materializeLocked(kid.leaf.Buf.(*gpuBuffer)); err != nil {
@@ -194,8 +217,7 @@ func (g *gpuDevice) deferLocked(op string, dst backend.Buffer, shape []int, fn *
 			if from.prod != nil {
 				p.prod = from.prod
 			}
-			p.addReads(from.reads...)
-			p.addLeaves(from.leaves...)
+			p.inherit(from)
 		} else if kid.leaf != nil {
 			p.addReads(kid.leaf.Buf.(*gpuBuffer))
 			p.addLeaves(ewLeaf{*kid.leaf, kid.own})
@@ -226,7 +248,9 @@ func (g *gpuDevice) deferLocked(op string, dst backend.Buffer, shape []int, fn *
 				p.addReads(b)
 			}
 			kid, _ := g.inputNode(in, shape)
-			kid.own = own[len(node.kids)]
+			if own[len(node.kids)] {
+				kid = kid.owned()
+			}
 			if kid.leaf != nil {
 				p.addLeaves(ewLeaf{*kid.leaf, kid.own})
 			}
@@ -236,9 +260,22 @@ func (g *gpuDevice) deferLocked(op string, dst backend.Buffer, shape []int, fn *
 	for _, t := range taken {
 		t.taken = true
 		delete(g.roots, t.out)
+		// Taken in, it will most likely never want memory: Alloc
+		// counts it no more among those that may (SmallOps' 100 chained
+		// adds made Alloc collect garbage every 40 iterations).
+		g.countRealizedLocked(t.out)
 	}
 	g.setPendingLocked(p)
 	return true, nil
+}
+
+// ewRecord is what deferLocked makes for one op, in one allocation: its
+// pending value and node, with room for the node's kids and the shape.
+type ewRecord struct {
+	p     ewPending
+	node  ewNode
+	kids  [3]*ewNode
+	shape [backend.MaxRank]int
 }
 
 // rescan finds again what p's expression reads: the leaves, the product
@@ -542,8 +579,7 @@ func (g *gpuDevice) inputNode(in ewIn, shape []int) (n *ewNode, from *ewPending)
 	v := in.view
 	b := v.Buf.(*gpuBuffer)
 	if b.dt.IsHalf() { // read as stored, rounded: its pending value is computed first
-		leaf := v
-		return &ewNode{leaf: &leaf, t: wgslType(b.dt)}, nil
+		return leafNode(v, b), nil
 	}
 	// A value read densely is taken in: with its shape, or with any shape
 	// of as many elements when its expression has no leaves to index (a
@@ -564,8 +600,28 @@ func (g *gpuDevice) inputNode(in ewIn, shape []int) (n *ewNode, from *ewPending)
 			return p.broadcast(v.Shape, dims)
 		}
 	}
+	return leafNode(v, b), nil
+}
+
+// leafNode returns a leaf node for the view v of b: the one made for b's
+// last such view when v is the same, so that a chain reading one operand
+// at every op (a bias, a gradient) makes no node for it per op. Leaf nodes
+// are shared, never changed: an own leaf is a copy (owned).
+func leafNode(v backend.View, b *gpuBuffer) *ewNode {
+	if n := b.leaf; n != nil && sameView(*n.leaf, v) {
+		return n
+	}
 	leaf := v
-	return &ewNode{leaf: &leaf, t: wgslType(b.dt)}, nil
+	n := &ewNode{leaf: &leaf, t: wgslType(b.dt)}
+	b.leaf = n
+	return n
+}
+
+// owned returns a copy of the leaf n bound by itself (see ewNode.own).
+func (n *ewNode) owned() *ewNode {
+	c := *n
+	c.own = true
+	return &c
 }
 
 // epilogueOK reports whether p's expression can take ops above it: any
@@ -677,6 +733,17 @@ func (p *ewPending) addLeaves(leaves ...ewLeaf) {
 			p.leaves = append(p.leaves, l)
 		}
 	}
+}
+
+// inherit adds what from reads and binds to p's, sharing from's lists
+// while p has none of its own: lists are never changed in place.
+func (p *ewPending) inherit(from *ewPending) {
+	if len(p.reads) == 0 && len(p.leaves) == 0 {
+		p.reads, p.leaves = slices.Clip(from.reads), slices.Clip(from.leaves)
+		return
+	}
+	p.addReads(from.reads...)
+	p.addLeaves(from.leaves...)
 }
 
 // addReads adds buffers to the ones p reads.
@@ -975,13 +1042,13 @@ func (g *gpuDevice) productLocked(b *gpuBuffer) error {
 // for errors and profiles: "Add+ReLU", "MatMul+Add", "Mul×100".
 func (p *ewPending) label() string {
 	var ops []string
-	seen := map[*ewNode]bool{}
+	mark := ewMarks.Add(1)
 	var walk func(n *ewNode)
 	walk = func(n *ewNode) {
-		if seen[n] {
+		if n.mark == mark {
 			return
 		}
-		seen[n] = true
+		n.mark = mark
 		for _, k := range n.kids {
 			walk(k)
 		}
@@ -1003,7 +1070,7 @@ func compactOps(ops []string) []string {
 			j++
 		}
 		if j-i > 1 {
-			out = append(out, fmt.Sprintf("%s×%d", ops[i], j-i))
+			out = append(out, ops[i]+"×"+strconv.Itoa(j-i))
 		} else {
 			out = append(out, ops[i])
 		}
@@ -1131,9 +1198,9 @@ func fusedKernel(ps []*ewPending, firstBinding int) fused {
 	var leaves []fusedLeaf
 	var funcs []fusedFunc
 	var clusters []fusedCluster
-	var names []map[*ewNode]string // the values each cluster computed
+	var marks []uint64 // each cluster's walk (see ewMarks): a node it marked is named name
 	var outs []fusedOut
-	fnNames := map[ewFn]string{}
+	fnNames := map[*ewFn]string{}
 	steps := 0
 	for _, p := range ps {
 		ci := slices.IndexFunc(k.clusters, func(c []int) bool { return slices.Equal(c, p.shape) })
@@ -1141,13 +1208,13 @@ func fusedKernel(ps []*ewPending, firstBinding int) fused {
 			ci = len(clusters)
 			k.clusters = append(k.clusters, p.shape)
 			clusters = append(clusters, fusedCluster{K: ci})
-			names = append(names, map[*ewNode]string{})
+			marks = append(marks, ewMarks.Add(1))
 		}
-		c, names := &clusters[ci], names[ci]
+		c, mark := &clusters[ci], marks[ci]
 		var walk func(n *ewNode) string
 		walk = func(n *ewNode) string {
-			if name, ok := names[n]; ok {
-				return name
+			if n.mark == mark {
+				return n.name
 			}
 			var name string
 			switch {
@@ -1184,17 +1251,17 @@ func fusedKernel(ps []*ewPending, firstBinding int) fused {
 						args[i] = "bitcast<" + scalarType(n) + ">(" + args[i] + ")"
 					}
 				}
-				fn, ok := fnNames[*n.fn]
+				fn, ok := fnNames[n.fn]
 				if !ok {
 					fn = "f" + strconv.Itoa(len(funcs))
-					fnNames[*n.fn] = fn
+					fnNames[n.fn] = fn
 					funcs = append(funcs, fusedFunc{Name: fn, Params: n.fn.params, Ret: n.fn.ret, Body: n.fn.body})
 				}
 				name = "t" + strconv.Itoa(steps)
 				steps++
 				c.Steps = append(c.Steps, fusedStep{Name: name, Call: fn + "(" + strings.Join(args, ", ") + ")"})
 			}
-			names[n] = name
+			n.mark, n.name = mark, name
 			return name
 		}
 		out := fusedOut{K: len(outs), T: p.root.t, Result: walk(p.root)}
@@ -1262,40 +1329,75 @@ func sameView(a, b backend.View) bool {
 	return a.Buf == b.Buf && a.Offset == b.Offset && slices.Equal(a.Shape, b.Shape) && slices.Equal(a.Strides, b.Strides)
 }
 
+// ewFnKey names the function of an op: its family, the op and the types
+// it reads.
+type ewFnKey struct {
+	family byte // 'u' unary, 'b' binary, 'c' cast, 'w' where
+	op     int
+	a, b   backend.DType
+}
+
+// ewFns interns the ops' functions, one *ewFn per key: recording an op
+// builds no strings, and a kernel tells its functions apart by pointer.
+var ewFns = struct {
+	sync.Mutex
+	m map[ewFnKey]*ewFn
+}{m: map[ewFnKey]*ewFn{}}
+
+// internFn returns the function of k, made by build the first time.
+func internFn(k ewFnKey, build func() *ewFn) *ewFn {
+	ewFns.Lock()
+	defer ewFns.Unlock()
+	f := ewFns.m[k]
+	if f == nil {
+		f = build()
+		ewFns.m[k] = f
+	}
+	return f
+}
+
 // unaryFn, binaryFn are the functions of the elementwise ops.
 func unaryFn(op backend.UnaryOp, dt backend.DType) *ewFn {
-	t := wgslType(dt)
-	return &ewFn{params: "v: " + t, ret: t, body: unaryExprFor(op, dt)}
+	return internFn(ewFnKey{'u', int(op), dt, dt}, func() *ewFn {
+		t := wgslType(dt)
+		return &ewFn{params: "v: " + t, ret: t, body: unaryExprFor(op, dt)}
+	})
 }
 
 func binaryFn(op backend.BinaryOp, dt backend.DType) *ewFn {
-	t, ot := wgslType(dt), wgslType(dt)
-	if op.IsComparison() {
-		ot = "f32"
-	}
-	return &ewFn{params: "u: " + t + ", v: " + t, ret: ot, body: binaryExprFor(op, dt)}
+	return internFn(ewFnKey{'b', int(op), dt, dt}, func() *ewFn {
+		t, ot := wgslType(dt), wgslType(dt)
+		if op.IsComparison() {
+			ot = "f32"
+		}
+		return &ewFn{params: "u: " + t + ", v: " + t, ret: ot, body: binaryExprFor(op, dt)}
+	})
 }
 
 // castFn converts an element of type from to type to, as copy.wgsl does
 // (the identity when they are one type).
 func castFn(from, to backend.DType) *ewFn {
-	t, ot := wgslType(from), wgslType(to)
-	body := "v"
-	if from != to {
-		body = ot + "(v)"
-	}
-	return &ewFn{params: "v: " + t, ret: ot, body: body}
+	return internFn(ewFnKey{'c', 0, from, to}, func() *ewFn {
+		t, ot := wgslType(from), wgslType(to)
+		body := "v"
+		if from != to {
+			body = ot + "(v)"
+		}
+		return &ewFn{params: "v: " + t, ret: ot, body: body}
+	})
 }
 
 // whereFn is Where's function: a float condition is tested on its bits, as
 // where.wgsl does, so that NaN counts as true.
 func whereFn(ct, dt backend.DType) *ewFn {
-	c, t := wgslType(ct), wgslType(dt)
-	test := "c != 0"
-	if ct == backend.Float32 {
-		test = "(bitcast<u32>(c) & 0x7fffffffu) != 0u"
-	}
-	return &ewFn{params: "c: " + c + ", u: " + t + ", v: " + t, ret: t, body: "select(v, u, " + test + ")"}
+	return internFn(ewFnKey{'w', 0, ct, dt}, func() *ewFn {
+		c, t := wgslType(ct), wgslType(dt)
+		test := "c != 0"
+		if ct == backend.Float32 {
+			test = "(bitcast<u32>(c) & 0x7fffffffu) != 0u"
+		}
+		return &ewFn{params: "c: " + c + ", u: " + t + ", v: " + t, ret: t, body: "select(v, u, " + test + ")"}
+	})
 }
 
 // scalarBits is a scalar operand's bits in the element type dt.

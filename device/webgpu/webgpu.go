@@ -68,7 +68,8 @@ type gpuBuffer struct {
 	// pending values that read the buffer as it is (see fuse.go).
 	pending *ewPending
 	users   map[*gpuBuffer]bool
-	held    bool // freed, its memory kept for the pending values that read it
+	leaf    *ewNode // the leaf node of the last view read (see leafNode)
+	held    bool    // freed, its memory kept for the pending values that read it
 	// unrealized is set while the buffer is counted in the device's
 	// unrealized: it has no memory yet and may want some.
 	unrealized bool
