@@ -8,6 +8,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -376,6 +377,38 @@ func TestCPUParallelHelpers(t *testing.T) {
 	}
 	assert.Equal(t, 1, cpuChunks(1000, 1))
 	assert.Equal(t, min(runtime.GOMAXPROCS(0), 2), min(cpuChunks(1<<18, 1), 2))
+}
+
+// TestCPUTasksShares: cpuTasks runs every task once whatever the tasks
+// cost, the calling goroutine starting at the first task of its share and
+// going up through it, helpers taking what is left from the shares' ends.
+func TestCPUTasksShares(t *testing.T) {
+	for _, workers := range []int{2, 3, 4} {
+		for _, n := range []int{1, 2, 5, 64} {
+			counts := make([]atomic.Int32, n)
+			var mu sync.Mutex
+			var mine []int // the tasks worker 0 ran, in order
+			cpuTasks(n, workers, func(w, i int) {
+				if i%7 == 3 { // uneven costs
+					time.Sleep(200 * time.Microsecond)
+				}
+				counts[i].Add(1)
+				if w == 0 {
+					mu.Lock()
+					mine = append(mine, i)
+					mu.Unlock()
+				}
+			})
+			for i := range counts {
+				require.Equal(t, int32(1), counts[i].Load(), "workers %d n %d task %d", workers, n, i)
+			}
+			require.NotEmpty(t, mine)
+			share := n / min(workers, n)
+			for k, i := range mine[:min(len(mine), share)] {
+				assert.Equal(t, k, i, "workers %d n %d: worker 0 takes its share in order", workers, n)
+			}
+		}
+	}
 }
 
 // TestCPUForkNestedAndConcurrent: loops inside loops, and loops started by
