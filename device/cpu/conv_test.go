@@ -89,6 +89,11 @@ func TestCPUConv2D(t *testing.T) {
 		"depthwise-farpad":   cpuConvCase(2, 3, 4, 5, 3, 3, 3, 1, 2, 3, 3, 1, 1, 3),
 		"depthwise-5x5":      cpuConvCase(1, 8, 14, 14, 8, 5, 5, 1, 1, 2, 2, 1, 1, 8),
 		"depthwise-parallel": cpuConvCase(1, 96, 28, 28, 96, 3, 3, 2, 2, 1, 1, 1, 1, 96),
+		// One image of stride 2 whose output rows are split over the
+		// cores in bands (odd sizes, no padding, padding past the taps).
+		"depthwise-bands":        cpuConvCase(1, 16, 61, 59, 16, 3, 3, 2, 2, 1, 1, 1, 1, 16),
+		"depthwise-bands-nopad":  cpuConvCase(1, 16, 64, 58, 16, 3, 3, 2, 2, 0, 0, 1, 1, 16),
+		"depthwise-bands-farpad": cpuConvCase(1, 16, 60, 57, 16, 3, 3, 2, 2, 2, 2, 1, 1, 16),
 		// Strided convolutions on the indirect kernel, through the stride
 		// phases: ResNet's 7×7 stem, dilation with groups and unequal
 		// strides, stride 3 with padding on one side only.
