@@ -63,8 +63,10 @@ func cpuPickKernel(m, n int) cpuMicro {
 const cpuMaxTile = 16 * 32
 
 // cpuGemmSerial is the number of multiply-adds below which a matrix product
-// runs on one goroutine.
-const cpuGemmSerial = 1 << 16
+// runs on one goroutine: an RNN step's 32×128×128 products (a few
+// microseconds) gained less from the second core than its hand-off cost
+// (with 1<<16, the RNN and MLP steps took 2–4% longer, interleaved).
+const cpuGemmSerial = 1 << 20
 
 // cpuMatrix is a strided float32 matrix: element (i, j) is at
 // data[off + i*rs + j*cs].
