@@ -98,20 +98,14 @@ func cpuTasks(n, workers int, task func(worker, i int)) {
 	// compare-and-swap.
 	shares := make([]cpuShare, workers)
 	for w := range shares {
-		shares[w].range_.Store(cpuPackRange(n*w/workers, n*(w+1)/workers))
+		shares[w].rest.Store(cpuPackRange(n*w/workers, n*(w+1)/workers))
 	}
 	run := func(w int) {
-		for {
-			i, ok := shares[w].takeFirst()
-			if !ok {
-				break
-			}
-			task(w, i)
-		}
-		for d := 1; d < workers; d++ {
-			other := &shares[(w+d)%workers]
+		// Its own share first, then the others' from their ends.
+		for d := range workers {
+			share := &shares[(w+d)%workers]
 			for {
-				i, ok := other.takeLast()
+				i, ok := share.take(d > 0)
 				if !ok {
 					break
 				}
@@ -125,37 +119,27 @@ func cpuTasks(n, workers int, task func(worker, i int)) {
 // cpuShare is one worker's share of cpuTasks: the range of tasks not yet
 // taken, packed by cpuPackRange.
 type cpuShare struct {
-	range_ atomic.Uint64
-	_      [56]byte // a cache line of its own
+	rest atomic.Uint64
+	_    [56]byte // a cache line of its own
 }
 
 // cpuPackRange packs [lo, hi) into one word.
 func cpuPackRange(lo, hi int) uint64 { return uint64(lo)<<32 | uint64(hi) }
 
-// takeFirst takes the first task of the share.
-func (s *cpuShare) takeFirst() (int, bool) {
+// take takes the first task of the share, or with last its last one.
+func (s *cpuShare) take(last bool) (int, bool) {
 	for {
-		r := s.range_.Load()
+		r := s.rest.Load()
 		lo, hi := int(r>>32), int(uint32(r))
 		if lo >= hi {
 			return 0, false
 		}
-		if s.range_.CompareAndSwap(r, cpuPackRange(lo+1, hi)) {
-			return lo, true
+		i, next := lo, cpuPackRange(lo+1, hi)
+		if last {
+			i, next = hi-1, cpuPackRange(lo, hi-1)
 		}
-	}
-}
-
-// takeLast takes the last task of the share.
-func (s *cpuShare) takeLast() (int, bool) {
-	for {
-		r := s.range_.Load()
-		lo, hi := int(r>>32), int(uint32(r))
-		if lo >= hi {
-			return 0, false
-		}
-		if s.range_.CompareAndSwap(r, cpuPackRange(lo, hi-1)) {
-			return hi - 1, true
+		if s.rest.CompareAndSwap(r, next) {
+			return i, true
 		}
 	}
 }
