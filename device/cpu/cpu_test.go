@@ -388,7 +388,20 @@ func TestCPUTasksShares(t *testing.T) {
 			counts := make([]atomic.Int32, n)
 			var mu sync.Mutex
 			var mine []int // the tasks worker 0 ran, in order
+			// Helpers wait until worker 0 has started, so that they cannot
+			// take its whole share before the calling goroutine gets to it.
+			started := make(chan struct{})
+			var once sync.Once
 			cpuTasks(n, workers, func(w, i int) {
+				if w == 0 {
+					once.Do(func() { close(started) })
+				} else {
+					select {
+					case <-started:
+					case <-time.After(10 * time.Second):
+						t.Errorf("workers %d n %d: worker 0 never started", workers, n)
+					}
+				}
 				if i%7 == 3 { // uneven costs
 					time.Sleep(200 * time.Microsecond)
 				}
