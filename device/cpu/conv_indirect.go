@@ -53,6 +53,11 @@ type cpuIndirectConv struct {
 	offs    []int // offset of row k of a group's column matrix
 	segs    []int // (offset, mask) pairs of every tile's stores
 	starts  []int // tile t's pairs are segs[2·starts[t] : 2·starts[t+1]]
+	// runs, when set, are the runs of the rows kernel, which computes
+	// the convolution in place of the 8×32 one (see conv_rows.go), two
+	// per tile; idx holds the offsets of 16 output planes.
+	runs []cpuRowsRun
+	idx  [16]int32
 }
 
 // cpuIndirectPlans keeps the layout of each convolution shape (the batch
@@ -78,7 +83,8 @@ func (cv *cpuConv) indirectPlan() *cpuIndirectConv {
 	// kernel for the others (the 7×7 stem over 3 channels 1.6 times as
 	// fast, 3×3 over 64 channels 10% faster, over 128 2%; on a Zen 5 with
 	// the 8×32 tile).
-	if (p.StrideH != 1 || p.StrideW != 1) && (cv.kk == 1 || cv.rows > cpuIndirectStridedRows) {
+	strided := p.StrideH != 1 || p.StrideW != 1
+	if strided && cv.kk == 1 {
 		return nil
 	}
 	key := p
@@ -92,6 +98,13 @@ func (cv *cpuConv) indirectPlan() *cpuIndirectConv {
 		}
 		ic = newCPUIndirectConv(cv)
 		cpuIndirectPlans.m[key] = ic
+	}
+	// Deep strided columns but on the rows kernel, whose outputs are
+	// few and whose weights are many: the GEMM path's products too have
+	// few columns and waste as many lanes (ResNet's 3×3/2 over 256
+	// channels to a 7×7 plane).
+	if strided && cv.rows > cpuIndirectStridedRows && ic.runs == nil {
+		return nil
 	}
 	bound := *ic
 	bound.cpuConv = cv
@@ -143,6 +156,7 @@ func newCPUIndirectConv(cv *cpuConv) *cpuIndirectConv {
 		}
 		ic.starts[t+1] = len(ic.segs) / 2
 	}
+	ic.layoutRows()
 	return ic
 }
 
@@ -285,16 +299,19 @@ var cpuSliversOutsideBytes = 0
 // channels are computed.
 func (ic *cpuIndirectConv) forward(out, x, w []float32, packs *cpuPacks, ep *cpuEpilogue) {
 	p := ic.p
-	size := p.Groups * ic.slivers * ic.rows * cpuIndirectMR
+	size, kind, pack := p.Groups*ic.slivers*ic.rows*cpuIndirectMR, byte('i'), ic.packWeights
+	if ic.runs != nil {
+		size, kind, pack = p.O*ic.rows, 'r', ic.packRows
+	}
 	var packed []float32
 	if packs != nil {
-		key := cpuPackKey{kind: 'i', rs: ic.og, cs: ic.rows, r0: p.Groups}
-		packed = packs.get(key, size, func(dst []float32) []float32 { ic.packWeights(dst, w); return dst })
+		key := cpuPackKey{kind: kind, rs: ic.og, cs: ic.rows, r0: p.Groups}
+		packed = packs.get(key, size, func(dst []float32) []float32 { pack(dst, w); return dst })
 	} else {
 		scratch := cpuGetScratch(1, size)
 		defer cpuScratchFree.put(scratch)
 		packed = scratch.buf[:size]
-		ic.packWeights(packed, w)
+		pack(packed, w)
 	}
 	// An epilogue without hard swish or affine step is applied by the
 	// kernel as it stores (cpuTileEpilogue); the others afterwards, to
@@ -313,6 +330,17 @@ func (ic *cpuIndirectConv) forward(out, x, w []float32, packs *cpuPacks, ep *cpu
 		outside := ic.sliversOutside()
 		for n := range p.N {
 			cpuParallel(p.C, 2*ic.planeP, func(lo, hi int) { ic.pad(pad, x, n, lo, hi, n == 0) })
+			if ic.runs != nil {
+				// Blocks of output channels outside, so that each core
+				// keeps its blocks' weights.
+				cpuParallel(p.O/cpuRowsNR*len(ic.runs)/2, cpuRowsNR*2*cpuRowsRunMax*ic.rows, func(lo, hi int) {
+					ic.rowsOf(out, pad, packed, n, lo, hi, te)
+				})
+				if ep != nil {
+					ep.image(out, n, 0, ic.l)
+				}
+				continue
+			}
 			if outside {
 				cpuParallel(ic.slivers, ic.tiles*ic.rows*cpuIndirectMR*cpuIndirectNR, func(lo, hi int) {
 					ic.tilesOf(out, pad, packed, n, 0, ic.tiles, lo, hi, true, te)
@@ -337,7 +365,11 @@ func (ic *cpuIndirectConv) forward(out, x, w []float32, packs *cpuPacks, ep *cpu
 	cpuTasks(p.N, workers, func(wk, n int) {
 		pad := pads.per(wk)
 		ic.pad(pad, x, n, 0, p.C, false)
-		ic.tilesOf(out, pad, packed, n, 0, ic.tiles, 0, ic.slivers, false, te)
+		if ic.runs != nil {
+			ic.rowsOf(out, pad, packed, n, 0, p.O/cpuRowsNR*len(ic.runs)/2, te)
+		} else {
+			ic.tilesOf(out, pad, packed, n, 0, ic.tiles, 0, ic.slivers, false, te)
+		}
 		if ep != nil {
 			ep.image(out, n, 0, ic.l)
 		}

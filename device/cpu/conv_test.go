@@ -100,6 +100,12 @@ func TestCPUConv2D(t *testing.T) {
 		"indirect-strided-7x7":            cpuConvCase(1, 3, 30, 27, 20, 7, 7, 2, 2, 3, 3, 1, 1, 1),
 		"indirect-strided-dilated-groups": cpuConvCase(2, 8, 17, 19, 36, 3, 3, 2, 3, 2, 1, 2, 2, 2),
 		"indirect-stride3-uneven":         cpuConvCase(1, 5, 14, 16, 17, 3, 2, 3, 2, 0, 1, 1, 1, 1),
+		// The rows kernel (conv_rows.go): a 7×7 plane (an odd number of
+		// runs) whose input gradient takes it too, runs of 7 and 5 over
+		// two images, stride 2 through the phases.
+		"rows-7x7":     cpuConvCase(1, 256, 7, 7, 256, 3, 3, 1, 1, 1, 1, 1, 1, 1),
+		"rows-partial": cpuConvCase(2, 230, 10, 12, 32, 3, 3, 1, 1, 1, 1, 1, 1, 1),
+		"rows-strided": cpuConvCase(1, 256, 14, 14, 32, 3, 3, 2, 2, 1, 1, 1, 1, 1),
 		// One output channel, and one output position: products with a
 		// single row or column (cpuGemm.vector), strided.
 		"one-channel":  cpuConvCase(2, 3, 7, 7, 1, 3, 3, 2, 2, 1, 1, 1, 1, 1),
@@ -217,6 +223,40 @@ func TestCPUIndirectConvChosen(t *testing.T) {
 		require.Equal(t, c.gradIn, gradIn, "input gradient of %+v", c.p)
 		require.Equal(t, c.gradW, cv.tapGrad() != nil, "weight gradient of %+v", c.p)
 	}
+}
+
+// TestCPURowsKernelChosen checks which convolutions take the rows kernel,
+// so that the cases above test it: whole blocks of 32 output channels, one
+// group, columns of 2048 rows or more, and less padded work than the 8×32
+// kernel's (which strided convolutions over such columns do not take).
+func TestCPURowsKernelChosen(t *testing.T) {
+	if !kernel.HasAVX512 {
+		t.Skip("no AVX-512: the indirect kernel is not built in")
+	}
+	cases := []struct {
+		p    backend.Conv2DParams
+		rows bool
+	}{
+		{cpuConvCase(1, 256, 7, 7, 256, 3, 3, 1, 1, 1, 1, 1, 1, 1), true}, // and its input gradient
+		{cpuConvCase(2, 230, 10, 12, 32, 3, 3, 1, 1, 1, 1, 1, 1, 1), true},
+		{cpuConvCase(1, 256, 14, 14, 32, 3, 3, 2, 2, 1, 1, 1, 1, 1), true},
+		{cpuConvCase(1, 256, 14, 14, 256, 3, 3, 1, 1, 1, 1, 1, 1, 1), true},  // ResNet-18's layer3
+		{cpuConvCase(1, 128, 28, 28, 128, 3, 3, 1, 1, 1, 1, 1, 1, 1), false}, // layer2: 1152 rows
+		{cpuConvCase(1, 256, 56, 56, 64, 3, 3, 1, 1, 1, 1, 1, 1, 1), false},  // 8×32 tiles waste 2%
+		{cpuConvCase(1, 256, 7, 7, 48, 3, 3, 1, 1, 1, 1, 1, 1, 1), false},    // 48 outputs
+		{cpuConvCase(1, 256, 7, 7, 64, 3, 3, 1, 1, 1, 1, 1, 1, 2), false},    // groups
+		{cpuConvCase(1, 256, 5, 5, 64, 3, 3, 1, 1, 1, 1, 1, 1, 1), false},    // rows shorter than a run
+	}
+	for _, c := range cases {
+		ic := newCPUConv(c.p).indirectPlan()
+		if c.p.StrideH == 1 {
+			require.NotNil(t, ic, "%+v", c.p)
+		}
+		require.Equal(t, c.rows, ic != nil && ic.runs != nil, "%+v", c.p)
+	}
+	// A deep strided convolution that the rows kernel does not take is
+	// left to the GEMM path.
+	require.Nil(t, newCPUConv(cpuConvCase(1, 256, 14, 14, 48, 3, 3, 2, 2, 1, 1, 1, 1, 1)).indirectPlan())
 }
 
 // TestCPUDepthwiseChosen: the depthwise cases above take cpuDepthwise, and

@@ -83,3 +83,18 @@ func deinterleaveAVX512(even, odd, src *float32, n int)
 
 //go:noescape
 func gatherAVX512(dst, src *float32, idx *int32, full, tail int)
+
+// ConvRows14x32AVX512 computes 32 output channels of a convolution at the
+// positions of tile t, straight from its padded input: position i of run s
+// is the sum over k steps of the 32 weights at a+32·step times the float
+// at t.Bs+offs[step]+i (a run reads all seven of its positions). Output
+// channel j of that position is stored at t.Cs+i+idx[j mod 16]+16·ldc·(j
+// div 16), overwriting; with epi not nil (its Flags 0) it is first
+// min(max(v + bias[j] + residual, Lo), Hi), the residual read at the same
+// place from t.Rs when not nil. k must be positive, and every address read
+// or stored fully addressable, bias's 32 floats included. Step s also
+// prefetches the cache line at ahead+16·s into L2 (the next tile's
+// weights, say), which need not be addressable.
+//
+//go:noescape
+func ConvRows14x32AVX512(k int, a *float32, offs *int, t *ConvRowsTile, idx *int32, ldc int, bias *float32, epi *EpilogueArgs, ahead *float32)

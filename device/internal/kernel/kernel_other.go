@@ -78,6 +78,11 @@ func ConvTile8x32AVX512(k int, a, b *float32, offs *int, c *float32, ldc int, se
 	panic("kernel: no AVX-512 kernel on this platform")
 }
 
+// ConvRows14x32AVX512 is never called where HasAVX512 is false.
+func ConvRows14x32AVX512(k int, a *float32, offs *int, t *ConvRowsTile, idx *int32, ldc int, bias *float32, epi *EpilogueArgs, ahead *float32) {
+	panic("kernel: no AVX-512 kernel on this platform")
+}
+
 func copyRowsAVX512(dst, src *float32, width, rows, ldDst, ldSrc int)                    {}
 func maxPool2x2AVX512(dst *float32, idx *int32, src *float32, oh, w, full, tail, ow int) {}
 func maxPool3x3S2AVX512(dst, src *float32, masks *int, idx *int32, h, wd, oh, ow, padH, padW, chunks, planes int) {
