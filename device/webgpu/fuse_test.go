@@ -458,3 +458,48 @@ func TestFusedKernelLoadsDenseLeavesDirectly(t *testing.T) {
 		})
 	}
 }
+
+// TestGPUIndexDivision: the kernels' index arithmetic (divmod, which
+// divides by a float reciprocal below 2^23) finds every element of views
+// whose iteration space crosses 2^23 elements, through the elementwise
+// kernels' offsets (a copy, unfused) and the fused kernels' leaves (a
+// negation, fused), in both orders of two uneven dimensions.
+func TestGPUIndexDivision(t *testing.T) {
+	g := testGPU(t)
+	for _, dims := range [][2]int{{3, 2796203}, {2796203, 3}, {4099, 2047}} {
+		a, b := dims[0], dims[1]
+		n := a * b
+		src := make([]float32, n)
+		for i := range src {
+			src[i] = float32(i)
+		}
+		x, err := g.Alloc(backend.Float32, n)
+		require.NoError(t, err)
+		require.NoError(t, g.Write(x, src))
+		out, err := g.Alloc(backend.Float32, n)
+		require.NoError(t, err)
+		transposed := backend.View{Buf: x, Shape: []int{a, b}, Strides: []int{1, a}}
+		for _, fuse := range []bool{false, true} {
+			restore := setFusion(g, fuse)
+			sign := float32(1)
+			if fuse {
+				g.Unary(backend.Neg, out, transposed)
+				sign = -1
+			} else {
+				g.Copy(backend.Dense(out, a, b), transposed)
+			}
+			got := make([]float32, n)
+			require.NoError(t, g.Read(out, got))
+			restore()
+			for i := range a {
+				for j := range b {
+					if want := sign * float32(j*a+i); got[i*b+j] != want {
+						t.Fatalf("%d×%d fused=%v: element (%d, %d) is %v, want %v", a, b, fuse, i, j, got[i*b+j], want)
+					}
+				}
+			}
+		}
+		g.Free(x)
+		g.Free(out)
+	}
+}

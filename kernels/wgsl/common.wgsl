@@ -211,6 +211,29 @@ struct Params {
 {{- template "ew_fields"}}
 }
 @group(0) @binding(0) var<uniform> p: Params;
+{{template "divmod"}}
+{{- end}}
+
+{{define "divmod"}}
+// divmod returns v / s and v % s. Below 2^23 it divides by a float
+// reciprocal, whose quotient is then off by at most one and corrected: a
+// software adapter has no vector integer division (llvmpipe divides lane
+// by lane), and a GPU's is a long sequence of instructions.
+fn divmod(v: u32, s: u32) -> vec2<u32> {
+  if (v >= 0x800000u) {
+    return vec2<u32>(v / s, v % s);
+  }
+  var q = u32(f32(v) * (1.0 / f32(s)));
+  var r = i32(v) - i32(q * s);
+  if (r < 0) {
+    q = q - 1u;
+    r = r + i32(s);
+  } else if (r >= i32(s)) {
+    q = q + 1u;
+    r = r - i32(s);
+  }
+  return vec2<u32>(q, u32(r));
+}
 {{end}}
 
 {{define "ew_offset"}}
@@ -224,9 +247,9 @@ fn offset{{.}}(i: u32) -> u32 {
   var o = p.off[{{.}}];
   for (var d = p.rank; d > 0u; d = d - 1u) {
     let k = d - 1u;
-    let s = p.shape[k >> 2u][k & 3u];
-    o = o + (rem % s) * p.st{{.}}[k >> 2u][k & 3u];
-    rem = rem / s;
+    let qr = divmod(rem, p.shape[k >> 2u][k & 3u]);
+    o = o + qr.y * p.st{{.}}[k >> 2u][k & 3u];
+    rem = qr.x;
   }
   return o;
 }
@@ -253,12 +276,13 @@ fn at(k: u32, i: u32) -> u32 {
   var o = p.off[k >> 2u][k & 3u];
   for (var d = p.rank; d > 0u; d = d - 1u) {
     let j = d - 1u;
-    let s = p.shape[j >> 2u][j & 3u];
-    o = o + (rem % s) * p.st[k][j >> 2u][j & 3u];
-    rem = rem / s;
+    let qr = divmod(rem, p.shape[j >> 2u][j & 3u]);
+    o = o + qr.y * p.st[k][j >> 2u][j & 3u];
+    rem = qr.x;
   }
   return o;
 }
+{{template "divmod"}}
 
 // scalar returns the bits of scalar parameter j.
 fn scalar(j: u32) -> u32 {

@@ -13,6 +13,7 @@ struct Params {
   shift: f32,
 }
 @group(0) @binding(0) var<uniform> p: Params;
+{{template "divmod"}}
 @group(0) @binding(1) var<storage, read_write> y: array<f32>;
 {{- if .Bias}}
 @group(0) @binding(2) var<storage, read> bias: array<f32>;
