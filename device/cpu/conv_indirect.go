@@ -68,12 +68,13 @@ var cpuIndirectPlans = struct {
 }{m: map[backend.Conv2DParams]*cpuIndirectConv{}}
 
 // indirectPlan returns the indirect layout of cv, or nil when the
-// convolution does not suit it: a plain product (1×1 of stride 1), a
-// strided one that the GEMM path computes faster, empty, or no AVX-512. Layouts are shared by batch sizes, so the one returned is a
-// copy bound to cv.
+// convolution does not suit it: a plain product (1×1 of stride 1) that the
+// rows kernel does not take, a strided one that the GEMM path computes
+// faster, empty, or no AVX-512. Layouts are shared by batch sizes, so the
+// one returned is a copy bound to cv.
 func (cv *cpuConv) indirectPlan() *cpuIndirectConv {
 	p := cv.p
-	if !kernel.HasAVX512 || cv.direct || p.N == 0 || p.O == 0 || cv.rows == 0 || cv.l == 0 {
+	if !kernel.HasAVX512 || p.N == 0 || p.O == 0 || cv.rows == 0 || cv.l == 0 {
 		return nil
 	}
 	// Strided, the column matrix is smaller than the padded phases times
@@ -99,11 +100,12 @@ func (cv *cpuConv) indirectPlan() *cpuIndirectConv {
 		ic = newCPUIndirectConv(cv)
 		cpuIndirectPlans.m[key] = ic
 	}
-	// Deep strided columns but on the rows kernel, whose outputs are
-	// few and whose weights are many: the GEMM path's products too have
-	// few columns and waste as many lanes (ResNet's 3×3/2 over 256
-	// channels to a 7×7 plane).
-	if strided && cv.rows > cpuIndirectStridedRows && ic.runs == nil {
+	// Deep strided columns, and 1×1 kernels, only on the rows kernel:
+	// their outputs are few and their weights many, and the GEMM path's
+	// products too have few columns and waste as many lanes (ResNet's
+	// 3×3/2 over 256 channels to a 7×7 plane, MobileNetV2's 1×1 layers at
+	// 7×7).
+	if strided && cv.rows > cpuIndirectStridedRows && ic.runs == nil || cv.direct && ic.runs == nil {
 		return nil
 	}
 	bound := *ic

@@ -106,6 +106,7 @@ func TestCPUConv2D(t *testing.T) {
 		"rows-7x7":     cpuConvCase(1, 256, 7, 7, 256, 3, 3, 1, 1, 1, 1, 1, 1, 1),
 		"rows-partial": cpuConvCase(2, 230, 10, 12, 32, 3, 3, 1, 1, 1, 1, 1, 1, 1),
 		"rows-strided": cpuConvCase(1, 256, 14, 14, 32, 3, 3, 2, 2, 1, 1, 1, 1, 1),
+		"rows-1x1":     cpuConvCase(2, 320, 7, 7, 320, 1, 1, 1, 1, 0, 0, 1, 1, 1),
 		// One output channel, and one output position: products with a
 		// single row or column (cpuGemm.vector), strided.
 		"one-channel":  cpuConvCase(2, 3, 7, 7, 1, 3, 3, 2, 2, 1, 1, 1, 1, 1),
@@ -227,8 +228,9 @@ func TestCPUIndirectConvChosen(t *testing.T) {
 
 // TestCPURowsKernelChosen checks which convolutions take the rows kernel,
 // so that the cases above test it: whole blocks of 32 output channels, one
-// group, columns of 2048 rows or more, and less padded work than the 8×32
-// kernel's (which strided convolutions over such columns do not take).
+// group, columns of 2048 rows or more (1×1 kernels: 128, and enough work),
+// and less padded work than the 8×32 kernel's (which strided convolutions
+// over such columns do not take, nor 1×1 kernels outside the rows kernel).
 func TestCPURowsKernelChosen(t *testing.T) {
 	if !kernel.HasAVX512 {
 		t.Skip("no AVX-512: the indirect kernel is not built in")
@@ -246,10 +248,15 @@ func TestCPURowsKernelChosen(t *testing.T) {
 		{cpuConvCase(1, 256, 7, 7, 48, 3, 3, 1, 1, 1, 1, 1, 1, 1), false},    // 48 outputs
 		{cpuConvCase(1, 256, 7, 7, 64, 3, 3, 1, 1, 1, 1, 1, 1, 2), false},    // groups
 		{cpuConvCase(1, 256, 5, 5, 64, 3, 3, 1, 1, 1, 1, 1, 1, 1), false},    // rows shorter than a run
+		// 1×1 kernels: at 7×7, from 128 rows and 2^22 multiply-adds.
+		{cpuConvCase(2, 320, 7, 7, 320, 1, 1, 1, 1, 0, 0, 1, 1, 1), true},
+		{cpuConvCase(1, 160, 7, 7, 960, 1, 1, 1, 1, 0, 0, 1, 1, 1), true},
+		{cpuConvCase(1, 96, 7, 7, 64, 1, 1, 1, 1, 0, 0, 1, 1, 1), false},    // small
+		{cpuConvCase(1, 576, 14, 14, 96, 1, 1, 1, 1, 0, 0, 1, 1, 1), false}, // 196 positions in 224
 	}
 	for _, c := range cases {
 		ic := newCPUConv(c.p).indirectPlan()
-		if c.p.StrideH == 1 {
+		if c.p.StrideH == 1 && c.p.KH > 1 {
 			require.NotNil(t, ic, "%+v", c.p)
 		}
 		require.Equal(t, c.rows, ic != nil && ic.runs != nil, "%+v", c.p)
