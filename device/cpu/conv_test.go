@@ -2,6 +2,7 @@ package cpu
 
 import (
 	"math"
+	"runtime"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -107,6 +108,9 @@ func TestCPUConv2D(t *testing.T) {
 		"rows-partial": cpuConvCase(2, 230, 10, 12, 32, 3, 3, 1, 1, 1, 1, 1, 1, 1),
 		"rows-strided": cpuConvCase(1, 256, 14, 14, 32, 3, 3, 2, 2, 1, 1, 1, 1, 1),
 		"rows-1x1":     cpuConvCase(2, 320, 7, 7, 320, 1, 1, 1, 1, 0, 0, 1, 1, 1),
+		// A 1×1 convolution of one image split over its input channels
+		// (splitK), an odd number of them.
+		"split-k": cpuConvCase(1, 193, 28, 28, 32, 1, 1, 1, 1, 0, 0, 1, 1, 1),
 		// One output channel, and one output position: products with a
 		// single row or column (cpuGemm.vector), strided.
 		"one-channel":  cpuConvCase(2, 3, 7, 7, 1, 3, 3, 2, 2, 1, 1, 1, 1, 1),
@@ -264,6 +268,20 @@ func TestCPURowsKernelChosen(t *testing.T) {
 	// A deep strided convolution that the rows kernel does not take is
 	// left to the GEMM path.
 	require.Nil(t, newCPUConv(cpuConvCase(1, 256, 14, 14, 48, 3, 3, 2, 2, 1, 1, 1, 1, 1)).indirectPlan())
+}
+
+// TestCPUSplitKChosen: the split-k case above splits its input channels
+// where there are several cores, and larger planes, more outputs and
+// batches do not.
+func TestCPUSplitKChosen(t *testing.T) {
+	if runtime.GOMAXPROCS(0) < 2 {
+		t.Skip("one core: nothing to split")
+	}
+	require.True(t, newCPUConv(cpuConvCase(1, 193, 28, 28, 32, 1, 1, 1, 1, 0, 0, 1, 1, 1)).splitsK())
+	require.False(t, newCPUConv(cpuConvCase(1, 144, 56, 56, 24, 1, 1, 1, 1, 0, 0, 1, 1, 1)).splitsK(), "56×56")
+	require.False(t, newCPUConv(cpuConvCase(1, 960, 7, 7, 160, 1, 1, 1, 1, 0, 0, 1, 1, 1)).splitsK(), "160 outputs")
+	require.False(t, newCPUConv(cpuConvCase(2, 193, 28, 28, 32, 1, 1, 1, 1, 0, 0, 1, 1, 1)).splitsK(), "two images")
+	require.False(t, newCPUConv(cpuConvCase(1, 193, 28, 28, 32, 3, 3, 1, 1, 1, 1, 1, 1, 1)).splitsK(), "3×3")
 }
 
 // TestCPUDepthwiseChosen: the depthwise cases above take cpuDepthwise, and
