@@ -1,6 +1,7 @@
 //go:build !purego
 
 #include "textflag.h"
+#include "avx512_amd64.h"
 
 // func ConvRows14x32AVX512(k int, a *float32, offs *int, t *ConvRowsTile, idx *int32, ldc int, bias *float32, epi *EpilogueArgs, ahead *float32)
 //
@@ -26,30 +27,7 @@ TEXT ·ConvRows14x32AVX512(SB), NOSPLIT, $0-72
 	MOVQ 56(DI), DX         // run 1's positions
 	MOVQ ahead+64(FP), R13
 
-	VPXORD Z0, Z0, Z0
-	VPXORD Z1, Z1, Z1
-	VPXORD Z2, Z2, Z2
-	VPXORD Z3, Z3, Z3
-	VPXORD Z4, Z4, Z4
-	VPXORD Z5, Z5, Z5
-	VPXORD Z6, Z6, Z6
-	VPXORD Z7, Z7, Z7
-	VPXORD Z8, Z8, Z8
-	VPXORD Z9, Z9, Z9
-	VPXORD Z10, Z10, Z10
-	VPXORD Z11, Z11, Z11
-	VPXORD Z12, Z12, Z12
-	VPXORD Z13, Z13, Z13
-	VPXORD Z14, Z14, Z14
-	VPXORD Z15, Z15, Z15
-	VPXORD Z16, Z16, Z16
-	VPXORD Z17, Z17, Z17
-	VPXORD Z18, Z18, Z18
-	VPXORD Z19, Z19, Z19
-	VPXORD Z20, Z20, Z20
-	VPXORD Z21, Z21, Z21
-	VPXORD Z22, Z22, Z22
-	VPXORD Z23, Z23, Z23
+	ZERO24
 	VPXORD Z24, Z24, Z24
 	VPXORD Z25, Z25, Z25
 	VPXORD Z26, Z26, Z26
@@ -120,8 +98,6 @@ rowsstore:
 	SHLQ      $6, R11
 	MOVQ      bias+48(FP), R10
 	MOVQ      epi+56(FP), SI
-	TESTQ     SI, SI
-	JNE       rowsepi
 
 // RPLAIN scatters r0, r1 to the column at AX, and steps AX to the next
 // position; it leaves the run after its last position (BX counts down).
@@ -135,35 +111,59 @@ rowsstore:
 	DECQ        BX \
 	JZ          next
 
-	MOVQ 16(DI), AX
-	MOVQ 48(DI), BX
-	RPLAIN(Z0, Z1, rowsplain1)
-	RPLAIN(Z2, Z3, rowsplain1)
-	RPLAIN(Z4, Z5, rowsplain1)
-	RPLAIN(Z6, Z7, rowsplain1)
-	RPLAIN(Z8, Z9, rowsplain1)
-	RPLAIN(Z10, Z11, rowsplain1)
-	RPLAIN(Z12, Z13, rowsplain1)
+// NEXTRUN moves on from the first run to the second, if it has
+// positions, jumping back to loop with its sums in Z0–Z13 and its place
+// in AX (and its residual's in DX): the second run's stores are the
+// first's.
+#define NEXTRUN(loop) \
+	DECQ      R13 \
+	JZ        rowsdone \
+	MOVQ      24(DI), AX \
+	MOVQ      40(DI), DX \
+	MOVQ      56(DI), BX \
+	TESTQ     BX, BX \
+	JE        rowsdone \
+	VMOVAPS   Z14, Z0 \
+	VMOVAPS   Z15, Z1 \
+	VMOVAPS   Z16, Z2 \
+	VMOVAPS   Z17, Z3 \
+	VMOVAPS   Z18, Z4 \
+	VMOVAPS   Z19, Z5 \
+	VMOVAPS   Z20, Z6 \
+	VMOVAPS   Z21, Z7 \
+	VMOVAPS   Z22, Z8 \
+	VMOVAPS   Z23, Z9 \
+	VMOVAPS   Z24, Z10 \
+	VMOVAPS   Z25, Z11 \
+	VMOVAPS   Z26, Z12 \
+	VMOVAPS   Z27, Z13 \
+	JMP       loop
 
-rowsplain1:
-	MOVQ  24(DI), AX
-	MOVQ  56(DI), BX
-	TESTQ BX, BX
-	JE    rowsdone
-	RPLAIN(Z14, Z15, rowsdone)
-	RPLAIN(Z16, Z17, rowsdone)
-	RPLAIN(Z18, Z19, rowsdone)
-	RPLAIN(Z20, Z21, rowsdone)
-	RPLAIN(Z22, Z23, rowsdone)
-	RPLAIN(Z24, Z25, rowsdone)
-	RPLAIN(Z26, Z27, rowsdone)
-	JMP   rowsdone
+	// R13 counts the runs left; AX, DX and BX: the run's place, its
+	// residual's and its positions.
+	MOVQ $2, R13
+	MOVQ 16(DI), AX
+	MOVQ 32(DI), DX
+	MOVQ 48(DI), BX
+	TESTQ SI, SI
+	JNE   rowsepi
+
+rowsplain:
+	RPLAIN(Z0, Z1, rowsplainnext)
+	RPLAIN(Z2, Z3, rowsplainnext)
+	RPLAIN(Z4, Z5, rowsplainnext)
+	RPLAIN(Z6, Z7, rowsplainnext)
+	RPLAIN(Z8, Z9, rowsplainnext)
+	RPLAIN(Z10, Z11, rowsplainnext)
+	RPLAIN(Z12, Z13, rowsplainnext)
+
+rowsplainnext:
+	NEXTRUN(rowsplain)
 
 rowsepi:
 	// Z30, Z31: Lo and Hi.
 	VBROADCASTSS 4(SI), Z30
 	VBROADCASTSS 8(SI), Z31
-	MOVQ         32(DI), DX
 	TESTQ        DX, DX
 	JNE          rowsres
 
@@ -177,31 +177,18 @@ rowsepi:
 	VMINPS r1, Z31, r1 \
 	RPLAIN(r0, r1, next)
 
-	MOVQ 16(DI), AX
-	MOVQ 48(DI), BX
-	REPI(Z0, Z1, rowsepi1)
-	REPI(Z2, Z3, rowsepi1)
-	REPI(Z4, Z5, rowsepi1)
-	REPI(Z6, Z7, rowsepi1)
-	REPI(Z8, Z9, rowsepi1)
-	REPI(Z10, Z11, rowsepi1)
-	REPI(Z12, Z13, rowsepi1)
+rowsepirun:
+	REPI(Z0, Z1, rowsepinext)
+	REPI(Z2, Z3, rowsepinext)
+	REPI(Z4, Z5, rowsepinext)
+	REPI(Z6, Z7, rowsepinext)
+	REPI(Z8, Z9, rowsepinext)
+	REPI(Z10, Z11, rowsepinext)
+	REPI(Z12, Z13, rowsepinext)
 
-rowsepi1:
-	MOVQ  24(DI), AX
-	MOVQ  56(DI), BX
-	TESTQ BX, BX
-	JE    rowsdone
-	REPI(Z14, Z15, rowsdone)
-	REPI(Z16, Z17, rowsdone)
-	REPI(Z18, Z19, rowsdone)
-	REPI(Z20, Z21, rowsdone)
-	REPI(Z22, Z23, rowsdone)
-	REPI(Z24, Z25, rowsdone)
-	REPI(Z26, Z27, rowsdone)
-	JMP rowsdone
+rowsepinext:
+	NEXTRUN(rowsepirun)
 
-rowsres:
 // RRES is REPI with the residual gathered from the column at DX (which
 // it steps to the next position) added before the clamp.
 #define RRES(r0, r1, next) \
@@ -221,29 +208,17 @@ rowsres:
 	VMINPS     r1, Z31, r1 \
 	RPLAIN(r0, r1, next)
 
-	MOVQ 16(DI), AX
-	MOVQ 48(DI), BX
-	RRES(Z0, Z1, rowsres1)
-	RRES(Z2, Z3, rowsres1)
-	RRES(Z4, Z5, rowsres1)
-	RRES(Z6, Z7, rowsres1)
-	RRES(Z8, Z9, rowsres1)
-	RRES(Z10, Z11, rowsres1)
-	RRES(Z12, Z13, rowsres1)
+rowsres:
+	RRES(Z0, Z1, rowsresnext)
+	RRES(Z2, Z3, rowsresnext)
+	RRES(Z4, Z5, rowsresnext)
+	RRES(Z6, Z7, rowsresnext)
+	RRES(Z8, Z9, rowsresnext)
+	RRES(Z10, Z11, rowsresnext)
+	RRES(Z12, Z13, rowsresnext)
 
-rowsres1:
-	MOVQ  24(DI), AX
-	MOVQ  40(DI), DX
-	MOVQ  56(DI), BX
-	TESTQ BX, BX
-	JE    rowsdone
-	RRES(Z14, Z15, rowsdone)
-	RRES(Z16, Z17, rowsdone)
-	RRES(Z18, Z19, rowsdone)
-	RRES(Z20, Z21, rowsdone)
-	RRES(Z22, Z23, rowsdone)
-	RRES(Z24, Z25, rowsdone)
-	RRES(Z26, Z27, rowsdone)
+rowsresnext:
+	NEXTRUN(rowsres)
 
 rowsdone:
 	VZEROUPPER
