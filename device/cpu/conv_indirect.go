@@ -335,7 +335,7 @@ func (ic *cpuIndirectConv) forward(out, x, w []float32, packs *cpuPacks, ep *cpu
 			if ic.runs != nil {
 				// Blocks of output channels outside, so that each core
 				// keeps its blocks' weights.
-				cpuParallel(p.O/cpuRowsNR*len(ic.runs)/2, cpuRowsNR*2*cpuRowsRunMax*ic.rows, func(lo, hi int) {
+				cpuParallel(ic.rowTiles(), cpuRowsNR*2*cpuRowsRunMax*ic.rows, func(lo, hi int) {
 					ic.rowsOf(out, pad, packed, n, lo, hi, te)
 				})
 				if ep != nil {
@@ -368,7 +368,7 @@ func (ic *cpuIndirectConv) forward(out, x, w []float32, packs *cpuPacks, ep *cpu
 		pad := pads.per(wk)
 		ic.pad(pad, x, n, 0, p.C, false)
 		if ic.runs != nil {
-			ic.rowsOf(out, pad, packed, n, 0, p.O/cpuRowsNR*len(ic.runs)/2, te)
+			ic.rowsOf(out, pad, packed, n, 0, ic.rowTiles(), te)
 		} else {
 			ic.tilesOf(out, pad, packed, n, 0, ic.tiles, 0, ic.slivers, false, te)
 		}

@@ -102,6 +102,10 @@ func (ic *cpuIndirectConv) packRows(dst, w []float32) {
 	}
 }
 
+// rowTiles returns the number of tiles of the rows kernel in an image:
+// blocks of output channels times pairs of runs.
+func (ic *cpuIndirectConv) rowTiles() int { return ic.p.O / cpuRowsNR * len(ic.runs) / 2 }
+
 // rowsOf computes tiles [lo, hi) of image n, tile q being block q/T of
 // output channels at the runs of tile q%T (T tiles per block), from its
 // padded copy pad into out.
