@@ -94,12 +94,16 @@ func TestCPUMaxPool2D(t *testing.T) {
 			dyd := h.randF(ys)
 			dx := h.dirty(backend.Float32, xs)
 			h.d.MaxPool2DGrad(dx, h.f32(dyd), idx, p)
-			wantDx := make([]float64, xs)
+			// Overlapping windows add up to KH·KW gradients in float32 at
+			// one input: the error is bounded by the sum of their
+			// magnitudes, not by the result's (which may cancel).
+			wantDx, mag := make([]float64, xs), make([]float64, xs)
 			for o, k := range wantIdx {
-				pl := o / (p.OH * p.OW)
-				wantDx[pl*p.H*p.W+int(k)] += float64(dyd[o])
+				at := o/(p.OH*p.OW)*p.H*p.W + int(k)
+				wantDx[at] += float64(dyd[o])
+				mag[at] += math.Abs(float64(dyd[o]))
 			}
-			cpuClose(t, wantDx, h.readF(dx), 1e-6, 1e-6, msg+" grad")
+			cpuCheckMag(t, msg+" grad", wantDx, mag, h.readF(dx))
 		}
 	}
 }
