@@ -47,22 +47,22 @@ const (
 	cpuRowsMinDirect     = 1 << 22
 )
 
-// layoutRows lays out the runs of the rows kernel, two per tile (a last
-// run of length 0 when there is an odd number), and reports whether the
-// kernel suits the convolution: one group whose output channels are
-// whole tiles, long columns, and less padded work than the 8×32 kernel's
-// tiles (or the GEMM's) cover.
-func (ic *cpuIndirectConv) layoutRows() bool {
+// layoutRows sets ic.runs, the runs of the rows kernel, two per tile (a
+// last run of length 0 when there is an odd number), when the kernel suits
+// the convolution: one group whose output channels are whole tiles, long
+// columns, and less padded work than the 8×32 kernel's tiles (or the
+// GEMM's) cover.
+func (ic *cpuIndirectConv) layoutRows() {
 	p := ic.p
 	minRows, gain := cpuRowsMinRows, 97
 	if ic.direct {
 		minRows, gain = cpuRowsMinRowsDirect, 80
 		if p.O*ic.l*ic.rows < cpuRowsMinDirect {
-			return false
+			return
 		}
 	}
 	if p.Groups != 1 || ic.og%cpuRowsNR != 0 || ic.rows < minRows || p.OW < cpuRowsRunMax {
-		return false
+		return
 	}
 	var runs []cpuRowsRun
 	for oh := range p.OH {
@@ -73,7 +73,7 @@ func (ic *cpuIndirectConv) layoutRows() bool {
 	// Work per output channel: a run computes all its positions, a tile
 	// of the 8×32 kernel all its 32.
 	if 100*cpuRowsRunMax*len(runs) >= gain*cpuIndirectNR*ic.tiles {
-		return false
+		return
 	}
 	if len(runs)%2 == 1 {
 		runs = append(runs, cpuRowsRun{})
@@ -82,7 +82,6 @@ func (ic *cpuIndirectConv) layoutRows() bool {
 	for j := range ic.idx {
 		ic.idx[j] = int32(j * ic.l)
 	}
-	return true
 }
 
 // packRows packs the weights [O, rows] into blocks of 32 output channels,
