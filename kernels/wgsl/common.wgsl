@@ -225,33 +225,28 @@ fn divmod(v: u32, s: u32) -> vec2<u32> {
   }
   var q = u32(f32(v) * (1.0 / f32(s)));
   var r = i32(v) - i32(q * s);
-  if (r < 0) {
-    q = q - 1u;
-    r = r + i32(s);
-  } else if (r >= i32(s)) {
-    q = q + 1u;
-    r = r - i32(s);
-  }
+  q = select(q, q - 1u, r < 0);
+  r = select(r, r + i32(s), r < 0);
+  q = select(q, q + 1u, r >= i32(s));
+  r = select(r, r - i32(s), r >= i32(s));
   return vec2<u32>(q, u32(r));
 }
 {{end}}
 
 {{define "ew_offset"}}
 // offset{{.}} maps the linear index i of the iteration space to an element
-// of operand {{.}}.
+// of operand {{.}}: the index of the outermost dimension is what the
+// inner ones leave of i, which lies inside the space.
 fn offset{{.}}(i: u32) -> u32 {
-  if (p.rank <= 1u) {
-    return p.off[{{.}}] + i * p.st{{.}}[0][0];
-  }
   var rem = i;
   var o = p.off[{{.}}];
-  for (var d = p.rank; d > 0u; d = d - 1u) {
+  for (var d = p.rank; d > 1u; d = d - 1u) {
     let k = d - 1u;
     let qr = divmod(rem, p.shape[k >> 2u][k & 3u]);
     o = o + qr.y * p.st{{.}}[k >> 2u][k & 3u];
     rem = qr.x;
   }
-  return o;
+  return o + rem * p.st{{.}}[0][0];
 }
 {{end}}
 
@@ -270,17 +265,18 @@ fn offset{{.}}(i: u32) -> u32 {
 @group(0) @binding({{.Binding}}) var<storage, read> x{{.K}}: array<{{.T}}>;
 {{- end}}
 
-// at maps the linear index i to an element of leaf k.
+// at maps the linear index i, inside the iteration space, to an element of
+// leaf k (as offset in ew_offset).
 fn at(k: u32, i: u32) -> u32 {
   var rem = i;
   var o = p.off[k >> 2u][k & 3u];
-  for (var d = p.rank; d > 0u; d = d - 1u) {
+  for (var d = p.rank; d > 1u; d = d - 1u) {
     let j = d - 1u;
     let qr = divmod(rem, p.shape[j >> 2u][j & 3u]);
     o = o + qr.y * p.st[k][j >> 2u][j & 3u];
     rem = qr.x;
   }
-  return o;
+  return o + rem * p.st[k][0][0];
 }
 {{template "divmod"}}
 
