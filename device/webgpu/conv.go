@@ -24,6 +24,12 @@ const (
 	convTargetGroups = 256
 )
 
+// convSoftwareGroups is how many workgroups per core the weight gradient
+// aims for on a software adapter, whose cores run one workgroup at a time:
+// enough to balance them, few enough that writing and adding up the
+// partial sums stays cheap (a variable so that tests can raise it).
+var convSoftwareGroups = 4
+
 // convPartialBytes bounds the scratch memory of the weight gradient's
 // partial sums (a variable so that tests can make it bind).
 var convPartialBytes = 64 << 20
@@ -353,7 +359,11 @@ func (g *gpuDevice) Conv2DWeightGrad(dw, x, dy backend.Buffer, p backend.Conv2DP
 			})
 		}
 		tiles := ceilDiv(og, t.rows()) * ceilDiv(cols, t.cols()) * p.Groups
-		kc := min(maxLoop, max(convSliceMin, ceilDiv(k, max(1, convTargetGroups/max(tiles, 1)))))
+		target := convTargetGroups
+		if g.software {
+			target = convSoftwareGroups * runtime.NumCPU()
+		}
+		kc := min(maxLoop, max(convSliceMin, ceilDiv(k, max(1, target/max(tiles, 1)))))
 		kc = ceilDiv(kc, 16) * 16
 		slices := ceilDiv(k, kc)
 		if slices <= 1 || total == 0 {

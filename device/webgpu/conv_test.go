@@ -47,16 +47,18 @@ func TestGPUConvSplits(t *testing.T) {
 		PadH: 1, PadW: 2, DilH: 2, DilW: 1, Groups: 3}
 	check := convPasses(t, g, p)
 	g.mu.Lock()
-	saved, savedBytes := g.limits.MaxComputeWorkgroupsPerDimension, convPartialBytes
+	saved, savedBytes, savedGroups := g.limits.MaxComputeWorkgroupsPerDimension, convPartialBytes, convSoftwareGroups
 	// 2 workgroups a dimension cut the 3 row tiles of the 260 output
 	// channels per group, the columns and the 3 groups; 4 KiB of partial
 	// sums hold less than one slice of dw (14,040 weights), so each slice
-	// of its K of 24·13·8 is a dispatch of its own, adding into the first.
+	// of its K of 24·13·8 is a dispatch of its own, adding into the first
+	// (on a software adapter too, which is made to want a GPU's slices).
 	g.limits.MaxComputeWorkgroupsPerDimension, convPartialBytes = 2, 4<<10
+	convSoftwareGroups = convTargetGroups
 	g.mu.Unlock()
 	defer func() {
 		g.mu.Lock()
-		g.limits.MaxComputeWorkgroupsPerDimension, convPartialBytes = saved, savedBytes
+		g.limits.MaxComputeWorkgroupsPerDimension, convPartialBytes, convSoftwareGroups = saved, savedBytes, savedGroups
 		g.mu.Unlock()
 	}()
 	check()
