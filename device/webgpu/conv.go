@@ -192,8 +192,6 @@ func (g *gpuDevice) convPipeline(gm convGEMM, p backend.Conv2DParams, t gemmTile
 		s["Epi"] = epi.epilogue()
 	}
 	s["Strided"] = entry == "input_grad" && (p.StrideH > 1 || p.StrideW > 1)
-	threads := t.wx * t.wy
-	s["CS"], s["KS"] = max(1, t.cols()/threads), max(1, threads/t.cols())
 	return g.pipelineLocked("conv2d", entry, s)
 }
 

@@ -113,20 +113,20 @@ func convPasses(t *testing.T, g *gpuDevice, p backend.Conv2DParams) (check func(
 	}
 }
 
-// TestGPUConvLoadsSeveralColumnsPerThread: tiles with fewer threads than
-// columns (a software adapter's 32×256 and 64×256 tiles of 8×16 blocks),
-// where each thread gathers several columns of B, compute the three
-// passes as the reference does, as tiles with one column per thread do.
-func TestGPUConvLoadsSeveralColumnsPerThread(t *testing.T) {
+// TestGPUConvLoadsColumnQuads: tiles whose threads load one, two or four
+// K rows of B at a time (a software adapter's 32×256, 64×128 and 128×256
+// tiles of 8×16 blocks; a GPU's have other shapes) compute the three
+// passes as the reference does.
+func TestGPUConvLoadsColumnQuads(t *testing.T) {
 	g := testGPU(t)
 	tests := []struct {
-		name    string
-		p       backend.Conv2DParams
-		columns int // per thread in the forward pass, on a software adapter
+		name string
+		p    backend.Conv2DParams
+		rows int // K rows loaded at a time in the forward pass, on a software adapter
 	}{
-		{"32 rows", backend.Conv2DParams{N: 4, C: 5, H: 20, W: 20, O: 24, KH: 3, KW: 3, StrideH: 1, StrideW: 1, PadH: 1, PadW: 1, DilH: 1, DilW: 1, Groups: 1}, 4},
+		{"32 rows", backend.Conv2DParams{N: 4, C: 5, H: 20, W: 20, O: 24, KH: 3, KW: 3, StrideH: 1, StrideW: 1, PadH: 1, PadW: 1, DilH: 1, DilW: 1, Groups: 1}, 1},
 		{"64 rows, strided", backend.Conv2DParams{N: 6, C: 40, H: 21, W: 19, O: 96, KH: 3, KW: 2, StrideH: 2, StrideW: 1, PadH: 1, PadW: 0, DilH: 1, DilW: 2, Groups: 2}, 2},
-		{"128 rows", backend.Conv2DParams{N: 3, C: 3, H: 16, W: 22, O: 100, KH: 1, KW: 1, StrideH: 1, StrideW: 1, DilH: 1, DilW: 1, Groups: 1}, 1},
+		{"128 rows", backend.Conv2DParams{N: 3, C: 3, H: 16, W: 22, O: 100, KH: 1, KW: 1, StrideH: 1, StrideW: 1, DilH: 1, DilW: 1, Groups: 1}, 4},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -136,9 +136,28 @@ func TestGPUConvLoadsSeveralColumnsPerThread(t *testing.T) {
 				p.OH = (p.H+2*p.PadH-p.DilH*(p.KH-1)-1)/p.StrideH + 1
 				p.OW = (p.W+2*p.PadW-p.DilW*(p.KW-1)-1)/p.StrideW + 1
 				tile := g.convTile(p.O/p.Groups, p.N*p.OH*p.OW, p.Groups)
-				assert.Equal(t, tt.columns, max(1, tile.cols()/(tile.wx*tile.wy)), "tile %+v", tile)
+				assert.Equal(t, tt.rows, tile.wx*tile.wy/(tile.cols()/4), "tile %+v", tile)
 			}
 			check()
 		})
+	}
+}
+
+// TestConvTileShapesFitTheLoaders: every tile convTile can pick has a
+// thread count that is a multiple of its K depth and of its columns / 4,
+// and K rows per load step that divide its K depth, as conv2d.wgsl's
+// loaders assume.
+func TestConvTileShapesFitTheLoaders(t *testing.T) {
+	for _, software := range []bool{false, true} {
+		for tm := 32; tm <= 128; tm *= 2 {
+			for tn := 16; tn <= 256; tn *= 2 {
+				tile := convTileShape(tm, tn, software)
+				threads, quads := tile.wx*tile.wy, tile.cols()/4
+				assert.Equal(t, [2]int{tm, tn}, [2]int{tile.rows(), tile.cols()}, "software %v", software)
+				assert.Zero(t, threads%tile.tk, "tile %+v", tile)
+				assert.Zero(t, threads%quads, "tile %+v", tile)
+				assert.Zero(t, tile.tk%(threads/quads), "tile %+v", tile)
+			}
+		}
 	}
 }

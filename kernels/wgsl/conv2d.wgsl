@@ -15,11 +15,12 @@
 //                (M = O/G, N = C/G·KH·KW, K = batch·OH·OW)
 //
 // The tiling is matmul.wgsl's (gemm_decl in common.wgsl). The host picks
-// tiles whose thread count is a multiple of TK, and a multiple or a
-// divisor of TN, so that each thread loads A elements at one K offset and
-// B elements of the same CS columns at every step: the columns'
-// decompositions are done once, and the K indices, digits in a mixed
-// radix, advance by carries instead of divisions.
+// tiles whose thread count is a multiple of TK and of TN/4, so that each
+// thread loads A elements at one K offset and B elements of the same four
+// adjacent columns at every step, storing them as one vector: the columns'
+// decompositions are done once, an element's offset is the sum of a part
+// of its column's and a part of its K index's, and the K indices, digits
+// in a mixed radix, advance by carries instead of divisions.
 //
 // The workgroup grid is (column tiles, row tiles, groups × slices); slice s
 // covers K indices [k0 + s·kc, k0 + (s+1)·kc) and writes at out_off +
@@ -96,10 +97,13 @@ fn load_in1(i: u32) -> f32 {
 {{- end}}
 
 {{template "gemm_decl" .}}
-// Each thread loads B elements of CS columns, THREADS apart, at K offsets
-// KS apart (one of the two is 1: threads ≥ TN, or TN a multiple of them).
-const CS = {{.CS}}u;
-const KS = {{.KS}}u;
+// Each thread loads B elements of the four columns 4·bq … 4·bq + 3 of the
+// tile, bq = li % (TN / 4), at K offsets li / (TN / 4) + t·KS.
+const KS = THREADS / (TN / 4u);
+
+// far is where a column past the matrix's last one starts its window, so
+// that every bounds check of its elements fails.
+const far = -0x40000000;
 
 // digits splits v into a mixed radix (hi, mid, lo), lo counting up to r2
 // and mid up to r1.
@@ -122,6 +126,30 @@ fn advance(d: vec3<u32>, s: vec3<u32>, r1: u32, r2: u32) -> vec3<u32> {
     hi = hi + 1u;
   }
   return vec3<u32>(hi, mid, lo);
+}
+
+// gather loads the elements of in0 at offsets o where ok holds, zero
+// elsewhere (o wraps around as u32).
+fn gather(ok: vec4<bool>, o: vec4<i32>) -> vec4<f32> {
+  var v = vec4<f32>(0.0);
+  if (ok.x) {
+    v.x = load_in0(u32(o.x));
+  }
+  if (ok.y) {
+    v.y = load_in0(u32(o.y));
+  }
+  if (ok.z) {
+    v.z = load_in0(u32(o.z));
+  }
+  if (ok.w) {
+    v.w = load_in0(u32(o.w));
+  }
+  return v;
+}
+
+// set_b4 stores the B panel's columns 4·q … 4·q + 3 at K offset k.
+fn set_b4(k: u32, q: u32, v: vec4<f32>) {
+  Bs[k * (TN / 4u) + q] = v;
 }
 
 // Tile is where one workgroup works: group g, slice s, and its K range
@@ -181,22 +209,15 @@ fn forward(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) l
   let ka = li % TK;
   let arow = li / TK;
   let wbase = (tl.g * og + row0) * p.k + ka;
-  // B: this thread loads columns (n, oy, ox) bcol + c·THREADS (c < CS) at
-  // K offsets kb + t·KS.
-  let bcol = li % TN;
-  let kb = li / TN;
-  var colok: array<bool, CS>;
-  var iy0: array<i32, CS>;
-  var ix0: array<i32, CS>;
-  var xbase: array<u32, CS>;
-  for (var c = 0u; c < CS; c = c + 1u) {
-    let j = col0 + bcol + c * THREADS;
-    let pix = j % ohw;
-    colok[c] = j < p.cols;
-    iy0[c] = i32((pix / p.ow) * p.sh) - i32(p.ph);
-    ix0[c] = i32((pix % p.ow) * p.sw) - i32(p.pw);
-    xbase[c] = ((j / ohw) * p.c + tl.g * cg) * hw;
-  }
+  // B: column j = (n, oy, ox) reads the window from row iy0 and column
+  // ix0, at element xb + (ci·h + ky·dh)·w + kx·dw of x.
+  let bq = li % (TN / 4u);
+  let kb = li / (TN / 4u);
+  let j = vec4<u32>(col0 + 4u * bq) + vec4<u32>(0u, 1u, 2u, 3u);
+  let pix = j % ohw;
+  let iy0 = select(vec4<i32>(far), vec4<i32>((pix / p.ow) * p.sh) - i32(p.ph), j < vec4<u32>(p.cols));
+  let ix0 = vec4<i32>((pix % p.ow) * p.sw) - i32(p.pw);
+  let xb = vec4<i32>(p.in0_off + ((j / ohw) * p.c + tl.g * cg) * hw) + iy0 * i32(p.w) + ix0;
   var d = digits(tl.k_first + kb, p.kh, p.kw);
   let step_t = digits(KS, p.kh, p.kw);
   let step_k = digits(TK, p.kh, p.kw);
@@ -214,16 +235,11 @@ fn forward(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) l
     var e = d;
     for (var t = 0u; t < TK / KS; t = t + 1u) {
       let kr = kb + t * KS;
-      let kok = k0 + kr < tl.k_end;
-      for (var c = 0u; c < CS; c = c + 1u) {
-        let iy = iy0[c] + i32(e.y * p.dh);
-        let ix = ix0[c] + i32(e.z * p.dw);
-        var u = 0.0;
-        if (colok[c] && kok && iy >= 0 && iy < i32(p.h) && ix >= 0 && ix < i32(p.w)) {
-          u = load_in0(p.in0_off + xbase[c] + e.x * hw + u32(iy) * p.w + u32(ix));
-        }
-        set_b(kr, bcol + c * THREADS, u);
-      }
+      let ky = i32(e.y * p.dh);
+      let kx = i32(e.z * p.dw);
+      let ok = vec4<u32>(iy0 + ky) < vec4<u32>(p.h) & vec4<u32>(ix0 + kx) < vec4<u32>(p.w) &
+        vec4<bool>(k0 + kr < tl.k_end);
+      set_b4(kr, bq, gather(ok, xb + i32(e.x * hw) + ky * i32(p.w) + kx));
       e = advance(e, step_t, p.kh, p.kw);
     }
     d = advance(d, step_k, p.kh, p.kw);
@@ -262,23 +278,18 @@ fn input_grad(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id
   let arow = li / TK;
   let wbase = (tl.g * og * cg + row0) * kk2;
   var da = digits(tl.k_first + ka, p.kh, p.kw);
-  // B[(o, ky, kx), (n, iy, ix)] = dy[n, g·og + o, oy, ox].
-  // This thread loads columns bcol + c·THREADS (c < CS) at K offsets
-  // kb + t·KS.
-  let bcol = li % TN;
-  let kb = li / TN;
-  var colok: array<bool, CS>;
-  var ty0: array<i32, CS>;
-  var tx0: array<i32, CS>;
-  var ybase: array<u32, CS>;
-  for (var c = 0u; c < CS; c = c + 1u) {
-    let j = col0 + bcol + c * THREADS;
-    let pix = j % hw;
-    colok[c] = j < p.cols;
-    ty0[c] = i32(pix / p.w + p.ph);
-    tx0[c] = i32(pix % p.w + p.pw);
-    ybase[c] = ((j / hw) * p.o + tl.g * og) * ohw;
-  }
+  // B[(o, ky, kx), (n, iy, ix)] = dy[n, g·og + o, oy, ox] where
+  // oy·sh = ty0 − ky·dh and ox·sw = tx0 − kx·dw; column j's image starts
+  // at element yb of dy (with stride 1, its element (o, ky, kx) is at
+  // yo + o·oh·ow − ky·dh·ow − kx·dw).
+  let bq = li % (TN / 4u);
+  let kb = li / (TN / 4u);
+  let j = vec4<u32>(col0 + 4u * bq) + vec4<u32>(0u, 1u, 2u, 3u);
+  let pix = j % hw;
+  let ty0 = select(vec4<i32>(far), vec4<i32>(pix / p.w + p.ph), j < vec4<u32>(p.cols));
+  let tx0 = vec4<i32>(pix % p.w + p.pw);
+  let yb = vec4<i32>(p.in0_off + ((j / hw) * p.o + tl.g * og) * ohw);
+  let yo = yb + ty0 * i32(p.ow) + tx0;
   var d = digits(tl.k_first + kb, p.kh, p.kw);
   let step_t = digits(KS, p.kh, p.kw);
   let step_k = digits(TK, p.kh, p.kw);
@@ -297,26 +308,21 @@ fn input_grad(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id
     var e = d;
     for (var t = 0u; t < TK / KS; t = t + 1u) {
       let kr = kb + t * KS;
-      let kok = k0 + kr < tl.k_end;
-      for (var c = 0u; c < CS; c = c + 1u) {
-        let ty = ty0[c] - i32(e.y * p.dh);
-        let tx = tx0[c] - i32(e.z * p.dw);
-        var u = 0.0;
-        if (colok[c] && kok && ty >= 0 && tx >= 0) {
+      let ky = i32(e.y * p.dh);
+      let kx = i32(e.z * p.dw);
+      let kok = vec4<bool>(k0 + kr < tl.k_end);
 {{- if .Strided}}
-          let oy = u32(ty) / p.sh;
-          let ox = u32(tx) / p.sw;
-          if (oy * p.sh == u32(ty) && ox * p.sw == u32(tx) && oy < p.oh && ox < p.ow) {
+      let ty = ty0 - ky;
+      let tx = tx0 - kx;
+      let oy = vec4<u32>(ty) / p.sh;
+      let ox = vec4<u32>(tx) / p.sw;
+      let ok = ty >= vec4<i32>(0) & tx >= vec4<i32>(0) & oy * p.sh == vec4<u32>(ty) & ox * p.sw == vec4<u32>(tx) &
+        oy < vec4<u32>(p.oh) & ox < vec4<u32>(p.ow) & kok;
+      set_b4(kr, bq, gather(ok, yb + vec4<i32>(e.x * ohw + oy * p.ow + ox)));
 {{- else}}
-          let oy = u32(ty);
-          let ox = u32(tx);
-          if (oy < p.oh && ox < p.ow) {
+      let ok = vec4<u32>(ty0 - ky) < vec4<u32>(p.oh) & vec4<u32>(tx0 - kx) < vec4<u32>(p.ow) & kok;
+      set_b4(kr, bq, gather(ok, yo + i32(e.x * ohw) - ky * i32(p.ow) - kx));
 {{- end}}
-            u = load_in0(p.in0_off + ybase[c] + e.x * ohw + oy * p.ow + ox);
-          }
-        }
-        set_b(kr, bcol + c * THREADS, u);
-      }
       e = advance(e, step_t, p.kh, p.kw);
     }
     da = advance(da, step_k, p.kh, p.kw);
@@ -355,22 +361,20 @@ fn weight_grad(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_i
   let arow = li / TK;
   let abase = (tl.g * og + row0) * ohw;
   var da = digits(tl.k_first + ka, p.oh, p.ow);
-  // B[(n, oy, ox), (ci, ky, kx)] = x[n, g·cg + ci, iy, ix].
-  // This thread loads columns bcol + c·THREADS (c < CS) at K offsets
-  // kb + t·KS.
-  let bcol = li % TN;
-  let kb = li / TN;
-  var colok: array<bool, CS>;
-  var xbase: array<u32, CS>;
-  var yoff: array<i32, CS>;
-  var xoff: array<i32, CS>;
-  for (var c = 0u; c < CS; c = c + 1u) {
-    let j = col0 + bcol + c * THREADS;
-    colok[c] = j < p.cols;
+  // B[(n, oy, ox), (ci, ky, kx)] = x[n, g·cg + ci, iy, ix] where iy =
+  // oy·sh + yoff and ix = ox·sw + xoff: column j's element is at xo +
+  // n·c·h·w + oy·sh·w + ox·sw.
+  let bq = li % (TN / 4u);
+  let kb = li / (TN / 4u);
+  var yoff: vec4<i32>;
+  var xoff: vec4<i32>;
+  var xo: vec4<i32>;
+  for (var c = 0u; c < 4u; c = c + 1u) {
+    let j = col0 + 4u * bq + c;
     let dj = digits(j, p.kh, p.kw);
-    xbase[c] = (tl.g * cg + dj.x) * hw;
-    yoff[c] = i32(dj.y * p.dh) - i32(p.ph);
+    yoff[c] = select(far, i32(dj.y * p.dh) - i32(p.ph), j < p.cols);
     xoff[c] = i32(dj.z * p.dw) - i32(p.pw);
+    xo[c] = i32(p.in0_off + (tl.g * cg + dj.x) * hw) + yoff[c] * i32(p.w) + xoff[c];
   }
   var d = digits(tl.k_first + kb, p.oh, p.ow);
   let step_t = digits(KS, p.oh, p.ow);
@@ -390,16 +394,11 @@ fn weight_grad(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_i
     var e = d;
     for (var t = 0u; t < TK / KS; t = t + 1u) {
       let kr = kb + t * KS;
-      let kok = k0 + kr < tl.k_end;
-      for (var c = 0u; c < CS; c = c + 1u) {
-        let iy = i32(e.y * p.sh) + yoff[c];
-        let ix = i32(e.z * p.sw) + xoff[c];
-        var u = 0.0;
-        if (colok[c] && kok && iy >= 0 && iy < i32(p.h) && ix >= 0 && ix < i32(p.w)) {
-          u = load_in0(p.in0_off + xbase[c] + e.x * p.c * hw + u32(iy) * p.w + u32(ix));
-        }
-        set_b(kr, bcol + c * THREADS, u);
-      }
+      let oy = i32(e.y * p.sh);
+      let ox = i32(e.z * p.sw);
+      let ok = vec4<u32>(yoff + oy) < vec4<u32>(p.h) & vec4<u32>(xoff + ox) < vec4<u32>(p.w) &
+        vec4<bool>(k0 + kr < tl.k_end);
+      set_b4(kr, bq, gather(ok, xo + i32(e.x * p.c * hw) + oy * i32(p.w) + ox));
       e = advance(e, step_t, p.oh, p.ow);
     }
     da = advance(da, step_k, p.oh, p.ow);
