@@ -180,7 +180,7 @@ func blockSpeed(t gemmTile) float64 {
 func (g *gpuDevice) convPipeline(gm convGEMM, p backend.Conv2DParams, t gemmTile, epi *fused) (*pipeline, error) {
 	entry := gm.entry
 	s := t.spec(false, false)
-	s["Entry"], s["Epi"] = entry, nil
+	s["Entry"], s["Epi"], s["SgA"] = entry, nil, g.broadcastsA(t)
 	s["Half0"], s["Half1"] = "", ""
 	if dt := gm.in0.DType(); dt.IsHalf() {
 		s["Half0"] = halfKind(dt)

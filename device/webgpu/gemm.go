@@ -58,7 +58,7 @@ func (t gemmTile) spec(vecA, vecB bool) kernelSpec {
 		"TM": t.rows(), "TN": t.cols(), "TK": t.tk, "Threads": t.wx * t.wy,
 		"ASize": t.rows() * t.tk / 4, "BSize": t.cols() * t.tk / 4,
 		"Acc": accs, "AVecs": avecs, "BVecs": bvecs, "Mac": macs, "Rows": rows,
-		"VecA": vecA, "VecB": vecB,
+		"VecA": vecA, "VecB": vecB, "SgA": false,
 	}
 }
 
@@ -130,6 +130,19 @@ func (g *gpuDevice) matmulTile(batch, m, n int) gemmTile {
 		}
 	}
 	return snug[len(snug)-1]
+}
+
+// broadcastsA reports whether tile t's multiply-adds take A's values from
+// the subgroup instead of workgroup memory (gemm_mac's SgA): each lane
+// reads one of the 8 values its block's 8 rows need at a K step and
+// broadcasts it to the other 7, instead of all 8 lanes reading all 8, a
+// third of the workgroup-memory reads of an 8×16 block. It needs the 8
+// lanes that share a block row in one subgroup of 8, consecutive
+// invocations as llvmpipe runs them (lanes of 256 bits), which is where it
+// was measured (1024² products 118–144 → 102–108 ms, identical results);
+// GPUs, whose workgroup memory broadcasts, keep their reads.
+func (g *gpuDevice) broadcastsA(t gemmTile) bool {
+	return g.software && g.subgroupSize == 8 && t.rm == 8 && t.wx%8 == 0
 }
 
 // tileFits reports whether g can run tile t.

@@ -3,9 +3,14 @@
 package webgpu
 
 import (
+	"math"
+	"math/rand/v2"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/wgtensor/wgtensor/device/backend"
 )
 
 // TestSoftwareTileWeighsWavesAgainstSpeed: on a software adapter a product
@@ -35,4 +40,59 @@ func TestSoftwareTileWeighsWavesAgainstSpeed(t *testing.T) {
 		small := func(t gemmTile) bool { return t.wx*t.wy <= 64 }
 		assert.Equal(t, gemmTile{8, 8, 8, 16, 16}, softwareTile(matmulTilesSoftware, 1, 1024, 1024, 2, small))
 	})
+}
+
+// TestGPUBroadcastsAOnLavapipe: on llvmpipe (a software adapter with
+// subgroups of 8) the tiles of 8×16 blocks take A's values by subgroup
+// broadcast, and a product with partial tiles on every edge, and one
+// whose A is a strided view, equal the float64 reference.
+func TestGPUBroadcastsAOnLavapipe(t *testing.T) {
+	g := testGPU(t)
+	if !g.software || g.subgroupSize != 8 {
+		t.Skipf("broadcasts are llvmpipe's (software %v, subgroups of %d)", g.software, g.subgroupSize)
+	}
+	assert.True(t, g.broadcastsA(g.matmulTile(1, 1024, 1024)))
+	assert.False(t, g.broadcastsA(gemmTile{8, 8, 4, 4, 16}), "4-row blocks read A themselves")
+	m, k, n := 150, 37, 300
+	rng := rand.New(rand.NewPCG(3, 4))
+	av, bv := make([]float32, m*k), make([]float32, k*n)
+	for _, v := range [][]float32{av, bv} {
+		for i := range v {
+			v[i] = float32(rng.NormFloat64())
+		}
+	}
+	a, b, c := gpuBuf(t, g, av), gpuBuf(t, g, bv), gpuBuf(t, g, make([]float32, m*n))
+	for _, tt := range []struct {
+		name string
+		a    backend.View
+		at   func(i, p int) float32
+	}{
+		{"dense", backend.View{Buf: a, Shape: []int{1, m, k}, Strides: []int{0, k, 1}}, func(i, p int) float32 { return av[i*k+p] }},
+		{"transposed", backend.View{Buf: a, Shape: []int{1, m, k}, Strides: []int{0, 1, m}}, func(i, p int) float32 { return av[p*m+i] }},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			g.MatMul(c, tt.a, backend.View{Buf: b, Shape: []int{1, k, n}, Strides: []int{0, n, 1}})
+			got := make([]float32, m*n)
+			require.NoError(t, g.Read(c, got))
+			for i := range m {
+				for j := range n {
+					var want float64
+					for p := range k {
+						want += float64(tt.at(i, p)) * float64(bv[p*n+j])
+					}
+					require.InDelta(t, want, float64(got[i*n+j]), 1e-4*(1+math.Abs(want)), "c[%d, %d]", i, j)
+				}
+			}
+		})
+	}
+}
+
+// gpuBuf returns a buffer of g holding data, freed when the test ends.
+func gpuBuf(t *testing.T, g *gpuDevice, data []float32) backend.Buffer {
+	t.Helper()
+	b, err := g.Alloc(backend.Float32, len(data))
+	require.NoError(t, err)
+	require.NoError(t, g.Write(b, data))
+	t.Cleanup(func() { g.Free(b) })
+	return b
 }

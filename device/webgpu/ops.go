@@ -966,6 +966,7 @@ func (g *gpuDevice) matmulLocked(c, a, b backend.View, accumulate, window bool, 
 		ba = ba.vec4()
 	}
 	spec := t.spec(vecA, vecB)
+	spec["SgA"] = g.broadcastsA(t)
 	spec["Epi"], spec["Split"] = epiSpec, split
 	spec["HalfA"], spec["HalfB"] = "", ""
 	if halfA {

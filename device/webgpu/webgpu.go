@@ -151,8 +151,11 @@ type gpuDevice struct {
 	backend    string
 	caps       *backend.Capabilities // filled on first use
 	subgroups  bool                  // kernels use subgroup operations (see useSubgroups)
-	prof       *gpuProfile           // the running profile, or nil
-	op         string                // the op being recorded, for the profile's labels
+	// subgroupSize is the lanes of a subgroup, measured at open when the
+	// kernels use subgroups (0 when not, or when it could not be measured).
+	subgroupSize int
+	prof         *gpuProfile // the running profile, or nil
+	op           string      // the op being recorded, for the profile's labels
 
 	// fault holds the first error the driver reported outside any call
 	// (uncaptured error, lost device); it is sticky. It has its own lock
@@ -248,11 +251,13 @@ func openGPU() (*gpuDevice, error) {
 		g.release()
 		return nil, fmt.Errorf("device: clearing the status buffer: %w", err)
 	}
+	if g.subgroups {
+		g.subgroupSize = g.subgroupSizeLocked()
+	}
 	return g, nil
 }
 
-// Capabilities describes the engine, the adapter and what the kernels use;
-// the subgroup size is measured by a kernel on first use.
+// Capabilities describes the engine, the adapter and what the kernels use.
 func (g *gpuDevice) Capabilities() backend.Capabilities {
 	g.mu.Lock()
 	defer g.mu.Unlock()
@@ -271,7 +276,7 @@ func (g *gpuDevice) Capabilities() backend.Capabilities {
 		MaxWorkgroupsPerDimension: int(g.limits.MaxComputeWorkgroupsPerDimension),
 	}
 	if g.subgroups {
-		c.SubgroupSize = g.subgroupSizeLocked()
+		c.SubgroupSize = g.subgroupSize
 	}
 	g.caps = c
 	return *c
