@@ -22,6 +22,10 @@ type mac struct {
 	Lane            string
 }
 
+// aBroadcast is vector Vec of a thread's A values at a K step under
+// gemm_mac's SgA: lanes Lane … Lane+3 of the subgroup's read Read.
+type aBroadcast struct{ Vec, Read, Lane int }
+
 // blockRow is one row of a thread's block: its accumulators, each with the
 // vector of columns it holds.
 type blockRow struct {
@@ -47,8 +51,14 @@ func (t gemmTile) spec(vecA, vecB bool) kernelSpec {
 		}
 		rows = append(rows, row)
 	}
+	var areads []int
+	var abcast []aBroadcast
 	for i := range rm4 {
 		avecs = append(avecs, i)
+		abcast = append(abcast, aBroadcast{Vec: i, Read: i / 2, Lane: i % 2 * 4})
+		if i%2 == 0 {
+			areads = append(areads, i/2)
+		}
 	}
 	for j := range rn4 {
 		bvecs = append(bvecs, j)
@@ -58,7 +68,7 @@ func (t gemmTile) spec(vecA, vecB bool) kernelSpec {
 		"TM": t.rows(), "TN": t.cols(), "TK": t.tk, "Threads": t.wx * t.wy,
 		"ASize": t.rows() * t.tk / 4, "BSize": t.cols() * t.tk / 4,
 		"Acc": accs, "AVecs": avecs, "BVecs": bvecs, "Mac": macs, "Rows": rows,
-		"VecA": vecA, "VecB": vecB, "SgA": false,
+		"VecA": vecA, "VecB": vecB, "SgA": false, "AReads": areads, "ABcast": abcast,
 	}
 }
 
@@ -71,23 +81,36 @@ func (t gemmTile) fits(g *gpuDevice) bool {
 }
 
 // Tiles for matmul. On a software adapter (llvmpipe) the larger the
-// register block, the fewer of its costly workgroup-memory gathers per
-// multiply-add: 8×16 blocks run 1024² at about 3 times the speed of 4×4
-// ones, and the tiles of several sizes with 8×16 blocks let softwareTile
-// balance the workgroups over the cores. A GPU keeps its register blocks
-// at 8×8 at most, so that enough threads stay resident.
+// register block, the fewer of its costly workgroup-memory reads per
+// multiply-add (each lane reads one at a time, where the accumulators a
+// block spills stay whole vectors): with A's values broadcast within
+// subgroups (broadcastsA), 32×16 blocks run 1024² at 1.7 times the speed
+// of 8×16 ones, and the tiles of several sizes let softwareTile balance
+// the workgroups over the cores. A GPU keeps its register blocks at 8×8
+// at most, so that enough threads stay resident.
 var (
 	matmulTilesSoftware = []softTile{
-		{gemmTile{16, 16, 8, 16, 16}, 16.9}, {gemmTile{8, 16, 8, 16, 16}, 15.7}, {gemmTile{16, 8, 8, 16, 16}, 15.4},
-		{gemmTile{8, 8, 8, 16, 16}, 14.2}, {gemmTile{16, 16, 8, 8, 16}, 12.5}, {gemmTile{8, 8, 8, 8, 16}, 10.2},
-		{gemmTile{8, 8, 4, 4, 16}, 5.0},
+		{gemmTile{16, 4, 32, 16, 16}, 35.0}, {gemmTile{8, 4, 32, 16, 16}, 31.9}, {gemmTile{16, 2, 32, 16, 16}, 27.5},
+		{gemmTile{16, 4, 16, 16, 16}, 26.0}, {gemmTile{8, 4, 16, 16, 16}, 25.3}, {gemmTile{8, 4, 16, 8, 16}, 17.9},
+		{gemmTile{8, 2, 16, 16, 16}, 17.2}, {gemmTile{8, 2, 16, 8, 16}, 12.4}, {gemmTile{8, 8, 4, 4, 16}, 6.2},
+	}
+	// matmulTilesSoftwareScalar are a software adapter's tiles for
+	// operands read element by element (strided, 16-bit, or not a
+	// multiple of 4 long): llvmpipe takes 4–12 s to compile the large
+	// blocks' scalar loaders, against about one for these (speeds
+	// measured before the broadcasts, rescaled to the list above).
+	matmulTilesSoftwareScalar = []softTile{
+		{gemmTile{16, 16, 8, 16, 16}, 21.0}, {gemmTile{8, 16, 8, 16, 16}, 19.5}, {gemmTile{16, 8, 8, 16, 16}, 19.1},
+		{gemmTile{8, 8, 8, 16, 16}, 17.6}, {gemmTile{16, 16, 8, 8, 16}, 15.5}, {gemmTile{8, 8, 8, 8, 16}, 12.7},
+		{gemmTile{8, 8, 4, 4, 16}, 6.2},
 	}
 	matmulTilesGPU = []gemmTile{{16, 16, 8, 8, 16}, {16, 16, 4, 4, 16}, {8, 8, 4, 4, 16}}
 )
 
 // softTile is a tile of a software adapter with its speed in GFLOP/s on a
-// 1024² product (llvmpipe, 2 cores of an AMD EPYC Zen 5): only the ratios
-// between tiles matter.
+// 1024² product (llvmpipe with subgroups of 8, 2 cores of an AMD EPYC
+// Zen 5, the best of 5 interleaved rounds): only the ratios between tiles
+// matter.
 type softTile struct {
 	gemmTile
 	speed float64
@@ -107,9 +130,13 @@ const minWorkgroups = 256
 // adapter enough workgroups, or else the smallest: a 128×128 tile over
 // the 64×64 products of attention heads would compute four times their
 // arithmetic.
-func (g *gpuDevice) matmulTile(batch, m, n int) gemmTile {
+func (g *gpuDevice) matmulTile(batch, m, n int, vec bool) gemmTile {
 	if g.software {
-		return softwareTile(matmulTilesSoftware, batch, m, n, runtime.NumCPU(), g.tileFits)
+		tiles := matmulTilesSoftwareScalar
+		if vec {
+			tiles = matmulTilesSoftware
+		}
+		return softwareTile(tiles, batch, m, n, runtime.NumCPU(), g.tileFits)
 	}
 	var fit, snug []gemmTile
 	for _, t := range matmulTilesGPU {
@@ -142,7 +169,7 @@ func (g *gpuDevice) matmulTile(batch, m, n int) gemmTile {
 // was measured (1024² products 118–144 → 102–108 ms, identical results);
 // GPUs, whose workgroup memory broadcasts, keep their reads.
 func (g *gpuDevice) broadcastsA(t gemmTile) bool {
-	return g.software && g.subgroupSize == 8 && t.rm == 8 && t.wx%8 == 0
+	return g.software && g.subgroupSize == 8 && t.rm%8 == 0 && t.wx%8 == 0
 }
 
 // tileFits reports whether g can run tile t.

@@ -3,6 +3,7 @@
 package webgpu
 
 import (
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"testing"
@@ -24,12 +25,12 @@ func TestSoftwareTileWeighsWavesAgainstSpeed(t *testing.T) {
 		batch, m, n, c int
 		want           gemmTile
 	}{
-		{"large product: the fastest tile", 1, 1024, 1024, 2, gemmTile{16, 16, 8, 16, 16}},
-		{"MLP layer: two 128×128 tiles beat one 128×256 on two cores", 1, 128, 256, 2, gemmTile{8, 16, 8, 16, 16}},
-		{"MLP layer on one core: one 128×256 tile", 1, 128, 256, 1, gemmTile{16, 16, 8, 16, 16}},
-		{"MLP weight gradient: 7 waves of 128×128 beat 4 of 128×256", 1, 256, 784, 2, gemmTile{8, 16, 8, 16, 16}},
-		{"64 rows", 1, 64, 3136, 2, gemmTile{16, 8, 8, 16, 16}},
-		{"attention heads", 128, 64, 64, 2, gemmTile{8, 8, 8, 8, 16}},
+		{"large product: the fastest tile", 1, 1024, 1024, 2, gemmTile{16, 4, 32, 16, 16}},
+		{"MLP layer: two 128×128 tiles beat one 128×256 on two cores", 1, 128, 256, 2, gemmTile{8, 4, 32, 16, 16}},
+		{"MLP layer on one core: one 128×256 tile", 1, 128, 256, 1, gemmTile{16, 4, 32, 16, 16}},
+		{"MLP weight gradient: 7 waves of 128×128 beat 4 of 128×256", 1, 256, 784, 2, gemmTile{8, 4, 32, 16, 16}},
+		{"64 rows", 1, 64, 3136, 2, gemmTile{16, 2, 32, 16, 16}},
+		{"attention heads", 128, 64, 64, 2, gemmTile{8, 4, 16, 8, 16}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -37,53 +38,63 @@ func TestSoftwareTileWeighsWavesAgainstSpeed(t *testing.T) {
 		})
 	}
 	t.Run("skips tiles that do not fit", func(t *testing.T) {
-		small := func(t gemmTile) bool { return t.wx*t.wy <= 64 }
-		assert.Equal(t, gemmTile{8, 8, 8, 16, 16}, softwareTile(matmulTilesSoftware, 1, 1024, 1024, 2, small))
+		small := func(t gemmTile) bool { return t.wx*t.wy < 64 }
+		assert.Equal(t, gemmTile{8, 4, 32, 16, 16}, softwareTile(matmulTilesSoftware, 1, 1024, 1024, 2, small))
+	})
+	t.Run("operands read element by element", func(t *testing.T) {
+		assert.Equal(t, gemmTile{16, 16, 8, 16, 16}, softwareTile(matmulTilesSoftwareScalar, 1, 1024, 1024, 2, all))
 	})
 }
 
 // TestGPUBroadcastsAOnLavapipe: on llvmpipe (a software adapter with
-// subgroups of 8) the tiles of 8×16 blocks take A's values by subgroup
-// broadcast, and a product with partial tiles on every edge, and one
-// whose A is a strided view, equal the float64 reference.
+// subgroups of 8) the tiles of 8-, 16- and 32-row blocks take A's values
+// by subgroup broadcast, and products with partial tiles on every edge,
+// read by vectors or element by element (K = 37, or A a transposed view),
+// equal the float64 reference.
 func TestGPUBroadcastsAOnLavapipe(t *testing.T) {
 	g := testGPU(t)
 	if !g.software || g.subgroupSize != 8 {
 		t.Skipf("broadcasts are llvmpipe's (software %v, subgroups of %d)", g.software, g.subgroupSize)
 	}
-	assert.True(t, g.broadcastsA(g.matmulTile(1, 1024, 1024)))
+	assert.Equal(t, 32, g.matmulTile(1, 1024, 1024, true).rm)
+	assert.True(t, g.broadcastsA(g.matmulTile(1, 1024, 1024, true)))
+	assert.True(t, g.broadcastsA(g.matmulTile(1, 1024, 1024, false)))
 	assert.False(t, g.broadcastsA(gemmTile{8, 8, 4, 4, 16}), "4-row blocks read A themselves")
-	m, k, n := 150, 37, 300
 	rng := rand.New(rand.NewPCG(3, 4))
-	av, bv := make([]float32, m*k), make([]float32, k*n)
-	for _, v := range [][]float32{av, bv} {
-		for i := range v {
-			v[i] = float32(rng.NormFloat64())
-		}
-	}
-	a, b, c := gpuBuf(t, g, av), gpuBuf(t, g, bv), gpuBuf(t, g, make([]float32, m*n))
-	for _, tt := range []struct {
-		name string
-		a    backend.View
-		at   func(i, p int) float32
-	}{
-		{"dense", backend.View{Buf: a, Shape: []int{1, m, k}, Strides: []int{0, k, 1}}, func(i, p int) float32 { return av[i*k+p] }},
-		{"transposed", backend.View{Buf: a, Shape: []int{1, m, k}, Strides: []int{0, 1, m}}, func(i, p int) float32 { return av[p*m+i] }},
-	} {
-		t.Run(tt.name, func(t *testing.T) {
-			g.MatMul(c, tt.a, backend.View{Buf: b, Shape: []int{1, k, n}, Strides: []int{0, n, 1}})
-			got := make([]float32, m*n)
-			require.NoError(t, g.Read(c, got))
-			for i := range m {
-				for j := range n {
-					var want float64
-					for p := range k {
-						want += float64(tt.at(i, p)) * float64(bv[p*n+j])
-					}
-					require.InDelta(t, want, float64(got[i*n+j]), 1e-4*(1+math.Abs(want)), "c[%d, %d]", i, j)
-				}
+	for _, k := range []int{37, 40} {
+		m, n := 150, 300
+		av, bv := make([]float32, m*k), make([]float32, k*n)
+		for _, v := range [][]float32{av, bv} {
+			for i := range v {
+				v[i] = float32(rng.NormFloat64())
 			}
-		})
+		}
+		a, b, c := gpuBuf(t, g, av), gpuBuf(t, g, bv), gpuBuf(t, g, make([]float32, m*n))
+		for _, tt := range []struct {
+			name string
+			a    backend.View
+			at   func(i, p int) float32
+		}{
+			{"dense", backend.View{Buf: a, Shape: []int{1, m, k}, Strides: []int{0, k, 1}}, func(i, p int) float32 { return av[i*k+p] }},
+			{"transposed", backend.View{Buf: a, Shape: []int{1, m, k}, Strides: []int{0, 1, m}}, func(i, p int) float32 { return av[p*m+i] }},
+		} {
+			t.Run(fmt.Sprintf("K %d, %s", k, tt.name), func(t *testing.T) {
+				g.MatMul(c, tt.a, backend.View{Buf: b, Shape: []int{1, k, n}, Strides: []int{0, n, 1}})
+				got := make([]float32, m*n)
+				require.NoError(t, g.Read(c, got))
+				for i := range m {
+					for j := range n {
+						var want float64
+						for p := range k {
+							want += float64(tt.at(i, p)) * float64(bv[p*n+j])
+						}
+						if d := math.Abs(want - float64(got[i*n+j])); d > 1e-4*(1+math.Abs(want)) {
+							t.Fatalf("c[%d, %d] = %v, want %v", i, j, got[i*n+j], want)
+						}
+					}
+				}
+			})
+		}
 	}
 }
 

@@ -951,7 +951,6 @@ func (g *gpuDevice) matmulLocked(c, a, b backend.View, accumulate, window bool, 
 			o.v.Offset -= start
 		}
 	}
-	t := g.matmulTile(batch, m, n)
 	// vec4 loads need every vector to start on a multiple of 4
 	// elements and to lie inside its row: K chunks are multiples of 4
 	// because maxLoop is.
@@ -959,6 +958,7 @@ func (g *gpuDevice) matmulLocked(c, a, b backend.View, accumulate, window bool, 
 	vecB := bb.unit(2) && n%4 == 0 && b.Offset%4 == 0 && bb.mult4(1) && (bb.mult4(0) || batch == 1)
 	halfA, halfB := a.Buf.DType().IsHalf(), b.Buf.DType().IsHalf() // widened as read
 	vecA, vecB = vecA && !halfA, vecB && !halfB
+	t := g.matmulTile(batch, m, n, vecA && vecB)
 	if vecA {
 		aa = aa.vec4()
 	}

@@ -347,15 +347,17 @@ fn set_b(k: u32, col: u32, v: f32) {
 {{define "gemm_mac"}}
 {{- /* With .SgA (see broadcastsA in device/webgpu/gemm.go) lane li & 7 of
   a subgroup of 8, whose lanes share their block's rows, reads one of
-  the 8 values of A a K step needs and broadcasts it to the others. */}}
+  each 8 values of A a K step needs and broadcasts it to the others. */}}
     workgroupBarrier();
     for (var kk = 0u; kk < TK; kk = kk + 1u) {
       let ar = kk * (TM / 4u) + lid.y * {{.RM4}}u;
       let bc = kk * (TN / 4u) + lid.x * {{.RN4}}u;
 {{- if .SgA}}
-      let mine = As[ar + (li & 7u) / 4u][li & 3u];
-{{- range .AVecs}}
-      let a{{.}} = vec4<f32>(subgroupBroadcast(mine, {{.}}u * 4u), subgroupBroadcast(mine, {{.}}u * 4u + 1u), subgroupBroadcast(mine, {{.}}u * 4u + 2u), subgroupBroadcast(mine, {{.}}u * 4u + 3u));
+{{- range .AReads}}
+      let mine{{.}} = As[ar + {{.}}u * 2u + (li & 7u) / 4u][li & 3u];
+{{- end}}
+{{- range .ABcast}}
+      let a{{.Vec}} = vec4<f32>(subgroupBroadcast(mine{{.Read}}, {{.Lane}}u), subgroupBroadcast(mine{{.Read}}, {{.Lane}}u + 1u), subgroupBroadcast(mine{{.Read}}, {{.Lane}}u + 2u), subgroupBroadcast(mine{{.Read}}, {{.Lane}}u + 3u));
 {{- end}}
 {{- else}}
 {{- range .AVecs}}
