@@ -49,8 +49,8 @@ func TestSoftwareTileWeighsWavesAgainstSpeed(t *testing.T) {
 // TestGPUBroadcastsAOnLavapipe: on llvmpipe (a software adapter with
 // subgroups of 8) the tiles of 8-, 16- and 32-row blocks take A's values
 // by subgroup broadcast, and products with partial tiles on every edge,
-// read by vectors or element by element (K = 37, or A a transposed view),
-// equal the float64 reference.
+// read by vectors or element by element (K = 37, or A or B a transposed
+// view), equal the float64 reference.
 func TestGPUBroadcastsAOnLavapipe(t *testing.T) {
 	g := testGPU(t)
 	if !g.software || g.subgroupSize != 8 {
@@ -70,23 +70,29 @@ func TestGPUBroadcastsAOnLavapipe(t *testing.T) {
 			}
 		}
 		a, b, c := gpuBuf(t, g, av), gpuBuf(t, g, bv), gpuBuf(t, g, make([]float32, m*n))
+		dense := backend.View{Buf: a, Shape: []int{1, m, k}, Strides: []int{0, k, 1}}
+		denseB := backend.View{Buf: b, Shape: []int{1, k, n}, Strides: []int{0, n, 1}}
 		for _, tt := range []struct {
 			name string
-			a    backend.View
-			at   func(i, p int) float32
+			a, b backend.View
+			aAt  func(i, p int) float32
+			bAt  func(p, j int) float32
 		}{
-			{"dense", backend.View{Buf: a, Shape: []int{1, m, k}, Strides: []int{0, k, 1}}, func(i, p int) float32 { return av[i*k+p] }},
-			{"transposed", backend.View{Buf: a, Shape: []int{1, m, k}, Strides: []int{0, 1, m}}, func(i, p int) float32 { return av[p*m+i] }},
+			{"dense", dense, denseB, func(i, p int) float32 { return av[i*k+p] }, func(p, j int) float32 { return bv[p*n+j] }},
+			{"A transposed", backend.View{Buf: a, Shape: []int{1, m, k}, Strides: []int{0, 1, m}}, denseB,
+				func(i, p int) float32 { return av[p*m+i] }, func(p, j int) float32 { return bv[p*n+j] }},
+			{"B transposed", dense, backend.View{Buf: b, Shape: []int{1, k, n}, Strides: []int{0, 1, k}},
+				func(i, p int) float32 { return av[i*k+p] }, func(p, j int) float32 { return bv[j*k+p] }},
 		} {
 			t.Run(fmt.Sprintf("K %d, %s", k, tt.name), func(t *testing.T) {
-				g.MatMul(c, tt.a, backend.View{Buf: b, Shape: []int{1, k, n}, Strides: []int{0, n, 1}})
+				g.MatMul(c, tt.a, tt.b)
 				got := make([]float32, m*n)
 				require.NoError(t, g.Read(c, got))
 				for i := range m {
 					for j := range n {
 						var want float64
 						for p := range k {
-							want += float64(tt.at(i, p)) * float64(bv[p*n+j])
+							want += float64(tt.aAt(i, p)) * float64(tt.bAt(p, j))
 						}
 						if d := math.Abs(want - float64(got[i*n+j])); d > 1e-4*(1+math.Abs(want)) {
 							t.Fatalf("c[%d, %d] = %v, want %v", i, j, got[i*n+j], want)
