@@ -116,38 +116,52 @@ func TestGPUCapabilities(t *testing.T) {
 // TestGPULongKernel runs a product whose single dispatch takes more than
 // five seconds on lavapipe, the time after which wgpu 0.17's blocking poll
 // gave up and freed what the kernel still used: the result must match the
-// CPU's. The profiler confirms the dispatch's length. Skipped with -short.
+// CPU's. A is a transposed view, which llvmpipe's tiles read element by
+// element (15–21 GFLOP/s on 2 cores, where vector reads reach 35 and took
+// a square product of 4096 under five seconds): 5120×4096 outputs over
+// K = maxLoop in one dispatch, 172 GFLOP. The profiler confirms the
+// dispatch's length. Skipped with -short.
 func TestGPULongKernel(t *testing.T) {
 	if testing.Short() {
 		t.Skip("-short: a kernel of several seconds")
 	}
 	d := backend.Device(testGPU(t))
-	const n = 4096
-	a := make([]float32, n*n)
+	const m, k, n = 5120, maxLoop, 4096
+	a := make([]float32, k*m) // A's transpose, [k, m]
 	for i := range a {
 		a[i] = float32(i%7) - 3
 	}
+	b := a[:k*n]
+	aView := func(buf backend.Buffer) backend.View {
+		return backend.View{Buf: buf, Shape: []int{1, m, k}, Strides: []int{0, 1, m}}
+	}
 	c := cpu.Default()
-	want := make([]float32, n*n)
-	ca, _ := c.Alloc(backend.Float32, n*n)
-	cy, _ := c.Alloc(backend.Float32, n*n)
+	want := make([]float32, m*n)
+	ca, _ := c.Alloc(backend.Float32, k*m)
+	cb, _ := c.Alloc(backend.Float32, k*n)
+	cy, _ := c.Alloc(backend.Float32, m*n)
 	require.NoError(t, c.Write(ca, a))
-	c.MatMul(cy, backend.Dense(ca, 1, n, n), backend.Dense(ca, 1, n, n))
+	require.NoError(t, c.Write(cb, b))
+	c.MatMul(cy, aView(ca), backend.Dense(cb, 1, k, n))
 	require.NoError(t, c.Read(cy, want))
 
-	ga, err := d.Alloc(backend.Float32, n*n)
+	ga, err := d.Alloc(backend.Float32, k*m)
 	require.NoError(t, err)
 	defer d.Free(ga)
-	gy, err := d.Alloc(backend.Float32, n*n)
+	gb, err := d.Alloc(backend.Float32, k*n)
+	require.NoError(t, err)
+	defer d.Free(gb)
+	gy, err := d.Alloc(backend.Float32, m*n)
 	require.NoError(t, err)
 	defer d.Free(gy)
 	require.NoError(t, d.Write(ga, a))
+	require.NoError(t, d.Write(gb, b))
 	profile := d.(*gpuDevice).timestamps
 	if profile {
 		require.NoError(t, startProfile(d))
 	}
-	d.MatMul(gy, backend.Dense(ga, 1, n, n), backend.Dense(ga, 1, n, n))
-	got := make([]float32, n*n)
+	d.MatMul(gy, aView(ga), backend.Dense(gb, 1, k, n))
+	got := make([]float32, m*n)
 	require.NoError(t, d.Read(gy, got))
 	assert.Equal(t, want, got, "integer-valued products are exact")
 	if profile {
