@@ -35,6 +35,14 @@ struct Params {
 fn index(gid: vec3<u32>, nwg: vec3<u32>) -> u32 {
   return gid.x + gid.y * nwg.x * 256u;
 }
+{{template "divmod"}}
+// split decomposes t, an index into planes of r×q elements, into (plane,
+// row, column).
+fn split(t: u32, r: u32, q: u32) -> vec3<u32> {
+  let a = divmod(t, q);
+  let b = divmod(a.x, r);
+  return vec3<u32>(b.x, b.y, a.y);
+}
 
 // window_divisor is the divisor PyTorch's avg_pool2d uses for window (oy, ox).
 fn window_divisor(oy: u32, ox: u32) -> f32 {
@@ -55,26 +63,27 @@ fn window_divisor(oy: u32, ox: u32) -> f32 {
 fn max_forward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let t = index(gid, nwg);
   if (t >= p.total) { return; }
-  let ox = t % p.ow;
-  let oy = (t / p.ow) % p.oh;
-  let plane = t / (p.ow * p.oh);
-  let base = plane * p.h * p.w;
+  let d = split(t, p.oh, p.ow);
+  let oy = d.y;
+  let ox = d.z;
+  let base = p.in0_off + d.x * p.h * p.w;
   var best = -inf_f32();
   var bi = -1;
+  // Positions in the padding read the plane's first element instead, and
+  // select nothing (no masked loads, which a software adapter runs lane
+  // by lane).
   for (var ky = 0u; ky < p.kh; ky = ky + 1u) {
     let iy = i32(oy * p.sh + ky) - i32(p.ph);
-    if (iy < 0 || iy >= i32(p.h)) { continue; }
     for (var kx = 0u; kx < p.kw; kx = kx + 1u) {
       let ix = i32(ox * p.sw + kx) - i32(p.pw);
-      if (ix < 0 || ix >= i32(p.w)) { continue; }
+      let ok = u32(iy) < p.h && u32(ix) < p.w;
       let k = iy * i32(p.w) + ix;
-      let v = in0[p.in0_off + base + u32(k)];
+      let v = in0[base + select(0u, u32(k), ok)];
       // As PyTorch: a larger value or a NaN replaces the running maximum,
       // so ties keep the first and NaNs the last.
-      if (bi < 0 || v > best || is_nan(v)) {
-        best = v;
-        bi = k;
-      }
+      let take = ok && (bi < 0 || v > best || is_nan(v));
+      best = select(best, v, take);
+      bi = select(bi, k, take);
     }
   }
   out0[p.out0_off + t] = best;
@@ -86,9 +95,10 @@ fn max_forward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workg
 fn max_backward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let t = index(gid, nwg);
   if (t >= p.total) { return; }
-  let ix = t % p.w;
-  let iy = (t / p.w) % p.h;
-  let plane = t / (p.w * p.h);
+  let d = split(t, p.h, p.w);
+  let plane = d.x;
+  let iy = d.y;
+  let ix = d.z;
   let k = i32(iy * p.w + ix);
   let oy0 = max(i32(iy + p.ph) - i32(p.kh) + i32(p.sh), 0) / i32(p.sh);
   let oy1 = min(i32(iy + p.ph) / i32(p.sh), i32(p.oh) - 1);
@@ -114,10 +124,10 @@ fn max_backward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_work
 fn max_backward_tiled(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let t = index(gid, nwg);
   if (t >= p.total) { return; }
-  let ox = t % p.ow;
-  let rows = t / p.ow;
-  let oy = rows % p.oh;
-  let plane = rows / p.oh;
+  let d = split(t, p.oh, p.ow);
+  let plane = d.x;
+  let oy = d.y;
+  let ox = d.z;
   let g = in0[p.in0_off + t];
   let k = in1[p.in1_off + t];
   let base = p.out0_off + plane * p.h * p.w;
@@ -134,10 +144,10 @@ fn max_backward_tiled(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(nu
 fn avg_forward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let t = index(gid, nwg);
   if (t >= p.total) { return; }
-  let ox = t % p.ow;
-  let oy = (t / p.ow) % p.oh;
-  let plane = t / (p.ow * p.oh);
-  let base = plane * p.h * p.w;
+  let d = split(t, p.oh, p.ow);
+  let oy = d.y;
+  let ox = d.z;
+  let base = d.x * p.h * p.w;
   var acc = 0.0;
   for (var ky = 0u; ky < p.kh; ky = ky + 1u) {
     let iy = i32(oy * p.sh + ky) - i32(p.ph);
@@ -156,9 +166,10 @@ fn avg_forward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workg
 fn avg_backward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let t = index(gid, nwg);
   if (t >= p.total) { return; }
-  let ix = t % p.w;
-  let iy = (t / p.w) % p.h;
-  let plane = t / (p.w * p.h);
+  let d = split(t, p.h, p.w);
+  let plane = d.x;
+  let iy = d.y;
+  let ix = d.z;
   let oy0 = max(i32(iy + p.ph) - i32(p.kh) + i32(p.sh), 0) / i32(p.sh);
   let oy1 = min(i32(iy + p.ph) / i32(p.sh), i32(p.oh) - 1);
   let ox0 = max(i32(ix + p.pw) - i32(p.kw) + i32(p.sw), 0) / i32(p.sw);
