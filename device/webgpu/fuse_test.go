@@ -206,6 +206,58 @@ func TestGPURealizeComputesTogether(t *testing.T) {
 	}
 }
 
+// TestGPURealizeSeparatesFarLengthsOnSoftware: dense values of different
+// lengths share a kernel, except on a software adapter when their lengths
+// differ by more than softwareClusterSlack (it would run the shorter
+// value's code, masked, for every thread of the longer).
+func TestGPURealizeSeparatesFarLengthsOnSoftware(t *testing.T) {
+	g := testGPU(t)
+	for _, tt := range []struct {
+		name        string
+		short, long int
+		software    int64 // kernels on a software adapter
+	}{
+		{"near", 8, 8 + softwareClusterSlack, 1},
+		{"far", 8, 9 + softwareClusterSlack, 2},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			var bufs []backend.Buffer
+			for _, n := range []int{tt.short, tt.long} {
+				x, err := g.Alloc(backend.Float32, n)
+				require.NoError(t, err)
+				y, err := g.Alloc(backend.Float32, n)
+				require.NoError(t, err)
+				data := make([]float32, n)
+				for i := range data {
+					data[i] = float32(i)
+				}
+				require.NoError(t, g.Write(x, data))
+				bufs = append(bufs, x, y)
+			}
+			defer func() {
+				for _, b := range bufs {
+					g.Free(b)
+				}
+			}()
+			require.NoError(t, g.Sync())
+			before := g.Stats().Dispatches
+			g.BinaryScalar(backend.Mul, bufs[1], backend.Dense(bufs[0], tt.short), 2, false)
+			g.BinaryScalar(backend.Mul, bufs[3], backend.Dense(bufs[2], tt.long), 3, false)
+			g.Realize(bufs[1], bufs[3])
+			want := int64(1)
+			if g.software {
+				want = tt.software
+			}
+			assert.Equal(t, want, g.Stats().Dispatches-before)
+			got := make([]float32, tt.long)
+			require.NoError(t, g.Read(bufs[3], got))
+			assert.Equal(t, float32(3*(tt.long-1)), got[tt.long-1])
+			require.NoError(t, g.Read(bufs[1], got[:tt.short]))
+			assert.Equal(t, float32(2*(tt.short-1)), got[tt.short-1])
+		})
+	}
+}
+
 // TestGPUReduceTakesPendingInput: a reduction of a pending value evaluates
 // its expression as it loads it, in its one kernel, and the value stays
 // pending for other readers; a product with ops after it is one kernel,
