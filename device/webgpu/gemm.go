@@ -5,6 +5,7 @@ package webgpu
 import (
 	"math"
 	"runtime"
+	"strings"
 )
 
 // gemmTile is the shape of the output tile of one matmul workgroup: wx×wy
@@ -166,10 +167,17 @@ func (g *gpuDevice) matmulTile(batch, m, n int, vec bool) gemmTile {
 // third of the workgroup-memory reads of an 8×16 block. It needs the 8
 // lanes that share a block row in one subgroup of 8, consecutive
 // invocations as llvmpipe runs them (lanes of 256 bits), which is where it
-// was measured (1024² products 118–144 → 102–108 ms, identical results);
-// GPUs, whose workgroup memory broadcasts, keep their reads.
+// was measured (1024² products 118–144 → 102–108 ms, identical results)
+// and the only adapter it is taken on; GPUs, whose workgroup memory
+// broadcasts, keep their reads.
 func (g *gpuDevice) broadcastsA(t gemmTile) bool {
-	return g.software && g.subgroupSize == 8 && t.rm%8 == 0 && t.wx%8 == 0
+	return g.llvmpipe() && g.subgroupSize == 8 && t.rm%8 == 0 && t.wx%8 == 0
+}
+
+// llvmpipe reports whether the adapter is Mesa's llvmpipe (lavapipe),
+// whose subgroups are consecutive invocations.
+func (g *gpuDevice) llvmpipe() bool {
+	return g.software && strings.Contains(g.name, "llvmpipe")
 }
 
 // tileFits reports whether g can run tile t.

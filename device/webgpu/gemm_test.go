@@ -53,8 +53,8 @@ func TestSoftwareTileWeighsWavesAgainstSpeed(t *testing.T) {
 // view), equal the float64 reference.
 func TestGPUBroadcastsAOnLavapipe(t *testing.T) {
 	g := testGPU(t)
-	if !g.software || g.subgroupSize != 8 {
-		t.Skipf("broadcasts are llvmpipe's (software %v, subgroups of %d)", g.software, g.subgroupSize)
+	if !g.llvmpipe() || g.subgroupSize != 8 {
+		t.Skipf("broadcasts are llvmpipe's (%s, subgroups of %d)", g.name, g.subgroupSize)
 	}
 	assert.Equal(t, 32, g.matmulTile(1, 1024, 1024, true).rm)
 	assert.True(t, g.broadcastsA(g.matmulTile(1, 1024, 1024, true)))
