@@ -143,6 +143,45 @@ func TestGPUConvLoadsColumnQuads(t *testing.T) {
 	}
 }
 
+// TestGPUConvDirect: convolutions whose groups read one input channel
+// each (depthwise, with one or more outputs a channel) take the direct
+// forward kernel, with padding, strides, dilations and batches, and give
+// the reference's three passes, also with the grid cut to two workgroups a
+// dimension.
+func TestGPUConvDirect(t *testing.T) {
+	g := testGPU(t)
+	tests := []struct {
+		name string
+		p    backend.Conv2DParams
+	}{
+		{"3x3 padded", backend.Conv2DParams{N: 1, C: 16, H: 14, W: 14, O: 16, KH: 3, KW: 3, StrideH: 1, StrideW: 1, PadH: 1, PadW: 1, DilH: 1, DilW: 1, Groups: 16}},
+		{"3x3 stride 2, odd plane", backend.Conv2DParams{N: 3, C: 8, H: 15, W: 13, O: 8, KH: 3, KW: 3, StrideH: 2, StrideW: 2, PadH: 1, PadW: 1, DilH: 1, DilW: 1, Groups: 8}},
+		{"5x3 dilated, uneven padding", backend.Conv2DParams{N: 2, C: 5, H: 11, W: 9, O: 5, KH: 5, KW: 3, StrideH: 1, StrideW: 2, PadH: 2, PadW: 0, DilH: 2, DilW: 1, Groups: 5}},
+		{"two outputs a channel", backend.Conv2DParams{N: 2, C: 6, H: 7, W: 7, O: 12, KH: 3, KW: 3, StrideH: 1, StrideW: 1, PadH: 1, PadW: 1, DilH: 1, DilW: 1, Groups: 6}},
+		{"one channel", backend.Conv2DParams{N: 4, C: 1, H: 9, W: 10, O: 3, KH: 2, KW: 2, StrideH: 1, StrideW: 1, DilH: 1, DilW: 1, Groups: 1}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p := tt.p
+			require.True(t, convDirect(p, convForward(nil, nil, nil, p)))
+			check := convPasses(t, g, p)
+			check()
+			g.mu.Lock()
+			saved := g.limits.MaxComputeWorkgroupsPerDimension
+			g.limits.MaxComputeWorkgroupsPerDimension = 2
+			g.mu.Unlock()
+			defer func() {
+				g.mu.Lock()
+				g.limits.MaxComputeWorkgroupsPerDimension = saved
+				g.mu.Unlock()
+			}()
+			check()
+		})
+	}
+	assert.False(t, convDirect(backend.Conv2DParams{C: 6, O: 6, KH: 3, KW: 3, Groups: 3}, convGEMM{entry: "forward", k: 18}), "two channels a group")
+	assert.False(t, convDirect(backend.Conv2DParams{C: 6, O: 6, KH: 3, KW: 3, Groups: 6}, convGEMM{entry: "input_grad", k: 9}), "a gradient")
+}
+
 // TestConvTileShapesFitTheLoaders: every tile convTile can pick has a
 // thread count that is a multiple of its K depth and of its columns / 4,
 // and K rows per load step that divide its K depth, as conv2d.wgsl's

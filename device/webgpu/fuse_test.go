@@ -3,6 +3,7 @@
 package webgpu
 
 import (
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"testing"
@@ -351,8 +352,17 @@ func TestGPUProductReadsThroughCopy(t *testing.T) {
 // ops give one by one.
 func TestGPUConvolutionTakesEpilogue(t *testing.T) {
 	g := testGPU(t)
-	p := backend.Conv2DParams{N: 2, C: 3, H: 5, W: 5, O: 4, KH: 3, KW: 3, OH: 5, OW: 5,
-		StrideH: 1, StrideW: 1, PadH: 1, PadW: 1, DilH: 1, DilW: 1, Groups: 1}
+	for _, p := range []backend.Conv2DParams{
+		{N: 2, C: 3, H: 5, W: 5, O: 4, KH: 3, KW: 3, OH: 5, OW: 5, StrideH: 1, StrideW: 1, PadH: 1, PadW: 1, DilH: 1, DilW: 1, Groups: 1},
+		// depthwise: the direct kernel (see convDirect)
+		{N: 2, C: 4, H: 5, W: 5, O: 4, KH: 3, KW: 3, OH: 3, OW: 3, StrideH: 2, StrideW: 2, PadH: 1, PadW: 1, DilH: 1, DilW: 1, Groups: 4},
+	} {
+		t.Run(fmt.Sprintf("groups %d", p.Groups), func(t *testing.T) { convolutionTakesEpilogue(t, g, p) })
+	}
+}
+
+// convolutionTakesEpilogue is TestGPUConvolutionTakesEpilogue for p.
+func convolutionTakesEpilogue(t *testing.T, g *gpuDevice, p backend.Conv2DParams) {
 	fill := func(n int, f func(i int) float32) backend.Buffer {
 		data := make([]float32, n)
 		for i := range data {
@@ -363,7 +373,7 @@ func TestGPUConvolutionTakesEpilogue(t *testing.T) {
 		return b
 	}
 	x := fill(p.N*p.C*p.H*p.W, func(i int) float32 { return float32(i%7) - 3 })
-	w := fill(p.O*p.C*p.KH*p.KW, func(i int) float32 { return float32(i%5)/4 - 0.5 })
+	w := fill(p.O*p.C/p.Groups*p.KH*p.KW, func(i int) float32 { return float32(i%5)/4 - 0.5 })
 	bias := fill(p.O, func(i int) float32 { return float32(i) - 1.5 })
 	shape := []int{p.N, p.O, p.OH, p.OW}
 	run := func(fuse bool) ([]float32, int64) {

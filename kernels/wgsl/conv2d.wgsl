@@ -96,6 +96,7 @@ fn load_in1(i: u32) -> f32 {
 {{template "fused_decls" .}}
 {{- end}}
 
+{{if ne .Entry "direct"}}
 {{template "gemm_decl" .}}
 // Each thread loads B elements of the four columns 4·bq … 4·bq + 3 of the
 // tile, bq = li % (TN / 4), at K offsets li / (TN / 4) + t·KS.
@@ -140,6 +141,7 @@ fn gather(ok: vec4<bool>, o: vec4<i32>) -> vec4<f32> {
 fn set_b4(k: u32, q: u32, v: vec4<f32>) {
   Bs[k * (TN / 4u) + q] = v;
 }
+{{end}}
 
 // Tile is where one workgroup works: group g, slice s, and its K range
 // [k_first, k_end).
@@ -398,5 +400,56 @@ fn weight_grad(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_i
   let cols = p.cols;
   let ctx = tl;
 {{template "gemm_store" .}}
+}
+{{end}}
+
+{{if eq .Entry "direct"}}
+// direct: the forward pass of a convolution whose groups read one input
+// channel each (C = groups: depthwise, with O/groups outputs a channel).
+// Each thread computes four adjacent outputs of a row, reading each weight
+// once for the four: as a GEMM each group's tiles would have one row
+// (O/groups), a 32nd of their work useful.
+// in0 = x [N, C, H, W], in1 = w [O, 1, KH, KW], out = y [N, O, OH, OW].
+{{- if not .Epi}}
+{{template "divmod"}}
+{{- end}}
+@compute @workgroup_size(256)
+fn direct(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) li: u32) {
+  let t = (wg.x + wg.y * nwg.x) * 256u + li;
+  let quads = (p.ow + 3u) / 4u;
+  let rows = p.cols / p.ow * p.o; // N·O·OH
+  if (t >= rows * quads) {
+    return;
+  }
+  // t = ((n·O + o)·OH + oy)·quads + q: outputs ox = 4q … 4q + 3
+  let a = divmod(t, quads);
+  let b = divmod(a.x, p.oh);
+  let c = divmod(b.x, p.o);
+  let ox = vec4<u32>(a.y * 4u) + vec4<u32>(0u, 1u, 2u, 3u);
+  let iy0 = i32(b.y * p.sh) - i32(p.ph);
+  let ix0 = vec4<i32>(ox * p.sw) - i32(p.pw);
+  let xb = p.in0_off + (c.x * p.c + c.y / (p.o / p.groups)) * p.h * p.w;
+  var wi = p.in1_off + c.y * p.kh * p.kw;
+  var acc = vec4<f32>(0.0);
+  for (var ky = 0u; ky < p.kh; ky = ky + 1u) {
+    let iy = iy0 + i32(ky * p.dh);
+    let row_ok = u32(iy) < p.h;
+    let row = xb + u32(iy) * p.w;
+    for (var kx = 0u; kx < p.kw; kx = kx + 1u) {
+      let ix = ix0 + vec4<i32>(i32(kx * p.dw));
+      let ok = vec4<bool>(row_ok) & vec4<u32>(ix) < vec4<u32>(p.w);
+      // Element 0 stands in outside the image: no masked load.
+      let o = select(vec4<u32>(0u), vec4<u32>(row) + vec4<u32>(ix), ok);
+      let v = vec4<f32>(load_in0(o.x), load_in0(o.y), load_in0(o.z), load_in0(o.w));
+      acc = acc + select(vec4<f32>(0.0), v, ok) * load_in1(wi);
+      wi = wi + 1u;
+    }
+  }
+  let i = a.x * p.ow + a.y * 4u; // the first output's index
+  for (var j = 0u; j < 4u; j = j + 1u) {
+    if (ox[j] < p.ow) {
+      put(i + j, acc[j]);
+    }
+  }
 }
 {{end}}
