@@ -199,14 +199,23 @@ func (g *gpuDevice) convPipeline(gm convGEMM, p backend.Conv2DParams, t gemmTile
 }
 
 // convDirect reports whether the pass gm of p is a forward pass whose
-// groups read one input channel each (a depthwise convolution), which the
-// direct kernel computes one output element a thread: as a GEMM each
-// group's tiles would have a single row (O/groups), 1/32 of their work
-// useful (MobileNetV2's 3×3 layer over 144 channels of 56×56 took 75 ms on
-// lavapipe).
+// groups read one input channel each and write fewer than
+// convDirectOutputs channels (a depthwise convolution), which the direct
+// kernel computes four outputs a thread: as a GEMM each group's tiles,
+// of at least 32 rows, would have O/groups rows of work (MobileNetV2's
+// 3×3 layer over 144 channels of 56×56 took 75 ms on lavapipe, 10 ms
+// direct). With more outputs a channel the GEMM's reuse of each input
+// catches up: over 16 channels of 16 images of 28×28 on lavapipe, 4
+// outputs a channel took 30 ms as a GEMM and 7.6 ms direct, 7 outputs 30
+// and 13.5 ms, 16 outputs 32 and 31 ms; the MNIST CNN's first layer (1
+// to 32 channels, 64 images) 21–22 ms as a GEMM, 26–28 ms direct.
 func convDirect(p backend.Conv2DParams, gm convGEMM) bool {
-	return gm.entry == "forward" && p.C == p.Groups && gm.k <= maxLoop
+	return gm.entry == "forward" && p.C == p.Groups && p.O/p.Groups < convDirectOutputs && gm.k <= maxLoop
 }
+
+// convDirectOutputs bounds the output channels per group of the direct
+// kernel (see convDirect).
+const convDirectOutputs = 16
 
 // convRecordLocked records the dispatches of one K range of a pass, cutting
 // the workgroup grid where it exceeds the adapter's per-dimension limit.

@@ -144,7 +144,7 @@ func TestGPUConvLoadsColumnQuads(t *testing.T) {
 }
 
 // TestGPUConvDirect: convolutions whose groups read one input channel
-// each (depthwise, with one or more outputs a channel) take the direct
+// each and write few (depthwise, with one or more outputs a channel) take the direct
 // forward kernel, with padding, strides, dilations and batches, and give
 // the reference's three passes, also with the grid cut to two workgroups a
 // dimension.
@@ -180,6 +180,7 @@ func TestGPUConvDirect(t *testing.T) {
 	}
 	assert.False(t, convDirect(backend.Conv2DParams{C: 6, O: 6, KH: 3, KW: 3, Groups: 3}, convGEMM{entry: "forward", k: 18}), "two channels a group")
 	assert.False(t, convDirect(backend.Conv2DParams{C: 6, O: 6, KH: 3, KW: 3, Groups: 6}, convGEMM{entry: "input_grad", k: 9}), "a gradient")
+	assert.False(t, convDirect(backend.Conv2DParams{C: 1, O: 32, KH: 3, KW: 3, Groups: 1}, convGEMM{entry: "forward", k: 9}), "32 outputs a channel")
 }
 
 // TestConvTileShapesFitTheLoaders: every tile convTile can pick has a
