@@ -213,6 +213,16 @@ func convDirect(p backend.Conv2DParams, gm convGEMM) bool {
 	return gm.entry == "forward" && p.C == p.Groups && p.O/p.Groups < convDirectOutputs && gm.k <= maxLoop
 }
 
+// convPointwise reports whether p is a 1×1 convolution of stride 1, no
+// padding and one group, which Conv2D computes as a matrix product per
+// image: on lavapipe 960 to 320 channels over 7×7 took 11.2 ms as a
+// convolution and 3.6 ms as a product, 16 to 96 over 112×112 10–11 and
+// 6.3 ms, 64 to 128 over 16 images of 28×28 19–20 and 12–13 ms.
+func convPointwise(p backend.Conv2DParams) bool {
+	return p.KH == 1 && p.KW == 1 && p.StrideH == 1 && p.StrideW == 1 && p.PadH == 0 && p.PadW == 0 &&
+		p.Groups == 1 && p.OH == p.H && p.OW == p.W
+}
+
 // convDirectOutputs bounds the output channels per group of the direct
 // kernel (see convDirect).
 const convDirectOutputs = 16
@@ -296,6 +306,20 @@ func (g *gpuDevice) convKLocked(pl *pipeline, t gemmTile, p backend.Conv2DParams
 }
 
 func (g *gpuDevice) Conv2D(dst, x, w backend.Buffer, p backend.Conv2DParams, e backend.Epilogue) {
+	if convPointwise(p) {
+		// The product of w [O, C] and each image [C, H·W]: the matrix
+		// product's kernels load vectors where the convolution's gather.
+		g.do("Conv2D.forward", []backend.Buffer{dst}, func() error {
+			hw := p.H * p.W
+			a := backend.View{Buf: w, Shape: []int{p.N, p.O, p.C}, Strides: []int{0, p.C, 1}}
+			b := backend.View{Buf: x, Shape: []int{p.N, p.C, hw}, Strides: []int{p.C * hw, hw, 1}}
+			return g.matMulOpLocked(dst, a, b)
+		})
+		if !e.IsZero() {
+			g.epilogue(dst, []int{p.N, p.O, p.OH, p.OW}, e)
+		}
+		return
+	}
 	if e.IsZero() {
 		deferred := false
 		g.do("Conv2D.forward", []backend.Buffer{dst}, func() (err error) {

@@ -126,7 +126,7 @@ func TestGPUConvLoadsColumnQuads(t *testing.T) {
 	}{
 		{"32 rows", backend.Conv2DParams{N: 4, C: 5, H: 20, W: 20, O: 24, KH: 3, KW: 3, StrideH: 1, StrideW: 1, PadH: 1, PadW: 1, DilH: 1, DilW: 1, Groups: 1}, 1},
 		{"64 rows, strided", backend.Conv2DParams{N: 6, C: 40, H: 21, W: 19, O: 96, KH: 3, KW: 2, StrideH: 2, StrideW: 1, PadH: 1, PadW: 0, DilH: 1, DilW: 2, Groups: 2}, 2},
-		{"128 rows", backend.Conv2DParams{N: 3, C: 3, H: 16, W: 22, O: 100, KH: 1, KW: 1, StrideH: 1, StrideW: 1, DilH: 1, DilW: 1, Groups: 1}, 4},
+		{"128 rows", backend.Conv2DParams{N: 3, C: 3, H: 16, W: 22, O: 100, KH: 1, KW: 1, StrideH: 1, StrideW: 1, PadH: 1, DilH: 1, DilW: 1, Groups: 1}, 4}, // padded: not a product (convPointwise)
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -763,23 +763,27 @@ func (g *gpuDevice) MatMulHalf(dt backend.DType) bool { return dt.IsHalf() }
 func (g *gpuDevice) Conv2DHalf(dt backend.DType) bool { return dt.IsHalf() }
 
 func (g *gpuDevice) MatMul(dst backend.Buffer, a, b backend.View) {
-	g.do("MatMul", []backend.Buffer{dst}, func() error {
-		batch, m, n := a.Shape[0], a.Shape[1], b.Shape[2]
-		if batch*m*n == 0 {
-			return nil
-		}
-		if ok, err := g.deferMatMulLocked(dst, a, b); ok || err != nil {
-			return err
-		}
-		c := backend.Dense(dst, batch, m, n)
-		if !g.oversized([]gpuArg{gpuIn(1, a.Buf), gpuIn(2, b.Buf), gpuOut(3, dst)}) {
-			return g.matmulLocked(c, a, b, false, false, nil)
-		}
-		if a.Buf.DType().IsHalf() {
-			return refuse("a product of %v operands larger than one binding (%d bytes) is not supported", a.Buf.DType(), g.bindLimit)
-		}
-		return g.splitMatMul(c, a, b, false)
-	})
+	g.do("MatMul", []backend.Buffer{dst}, func() error { return g.matMulOpLocked(dst, a, b) })
+}
+
+// matMulOpLocked is MatMul with the device locked: dst = a @ b, deferred
+// when it can be.
+func (g *gpuDevice) matMulOpLocked(dst backend.Buffer, a, b backend.View) error {
+	batch, m, n := a.Shape[0], a.Shape[1], b.Shape[2]
+	if batch*m*n == 0 {
+		return nil
+	}
+	if ok, err := g.deferMatMulLocked(dst, a, b); ok || err != nil {
+		return err
+	}
+	c := backend.Dense(dst, batch, m, n)
+	if !g.oversized([]gpuArg{gpuIn(1, a.Buf), gpuIn(2, b.Buf), gpuOut(3, dst)}) {
+		return g.matmulLocked(c, a, b, false, false, nil)
+	}
+	if a.Buf.DType().IsHalf() {
+		return refuse("a product of %v operands larger than one binding (%d bytes) is not supported", a.Buf.DType(), g.bindLimit)
+	}
+	return g.splitMatMul(c, a, b, false)
 }
 
 // splitMatMul records c (+)= a @ b in parts whose operands each fit a
