@@ -179,11 +179,13 @@ func blockSpeed(t gemmTile) float64 {
 // above 1.
 func (g *gpuDevice) convPipeline(gm convGEMM, p backend.Conv2DParams, t gemmTile, epi *fused) (*pipeline, error) {
 	entry := gm.entry
-	if convDirect(p, gm) {
-		entry = "direct"
+	direct := convDirectEntry(p, gm)
+	if direct != "" {
+		entry = direct
 	}
 	s := t.spec(false, false)
-	s["Entry"], s["Epi"], s["SgA"] = entry, nil, g.broadcastsA(t)
+	s["Entry"], s["Epi"], s["SgA"], s["Direct"] = entry, nil, g.broadcastsA(t), direct != ""
+	s["Unit"] = direct != "" && p.StrideH == 1 && p.StrideW == 1
 	s["Half0"], s["Half1"] = "", ""
 	if dt := gm.in0.DType(); dt.IsHalf() {
 		s["Half0"] = halfKind(dt)
@@ -198,19 +200,33 @@ func (g *gpuDevice) convPipeline(gm convGEMM, p backend.Conv2DParams, t gemmTile
 	return g.pipelineLocked("conv2d", entry, s)
 }
 
-// convDirect reports whether the pass gm of p is a forward pass whose
-// groups read one input channel each and write fewer than
-// convDirectOutputs channels (a depthwise convolution), which the direct
-// kernel computes four outputs a thread: as a GEMM each group's tiles,
-// of at least 32 rows, would have O/groups rows of work (MobileNetV2's
-// 3×3 layer over 144 channels of 56×56 took 75 ms on lavapipe, 10 ms
+// convDirectEntry returns the direct kernel's entry for the pass gm of p,
+// or "" for the GEMM's: a convolution whose groups read one input channel
+// each and write fewer than convDirectOutputs channels (a depthwise one)
+// runs its passes directly, the forward pass and the input gradient four
+// elements of a row a thread, the weight gradient a workgroup an output
+// channel. As GEMMs, the forward pass's and the input gradient's tiles,
+// of at least 32 rows, would have O/groups and one row of work, and the
+// weight gradient's O/groups rows and KH·KW columns (MobileNetV2's 3×3
+// layer over 144 channels of 56×56 took 75 ms on lavapipe, 10 ms
 // direct). With more outputs a channel the GEMM's reuse of each input
 // catches up: over 16 channels of 16 images of 28×28 on lavapipe, 4
 // outputs a channel took 30 ms as a GEMM and 7.6 ms direct, 7 outputs 30
 // and 13.5 ms, 16 outputs 32 and 31 ms; the MNIST CNN's first layer (1
 // to 32 channels, 64 images) 21–22 ms as a GEMM, 26–28 ms direct.
-func convDirect(p backend.Conv2DParams, gm convGEMM) bool {
-	return gm.entry == "forward" && p.C == p.Groups && p.O/p.Groups < convDirectOutputs && gm.k <= maxLoop
+func convDirectEntry(p backend.Conv2DParams, gm convGEMM) string {
+	if p.C != p.Groups || p.O/p.Groups >= convDirectOutputs {
+		return ""
+	}
+	switch {
+	case gm.entry == "forward" && gm.k <= maxLoop:
+		return "direct"
+	case gm.entry == "input_grad" && gm.k <= maxLoop:
+		return "direct_input_grad"
+	case gm.entry == "weight_grad" && p.KH*p.KW <= 256:
+		return "direct_weight_grad"
+	}
+	return ""
 }
 
 // convPointwise reports whether p is a 1×1 convolution of stride 1, no
@@ -245,8 +261,8 @@ func (g *gpuDevice) convRecordLocked(pl *pipeline, t gemmTile, p backend.Conv2DP
 			offs[i] = gm.base[i] - start
 		}
 	}
-	direct := convDirect(p, gm)
-	if direct {
+	direct := convDirectEntry(p, gm)
+	if direct != "" {
 		rowTiles, colTiles, groupsPer = 1, 1, p.Groups
 	}
 	for g0 := 0; g0 < p.Groups; g0 += groupsPer {
@@ -262,8 +278,13 @@ func (g *gpuDevice) convRecordLocked(pl *pipeline, t gemmTile, p backend.Conv2DP
 					epi.params(&pr, epi.shape, epi.leafStrides())
 				}
 				gr := gpuGrid{uint32(min(limit, colTiles-c0)), uint32(min(limit, rowTiles-r0)), uint32(min(groupsPer, p.Groups-g0) * r.slices)}
-				if direct {
-					gr = g.threads(gm.m * p.Groups * gm.n / p.OW * ceilDiv(p.OW, 4))
+				switch direct {
+				case "direct": // four outputs of a row a thread
+					gr = g.threads(p.N * p.O * p.OH * ceilDiv(p.OW, 4))
+				case "direct_input_grad": // four elements of a row of dx a thread
+					gr = g.threads(p.N * p.C * p.H * ceilDiv(p.W, 4))
+				case "direct_weight_grad": // a workgroup an output channel
+					gr = g.linearGrid(p.O)
 				}
 				all := args
 				if epi != nil && epi.spec != nil {
@@ -402,6 +423,12 @@ func (g *gpuDevice) Conv2DWeightGrad(dw, x, dy backend.Buffer, p backend.Conv2DP
 		pl, err := g.convPipeline(gm, p, t, nil)
 		if err != nil {
 			return err
+		}
+		if convDirectEntry(p, gm) != "" {
+			// One dispatch a part of the batch, each adding into dw.
+			return g.batchParts(p, gm, func(p backend.Conv2DParams, gm convGEMM, first bool) error {
+				return g.convRecordLocked(pl, t, p, gm, convRange{kc: gm.k, slices: 1, accumulate: !first}, nil)
+			})
 		}
 		if g.oversized([]gpuArg{gpuIn(1, x), gpuIn(2, dy), gpuOut(3, dw)}) {
 			// Parts of the batch one after the other, each adding into dw.

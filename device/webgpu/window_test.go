@@ -229,6 +229,25 @@ var windowCases = []windowCase{
 		h.d.Conv2DWeightGrad(dw, x, dy, p)
 		return []backend.Buffer{y, dx, dw}
 	}},
+	{"depthwise conv2d", func(h *windowHarness) []backend.Buffer { // the direct kernels
+		p := backend.Conv2DParams{N: 12, C: 4, H: 10, W: 10, O: 8, KH: 3, KW: 3, OH: 5, OW: 5,
+			StrideH: 2, StrideW: 2, PadH: 1, PadW: 1, DilH: 1, DilW: 1, Groups: 4}
+		x, w, bias := h.rand(12*4*100), h.rand(8*9), h.rand(8)
+		dy := h.rand(12 * 8 * 25)
+		y, dx, dw := h.out(backend.Float32, 12*8*25), h.out(backend.Float32, 12*4*100), h.out(backend.Float32, 8*9)
+		h.d.Conv2D(y, x, w, p, backend.Epilogue{Bias: bias, Clamp: true, Lo: -1, Hi: 2})
+		h.d.Conv2DInputGrad(dx, dy, w, p)
+		h.d.Conv2DWeightGrad(dw, x, dy, p)
+		return []backend.Buffer{y, dx, dw}
+	}},
+	{"pointwise conv2d", func(h *windowHarness) []backend.Buffer { // a matrix product
+		p := backend.Conv2DParams{N: 12, C: 6, H: 8, W: 8, O: 5, KH: 1, KW: 1, OH: 8, OW: 8,
+			StrideH: 1, StrideW: 1, DilH: 1, DilW: 1, Groups: 1}
+		x, w, res := h.rand(12*6*64), h.rand(5*6), h.rand(12*5*64)
+		y := h.out(backend.Float32, 12*5*64)
+		h.d.Conv2D(y, x, w, p, backend.Epilogue{Residual: res})
+		return []backend.Buffer{y}
+	}},
 }
 
 // TestGPUSplitsLargeOperands runs every kernel that splits its work with

@@ -96,7 +96,7 @@ fn load_in1(i: u32) -> f32 {
 {{template "fused_decls" .}}
 {{- end}}
 
-{{if ne .Entry "direct"}}
+{{if not .Direct}}
 {{template "gemm_decl" .}}
 // Each thread loads B elements of the four columns 4·bq … 4·bq + 3 of the
 // tile, bq = li % (TN / 4), at K offsets li / (TN / 4) + t·KS.
@@ -450,6 +450,128 @@ fn direct(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: ve
     if (ox[j] < p.ow) {
       put(i + j, acc[j]);
     }
+  }
+}
+{{end}}
+
+{{if eq .Entry "direct_input_grad"}}
+// direct_input_grad: the input gradient of the convolutions the direct
+// kernel computes, four adjacent elements of a row of dx a thread: each
+// sums, over the O/groups outputs of its channel and the taps, the dy
+// elements whose windows read it.
+// in0 = dy [N, O, OH, OW], in1 = w [O, 1, KH, KW], out = dx [N, C, H, W].
+{{template "divmod"}}
+@compute @workgroup_size(256)
+fn direct_input_grad(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) li: u32) {
+  let t = (wg.x + wg.y * nwg.x) * 256u + li;
+  let quads = (p.w + 3u) / 4u;
+  let rows = p.cols / p.w * p.c; // N·C·H
+  if (t >= rows * quads) {
+    return;
+  }
+  // t = ((n·C + c)·H + iy)·quads + q: elements ix = 4q … 4q + 3
+  let a = divmod(t, quads);
+  let b = divmod(a.x, p.h);
+  let c = divmod(b.x, p.c);
+  let og = p.o / p.groups;
+  let ix = vec4<i32>(vec4<u32>(a.y * 4u) + vec4<u32>(0u, 1u, 2u, 3u));
+  let ohw = p.oh * p.ow;
+  var acc = vec4<f32>(0.0);
+  for (var j = 0u; j < og; j = j + 1u) {
+    let o = c.y * og + j;
+    let dyb = p.in0_off + (c.x * p.o + o) * ohw;
+    var wi = p.in1_off + o * p.kh * p.kw;
+    for (var ky = 0u; ky < p.kh; ky = ky + 1u) {
+      // output row oy reads row iy through tap ky when oy·sh = iy + ph − ky·dh
+      let ty = i32(b.y + p.ph) - i32(ky * p.dh);
+{{- if .Unit}}
+      let oy = u32(ty); // stride 1: no division
+{{- else}}
+      let oy = u32(ty) / p.sh;
+{{- end}}
+      let row_ok = ty >= 0 && oy * p.sh == u32(ty) && oy < p.oh;
+      for (var kx = 0u; kx < p.kw; kx = kx + 1u) {
+        let tx = ix + vec4<i32>(i32(p.pw) - i32(kx * p.dw));
+{{- if .Unit}}
+        let ox = vec4<u32>(tx);
+{{- else}}
+        let ox = vec4<u32>(tx) / p.sw;
+{{- end}}
+        let ok = vec4<bool>(row_ok) & tx >= vec4<i32>(0) & ox * p.sw == vec4<u32>(tx) & ox < vec4<u32>(p.ow);
+        // Element 0 stands in where no output reads it: no masked load.
+        let at = select(vec4<u32>(0u), vec4<u32>(dyb + oy * p.ow) + ox, ok);
+        let v = vec4<f32>(load_in0(at.x), load_in0(at.y), load_in0(at.z), load_in0(at.w));
+        acc = acc + select(vec4<f32>(0.0), v, ok) * load_in1(wi);
+        wi = wi + 1u;
+      }
+    }
+  }
+  let i = a.x * p.w + a.y * 4u; // the first element's index
+  for (var j = 0u; j < 4u; j = j + 1u) {
+    if (u32(ix[j]) < p.w) {
+      put(i + j, acc[j]);
+    }
+  }
+}
+{{end}}
+
+{{if eq .Entry "direct_weight_grad"}}
+// direct_weight_grad: the weight gradient of the convolutions the direct
+// kernel computes, one workgroup an output channel o: thread li sums tap
+// li % KH·KW over the (li / KH·KW)-th of 256 / KH·KW runs of the positions
+// (n, oy, ox) in the K range [k0, k0 + kc), and the workgroup adds up each
+// tap's partial sums. KH·KW ≤ 256.
+// in0 = x [N, C, H, W], in1 = dy [N, O, OH, OW], out = dw [O, 1, KH, KW].
+{{template "divmod"}}
+var<workgroup> part: array<f32, 256>;
+
+@compute @workgroup_size(256)
+fn direct_weight_grad(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) li: u32) {
+  let o = wg.x + wg.y * nwg.x;
+  let kk = p.kh * p.kw;
+  let lanes = 256u / kk; // threads a tap
+  let tap = divmod(li, kk);
+  let k = divmod(tap.y, p.kw);
+  let yoff = i32(k.x * p.dh) - i32(p.ph);
+  let xoff = i32(k.y * p.dw) - i32(p.pw);
+  let ohw = p.oh * p.ow;
+  let ci = o / (p.o / p.groups);
+  var acc = 0.0;
+  if (o < p.o && tap.x < lanes) {
+    // This thread's positions: a run of the K range, walked by counters.
+    let len = min(p.k0 + p.kc, p.k) - p.k0;
+    let q = len / lanes;
+    let r = len % lanes;
+    let first = p.k0 + q * tap.x + min(tap.x, r);
+    let end = first + q + select(0u, 1u, tap.x < r);
+    let nr = divmod(first, ohw);
+    let yx = divmod(nr.y, p.ow);
+    var n = nr.x;
+    var oy = yx.x;
+    var ox = yx.y;
+    for (var pos = first; pos < end; pos = pos + 1u) {
+      let iy = i32(oy * p.sh) + yoff;
+      let ix = i32(ox * p.sw) + xoff;
+      let ok = u32(iy) < p.h && u32(ix) < p.w;
+      let xv = load_in0(select(0u, p.in0_off + (n * p.c + ci) * p.h * p.w + u32(iy) * p.w + u32(ix), ok));
+      acc = acc + select(0.0, xv, ok) * load_in1(p.in1_off + (n * p.o + o) * ohw + oy * p.ow + ox);
+      ox = ox + 1u;
+      let wrap = ox == p.ow;
+      ox = select(ox, 0u, wrap);
+      oy = select(oy, oy + 1u, wrap);
+      let wrap_y = oy == p.oh;
+      oy = select(oy, 0u, wrap_y);
+      n = select(n, n + 1u, wrap_y);
+    }
+  }
+  part[li] = acc;
+  workgroupBarrier();
+  if (o < p.o && li < kk) {
+    var sum = 0.0;
+    for (var l = 0u; l < lanes; l = l + 1u) {
+      sum = sum + part[l * kk + li];
+    }
+    put(o * kk + li, sum);
   }
 }
 {{end}}
