@@ -402,6 +402,19 @@ func (g *gpuDevice) epilogue(dst backend.Buffer, shape []int, e backend.Epilogue
 }
 
 func (g *gpuDevice) Conv2DInputGrad(dx, dy, w backend.Buffer, p backend.Conv2DParams) {
+	if convPointwise(p) {
+		// wᵀ [C, O] times each image's dy [O, H·W]: on lavapipe, the
+		// forward pass and input gradient of 64 to 128 channels over 16
+		// images of 28×28 took 33–34 ms with the convolution's, 26–28 ms
+		// with the product; 144 to 24 over 56×56 8.6–8.9 and 4.7–7.0 ms.
+		g.do("Conv2D.input_grad", []backend.Buffer{dx}, func() error {
+			hw := p.H * p.W
+			a := backend.View{Buf: w, Shape: []int{p.N, p.C, p.O}, Strides: []int{0, 1, p.C}}
+			b := backend.View{Buf: dy, Shape: []int{p.N, p.O, hw}, Strides: []int{p.O * hw, hw, 1}}
+			return g.matMulOpLocked(dx, a, b)
+		})
+		return
+	}
 	g.convSerial(p, convGEMM{entry: "input_grad", m: p.C / p.Groups, n: p.N * p.H * p.W,
 		k: p.O / p.Groups * p.KH * p.KW, in0: dy, in1: w, out: dx})
 }

@@ -185,6 +185,25 @@ func TestGPUConvDirect(t *testing.T) {
 	assert.Empty(t, convDirectEntry(backend.Conv2DParams{C: 4, O: 4, KH: 17, KW: 17, Groups: 4}, convGEMM{entry: "weight_grad"}), "more taps than threads")
 }
 
+// TestGPUConvPointwise: 1×1 convolutions of stride 1 take the matrix
+// product for the forward pass and the input gradient, and give the
+// reference's three passes; padded or strided ones stay convolutions.
+func TestGPUConvPointwise(t *testing.T) {
+	g := testGPU(t)
+	p := backend.Conv2DParams{N: 3, C: 12, H: 7, W: 9, O: 20, KH: 1, KW: 1, StrideH: 1, StrideW: 1, DilH: 1, DilW: 1, Groups: 1}
+	check := convPasses(t, g, p)
+	p.OH, p.OW = p.H, p.W
+	require.True(t, convPointwise(p))
+	check()
+	for _, q := range []backend.Conv2DParams{
+		{C: 12, H: 7, W: 9, O: 20, KH: 1, KW: 1, OH: 4, OW: 5, StrideH: 2, StrideW: 2, Groups: 1},
+		{C: 12, H: 7, W: 9, O: 20, KH: 1, KW: 1, OH: 9, OW: 11, StrideH: 1, StrideW: 1, PadH: 1, PadW: 1, Groups: 1},
+		{C: 12, H: 7, W: 9, O: 20, KH: 1, KW: 1, OH: 7, OW: 9, StrideH: 1, StrideW: 1, Groups: 2},
+	} {
+		assert.False(t, convPointwise(q), "%+v", q)
+	}
+}
+
 // TestConvTileShapesFitTheLoaders: every tile convTile can pick has a
 // thread count that is a multiple of its K depth and of its columns / 4,
 // and K rows per load step that divide its K depth, as conv2d.wgsl's

@@ -243,10 +243,11 @@ var windowCases = []windowCase{
 	{"pointwise conv2d", func(h *windowHarness) []backend.Buffer { // a matrix product
 		p := backend.Conv2DParams{N: 12, C: 6, H: 8, W: 8, O: 5, KH: 1, KW: 1, OH: 8, OW: 8,
 			StrideH: 1, StrideW: 1, DilH: 1, DilW: 1, Groups: 1}
-		x, w, res := h.rand(12*6*64), h.rand(5*6), h.rand(12*5*64)
-		y := h.out(backend.Float32, 12*5*64)
+		x, w, res, dy := h.rand(12*6*64), h.rand(5*6), h.rand(12*5*64), h.rand(12*5*64)
+		y, dx := h.out(backend.Float32, 12*5*64), h.out(backend.Float32, 12*6*64)
 		h.d.Conv2D(y, x, w, p, backend.Epilogue{Residual: res})
-		return []backend.Buffer{y}
+		h.d.Conv2DInputGrad(dx, dy, w, p)
+		return []backend.Buffer{y, dx}
 	}},
 }
 
