@@ -113,3 +113,57 @@ func gpuBuf(t *testing.T, g *gpuDevice, data []float32) backend.Buffer {
 	t.Cleanup(func() { g.Free(b) })
 	return b
 }
+
+// TestGPUThinProducts: products of at most four rows (the thin kernel,
+// with and without vectors along K) and of five (tiles) over a batch of
+// two give the reference's results, B transposed or dense, A broadcast
+// over the batch or not.
+func TestGPUThinProducts(t *testing.T) {
+	g := testGPU(t)
+	rng := rand.New(rand.NewPCG(5, 6))
+	const batch, n = 2, 130
+	for _, m := range []int{1, 3, 4, 5} {
+		for _, k := range []int{37, 40} {
+			av, bv := make([]float32, batch*m*k), make([]float32, batch*k*n)
+			for _, v := range [][]float32{av, bv} {
+				for i := range v {
+					v[i] = float32(rng.NormFloat64())
+				}
+			}
+			a, b, c := gpuBuf(t, g, av), gpuBuf(t, g, bv), gpuBuf(t, g, make([]float32, batch*m*n))
+			for _, tt := range []struct {
+				name string
+				a, b backend.View
+				aAt  func(l, i, p int) float32
+				bAt  func(l, p, j int) float32
+			}{
+				{"B transposed", backend.View{Buf: a, Shape: []int{batch, m, k}, Strides: []int{m * k, k, 1}},
+					backend.View{Buf: b, Shape: []int{batch, k, n}, Strides: []int{k * n, 1, k}},
+					func(l, i, p int) float32 { return av[l*m*k+i*k+p] }, func(l, p, j int) float32 { return bv[l*k*n+j*k+p] }},
+				{"B dense, A broadcast", backend.View{Buf: a, Shape: []int{batch, m, k}, Strides: []int{0, k, 1}},
+					backend.View{Buf: b, Shape: []int{batch, k, n}, Strides: []int{k * n, n, 1}},
+					func(l, i, p int) float32 { return av[i*k+p] }, func(l, p, j int) float32 { return bv[l*k*n+p*n+j] }},
+			} {
+				t.Run(fmt.Sprintf("%d rows, K %d, %s", m, k, tt.name), func(t *testing.T) {
+					g.MatMul(c, tt.a, tt.b)
+					got := make([]float32, batch*m*n)
+					require.NoError(t, g.Read(c, got))
+					for l := range batch {
+						for i := range m {
+							for j := range n {
+								var want float64
+								for p := range k {
+									want += float64(tt.aAt(l, i, p)) * float64(tt.bAt(l, p, j))
+								}
+								at := (l*m+i)*n + j
+								if d := math.Abs(want - float64(got[at])); d > 1e-4*(1+math.Abs(want)) {
+									t.Fatalf("c[%d, %d, %d] = %v, want %v", l, i, j, got[at], want)
+								}
+							}
+						}
+					}
+				})
+			}
+		}
+	}
+}

@@ -88,7 +88,9 @@ fn load_b(i: u32) -> f32 {
 }
 @group(0) @binding(3) var<storage, read_write> c: array<f32>;
 
+{{- if not .Thin}}
 {{template "gemm_decl" .}}
+{{- end}}
 
 {{- if .Epi}}
 {{template "fused_decls" .Epi}}
@@ -142,6 +144,58 @@ fn col_off(batch: u32, col: u32) -> u32 {
   return col;
 }
 
+{{if .Thin}}
+// thin: a product of at most four rows (a vector times a transposed
+// weight: a classifier's head) without tiles, whose rows would be mostly
+// padding: thread col sums every row's element of its column over K,
+// reading each element of b once; with VecA and VecB (set together, for a
+// and b contiguous along K) four steps of K at a time.
+@compute @workgroup_size(256)
+fn thin(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) li: u32) {
+  let batch = wg.z + p.batch_base;
+  let col = wg.x * 256u + li;
+  if (col >= p.n) {
+    return;
+  }
+  let abase = p.off_a + at2(batch, p.ab_in, p.sa_b, p.sa_b2);
+  let bbase = p.off_b + at2(batch, p.bb_in, p.sb_b, p.sb_b2);
+  var acc = vec4<f32>(0.0);
+{{- if .VecB}}
+  // a along K and b's columns along K (a transposed weight): four steps
+  // of K a load.
+  for (var k = 0u; k < p.k; k = k + 4u) {
+    let w = b[(bbase + b_at(k, col)) / 4u];
+    acc.x = acc.x + dot(a[(abase + a_at(0u, k)) / 4u], w);
+    if (p.m > 1u) {
+      acc.y = acc.y + dot(a[(abase + a_at(1u, k)) / 4u], w);
+    }
+    if (p.m > 2u) {
+      acc.z = acc.z + dot(a[(abase + a_at(2u, k)) / 4u], w);
+    }
+    if (p.m > 3u) {
+      acc.w = acc.w + dot(a[(abase + a_at(3u, k)) / 4u], w);
+    }
+  }
+{{- else}}
+  for (var k = 0u; k < p.k; k = k + 1u) {
+    let w = load_b(bbase + b_at(k, col));
+    acc.x = acc.x + load_a(abase + a_at(0u, k)) * w;
+    if (p.m > 1u) {
+      acc.y = acc.y + load_a(abase + a_at(1u, k)) * w;
+    }
+    if (p.m > 2u) {
+      acc.z = acc.z + load_a(abase + a_at(2u, k)) * w;
+    }
+    if (p.m > 3u) {
+      acc.w = acc.w + load_a(abase + a_at(3u, k)) * w;
+    }
+  }
+{{- end}}
+  for (var r = 0u; r < p.m; r = r + 1u) {
+    put(row_off(batch, r) + col_off(batch, col), acc[r]);
+  }
+}
+{{else}}
 @compute @workgroup_size({{.WX}}, {{.WY}})
 fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>, @builtin(local_invocation_index) li: u32) {
   let batch = wg.z + p.batch_base;
@@ -204,3 +258,4 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
   let ctx = batch;
 {{template "gemm_store" .}}
 }
+{{end}}
