@@ -240,7 +240,7 @@ func convPointwise(p backend.Conv2DParams) bool {
 }
 
 // convDirectOutputs bounds the output channels per group of the direct
-// kernel (see convDirect).
+// kernels (see convDirectEntry).
 const convDirectOutputs = 16
 
 // convRecordLocked records the dispatches of one K range of a pass, cutting

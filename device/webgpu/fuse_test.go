@@ -354,7 +354,7 @@ func TestGPUConvolutionTakesEpilogue(t *testing.T) {
 	g := testGPU(t)
 	for _, p := range []backend.Conv2DParams{
 		{N: 2, C: 3, H: 5, W: 5, O: 4, KH: 3, KW: 3, OH: 5, OW: 5, StrideH: 1, StrideW: 1, PadH: 1, PadW: 1, DilH: 1, DilW: 1, Groups: 1},
-		// depthwise: the direct kernel (see convDirect)
+		// depthwise: the direct kernel (see convDirectEntry)
 		{N: 2, C: 4, H: 5, W: 5, O: 4, KH: 3, KW: 3, OH: 3, OW: 3, StrideH: 2, StrideW: 2, PadH: 1, PadW: 1, DilH: 1, DilW: 1, Groups: 4},
 		// 1×1: a matrix product (see convPointwise)
 		{N: 3, C: 8, H: 5, W: 6, O: 12, KH: 1, KW: 1, OH: 5, OW: 6, StrideH: 1, StrideW: 1, DilH: 1, DilW: 1, Groups: 1},

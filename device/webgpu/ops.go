@@ -971,7 +971,10 @@ func (g *gpuDevice) matmulLocked(c, a, b backend.View, accumulate, window bool, 
 			ab.mult4(1) && bb.mult4(2) && (ab.mult4(0) && bb.mult4(0) || batch == 1)
 		vecB = vecA
 	}
-	t := g.matmulTile(batch, m, n, vecA && vecB)
+	entry, t := "main", g.matmulTile(batch, m, n, vecA && vecB)
+	if thin {
+		entry, t = "thin", gemmTile{wx: 256, wy: 1, rm: thinRows, rn: 1} // a column a thread
+	}
 	if vecA {
 		aa = aa.vec4()
 	}
@@ -987,10 +990,6 @@ func (g *gpuDevice) matmulLocked(c, a, b backend.View, accumulate, window bool, 
 	}
 	if halfB {
 		spec["HalfB"] = halfKind(b.Buf.DType())
-	}
-	entry := "main"
-	if thin {
-		entry, t = "thin", gemmTile{wx: 256, wy: 1, rm: thinRows, rn: 1} // a column a thread
 	}
 	spec["Thin"] = thin
 	p, err := g.pipelineLocked("matmul", entry, spec)
