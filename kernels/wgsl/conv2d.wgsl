@@ -403,6 +403,32 @@ fn weight_grad(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_i
 }
 {{end}}
 
+{{if or (eq .Entry "direct") (eq .Entry "direct_input_grad")}}
+// Quad is four adjacent elements of a row of a [N, C, H, W] tensor: image
+// n, channel ch, row y, columns 4q … 4q + 3, the first at index first.
+struct Quad {
+  n: u32,
+  ch: u32,
+  y: u32,
+  q: u32,
+  first: u32,
+}
+
+// quads is how many quads rows rows of w elements make.
+fn quads(rows: u32, w: u32) -> u32 {
+  return rows * ((w + 3u) / 4u);
+}
+
+// quad is quad t of a tensor of rows of w elements, h rows a channel and
+// c channels: t = ((n·c + ch)·h + y)·⌈w/4⌉ + q.
+fn quad(t: u32, w: u32, h: u32, c: u32) -> Quad {
+  let a = divmod(t, (w + 3u) / 4u);
+  let b = divmod(a.x, h);
+  let d = divmod(b.x, c);
+  return Quad(d.x, d.y, b.y, a.y, a.x * w + a.y * 4u);
+}
+{{end}}
+
 {{if eq .Entry "direct"}}
 // direct: the forward pass of a convolution whose groups read one input
 // channel each (C = groups: depthwise, with O/groups outputs a channel).
@@ -416,20 +442,15 @@ fn weight_grad(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_i
 @compute @workgroup_size(256)
 fn direct(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) li: u32) {
   let t = (wg.x + wg.y * nwg.x) * 256u + li;
-  let quads = (p.ow + 3u) / 4u;
-  let rows = p.cols / p.ow * p.o; // N·O·OH
-  if (t >= rows * quads) {
+  if (t >= quads(p.cols / p.ow * p.o, p.ow)) {
     return;
   }
-  // t = ((n·O + o)·OH + oy)·quads + q: outputs ox = 4q … 4q + 3
-  let a = divmod(t, quads);
-  let b = divmod(a.x, p.oh);
-  let c = divmod(b.x, p.o);
-  let ox = vec4<u32>(a.y * 4u) + vec4<u32>(0u, 1u, 2u, 3u);
-  let iy0 = i32(b.y * p.sh) - i32(p.ph);
+  let e = quad(t, p.ow, p.oh, p.o); // outputs ox of row e.y of channel e.ch
+  let ox = vec4<u32>(e.q * 4u) + vec4<u32>(0u, 1u, 2u, 3u);
+  let iy0 = i32(e.y * p.sh) - i32(p.ph);
   let ix0 = vec4<i32>(ox * p.sw) - i32(p.pw);
-  let xb = p.in0_off + (c.x * p.c + c.y / (p.o / p.groups)) * p.h * p.w;
-  var wi = p.in1_off + c.y * p.kh * p.kw;
+  let xb = p.in0_off + (e.n * p.c + e.ch / (p.o / p.groups)) * p.h * p.w;
+  var wi = p.in1_off + e.ch * p.kh * p.kw;
   var acc = vec4<f32>(0.0);
   for (var ky = 0u; ky < p.kh; ky = ky + 1u) {
     let iy = iy0 + i32(ky * p.dh);
@@ -445,10 +466,9 @@ fn direct(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: ve
       wi = wi + 1u;
     }
   }
-  let i = a.x * p.ow + a.y * 4u; // the first output's index
   for (var j = 0u; j < 4u; j = j + 1u) {
     if (ox[j] < p.ow) {
-      put(i + j, acc[j]);
+      put(e.first + j, acc[j]);
     }
   }
 }
@@ -464,26 +484,21 @@ fn direct(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: ve
 @compute @workgroup_size(256)
 fn direct_input_grad(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) li: u32) {
   let t = (wg.x + wg.y * nwg.x) * 256u + li;
-  let quads = (p.w + 3u) / 4u;
-  let rows = p.cols / p.w * p.c; // N·C·H
-  if (t >= rows * quads) {
+  if (t >= quads(p.cols / p.w * p.c, p.w)) {
     return;
   }
-  // t = ((n·C + c)·H + iy)·quads + q: elements ix = 4q … 4q + 3
-  let a = divmod(t, quads);
-  let b = divmod(a.x, p.h);
-  let c = divmod(b.x, p.c);
+  let e = quad(t, p.w, p.h, p.c); // elements ix of row e.y of channel e.ch
   let og = p.o / p.groups;
-  let ix = vec4<i32>(vec4<u32>(a.y * 4u) + vec4<u32>(0u, 1u, 2u, 3u));
+  let ix = vec4<i32>(vec4<u32>(e.q * 4u) + vec4<u32>(0u, 1u, 2u, 3u));
   let ohw = p.oh * p.ow;
   var acc = vec4<f32>(0.0);
   for (var j = 0u; j < og; j = j + 1u) {
-    let o = c.y * og + j;
-    let dyb = p.in0_off + (c.x * p.o + o) * ohw;
+    let o = e.ch * og + j;
+    let dyb = p.in0_off + (e.n * p.o + o) * ohw;
     var wi = p.in1_off + o * p.kh * p.kw;
     for (var ky = 0u; ky < p.kh; ky = ky + 1u) {
       // output row oy reads row iy through tap ky when oy·sh = iy + ph − ky·dh
-      let ty = i32(b.y + p.ph) - i32(ky * p.dh);
+      let ty = i32(e.y + p.ph) - i32(ky * p.dh);
 {{- if .Unit}}
       let oy = u32(ty); // stride 1: no division
 {{- else}}
@@ -506,10 +521,9 @@ fn direct_input_grad(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgrou
       }
     }
   }
-  let i = a.x * p.w + a.y * 4u; // the first element's index
   for (var j = 0u; j < 4u; j = j + 1u) {
     if (u32(ix[j]) < p.w) {
-      put(i + j, acc[j]);
+      put(e.first + j, acc[j]);
     }
   }
 }
