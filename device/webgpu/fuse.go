@@ -1257,27 +1257,44 @@ func fusedKernel(ps []*ewPending, firstBinding int) fused {
 					dense := n.leaf.IsContiguous() && backend.Numel(n.leaf.Shape) == backend.Numel(p.shape)
 					c.Loads = append(c.Loads, fusedLoad{K: i, Dense: dense, Half: half})
 				}
-				name = "l" + strconv.Itoa(i)
+				name = ewName('l', i)
 			case n.scalar != nil:
 				name = "scalar(" + strconv.Itoa(len(k.scalars)) + "u)"
 				k.scalars = append(k.scalars, *n.scalar)
 			default:
-				args := make([]string, len(n.kids))
-				for i, kid := range n.kids {
-					args[i] = walk(kid)
-					if kid.scalar != nil { // bits of the op's operand type
-						args[i] = "bitcast<" + scalarType(n) + ">(" + args[i] + ")"
-					}
+				var space [3]string
+				args := space[:0] // the kids' names
+				for _, kid := range n.kids {
+					args = append(args, walk(kid))
 				}
 				fn, ok := fnNames[n.fn]
 				if !ok {
-					fn = "f" + strconv.Itoa(len(funcs))
+					fn = ewName('f', len(funcs))
 					fnNames[n.fn] = fn
 					funcs = append(funcs, fusedFunc{Name: fn, Params: n.fn.params, Ret: n.fn.ret, Body: n.fn.body})
 				}
-				name = "t" + strconv.Itoa(steps)
+				var call strings.Builder
+				size := len(fn) + 2*len(args)
+				for _, a := range args {
+					size += len(a)
+				}
+				call.Grow(size + 32) // room for a bitcast
+				call.WriteString(fn)
+				call.WriteByte('(')
+				for i, kid := range n.kids {
+					if i > 0 {
+						call.WriteString(", ")
+					}
+					if kid.scalar != nil { // bits of the op's operand type
+						call.WriteString("bitcast<" + scalarType(n) + ">(" + args[i] + ")")
+					} else {
+						call.WriteString(args[i])
+					}
+				}
+				call.WriteByte(')')
+				name = ewName('t', steps)
 				steps++
-				c.Steps = append(c.Steps, fusedStep{Name: name, Call: fn + "(" + strings.Join(args, ", ") + ")"})
+				c.Steps = append(c.Steps, fusedStep{Name: name, Call: call.String()})
 			}
 			n.mark, n.name = mark, name
 			return name
@@ -1300,29 +1317,45 @@ func fusedKernel(ps []*ewPending, firstBinding int) fused {
 	// The cache key, cheaper to build than printing the spec: what the
 	// kernel's text depends on.
 	var key strings.Builder
+	key.Grow(256 + 16*steps)
+	num := func(v int) { key.WriteString(strconv.Itoa(v)) }
 	for _, l := range leaves {
-		key.WriteString(l.T + strconv.Itoa(l.Binding) + ",")
+		key.WriteString(l.T)
+		num(l.Binding)
+		key.WriteByte(',')
 	}
 	for _, f := range funcs {
-		key.WriteString("|" + f.Params + ">" + f.Ret + ":" + f.Body)
+		for _, part := range [...]string{"|", f.Params, ">", f.Ret, ":", f.Body} {
+			key.WriteString(part)
+		}
 	}
 	for _, c := range clusters {
-		key.WriteString("|c" + strconv.Itoa(c.K))
+		key.WriteString("|c")
+		num(c.K)
 		for _, l := range c.Loads {
-			key.WriteString(" l" + strconv.Itoa(l.K))
+			key.WriteString(" l")
+			num(l.K)
 			if l.Dense {
-				key.WriteString("d")
+				key.WriteByte('d')
 			}
 			key.WriteString(l.Half)
 		}
 		for _, st := range c.Steps {
-			key.WriteString(";" + st.Call)
+			key.WriteByte(';')
+			key.WriteString(st.Call)
 		}
 		for _, o := range c.Outs {
-			key.WriteString(" y" + strconv.Itoa(o.K) + o.T + o.Half + strconv.Itoa(o.Binding) + "=" + o.Result)
+			key.WriteString(" y")
+			num(o.K)
+			key.WriteString(o.T)
+			key.WriteString(o.Half)
+			num(o.Binding)
+			key.WriteByte('=')
+			key.WriteString(o.Result)
 		}
 	}
-	key.WriteString("|" + strconv.Itoa(len(k.scalars)))
+	key.WriteByte('|')
+	num(len(k.scalars))
 	k.spec = kernelSpec{
 		specKey:  key.String(),
 		"Leaves": leaves, "Funcs": funcs, "Clusters": clusters, "Outs": outs,
@@ -1330,6 +1363,25 @@ func fusedKernel(ps []*ewPending, firstBinding int) fused {
 		"C4": (len(clusters) + 3) / 4,
 	}
 	return k
+}
+
+// ewNames holds the names ewName makes most often: l0…, t0…, f0….
+var ewNames = func() (names [3][256]string) {
+	for i, p := range "ltf" {
+		for j := range names[i] {
+			names[i][j] = string(p) + strconv.Itoa(j)
+		}
+	}
+	return names
+}()
+
+// ewName returns the name of a generated kernel's leaf ('l'), step ('t')
+// or function ('f') i, without allocating below 256.
+func ewName(prefix byte, i int) string {
+	if k := strings.IndexByte("ltf", prefix); i < len(ewNames[k]) {
+		return ewNames[k][i]
+	}
+	return string(prefix) + strconv.Itoa(i)
 }
 
 // scalarType is the WGSL type of the scalar operand of op node n: that of
