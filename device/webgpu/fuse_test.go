@@ -567,3 +567,61 @@ func TestGPUIndexDivision(t *testing.T) {
 		g.Free(out)
 	}
 }
+
+// TestGPUSoftmaxTakesPrologue: a softmax of an elementwise chain (a scale
+// and a bias broadcast over the rows, with NaN and ±Inf among the inputs)
+// evaluates the chain as it reads its input, one kernel in all, and gives
+// what the ops give one by one, for short and long rows and log-softmax.
+func TestGPUSoftmaxTakesPrologue(t *testing.T) {
+	g := testGPU(t)
+	for _, cols := range []int{7, 300} {
+		for _, log := range []bool{false, true} {
+			t.Run(fmt.Sprintf("%d columns, log %v", cols, log), func(t *testing.T) {
+				rows := 5
+				data := make([]float32, rows*cols)
+				for i := range data {
+					data[i] = float32(i%11) - 4
+				}
+				data[3] = float32(math.NaN())
+				data[cols+1] = float32(math.Inf(1))
+				data[2*cols+2] = float32(math.Inf(-1))
+				x, bias := allocFloats(t, g, rows*cols), allocFloats(t, g, cols)
+				require.NoError(t, g.Write(x, data))
+				bv := make([]float32, cols)
+				for j := range bv {
+					bv[j] = float32(j%3) * 0.5
+				}
+				require.NoError(t, g.Write(bias, bv))
+				run := func(fuse bool) ([]float32, int64) {
+					defer setFusion(g, fuse)()
+					require.NoError(t, g.Sync())
+					before := g.Stats().Dispatches
+					z, y := allocFloats(t, g, rows*cols), allocFloats(t, g, rows*cols)
+					shape := []int{rows, cols}
+					g.BinaryScalar(backend.Mul, z, backend.Dense(x, shape...), 0.5, false)
+					g.Binary(backend.Add, z, backend.Dense(z, shape...), backend.View{Buf: bias, Shape: shape, Strides: []int{0, 1}})
+					g.Softmax(y, z, rows, cols, log)
+					got := make([]float32, rows*cols)
+					require.NoError(t, g.Read(y, got))
+					g.Free(z)
+					g.Free(y)
+					return got, g.Stats().Dispatches - before
+				}
+				want, n := run(false)
+				assert.Equal(t, int64(3), n, "unfused: the scale, the bias, the softmax")
+				got, n := run(true)
+				assert.Equal(t, int64(1), n, "the softmax with its prologue")
+				require.Len(t, got, len(want))
+				for i := range want {
+					if math.IsNaN(float64(want[i])) {
+						assert.True(t, math.IsNaN(float64(got[i])), "y[%d] = %v, want NaN", i, got[i])
+						continue
+					}
+					assert.InDelta(t, want[i], got[i], 1e-6, "y[%d]", i)
+				}
+				g.Free(x)
+				g.Free(bias)
+			})
+		}
+	}
+}

@@ -1048,12 +1048,27 @@ func (g *gpuDevice) Softmax(dst backend.Buffer, x backend.Buffer, rows, cols int
 		if cols <= gpuShortRow {
 			entry, grid = "short", g.threads
 		}
-		p, err := g.pipelineLocked("softmax", entry, kernelSpec{"Subgroups": g.subgroups && cols <= gpuSubgroupRowMax})
+		xa, ya := gpuIn(1, x), gpuOut(2, dst)
+		split := g.oversized([]gpuArg{xa, ya})
+		spec := kernelSpec{"Subgroups": g.subgroups && cols <= gpuSubgroupRowMax, "Pro": nil}
+		var pro *fused // x's pending expression, evaluated as the kernel reads x
+		if !split && rows*cols > 0 {
+			pro = g.prologueLocked(backend.Dense(x, rows*cols))
+		}
+		if pro != nil {
+			spec["Pro"] = pro.epilogue()
+		}
+		p, err := g.pipelineLocked("softmax", entry, spec)
 		if err != nil {
 			return err
 		}
-		xa, ya := gpuIn(1, x), gpuOut(2, dst)
-		step, split := rows, g.oversized([]gpuArg{xa, ya}) // rows per pass: as many as fit half a binding
+		if pro != nil {
+			var pr gpuParams
+			pr.ints(rows, cols, gpuBool(log), 0, 0)
+			pro.params(&pr, pro.shape, pro.leafStrides())
+			return g.launchLocked(p, pr.b, grid(rows), append(pro.leafArgs(3), ya)...)
+		}
+		step := rows // rows per pass: as many as fit half a binding
 		if split {
 			step = g.passRows(cols)
 		}

@@ -2,16 +2,39 @@
 // workgroup per row: a reduction finds the row maximum, a second one the
 // sum of exp(x - max), so large logits never overflow; with subgroup
 // operations (.Subgroups) the reductions shuffle within subgroups instead
-// of climbing a tree of barriers.
+// of climbing a tree of barriers. With a prologue (.Pro), x is not bound:
+// the elementwise expression it stands for (see device/webgpu/fuse.go) is
+// evaluated wherever an element of x is read.
 struct Params {
   rows: u32,
   cols: u32,
   log: u32,
-  off: u32, // x and y's first row starts at element off
+  first: u32, // x and y's first row starts at element first
+{{- with .Pro}}
+  pad: u32,
+  rank: u32,
+  pad0: u32,
+  pad1: u32,
+{{- template "fused_fields" .}}
+{{- end}}
 }
 @group(0) @binding(0) var<uniform> p: Params;
+{{- with .Pro}}
+{{template "fused_decls" .}}
+{{- else}}
 @group(0) @binding(1) var<storage, read> x: array<f32>;
+{{- end}}
 @group(0) @binding(2) var<storage, read_write> y: array<f32>;
+
+// load_x reads element i of x.
+fn load_x(i: u32) -> f32 {
+{{- with .Pro}}
+{{- template "fused_eval" .}}
+  return f32({{.Result}});
+{{- else}}
+  return x[i];
+{{- end}}
+}
 
 var<workgroup> red: array<f32, 256>;
 
@@ -100,18 +123,18 @@ fn row_sum(v: f32, lid: u32) -> f32 {
 fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32{{if .Subgroups}}, @builtin(subgroup_invocation_id) sid: u32, @builtin(subgroup_size) sgs: u32{{end}}) {
   let row = linear_group(wg, nwg);
   let valid = row < p.rows;
-  let base = p.off + row * p.cols;
+  let base = p.first + row * p.cols;
   var m = -inf_f32();
   if (valid) {
     for (var c = lid; c < p.cols; c = c + 256u) {
-      m = max_nan(m, x[base + c]);
+      m = max_nan(m, load_x(base + c));
     }
   }
   let mx = row_max(m, lid{{if .Subgroups}}, sid, sgs{{end}});
   var sum = 0.0;
   if (valid) {
     for (var c = lid; c < p.cols; c = c + 256u) {
-      sum = sum + exp(x[base + c] - mx);
+      sum = sum + exp(load_x(base + c) - mx);
     }
   }
   let total = row_sum(sum, lid{{if .Subgroups}}, sid, sgs{{end}});
@@ -119,12 +142,12 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3
   if (p.log != 0u) {
     let lt = log(total);
     for (var c = lid; c < p.cols; c = c + 256u) {
-      y[base + c] = (x[base + c] - mx) - lt;
+      y[base + c] = (load_x(base + c) - mx) - lt;
     }
   } else {
     let inv = 1.0 / total;
     for (var c = lid; c < p.cols; c = c + 256u) {
-      y[base + c] = exp(x[base + c] - mx) * inv;
+      y[base + c] = exp(load_x(base + c) - mx) * inv;
     }
   }
 }
@@ -136,24 +159,24 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3
 fn short(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let row = gid.x + gid.y * nwg.x * 256u;
   if (row >= p.rows) { return; }
-  let base = p.off + row * p.cols;
+  let base = p.first + row * p.cols;
   var mx = -inf_f32();
   for (var c = 0u; c < p.cols; c = c + 1u) {
-    mx = max_nan(mx, x[base + c]);
+    mx = max_nan(mx, load_x(base + c));
   }
   var total = 0.0;
   for (var c = 0u; c < p.cols; c = c + 1u) {
-    total = total + exp(x[base + c] - mx);
+    total = total + exp(load_x(base + c) - mx);
   }
   if (p.log != 0u) {
     let lt = log(total);
     for (var c = 0u; c < p.cols; c = c + 1u) {
-      y[base + c] = (x[base + c] - mx) - lt;
+      y[base + c] = (load_x(base + c) - mx) - lt;
     }
   } else {
     let inv = 1.0 / total;
     for (var c = 0u; c < p.cols; c = c + 1u) {
-      y[base + c] = exp(x[base + c] - mx) * inv;
+      y[base + c] = exp(load_x(base + c) - mx) * inv;
     }
   }
 }
