@@ -2,6 +2,8 @@ package autograd_test
 
 import (
 	"runtime"
+	"runtime/debug"
+	"slices"
 	"sync"
 	"testing"
 
@@ -220,4 +222,52 @@ func heap() uint64 {
 	var m runtime.MemStats
 	runtime.ReadMemStats(&m)
 	return m.HeapAlloc
+}
+
+// TestBackwardReleasesItsPartialSums: the gradient of a weight used in 20
+// products is summed term by term, and each partial sum the backward pass
+// made is given back as soon as the next one exists, not left for the
+// garbage collector; what the caller passed in (BackwardWith's gradient)
+// and a sum an op's backward hands on unchanged (Add's) stay usable.
+func TestBackwardReleasesItsPartialSums(t *testing.T) {
+	for _, dev := range devicetest.Devices(t) {
+		t.Run(dev.Kind().String(), func(t *testing.T) {
+			rng := tensor.NewRNG(3)
+			w := autograd.Param(tensor.Randn(dev, rng, 64, 64))
+			x := autograd.Const(tensor.Randn(dev, rng, 4, 64))
+			a, b := autograd.Param(tensor.Ones(dev, 4, 64)), autograd.Param(tensor.Ones(dev, 4, 64))
+			u := a.Add(b) // used twice: its gradient is a sum that Add passes on to a and b
+			var out *autograd.Var
+			for range 20 {
+				y := x.MatMul(w).Mul(u)
+				if out == nil {
+					out = y
+				} else {
+					out = out.Add(y)
+				}
+			}
+			out = out.Add(u)
+			g := tensor.Ones(dev, 4, 64)
+			require.NoError(t, dev.Sync())
+			tensor.Collect()
+			defer debug.SetGCPercent(debug.SetGCPercent(-1)) // no collection frees the terms meanwhile
+			before := dev.Stats().LiveBuffers
+			out.BackwardWith(g)
+			require.NoError(t, dev.Sync())
+			// The terms stay live until collected (62 buffers on the
+			// CPU, 50 on the GPU), but the 19 partial sums of w's
+			// gradient and the 20 of u's do not (99 and 84 without).
+			live := dev.Stats().LiveBuffers - before
+			t.Logf("%d buffers live after backward", live)
+			assert.Less(t, live, map[device.Kind]int{device.KindCPU: 75, device.KindGPU: 65}[dev.Kind()], "live buffers after backward")
+			assert.Equal(t, slices.Repeat([]float32{1}, 4*64), values(t, g), "the caller's gradient")
+
+			want := x.Value().MatMul(w.Value()).MulScalar(20).AddScalar(1)
+			for _, p := range []*autograd.Var{a, b} {
+				assert.InDeltaSlice(t, values(t, want), values(t, p.Grad()), 1e-3)
+			}
+			wantW := x.Value().T().MatMul(tensor.Full(dev, 2, 4, 64)).MulScalar(20)
+			assert.InDeltaSlice(t, values(t, wantW), values(t, w.Grad()), 1e-2)
+		})
+	}
 }
