@@ -305,16 +305,12 @@ func (v *Var) Cos() *Var {
 
 // Tanh returns the hyperbolic tangent of v.
 func (v *Var) Tanh() *Var {
-	return v.unary("Tanh", v.val.Tanh(), func(g, _, y *tensor.Tensor) *tensor.Tensor {
-		return g.Mul(y.Square().RSubScalar(1))
-	})
+	return v.unary("Tanh", v.val.Tanh(), func(g, _, y *tensor.Tensor) *tensor.Tensor { return g.TanhGrad(y) })
 }
 
 // Sigmoid returns 1/(1+e^-v).
 func (v *Var) Sigmoid() *Var {
-	return v.unary("Sigmoid", v.val.Sigmoid(), func(g, _, y *tensor.Tensor) *tensor.Tensor {
-		return g.Mul(y).Mul(y.RSubScalar(1))
-	})
+	return v.unary("Sigmoid", v.val.Sigmoid(), func(g, _, y *tensor.Tensor) *tensor.Tensor { return g.SigmoidGrad(y) })
 }
 
 // ReLU returns max(v, 0); the gradient at 0 is 0 and at NaN 1, as

@@ -143,6 +143,9 @@ const (
 	Le      = backend.Le
 	Gt      = backend.Gt
 	Ge      = backend.Ge
+
+	TanhGrad    = backend.TanhGrad    // u·(1 − v²): the gradient u of tanh through its output v
+	SigmoidGrad = backend.SigmoidGrad // u·v·(1 − v): the gradient u of the sigmoid through its output v
 )
 
 // The reductions.

@@ -216,6 +216,7 @@ func TestTanhSigmoidSaturate(t *testing.T) {
 			}
 			// The gradient of tanh there, 1 - y², is exactly 0.
 			assert.Equal(t, make([]float32, 16), data(t, tensor.New(dev, x).Tanh().Square().RSubScalar(1)))
+			assert.Equal(t, make([]float32, 16), data(t, tensor.Ones(dev, 16).TanhGrad(tensor.New(dev, x).Tanh())))
 		})
 	}
 }
@@ -315,6 +316,43 @@ func TestWhereDenseRuns(t *testing.T) {
 					assert.Equal(t, math.Float32bits(want), math.Float32bits(got[i]), "element %d (condition %v)", i, c[i])
 				}
 			}
+		})
+	}
+}
+
+// TestActivationGradients: TanhGrad and SigmoidGrad are g·(1 − y²) and
+// g·y·(1 − y) on every device, as the three ops they replace compute them
+// (torch's tanh_backward and sigmoid_backward), with NaN and infinities in
+// either operand, broadcasting, int32 and float16 operands.
+func TestActivationGradients(t *testing.T) {
+	inf, nan := float32(math.Inf(1)), float32(math.NaN())
+	g := []float32{1, -2, 0.5, 3, nan, inf, -inf, 1, 2, 0, 1e30, -0.25}
+	y := []float32{0.5, -0.75, 0.99, 0, 0.5, 1, 0.25, nan, inf, -inf, 0.5, 1}
+	for _, dev := range devicetest.Devices(t) {
+		t.Run(dev.Kind().String(), func(t *testing.T) {
+			gt, yt := tensor.New(dev, g), tensor.New(dev, y)
+			for _, c := range []struct {
+				name      string
+				got, want *tensor.Tensor
+			}{
+				{"TanhGrad", gt.TanhGrad(yt), gt.Mul(yt.Square().RSubScalar(1))},
+				{"SigmoidGrad", gt.SigmoidGrad(yt), gt.Mul(yt).Mul(yt.RSubScalar(1))},
+				{"TanhGrad/broadcast", gt.Reshape(3, 4).TanhGrad(yt.Reshape(3, 4).Narrow(0, 1, 1)), gt.Reshape(3, 4).Mul(yt.Reshape(3, 4).Narrow(0, 1, 1).Square().RSubScalar(1))},
+				{"SigmoidGrad/int32", tensor.New(dev, []int32{1, -2, 3}).SigmoidGrad(tensor.New(dev, []int32{0, 1, 2})), tensor.New(dev, []float32{0, 0, -6})},
+			} {
+				want, got := data(t, c.want), data(t, c.got)
+				require.Len(t, got, len(want), c.name)
+				for i := range want {
+					if want[i] != want[i] {
+						assert.True(t, got[i] != got[i], "%s[%d] = %v, want NaN", c.name, i, got[i])
+						continue
+					}
+					assert.InDelta(t, want[i], got[i], 1e-6*math.Abs(float64(want[i])), "%s[%d]", c.name, i)
+				}
+			}
+			h := tensor.New(dev, g[:4]).AsType(tensor.Float16).TanhGrad(tensor.New(dev, y[:4]).AsType(tensor.Float16))
+			assert.Equal(t, tensor.Float16, h.DType())
+			assert.InDeltaSlice(t, []float32{0.75, -0.875, 0.00995, 3}, data(t, h.AsType(tensor.Float32)), 2e-3)
 		})
 	}
 }

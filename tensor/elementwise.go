@@ -139,6 +139,15 @@ func (t *Tensor) Mul(o *Tensor) *Tensor { return t.binary(device.Mul, o) }
 // as float32, as torch.div does.
 func (t *Tensor) Div(o *Tensor) *Tensor { return t.binary(device.Div, o) }
 
+// TanhGrad returns t·(1 − y²), broadcasting: the gradient t of a loss
+// with respect to tanh(x), carried back to x through tanh's output y, in
+// one pass instead of three (torch's tanh_backward).
+func (t *Tensor) TanhGrad(y *Tensor) *Tensor { return t.binary(device.TanhGrad, y) }
+
+// SigmoidGrad returns t·y·(1 − y), broadcasting: the gradient t carried
+// back through the sigmoid's output y (torch's sigmoid_backward).
+func (t *Tensor) SigmoidGrad(y *Tensor) *Tensor { return t.binary(device.SigmoidGrad, y) }
+
 // Pow returns t raised to o elementwise, broadcasting.
 func (t *Tensor) Pow(o *Tensor) *Tensor { return t.binary(device.Pow, o) }
 

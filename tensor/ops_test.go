@@ -196,6 +196,18 @@ func binaryCases() []opCase {
 			opCase{name: op.name + "/scalar-int", in: []input{ints(-3, 4, 17)}, f: one(func(x []*tensor.Tensor) *tensor.Tensor { return op.s(x[0], 2) }), tol: op.tol},
 		)
 	}
+	// The gradients of tanh and the sigmoid through their outputs (in
+	// (−1, 1) and (0, 1)) over every layout of the binary ops.
+	for _, op := range []struct {
+		name string
+		f    func(g, y *tensor.Tensor) *tensor.Tensor
+		lo   float64
+	}{{"TanhGrad", (*tensor.Tensor).TanhGrad, -1}, {"SigmoidGrad", (*tensor.Tensor).SigmoidGrad, 0}} {
+		for _, sh := range shapes {
+			y := withGen(sh.b, func(r *rand.Rand) float64 { return op.lo + (1-op.lo)*r.Float64() })
+			cases = append(cases, opCase{name: op.name + "/" + sh.name, in: []input{sh.a, y}, f: one(func(x []*tensor.Tensor) *tensor.Tensor { return op.f(x[0], x[1]) }), tol: tight})
+		}
+	}
 	pow := withGen(f32(40), func(r *rand.Rand) float64 { return []float64{-2, -1.5, 0, 0.5, 3}[r.IntN(5)] })
 	exps := withGen(f32(40), func(r *rand.Rand) float64 { return []float64{-2, -1, 0, 1, 2, 3, 0.5}[r.IntN(7)] })
 	cases = append(cases,

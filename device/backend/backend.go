@@ -436,10 +436,13 @@ const (
 	Le
 	Gt
 	Ge
+	TanhGrad    // u·(1 − v²): the gradient u of tanh through its output v
+	SigmoidGrad // u·v·(1 − v): the gradient u of the sigmoid through its output v
 )
 
 var binaryNames = [...]string{Add: "Add", Sub: "Sub", Mul: "Mul", Div: "Div", Pow: "Pow",
-	Maximum: "Maximum", Minimum: "Minimum", Eq: "Eq", Ne: "Ne", Lt: "Lt", Le: "Le", Gt: "Gt", Ge: "Ge"}
+	Maximum: "Maximum", Minimum: "Minimum", Eq: "Eq", Ne: "Ne", Lt: "Lt", Le: "Le", Gt: "Gt", Ge: "Ge",
+	TanhGrad: "TanhGrad", SigmoidGrad: "SigmoidGrad"}
 
 // String returns the op's name.
 func (op BinaryOp) String() string {
@@ -452,9 +455,15 @@ func (op BinaryOp) String() string {
 // IsComparison reports whether the op yields a 0/1 float32 mask.
 func (op BinaryOp) IsComparison() bool { return op >= Eq && op <= Ge }
 
-// IntOK reports whether the op is defined on int32 elements (Div and Pow are
-// float32 only).
-func (op BinaryOp) IntOK() bool { return op != Div && op != Pow }
+// IntOK reports whether the op is defined on int32 elements (Div, Pow and
+// the gradients are float32 only).
+func (op BinaryOp) IntOK() bool {
+	switch op {
+	case Div, Pow, TanhGrad, SigmoidGrad:
+		return false
+	}
+	return true
+}
 
 // ReduceOp names a reduction.
 type ReduceOp uint8

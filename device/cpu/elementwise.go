@@ -439,6 +439,14 @@ func cpuBinaryFloat(op backend.BinaryOp, dst, x, y []float32) {
 		for i := range dst {
 			dst[i] = float32(math.Pow(float64(x[i]), float64(y[i])))
 		}
+	case backend.TanhGrad:
+		for i, v := range y {
+			dst[i] = x[i] * (1 - v*v)
+		}
+	case backend.SigmoidGrad:
+		for i, v := range y {
+			dst[i] = x[i] * v * (1 - v)
+		}
 	default:
 		cpuArithmetic(op, dst, x, y)
 	}

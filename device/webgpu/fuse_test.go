@@ -75,7 +75,7 @@ func runChain(t *testing.T, g *gpuDevice, fuse bool, seed uint64) [][]float32 {
 	g.Unary(backend.Exp, rowExp, backend.Dense(row, c))
 	views = append(views, backend.View{Buf: rowExp, Shape: shape, Strides: []int{0, 0, 1}})
 	unary := []backend.UnaryOp{backend.Neg, backend.Abs, backend.Exp, backend.Log, backend.Sqrt, backend.Tanh, backend.Sigmoid, backend.ReLU, backend.Sin, backend.Recip, backend.GELU}
-	binary := []backend.BinaryOp{backend.Add, backend.Sub, backend.Mul, backend.Div, backend.Maximum, backend.Minimum, backend.Pow, backend.Lt, backend.Ge, backend.Eq, backend.Ne}
+	binary := []backend.BinaryOp{backend.Add, backend.Sub, backend.Mul, backend.Div, backend.Maximum, backend.Minimum, backend.Pow, backend.Lt, backend.Ge, backend.Eq, backend.Ne, backend.TanhGrad, backend.SigmoidGrad}
 	var results []backend.Buffer
 	pick := func() backend.View {
 		if len(results) > 0 && rng.IntN(3) > 0 {

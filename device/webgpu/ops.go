@@ -41,6 +41,7 @@ func unaryExprFor(op backend.UnaryOp, dt backend.DType) string {
 var binaryExpr = map[backend.BinaryOp]string{
 	backend.Add: "u + v", backend.Sub: "u - v", backend.Mul: "u * v", backend.Div: "u / v", backend.Pow: "pow_real(u, v)",
 	backend.Eq: "u == v", backend.Ne: "u != v", backend.Lt: "u < v", backend.Le: "u <= v", backend.Gt: "u > v", backend.Ge: "u >= v",
+	backend.TanhGrad: "u * (1.0 - v * v)", backend.SigmoidGrad: "u * v * (1.0 - v)",
 }
 
 func binaryExprFor(op backend.BinaryOp, dt backend.DType) string {

@@ -69,6 +69,7 @@ func checks() []check {
 		{"Div", (*tensor.Tensor).Div}, {"Pow", (*tensor.Tensor).Pow}, {"Maximum", (*tensor.Tensor).Maximum},
 		{"Minimum", (*tensor.Tensor).Minimum}, {"Eq", (*tensor.Tensor).Eq}, {"Ne", (*tensor.Tensor).Ne},
 		{"Lt", (*tensor.Tensor).Lt}, {"Le", (*tensor.Tensor).Le}, {"Gt", (*tensor.Tensor).Gt}, {"Ge", (*tensor.Tensor).Ge},
+		{"TanhGrad", (*tensor.Tensor).TanhGrad}, {"SigmoidGrad", (*tensor.Tensor).SigmoidGrad},
 	}
 	var cs []check
 	for _, u := range unary {
