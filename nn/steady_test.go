@@ -109,6 +109,10 @@ func TestTrainingStepIsSteady(t *testing.T) {
 				if dev.Kind() == device.KindGPU && os.Getenv("WGTENSOR_GPU_FUSION") != "0" {
 					assert.Positive(t, after.Dispatches-before.Dispatches)
 					assert.LessOrEqual(t, after.Dispatches-before.Dispatches, m.maxKernels*steps, "kernels a step")
+					// Captured: most dispatches find their bind group from
+					// an earlier step (0.6 new of 12 a step for the MLP,
+					// 1.7 of 17 for the CNN, on lavapipe).
+					assert.LessOrEqual(t, 3*(after.BindGroups-before.BindGroups), after.Dispatches-before.Dispatches, "new bind groups")
 				}
 			})
 		}

