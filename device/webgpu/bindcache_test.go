@@ -3,8 +3,13 @@
 package webgpu
 
 import (
+	"cmp"
 	"encoding/binary"
+	"math/rand/v2"
+	"slices"
 	"testing"
+
+	"github.com/oliverbestmann/webgpu/wgpu"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -118,4 +123,34 @@ func TestGPUFullSlotsSubmitNothing(t *testing.T) {
 		v := float32(10 * i)
 		assert.Equal(t, []float32{1 + v, 2 + v, 3 + v, 4 + v}, out)
 	}
+}
+
+// TestGPUPoolOrder: whatever order buffers come back to the pool in (the
+// garbage collector's is arbitrary), the pool hands them out highest
+// address first, so that a repeated step gets the same buffers and finds
+// its bind groups; sizes are kept apart and the pooled bytes counted.
+func TestGPUPoolOrder(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	bufs := make([]*wgpu.Buffer, 200)
+	for i := range bufs {
+		bufs[i] = new(wgpu.Buffer)
+	}
+	g := &gpuDevice{pool: map[uint64][]*wgpu.Buffer{}}
+	for _, i := range rng.Perm(len(bufs)) {
+		g.pushPoolLocked(256+uint64(i%2)*256, bufs[i])
+	}
+	assert.Equal(t, int64(100*256+100*512), g.poolBytes)
+	for _, size := range []uint64{256, 512} {
+		var got []uintptr
+		for {
+			b, ok := g.popPoolLocked(size)
+			if !ok {
+				break
+			}
+			got = append(got, bufferID(b))
+		}
+		require.Len(t, got, 100)
+		assert.True(t, slices.IsSortedFunc(got, func(a, b uintptr) int { return cmp.Compare(b, a) }), "size %d: popped %v", size, got)
+	}
+	assert.Zero(t, g.poolBytes)
 }

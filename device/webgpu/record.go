@@ -545,10 +545,8 @@ func (g *gpuDevice) releaseScratchLocked(b *gpuBuffer) {
 // pool; the caller returns it to the pool.
 func (g *gpuDevice) createPooledLocked(size uint64) (*gpuBuffer, error) {
 	class := gpuSizeClass(size, g.limits.MaxBufferSize)
-	if free := g.pool[class]; len(free) > 0 {
-		g.pool[class] = free[:len(free)-1]
-		g.poolBytes -= int64(class)
-		return &gpuBuffer{buf: free[len(free)-1], size: class}, nil
+	if buf, ok := g.popPoolLocked(class); ok {
+		return &gpuBuffer{buf: buf, size: class}, nil
 	}
 	buf, err := g.createLocked(class, wgpu.BufferUsageStorage|wgpu.BufferUsageCopySrc|wgpu.BufferUsageCopyDst)
 	if err != nil {
