@@ -67,6 +67,26 @@ func (r *cpuReduction[T, A]) run(dst []T) {
 		}
 	case r.count > 1 && r.stride != 1 && len(r.outer.shape) > 0 && r.outer.inner(0) == 1:
 		r.columns(dst)
+	case r.stride == 1 && len(r.inner.shape) <= 1 && (r.op == backend.ReduceSum || r.op == backend.ReduceMean):
+		// Sums of contiguous rows (a global average pool's planes, a
+		// loss's mean): each row straight through cpuSum, without
+		// combine's generic steps per output (MobileNetV2's pool over
+		// 1280 planes of 49 took 35 µs).
+		mean := r.op == backend.ReduceMean
+		cpuParallel(r.outN, r.count, func(lo, hi int) {
+			o, os := lo, r.outer.inner(0)
+			r.outer.rows(lo, hi, func(off []int, n int) {
+				for i := range n {
+					p := off[0] + i*os
+					acc := cpuSum[T, A](r.x[p : p+r.count])
+					if mean {
+						acc /= A(r.count)
+					}
+					dst[o] = T(acc)
+					o++
+				}
+			})
+		})
 	default:
 		cpuParallel(r.outN, r.count, func(lo, hi int) {
 			o := lo
