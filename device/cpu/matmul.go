@@ -253,13 +253,16 @@ func (g *cpuGemm) runWith(workers int) {
 	}
 }
 
-// cpuSharedMax bounds the floats of a shared packed A (16 MiB, a
-// 2048×2048 A: the space is kept between products), and
-// cpuSharedMin is the smallest A packed once for all panels: packing a
-// smaller one again costs less than the hand-off of a separate packing
-// pass (MatMul 128 took 45% longer with it).
+// cpuSharedMax bounds the floats of a shared packed A (20 MiB: a
+// 2048×2048 A with its last block of rows padded to a whole block, 4.2 to
+// 4.4 million floats as the blocking goes; the space is kept between
+// products. At 16 MiB that A did not fit and each panel packed it again:
+// MatMul 2048 ran 1–5% slower), and cpuSharedMin is the smallest A packed
+// once for all panels: packing a smaller one again costs less than the
+// hand-off of a separate packing pass (MatMul 128 took 45% longer with
+// it).
 const (
-	cpuSharedMax = 4 << 20
+	cpuSharedMax = 5 << 20
 	cpuSharedMin = 1 << 17
 )
 

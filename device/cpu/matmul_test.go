@@ -144,3 +144,23 @@ func TestCPUPickKernel(t *testing.T) {
 		assert.Equal(t, c.want, cpuPickKernel(c.m, c.n).name, "%d×%d", c.m, c.n)
 	}
 }
+
+// TestCPUSharedPackFits checks that a 2048×2048 A is packed once for all
+// panels (see packShared) under every blocking that tuning may choose,
+// its last block of rows padded: at 16 MiB it did not fit and each panel
+// packed it again.
+func TestCPUSharedPackFits(t *testing.T) {
+	const n = 2048
+	a := make([]float32, n*n)
+	kern := cpuMicro{mr: 12, nr: 32, name: "wide"}
+	for _, kc := range []int{256, 512, 1024} {
+		for _, mc := range []int{48, 96, 144, 192} {
+			g := &cpuGemm{batch: 1, m: n, n: n, k: n, a: cpuMatrix{a, 0, n, 1}, kern: kern}
+			g.chooseBlocks(cpuBlocking{kern: kern, kc: kc, mc: mc, nc: 512}, 2)
+			shared := g.packShared(2)
+			if assert.NotNil(t, shared, "kc %d mc %d", kc, mc) {
+				cpuSharedFree.put(shared)
+			}
+		}
+	}
+}
