@@ -1,6 +1,10 @@
 package onnx
 
-import "github.com/wgtensor/wgtensor/tensor"
+import (
+	"slices"
+
+	"github.com/wgtensor/wgtensor/tensor"
+)
 
 // A run releases each intermediate value's tensor once the last node that
 // reads it has run, as ONNX Runtime's allocation planner reuses memory:
@@ -14,11 +18,16 @@ import "github.com/wgtensor/wgtensor/tensor"
 // released when no value still to be read views it, and never when a
 // constant, a model input or a model output does.
 
-// lifetimes tracks a run's values for release.
+// lifetimes tracks a run's values for release. A model makes its plan
+// once the graph is final (see prepareRuns); each run clears the counts.
 type lifetimes struct {
-	last    map[string]int // the index of the last node that reads each value
-	inputs  map[string]bool
-	outputs map[string]bool
+	// pinnedIn says of each input of node i whether it is a constant or
+	// a model input, and drops lists the values to stop counting after
+	// node i: those it reads for the last time and those it makes that
+	// nothing reads, model outputs aside (outputs).
+	pinnedIn [][]bool
+	drops    [][]string
+	outputs  []string
 	// held lists the values counted in users, with their memory; pinned
 	// is the memory of constants and model inputs.
 	held   map[string]tensor.MemoryID
@@ -26,37 +35,64 @@ type lifetimes struct {
 	pinned map[tensor.MemoryID]bool
 }
 
-// newLifetimes prepares the release of the values of a run of m.
+// newLifetimes plans the release of the values of a run of m.
 func (m *Model) newLifetimes() *lifetimes {
-	lt := &lifetimes{last: map[string]int{}, inputs: map[string]bool{}, outputs: map[string]bool{},
-		held: map[string]tensor.MemoryID{}, users: map[tensor.MemoryID]int{}, pinned: map[tensor.MemoryID]bool{}}
+	lt := &lifetimes{held: map[string]tensor.MemoryID{}, users: map[tensor.MemoryID]int{}, pinned: map[tensor.MemoryID]bool{}}
+	last := map[string]int{} // the index of the last node that reads each value
 	for i, n := range m.nodes {
 		for _, name := range n.inputs {
-			lt.last[name] = i
+			last[name] = i
 		}
 	}
+	inputs, outputs := map[string]bool{}, map[string]bool{}
 	for _, in := range m.inputs {
-		lt.inputs[in.Name] = true
+		inputs[in.Name] = true
 	}
 	for _, out := range m.outputs {
-		lt.outputs[out.Name] = true
+		outputs[out.Name] = true
+		lt.outputs = append(lt.outputs, out.Name)
+	}
+	for i, n := range m.nodes {
+		pinned := make([]bool, len(n.inputs))
+		for j, name := range n.inputs {
+			_, constant := m.consts[name]
+			pinned[j] = constant || inputs[name]
+		}
+		var drops []string
+		for _, names := range [][]string{n.inputs, n.outputs} {
+			for _, name := range names {
+				if l, ok := last[name]; name == "" || ok && l > i || outputs[name] || slices.Contains(drops, name) {
+					continue
+				}
+				drops = append(drops, name)
+			}
+		}
+		lt.pinnedIn = append(lt.pinnedIn, pinned)
+		lt.drops = append(lt.drops, drops)
 	}
 	return lt
+}
+
+// reset clears the counts of the run before.
+func (lt *lifetimes) reset() {
+	clear(lt.held)
+	clear(lt.users)
+	clear(lt.pinned)
 }
 
 // after runs once node i, n, has run and its outputs are in env: it counts
 // the memory n's values view, and releases what no value still to be read
 // views.
-func (lt *lifetimes) after(m *Model, i int, n *node, env map[string]*value) {
+func (lt *lifetimes) after(i int, n *node, env map[string]*value) {
 	// The node's inputs: constants' and model inputs' memory (including a
 	// device form the node just made of a host constant) is pinned, and an
 	// intermediate's device form made during the node is counted from now.
-	for _, name := range n.inputs {
+	for j, name := range n.inputs {
 		v := env[name]
 		if v == nil || v.t == nil {
 			continue
 		}
-		if _, ok := m.consts[name]; ok || lt.inputs[name] {
+		if lt.pinnedIn[i][j] {
 			lt.pinned[v.t.MemoryID()] = true
 			continue
 		}
@@ -67,21 +103,15 @@ func (lt *lifetimes) after(m *Model, i int, n *node, env map[string]*value) {
 			lt.hold(name, v)
 		}
 	}
-	// Inputs read for the last time, and outputs nobody reads.
-	for _, names := range [][]string{n.inputs, n.outputs} {
-		for _, name := range names {
-			if last, ok := lt.last[name]; ok && last > i || lt.outputs[name] {
-				continue
-			}
-			lt.drop(name, env)
-		}
+	for _, name := range lt.drops[i] {
+		lt.drop(name, env)
 	}
 }
 
 // done runs once the model's outputs have been copied for the caller: it
 // releases the memory they view, unless it is pinned.
 func (lt *lifetimes) done(env map[string]*value) {
-	for name := range lt.outputs {
+	for _, name := range lt.outputs {
 		lt.drop(name, env)
 	}
 }

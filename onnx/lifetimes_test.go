@@ -2,7 +2,9 @@ package onnx_test
 
 import (
 	"math/rand/v2"
+	"runtime"
 	"testing"
+	"weak"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -81,6 +83,42 @@ func TestRunReleasesIntermediates(t *testing.T) {
 			}
 			assert.Equal(t, created, dev.Stats().Created, "buffers created by later runs")
 			assert.Equal(t, collections, tensor.ReadMemoryStats().Collections, "collections during later runs")
+		})
+	}
+}
+
+// TestRunKeepsNoValues: once Run has returned, the model holds none of the
+// run's values, the caller's input among them, whether the run succeeded
+// or failed halfway (a model keeps its environment between runs).
+func TestRunKeepsNoValues(t *testing.T) {
+	g := &onnxpb.GraphProto{
+		Node: []*onnxpb.NodeProto{
+			node("relu", "Relu", []string{"x"}, []string{"a"}),
+			node("mm", "MatMul", []string{"a", "a"}, []string{"y"}),
+		},
+		Input:  []*onnxpb.ValueInfoProto{floatInfo("x", -1, 3)},
+		Output: []*onnxpb.ValueInfoProto{floatInfo("y", 3, 3)},
+	}
+	for _, dev := range devicetest.Devices(t) {
+		t.Run(dev.Name(), func(t *testing.T) {
+			m, err := onnx.LoadBytes(modelBytes(t, 13, g), "", dev)
+			require.NoError(t, err)
+			for _, rows := range []int{3, 2} { // 2 rows: MatMul fails after Relu ran
+				x := tensor.Ones(dev, rows, 3)
+				gone := weak.Make(x)
+				out, err := m.Run(map[string]*tensor.Tensor{"x": x})
+				if rows == 3 {
+					require.NoError(t, err)
+					out["y"].Release()
+				} else {
+					require.ErrorContains(t, err, "mm")
+				}
+				x = nil
+				for range 3 {
+					runtime.GC()
+				}
+				assert.Nil(t, gone.Value(), "%d rows: the input is still referenced", rows)
+			}
 		})
 	}
 }

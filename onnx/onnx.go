@@ -32,6 +32,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -62,7 +63,12 @@ type Model struct {
 	outputs  []ValueInfo
 	consts   map[string]*value // initializers and values folded at Load
 	nodes    []*node           // the nodes left to run
-	mu       sync.Mutex
+	mu       sync.Mutex        // held by a run, which uses env and life
+	// env holds the constants between runs; a run adds its inputs and
+	// values and takes out again the written ones (see prepareRuns).
+	env     map[string]*value
+	written []string
+	life    *lifetimes
 
 	fusedBatchNorms int // BatchNormalizations folded into convolutions
 	fusedEpilogues  int // Add, Relu and Clip nodes fused into convolutions
@@ -267,7 +273,47 @@ func build(mp *onnxpb.ModelProto, dir string, dev device.Device, c loadConfig) (
 			v.t.Freeze() // the weights: the CPU keeps their packed forms
 		}
 	}
+	m.prepareRuns()
 	return m, nil
+}
+
+// prepareRuns makes, once the graph is final, what every run reuses
+// rather than rebuilds: the environment holding the constants, the names
+// a run writes into it, and the plan of its values' lifetimes. Building
+// them at each run took 120 µs of MobileNetV2's 4.7 ms.
+func (m *Model) prepareRuns() {
+	m.env = m.constEnv(len(m.inputs) + len(m.nodes))
+	for _, in := range m.inputs {
+		m.written = append(m.written, in.Name)
+	}
+	for _, n := range m.nodes {
+		for _, out := range n.outputs {
+			if out != "" {
+				m.written = append(m.written, out)
+			}
+		}
+	}
+	m.life = m.newLifetimes()
+}
+
+// constEnv returns a new environment holding the constants, with room for
+// extra more values.
+func (m *Model) constEnv(extra int) map[string]*value {
+	env := make(map[string]*value, len(m.consts)+extra)
+	maps.Copy(env, m.consts)
+	return env
+}
+
+// restoreEnv takes out of m.env the values a run wrote, putting back a
+// constant that a model input of the same name overrode.
+func (m *Model) restoreEnv() {
+	for _, name := range m.written {
+		if c, ok := m.consts[name]; ok {
+			m.env[name] = c
+		} else {
+			delete(m.env, name)
+		}
+	}
 }
 
 // fold evaluates, once, the nodes whose inputs are all constants, and
@@ -327,9 +373,10 @@ func (m *Model) Run(inputs map[string]*tensor.Tensor) (map[string]*tensor.Tensor
 func (m *Model) run(inputs map[string]*tensor.Tensor, prof *Profile) (map[string]*tensor.Tensor, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	lt := m.newLifetimes()
-	env, err := m.evaluate(inputs, lt, prof)
-	if err != nil {
+	defer m.restoreEnv()
+	env, lt := m.env, m.life
+	lt.reset()
+	if err := m.evaluate(env, inputs, lt, prof); err != nil {
 		return nil, err
 	}
 	defer lt.done(env)
@@ -355,46 +402,43 @@ func (m *Model) run(inputs map[string]*tensor.Tensor, prof *Profile) (map[string
 	return result, nil
 }
 
-// evaluate checks the inputs and runs every node, returning all values;
-// with lt not nil, the intermediate values' tensors are released as soon
-// as no node is left to read them (see lifetimes), and only the outputs,
-// the inputs and the constants can be read afterwards. With prof not nil,
-// the device is synchronized after each node and its time added to prof.
-func (m *Model) evaluate(inputs map[string]*tensor.Tensor, lt *lifetimes, prof *Profile) (map[string]*value, error) {
-	env := make(map[string]*value, len(m.consts)+len(inputs)+len(m.nodes))
-	for k, v := range m.consts {
-		env[k] = v
-	}
+// evaluate checks the inputs and runs every node, adding the inputs and
+// all values to env, which holds the constants; with lt not nil, the
+// intermediate values' tensors are released as soon as no node is left to
+// read them (see lifetimes), and only the outputs, the inputs and the
+// constants can be read afterwards. With prof not nil, the device is
+// synchronized after each node and its time added to prof.
+func (m *Model) evaluate(env map[string]*value, inputs map[string]*tensor.Tensor, lt *lifetimes, prof *Profile) error {
 	for _, in := range m.inputs {
 		t, ok := inputs[in.Name]
 		if !ok {
-			return nil, fmt.Errorf("onnx: Run: input %q (%s %s) is missing", in.Name, in.DType, shapeString(in.Shape))
+			return fmt.Errorf("onnx: Run: input %q (%s %s) is missing", in.Name, in.DType, shapeString(in.Shape))
 		}
 		v, err := inputValue(in, t, m.dev)
 		if err != nil {
-			return nil, fmt.Errorf("onnx: Run: input %q: %w", in.Name, err)
+			return fmt.Errorf("onnx: Run: input %q: %w", in.Name, err)
 		}
 		env[in.Name] = v
 	}
 	for name := range inputs {
 		if !slices.ContainsFunc(m.inputs, func(vi ValueInfo) bool { return vi.Name == name }) {
-			return nil, fmt.Errorf("onnx: Run: the model has no input %q (its inputs: %s)", name, inputNames(m.inputs))
+			return fmt.Errorf("onnx: Run: the model has no input %q (its inputs: %s)", name, inputNames(m.inputs))
 		}
 	}
 	if prof != nil {
 		if err := m.dev.Sync(); err != nil {
-			return nil, fmt.Errorf("onnx: Profile: %w", err)
+			return fmt.Errorf("onnx: Profile: %w", err)
 		}
 	}
 	for i, n := range m.nodes {
 		start := time.Now()
 		outs, err := n.run(m.dev, env)
 		if err != nil {
-			return nil, err
+			return err
 		}
 		if prof != nil {
 			if err := m.dev.Sync(); err != nil {
-				return nil, fmt.Errorf("onnx: node %q (%s): %w", n.name, n.op, err)
+				return fmt.Errorf("onnx: node %q (%s): %w", n.name, n.op, err)
 			}
 			t := NodeTime{Node: n.name, Op: nodeOp(n), Time: time.Since(start)}
 			if len(outs) > 0 && outs[0] != nil {
@@ -408,10 +452,10 @@ func (m *Model) evaluate(inputs map[string]*tensor.Tensor, lt *lifetimes, prof *
 			}
 		}
 		if lt != nil {
-			lt.after(m, i, n, env)
+			lt.after(i, n, env)
 		}
 	}
-	return env, nil
+	return nil
 }
 
 func inputNames(vs []ValueInfo) string {

@@ -83,8 +83,8 @@ func (m *Model) specialize(c loadConfig) error {
 		fixedInputs[in.Name] = true
 	}
 	for {
-		env, err := m.evaluate(probe, nil, nil)
-		if err != nil {
+		env := m.constEnv(len(probe) + len(m.nodes))
+		if err := m.evaluate(env, probe, nil, nil); err != nil {
 			return nil
 		}
 		fixed := maps.Clone(fixedInputs)
