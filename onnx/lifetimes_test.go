@@ -122,3 +122,42 @@ func TestRunKeepsNoValues(t *testing.T) {
 		})
 	}
 }
+
+// TestConvWindowsFollowTheInput: a Conv with SAME padding pads by what
+// each run's input size asks (the window geometry is remembered between
+// runs only for the same input size): 1 and 1 at 5×5, 0 and 1 at 6×6 with
+// stride 2.
+func TestConvWindowsFollowTheInput(t *testing.T) {
+	rng := rand.New(rand.NewPCG(5, 6))
+	wv := normals(rng, 9, 0)
+	g := &onnxpb.GraphProto{
+		Node: []*onnxpb.NodeProto{node("c", "Conv", []string{"x", "w"}, []string{"y"},
+			&onnxpb.AttributeProto{Name: "auto_pad", Type: onnxpb.AttributeProto_STRING, S: []byte("SAME_UPPER")},
+			&onnxpb.AttributeProto{Name: "strides", Type: onnxpb.AttributeProto_INTS, Ints: []int64{2, 2}})},
+		Initializer: []*onnxpb.TensorProto{floatInit("w", []int64{1, 1, 3, 3}, wv...)},
+		Input:       []*onnxpb.ValueInfoProto{floatInfo("x", 1, 1, -1, -1)},
+		Output:      []*onnxpb.ValueInfoProto{floatInfo("y", 1, 1, -1, -1)},
+	}
+	for _, dev := range devicetest.Devices(t) {
+		t.Run(dev.Name(), func(t *testing.T) {
+			m, err := onnx.LoadBytes(modelBytes(t, 13, g), "", dev)
+			require.NoError(t, err)
+			w := tensor.New(dev, wv, 1, 1, 3, 3)
+			for _, c := range []struct{ size, before, after int }{{5, 1, 1}, {6, 0, 1}, {5, 1, 1}} {
+				x := tensor.New(dev, normals(rng, c.size*c.size, 0), 1, 1, c.size, c.size)
+				out, err := m.Run(map[string]*tensor.Tensor{"x": x})
+				require.NoError(t, err)
+				// The padding made explicit: before on the top and left,
+				// after on the bottom and right.
+				n := c.size + c.before + c.after
+				rows := tensor.Concat([]*tensor.Tensor{tensor.Zeros(dev, 1, 1, c.before, c.size), x, tensor.Zeros(dev, 1, 1, c.after, c.size)}, 2)
+				padded := tensor.Concat([]*tensor.Tensor{tensor.Zeros(dev, 1, 1, n, c.before), rows, tensor.Zeros(dev, 1, 1, n, c.after)}, 3)
+				want, err := tensor.Conv2D(padded, w, tensor.Conv2DOptions{Stride: [2]int{2, 2}}).Data()
+				require.NoError(t, err)
+				got, err := out["y"].Data()
+				require.NoError(t, err)
+				assert.InDeltaSlice(t, want, got, 1e-5, "%d×%d", c.size, c.size)
+			}
+		})
+	}
+}

@@ -23,6 +23,10 @@ type node struct {
 	// epilogue is what a Conv computes after its sum, from the nodes
 	// fused into it (see fuseConvEpilogues); nil for the others.
 	epilogue *convEpilogue
+	// windows is the window geometry windowsOf last read from the
+	// attributes, for the arguments in its key (a model's runs are
+	// serialized by its lock).
+	windows *windowsMemo
 }
 
 // opSpec is what the package knows about an operator.

@@ -118,8 +118,29 @@ type spatial struct {
 	ceilExtra                                [2]int // the part of padAfter that ceil_mode added
 }
 
-// windowsOf reads the window attributes of n for an input [N, C, H, W].
+// windowsMemo is a result of windowsOf and the arguments it is for.
+type windowsMemo struct {
+	kernel, hw [2]int
+	ceil       bool
+	s          spatial
+}
+
+// windowsOf reads the window attributes of n for an input [N, C, H, W]:
+// again only when the arguments differ from the last call's (reading them
+// took a microsecond a node, 1.5% of MobileNetV2's run).
 func windowsOf(n *node, kernel [2]int, hw [2]int, ceil bool) (spatial, error) {
+	if w := n.windows; w != nil && w.kernel == kernel && w.hw == hw && w.ceil == ceil {
+		return w.s, nil
+	}
+	s, err := readWindows(n, kernel, hw, ceil)
+	if err == nil {
+		n.windows = &windowsMemo{kernel: kernel, hw: hw, ceil: ceil, s: s}
+	}
+	return s, err
+}
+
+// readWindows is windowsOf reading the attributes.
+func readWindows(n *node, kernel [2]int, hw [2]int, ceil bool) (spatial, error) {
 	var s spatial
 	s.kernel = kernel
 	if k := n.attrInts("kernel_shape", nil); k != nil {
