@@ -111,6 +111,14 @@ func TestCPUConv2D(t *testing.T) {
 		// A 1×1 convolution of one image split over its input channels
 		// (splitK), an odd number of them.
 		"split-k": cpuConvCase(1, 193, 28, 28, 32, 1, 1, 1, 1, 0, 0, 1, 1, 1),
+		// Stride 2 along rows on the GEMM path (evenColumns): 1×1 with
+		// padding (zero rows and columns around the valid ones, rows of
+		// 20 outputs: a whole vector step and part of one), stride 1
+		// down the columns, and a 3×3 too deep for the indirect kernel
+		// and too large for tap tables.
+		"1x1-stride-padded":  cpuConvCase(2, 5, 9, 37, 6, 1, 1, 2, 2, 1, 1, 1, 1, 1),
+		"1x1-stride-rows":    cpuConvCase(1, 4, 6, 50, 3, 1, 1, 1, 2, 0, 0, 1, 1, 1),
+		"strided-deep-large": cpuConvCase(1, 129, 122, 121, 2, 3, 3, 2, 2, 1, 1, 1, 1, 1),
 		// One output channel, and one output position: products with a
 		// single row or column (cpuGemm.vector), strided.
 		"one-channel":  cpuConvCase(2, 3, 7, 7, 1, 3, 3, 2, 2, 1, 1, 1, 1, 1),

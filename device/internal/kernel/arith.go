@@ -325,6 +325,26 @@ func Deinterleave(even, odd, src []float32) {
 	}
 }
 
+// EvenColumns writes dst[r·ldDst+i] = src[r·ldSrc+2i] for r < rows and
+// i < width: every other column of rows of src, which a convolution of
+// stride 2 reads, in vector steps of 16. It reports whether it could:
+// only with AVX-512. It checks the bounds first; the last element of a
+// row it reads is src[r·ldSrc+2·width−2].
+func EvenColumns(dst []float32, ldDst int, src []float32, ldSrc, rows, width int) bool {
+	if !HasAVX512 || rows <= 0 || width <= 0 {
+		return false
+	}
+	if ldDst < 0 || ldSrc < 0 || len(dst) < (rows-1)*ldDst+width || len(src) < (rows-1)*ldSrc+2*width-1 {
+		panic("kernel: EvenColumns: slices too short for the rows")
+	}
+	full := (width - 1) / 16
+	t := width - 16*full // the last chunk's outputs, 1 to 16
+	in := 2*t - 1        // and its inputs
+	evenColumnsAVX512(unsafe.SliceData(dst), unsafe.SliceData(src), ldDst, ldSrc, rows, full,
+		1<<t-1, 1<<min(in, 16)-1, 1<<max(in-16, 0)-1)
+	return true
+}
+
 // GatherIndex is a list of positions for Gather to read, checked once:
 // negative ones stand for zeros.
 type GatherIndex struct {

@@ -392,6 +392,40 @@ func TestDeinterleave(t *testing.T) {
 	}
 }
 
+// TestEvenColumns: widths around the chunks of 16, rows apart by more
+// than they hold, src cut right after the last element read, nothing
+// written between or after the rows, and short slices refused.
+func TestEvenColumns(t *testing.T) {
+	if !HasAVX512 {
+		require.False(t, EvenColumns(make([]float32, 4), 2, make([]float32, 4), 2, 1, 1))
+		t.Skip("no AVX-512: EvenColumns reports false, the callers' loops run")
+	}
+	for width := 1; width <= 50; width++ {
+		for rows := 1; rows <= 3; rows++ {
+			ldDst, ldSrc := width+3, 2*width+5
+			src := make([]float32, (rows-1)*ldSrc+2*width-1)
+			for i := range src {
+				src[i] = float32(i) + 0.5
+			}
+			dst := make([]float32, (rows-1)*ldDst+width+2)
+			for i := range dst {
+				dst[i] = -1
+			}
+			require.True(t, EvenColumns(dst, ldDst, src, ldSrc, rows, width))
+			for i, v := range dst {
+				r, c := i/ldDst, i%ldDst
+				want := float32(-1)
+				if r < rows && c < width {
+					want = src[r*ldSrc+2*c]
+				}
+				require.Equal(t, want, v, "width %d rows %d: dst[%d]", width, rows, i)
+			}
+		}
+	}
+	require.Panics(t, func() { EvenColumns(make([]float32, 20), 10, make([]float32, 20), 10, 2, 6) })
+	require.Panics(t, func() { EvenColumns(make([]float32, 15), 10, make([]float32, 21), 10, 2, 6) })
+}
+
 // TestGather: lengths around the chunks of 16, positions anywhere in src
 // and negative ones (zeros), nothing written past dst, and positions
 // outside src refused.

@@ -923,3 +923,56 @@ gatail:
 gadone:
 	VZEROUPPER
 	RET
+
+// func evenColumnsAVX512(dst, src *float32, ldDst, ldSrc, rows, full, dmask, lomask, himask int)
+//
+// dst[r·ldDst+i] = src[r·ldSrc+2i] for rows rows: full chunks of 16
+// outputs from 32 inputs, then one chunk of at most 16 under the masks
+// (dmask the outputs, lomask and himask the inputs of its two loads).
+TEXT ·evenColumnsAVX512(SB), NOSPLIT, $0-72
+	MOVQ    dst+0(FP), DI
+	MOVQ    src+8(FP), SI
+	MOVQ    ldDst+16(FP), R8
+	MOVQ    ldSrc+24(FP), R9
+	MOVQ    rows+32(FP), R10
+	MOVQ    full+40(FP), R11
+	SHLQ    $2, R8
+	SHLQ    $2, R9
+	MOVQ    dmask+48(FP), AX
+	KMOVW   AX, K1
+	MOVQ    lomask+56(FP), AX
+	KMOVW   AX, K2
+	MOVQ    himask+64(FP), AX
+	KMOVW   AX, K3
+	VMOVUPS evenIdx<>(SB), Z4
+
+ecrow:
+	MOVQ DI, R12
+	MOVQ SI, R13
+	MOVQ R11, CX
+	TESTQ CX, CX
+	JE    ectail
+
+ecloop:
+	VMOVUPS   (R13), Z0
+	VMOVUPS   64(R13), Z1
+	VMOVAPS   Z4, Z2
+	VPERMI2PS Z1, Z0, Z2
+	VMOVUPS   Z2, (R12)
+	ADDQ      $128, R13
+	ADDQ      $64, R12
+	DECQ      CX
+	JNZ       ecloop
+
+ectail:
+	VMOVUPS.Z (R13), K2, Z0
+	VMOVUPS.Z 64(R13), K3, Z1
+	VMOVAPS   Z4, Z2
+	VPERMI2PS Z1, Z0, Z2
+	VMOVUPS   Z2, K1, (R12)
+	ADDQ      R8, DI
+	ADDQ      R9, SI
+	DECQ      R10
+	JNZ       ecrow
+	VZEROUPPER
+	RET

@@ -84,6 +84,9 @@ func deinterleaveAVX512(even, odd, src *float32, n int)
 //go:noescape
 func gatherAVX512(dst, src *float32, idx *int32, full, tail int)
 
+//go:noescape
+func evenColumnsAVX512(dst, src *float32, ldDst, ldSrc, rows, full, dmask, lomask, himask int)
+
 // ConvRows14x32AVX512 computes 32 output channels of a convolution at the
 // positions of tile t, straight from its padded input: position i of run s
 // is the sum over k steps of the 32 weights at a+32·step times the float

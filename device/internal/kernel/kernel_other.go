@@ -89,9 +89,10 @@ func maxPool3x3S2AVX512(dst, src *float32, masks *int, idx *int32, h, wd, oh, ow
 }
 func transpose16AVX512(dst *float32, w int, src *float32, ld, lines, cols int) {}
 
-func depthwiseAVX512(dst, src *float32, offs *int, w *float32, taps, n int) {}
-func deinterleaveAVX512(even, odd, src *float32, n int)                     {}
-func gatherAVX512(dst, src *float32, idx *int32, full, tail int)            {}
+func depthwiseAVX512(dst, src *float32, offs *int, w *float32, taps, n int)                    {}
+func deinterleaveAVX512(even, odd, src *float32, n int)                                        {}
+func gatherAVX512(dst, src *float32, idx *int32, full, tail int)                               {}
+func evenColumnsAVX512(dst, src *float32, ldDst, ldSrc, rows, full, dmask, lomask, himask int) {}
 
 // HasF16C is false: no assembly kernel is built here.
 const HasF16C = false
