@@ -75,6 +75,10 @@ type (
 	// LayerNormer is implemented by devices that normalize rows in one op
 	// (the CPU); tensor.LayerNorm composes the op on the others.
 	LayerNormer = backend.LayerNormer
+	// ConvPairer is implemented by devices that compute a 1×1
+	// convolution and a depthwise one of its output in one op (the CPU);
+	// tensor.Conv2DPair runs two convolutions on the others.
+	ConvPairer = backend.ConvPairer
 	// Realizer is implemented by devices that defer work (the GPU defers
 	// elementwise ops and fuses them when their values are needed).
 	Realizer = backend.Realizer

@@ -128,12 +128,25 @@ func conv2DFused(x, w *Tensor, o Conv2DOptions, e ConvEpilogue) *Tensor {
 	p := convParams(op, x.shape, w.shape, o)
 	shape := []int{p.N, p.O, p.OH, p.OW}
 	xc, wc := dense(x), dense(w)
-	inputs := []*Tensor{xc, wc}
+	de, ein := convEpilogue(op, x, e, shape)
+	inputs := append([]*Tensor{xc, wc}, ein...)
+	out, ok := result(x.dev, Float32, shape, inputs...)
+	if ok && out.Numel() > 0 {
+		x.dev.Conv2D(out.st.buf, xc.st.buf, wc.st.buf, p, de)
+	}
+	keepAlive(inputs...)
+	return out
+}
+
+// convEpilogue returns e as the device takes it, for a convolution of x
+// whose output has the given shape, and the dense tensors it reads.
+func convEpilogue(op string, x *Tensor, e ConvEpilogue, shape []int) (device.Epilogue, []*Tensor) {
 	var de device.Epilogue
+	var inputs []*Tensor
 	if e.Bias != nil {
 		sameDevice(op, x, e.Bias)
-		if e.Bias.Numel() != p.O {
-			panicf(op, "bias of shape %v for %d output channels", e.Bias.shape, p.O)
+		if e.Bias.Numel() != shape[1] {
+			panicf(op, "bias of shape %v for %d output channels", e.Bias.shape, shape[1])
 		}
 		b := dense(e.Bias)
 		inputs, de.Bias = append(inputs, b), b.st.buf
@@ -153,9 +166,39 @@ func conv2DFused(x, w *Tensor, o Conv2DOptions, e ConvEpilogue) *Tensor {
 	if e.Affine {
 		de.Affine, de.Scale, de.Shift = true, float32(e.Scale), float32(e.Shift)
 	}
+	return de, inputs
+}
+
+// Conv2DPair is Conv2DFused(Conv2DFused(x, w1, o1, e1), w2, o2, e2) for a
+// 1×1 convolution w1 followed by a depthwise one w2 (MobileNet's
+// expansion and depthwise layers, which the ONNX importer pairs): a
+// device that computes such pairs in one op (device.ConvPairer: the CPU)
+// does where it takes the shapes, without writing the first
+// convolution's output out whole; otherwise the two convolutions run one
+// after the other. Not differentiable.
+func Conv2DPair(x, w1 *Tensor, o1 Conv2DOptions, e1 ConvEpilogue, w2 *Tensor, o2 Conv2DOptions, e2 ConvEpilogue) *Tensor {
+	const op = "Conv2DPair"
+	sameDevice(op, x, w1, w2)
+	checkFloat(op, x, w1, w2, e1.Bias, e1.Residual, e2.Bias, e2.Residual)
+	cp, ok := x.dev.(device.ConvPairer)
+	if !ok || e1.Residual != nil || e2.Residual != nil || anyHalf(x, w1, w2, e1.Bias, e2.Bias) ||
+		x.Dim() != 4 || w1.Dim() != 4 || w2.Dim() != 4 {
+		return Conv2DFused(Conv2DFused(x, w1, o1, e1), w2, o2, e2)
+	}
+	p := convParams(op, x.shape, w1.shape, o1)
+	mid := []int{p.N, p.O, p.OH, p.OW}
+	q := convParams(op, mid, w2.shape, o2)
+	shape := []int{q.N, q.O, q.OH, q.OW}
+	de1, in1 := convEpilogue(op, x, e1, mid)
+	de2, in2 := convEpilogue(op, x, e2, shape)
+	if !cp.Conv2DPairs(p, q, de1, de2) {
+		return Conv2DFused(Conv2DFused(x, w1, o1, e1), w2, o2, e2)
+	}
+	xc, wc1, wc2 := dense(x), dense(w1), dense(w2)
+	inputs := append(append([]*Tensor{xc, wc1, wc2}, in1...), in2...)
 	out, ok := result(x.dev, Float32, shape, inputs...)
 	if ok && out.Numel() > 0 {
-		x.dev.Conv2D(out.st.buf, xc.st.buf, wc.st.buf, p, de)
+		cp.Conv2DPair(out.st.buf, xc.st.buf, wc1.st.buf, wc2.st.buf, p, q, de1, de2)
 	}
 	keepAlive(inputs...)
 	return out

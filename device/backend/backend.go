@@ -247,6 +247,23 @@ type LayerNormer interface {
 	LayerNorm(dst, x, weight, bias Buffer, rows, cols int, eps float32)
 }
 
+// ConvPairer is a Device that computes a 1×1 convolution and the
+// depthwise convolution of its output in one op (MobileNet's expansion
+// and depthwise layers), band by band of output rows, so that the 1×1
+// convolution's output, six times as large as its input, is never written
+// out whole.
+type ConvPairer interface {
+	// Conv2DPairs reports whether Conv2DPair computes the pair (p, q)
+	// with epilogues ep and eq, better than two Conv2D calls would: a
+	// 1×1 convolution p and a depthwise one q (q.C = q.O = q.Groups =
+	// p.O) over its output, of shapes the device takes.
+	Conv2DPairs(p, q Conv2DParams, ep, eq Epilogue) bool
+	// Conv2DPair writes into dst the convolution q, with epilogue eq, of
+	// the convolution p, with epilogue ep, of x: w1 holds p's weights and
+	// w2 q's. It must only be called for a pair that Conv2DPairs takes.
+	Conv2DPair(dst, x, w1, w2 Buffer, p, q Conv2DParams, ep, eq Epilogue)
+}
+
 // reclaim is the function SetReclaim installed, or nil.
 var reclaim atomic.Pointer[func(force bool)]
 

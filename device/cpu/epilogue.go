@@ -46,23 +46,29 @@ func newCPUEpilogue(e backend.Epilogue, p backend.Conv2DParams) *cpuEpilogue {
 func (ce *cpuEpilogue) plane(out []float32, n, c, lo, hi int) {
 	at := (n*ce.o + c) * ce.l
 	dst := out[at+lo : at+hi]
-	var res []float32
-	if ce.res != nil {
-		res = ce.res[at+lo : at+hi]
+	if ce.res == nil {
+		ce.row(dst, c)
+		return
 	}
+	res := ce.res[at+lo : at+hi]
 	args := ce.args // a copy per call: calls run in parallel
 	if ce.bias != nil {
 		args.Bias = ce.bias[c]
 	}
-	i := kernel.Epilogue(dst, res, &args)
-	if res == nil {
-		for ; i < len(dst); i++ {
-			dst[i] = args.Step(dst[i], 0)
-		}
-		return
-	}
-	for ; i < len(dst); i++ {
+	for i := kernel.Epilogue(dst, res, &args); i < len(dst); i++ {
 		dst[i] = args.Step(dst[i], res[i])
+	}
+}
+
+// row applies the epilogue, but for its residual, to dst, values of
+// channel c.
+func (ce *cpuEpilogue) row(dst []float32, c int) {
+	args := ce.args
+	if ce.bias != nil {
+		args.Bias = ce.bias[c]
+	}
+	for i := kernel.Epilogue(dst, nil, &args); i < len(dst); i++ {
+		dst[i] = args.Step(dst[i], 0)
 	}
 }
 
