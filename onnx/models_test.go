@@ -139,6 +139,19 @@ func TestResNetEpiloguesFuse(t *testing.T) {
 	require.Equal(t, 20+4, st.Nodes, "20 Convs, MaxPool, GlobalAveragePool, Flatten, Gemm")
 }
 
+// TestMobileNetPairsFuse: MobileNetV2's 16 expansion Convs each run as one
+// node with the depthwise Conv after them (its first block has none),
+// their Clips fused into both, and the outputs still match ONNX
+// Runtime's (TestModels).
+func TestMobileNetPairsFuse(t *testing.T) {
+	m, err := onnx.Load(generated(t, filepath.FromSlash("models/mobilenet_v2.onnx")), device.CPU())
+	require.NoError(t, err)
+	st := m.Stats()
+	t.Logf("%+v", st)
+	require.Equal(t, 16, st.ConvPairs)
+	require.Equal(t, 52-16+3, st.Nodes, "52 Convs (16 pairs of them), GlobalAveragePool, Flatten, Gemm")
+}
+
 // TestInputShapesFold: with the input shapes fixed at Load, the shape
 // arithmetic of the transformer exports (Shape → Gather → Unsqueeze →
 // Concat → Reshape) is folded into constants, far fewer nodes are left to

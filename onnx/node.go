@@ -23,6 +23,10 @@ type node struct {
 	// epilogue is what a Conv computes after its sum, from the nodes
 	// fused into it (see fuseConvEpilogues); nil for the others.
 	epilogue *convEpilogue
+	// then is the depthwise Conv that a 1×1 Conv computes after itself
+	// (see fuseConvPairs), its weight and bias the Conv's inputs 4 and 5;
+	// nil for the others.
+	then *node
 	// windows is the window geometry windowsOf last read from the
 	// attributes, for the arguments in its key (a model's runs are
 	// serialized by its lock).
@@ -95,10 +99,23 @@ func newNode(np *onnxpb.NodeProto, index, opset int, dir string) (*node, error) 
 // errorf returns an error naming the node, its operator and the opset.
 func (n *node) errorf(format string, args ...any) error {
 	fused := ""
-	if n.epilogue != nil {
-		fused = fmt.Sprintf(", with %s fused into it", strings.Join(n.epilogue.nodes, " and "))
+	if names := n.fusedNames(); len(names) > 0 {
+		fused = fmt.Sprintf(", with %s fused into it", strings.Join(names, " and "))
 	}
 	return fmt.Errorf("onnx: node %q (%s, opset %d%s): %s", n.name, n.op, n.opset, fused, fmt.Sprintf(format, args...))
+}
+
+// fusedNames names the nodes fused into n: `Relu "name"`.
+func (n *node) fusedNames() []string {
+	var names []string
+	if n.epilogue != nil {
+		names = append(names, n.epilogue.nodes...)
+	}
+	if t := n.then; t != nil {
+		names = append(names, fmt.Sprintf("%s %q", t.op, t.name))
+		names = append(names, t.fusedNames()...)
+	}
+	return names
 }
 
 // run evaluates the node with its inputs from env. A panic of the tensor

@@ -47,10 +47,8 @@ func (m *Model) Profile(inputs map[string]*tensor.Tensor) (map[string]*tensor.Te
 // nodes fused into it.
 func nodeOp(n *node) string {
 	op := n.op
-	if n.epilogue != nil {
-		for _, f := range n.epilogue.nodes {
-			op += "+" + strings.Fields(f)[0]
-		}
+	for _, f := range n.fusedNames() {
+		op += "+" + strings.Fields(f)[0]
 	}
 	return op
 }
