@@ -76,6 +76,9 @@ func BenchmarkCPUConvInference(b *testing.B) {
 	}{
 		{"pointwise-96x56x56-to-24", backend.Conv2DParams{N: 1, C: 96, H: 56, W: 56, O: 24, KH: 1, KW: 1, OH: 56, OW: 56, StrideH: 1, StrideW: 1, DilH: 1, DilW: 1, Groups: 1}},
 		{"pointwise-32x112x112-to-16", backend.Conv2DParams{N: 1, C: 32, H: 112, W: 112, O: 16, KH: 1, KW: 1, OH: 112, OW: 112, StrideH: 1, StrideW: 1, DilH: 1, DilW: 1, Groups: 1}},
+		{"pointwise-384x14x14-to-64", backend.Conv2DParams{N: 1, C: 384, H: 14, W: 14, O: 64, KH: 1, KW: 1, OH: 14, OW: 14, StrideH: 1, StrideW: 1, DilH: 1, DilW: 1, Groups: 1}},
+		{"pointwise-576x14x14-to-96", backend.Conv2DParams{N: 1, C: 576, H: 14, W: 14, O: 96, KH: 1, KW: 1, OH: 14, OW: 14, StrideH: 1, StrideW: 1, DilH: 1, DilW: 1, Groups: 1}},
+		{"pointwise-960x7x7-to-160", backend.Conv2DParams{N: 1, C: 960, H: 7, W: 7, O: 160, KH: 1, KW: 1, OH: 7, OW: 7, StrideH: 1, StrideW: 1, DilH: 1, DilW: 1, Groups: 1}},
 		{"pointwise-96x14x14-to-576", backend.Conv2DParams{N: 1, C: 96, H: 14, W: 14, O: 576, KH: 1, KW: 1, OH: 14, OW: 14, StrideH: 1, StrideW: 1, DilH: 1, DilW: 1, Groups: 1}},
 		{"pointwise-16x112x112-to-96", backend.Conv2DParams{N: 1, C: 16, H: 112, W: 112, O: 96, KH: 1, KW: 1, OH: 112, OW: 112, StrideH: 1, StrideW: 1, DilH: 1, DilW: 1, Groups: 1}},
 		{"pointwise-160x7x7-to-960", backend.Conv2DParams{N: 1, C: 160, H: 7, W: 7, O: 960, KH: 1, KW: 1, OH: 7, OW: 7, StrideH: 1, StrideW: 1, DilH: 1, DilW: 1, Groups: 1}},

@@ -56,8 +56,9 @@ type cpuIndirectConv struct {
 	// runs, when set, are the runs of the rows kernel, which computes
 	// the convolution in place of the 8×32 one (see conv_rows.go), two
 	// per tile; idx holds the offsets of 16 output planes.
-	runs []cpuRowsRun
-	idx  [16]int32
+	runs  []cpuRowsRun
+	idx   [16]int32
+	reach int // one past the last element of a padded image the runs read
 }
 
 // cpuIndirectPlans keeps the layout of each convolution shape (the batch
@@ -331,7 +332,11 @@ func (ic *cpuIndirectConv) forward(out, x, w []float32, packs *cpuPacks, ep *cpu
 		pad := pads.per(0)
 		outside := ic.sliversOutside()
 		for n := range p.N {
-			cpuParallel(p.C, 2*ic.planeP, func(lo, hi int) { ic.pad(pad, x, n, lo, hi, n == 0) })
+			if ic.rowsInPlace() {
+				pad = x[n*p.C*ic.plane:]
+			} else {
+				cpuParallel(p.C, 2*ic.planeP, func(lo, hi int) { ic.pad(pad, x, n, lo, hi, n == 0) })
+			}
 			if ic.runs != nil {
 				// Blocks of output channels outside, so that each core
 				// keeps its blocks' weights.
@@ -363,10 +368,16 @@ func (ic *cpuIndirectConv) forward(out, x, w []float32, packs *cpuPacks, ep *cpu
 		}
 		return
 	}
-	clear(pads.buf[:workers*ic.size])
+	if !ic.rowsInPlace() {
+		clear(pads.buf[:workers*ic.size])
+	}
 	cpuTasks(p.N, workers, func(wk, n int) {
 		pad := pads.per(wk)
-		ic.pad(pad, x, n, 0, p.C, false)
+		if ic.rowsInPlace() {
+			pad = x[n*p.C*ic.plane:]
+		} else {
+			ic.pad(pad, x, n, 0, p.C, false)
+		}
 		if ic.runs != nil {
 			ic.rowsOf(out, pad, packed, n, 0, ic.rowTiles(), te)
 		} else {

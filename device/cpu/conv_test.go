@@ -108,6 +108,7 @@ func TestCPUConv2D(t *testing.T) {
 		"rows-partial": cpuConvCase(2, 230, 10, 12, 32, 3, 3, 1, 1, 1, 1, 1, 1, 1),
 		"rows-strided": cpuConvCase(1, 256, 14, 14, 32, 3, 3, 2, 2, 1, 1, 1, 1, 1),
 		"rows-1x1":     cpuConvCase(2, 320, 7, 7, 320, 1, 1, 1, 1, 0, 0, 1, 1, 1),
+		"rows-1x1-one": cpuConvCase(1, 320, 7, 7, 320, 1, 1, 1, 1, 0, 0, 1, 1, 1), // read in place, no copy
 		// A 1×1 convolution of one image split over its input channels
 		// (splitK), an odd number of them.
 		"split-k": cpuConvCase(1, 193, 28, 28, 32, 1, 1, 1, 1, 0, 0, 1, 1, 1),
