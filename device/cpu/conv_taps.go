@@ -94,7 +94,7 @@ func (tg *cpuTapGrad) accumulate(c, a, b []float32, lo, hi int) {
 		kernel.Sgemm16x16AVX512(tg.aRows,
 			&a[(g*tg.ogPad+k*cpuIndirectTile)*tg.aRows],
 			&b[(g*tg.cgPad+j*cpuIndirectTile)*tg.bRows+shift*cpuIndirectTile],
-			&c[((tap*p.Groups+g)*tg.ogPad+k*cpuIndirectTile)*tg.cgPad+j*cpuIndirectTile], tg.cgPad, true, nil, nil)
+			&c[((tap*p.Groups+g)*tg.ogPad+k*cpuIndirectTile)*tg.cgPad+j*cpuIndirectTile], tg.cgPad, true, nil, nil, cpuIndirectTile)
 	}
 }
 

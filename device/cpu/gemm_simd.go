@@ -8,10 +8,17 @@ import (
 
 func init() {
 	avx2 := cpuMicro{mr: 6, nr: 16, name: "avx2+fma 6x16", fn: cpuAsm(6, 16, kernel.Sgemm6x16AVX2)}
+	// The 12×32 kernel reads B in place for products of up to 384 rows
+	// (MobileNetV2's pointwise layers, 16 to 320 channels over 7×7 to
+	// 112×112 pixels); the 16×16 one only for a single row of tiles, which
+	// reads each sliver of B once, so that packing it is a pass for
+	// nothing (MobileNetV2's 32 channels to 16 at 112×112: 64–68 → 47–49
+	// µs). With more rows it measured slower: MatMul 128 and 256, whose
+	// tuning picks it, 20–22 → 24–27 and 113–118 → 134–147 µs.
 	wide := cpuMicro{mr: 12, nr: 32, name: "avx512 12x32", fn: cpuAsm(12, 32, cpuNoEpilogue(cpuSliver12x32)),
-		epi: cpuAsmEpilogue(12, 32, cpuSliver12x32), strided: cpuStrided12x32}
-	tall := cpuMicro{mr: 16, nr: 16, name: "avx512 16x16", fn: cpuAsm(16, 16, cpuNoEpilogue(kernel.Sgemm16x16AVX512)),
-		epi: cpuAsmEpilogue(16, 16, kernel.Sgemm16x16AVX512)}
+		epi: cpuAsmEpilogue(12, 32, cpuSliver12x32), strided: cpuStrided12x32, stridedRows: 384}
+	tall := cpuMicro{mr: 16, nr: 16, name: "avx512 16x16", fn: cpuAsm(16, 16, cpuNoEpilogue(cpuSliver16x16)),
+		epi: cpuAsmEpilogue(16, 16, cpuSliver16x16), strided: cpuStrided16x16, stridedRows: 16}
 	switch {
 	case kernel.HasAVX512:
 		cpuKernels = append([]cpuMicro{wide, tall, avx2}, cpuKernels...)
@@ -51,6 +58,24 @@ func cpuStrided12x32(k int, a, b []float32, ldb int, c []float32, ldc int, add b
 		bp = unsafe.SliceData(bias)
 	}
 	kernel.Sgemm12x32AVX512(k, unsafe.SliceData(a), unsafe.SliceData(b), unsafe.SliceData(c), ldc, add, bp, e, ldb)
+}
+
+// cpuSliver16x16 is kernel.Sgemm16x16AVX512 on a packed sliver of B.
+func cpuSliver16x16(k int, a, b, c *float32, ldc int, add bool, bias *float32, epi *kernel.EpilogueArgs) {
+	kernel.Sgemm16x16AVX512(k, a, b, c, ldc, add, bias, epi, 16)
+}
+
+// cpuStrided16x16 is cpuStrided12x32 for kernel.Sgemm16x16AVX512.
+func cpuStrided16x16(k int, a, b []float32, ldb int, c []float32, ldc int, add bool, bias []float32, e *kernel.EpilogueArgs) {
+	_ = a[16*max(k, 1)-1]
+	_ = b[(max(k, 1)-1)*ldb+15]
+	_ = c[15*ldc+15]
+	var bp *float32
+	if e != nil {
+		_ = bias[15]
+		bp = unsafe.SliceData(bias)
+	}
+	kernel.Sgemm16x16AVX512(k, unsafe.SliceData(a), unsafe.SliceData(b), unsafe.SliceData(c), ldc, add, bp, e, ldb)
 }
 
 // cpuAsmKernel is an assembly kernel that takes an epilogue.

@@ -29,6 +29,9 @@ type cpuMicro struct {
 	// b as a k×nr block of a row-major matrix, rows ldb floats apart,
 	// rather than a packed sliver.
 	strided func(k int, a, b []float32, ldb int, c []float32, ldc int, add bool, bias []float32, e *kernel.EpilogueArgs)
+	// stridedRows is the most rows of a product whose B the kernel reads
+	// in place (see readB).
+	stridedRows int
 }
 
 // cpuPortable is the micro-kernel written in Go, for every platform.
@@ -410,14 +413,10 @@ func (g *cpuGemm) panel(s *cpuGemmScratch, t int) {
 // readB reports whether the macro-kernels read B in place rather than
 // packed: with a kernel that can, B row-major and not frozen, and few rows
 // of tiles to share each packed sliver, whose packing, a pass over B
-// itself, would cost more than it saves (MobileNetV2's pointwise layers,
-// 16 to 320 channels over 7×7 to 112×112 pixels).
+// itself, would cost more than it saves (the kernel's stridedRows).
 func (g *cpuGemm) readB() bool {
-	return cpuReadB && g.kern.strided != nil && g.b.cs == 1 && g.bPacks == nil && g.m <= cpuReadBRows
+	return cpuReadB && g.kern.strided != nil && g.b.cs == 1 && g.bPacks == nil && g.m <= g.kern.stridedRows
 }
-
-// cpuReadBRows is the most rows of a product whose B readB reads in place.
-var cpuReadBRows = 384
 
 // cpuReadB turns readB on (tests turn it off).
 var cpuReadB = true

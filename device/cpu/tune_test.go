@@ -15,20 +15,27 @@ import (
 
 // TestCPUBlockings: a product is right with every blocking tuning may
 // choose, on every kernel, with K split into panels or not, with A packed
-// once for all panels of columns or per panel, on one worker or two.
+// once for all panels of columns or per panel, on one worker or two; with
+// 15 rows, which every kernel that can reads B in place for.
 func TestCPUBlockings(t *testing.T) {
 	h := newCPUHarness(t)
-	const bs, m, k, n = 2, 200, 700, 300
+	defer func(on bool) { cpuReadB = on }(cpuReadB)
+	for _, m := range []int{200, 15} {
+		testCPUBlockings(t, h, m)
+	}
+}
+
+func testCPUBlockings(t *testing.T, h *cpuHarness, m int) {
+	const bs, k, n = 2, 700, 300
 	ad, bd := h.randF(bs*m*k), h.randF(bs*k*n)
 	want, mag := cpuMatMulRef(ad, bd, bs, m, k, n)
-	defer func(on bool) { cpuReadB = on }(cpuReadB)
 	for _, kern := range cpuKernels {
 		for _, bl := range [][3]int{{16, 48, 32}, {256, 48, 256}, {1024, 192, 1024}, {128, 96, 64}} {
 			for _, workers := range []int{1, 2} {
 				// B read in place (see readB) and packed.
 				cpuReadB = workers == 1
 				blocking := cpuBlocking{kern: kern, kc: bl[0], mc: cpuRoundUp(bl[1], kern.mr), nc: cpuRoundUp(bl[2], kern.nr)}
-				name := fmt.Sprintf("%s/%d workers/B in place %v", blocking, workers, cpuReadB)
+				name := fmt.Sprintf("%d rows/%s/%d workers/B in place %v", m, blocking, workers, cpuReadB)
 				c := make([]float32, bs*m*n)
 				for i := range c {
 					c[i] = float32(math.NaN()) // every element must be written

@@ -24,7 +24,9 @@ func TestGemmEpilogue(t *testing.T) {
 		f      func(k int, a, b, c *float32, ldc int, add bool, bias *float32, epi *EpilogueArgs)
 	}{{"12x32", 12, 32, func(k int, a, b, c *float32, ldc int, add bool, bias *float32, epi *EpilogueArgs) {
 		Sgemm12x32AVX512(k, a, b, c, ldc, add, bias, epi, 32)
-	}}, {"16x16", 16, 16, Sgemm16x16AVX512}} {
+	}}, {"16x16", 16, 16, func(k int, a, b, c *float32, ldc int, add bool, bias *float32, epi *EpilogueArgs) {
+		Sgemm16x16AVX512(k, a, b, c, ldc, add, bias, epi, 16)
+	}}} {
 		for _, flags := range []uint32{0, EpilogueHardSwish, EpilogueAffine, EpilogueHardSwish | EpilogueAffine} {
 			for _, add := range []bool{false, true} {
 				const k, ldc = 5, 40
@@ -77,45 +79,56 @@ func TestGemmEpilogue(t *testing.T) {
 	}
 }
 
-// TestSgemm12x32StridedB: the 12×32 kernel reads b as a block of a
+// TestSgemmStridedB: the 12×32 and 16×16 kernels read b as a block of a
 // row-major matrix, rows ldb floats apart, for even and odd k, storing and
 // adding, against float64.
-func TestSgemm12x32StridedB(t *testing.T) {
+func TestSgemmStridedB(t *testing.T) {
 	if !HasAVX512 {
 		t.Skip("no AVX-512")
 	}
 	rng := rand.New(rand.NewPCG(9, 10))
-	for _, k := range []int{1, 2, 7, 64} {
-		for _, add := range []bool{false, true} {
-			const ldb, ldc = 53, 37
-			a, b := make([]float32, 12*k), make([]float32, (k-1)*ldb+32)
-			for i := range a {
-				a[i] = rng.Float32()*2 - 1
-			}
-			for i := range b {
-				b[i] = rng.Float32()*2 - 1
-			}
-			c := make([]float32, 11*ldc+32)
-			for i := range c {
-				c[i] = rng.Float32()
-			}
-			want := make([]float64, len(c))
-			for i := range 12 {
-				for j := range 32 {
-					var s float64
-					if add {
-						s = float64(c[i*ldc+j])
-					}
-					for p := range k {
-						s += float64(a[p*12+i]) * float64(b[p*ldb+j])
-					}
-					want[i*ldc+j] = s
+	for _, kern := range []struct {
+		name   string
+		mr, nr int
+		f      func(k int, a, b, c *float32, ldc int, add bool, ldb int)
+	}{{"12x32", 12, 32, func(k int, a, b, c *float32, ldc int, add bool, ldb int) {
+		Sgemm12x32AVX512(k, a, b, c, ldc, add, nil, nil, ldb)
+	}}, {"16x16", 16, 16, func(k int, a, b, c *float32, ldc int, add bool, ldb int) {
+		Sgemm16x16AVX512(k, a, b, c, ldc, add, nil, nil, ldb)
+	}}} {
+		mr, nr := kern.mr, kern.nr
+		for _, k := range []int{1, 2, 7, 64} {
+			for _, add := range []bool{false, true} {
+				const ldb, ldc = 53, 37
+				a, b := make([]float32, mr*k), make([]float32, (k-1)*ldb+nr)
+				for i := range a {
+					a[i] = rng.Float32()*2 - 1
 				}
-			}
-			Sgemm12x32AVX512(k, &a[0], &b[0], &c[0], ldc, add, nil, nil, ldb)
-			for i := range 12 {
-				for j := range 32 {
-					require.InDelta(t, want[i*ldc+j], c[i*ldc+j], 1e-4, "k=%d add=%v (%d, %d)", k, add, i, j)
+				for i := range b {
+					b[i] = rng.Float32()*2 - 1
+				}
+				c := make([]float32, (mr-1)*ldc+nr)
+				for i := range c {
+					c[i] = rng.Float32()
+				}
+				want := make([]float64, len(c))
+				for i := range mr {
+					for j := range nr {
+						var s float64
+						if add {
+							s = float64(c[i*ldc+j])
+						}
+						for p := range k {
+							s += float64(a[p*mr+i]) * float64(b[p*ldb+j])
+						}
+						want[i*ldc+j] = s
+					}
+				}
+				kern.f(k, &a[0], &b[0], &c[0], ldc, add, ldb)
+				for i := range mr {
+					for j := range nr {
+						require.InDelta(t, want[i*ldc+j], c[i*ldc+j], 1e-4, "%s k=%d add=%v (%d, %d)", kern.name, k, add, i, j)
+					}
 				}
 			}
 		}

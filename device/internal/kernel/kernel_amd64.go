@@ -27,12 +27,13 @@ func Sgemm12x32AVX512(k int, a, b, c *float32, ldc int, add bool, bias *float32,
 
 // Sgemm16x16AVX512 adds to the 16×16 tile of c (rows ldc floats apart), or
 // with add false stores into it, the product of a packed 16×k sliver a and
-// a packed k×16 sliver b, with AVX-512, and with epi not nil applies the
-// epilogue as Sgemm12x32AVX512 does. k must be positive and the slivers,
-// tile and biases fully addressable.
+// a k×16 block b whose rows are ldb floats apart (16: a packed sliver),
+// with AVX-512, and with epi not nil applies the epilogue as
+// Sgemm12x32AVX512 does. k must be positive and the slivers, tile and
+// biases fully addressable.
 //
 //go:noescape
-func Sgemm16x16AVX512(k int, a, b, c *float32, ldc int, add bool, bias *float32, epi *EpilogueArgs)
+func Sgemm16x16AVX512(k int, a, b, c *float32, ldc int, add bool, bias *float32, epi *EpilogueArgs, ldb int)
 
 // HasAVX512 reports whether the CPU runs the AVX-512 kernels.
 var HasAVX512 = cpu.X86.HasAVX512F

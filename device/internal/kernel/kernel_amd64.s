@@ -250,13 +250,16 @@ epi512store:
 // scalars of a. It suits products whose rows or columns the 12×32 kernel
 // would leave partly empty (64 rows, 196 columns). The loop is unrolled
 // by two.
-TEXT ·Sgemm16x16AVX512(SB), NOSPLIT, $0-64
+TEXT ·Sgemm16x16AVX512(SB), NOSPLIT, $0-72
 	MOVQ k+0(FP), CX
 	MOVQ a+8(FP), SI
 	MOVQ b+16(FP), DI
 	MOVQ c+24(FP), DX
 	MOVQ ldc+32(FP), R8
 	SHLQ $2, R8
+	MOVQ ldb+64(FP), R12 // B's rows, ldb floats apart (16: a packed sliver)
+	SHLQ $2, R12
+	LEAQ (R12)(R12*1), R13
 
 	MOVQ DX, R9 // the tile's rows, as in Sgemm12x32AVX512
 	PREFETCH_ROWS4
@@ -266,24 +269,24 @@ TEXT ·Sgemm16x16AVX512(SB), NOSPLIT, $0-64
 
 	ZERO16
 
-#define STEP1616(aoff, boff) \
-	VMOVUPS boff(DI), Z16 \
+#define STEP1616(aoff, bsrc) \
+	VMOVUPS bsrc, Z16 \
 	STEP16(aoff, Z16)
 
 loop1616:
 	CMPQ CX, $2
 	JL   tail1616
-	STEP1616(0, 0)
-	STEP1616(64, 64)
+	STEP1616(0, (DI))
+	STEP1616(64, (DI)(R12*1))
 	ADDQ $128, SI
-	ADDQ $128, DI
+	ADDQ R13, DI
 	SUBQ $2, CX
 	JMP  loop1616
 
 tail1616:
 	TESTQ CX, CX
 	JE    store1616
-	STEP1616(0, 0)
+	STEP1616(0, (DI))
 
 store1616:
 	MOVQ  epi+56(FP), R11

@@ -16,7 +16,7 @@ func Sgemm12x32AVX512(k int, a, b, c *float32, ldc int, add bool, bias *float32,
 }
 
 // Sgemm16x16AVX512 is never called where HasAVX512 is false.
-func Sgemm16x16AVX512(k int, a, b, c *float32, ldc int, add bool, bias *float32, epi *EpilogueArgs) {
+func Sgemm16x16AVX512(k int, a, b, c *float32, ldc int, add bool, bias *float32, epi *EpilogueArgs, ldb int) {
 	panic("kernel: no AVX-512 kernel on this platform")
 }
 
