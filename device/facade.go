@@ -75,10 +75,15 @@ type (
 	// LayerNormer is implemented by devices that normalize rows in one op
 	// (the CPU); tensor.LayerNorm composes the op on the others.
 	LayerNormer = backend.LayerNormer
-	// ConvPairer is implemented by devices that compute a 1×1
-	// convolution and a depthwise one of its output in one op (the CPU);
-	// tensor.Conv2DPair runs two convolutions on the others.
-	ConvPairer = backend.ConvPairer
+	// ConvChainer is implemented by devices that compute MobileNet's
+	// inverted residual block (1×1, depthwise, 1×1 convolutions) in one op
+	// (the CPU); tensor.Conv2DChain runs the convolutions one by one on the
+	// others.
+	ConvChainer = backend.ConvChainer
+	// ConvChain is the convolutions of a ConvChainer's op.
+	ConvChain = backend.ConvChain
+	// ConvLink is one convolution of a ConvChain.
+	ConvLink = backend.ConvLink
 	// Realizer is implemented by devices that defer work (the GPU defers
 	// elementwise ops and fuses them when their values are needed).
 	Realizer = backend.Realizer

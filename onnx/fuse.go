@@ -387,63 +387,110 @@ func (m *Model) fuseConvEpilogues() {
 	m.replaceNodes(at, dropped)
 }
 
-// fuseConvPairs makes each 1×1 Conv (stride 1, no padding or groups)
-// whose output only a depthwise Conv reads one node that runs both
-// (tensor.Conv2DPair): MobileNet's expansion and depthwise layers, whose
-// intermediate output (96 channels of 112×112, 4.8 MB, in MobileNetV2)
-// the CPU then computes and consumes band by band in its caches rather
-// than writing it out whole and reading it back. Their epilogues stay
-// theirs, but neither may add a residual or a hard swish or affine step.
-// The first Conv takes the pair's place, the second's weight and bias as
-// its inputs 4 and 5 and the second node itself as then.
-func (m *Model) fuseConvPairs() {
+// fuseConvChains makes each depthwise Conv one node with the 1×1 Conv
+// (stride 1, no padding or groups) whose output only it reads, MobileNet's
+// expansion, or when there is none with the 1×1 Conv that alone reads its
+// output, the projection: the node runs them as one tensor.Conv2DChain,
+// which the CPU computes band by band in its caches rather than writing
+// the intermediate output (96 channels of 112×112, 4.8 MB, in
+// MobileNetV2) out whole and reading it back. Chaining the projection
+// after an expansion too measured no faster (the bands grow shorter), and
+// after a lone depthwise Conv a fifth faster. The Convs keep their
+// epilogues; only the projection's may add a residual. The first Conv of
+// a chain becomes its node, at the place of the last, with chain set and
+// the inputs of a chain (see convChain).
+func (m *Model) fuseConvChains() {
 	consumer := m.soleConsumers()
+	producer := map[string]*node{}
+	for _, n := range m.nodes {
+		for _, out := range n.outputs {
+			producer[out] = n
+		}
+	}
 	at, dropped := map[*node]*node{}, map[*node]bool{}
-	for _, a := range m.nodes {
-		if a.op != "Conv" || a.then != nil || dropped[a] || len(a.outputs) != 1 || !m.pairable(a) {
+	for _, b := range m.nodes {
+		if dropped[b] || !m.depthwiseConv(b) {
 			continue
 		}
-		b := consumer[a.outputs[0]]
-		if b == nil || b.op != "Conv" || b.then != nil || dropped[b] || len(b.outputs) != 1 || b.inputs[0] != a.outputs[0] || !m.pairable(b) {
+		c := &convChain{depthwise: b}
+		if a := producer[b.inputs[0]]; a != nil && !dropped[a] && consumer[a.outputs[0]] == b && m.pointwiseConv(a, false) &&
+			m.consts[a.inputs[1]].shape[0] == m.consts[b.inputs[1]].shape[0] {
+			c.expand = a
+		} else if p := consumer[b.outputs[0]]; p != nil && !dropped[p] && p.inputs[0] == b.outputs[0] && m.pointwiseConv(p, true) &&
+			m.consts[p.inputs[1]].shape[1] == m.consts[b.inputs[1]].shape[0] {
+			c.project = p
+		} else {
 			continue
 		}
-		w1, w2 := m.consts[a.inputs[1]], m.consts[b.inputs[1]]
-		pads := b.attrInts("pads", []int{0, 0, 0, 0})
-		pointwise := len(w1.shape) == 4 && w1.shape[2] == 1 && w1.shape[3] == 1 && a.attrInt("group", 1) == 1 &&
-			slices.Equal(a.attrInts("pads", []int{0, 0, 0, 0}), []int{0, 0, 0, 0}) &&
-			slices.Equal(a.attrInts("strides", []int{1, 1}), []int{1, 1}) && slices.Equal(a.attrInts("dilations", []int{1, 1}), []int{1, 1})
-		depthwise := len(w2.shape) == 4 && w2.shape[1] == 1 && b.attrInt("group", 1) == w2.shape[0] && w2.shape[0] == w1.shape[0] &&
-			slices.Contains([]string{"NOTSET", "VALID"}, b.attrString("auto_pad", "NOTSET")) && len(pads) == 4 && pads[0] == pads[2] && pads[1] == pads[3]
-		if !pointwise || !depthwise {
-			continue
+		links := c.links()
+		head, last := links[0], links[len(links)-1]
+		inputs := []string{head.inputs[0], "", "", "", "", "", "", ""}
+		for i, n := range []*node{c.expand, c.depthwise, c.project} {
+			if n != nil {
+				copy(inputs[1+2*i:3+2*i], n.inputs[1:])
+			}
 		}
-		for len(a.inputs) < 3 {
-			a.inputs = append(a.inputs, "")
+		if c.project != nil && len(c.project.inputs) > 3 {
+			inputs[7] = c.project.inputs[3] // the residual
 		}
-		a.inputs = append(a.inputs[:3], "", b.inputs[1], "")
-		if len(b.inputs) > 2 {
-			a.inputs[5] = b.inputs[2]
+		outputs := last.outputs
+		for _, n := range links {
+			dropped[n] = true
 		}
-		a.outputs, a.then = b.outputs, b
-		dropped[a], dropped[b], at[b] = true, true, a
-		m.convPairs++
+		next := *head // the chain's node; head itself stays one of its links
+		next.inputs, next.outputs, next.chain = inputs, outputs, c
+		at[last] = &next
+		m.convChains++
 	}
 	m.replaceNodes(at, dropped)
 }
 
-// pairable reports whether Conv n may be one of a pair (see
-// fuseConvPairs): its weight a constant, its epilogue at most a clamp.
-func (m *Model) pairable(n *node) bool {
-	if len(n.inputs) < 2 || len(n.inputs) > 3 {
+// depthwiseConv reports whether n is a depthwise Conv that a chain may
+// hold (see fuseConvChains): weight [C, 1, kh, kw] and bias constant, C
+// groups, its padding explicit and the same on both sides, its epilogue at
+// most a clamp.
+func (m *Model) depthwiseConv(n *node) bool {
+	if !m.chainable(n, false) {
 		return false
 	}
-	for _, in := range n.inputs[1:] {
+	w := m.consts[n.inputs[1]]
+	pads := n.attrInts("pads", []int{0, 0, 0, 0})
+	return len(w.shape) == 4 && w.shape[1] == 1 && n.attrInt("group", 1) == w.shape[0] &&
+		slices.Contains([]string{"NOTSET", "VALID"}, n.attrString("auto_pad", "NOTSET")) &&
+		len(pads) == 4 && pads[0] == pads[2] && pads[1] == pads[3]
+}
+
+// pointwiseConv reports whether n is a 1×1 Conv of stride 1 without
+// padding, groups or dilation that a chain may hold (see fuseConvChains),
+// with a residual in its epilogue if residual.
+func (m *Model) pointwiseConv(n *node, residual bool) bool {
+	if !m.chainable(n, residual) {
+		return false
+	}
+	w := m.consts[n.inputs[1]]
+	return len(w.shape) == 4 && w.shape[2] == 1 && w.shape[3] == 1 && n.attrInt("group", 1) == 1 &&
+		slices.Equal(n.attrInts("pads", []int{0, 0, 0, 0}), []int{0, 0, 0, 0}) &&
+		slices.Equal(n.attrInts("strides", []int{1, 1}), []int{1, 1}) &&
+		slices.Equal(n.attrInts("dilations", []int{1, 1}), []int{1, 1})
+}
+
+// chainable reports whether Conv n may be a link of a chain: not in one
+// already, one output, weight and bias constants, and an epilogue of at
+// most a clamp (and a residual if residual).
+func (m *Model) chainable(n *node, residual bool) bool {
+	if n.op != "Conv" || n.chain != nil || len(n.outputs) != 1 || len(n.inputs) < 2 || n.inputs[1] == "" {
+		return false
+	}
+	e := n.epilogue
+	if e != nil && (e.residual && !residual || e.hardSwish || e.affine) || len(n.inputs) > 3 && (e == nil || !e.residual) {
+		return false
+	}
+	for _, in := range n.inputs[1:min(len(n.inputs), 3)] {
 		if _, ok := m.consts[in]; in != "" && !ok {
 			return false
 		}
 	}
-	e := n.epilogue
-	return n.inputs[1] != "" && (e == nil || !e.residual && !e.hardSwish && !e.affine)
+	return true
 }
 
 // scalarStep reports whether n is op (Mul or Add) of y and a constant of

@@ -139,17 +139,17 @@ func TestResNetEpiloguesFuse(t *testing.T) {
 	require.Equal(t, 20+4, st.Nodes, "20 Convs, MaxPool, GlobalAveragePool, Flatten, Gemm")
 }
 
-// TestMobileNetPairsFuse: MobileNetV2's 16 expansion Convs each run as one
-// node with the depthwise Conv after them (its first block has none),
-// their Clips fused into both, and the outputs still match ONNX
-// Runtime's (TestModels).
-func TestMobileNetPairsFuse(t *testing.T) {
+// TestMobileNetChainsFuse: each of MobileNetV2's 17 depthwise Convs runs
+// as one node with the 1×1 Conv before it (16 expansions), or the first
+// block's with the projection after it, their Clips fused into them, and
+// the outputs still match ONNX Runtime's (TestModels).
+func TestMobileNetChainsFuse(t *testing.T) {
 	m, err := onnx.Load(generated(t, filepath.FromSlash("models/mobilenet_v2.onnx")), device.CPU())
 	require.NoError(t, err)
 	st := m.Stats()
 	t.Logf("%+v", st)
-	require.Equal(t, 16, st.ConvPairs)
-	require.Equal(t, 52-16+3, st.Nodes, "52 Convs (16 pairs of them), GlobalAveragePool, Flatten, Gemm")
+	require.Equal(t, 17, st.ConvChains)
+	require.Equal(t, 52-17+3, st.Nodes, "52 Convs (17 pairs of them), GlobalAveragePool, Flatten, Gemm")
 }
 
 // TestInputShapesFold: with the input shapes fixed at Load, the shape

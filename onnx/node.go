@@ -23,10 +23,9 @@ type node struct {
 	// epilogue is what a Conv computes after its sum, from the nodes
 	// fused into it (see fuseConvEpilogues); nil for the others.
 	epilogue *convEpilogue
-	// then is the depthwise Conv that a 1×1 Conv computes after itself
-	// (see fuseConvPairs), its weight and bias the Conv's inputs 4 and 5;
-	// nil for the others.
-	then *node
+	// chain, for a node that runs a chain of Convs (see fuseConvChains),
+	// holds them; nil for the others.
+	chain *convChain
 	// windows is the window geometry windowsOf last read from the
 	// attributes, for the arguments in its key (a model's runs are
 	// serialized by its lock).
@@ -111,11 +110,33 @@ func (n *node) fusedNames() []string {
 	if n.epilogue != nil {
 		names = append(names, n.epilogue.nodes...)
 	}
-	if t := n.then; t != nil {
-		names = append(names, fmt.Sprintf("%s %q", t.op, t.name))
-		names = append(names, t.fusedNames()...)
+	if n.chain != nil {
+		for _, l := range n.chain.links()[1:] {
+			names = append(names, fmt.Sprintf("%s %q", l.op, l.name))
+			names = append(names, l.fusedNames()...)
+		}
 	}
 	return names
+}
+
+// convChain is the Convs a node runs as one tensor.Conv2DChain (see
+// fuseConvChains): an optional 1×1 expansion, a depthwise Conv, and an
+// optional 1×1 projection (nil when absent). The node's inputs are x,
+// each link's weight and bias ("" for those of an absent link), and the
+// projection's residual.
+type convChain struct {
+	expand, depthwise, project *node
+}
+
+// links returns the Convs of the chain that are present, in order.
+func (c *convChain) links() []*node {
+	var links []*node
+	for _, n := range []*node{c.expand, c.depthwise, c.project} {
+		if n != nil {
+			links = append(links, n)
+		}
+	}
+	return links
 }
 
 // run evaluates the node with its inputs from env. A panic of the tensor

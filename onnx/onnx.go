@@ -76,7 +76,7 @@ type Model struct {
 	foldedAffines   int // Mul, Div, Add and Sub nodes folded into convolutions' weights
 	hardSwishes     int // spelt-out hard swishes made HardSwish nodes
 	layerNorms      int // spelt-out layer normalizations made LayerNormalization nodes
-	convPairs       int // 1×1 Convs made one node with the depthwise Conv after them
+	convChains      int // depthwise Convs made one node with the 1×1 Conv before or after them
 }
 
 // Stats says what Load made of the graph.
@@ -89,13 +89,13 @@ type Stats struct {
 	FoldedAffines   int // Mul, Div, Add and Sub by constants folded into the preceding Conv's weights
 	HardSwishes     int // y·clip(y+3, 0, 6)/6 patterns run as one HardSwish
 	LayerNorms      int // layer normalizations spelt out in nine nodes run as one LayerNormalization
-	ConvPairs       int // 1×1 Convs run as one node with the depthwise Conv that reads their output
+	ConvChains      int // depthwise Convs run as one node with the 1×1 Conv before them (or after, without one before)
 }
 
 // Stats reports what Load made of the graph.
 func (m *Model) Stats() Stats {
 	return Stats{Nodes: len(m.nodes), Constants: len(m.consts), FusedBatchNorms: m.fusedBatchNorms, FusedEpilogues: m.fusedEpilogues, FoldedShapes: m.foldedShapes,
-		FoldedAffines: m.foldedAffines, HardSwishes: m.hardSwishes, LayerNorms: m.layerNorms, ConvPairs: m.convPairs}
+		FoldedAffines: m.foldedAffines, HardSwishes: m.hardSwishes, LayerNorms: m.layerNorms, ConvChains: m.convChains}
 }
 
 // ValueInfo describes a model input or output.
@@ -270,7 +270,7 @@ func build(mp *onnxpb.ModelProto, dir string, dev device.Device, c loadConfig) (
 		return nil, err
 	}
 	m.fuseConvEpilogues()
-	m.fuseConvPairs()
+	m.fuseConvChains()
 	for _, v := range m.consts {
 		if v.t != nil {
 			v.t.Freeze() // the weights: the CPU keeps their packed forms

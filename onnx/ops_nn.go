@@ -245,8 +245,8 @@ func convOperands(c *call) (x, w *tensor.Tensor, oneD bool, _ *call, err error) 
 }
 
 func runConv(c *call) ([]*value, error) {
-	if c.then != nil {
-		return runConvPair(c)
+	if c.chain != nil {
+		return runConvChain(c)
 	}
 	x, w, oneD, c, err := convOperands(c)
 	if err != nil {
@@ -327,40 +327,49 @@ func convOutput(y *tensor.Tensor, oneD bool) ([]*value, error) {
 	return one(tFloat, y)
 }
 
-// runConvPair runs a 1×1 Conv and the depthwise Conv c.then of its output
-// (see fuseConvPairs) as one tensor.Conv2DPair, each with its epilogue.
-func runConvPair(c *call) ([]*value, error) {
+// runConvChain runs the Convs of c.chain (see fuseConvChains) as one
+// tensor.Conv2DChain, each with its epilogue.
+func runConvChain(c *call) ([]*value, error) {
 	x, err := c.tensor(0)
 	if err != nil {
 		return nil, err
 	}
 	if x.Dim() != 4 {
-		return nil, fmt.Errorf("input of shape %v: a Conv pair takes 2-D images", x.Shape())
+		return nil, fmt.Errorf("input of shape %v: a chain of Convs takes 2-D images", x.Shape())
 	}
-	var w [2]*tensor.Tensor
-	var e [2]tensor.ConvEpilogue
-	for i, n := range []*node{c.node, c.then} {
-		if w[i], err = c.tensor(1 + 3*i); err != nil {
+	var links [3]tensor.ConvLink
+	for i, n := range []*node{c.chain.expand, c.chain.depthwise, c.chain.project} {
+		if n == nil {
+			continue
+		}
+		l := &links[i]
+		if l.W, err = c.tensor(1 + 2*i); err != nil {
 			return nil, err
 		}
-		if b := c.input(2 + 3*i); b != nil {
-			if e[i].Bias, err = b.device(c.dev); err != nil {
+		if b := c.input(2 + 2*i); b != nil {
+			if l.Epilogue.Bias, err = b.device(c.dev); err != nil {
 				return nil, err
 			}
 		}
 		if ep := n.epilogue; ep != nil {
-			e[i].Clamp, e[i].Lo, e[i].Hi = ep.clamp, ep.lo, ep.hi
+			l.Epilogue.Clamp, l.Epilogue.Lo, l.Epilogue.Hi = ep.clamp, ep.lo, ep.hi
 		}
 	}
-	s, err := windowsOf(c.then, [2]int{w[1].Size(2), w[1].Size(3)}, [2]int{x.Size(2), x.Size(3)}, false)
+	if c.chain.project != nil && c.input(7) != nil {
+		if links[2].Epilogue.Residual, err = c.tensor(7); err != nil {
+			return nil, err
+		}
+	}
+	dw, hw := c.chain.depthwise, [2]int{x.Size(2), x.Size(3)}
+	s, err := windowsOf(dw, [2]int{links[1].W.Size(2), links[1].W.Size(3)}, hw, false)
 	if err != nil {
 		return nil, err
 	}
-	if s.kernel != [2]int{w[1].Size(2), w[1].Size(3)} {
-		return nil, fmt.Errorf("kernel_shape %v of %q differs from its weight's %v", s.kernel, c.then.name, w[1].Shape())
+	if s.kernel != [2]int{links[1].W.Size(2), links[1].W.Size(3)} {
+		return nil, fmt.Errorf("kernel_shape %v of %q differs from its weight's %v", s.kernel, dw.name, links[1].W.Shape())
 	}
-	o := tensor.Conv2DOptions{Stride: s.stride, Padding: s.padBefore, Dilation: s.dil, Groups: c.then.attrInt("group", 1)}
-	return one(tFloat, tensor.Conv2DPair(x, w[0], tensor.Conv2DOptions{}, e[0], w[1], o, e[1]))
+	links[1].Options = tensor.Conv2DOptions{Stride: s.stride, Padding: s.padBefore, Dilation: s.dil, Groups: dw.attrInt("group", 1)}
+	return one(tFloat, tensor.Conv2DChain(x, links[0], links[1], links[2]))
 }
 
 // convResult adds the bias (input 2, per output channel) of a

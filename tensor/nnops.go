@@ -169,36 +169,67 @@ func convEpilogue(op string, x *Tensor, e ConvEpilogue, shape []int) (device.Epi
 	return de, inputs
 }
 
-// Conv2DPair is Conv2DFused(Conv2DFused(x, w1, o1, e1), w2, o2, e2) for a
-// 1×1 convolution w1 followed by a depthwise one w2 (MobileNet's
-// expansion and depthwise layers, which the ONNX importer pairs): a
-// device that computes such pairs in one op (device.ConvPairer: the CPU)
-// does where it takes the shapes, without writing the first
-// convolution's output out whole; otherwise the two convolutions run one
-// after the other. Not differentiable.
-func Conv2DPair(x, w1 *Tensor, o1 Conv2DOptions, e1 ConvEpilogue, w2 *Tensor, o2 Conv2DOptions, e2 ConvEpilogue) *Tensor {
-	const op = "Conv2DPair"
-	sameDevice(op, x, w1, w2)
-	checkFloat(op, x, w1, w2, e1.Bias, e1.Residual, e2.Bias, e2.Residual)
-	cp, ok := x.dev.(device.ConvPairer)
-	if !ok || e1.Residual != nil || e2.Residual != nil || anyHalf(x, w1, w2, e1.Bias, e2.Bias) ||
-		x.Dim() != 4 || w1.Dim() != 4 || w2.Dim() != 4 {
-		return Conv2DFused(Conv2DFused(x, w1, o1, e1), w2, o2, e2)
+// ConvLink is one convolution of a Conv2DChain: its weights (nil for a
+// link that is absent), options and epilogue.
+type ConvLink struct {
+	W        *Tensor
+	Options  Conv2DOptions
+	Epilogue ConvEpilogue
+}
+
+// Conv2DChain applies the convolutions of MobileNet's inverted residual
+// block to x in turn, as Conv2DFused does each: an optional 1×1 expansion,
+// a depthwise convolution and an optional 1×1 projection (only its
+// epilogue may add a residual). A device that computes such chains in one
+// op (device.ConvChainer: the CPU) does where it takes the shapes, without
+// writing the intermediate outputs out whole (the ONNX importer chains
+// MobileNets' layers so); otherwise the convolutions run one after the
+// other. Not differentiable.
+func Conv2DChain(x *Tensor, expand, depthwise, project ConvLink) *Tensor {
+	const op = "Conv2DChain"
+	links := []ConvLink{expand, depthwise, project}
+	oneByOne := func() *Tensor {
+		y := x
+		for _, l := range links {
+			if l.W != nil {
+				y = Conv2DFused(y, l.W, l.Options, l.Epilogue)
+			}
+		}
+		return y
 	}
-	p := convParams(op, x.shape, w1.shape, o1)
-	mid := []int{p.N, p.O, p.OH, p.OW}
-	q := convParams(op, mid, w2.shape, o2)
-	shape := []int{q.N, q.O, q.OH, q.OW}
-	de1, in1 := convEpilogue(op, x, e1, mid)
-	de2, in2 := convEpilogue(op, x, e2, shape)
-	if !cp.Conv2DPairs(p, q, de1, de2) {
-		return Conv2DFused(Conv2DFused(x, w1, o1, e1), w2, o2, e2)
+	if depthwise.W == nil {
+		panicf(op, "no depthwise convolution")
 	}
-	xc, wc1, wc2 := dense(x), dense(w1), dense(w2)
-	inputs := append(append([]*Tensor{xc, wc1, wc2}, in1...), in2...)
+	cc, ok := x.dev.(device.ConvChainer)
+	if !ok || x.Dim() != 4 || x.dtype != Float32 || expand.Epilogue.Residual != nil || depthwise.Epilogue.Residual != nil {
+		return oneByOne()
+	}
+	var chain [3]device.ConvLink
+	shape, xc := x.shape, dense(x)
+	inputs := []*Tensor{xc}
+	for i, l := range links {
+		if l.W == nil {
+			continue
+		}
+		sameDevice(op, x, l.W)
+		checkFloat(op, l.W, l.Epilogue.Bias, l.Epilogue.Residual)
+		if l.W.Dim() != 4 || anyHalf(l.W, l.Epilogue.Bias, l.Epilogue.Residual) {
+			return oneByOne()
+		}
+		p := convParams(op, shape, l.W.shape, l.Options)
+		shape = []int{p.N, p.O, p.OH, p.OW}
+		de, ein := convEpilogue(op, x, l.Epilogue, shape)
+		wc := dense(l.W)
+		inputs = append(append(inputs, wc), ein...)
+		chain[i] = device.ConvLink{W: wc.st.buf, P: p, E: de}
+	}
+	c := device.ConvChain{Expand: chain[0], Depthwise: chain[1], Project: chain[2]}
+	if !cc.Conv2DChains(c) {
+		return oneByOne()
+	}
 	out, ok := result(x.dev, Float32, shape, inputs...)
 	if ok && out.Numel() > 0 {
-		cp.Conv2DPair(out.st.buf, xc.st.buf, wc1.st.buf, wc2.st.buf, p, q, de1, de2)
+		cc.Conv2DChain(out.st.buf, xc.st.buf, c)
 	}
 	keepAlive(inputs...)
 	return out

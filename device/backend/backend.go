@@ -247,21 +247,33 @@ type LayerNormer interface {
 	LayerNorm(dst, x, weight, bias Buffer, rows, cols int, eps float32)
 }
 
-// ConvPairer is a Device that computes a 1×1 convolution and the
-// depthwise convolution of its output in one op (MobileNet's expansion
-// and depthwise layers), band by band of output rows, so that the 1×1
-// convolution's output, six times as large as its input, is never written
-// out whole.
-type ConvPairer interface {
-	// Conv2DPairs reports whether Conv2DPair computes the pair (p, q)
-	// with epilogues ep and eq, better than two Conv2D calls would: a
-	// 1×1 convolution p and a depthwise one q (q.C = q.O = q.Groups =
-	// p.O) over its output, of shapes the device takes.
-	Conv2DPairs(p, q Conv2DParams, ep, eq Epilogue) bool
-	// Conv2DPair writes into dst the convolution q, with epilogue eq, of
-	// the convolution p, with epilogue ep, of x: w1 holds p's weights and
-	// w2 q's. It must only be called for a pair that Conv2DPairs takes.
-	Conv2DPair(dst, x, w1, w2 Buffer, p, q Conv2DParams, ep, eq Epilogue)
+// ConvChainer is a Device that computes the convolutions of MobileNet's
+// inverted residual block in one op, band by band of output rows: a 1×1
+// expansion, a depthwise convolution and a 1×1 projection, so that the
+// intermediate outputs (the expansion's six times the block's input) are
+// never written out whole.
+type ConvChainer interface {
+	// Conv2DChains reports whether Conv2DChain computes c, better than
+	// one Conv2D call per link would.
+	Conv2DChains(c ConvChain) bool
+	// Conv2DChain writes into dst the convolutions of c applied in turn to
+	// x. It must only be called for a chain that Conv2DChains takes.
+	Conv2DChain(dst, x Buffer, c ConvChain)
+}
+
+// ConvChain is a depthwise convolution (Depthwise.P.C = O = Groups) with
+// an optional 1×1 convolution of stride 1 before it (Expand) and after it
+// (Project), each link with its weights and epilogue; a link whose W is
+// nil is absent. Only Project's epilogue may add a residual.
+type ConvChain struct {
+	Expand, Depthwise, Project ConvLink
+}
+
+// ConvLink is one convolution of a ConvChain.
+type ConvLink struct {
+	W Buffer
+	P Conv2DParams
+	E Epilogue
 }
 
 // reclaim is the function SetReclaim installed, or nil.

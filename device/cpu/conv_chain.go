@@ -1,0 +1,239 @@
+package cpu
+
+import (
+	"fmt"
+	"math"
+
+	"github.com/wgtensor/wgtensor/device/backend"
+	"github.com/wgtensor/wgtensor/device/internal/kernel"
+)
+
+// cpuChainMin is the smallest intermediate output (floats of one image)
+// of a chain that Conv2DChain computes band by band: smaller ones stay in
+// L2 between Conv2D calls anyway (MobileNetV2's blocks at 28×28 and below
+// measured no faster as chains).
+var cpuChainMin = 256 << 10
+
+// cpuChainBand bounds the bytes of the intermediate rows of one band,
+// which stay in L2 from the convolution that writes them to the one that
+// reads them.
+var cpuChainBand = 384 << 10
+
+// cpuPointwise reports whether p is a 1×1 convolution of stride 1 without
+// padding, dilation or groups.
+func cpuPointwise(p backend.Conv2DParams) bool {
+	return p.KH == 1 && p.KW == 1 && p.StrideH == 1 && p.StrideW == 1 && p.PadH == 0 && p.PadW == 0 &&
+		p.DilH == 1 && p.DilW == 1 && p.Groups == 1 && p.OH == p.H && p.OW == p.W && p.C > 0 && p.O > 0
+}
+
+// Conv2DChains reports whether Conv2DChain computes c band by band: with
+// AVX-512, a depthwise convolution of stride 1, or 3×3 of stride 2,
+// without dilation and padded by less than its kernel, 1×1 links of
+// stride 1 without padding, groups or dilation, epilogues of a bias and a
+// clamp at most (and a residual for the projection), and an intermediate
+// output of at least cpuChainMin floats an image.
+func (d *cpuDevice) Conv2DChains(c backend.ConvChain) bool {
+	q := c.Depthwise.P
+	plain := func(e backend.Epilogue) bool { return e.Residual == nil && !e.HardSwish && !e.Affine }
+	s1 := q.StrideH == 1 && q.StrideW == 1
+	s2 := q.StrideH == 2 && q.StrideW == 2 && q.KH == 3 && q.KW == 3
+	ok := kernel.HasAVX512 && c.Depthwise.W != nil && cpuIsDepthwise(q) && q.N > 0 && q.DilH == 1 && q.DilW == 1 &&
+		(s1 || s2) && q.PadH < q.KH && q.PadW < q.KW && q.OH > 0 && q.OW > 0 && plain(c.Depthwise.E)
+	mid := 0 // the largest intermediate output
+	if e := c.Expand; e.W != nil {
+		p := e.P
+		ok = ok && cpuPointwise(p) && p.N == q.N && p.O == q.C && p.OH == q.H && p.OW == q.W && plain(e.E)
+		mid = p.O * p.OH * p.OW
+	}
+	if r := c.Project; r.W != nil {
+		p := r.P
+		ok = ok && cpuPointwise(p) && p.N == q.N && p.C == q.O && p.H == q.OH && p.W == q.OW && !r.E.HardSwish && !r.E.Affine
+		mid = max(mid, q.O*q.OH*q.OW)
+	}
+	return ok && mid >= cpuChainMin
+}
+
+// Conv2DChain computes the chain c band by band of the depthwise
+// convolution's output rows, when Conv2DChains takes it: each core
+// computes the rows of the expansion's output that a band reads (the few
+// shared with the next band again) into a buffer of its own, the
+// depthwise convolution of those rows into another, and the projection of
+// that into dst, each read back from L2 where Conv2D calls wrote whole
+// outputs (MobileNetV2's expansion to 96 channels of 112×112, 4.8 MB) and
+// read them back from L3 or memory. It panics for a chain Conv2DChains
+// refuses.
+func (d *cpuDevice) Conv2DChain(dst, x backend.Buffer, c backend.ConvChain) {
+	if !d.Conv2DChains(c) {
+		panic(fmt.Sprintf("device: Conv2DChain: a chain Conv2DChains refuses: %+v", c))
+	}
+	d.dispatch()
+	q := c.Depthwise.P
+	expand, project := c.Expand.W != nil, c.Project.W != nil
+	bp := newCPUChainBands(c)
+	lo, hi, bias := cpuDepthwiseBounds(c.Depthwise.E, q.C)
+	var masks []int
+	if q.StrideH == 2 {
+		masks = kernel.DepthwiseS2Masks(q.W, q.OW, q.PadW)
+	} else {
+		masks = kernel.DepthwiseMasks(q.W, q.OW, q.KW, q.PadW)
+	}
+	xd, od, wd := cpuFloats(x), cpuFloats(dst), cpuFloats(c.Depthwise.W)
+	plane, oplane, taps := q.H*q.W, q.OH*q.OW, q.KH*q.KW
+	midSize, outSize := 0, 0 // a band's expanded rows, and depthwise outputs
+	if expand {
+		midSize = q.C * bp.rows * q.W
+	}
+	if project {
+		outSize = q.C * bp.height * q.OW
+	}
+	// band computes the output rows [r0, r1) of image n, in space, a
+	// worker's scratch.
+	band := func(space []float32, n, r0, r1 int) {
+		top := r0*q.StrideH - q.PadH // the first input row the band reads
+		var src []float32
+		stride := plane
+		first := max(top, 0) // the first row of src's planes
+		rows := q.H - first  // and how many the kernel may read
+		if !expand {
+			src = xd[n*q.C*plane:]
+		} else {
+			var last int
+			first, last, _ = bp.reads(r0, r1)
+			rows = last - first
+			stride = rows * q.W
+			src = space[:q.C*stride]
+			cpuExpandRows(src, xd, c.Expand, n, first, rows)
+			first = 0
+		}
+		padH := max(-top, 0)
+		l := (r1 - r0) * q.OW
+		for ch := range q.C {
+			var out []float32
+			if project {
+				out = space[midSize+ch*l : midSize+(ch+1)*l]
+			} else {
+				out = od[(n*q.C+ch)*oplane+r0*q.OW : (n*q.C+ch)*oplane+r1*q.OW]
+			}
+			in, wc := src[ch*stride+first*q.W:ch*stride+first*q.W+rows*q.W], wd[ch*taps:(ch+1)*taps]
+			if q.StrideH == 2 {
+				kernel.Depthwise3x3S2(out, in, wc, bias[ch:ch+1], masks, 1, rows, q.W, r1-r0, q.OW, padH, q.PadW, lo, hi)
+			} else {
+				kernel.DepthwiseS1(out, in, wc, bias[ch:ch+1], masks, 1, rows, q.W, r1-r0, q.OW, q.KH, q.KW, padH, q.PadW, lo, hi)
+			}
+		}
+		if project {
+			cpuProjectRows(od, space[midSize:midSize+q.C*l], c.Project, n, r0*q.OW, l)
+		}
+	}
+	tasks := q.N * bp.bands
+	chunks := cpuChunks(tasks, q.C*bp.rows*q.W*(c.Expand.P.C+taps+c.Project.P.O))
+	scratch := cpuGetScratch(chunks, midSize+outSize)
+	defer cpuScratchFree.put(scratch)
+	cpuParallelChunks(tasks, chunks, func(w, t0, t1 int) {
+		for t := t0; t < t1; t++ {
+			n, r0 := t/bp.bands, t%bp.bands*bp.height
+			band(scratch.per(w), n, r0, min(r0+bp.height, q.OH))
+		}
+	})
+}
+
+// cpuExpandRows writes into dst the rows [first, first+rows) of every
+// output channel of the 1×1 convolution e of image n of x, planes of rows
+// rows one after the other.
+func cpuExpandRows(dst, x []float32, e backend.ConvLink, n, first, rows int) {
+	p := e.P
+	l := rows * p.W
+	g := &cpuGemm{batch: 1, m: p.O, n: l, k: p.C,
+		a: cpuMatrix{cpuFloats(e.W), 0, p.C, 1}, aPacks: cpuFrozen(e.W),
+		b: cpuMatrix{x, n*p.C*p.H*p.W + first*p.W, p.H * p.W, 1},
+		c: dst, ldc: l}
+	if ep := newCPUEpilogue(e.E, p); ep != nil {
+		g.epi = ep.tiles(p.O)
+		g.post = func(_, r0, r1, j0, j1 int) {
+			for r := r0; r < r1; r++ {
+				ep.row(dst[r*l+j0:r*l+j1], r)
+			}
+		}
+	}
+	g.run(false)
+}
+
+// cpuProjectRows writes into out the outputs [at, at+l) of every channel of
+// the 1×1 convolution e of image n, whose input holds those positions of
+// every channel, l of them one after the other.
+func cpuProjectRows(out, in []float32, e backend.ConvLink, n, at, l int) {
+	p := e.P
+	oplane := p.OH * p.OW
+	g := &cpuGemm{batch: 1, m: p.O, n: l, k: p.C,
+		a: cpuMatrix{cpuFloats(e.W), 0, p.C, 1}, aPacks: cpuFrozen(e.W),
+		b: cpuMatrix{in, 0, l, 1},
+		c: out, cOff: n*p.O*oplane + at, ldc: oplane}
+	if ep := newCPUEpilogue(e.E, p); ep != nil {
+		g.epi = ep.tiles(p.O) // nil with a residual, which post adds
+		g.post = func(_, r0, r1, j0, j1 int) {
+			for r := r0; r < r1; r++ {
+				ep.plane(out, n, r, at+j0, at+j1)
+			}
+		}
+	}
+	g.run(false)
+}
+
+// cpuChainBands is how Conv2DChain splits the depthwise output's rows:
+// bands of height rows, bands of them an image, each reading at most rows
+// rows of its input.
+type cpuChainBands struct {
+	q                   backend.Conv2DParams
+	height, bands, rows int
+}
+
+// newCPUChainBands makes the bands as tall as cpuChainBand allows for the
+// expansion's rows and the depthwise outputs a band holds, and as many as
+// a multiple of the cores, so that each has as many rows to do.
+func newCPUChainBands(c backend.ConvChain) cpuChainBands {
+	q := c.Depthwise.P
+	reads := func(height int) int { return (height-1)*q.StrideH + q.KH }
+	bytes := func(height int) int {
+		b := 0
+		if c.Expand.W != nil {
+			b += 4 * q.C * q.W * reads(height)
+		}
+		if c.Project.W != nil {
+			b += 4 * q.C * q.OW * height
+		}
+		return b
+	}
+	height := q.OH
+	for height > 1 && bytes(height) > cpuChainBand {
+		height--
+	}
+	if procs := cpuMaxProcs(); q.N == 1 && q.OH >= procs {
+		height = cpuCeilDiv(q.OH, cpuRoundUp(cpuCeilDiv(q.OH, height), procs))
+	}
+	return cpuChainBands{q: q, height: height, bands: cpuCeilDiv(q.OH, height), rows: reads(height)}
+}
+
+// reads returns the rows [first, last) of its input that the depthwise
+// output rows [r0, r1) read, and the rows of padding above first they read
+// (the first band's).
+func (b cpuChainBands) reads(r0, r1 int) (first, last, padH int) {
+	q := b.q
+	top := r0*q.StrideH - q.PadH
+	first = max(top, 0)
+	last = min((r1-1)*q.StrideH-q.PadH+q.KH, q.H)
+	return first, last, first - top
+}
+
+// cpuDepthwiseBounds returns the clamp and the bias (zeros when there is
+// none) of an epilogue of a bias and a clamp at most, as the depthwise
+// kernels apply them.
+func cpuDepthwiseBounds(e backend.Epilogue, channels int) (lo, hi float32, bias []float32) {
+	lo, hi = float32(math.Inf(-1)), float32(math.Inf(1))
+	if e.Clamp {
+		lo, hi = e.Lo, e.Hi
+	}
+	if e.Bias != nil {
+		return lo, hi, cpuFloats(e.Bias)
+	}
+	return lo, hi, make([]float32, channels)
+}
