@@ -15,10 +15,12 @@ func init() {
 	// nothing (MobileNetV2's 32 channels to 16 at 112×112: 64–68 → 47–49
 	// µs). With more rows it measured slower: MatMul 128 and 256, whose
 	// tuning picks it, 20–22 → 24–27 and 113–118 → 134–147 µs.
-	wide := cpuMicro{mr: 12, nr: 32, name: "avx512 12x32", fn: cpuAsm(12, 32, cpuNoEpilogue(cpuSliver12x32)),
-		epi: cpuAsmEpilogue(12, 32, cpuSliver12x32), strided: cpuStrided12x32, stridedRows: 384}
-	tall := cpuMicro{mr: 16, nr: 16, name: "avx512 16x16", fn: cpuAsm(16, 16, cpuNoEpilogue(cpuSliver16x16)),
-		epi: cpuAsmEpilogue(16, 16, cpuSliver16x16), strided: cpuStrided16x16, stridedRows: 16}
+	wide12x32 := cpuSliver(32, kernel.Sgemm12x32AVX512)
+	wide := cpuMicro{mr: 12, nr: 32, name: "avx512 12x32", fn: cpuAsm(12, 32, cpuNoEpilogue(wide12x32)),
+		epi: cpuAsmEpilogue(12, 32, wide12x32), strided: cpuStrided(12, 32, kernel.Sgemm12x32AVX512), stridedRows: 384}
+	tall16x16 := cpuSliver(16, kernel.Sgemm16x16AVX512)
+	tall := cpuMicro{mr: 16, nr: 16, name: "avx512 16x16", fn: cpuAsm(16, 16, cpuNoEpilogue(tall16x16)),
+		epi: cpuAsmEpilogue(16, 16, tall16x16), strided: cpuStrided(16, 16, kernel.Sgemm16x16AVX512), stridedRows: 16}
 	switch {
 	case kernel.HasAVX512:
 		cpuKernels = append([]cpuMicro{wide, tall, avx2}, cpuKernels...)
@@ -41,41 +43,31 @@ func cpuAsm(mr, nr int, f func(k int, a, b, c *float32, ldc int, add bool)) func
 	}
 }
 
-// cpuSliver12x32 is kernel.Sgemm12x32AVX512 on a packed sliver of B.
-func cpuSliver12x32(k int, a, b, c *float32, ldc int, add bool, bias *float32, epi *kernel.EpilogueArgs) {
-	kernel.Sgemm12x32AVX512(k, a, b, c, ldc, add, bias, epi, 32)
-}
+// cpuStridingKernel is an assembly kernel that reads B with its rows ldb
+// floats apart.
+type cpuStridingKernel = func(k int, a, b, c *float32, ldc int, add bool, bias *float32, epi *kernel.EpilogueArgs, ldb int)
 
-// cpuStrided12x32 is kernel.Sgemm12x32AVX512 on a block of B read in
-// place, its rows ldb floats apart; bias is read only with e.
-func cpuStrided12x32(k int, a, b []float32, ldb int, c []float32, ldc int, add bool, bias []float32, e *kernel.EpilogueArgs) {
-	_ = a[12*max(k, 1)-1]
-	_ = b[(max(k, 1)-1)*ldb+31]
-	_ = c[11*ldc+31]
-	var bp *float32
-	if e != nil {
-		_ = bias[11]
-		bp = unsafe.SliceData(bias)
+// cpuSliver is f on a packed sliver of B, nr floats a row.
+func cpuSliver(nr int, f cpuStridingKernel) cpuAsmKernel {
+	return func(k int, a, b, c *float32, ldc int, add bool, bias *float32, epi *kernel.EpilogueArgs) {
+		f(k, a, b, c, ldc, add, bias, epi, nr)
 	}
-	kernel.Sgemm12x32AVX512(k, unsafe.SliceData(a), unsafe.SliceData(b), unsafe.SliceData(c), ldc, add, bp, e, ldb)
 }
 
-// cpuSliver16x16 is kernel.Sgemm16x16AVX512 on a packed sliver of B.
-func cpuSliver16x16(k int, a, b, c *float32, ldc int, add bool, bias *float32, epi *kernel.EpilogueArgs) {
-	kernel.Sgemm16x16AVX512(k, a, b, c, ldc, add, bias, epi, 16)
-}
-
-// cpuStrided16x16 is cpuStrided12x32 for kernel.Sgemm16x16AVX512.
-func cpuStrided16x16(k int, a, b []float32, ldb int, c []float32, ldc int, add bool, bias []float32, e *kernel.EpilogueArgs) {
-	_ = a[16*max(k, 1)-1]
-	_ = b[(max(k, 1)-1)*ldb+15]
-	_ = c[15*ldc+15]
-	var bp *float32
-	if e != nil {
-		_ = bias[15]
-		bp = unsafe.SliceData(bias)
+// cpuStrided is f of an mr×nr tile on a block of B read in place, its rows
+// ldb floats apart, checking the bounds once; bias is read only with e.
+func cpuStrided(mr, nr int, f cpuStridingKernel) func(k int, a, b []float32, ldb int, c []float32, ldc int, add bool, bias []float32, e *kernel.EpilogueArgs) {
+	return func(k int, a, b []float32, ldb int, c []float32, ldc int, add bool, bias []float32, e *kernel.EpilogueArgs) {
+		_ = a[mr*max(k, 1)-1]
+		_ = b[(max(k, 1)-1)*ldb+nr-1]
+		_ = c[(mr-1)*ldc+nr-1]
+		var bp *float32
+		if e != nil {
+			_ = bias[mr-1]
+			bp = unsafe.SliceData(bias)
+		}
+		f(k, unsafe.SliceData(a), unsafe.SliceData(b), unsafe.SliceData(c), ldc, add, bp, e, ldb)
 	}
-	kernel.Sgemm16x16AVX512(k, unsafe.SliceData(a), unsafe.SliceData(b), unsafe.SliceData(c), ldc, add, bp, e, ldb)
 }
 
 // cpuAsmKernel is an assembly kernel that takes an epilogue.
