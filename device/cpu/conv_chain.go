@@ -80,11 +80,14 @@ func (d *cpuDevice) Conv2DChain(dst, x backend.Buffer, c backend.ConvChain) {
 	xd, od, wd := cpuFloats(x), cpuFloats(dst), cpuFloats(c.Depthwise.W)
 	plane, oplane, taps := q.H*q.W, q.OH*q.OW, q.KH*q.KW
 	midSize, outSize := 0, 0 // a band's expanded rows, and depthwise outputs
+	var expansion, projection *cpuChainLink
 	if expand {
 		midSize = q.C * bp.rows * q.W
+		expansion = newCPUChainLink(c.Expand)
 	}
 	if project {
 		outSize = q.C * bp.height * q.OW
+		projection = newCPUChainLink(c.Project)
 	}
 	// band computes the output rows [r0, r1) of image n, in space, a
 	// worker's scratch.
@@ -102,7 +105,7 @@ func (d *cpuDevice) Conv2DChain(dst, x backend.Buffer, c backend.ConvChain) {
 			rows = last - first
 			stride = rows * q.W
 			src = space[:q.C*stride]
-			cpuExpandRows(src, xd, c.Expand, n, first, rows)
+			expansion.expandRows(src, xd, n, first, rows)
 			first = 0
 		}
 		padH := max(-top, 0)
@@ -122,7 +125,7 @@ func (d *cpuDevice) Conv2DChain(dst, x backend.Buffer, c backend.ConvChain) {
 			}
 		}
 		if project {
-			cpuProjectRows(od, space[midSize:midSize+q.C*l], c.Project, n, r0*q.OW, l)
+			projection.projectRows(od, space[midSize:midSize+q.C*l], n, r0*q.OW, l)
 		}
 	}
 	tasks := q.N * bp.bands
@@ -137,46 +140,61 @@ func (d *cpuDevice) Conv2DChain(dst, x backend.Buffer, c backend.ConvChain) {
 	})
 }
 
-// cpuExpandRows writes into dst the rows [first, first+rows) of every
-// output channel of the 1×1 convolution e of image n of x, planes of rows
-// rows one after the other.
-func cpuExpandRows(dst, x []float32, e backend.ConvLink, n, first, rows int) {
-	p := e.P
-	l := rows * p.W
-	g := &cpuGemm{batch: 1, m: p.O, n: l, k: p.C,
-		a: cpuMatrix{cpuFloats(e.W), 0, p.C, 1}, aPacks: cpuFrozen(e.W),
-		b: cpuMatrix{x, n*p.C*p.H*p.W + first*p.W, p.H * p.W, 1},
-		c: dst, ldc: l}
-	if ep := newCPUEpilogue(e.E, p); ep != nil {
-		g.epi = ep.tiles(p.O)
-		g.post = func(_, r0, r1, j0, j1 int) {
-			for r := r0; r < r1; r++ {
-				ep.row(dst[r*l+j0:r*l+j1], r)
-			}
-		}
+// cpuChainLink is a 1×1 link of a chain bound to the CPU once a call: its
+// weights and their packed forms, and its epilogue as the kernels and the
+// post-passes apply it, rather than again for every band.
+type cpuChainLink struct {
+	p     backend.Conv2DParams
+	w     []float32
+	packs *cpuPacks
+	ep    *cpuEpilogue     // nil for none
+	tiles *cpuGemmEpilogue // the kernels' part of ep: nil with a residual
+}
+
+// newCPUChainLink binds the 1×1 link l.
+func newCPUChainLink(l backend.ConvLink) *cpuChainLink {
+	ep := newCPUEpilogue(l.E, l.P)
+	return &cpuChainLink{p: l.P, w: cpuFloats(l.W), packs: cpuFrozen(l.W), ep: ep, tiles: ep.tiles(l.P.O)}
+}
+
+// run computes the link's product of b, cols columns, into out from offset
+// at, rows ldc apart, with its epilogue, which post applies to each block
+// for kernels that do not.
+func (cl *cpuChainLink) run(b cpuMatrix, cols int, out []float32, at, ldc int, post func(r0, r1, j0, j1 int)) {
+	p := cl.p
+	g := &cpuGemm{batch: 1, m: p.O, n: cols, k: p.C,
+		a: cpuMatrix{cl.w, 0, p.C, 1}, aPacks: cl.packs, b: b, c: out, cOff: at, ldc: ldc}
+	if cl.ep != nil {
+		g.epi = cl.tiles
+		g.post = func(_, r0, r1, j0, j1 int) { post(r0, r1, j0, j1) }
 	}
 	g.run(false)
 }
 
-// cpuProjectRows writes into out the outputs [at, at+l) of every channel of
-// the 1×1 convolution e of image n, whose input holds those positions of
-// every channel, l of them one after the other.
-func cpuProjectRows(out, in []float32, e backend.ConvLink, n, at, l int) {
-	p := e.P
-	oplane := p.OH * p.OW
-	g := &cpuGemm{batch: 1, m: p.O, n: l, k: p.C,
-		a: cpuMatrix{cpuFloats(e.W), 0, p.C, 1}, aPacks: cpuFrozen(e.W),
-		b: cpuMatrix{in, 0, l, 1},
-		c: out, cOff: n*p.O*oplane + at, ldc: oplane}
-	if ep := newCPUEpilogue(e.E, p); ep != nil {
-		g.epi = ep.tiles(p.O) // nil with a residual, which post adds
-		g.post = func(_, r0, r1, j0, j1 int) {
-			for r := r0; r < r1; r++ {
-				ep.plane(out, n, r, at+j0, at+j1)
-			}
+// expandRows writes into dst the rows [first, first+rows) of every output
+// channel of the expansion of image n of x, planes of rows rows one after
+// the other.
+func (cl *cpuChainLink) expandRows(dst, x []float32, n, first, rows int) {
+	p := cl.p
+	l := rows * p.W
+	cl.run(cpuMatrix{x, n*p.C*p.H*p.W + first*p.W, p.H * p.W, 1}, l, dst, 0, l, func(r0, r1, j0, j1 int) {
+		for r := r0; r < r1; r++ {
+			cl.ep.row(dst[r*l+j0:r*l+j1], r)
 		}
-	}
-	g.run(false)
+	})
+}
+
+// projectRows writes into out the outputs [at, at+l) of every channel of
+// the projection of image n, whose input holds those positions of every
+// channel, l of them one after the other.
+func (cl *cpuChainLink) projectRows(out, in []float32, n, at, l int) {
+	p := cl.p
+	oplane := p.OH * p.OW
+	cl.run(cpuMatrix{in, 0, l, 1}, l, out, n*p.O*oplane+at, oplane, func(r0, r1, j0, j1 int) {
+		for r := r0; r < r1; r++ {
+			cl.ep.plane(out, n, r, at+j0, at+j1)
+		}
+	})
 }
 
 // cpuChainBands is how Conv2DChain splits the depthwise output's rows:
