@@ -84,6 +84,10 @@ type (
 	ConvChain = backend.ConvChain
 	// ConvLink is one convolution of a ConvChain.
 	ConvLink = backend.ConvLink
+	// ConvPooler is implemented by devices that compute a convolution and
+	// the max pooling of its output in one op (the CPU);
+	// tensor.Conv2DMaxPool runs the two one after the other on the others.
+	ConvPooler = backend.ConvPooler
 	// Realizer is implemented by devices that defer work (the GPU defers
 	// elementwise ops and fuses them when their values are needed).
 	Realizer = backend.Realizer

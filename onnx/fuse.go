@@ -445,6 +445,37 @@ func (m *Model) fuseConvChains() {
 	m.replaceNodes(at, dropped)
 }
 
+// fuseConvPools makes each Conv (not in a chain, without a residual) whose
+// output only a MaxPool reads, a 2-D one with one output and no dilation,
+// one node with it: the node runs them as one tensor.Conv2DMaxPool, which
+// the CPU computes band by band in its caches rather than writing the
+// convolution's output (ResNet's stem: 64 channels of 112×112, 3.2 MB)
+// out whole and reading it back. The Conv's node takes the place of the
+// MaxPool, with its output and pool set.
+func (m *Model) fuseConvPools() {
+	consumer := m.soleConsumers()
+	at, dropped := map[*node]*node{}, map[*node]bool{}
+	for _, n := range m.nodes {
+		if n.op != "Conv" || n.chain != nil || len(n.outputs) != 1 || n.epilogue != nil && n.epilogue.residual || len(n.inputs) < 2 {
+			continue
+		}
+		if w, ok := m.consts[n.inputs[1]]; !ok || len(w.shape) != 4 {
+			continue
+		}
+		p := consumer[n.outputs[0]]
+		if p == nil || p.op != "MaxPool" || len(p.outputs) != 1 || p.inputs[0] != n.outputs[0] ||
+			len(p.attrInts("kernel_shape", nil)) != 2 || slices.ContainsFunc(p.attrInts("dilations", nil), func(d int) bool { return d != 1 }) {
+			continue
+		}
+		fused := *n
+		fused.outputs, fused.pool = p.outputs, p
+		dropped[n] = true
+		at[p] = &fused
+		m.convPools++
+	}
+	m.replaceNodes(at, dropped)
+}
+
 // depthwiseConv reports whether n is a depthwise Conv that a chain may
 // hold (see fuseConvChains): weight [C, 1, kh, kw] and bias constant, C
 // groups, its padding explicit and the same on both sides, its epilogue at

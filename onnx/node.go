@@ -26,6 +26,10 @@ type node struct {
 	// chain, for a node that runs a chain of Convs (see fuseConvChains),
 	// holds them; nil for the others.
 	chain *convChain
+	// pool, for a Conv whose output only a MaxPool reads, is that
+	// MaxPool, which the node runs after it (see fuseConvPools); nil for
+	// the others.
+	pool *node
 	// windows is the window geometry windowsOf last read from the
 	// attributes, for the arguments in its key (a model's runs are
 	// serialized by its lock).
@@ -115,6 +119,9 @@ func (n *node) fusedNames() []string {
 			names = append(names, fmt.Sprintf("%s %q", l.op, l.name))
 			names = append(names, l.fusedNames()...)
 		}
+	}
+	if n.pool != nil {
+		names = append(names, fmt.Sprintf("%s %q", n.pool.op, n.pool.name))
 	}
 	return names
 }

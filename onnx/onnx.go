@@ -77,6 +77,7 @@ type Model struct {
 	hardSwishes     int // spelt-out hard swishes made HardSwish nodes
 	layerNorms      int // spelt-out layer normalizations made LayerNormalization nodes
 	convChains      int // depthwise Convs made one node with the 1×1 Conv before or after them
+	convPools       int // MaxPools made one node with the Conv before them
 }
 
 // Stats says what Load made of the graph.
@@ -90,12 +91,14 @@ type Stats struct {
 	HardSwishes     int // y·clip(y+3, 0, 6)/6 patterns run as one HardSwish
 	LayerNorms      int // layer normalizations spelt out in nine nodes run as one LayerNormalization
 	ConvChains      int // depthwise Convs run as one node with the 1×1 Conv before them (or after, without one before)
+	ConvPools       int // MaxPools run as one node with the Conv before them
 }
 
 // Stats reports what Load made of the graph.
 func (m *Model) Stats() Stats {
 	return Stats{Nodes: len(m.nodes), Constants: len(m.consts), FusedBatchNorms: m.fusedBatchNorms, FusedEpilogues: m.fusedEpilogues, FoldedShapes: m.foldedShapes,
-		FoldedAffines: m.foldedAffines, HardSwishes: m.hardSwishes, LayerNorms: m.layerNorms, ConvChains: m.convChains}
+		FoldedAffines: m.foldedAffines, HardSwishes: m.hardSwishes, LayerNorms: m.layerNorms, ConvChains: m.convChains,
+		ConvPools: m.convPools}
 }
 
 // ValueInfo describes a model input or output.
@@ -271,6 +274,7 @@ func build(mp *onnxpb.ModelProto, dir string, dev device.Device, c loadConfig) (
 	}
 	m.fuseConvEpilogues()
 	m.fuseConvChains()
+	m.fuseConvPools()
 	for _, v := range m.consts {
 		if v.t != nil {
 			v.t.Freeze() // the weights: the CPU keeps their packed forms

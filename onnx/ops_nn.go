@@ -271,12 +271,14 @@ func runConv(c *call) ([]*value, error) {
 		}
 	}
 	ep := c.epilogue
-	if ep == nil {
-		return convOutput(tensor.Conv2DFused(x, w, o, e), oneD)
+	if ep != nil {
+		e.Clamp, e.Lo, e.Hi = ep.clamp, ep.lo, ep.hi
+		e.HardSwish, e.Affine, e.Scale, e.Shift = ep.hardSwish, ep.affine, ep.scale, ep.shift
 	}
-	e.Clamp, e.Lo, e.Hi = ep.clamp, ep.lo, ep.hi
-	e.HardSwish, e.Affine, e.Scale, e.Shift = ep.hardSwish, ep.affine, ep.scale, ep.shift
-	if !ep.residual {
+	if c.pool != nil {
+		return runConvPool(c, x, w, o, e)
+	}
+	if ep == nil || !ep.residual {
 		return convOutput(tensor.Conv2DFused(x, w, o, e), oneD)
 	}
 	r, err := c.tensor(3)
@@ -307,6 +309,26 @@ func runConv(c *call) ([]*value, error) {
 		y = y.MulScalar(ep.scale).AddScalar(ep.shift)
 	}
 	return one(tFloat, y)
+}
+
+// runConvPool runs a Conv and the MaxPool fused into it (see
+// fuseConvPools) as one tensor.Conv2DMaxPool, or when the pooling pads
+// unequally (ceil_mode, auto_pad) one after the other.
+func runConvPool(c *call, x, w *tensor.Tensor, o tensor.Conv2DOptions, e tensor.ConvEpilogue) ([]*value, error) {
+	shape := convShape(x, w, o)
+	pool := c.pool
+	s, err := windowsOf(pool, [2]int{0, 0}, [2]int{shape[2], shape[3]}, pool.attrInt("ceil_mode", 0) != 0)
+	if err != nil {
+		return nil, fmt.Errorf("%s %q: %w", pool.op, pool.name, err)
+	}
+	if s.padBefore == s.padAfter && s.dil == [2]int{1, 1} {
+		return one(tFloat, tensor.Conv2DMaxPool(x, w, o, e, tensor.Pool2DOptions{Kernel: s.kernel, Stride: s.stride, Padding: s.padBefore}))
+	}
+	y, err := one(tFloat, tensor.Conv2DFused(x, w, o, e))
+	if err != nil {
+		return nil, err
+	}
+	return pool.spec.run(&call{node: pool, dev: c.dev, in: y})
 }
 
 // convShape returns the shape of the output of tensor.Conv2D(x, w, o).

@@ -235,6 +235,37 @@ func Conv2DChain(x *Tensor, expand, depthwise, project ConvLink) *Tensor {
 	return out
 }
 
+// Conv2DMaxPool returns the values of the max pooling pool of
+// Conv2DFused(x, w, o, e), as MaxPool2DValues would: a device that computes
+// the two in one op (device.ConvPooler: the CPU) does where it takes the
+// shapes, without writing the convolution's output out whole (the ONNX
+// importer fuses ResNet's stem and the pooling after it so); otherwise the
+// two run one after the other. Not differentiable.
+func Conv2DMaxPool(x, w *Tensor, o Conv2DOptions, e ConvEpilogue, pool Pool2DOptions) *Tensor {
+	const op = "Conv2DMaxPool"
+	sameDevice(op, x, w)
+	checkFloat(op, x, w, e.Bias, e.Residual)
+	cp, ok := x.dev.(device.ConvPooler)
+	if !ok || x.Dim() != 4 || w.Dim() != 4 || x.dtype != Float32 || anyHalf(w, e.Bias, e.Residual) || e.Residual != nil {
+		return MaxPool2DValues(Conv2DFused(x, w, o, e), pool)
+	}
+	p := convParams(op, x.shape, w.shape, o)
+	shape := []int{p.N, p.O, p.OH, p.OW}
+	de, ein := convEpilogue(op, x, e, shape)
+	q := poolParams(op, shape, pool)
+	if !cp.Conv2DMaxPools(p, de, q) {
+		return MaxPool2DValues(Conv2DFused(x, w, o, e), pool)
+	}
+	xc, wc := dense(x), dense(w)
+	inputs := append([]*Tensor{xc, wc}, ein...)
+	out, ok := result(x.dev, Float32, []int{q.N, q.C, q.OH, q.OW}, inputs...)
+	if ok && out.Numel() > 0 {
+		cp.Conv2DMaxPool(out.st.buf, xc.st.buf, wc.st.buf, p, de, q)
+	}
+	keepAlive(inputs...)
+	return out
+}
+
 // Conv2DInputGrad returns the gradient of Conv2D with respect to its input
 // of shape inputShape, given the output gradient dy and the weight w.
 func Conv2DInputGrad(dy, w *Tensor, inputShape []int, o Conv2DOptions) (out *Tensor) {

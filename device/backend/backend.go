@@ -276,6 +276,21 @@ type ConvLink struct {
 	E Epilogue
 }
 
+// ConvPooler is a Device that computes a convolution and the max pooling
+// of its output in one op, band by band of pooled rows, so that the
+// convolution's output (ResNet's stem: 64 channels of 112×112) is never
+// written out whole and read back.
+type ConvPooler interface {
+	// Conv2DMaxPools reports whether Conv2DMaxPool computes the
+	// convolution p with epilogue e followed by the max pooling q
+	// (values only) better than Conv2D and MaxPool2D would.
+	Conv2DMaxPools(p Conv2DParams, e Epilogue, q Pool2DParams) bool
+	// Conv2DMaxPool writes into dst the max pooling q of the convolution
+	// p of x by w with epilogue e. It must only be called for shapes that
+	// Conv2DMaxPools takes.
+	Conv2DMaxPool(dst, x, w Buffer, p Conv2DParams, e Epilogue, q Pool2DParams)
+}
+
 // reclaim is the function SetReclaim installed, or nil.
 var reclaim atomic.Pointer[func(force bool)]
 

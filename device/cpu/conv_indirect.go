@@ -302,19 +302,9 @@ var cpuSliversOutsideBytes = 0
 // channels are computed.
 func (ic *cpuIndirectConv) forward(out, x, w []float32, packs *cpuPacks, ep *cpuEpilogue) {
 	p := ic.p
-	size, kind, pack := p.Groups*ic.slivers*ic.rows*cpuIndirectMR, byte('i'), ic.packWeights
-	if ic.runs != nil {
-		size, kind, pack = p.O*ic.rows, 'r', ic.packRows
-	}
-	var packed []float32
-	if packs != nil {
-		key := cpuPackKey{kind: kind, rs: ic.og, cs: ic.rows, r0: p.Groups}
-		packed = packs.get(key, size, func(dst []float32) []float32 { pack(dst, w); return dst })
-	} else {
-		scratch := cpuGetScratch(1, size)
+	packed, scratch := ic.packedWeights(w, packs)
+	if scratch != nil {
 		defer cpuScratchFree.put(scratch)
-		packed = scratch.buf[:size]
-		pack(packed, w)
 	}
 	// An epilogue without hard swish or affine step is applied by the
 	// kernel as it stores (cpuTileEpilogue); the others afterwards, to
@@ -387,6 +377,24 @@ func (ic *cpuIndirectConv) forward(out, x, w []float32, packs *cpuPacks, ep *cpu
 			ep.image(out, n, 0, ic.l)
 		}
 	})
+}
+
+// packedWeights returns w packed for the kernel that computes ic: from
+// packs when w is frozen (packs not nil), or else packed into scratch
+// space, which the caller puts back when done.
+func (ic *cpuIndirectConv) packedWeights(w []float32, packs *cpuPacks) (packed []float32, scratch *cpuScratch) {
+	p := ic.p
+	size, kind, pack := p.Groups*ic.slivers*ic.rows*cpuIndirectMR, byte('i'), ic.packWeights
+	if ic.runs != nil {
+		size, kind, pack = p.O*ic.rows, 'r', ic.packRows
+	}
+	if packs != nil {
+		key := cpuPackKey{kind: kind, rs: ic.og, cs: ic.rows, r0: p.Groups}
+		return packs.get(key, size, func(dst []float32) []float32 { pack(dst, w); return dst }), nil
+	}
+	scratch = cpuGetScratch(1, size)
+	pack(scratch.buf[:size], w)
+	return scratch.buf[:size], scratch
 }
 
 // cpuTileEpilogue is an epilogue as kernel.ConvTile8x32AVX512 applies it:

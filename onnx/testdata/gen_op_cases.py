@@ -494,6 +494,28 @@ def nn_ops():
     c.output('y')
     c.output('z')
 
+    # Conv, Relu and MaxPool: the MaxPool runs with the Conv as one node
+    # (fuseConvPools), as one op where the pooling pads equally on both
+    # sides, else one after the other; not when the Conv's output is used
+    # twice.
+    for tag, xs, ws, conv_attrs, pool_attrs in [
+            ('stem', (1, 3, 20, 22), (8, 3, 7, 7), dict(strides=[2, 2], pads=[3, 3, 3, 3]),
+             dict(kernel_shape=[3, 3], strides=[2, 2], pads=[1, 1, 1, 1])),
+            ('pool2', (2, 2, 9, 8), (4, 2, 3, 3), dict(pads=[1, 1, 1, 1]), dict(kernel_shape=[2, 2], strides=[2, 2])),
+            ('ceil_mode', (1, 2, 9, 9), (3, 2, 3, 3), dict(pads=[1, 1, 1, 1]), dict(kernel_shape=[2, 2], strides=[2, 2], ceil_mode=1)),
+            ('pool_same_upper', (1, 2, 8, 7), (3, 2, 3, 3), dict(), dict(kernel_shape=[2, 2], strides=[2, 2], auto_pad='SAME_UPPER'))]:
+        c = multi(f'MaxPool_12_after_conv_{tag}', 'MaxPool', 12)
+        c.node('Conv', [c.value('x', F(*xs)), c.value('w', C(F(*ws))), c.value('b', C(F(ws[0])))], ['h'], **conv_attrs)
+        c.node('Relu', ['h'], ['r'])
+        c.node('MaxPool', ['r'], ['y'], **pool_attrs)
+        c.output('y')
+    c = multi('MaxPool_12_after_conv_shared', 'MaxPool', 12)  # the Conv's output is used twice: not fused
+    c.node('Conv', [c.value('x', F(1, 2, 6, 6)), c.value('w', C(F(3, 2, 3, 3)))], ['h'], pads=[1, 1, 1, 1])
+    c.node('MaxPool', ['h'], ['y'], kernel_shape=[2, 2], strides=[2, 2])
+    c.node('Relu', ['h'], ['z'])
+    c.output('y')
+    c.output('z')
+
     # Gemm: A [M, K], B [K, N] (transposed when transA / transB), C broadcast to [M, N].
     single('Gemm', 7, '', [('a', F(3, 4)), ('b', C(F(4, 5))), ('c', C(F(5)))])
     single('Gemm', 9, 'alpha_beta', [('a', F(3, 4)), ('b', F(4, 5)), ('c', F(3, 5))], alpha=0.5, beta=2.0)
