@@ -2,9 +2,7 @@ package cpu
 
 import (
 	"fmt"
-	"math/bits"
 	"sync"
-	"unsafe"
 
 	"github.com/wgtensor/wgtensor/device/backend"
 	"github.com/wgtensor/wgtensor/device/internal/kernel"
@@ -58,11 +56,7 @@ func (d *cpuDevice) Conv2DMaxPool(dst, x, w backend.Buffer, p backend.Conv2DPara
 	if scratch != nil {
 		defer cpuScratchFree.put(scratch)
 	}
-	te := newCPUTileEpilogue(newCPUEpilogue(e, p), p.O)
-	if te == nil {
-		lo, hi, bias := cpuDepthwiseBounds(e, p.O)
-		te = &cpuTileEpilogue{bias: bias, args: kernel.NewEpilogueArgs(0, lo, hi)}
-	}
+	te := newCPUBandEpilogue(e, p.O)
 	var masks []int
 	s2 := q.KH == 3 && q.KW == 3 && q.StrideH == 2 && q.StrideW == 2 && kernel.HasAVX512
 	if s2 {
@@ -84,7 +78,7 @@ func (d *cpuDevice) Conv2DMaxPool(dst, x, w backend.Buffer, p backend.Conv2DPara
 			for b := b0; b < b1; b++ {
 				r0, r1 := b*cp.height, min((b+1)*cp.height, q.OH)
 				c0, c1, padH := cp.reads(r0, r1)
-				cp.convolve(band, bandL, pad, packed, b, te)
+				cp.conv.convolve(band, bandL, pad, packed, b, te)
 				for o := range p.O {
 					src, to := band[o*bandL:o*bandL+(c1-c0)*p.OW], od[(n*p.O+o)*out+r0*q.OW:(n*p.O+o)*out+r1*q.OW]
 					if s2 && kernel.MaxPool3x3S2(to, src, masks, 1, c1-c0, q.W, r1-r0, q.OW, padH, q.PadW) {
@@ -101,21 +95,15 @@ func (d *cpuDevice) Conv2DMaxPool(dst, x, w backend.Buffer, p backend.Conv2DPara
 
 // cpuConvPoolPlan is how Conv2DMaxPool splits a convolution and its
 // pooling: bands of height pooled rows, each reading at most convRows
-// rows of the convolution's output, and for each band the tiles of the
-// indirect kernel that cover those rows with their stores made relative
-// to the band's first row (those of other rows dropped).
+// rows of the convolution's output, which bands computes.
 type cpuConvPoolPlan struct {
-	ic                      *cpuIndirectConv
 	q                       backend.Pool2DParams
 	height, bands, convRows int
-	// per band: its first tile, and the stores of its tiles: those of
-	// the i-th are segs[2·start[i] : 2·start[i+1]]
-	tile0        []int
-	segs, starts [][]int
+	conv                    *cpuIndirectBands
 }
 
-// cpuConvPoolPlans keeps the plan of each pair of shapes, so that
-// steady-state calls allocate nothing.
+// cpuConvPoolPlans keeps the plan of each pair of shapes (the batch size
+// aside), so that steady-state calls allocate nothing.
 var cpuConvPoolPlans = struct {
 	sync.Mutex
 	m map[[2]any]*cpuConvPoolPlan
@@ -123,13 +111,13 @@ var cpuConvPoolPlans = struct {
 
 // cpuConvPoolPlanOf returns the plan of ic followed by q, made once.
 func cpuConvPoolPlanOf(ic *cpuIndirectConv, q backend.Pool2DParams) *cpuConvPoolPlan {
-	key := [2]any{ic.p, q}
+	p := ic.p
+	p.N, q.N = 0, 0
+	key := [2]any{p, q}
 	cpuConvPoolPlans.Lock()
 	defer cpuConvPoolPlans.Unlock()
 	if cp, ok := cpuConvPoolPlans.m[key]; ok {
-		bound := *cp
-		bound.ic = ic
-		return &bound
+		return cp
 	}
 	if len(cpuConvPoolPlans.m) >= 64 {
 		clear(cpuConvPoolPlans.m)
@@ -144,7 +132,7 @@ func cpuConvPoolPlanOf(ic *cpuIndirectConv, q backend.Pool2DParams) *cpuConvPool
 // cores.
 func newCPUConvPoolPlan(ic *cpuIndirectConv, q backend.Pool2DParams) *cpuConvPoolPlan {
 	p := ic.p
-	cp := &cpuConvPoolPlan{ic: ic, q: q}
+	cp := &cpuConvPoolPlan{q: q}
 	reads := func(height int) int { return min((height-1)*q.StrideH+q.KH, p.OH) }
 	height := q.OH
 	for height > 1 && 4*p.O*p.OW*reads(height) > cpuConvPoolBand {
@@ -154,26 +142,13 @@ func newCPUConvPoolPlan(ic *cpuIndirectConv, q backend.Pool2DParams) *cpuConvPoo
 		height = cpuCeilDiv(q.OH, cpuRoundUp(cpuCeilDiv(q.OH, height), procs))
 	}
 	cp.height, cp.bands = height, cpuCeilDiv(q.OH, height)
+	var rows [][2]int
 	for b := range cp.bands {
 		c0, c1, _ := cp.reads(b*height, min((b+1)*height, q.OH))
 		cp.convRows = max(cp.convRows, c1-c0)
-		t0, t1 := c0*ic.wp/cpuIndirectNR, cpuCeilDiv(c1*ic.wp, cpuIndirectNR)
-		var segs []int
-		start := []int{0}
-		for t := t0; t < t1; t++ {
-			all := ic.segs[2*ic.starts[t] : 2*ic.starts[t+1]]
-			for i := 0; i < len(all); i += 2 {
-				at, mask := all[i], all[i+1]
-				if r := (at + bits.TrailingZeros(uint(mask))) / p.OW; r >= c0 && r < c1 {
-					segs = append(segs, at-c0*p.OW, mask)
-				}
-			}
-			start = append(start, len(segs)/2)
-		}
-		cp.tile0 = append(cp.tile0, t0)
-		cp.segs = append(cp.segs, segs)
-		cp.starts = append(cp.starts, start)
+		rows = append(rows, [2]int{c0, c1})
 	}
+	cp.conv = newCPUIndirectBands(ic, rows)
 	return cp
 }
 
@@ -185,30 +160,4 @@ func (cp *cpuConvPoolPlan) reads(r0, r1 int) (c0, c1, padH int) {
 	c0 = max(top, 0)
 	c1 = min((r1-1)*q.StrideH-q.PadH+q.KH, q.H)
 	return c0, c1, c0 - top
-}
-
-// convolve computes the convolution's rows of band b, every output
-// channel, from the padded image pad into band, channels ldc apart.
-func (cp *cpuConvPoolPlan) convolve(band []float32, ldc int, pad, packed []float32, b int, te *cpuTileEpilogue) {
-	ic, p := cp.ic, cp.ic.p
-	per := ic.slivers * ic.rows * cpuIndirectMR
-	_ = pad[ic.size-1]
-	_ = packed[p.Groups*per-1]
-	_ = band[p.O*ldc-1]
-	t0, segs, start := cp.tile0[b], cp.segs[b], cp.starts[b]
-	for i := range len(start) - 1 {
-		ts := segs[2*start[i] : 2*start[i+1]]
-		if len(ts) == 0 {
-			continue
-		}
-		t := t0 + i
-		for g := range p.Groups {
-			for s := range ic.slivers {
-				o0 := g*ic.og + s*cpuIndirectMR
-				kernel.ConvTile8x32AVX512(ic.rows, &packed[g*per+s*ic.rows*cpuIndirectMR], &pad[g*ic.cg*ic.planeP+t*cpuIndirectNR],
-					unsafe.SliceData(ic.offs), &band[o0*ldc], ldc, unsafe.SliceData(ts), len(ts)/2,
-					min(cpuIndirectMR, ic.og-s*cpuIndirectMR), &te.bias[o0], nil, &te.args)
-			}
-		}
-	}
 }
