@@ -142,9 +142,9 @@ func TestResNetEpiloguesFuse(t *testing.T) {
 }
 
 // TestMobileNetChainsFuse: each of MobileNetV2's 17 depthwise Convs runs
-// as one node with the 1×1 Conv before it (16 expansions), or the first
-// block's with the projection after it, their Clips fused into them, and
-// the outputs still match ONNX Runtime's (TestModels).
+// as one node with the Conv before it (16 1×1 expansions, and the first
+// layer before the first block), their Clips fused into them, and the
+// outputs still match ONNX Runtime's (TestModels).
 func TestMobileNetChainsFuse(t *testing.T) {
 	m, err := onnx.Load(generated(t, filepath.FromSlash("models/mobilenet_v2.onnx")), device.CPU())
 	require.NoError(t, err)

@@ -382,7 +382,21 @@ func runConvChain(c *call) ([]*value, error) {
 			return nil, err
 		}
 	}
-	dw, hw := c.chain.depthwise, [2]int{x.Size(2), x.Size(3)}
+	hw := [2]int{x.Size(2), x.Size(3)}
+	if e := c.chain.expand; e != nil {
+		kernel := [2]int{links[0].W.Size(2), links[0].W.Size(3)}
+		s, err := windowsOf(e, kernel, hw, false)
+		if err != nil {
+			return nil, err
+		}
+		if s.kernel != kernel {
+			return nil, fmt.Errorf("kernel_shape %v of %q differs from its weight's %v", s.kernel, e.name, links[0].W.Shape())
+		}
+		links[0].Options = tensor.Conv2DOptions{Stride: s.stride, Padding: s.padBefore, Dilation: s.dil}
+		shape := convShape(x, links[0].W, links[0].Options)
+		hw = [2]int{shape[2], shape[3]}
+	}
+	dw := c.chain.depthwise
 	s, err := windowsOf(dw, [2]int{links[1].W.Size(2), links[1].W.Size(3)}, hw, false)
 	if err != nil {
 		return nil, err

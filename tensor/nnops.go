@@ -178,9 +178,10 @@ type ConvLink struct {
 }
 
 // Conv2DChain applies the convolutions of MobileNet's inverted residual
-// block to x in turn, as Conv2DFused does each: an optional 1×1 expansion,
-// a depthwise convolution and an optional 1×1 projection (only its
-// epilogue may add a residual). A device that computes such chains in one
+// block to x in turn, as Conv2DFused does each: an optional expansion (1×1
+// in the blocks, or the network's first layer before the first), a
+// depthwise convolution and an optional 1×1 projection (only its epilogue
+// may add a residual). A device that computes such chains in one
 // op (device.ConvChainer: the CPU) does where it takes the shapes, without
 // writing the intermediate outputs out whole (the ONNX importer chains
 // MobileNets' layers so); otherwise the convolutions run one after the

@@ -262,9 +262,10 @@ type ConvChainer interface {
 }
 
 // ConvChain is a depthwise convolution (Depthwise.P.C = O = Groups) with
-// an optional 1×1 convolution of stride 1 before it (Expand) and after it
-// (Project), each link with its weights and epilogue; a link whose W is
-// nil is absent. Only Project's epilogue may add a residual.
+// an optional convolution before it (Expand: MobileNet's 1×1 expansion,
+// or the network's first layer) and an optional 1×1 convolution of stride
+// 1 after it (Project), each link with its weights and epilogue; a link
+// whose W is nil is absent. Only Project's epilogue may add a residual.
 type ConvChain struct {
 	Expand, Depthwise, Project ConvLink
 }

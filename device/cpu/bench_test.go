@@ -90,6 +90,7 @@ func BenchmarkCPUConvInference(b *testing.B) {
 		{"3x3-64x56x56", backend.Conv2DParams{N: 1, C: 64, H: 56, W: 56, O: 64, KH: 3, KW: 3, OH: 56, OW: 56, StrideH: 1, StrideW: 1, PadH: 1, PadW: 1, DilH: 1, DilW: 1, Groups: 1}},
 		{"3x3-64x56x56-s2", backend.Conv2DParams{N: 1, C: 64, H: 56, W: 56, O: 128, KH: 3, KW: 3, OH: 28, OW: 28, StrideH: 2, StrideW: 2, PadH: 1, PadW: 1, DilH: 1, DilW: 1, Groups: 1}},
 		{"1x1-64x56x56-s2", backend.Conv2DParams{N: 1, C: 64, H: 56, W: 56, O: 128, KH: 1, KW: 1, OH: 28, OW: 28, StrideH: 2, StrideW: 2, DilH: 1, DilW: 1, Groups: 1}},
+		{"3x3-64x32x14x14", backend.Conv2DParams{N: 64, C: 32, H: 14, W: 14, O: 64, KH: 3, KW: 3, OH: 14, OW: 14, StrideH: 1, StrideW: 1, PadH: 1, PadW: 1, DilH: 1, DilW: 1, Groups: 1}},
 		{"3x3-3x224x224-s2", backend.Conv2DParams{N: 1, C: 3, H: 224, W: 224, O: 32, KH: 3, KW: 3, OH: 112, OW: 112, StrideH: 2, StrideW: 2, PadH: 1, PadW: 1, DilH: 1, DilW: 1, Groups: 1}},
 		{"7x7-3x224x224-s2", backend.Conv2DParams{N: 1, C: 3, H: 224, W: 224, O: 64, KH: 7, KW: 7, OH: 112, OW: 112, StrideH: 2, StrideW: 2, PadH: 3, PadW: 3, DilH: 1, DilW: 1, Groups: 1}},
 		{"3x3-128x28x28", backend.Conv2DParams{N: 1, C: 128, H: 28, W: 28, O: 128, KH: 3, KW: 3, OH: 28, OW: 28, StrideH: 1, StrideW: 1, PadH: 1, PadW: 1, DilH: 1, DilW: 1, Groups: 1}},

@@ -3,6 +3,7 @@ package cpu
 import (
 	"fmt"
 	"math"
+	"sync"
 
 	"github.com/wgtensor/wgtensor/device/backend"
 	"github.com/wgtensor/wgtensor/device/internal/kernel"
@@ -29,9 +30,10 @@ func cpuPointwise(p backend.Conv2DParams) bool {
 // Conv2DChains reports whether Conv2DChain computes c band by band: with
 // AVX-512, a depthwise convolution of stride 1, or 3×3 of stride 2,
 // without dilation and padded by less than its kernel, 1×1 links of
-// stride 1 without padding, groups or dilation, epilogues of a bias and a
-// clamp at most (and a residual for the projection), and an intermediate
-// output of at least cpuChainMin floats an image.
+// stride 1 without padding, groups or dilation (or an expansion on the
+// 8×32 indirect kernel, see cpuBandedExpansion), epilogues of a bias and
+// a clamp at most (and a residual for the projection), and an
+// intermediate output of at least cpuChainMin floats an image.
 func (d *cpuDevice) Conv2DChains(c backend.ConvChain) bool {
 	q := c.Depthwise.P
 	plain := func(e backend.Epilogue) bool { return e.Residual == nil && !e.HardSwish && !e.Affine }
@@ -42,7 +44,7 @@ func (d *cpuDevice) Conv2DChains(c backend.ConvChain) bool {
 	mid := 0 // the largest intermediate output
 	if e := c.Expand; e.W != nil {
 		p := e.P
-		ok = ok && cpuPointwise(p) && p.N == q.N && p.O == q.C && p.OH == q.H && p.OW == q.W && plain(e.E)
+		ok = ok && (cpuPointwise(p) || cpuBandedExpansion(p)) && p.N == q.N && p.O == q.C && p.OH == q.H && p.OW == q.W && plain(e.E)
 		mid = p.O * p.OH * p.OW
 	}
 	if r := c.Project; r.W != nil {
@@ -51,6 +53,17 @@ func (d *cpuDevice) Conv2DChains(c backend.ConvChain) bool {
 		mid = max(mid, q.O*q.OH*q.OW)
 	}
 	return ok && mid >= cpuChainMin
+}
+
+// cpuBandedExpansion reports whether p, a chain's first convolution, may
+// be other than 1×1: one the 8×32 indirect kernel computes, band by band
+// (MobileNetV2's first layer, 3×3 of stride 2 from 3 channels to 32).
+func cpuBandedExpansion(p backend.Conv2DParams) bool {
+	if p.Groups != 1 {
+		return false
+	}
+	ic := newCPUConv(p).indirectPlan()
+	return ic != nil && ic.runs == nil
 }
 
 // Conv2DChain computes the chain c band by band of the depthwise
@@ -81,9 +94,15 @@ func (d *cpuDevice) Conv2DChain(dst, x backend.Buffer, c backend.ConvChain) {
 	plane, oplane, taps := q.H*q.W, q.OH*q.OW, q.KH*q.KW
 	midSize, outSize := 0, 0 // a band's expanded rows, and depthwise outputs
 	var expansion, projection *cpuChainLink
+	var banded *cpuChainBanded // an expansion on the indirect kernel
 	if expand {
 		midSize = q.C * bp.rows * q.W
-		expansion = newCPUChainLink(c.Expand)
+		if cpuPointwise(c.Expand.P) {
+			expansion = newCPUChainLink(c.Expand)
+		} else {
+			banded = newCPUChainBanded(c.Expand, bp)
+			defer banded.free()
+		}
 	}
 	if project {
 		outSize = q.C * bp.height * q.OW
@@ -105,7 +124,11 @@ func (d *cpuDevice) Conv2DChain(dst, x backend.Buffer, c backend.ConvChain) {
 			rows = last - first
 			stride = rows * q.W
 			src = space[:q.C*stride]
-			expansion.expandRows(src, xd, n, first, rows)
+			if banded != nil {
+				banded.conv.convolve(src, stride, banded.pad, banded.packed, r0/bp.height, banded.te)
+			} else {
+				expansion.expandRows(src, xd, n, first, rows)
+			}
 			first = 0
 		}
 		padH := max(-top, 0)
@@ -128,8 +151,24 @@ func (d *cpuDevice) Conv2DChain(dst, x backend.Buffer, c backend.ConvChain) {
 			projection.projectRows(od, space[midSize:midSize+q.C*l], n, r0*q.OW, l)
 		}
 	}
+	work := q.C * bp.rows * q.W * (c.Expand.P.C*c.Expand.P.KH*c.Expand.P.KW + taps + c.Project.P.O)
+	if banded != nil {
+		// Image by image: its padded copy, then its bands.
+		chunks := cpuChunks(bp.bands, work)
+		scratch := cpuGetScratch(chunks, midSize+outSize)
+		defer cpuScratchFree.put(scratch)
+		for n := range q.N {
+			banded.padImage(xd, n)
+			cpuParallelChunks(bp.bands, chunks, func(w, b0, b1 int) {
+				for b := b0; b < b1; b++ {
+					band(scratch.per(w), n, b*bp.height, min((b+1)*bp.height, q.OH))
+				}
+			})
+		}
+		return
+	}
 	tasks := q.N * bp.bands
-	chunks := cpuChunks(tasks, q.C*bp.rows*q.W*(c.Expand.P.C+taps+c.Project.P.O))
+	chunks := cpuChunks(tasks, work)
 	scratch := cpuGetScratch(chunks, midSize+outSize)
 	defer cpuScratchFree.put(scratch)
 	cpuParallelChunks(tasks, chunks, func(w, t0, t1 int) {
@@ -138,6 +177,67 @@ func (d *cpuDevice) Conv2DChain(dst, x backend.Buffer, c backend.ConvChain) {
 			band(scratch.per(w), n, r0, min(r0+bp.height, q.OH))
 		}
 	})
+}
+
+// cpuChainBanded is a chain's expansion on the indirect kernel, bound to
+// the CPU once a call: its bands (one per band of the chain), packed
+// weights, epilogue and the padded copy of the image being computed.
+type cpuChainBanded struct {
+	conv        *cpuIndirectBands
+	packed, pad []float32
+	te          *cpuTileEpilogue
+	space       []*cpuScratch // to put back
+}
+
+// cpuChainBandsOf keeps the bands of each chain's expansion (the batch
+// size aside), so that steady-state calls allocate nothing.
+var cpuChainBandsOf = struct {
+	sync.Mutex
+	m map[[2]backend.Conv2DParams]*cpuIndirectBands
+}{m: map[[2]backend.Conv2DParams]*cpuIndirectBands{}}
+
+// newCPUChainBanded binds the expansion l of a chain split as bp.
+func newCPUChainBanded(l backend.ConvLink, bp cpuChainBands) *cpuChainBanded {
+	ic := newCPUConv(l.P).indirectPlan()
+	key := [2]backend.Conv2DParams{l.P, bp.q}
+	key[0].N, key[1].N = 0, 0
+	cpuChainBandsOf.Lock()
+	conv, ok := cpuChainBandsOf.m[key]
+	if !ok {
+		if len(cpuChainBandsOf.m) >= 64 {
+			clear(cpuChainBandsOf.m)
+		}
+		var rows [][2]int
+		for b := range bp.bands {
+			first, last, _ := bp.reads(b*bp.height, min((b+1)*bp.height, bp.q.OH))
+			rows = append(rows, [2]int{first, last})
+		}
+		conv = newCPUIndirectBands(ic, rows)
+		cpuChainBandsOf.m[key] = conv
+	}
+	cpuChainBandsOf.Unlock()
+	cb := &cpuChainBanded{conv: conv, te: newCPUBandEpilogue(l.E, l.P.O)}
+	packed, scratch := ic.packedWeights(cpuFloats(l.W), cpuFrozen(l.W))
+	if scratch != nil {
+		cb.space = append(cb.space, scratch)
+	}
+	pads := cpuGetScratch(1, ic.size)
+	cb.space = append(cb.space, pads)
+	cb.packed, cb.pad = packed, pads.buf[:ic.size]
+	return cb
+}
+
+// padImage makes the padded copy of image n of x that the bands read.
+func (cb *cpuChainBanded) padImage(x []float32, n int) {
+	ic := cb.conv.ic
+	cpuParallel(ic.p.C, 2*ic.planeP, func(lo, hi int) { ic.pad(cb.pad, x, n, lo, hi, n == 0) })
+}
+
+// free gives back the call's scratch space.
+func (cb *cpuChainBanded) free() {
+	for _, s := range cb.space {
+		cpuScratchFree.put(s)
+	}
 }
 
 // cpuChainLink is a 1×1 link of a chain bound to the CPU once a call: its
