@@ -2,7 +2,6 @@ package cpu
 
 import (
 	"runtime"
-	"sync"
 
 	"github.com/wgtensor/wgtensor/device/backend"
 	"github.com/wgtensor/wgtensor/device/internal/kernel"
@@ -49,44 +48,34 @@ func (cv *cpuConv) shifts() bool {
 const cpuTapIndexLimit = 1 << 15
 
 // cpuTapTables keeps the tap tables of each convolution shape (the batch
-// size aside), so that steady-state calls allocate nothing.
-var cpuTapTables = struct {
-	sync.Mutex
-	m map[backend.Conv2DParams][]kernel.GatherIndex
-}{m: map[backend.Conv2DParams][]kernel.GatherIndex{}}
+// size aside).
+var cpuTapTables cpuShapeCache[backend.Conv2DParams, []kernel.GatherIndex]
 
 // cpuTapIndexes returns the tap tables of p: for each tap (kh, kw), the
 // position in an input plane that each output reads, −1 in the padding.
 func cpuTapIndexes(p backend.Conv2DParams) []kernel.GatherIndex {
 	p.N = 0
-	cpuTapTables.Lock()
-	defer cpuTapTables.Unlock()
-	if t, ok := cpuTapTables.m[p]; ok {
-		return t
-	}
-	if len(cpuTapTables.m) >= 64 {
-		clear(cpuTapTables.m)
-	}
-	t := make([]kernel.GatherIndex, p.KH*p.KW)
-	for kh := range p.KH {
-		for kw := range p.KW {
-			idx := make([]int32, 0, p.OH*p.OW)
-			for oh := range p.OH {
-				ih := oh*p.StrideH - p.PadH + kh*p.DilH
-				for ow := range p.OW {
-					iw := ow*p.StrideW - p.PadW + kw*p.DilW
-					at := int32(-1)
-					if ih >= 0 && ih < p.H && iw >= 0 && iw < p.W {
-						at = int32(ih*p.W + iw)
+	return cpuTapTables.get(p, func() []kernel.GatherIndex {
+		t := make([]kernel.GatherIndex, p.KH*p.KW)
+		for kh := range p.KH {
+			for kw := range p.KW {
+				idx := make([]int32, 0, p.OH*p.OW)
+				for oh := range p.OH {
+					ih := oh*p.StrideH - p.PadH + kh*p.DilH
+					for ow := range p.OW {
+						iw := ow*p.StrideW - p.PadW + kw*p.DilW
+						at := int32(-1)
+						if ih >= 0 && ih < p.H && iw >= 0 && iw < p.W {
+							at = int32(ih*p.W + iw)
+						}
+						idx = append(idx, at)
 					}
-					idx = append(idx, at)
 				}
+				t[kh*p.KW+kw] = kernel.NewGatherIndex(idx)
 			}
-			t[kh*p.KW+kw] = kernel.NewGatherIndex(idx)
 		}
-	}
-	cpuTapTables.m[p] = t
-	return t
+		return t
+	})
 }
 
 // Conv2D writes the cross-correlation of x with w into dst, passing each

@@ -2,6 +2,7 @@ package cpu
 
 import (
 	"math/bits"
+	"sync"
 	"unsafe"
 
 	"github.com/wgtensor/wgtensor/device/backend"
@@ -75,6 +76,29 @@ func (ib *cpuIndirectBands) convolve(dst []float32, ldc int, pad, packed []float
 			}
 		}
 	}
+}
+
+// cpuShapeCache keeps what is made once per shape (a convolution's tap
+// tables, the plan of its bands), so that steady-state calls allocate
+// nothing; it forgets everything when it holds 64.
+type cpuShapeCache[K comparable, V any] struct {
+	mu sync.Mutex
+	m  map[K]V
+}
+
+// get returns the value of k, made by build the first time.
+func (c *cpuShapeCache[K, V]) get(k K, build func() V) V {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if v, ok := c.m[k]; ok {
+		return v
+	}
+	if c.m == nil || len(c.m) >= 64 {
+		c.m = map[K]V{}
+	}
+	v := build()
+	c.m[k] = v
+	return v
 }
 
 // newCPUBandEpilogue returns the epilogue e of a bias and a clamp at most,

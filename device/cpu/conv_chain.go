@@ -3,7 +3,6 @@ package cpu
 import (
 	"fmt"
 	"math"
-	"sync"
 
 	"github.com/wgtensor/wgtensor/device/backend"
 	"github.com/wgtensor/wgtensor/device/internal/kernel"
@@ -189,33 +188,24 @@ type cpuChainBanded struct {
 	space       []*cpuScratch // to put back
 }
 
-// cpuChainBandsOf keeps the bands of each chain's expansion (the batch
-// size aside), so that steady-state calls allocate nothing.
-var cpuChainBandsOf = struct {
-	sync.Mutex
-	m map[[2]backend.Conv2DParams]*cpuIndirectBands
-}{m: map[[2]backend.Conv2DParams]*cpuIndirectBands{}}
+// cpuChainBandsOf keeps the bands of each chain's expansion, by the
+// expansion's and the depthwise convolution's shapes (the batch size
+// aside).
+var cpuChainBandsOf cpuShapeCache[[2]backend.Conv2DParams, *cpuIndirectBands]
 
 // newCPUChainBanded binds the expansion l of a chain split as bp.
 func newCPUChainBanded(l backend.ConvLink, bp cpuChainBands) *cpuChainBanded {
 	ic := newCPUConv(l.P).indirectPlan()
 	key := [2]backend.Conv2DParams{l.P, bp.q}
 	key[0].N, key[1].N = 0, 0
-	cpuChainBandsOf.Lock()
-	conv, ok := cpuChainBandsOf.m[key]
-	if !ok {
-		if len(cpuChainBandsOf.m) >= 64 {
-			clear(cpuChainBandsOf.m)
-		}
+	conv := cpuChainBandsOf.get(key, func() *cpuIndirectBands {
 		var rows [][2]int
 		for b := range bp.bands {
 			first, last, _ := bp.reads(b*bp.height, min((b+1)*bp.height, bp.q.OH))
 			rows = append(rows, [2]int{first, last})
 		}
-		conv = newCPUIndirectBands(ic, rows)
-		cpuChainBandsOf.m[key] = conv
-	}
-	cpuChainBandsOf.Unlock()
+		return newCPUIndirectBands(ic, rows)
+	})
 	cb := &cpuChainBanded{conv: conv, te: newCPUBandEpilogue(l.E, l.P.O)}
 	packed, scratch := ic.packedWeights(cpuFloats(l.W), cpuFrozen(l.W))
 	if scratch != nil {

@@ -2,7 +2,6 @@ package cpu
 
 import (
 	"fmt"
-	"sync"
 
 	"github.com/wgtensor/wgtensor/device/backend"
 	"github.com/wgtensor/wgtensor/device/internal/kernel"
@@ -103,28 +102,21 @@ type cpuConvPoolPlan struct {
 }
 
 // cpuConvPoolPlans keeps the plan of each pair of shapes (the batch size
-// aside), so that steady-state calls allocate nothing.
-var cpuConvPoolPlans = struct {
-	sync.Mutex
-	m map[[2]any]*cpuConvPoolPlan
-}{m: map[[2]any]*cpuConvPoolPlan{}}
+// aside).
+var cpuConvPoolPlans cpuShapeCache[cpuConvPoolKey, *cpuConvPoolPlan]
+
+// cpuConvPoolKey is a convolution and the pooling of its output, their
+// batch size 0.
+type cpuConvPoolKey struct {
+	p backend.Conv2DParams
+	q backend.Pool2DParams
+}
 
 // cpuConvPoolPlanOf returns the plan of ic followed by q, made once.
 func cpuConvPoolPlanOf(ic *cpuIndirectConv, q backend.Pool2DParams) *cpuConvPoolPlan {
-	p := ic.p
-	p.N, q.N = 0, 0
-	key := [2]any{p, q}
-	cpuConvPoolPlans.Lock()
-	defer cpuConvPoolPlans.Unlock()
-	if cp, ok := cpuConvPoolPlans.m[key]; ok {
-		return cp
-	}
-	if len(cpuConvPoolPlans.m) >= 64 {
-		clear(cpuConvPoolPlans.m)
-	}
-	cp := newCPUConvPoolPlan(ic, q)
-	cpuConvPoolPlans.m[key] = cp
-	return cp
+	key := cpuConvPoolKey{ic.p, q}
+	key.p.N, key.q.N = 0, 0
+	return cpuConvPoolPlans.get(key, func() *cpuConvPoolPlan { return newCPUConvPoolPlan(ic, q) })
 }
 
 // newCPUConvPoolPlan makes the bands as tall as cpuConvPoolBand allows
