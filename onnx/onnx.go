@@ -76,7 +76,7 @@ type Model struct {
 	foldedAffines   int // Mul, Div, Add and Sub nodes folded into convolutions' weights
 	hardSwishes     int // spelt-out hard swishes made HardSwish nodes
 	layerNorms      int // spelt-out layer normalizations made LayerNormalization nodes
-	convChains      int // depthwise Convs made one node with the 1×1 Conv before or after them
+	convChains      int // depthwise Convs made one node with the Conv before them or the 1×1 Conv after them
 	convPools       int // MaxPools made one node with the Conv before them
 }
 
@@ -90,7 +90,7 @@ type Stats struct {
 	FoldedAffines   int // Mul, Div, Add and Sub by constants folded into the preceding Conv's weights
 	HardSwishes     int // y·clip(y+3, 0, 6)/6 patterns run as one HardSwish
 	LayerNorms      int // layer normalizations spelt out in nine nodes run as one LayerNormalization
-	ConvChains      int // depthwise Convs run as one node with the 1×1 Conv before them (or after, without one before)
+	ConvChains      int // depthwise Convs run as one node with the Conv before them (or the 1×1 Conv after, without one before)
 	ConvPools       int // MaxPools run as one node with the Conv before them
 }
 
