@@ -219,8 +219,7 @@ func newCPUChainBanded(l backend.ConvLink, bp cpuChainBands) *cpuChainBanded {
 
 // padImage makes the padded copy of image n of x that the bands read.
 func (cb *cpuChainBanded) padImage(x []float32, n int) {
-	ic := cb.conv.ic
-	cpuParallel(ic.p.C, 2*ic.planeP, func(lo, hi int) { ic.pad(cb.pad, x, n, lo, hi, n == 0) })
+	cb.conv.ic.padImage(cb.pad, x, n)
 }
 
 // free gives back the call's scratch space.

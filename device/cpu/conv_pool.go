@@ -70,7 +70,7 @@ func (d *cpuDevice) Conv2DMaxPool(dst, x, w backend.Buffer, p backend.Conv2DPara
 	defer cpuScratchFree.put(space)
 	out := q.OH * q.OW
 	for n := range p.N {
-		cpuParallel(p.C, 2*ic.planeP, func(lo, hi int) { ic.pad(pad, xd, n, lo, hi, n == 0) })
+		ic.padImage(pad, xd, n)
 		cpuParallelChunks(cp.bands, chunks, func(wk, b0, b1 int) {
 			s := space.per(wk)
 			band, scratch := s[:p.O*bandL], s[p.O*bandL:]
