@@ -82,12 +82,17 @@ type (
 	ConvChainer = backend.ConvChainer
 	// ConvChain is the convolutions of a ConvChainer's op.
 	ConvChain = backend.ConvChain
-	// ConvLink is one convolution of a ConvChain.
+	// ConvLink is one convolution of a ConvChain or a ConvPairer's pair.
 	ConvLink = backend.ConvLink
 	// ConvPooler is implemented by devices that compute a convolution and
 	// the max pooling of its output in one op (the CPU);
 	// tensor.Conv2DMaxPool runs the two one after the other on the others.
 	ConvPooler = backend.ConvPooler
+	// ConvPairer is implemented by devices that compute two convolutions
+	// in turn in one op, the first's output written straight into the
+	// padded planes the second reads (the CPU); tensor.Conv2DPair runs
+	// them one after the other on the others.
+	ConvPairer = backend.ConvPairer
 	// Realizer is implemented by devices that defer work (the GPU defers
 	// elementwise ops and fuses them when their values are needed).
 	Realizer = backend.Realizer

@@ -270,7 +270,7 @@ type ConvChain struct {
 	Expand, Depthwise, Project ConvLink
 }
 
-// ConvLink is one convolution of a ConvChain.
+// ConvLink is one convolution of a ConvChain or a ConvPairer's pair.
 type ConvLink struct {
 	W Buffer
 	P Conv2DParams
@@ -290,6 +290,22 @@ type ConvPooler interface {
 	// p of x by w with epilogue e. It must only be called for shapes that
 	// Conv2DMaxPools takes.
 	Conv2DMaxPool(dst, x, w Buffer, p Conv2DParams, e Epilogue, q Pool2DParams)
+}
+
+// ConvPairer is a Device that computes two convolutions in turn in one
+// op, the first's output written straight into the zero-padded planes the
+// second reads (ResNet's basic block: a 3×3 convolution and another after
+// it), rather than written out whole and then copied again with its
+// padding.
+type ConvPairer interface {
+	// Conv2DPairs reports whether Conv2DPair computes first and then
+	// second, better than one Conv2D call for each would.
+	Conv2DPairs(first, second ConvLink) bool
+	// Conv2DPair writes into dst the convolution second of the
+	// convolution first of x, each with its weights and epilogue (only
+	// second's may add a residual). It must only be called for a pair
+	// that Conv2DPairs takes.
+	Conv2DPair(dst, x Buffer, first, second ConvLink)
 }
 
 // reclaim is the function SetReclaim installed, or nil.

@@ -140,7 +140,18 @@ func newCPUIndirectConv(cv *cpuConv) *cpuIndirectConv {
 		phase := (dy%sh*sw + dx%sw) * ic.wp * ic.hp
 		ic.offs[k] = c*ic.planeP + phase + dy/sh*ic.wp + dx/sw
 	}
-	ic.starts = make([]int, ic.tiles+1)
+	ic.segs, ic.starts = ic.segments(func(oh, ow int) int { return oh*p.OW + ow })
+	ic.layoutRows()
+	return ic
+}
+
+// segments returns the (offset, mask) pairs of every tile's stores and
+// where each tile's begin (see cpuIndirectConv.segs), for output (oh, ow)
+// stored at at(oh, ow) of its channel's plane, at(oh, ow+i) = at(oh, ow)+i.
+func (ic *cpuIndirectConv) segments(at func(oh, ow int) int) (segs, starts []int) {
+	p := ic.p
+	wide := p.OH * ic.wp
+	starts = make([]int, ic.tiles+1)
 	for t := range ic.tiles {
 		// Lanes of one output row form a run: its valid lanes are stored
 		// at the row's output offset, shifted back by the run's first lane.
@@ -153,14 +164,13 @@ func newCPUIndirectConv(cv *cpuConv) *cpuIndirectConv {
 			run := min(cpuIndirectNR-l, ic.wp-ow)
 			if valid := min(run, p.OW-ow); valid > 0 {
 				mask := (1<<valid - 1) << l
-				ic.segs = append(ic.segs, oh*p.OW+ow-l, mask)
+				segs = append(segs, at(oh, ow)-l, mask)
 			}
 			l += run
 		}
-		ic.starts[t+1] = len(ic.segs) / 2
+		starts[t+1] = len(segs) / 2
 	}
-	ic.layoutRows()
-	return ic
+	return segs, starts
 }
 
 // packWeights packs each group's weights [O/G, rows] into slivers of 8
@@ -346,41 +356,13 @@ func (ic *cpuIndirectConv) forward(out, x, w []float32, packs *cpuPacks, ep *cpu
 		// Few images: each one's channels are copied, and then its tiles
 		// computed, split over the cores.
 		pad := pads.per(0)
-		outside := ic.sliversOutside()
 		for n := range p.N {
 			if ic.rowsInPlace() {
 				pad = x[n*p.C*ic.plane:]
 			} else {
 				ic.padImage(pad, x, n)
 			}
-			if ic.runs != nil {
-				// Blocks of output channels outside, so that each core
-				// keeps its blocks' weights.
-				cpuParallel(ic.rowTiles(), cpuRowsNR*2*cpuRowsRunMax*ic.rows, func(lo, hi int) {
-					ic.rowsOf(out, pad, packed, n, lo, hi, te)
-				})
-				if ep != nil {
-					ep.image(out, n, 0, ic.l)
-				}
-				continue
-			}
-			if outside {
-				cpuParallel(ic.slivers, ic.tiles*ic.rows*cpuIndirectMR*cpuIndirectNR, func(lo, hi int) {
-					ic.tilesOf(out, pad, packed, n, 0, ic.tiles, lo, hi, true, te)
-					if ep != nil {
-						for c := lo * cpuIndirectMR; c < min(hi*cpuIndirectMR, p.O); c++ {
-							ep.plane(out, n, c, 0, ic.l)
-						}
-					}
-				})
-				continue
-			}
-			cpuParallel(ic.tiles, p.O*ic.rows*cpuIndirectNR, func(lo, hi int) {
-				ic.tilesOf(out, pad, packed, n, lo, hi, 0, ic.slivers, false, te)
-				if ep != nil {
-					ep.image(out, n, ic.outputAt(lo), ic.outputAt(hi))
-				}
-			})
+			ic.image(out, pad, packed, n, te, ep)
 		}
 		return
 	}
@@ -401,6 +383,39 @@ func (ic *cpuIndirectConv) forward(out, x, w []float32, packs *cpuPacks, ep *cpu
 		}
 		if ep != nil {
 			ep.image(out, n, 0, ic.l)
+		}
+	})
+}
+
+// image computes image n of out from its padded copy pad on all cores.
+func (ic *cpuIndirectConv) image(out, pad, packed []float32, n int, te *cpuTileEpilogue, ep *cpuEpilogue) {
+	p := ic.p
+	if ic.runs != nil {
+		// Blocks of output channels outside, so that each core keeps its
+		// blocks' weights.
+		cpuParallel(ic.rowTiles(), cpuRowsNR*2*cpuRowsRunMax*ic.rows, func(lo, hi int) {
+			ic.rowsOf(out, pad, packed, n, lo, hi, te)
+		})
+		if ep != nil {
+			ep.image(out, n, 0, ic.l)
+		}
+		return
+	}
+	if ic.sliversOutside() {
+		cpuParallel(ic.slivers, ic.tiles*ic.rows*cpuIndirectMR*cpuIndirectNR, func(lo, hi int) {
+			ic.tilesOf(out, pad, packed, n, 0, ic.tiles, lo, hi, true, te)
+			if ep != nil {
+				for c := lo * cpuIndirectMR; c < min(hi*cpuIndirectMR, p.O); c++ {
+					ep.plane(out, n, c, 0, ic.l)
+				}
+			}
+		})
+		return
+	}
+	cpuParallel(ic.tiles, p.O*ic.rows*cpuIndirectNR, func(lo, hi int) {
+		ic.tilesOf(out, pad, packed, n, lo, hi, 0, ic.slivers, false, te)
+		if ep != nil {
+			ep.image(out, n, ic.outputAt(lo), ic.outputAt(hi))
 		}
 	})
 }
