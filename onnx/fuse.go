@@ -480,6 +480,53 @@ func (m *Model) fuseConvPools() {
 	m.replaceNodes(at, dropped)
 }
 
+// fuseConvPairs makes each Conv (not fused otherwise, its epilogue at most
+// a clamp) whose output only another Conv reads, one of stride 1 with
+// padding, one node with it: the node runs them as one tensor.Conv2DPair, which the CPU
+// computes storing the first's output straight into the padded planes the
+// second reads (ResNet's basic blocks) rather than writing it out and
+// copying it again. Both are 2-D, without groups, with explicit padding
+// the same on both sides. The first Conv's node takes the place of the
+// second, with its inputs (x, then each Conv's weight and bias, and the
+// second's residual), the second's outputs, and pair set.
+func (m *Model) fuseConvPairs() {
+	consumer := m.soleConsumers()
+	at, dropped := map[*node]*node{}, map[*node]bool{}
+	for _, a := range m.nodes {
+		if dropped[a] || at[a] != nil || a.pool != nil || !m.pairableConv(a) || !m.chainable(a, false) {
+			continue // (at[a]: the second of a pair already)
+		}
+		b := consumer[a.outputs[0]]
+		if b == nil || dropped[b] || b.pool != nil || b.inputs[0] != a.outputs[0] || !m.pairableConv(b) || !m.chainable(b, true) ||
+			!slices.Equal(b.attrInts("strides", []int{1, 1}), []int{1, 1}) || !slices.ContainsFunc(b.attrInts("pads", nil), func(p int) bool { return p > 0 }) {
+			continue
+		}
+		inputs := []string{a.inputs[0], a.inputs[1], "", b.inputs[1], "", ""}
+		copy(inputs[2:3], a.inputs[2:])
+		copy(inputs[4:6], b.inputs[2:])
+		fused := *a
+		fused.inputs, fused.outputs, fused.pair = inputs, b.outputs, b
+		dropped[a] = true
+		at[b] = &fused
+		m.convPairs++
+	}
+	m.replaceNodes(at, dropped)
+}
+
+// pairableConv reports whether Conv n may be one of a pair (see
+// fuseConvPairs): a 2-D weight, no groups, explicit padding the same on
+// both sides.
+func (m *Model) pairableConv(n *node) bool {
+	if n.op != "Conv" || len(n.inputs) < 2 {
+		return false
+	}
+	w, ok := m.consts[n.inputs[1]]
+	pads := n.attrInts("pads", []int{0, 0, 0, 0})
+	return ok && len(w.shape) == 4 && n.attrInt("group", 1) == 1 &&
+		slices.Contains([]string{"NOTSET", "VALID"}, n.attrString("auto_pad", "NOTSET")) &&
+		len(pads) == 4 && pads[0] == pads[2] && pads[1] == pads[3]
+}
+
 // depthwiseConv reports whether n is a depthwise Conv that a chain may
 // hold (see fuseConvChains): weight [C, 1, kh, kw] and bias constant, C
 // groups, its padding explicit and the same on both sides, its epilogue at

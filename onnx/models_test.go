@@ -129,8 +129,9 @@ func TestBatchNormFolds(t *testing.T) {
 
 // TestResNetEpiloguesFuse: every Relu of ResNet-18 and each of its eight
 // residual Adds are fused into the Conv before them (17 Relus, 8 Adds),
-// and the MaxPool after the stem runs with it as one node, so that what is
-// left to run is the convolutions, the global pool, Flatten and Gemm.
+// the MaxPool after the stem runs with it as one node, and each basic
+// block's two 3×3 Convs as one, so that what is left to run is the
+// convolutions, the global pool, Flatten and Gemm.
 func TestResNetEpiloguesFuse(t *testing.T) {
 	m, err := onnx.Load(generated(t, filepath.FromSlash("models/resnet18.onnx")), device.CPU())
 	require.NoError(t, err)
@@ -138,7 +139,8 @@ func TestResNetEpiloguesFuse(t *testing.T) {
 	t.Logf("%+v", st)
 	require.Equal(t, 25, st.FusedEpilogues)
 	require.Equal(t, 1, st.ConvPools)
-	require.Equal(t, 20+3, st.Nodes, "20 Convs (the stem with the MaxPool), GlobalAveragePool, Flatten, Gemm")
+	require.Equal(t, 8, st.ConvPairs)
+	require.Equal(t, 20-8+3, st.Nodes, "20 Convs (the stem with the MaxPool, 8 pairs), GlobalAveragePool, Flatten, Gemm")
 }
 
 // TestMobileNetChainsFuse: each of MobileNetV2's 17 depthwise Convs runs
@@ -151,6 +153,7 @@ func TestMobileNetChainsFuse(t *testing.T) {
 	st := m.Stats()
 	t.Logf("%+v", st)
 	require.Equal(t, 17, st.ConvChains)
+	require.Zero(t, st.ConvPairs, "1×1 Convs after the chains: no padded copy to spare")
 	require.Equal(t, 52-17+3, st.Nodes, "52 Convs (17 pairs of them), GlobalAveragePool, Flatten, Gemm")
 }
 

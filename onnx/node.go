@@ -30,6 +30,10 @@ type node struct {
 	// MaxPool, which the node runs after it (see fuseConvPools); nil for
 	// the others.
 	pool *node
+	// pair, for a Conv whose output only another Conv reads, is that
+	// Conv, which the node runs after it (see fuseConvPairs); nil for the
+	// others.
+	pair *node
 	// windows is the window geometry windowsOf last read from the
 	// attributes, for the arguments in its key (a model's runs are
 	// serialized by its lock).
@@ -122,6 +126,10 @@ func (n *node) fusedNames() []string {
 	}
 	if n.pool != nil {
 		names = append(names, fmt.Sprintf("%s %q", n.pool.op, n.pool.name))
+	}
+	if n.pair != nil {
+		names = append(names, fmt.Sprintf("%s %q", n.pair.op, n.pair.name))
+		names = append(names, n.pair.fusedNames()...)
 	}
 	return names
 }

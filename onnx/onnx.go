@@ -78,6 +78,7 @@ type Model struct {
 	layerNorms      int // spelt-out layer normalizations made LayerNormalization nodes
 	convChains      int // depthwise Convs made one node with the Conv before them or the 1×1 Conv after them
 	convPools       int // MaxPools made one node with the Conv before them
+	convPairs       int // Convs made one node with the Conv before them
 }
 
 // Stats says what Load made of the graph.
@@ -92,13 +93,14 @@ type Stats struct {
 	LayerNorms      int // layer normalizations spelt out in nine nodes run as one LayerNormalization
 	ConvChains      int // depthwise Convs run as one node with the Conv before them (or the 1×1 Conv after, without one before)
 	ConvPools       int // MaxPools run as one node with the Conv before them
+	ConvPairs       int // Convs run as one node with the Conv before them, whose output only they read
 }
 
 // Stats reports what Load made of the graph.
 func (m *Model) Stats() Stats {
 	return Stats{Nodes: len(m.nodes), Constants: len(m.consts), FusedBatchNorms: m.fusedBatchNorms, FusedEpilogues: m.fusedEpilogues, FoldedShapes: m.foldedShapes,
 		FoldedAffines: m.foldedAffines, HardSwishes: m.hardSwishes, LayerNorms: m.layerNorms, ConvChains: m.convChains,
-		ConvPools: m.convPools}
+		ConvPools: m.convPools, ConvPairs: m.convPairs}
 }
 
 // ValueInfo describes a model input or output.
@@ -275,6 +277,7 @@ func build(mp *onnxpb.ModelProto, dir string, dev device.Device, c loadConfig) (
 	m.fuseConvEpilogues()
 	m.fuseConvChains()
 	m.fuseConvPools()
+	m.fuseConvPairs()
 	for _, v := range m.consts {
 		if v.t != nil {
 			v.t.Freeze() // the weights: the CPU keeps their packed forms

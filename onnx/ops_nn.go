@@ -248,6 +248,9 @@ func runConv(c *call) ([]*value, error) {
 	if c.chain != nil {
 		return runConvChain(c)
 	}
+	if c.pair != nil {
+		return runConvPair(c)
+	}
 	x, w, oneD, c, err := convOperands(c)
 	if err != nil {
 		return nil, err
@@ -347,6 +350,66 @@ func convOutput(y *tensor.Tensor, oneD bool) ([]*value, error) {
 		y = y.Squeeze(2)
 	}
 	return one(tFloat, y)
+}
+
+// runConvPair runs a Conv and the Conv fused after it (see fuseConvPairs)
+// as one tensor.Conv2DPair, each with its epilogue; when the second one's
+// residual broadcasts, it runs them one after the other.
+func runConvPair(c *call) ([]*value, error) {
+	x, err := c.tensor(0)
+	if err != nil {
+		return nil, err
+	}
+	if x.Dim() != 4 {
+		return nil, fmt.Errorf("input of shape %v: a pair of Convs takes 2-D images", x.Shape())
+	}
+	var links [2]tensor.ConvLink
+	shape := x.Shape()
+	for i, n := range []*node{c.node, c.pair} {
+		l := &links[i]
+		if l.W, err = c.tensor(1 + 2*i); err != nil {
+			return nil, err
+		}
+		if b := c.input(2 + 2*i); b != nil {
+			if l.Epilogue.Bias, err = b.device(c.dev); err != nil {
+				return nil, err
+			}
+		}
+		if ep := n.epilogue; ep != nil {
+			l.Epilogue.Clamp, l.Epilogue.Lo, l.Epilogue.Hi = ep.clamp, ep.lo, ep.hi
+			l.Epilogue.HardSwish, l.Epilogue.Affine, l.Epilogue.Scale, l.Epilogue.Shift = ep.hardSwish, ep.affine, ep.scale, ep.shift
+		}
+		kernel := [2]int{l.W.Size(2), l.W.Size(3)}
+		s, err := windowsOf(n, kernel, [2]int{shape[2], shape[3]}, false)
+		if err != nil {
+			return nil, fmt.Errorf("%s %q: %w", n.op, n.name, err)
+		}
+		if s.kernel != kernel {
+			return nil, fmt.Errorf("kernel_shape %v of %q differs from its weight's %v", s.kernel, n.name, l.W.Shape())
+		}
+		l.Options = tensor.Conv2DOptions{Stride: s.stride, Padding: s.padBefore, Dilation: s.dil}
+		next := []int{shape[0], l.W.Size(0), 0, 0}
+		for d := range 2 {
+			extent := s.dil[d]*(kernel[d]-1) + 1
+			next[2+d] = (shape[2+d]+2*s.padBefore[d]-extent)/s.stride[d] + 1
+		}
+		shape = next
+	}
+	if ep := c.pair.epilogue; ep != nil && ep.residual {
+		r, err := c.tensor(5)
+		if err != nil {
+			return nil, err
+		}
+		if !slices.Equal(r.Shape(), shape) {
+			y, err := one(tFloat, tensor.Conv2DFused(x, links[0].W, links[0].Options, links[0].Epilogue))
+			if err != nil {
+				return nil, err
+			}
+			return runConv(&call{node: c.pair, dev: c.dev, in: append(y, c.in[3:]...)})
+		}
+		links[1].Epilogue.Residual = r
+	}
+	return one(tFloat, tensor.Conv2DPair(x, links[0], links[1]))
 }
 
 // runConvChain runs the Convs of c.chain (see fuseConvChains) as one

@@ -169,8 +169,8 @@ func convEpilogue(op string, x *Tensor, e ConvEpilogue, shape []int) (device.Epi
 	return de, inputs
 }
 
-// ConvLink is one convolution of a Conv2DChain: its weights (nil for a
-// link that is absent), options and epilogue.
+// ConvLink is one convolution of a Conv2DChain or a Conv2DPair: its
+// weights (nil for a link that is absent), options and epilogue.
 type ConvLink struct {
 	W        *Tensor
 	Options  Conv2DOptions
@@ -231,6 +231,52 @@ func Conv2DChain(x *Tensor, expand, depthwise, project ConvLink) *Tensor {
 	out, ok := result(x.dev, Float32, shape, inputs...)
 	if ok && out.Numel() > 0 {
 		cc.Conv2DChain(out.st.buf, xc.st.buf, c)
+	}
+	keepAlive(inputs...)
+	return out
+}
+
+// Conv2DPair applies the convolution second to the convolution first of x,
+// as two Conv2DFused calls would (only second's epilogue may add a
+// residual). A device that computes the two in one op (device.ConvPairer:
+// the CPU) does where it takes the shapes, its first convolution storing
+// straight into the padded planes the second reads (the ONNX importer
+// pairs ResNet's 3×3 convolutions so); otherwise they run one after the
+// other. Not differentiable.
+func Conv2DPair(x *Tensor, first, second ConvLink) *Tensor {
+	const op = "Conv2DPair"
+	oneByOne := func() *Tensor {
+		return Conv2DFused(Conv2DFused(x, first.W, first.Options, first.Epilogue), second.W, second.Options, second.Epilogue)
+	}
+	if first.W == nil || second.W == nil {
+		panicf(op, "a pair needs two convolutions")
+	}
+	cp, ok := x.dev.(device.ConvPairer)
+	if !ok || x.Dim() != 4 || x.dtype != Float32 || first.Epilogue.Residual != nil {
+		return oneByOne()
+	}
+	var pair [2]device.ConvLink
+	shape, xc := x.shape, dense(x)
+	inputs := []*Tensor{xc}
+	for i, l := range []ConvLink{first, second} {
+		sameDevice(op, x, l.W)
+		checkFloat(op, l.W, l.Epilogue.Bias, l.Epilogue.Residual)
+		if l.W.Dim() != 4 || anyHalf(l.W, l.Epilogue.Bias, l.Epilogue.Residual) {
+			return oneByOne()
+		}
+		p := convParams(op, shape, l.W.shape, l.Options)
+		shape = []int{p.N, p.O, p.OH, p.OW}
+		de, ein := convEpilogue(op, x, l.Epilogue, shape)
+		wc := dense(l.W)
+		inputs = append(append(inputs, wc), ein...)
+		pair[i] = device.ConvLink{W: wc.st.buf, P: p, E: de}
+	}
+	if !cp.Conv2DPairs(pair[0], pair[1]) {
+		return oneByOne()
+	}
+	out, ok := result(x.dev, Float32, shape, inputs...)
+	if ok && out.Numel() > 0 {
+		cp.Conv2DPair(out.st.buf, xc.st.buf, pair[0], pair[1])
 	}
 	keepAlive(inputs...)
 	return out

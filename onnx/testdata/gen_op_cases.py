@@ -516,6 +516,33 @@ def nn_ops():
     c.output('y')
     c.output('z')
 
+    # Conv, Relu, Conv (and Add, Relu): the Convs run as one node
+    # (fuseConvPairs), one tensor.Conv2DPair, when the second is of stride
+    # 1 and padded; a residual that broadcasts runs them one after the
+    # other; not when the first Conv's output is used twice.
+    for tag, xs, w1, a1, w2, a2, res in [
+            ('basic_block', (1, 4, 9, 8), (6, 4, 3, 3), dict(pads=[1, 1, 1, 1]), (4, 6, 3, 3), dict(pads=[1, 1, 1, 1]), (1, 4, 9, 8)),
+            ('strided_first', (2, 3, 11, 10), (8, 3, 3, 3), dict(strides=[2, 2], pads=[1, 1, 1, 1]), (5, 8, 3, 3), dict(pads=[1, 1, 1, 1]), None),
+            ('5x5_dilated', (1, 2, 12, 12), (4, 2, 3, 3), dict(pads=[1, 1, 1, 1]), (3, 4, 3, 3), dict(pads=[2, 2, 2, 2], dilations=[2, 2]), (1, 3, 12, 12)),
+            ('residual_broadcast', (1, 3, 7, 7), (4, 3, 3, 3), dict(pads=[1, 1, 1, 1]), (4, 4, 3, 3), dict(pads=[1, 1, 1, 1]), (1, 4, 1, 1)),
+            ('strided_second', (1, 3, 9, 9), (4, 3, 3, 3), dict(pads=[1, 1, 1, 1]), (4, 4, 3, 3), dict(strides=[2, 2], pads=[1, 1, 1, 1]), None)]:
+        c = multi(f'Conv_11_pair_{tag}', 'Conv', 11)
+        c.node('Conv', [c.value('x', F(*xs)), c.value('w1', C(F(*w1))), c.value('b1', C(F(w1[0])))], ['h'], **a1)
+        c.node('Relu', ['h'], ['r'])
+        c.node('Conv', ['r', c.value('w2', C(F(*w2))), c.value('b2', C(F(w2[0])))], ['z'], **a2)
+        if res:
+            c.node('Add', ['z', c.value('res', F(*res))], ['s'])
+            c.node('Relu', ['s'], ['y'])
+        else:
+            c.node('Relu', ['z'], ['y'])
+        c.output('y')
+    c = multi('Conv_11_pair_shared', 'Conv', 11)  # the first Conv's output is used twice: not paired
+    c.node('Conv', [c.value('x', F(1, 2, 6, 6)), c.value('w1', C(F(3, 2, 3, 3)))], ['h'], pads=[1, 1, 1, 1])
+    c.node('Conv', ['h', c.value('w2', C(F(3, 3, 3, 3)))], ['y'], pads=[1, 1, 1, 1])
+    c.node('Relu', ['h'], ['z'])
+    c.output('y')
+    c.output('z')
+
     # Gemm: A [M, K], B [K, N] (transposed when transA / transB), C broadcast to [M, N].
     single('Gemm', 7, '', [('a', F(3, 4)), ('b', C(F(4, 5))), ('c', C(F(5)))])
     single('Gemm', 9, 'alpha_beta', [('a', F(3, 4)), ('b', F(4, 5)), ('c', F(3, 5))], alpha=0.5, beta=2.0)
