@@ -17,8 +17,8 @@ import (
 // (its stores land in rows of another width), a 5×5 second one (padding of
 // two), several images (the padded planes' border must stay zero from one
 // image to the next), slivers outside, epilogues the kernel leaves to
-// cpuEpilogue (hard swish), frozen weights, NaN and Inf in the input
-// (the border is zeroed, not left as the scratch held it), and pairs it
+// cpuEpilogue (hard swish), frozen weights, NaN and Inf in the input,
+// the kept padded planes' padding still zero after the calls, and pairs it
 // refuses.
 func TestCPUConv2DPair(t *testing.T) {
 	defer func(b int) { cpuSliversOutsideBytes = b }(cpuSliversOutsideBytes)
@@ -90,6 +90,24 @@ func TestCPUConv2DPair(t *testing.T) {
 				got := h.dirty(backend.Float32, size)
 				d.Conv2DPair(got, x, first, second)
 				require.InDeltaSlice(t, h.readF(want), h.readF(got), 1e-4, "frozen %v", frozen)
+			}
+			// The kept planes' padding is still zero: the first
+			// convolution stored into their interior only.
+			ic2 := newCPUConv(q).indirectPlan()
+			planes := cpuPaddedPlanes.get(ic2)
+			defer cpuPaddedPlanes.put(ic2, planes)
+			inside := map[int]bool{}
+			for ch := range q.C {
+				for i := range q.H {
+					for j := range q.W {
+						inside[ch*ic2.planeP+(i+q.PadH)*ic2.wp+q.PadW+j] = true
+					}
+				}
+			}
+			for i, v := range planes {
+				if !inside[i] {
+					require.Zero(t, v, "padding element %d", i)
+				}
 			}
 		})
 	}
