@@ -112,19 +112,22 @@ var cpuPaddedPlanes = cpuPaddedPool{m: map[cpuPaddedKey][]*[]float32{}}
 
 // cpuPaddedPool is a pool of zero-padded planes per layout.
 type cpuPaddedPool struct {
-	mu sync.Mutex
-	m  map[cpuPaddedKey][]*[]float32
+	mu    sync.Mutex
+	m     map[cpuPaddedKey][]*[]float32
+	bytes int // of the planes kept
 }
 
 // cpuPaddedKey is the layout of a convolution's padded planes of stride 1
 // (see cpuIndirectConv): all that sets where the padding lies.
 type cpuPaddedKey struct{ c, h, w, padH, padW, wp, size int }
 
-// cpuPaddedKeep bounds the planes kept per layout, and cpuPaddedLayouts
-// the layouts.
+// cpuPaddedKeep bounds the planes kept per layout, cpuPaddedLayouts the
+// layouts, and cpuPaddedBytes the bytes of all the planes kept (ResNet-18
+// keeps 1.7 MB; a pair over large images allocates its planes each call).
 const (
 	cpuPaddedKeep    = 2
 	cpuPaddedLayouts = 32
+	cpuPaddedBytes   = 64 << 20
 )
 
 // paddedKey returns the layout of ic's padded planes.
@@ -140,7 +143,9 @@ func (pp *cpuPaddedPool) get(ic *cpuIndirectConv) []float32 {
 	defer pp.mu.Unlock()
 	if l := pp.m[k]; len(l) > 0 {
 		pp.m[k] = l[:len(l)-1]
-		return *l[len(l)-1]
+		planes := *l[len(l)-1]
+		pp.bytes -= 4 * len(planes)
+		return planes
 	}
 	return make([]float32, ic.size)
 }
@@ -152,8 +157,10 @@ func (pp *cpuPaddedPool) put(ic *cpuIndirectConv, planes []float32) {
 	defer pp.mu.Unlock()
 	if _, ok := pp.m[k]; !ok && len(pp.m) >= cpuPaddedLayouts {
 		clear(pp.m)
+		pp.bytes = 0
 	}
-	if len(pp.m[k]) < cpuPaddedKeep {
+	if len(pp.m[k]) < cpuPaddedKeep && pp.bytes+4*len(planes) <= cpuPaddedBytes {
 		pp.m[k] = append(pp.m[k], &planes)
+		pp.bytes += 4 * len(planes)
 	}
 }
