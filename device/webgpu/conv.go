@@ -194,6 +194,9 @@ func (g *gpuDevice) convPipeline(gm convGEMM, p backend.Conv2DParams, t gemmTile
 		s["Half1"] = halfKind(dt)
 	}
 	if epi != nil && epi.spec != nil {
+		if entry == "forward" && p.Groups == 1 {
+			epi.rowLeaves(p.O, p.OH*p.OW) // a GEMM row is then an output channel
+		}
 		s["Epi"] = epi.epilogue()
 	}
 	s["Strided"] = entry == "input_grad" && (p.StrideH > 1 || p.StrideW > 1)

@@ -1106,6 +1106,9 @@ type fused struct {
 	leaves   []backend.View
 	scalars  []uint32
 	clusters [][]int
+	// rowStrides holds, for each leaf loaded at the output channel (see
+	// rowLeaves), its stride between channels; nil when there is none.
+	rowStrides map[int]int
 }
 
 type fusedLeaf struct {
@@ -1125,6 +1128,11 @@ type fusedLoad struct {
 	K     int
 	Dense bool
 	Half  string // f16 or bf16: a 16-bit leaf, two elements a word, widened as loaded
+	// Row is set, in a convolution's epilogue, on a leaf whose element
+	// depends only on the output channel (a bias): it is loaded at the
+	// channel the kernel stores (cur_row), without at's divisions (see
+	// rowLeaves).
+	Row bool
 }
 
 type fusedOut struct {
@@ -1147,6 +1155,9 @@ type fusedCluster struct {
 // leaves' offsets and strides, then the scalars.
 func (k *fused) params(pr *gpuParams, shape []int, strides [][]int) {
 	cshape, cstrides := backend.Coalesce(shape, strides...)
+	for leaf, stride := range k.rowStrides {
+		cstrides[leaf] = []int{stride} // read at the channel, not through at
+	}
 	pr.ints(len(cshape), 0, 0).array8(cshape)
 	offs := make([]int, k.spec["Off4"].(int)*4)
 	for i, v := range k.leaves {
@@ -1163,6 +1174,72 @@ func (k *fused) params(pr *gpuParams, shape []int, strides [][]int) {
 	sc := make([]uint32, k.spec["Sc4"].(int)*4)
 	copy(sc, k.scalars)
 	pr.u32(sc...)
+}
+
+// rowLeaves marks the leaves of k, the epilogue of a convolution with
+// output [n, o, plane…] of o channels and planes of plane elements (over
+// k.shape, which may have dropped dimensions of size 1), whose element
+// depends only on the output channel, with a constant stride between
+// channels: a bias. The kernel loads those at the channel it stores
+// rather than through at, whose divisions llvmpipe cannot vectorise (the
+// MNIST CNN's first convolution spent as long on its bias as on the
+// convolution). Its parameters then hold each one's channel stride.
+func (k *fused) rowLeaves(o, plane int) {
+	clusters, ok := k.spec["Clusters"].([]fusedCluster)
+	if !ok || len(clusters) != 1 {
+		return
+	}
+	loads := clusters[0].Loads
+	for i, l := range loads {
+		if l.Dense || l.Half != "" {
+			continue
+		}
+		if stride, ok := channelStride(k.shape, k.leaves[l.K].Strides, o, plane); ok {
+			if k.rowStrides == nil {
+				k.rowStrides = map[int]int{}
+			}
+			loads[i].Row = true
+			k.rowStrides[l.K] = stride
+		}
+	}
+}
+
+// channelStride reports whether a view with strides over shape, the
+// elements of [n, o, plane…] with planes of plane elements, reads element
+// offset + c·stride for every element of channel c, and returns stride.
+// Each dimension of shape covers a range of the linear index: the
+// channel's dimensions lie within [plane, plane·o), and must step by
+// stride·(their linear step / plane); the others, wholly outside it, by 0.
+func channelStride(shape, strides []int, o, plane int) (int, bool) {
+	stride, found := 0, false
+	lin := 1
+	for d := len(shape) - 1; d >= 0; d-- {
+		n, step := shape[d], lin
+		lin *= n
+		if n == 1 {
+			continue
+		}
+		switch {
+		case lin <= plane || step >= plane*o: // a position's or an image's
+			if strides[d] != 0 {
+				return 0, false
+			}
+		case step >= plane && lin <= plane*o && step%plane == 0: // the channel's
+			per := step / plane
+			if !found {
+				if strides[d]%per != 0 {
+					return 0, false
+				}
+				stride, found = strides[d]/per, true
+			}
+			if strides[d] != stride*per {
+				return 0, false
+			}
+		default: // across a channel's boundary
+			return 0, false
+		}
+	}
+	return stride, true
 }
 
 // leafStrides returns the strides of k's leaves.
@@ -1337,6 +1414,9 @@ func fusedKernel(ps []*ewPending, firstBinding int) fused {
 			num(l.K)
 			if l.Dense {
 				key.WriteByte('d')
+			}
+			if l.Row {
+				key.WriteByte('r')
 			}
 			key.WriteString(l.Half)
 		}

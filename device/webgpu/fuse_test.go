@@ -348,18 +348,25 @@ func TestGPUProductReadsThroughCopy(t *testing.T) {
 }
 
 // TestGPUConvolutionTakesEpilogue: a convolution followed by its bias
-// (broadcast per channel) and a ReLU is one kernel, and gives what the
-// ops give one by one.
+// (broadcast per channel, every other element of its buffer), a vector
+// broadcast over the planes' rows and a ReLU is one kernel, and gives what
+// the ops give one by one: with several images, one (whose dimension the
+// expression drops), one output channel, groups, and the direct and
+// product paths. The bias is loaded at the output channel (rowLeaves), the
+// other leaf through at.
 func TestGPUConvolutionTakesEpilogue(t *testing.T) {
 	g := testGPU(t)
 	for _, p := range []backend.Conv2DParams{
 		{N: 2, C: 3, H: 5, W: 5, O: 4, KH: 3, KW: 3, OH: 5, OW: 5, StrideH: 1, StrideW: 1, PadH: 1, PadW: 1, DilH: 1, DilW: 1, Groups: 1},
+		{N: 1, C: 3, H: 6, W: 5, O: 7, KH: 3, KW: 3, OH: 6, OW: 5, StrideH: 1, StrideW: 1, PadH: 1, PadW: 1, DilH: 1, DilW: 1, Groups: 1},
+		{N: 3, C: 2, H: 5, W: 4, O: 1, KH: 3, KW: 3, OH: 5, OW: 4, StrideH: 1, StrideW: 1, PadH: 1, PadW: 1, DilH: 1, DilW: 1, Groups: 1},
+		{N: 2, C: 4, H: 5, W: 5, O: 6, KH: 3, KW: 3, OH: 5, OW: 5, StrideH: 1, StrideW: 1, PadH: 1, PadW: 1, DilH: 1, DilW: 1, Groups: 2},
 		// depthwise: the direct kernel (see convDirectEntry)
 		{N: 2, C: 4, H: 5, W: 5, O: 4, KH: 3, KW: 3, OH: 3, OW: 3, StrideH: 2, StrideW: 2, PadH: 1, PadW: 1, DilH: 1, DilW: 1, Groups: 4},
 		// 1×1: a matrix product (see convPointwise)
 		{N: 3, C: 8, H: 5, W: 6, O: 12, KH: 1, KW: 1, OH: 5, OW: 6, StrideH: 1, StrideW: 1, DilH: 1, DilW: 1, Groups: 1},
 	} {
-		t.Run(fmt.Sprintf("%dx%d groups %d", p.KH, p.KW, p.Groups), func(t *testing.T) { convolutionTakesEpilogue(t, g, p) })
+		t.Run(fmt.Sprintf("%d images %d channels %dx%d groups %d", p.N, p.O, p.KH, p.KW, p.Groups), func(t *testing.T) { convolutionTakesEpilogue(t, g, p) })
 	}
 }
 
@@ -376,7 +383,8 @@ func convolutionTakesEpilogue(t *testing.T, g *gpuDevice, p backend.Conv2DParams
 	}
 	x := fill(p.N*p.C*p.H*p.W, func(i int) float32 { return float32(i%7) - 3 })
 	w := fill(p.O*p.C/p.Groups*p.KH*p.KW, func(i int) float32 { return float32(i%5)/4 - 0.5 })
-	bias := fill(p.O, func(i int) float32 { return float32(i) - 1.5 })
+	bias := fill(2*p.O, func(i int) float32 { return float32(i) - 1.5 })
+	rows := fill(p.OH, func(i int) float32 { return float32(i%3) - 0.75 })
 	shape := []int{p.N, p.O, p.OH, p.OW}
 	run := func(fuse bool) ([]float32, int64) {
 		defer setFusion(g, fuse)()
@@ -386,7 +394,9 @@ func convolutionTakesEpilogue(t *testing.T, g *gpuDevice, p backend.Conv2DParams
 		y, z := allocFloats(t, g, n), allocFloats(t, g, n)
 		g.Conv2D(y, x, w, p, backend.Epilogue{})
 		g.Binary(backend.Add, z, backend.Dense(y, shape...),
-			backend.View{Buf: bias, Shape: shape, Strides: []int{0, 1, 0, 0}})
+			backend.View{Buf: bias, Shape: shape, Strides: []int{0, 2, 0, 0}})
+		g.Binary(backend.Add, z, backend.Dense(z, shape...),
+			backend.View{Buf: rows, Shape: shape, Strides: []int{0, 0, 1, 0}})
 		g.Unary(backend.ReLU, z, backend.Dense(z, shape...))
 		got := make([]float32, n)
 		require.NoError(t, g.Read(z, got))
@@ -398,8 +408,37 @@ func convolutionTakesEpilogue(t *testing.T, g *gpuDevice, p backend.Conv2DParams
 	got, n := run(true)
 	assert.InDeltaSlice(t, want, got, 1e-5)
 	assert.Equal(t, int64(1), n, "the convolution with its epilogue")
-	for _, b := range []backend.Buffer{x, w, bias} {
+	for _, b := range []backend.Buffer{x, w, bias, rows} {
 		g.Free(b)
+	}
+}
+
+// TestChannelStride: which views over a convolution's output (its shape
+// as an expression sees it, dimensions of size 1 dropped) read one element
+// per output channel, and their stride between channels.
+func TestChannelStride(t *testing.T) {
+	for _, c := range []struct {
+		name           string
+		shape, strides []int
+		o, plane       int
+		stride         int
+		ok             bool
+	}{
+		{"bias", []int{2, 4, 5, 5}, []int{0, 1, 0, 0}, 4, 25, 1, true},
+		{"strided bias", []int{2, 4, 5, 5}, []int{0, 3, 0, 0}, 4, 25, 3, true},
+		{"one image", []int{4, 5, 5}, []int{1, 0, 0}, 4, 25, 1, true},
+		{"plane coalesced", []int{2, 4, 25}, []int{0, 2, 0}, 4, 25, 2, true},
+		{"one channel", []int{3, 5, 4}, []int{0, 0, 0}, 1, 20, 0, true},
+		{"per image", []int{2, 4, 5, 5}, []int{1, 0, 0, 0}, 4, 25, 0, false},
+		{"per position", []int{2, 4, 5, 5}, []int{0, 0, 5, 1}, 4, 25, 0, false},
+		{"channel and image", []int{2, 4, 5, 5}, []int{4, 1, 0, 0}, 4, 25, 0, false},
+		{"across channels", []int{2, 100}, []int{0, 1}, 4, 25, 0, false},
+	} {
+		stride, ok := channelStride(c.shape, c.strides, c.o, c.plane)
+		assert.Equal(t, c.ok, ok, c.name)
+		if c.ok {
+			assert.Equal(t, c.stride, stride, c.name)
+		}
 	}
 }
 

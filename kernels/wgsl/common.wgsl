@@ -302,6 +302,8 @@ fn {{.Name}}({{.Params}}) -> {{.Ret}} {
     let l{{.K}} = {{.Half}}_value(half_bits(x{{.K}}[j{{.K}} >> 1u], j{{.K}}));
 {{- else if .Dense}}
     let l{{.K}} = x{{.K}}[p.off[{{.K}}u >> 2u][{{.K}}u & 3u] + i];
+{{- else if .Row}}
+    let l{{.K}} = x{{.K}}[p.off[{{.K}}u >> 2u][{{.K}}u & 3u] + cur_row * p.st[{{.K}}][0][0]];
 {{- else}}
     let l{{.K}} = x{{.K}}[at({{.K}}u, i)];
 {{- end}}
@@ -322,6 +324,9 @@ fn {{.Name}}({{.Params}}) -> {{.Ret}} {
 // of A and TK×TN panels of B in workgroup memory as vec4s, [k][row / 4] and
 // [k][col / 4]; each thread accumulates the RM×RN block of rows lid.y·RM…
 // and columns lid.x·RN… in registers.
+// cur_row is the row of the output element being stored, for the
+// epilogue's leaves loaded at it (fused_eval's Row loads).
+var<private> cur_row: u32;
 const TM = {{.TM}}u;
 const TN = {{.TN}}u;
 const TK = {{.TK}}u;
@@ -385,6 +390,7 @@ fn set_b(k: u32, col: u32, v: f32) {
   {
     let r = row0 + lid.y * {{$.RM}}u + {{.Row}}u;
     if (r < rows) {
+      cur_row = r;
       let ro = row_off(ctx, r);
 {{- range .Accs}}
       for (var j = 0u; j < 4u; j = j + 1u) {
