@@ -3,6 +3,7 @@ package cpu
 import (
 	"math"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -110,5 +111,45 @@ func TestCPUConv2DPair(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestCPUConv2DPairConcurrent: pairs of one layout computed at the same
+// time from several goroutines each get padded planes of their own.
+func TestCPUConv2DPairConcurrent(t *testing.T) {
+	if !kernel.HasAVX512 {
+		t.Skip("no AVX-512: the CPU refuses pairs")
+	}
+	relu := backend.Epilogue{Clamp: true, Lo: 0, Hi: float32(math.Inf(1))}
+	h := newCPUHarness(t)
+	d := h.d.(*cpuDevice)
+	p, q := cpuConvCase(1, 8, 21, 19, 16, 3, 3, 1, 1, 1, 1, 1, 1, 1), cpuConvCase(1, 16, 21, 19, 8, 3, 3, 1, 1, 1, 1, 1, 1, 1)
+	first := backend.ConvLink{W: h.f32(h.randF(p.O * p.C * 9)), P: p, E: relu}
+	second := backend.ConvLink{W: h.f32(h.randF(q.O * q.C * 9)), P: q, E: relu}
+	size := q.N * q.O * q.OH * q.OW
+	const workers = 4
+	var xs, wants [workers]backend.Buffer
+	for i := range workers {
+		xs[i] = h.f32(h.randF(p.N * p.C * p.H * p.W))
+		y := h.dirty(backend.Float32, p.N*p.O*p.OH*p.OW)
+		d.Conv2D(y, xs[i], first.W, p, first.E)
+		wants[i] = h.dirty(backend.Float32, size)
+		d.Conv2D(wants[i], y, second.W, q, second.E)
+	}
+	var outs [workers]backend.Buffer
+	for i := range outs {
+		outs[i] = h.dirty(backend.Float32, size)
+	}
+	var wg sync.WaitGroup
+	for i := range workers {
+		wg.Go(func() {
+			for range 5 {
+				d.Conv2DPair(outs[i], xs[i], first, second)
+			}
+		})
+	}
+	wg.Wait()
+	for i := range workers {
+		require.InDeltaSlice(t, h.readF(wants[i]), h.readF(outs[i]), 1e-4, "goroutine %d", i)
 	}
 }
