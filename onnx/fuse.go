@@ -482,13 +482,13 @@ func (m *Model) fuseConvPools() {
 
 // fuseConvPairs makes each Conv (not fused otherwise, its epilogue at most
 // a clamp) whose output only another Conv reads, one of stride 1 with
-// padding, one node with it: the node runs them as one tensor.Conv2DPair, which the CPU
-// computes storing the first's output straight into the padded planes the
-// second reads (ResNet's basic blocks) rather than writing it out and
-// copying it again. Both are 2-D, without groups, with explicit padding
-// the same on both sides. The first Conv's node takes the place of the
-// second, with its inputs (x, then each Conv's weight and bias, and the
-// second's residual), the second's outputs, and pair set.
+// padding, one node with it: the node runs them as one tensor.Conv2DPair,
+// which the CPU computes storing the first's output straight into the
+// padded planes the second reads (ResNet's basic blocks) rather than
+// writing it out and copying it again. Both are 2-D, without groups, with
+// explicit padding the same on both sides. The first Conv's node takes
+// the place of the second, with its inputs (x, then each Conv's weight and
+// bias, and the second's residual), the second's outputs, and pair set.
 func (m *Model) fuseConvPairs() {
 	consumer := m.soleConsumers()
 	at, dropped := map[*node]*node{}, map[*node]bool{}

@@ -336,10 +336,15 @@ func runConvPool(c *call, x, w *tensor.Tensor, o tensor.Conv2DOptions, e tensor.
 
 // convShape returns the shape of the output of tensor.Conv2D(x, w, o).
 func convShape(x, w *tensor.Tensor, o tensor.Conv2DOptions) []int {
-	shape := []int{x.Size(0), w.Size(0), 0, 0}
+	return convShapeOf(x.Shape(), w, o)
+}
+
+// convShapeOf is convShape for an input of shape x.
+func convShapeOf(x []int, w *tensor.Tensor, o tensor.Conv2DOptions) []int {
+	shape := []int{x[0], w.Size(0), 0, 0}
 	for i := range 2 {
 		extent := o.Dilation[i]*(w.Size(2+i)-1) + 1
-		shape[2+i] = (x.Size(2+i)+2*o.Padding[i]-extent)/o.Stride[i] + 1
+		shape[2+i] = (x[2+i]+2*o.Padding[i]-extent)/o.Stride[i] + 1
 	}
 	return shape
 }
@@ -388,12 +393,7 @@ func runConvPair(c *call) ([]*value, error) {
 			return nil, fmt.Errorf("kernel_shape %v of %q differs from its weight's %v", s.kernel, n.name, l.W.Shape())
 		}
 		l.Options = tensor.Conv2DOptions{Stride: s.stride, Padding: s.padBefore, Dilation: s.dil}
-		next := []int{shape[0], l.W.Size(0), 0, 0}
-		for d := range 2 {
-			extent := s.dil[d]*(kernel[d]-1) + 1
-			next[2+d] = (shape[2+d]+2*s.padBefore[d]-extent)/s.stride[d] + 1
-		}
-		shape = next
+		shape = convShapeOf(shape, l.W, l.Options)
 	}
 	if ep := c.pair.epilogue; ep != nil && ep.residual {
 		r, err := c.tensor(5)

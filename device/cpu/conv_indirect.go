@@ -146,8 +146,9 @@ func newCPUIndirectConv(cv *cpuConv) *cpuIndirectConv {
 }
 
 // segments returns the (offset, mask) pairs of every tile's stores and
-// where each tile's begin (see cpuIndirectConv.segs), for output (oh, ow)
-// stored at at(oh, ow) of its channel's plane, at(oh, ow+i) = at(oh, ow)+i.
+// where each tile's pairs begin (see cpuIndirectConv.segs), for output
+// (oh, ow) stored at at(oh, ow) of its channel's plane, where
+// at(oh, ow+i) = at(oh, ow)+i.
 func (ic *cpuIndirectConv) segments(at func(oh, ow int) int) (segs, starts []int) {
 	p := ic.p
 	wide := p.OH * ic.wp

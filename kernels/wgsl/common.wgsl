@@ -324,13 +324,14 @@ fn {{.Name}}({{.Params}}) -> {{.Ret}} {
 // of A and TK×TN panels of B in workgroup memory as vec4s, [k][row / 4] and
 // [k][col / 4]; each thread accumulates the RM×RN block of rows lid.y·RM…
 // and columns lid.x·RN… in registers.
-// cur_row is the row of the output element being stored, for the
-// epilogue's leaves loaded at it (fused_eval's Row loads).
-var<private> cur_row: u32;
 const TM = {{.TM}}u;
 const TN = {{.TN}}u;
 const TK = {{.TK}}u;
 const THREADS = {{.Threads}}u;
+
+// cur_row is the row of the output element being stored, for the
+// epilogue's leaves loaded at it (fused_eval's Row loads).
+var<private> cur_row: u32;
 var<workgroup> As: array<vec4<f32>, {{.ASize}}>;
 var<workgroup> Bs: array<vec4<f32>, {{.BSize}}>;
 
