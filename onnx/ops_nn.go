@@ -357,6 +357,28 @@ func convOutput(y *tensor.Tensor, oneD bool) ([]*value, error) {
 	return one(tFloat, y)
 }
 
+// convLink returns the weight (input at) and bias (input at+1) of Conv n
+// fused into c, with n's epilogue but its residual, as a link of a chain
+// or a pair.
+func (c *call) convLink(at int, n *node) (tensor.ConvLink, error) {
+	var l tensor.ConvLink
+	var err error
+	if l.W, err = c.tensor(at); err != nil {
+		return l, err
+	}
+	if b := c.input(at + 1); b != nil {
+		if l.Epilogue.Bias, err = b.device(c.dev); err != nil {
+			return l, err
+		}
+	}
+	if ep := n.epilogue; ep != nil {
+		e := &l.Epilogue
+		e.Clamp, e.Lo, e.Hi = ep.clamp, ep.lo, ep.hi
+		e.HardSwish, e.Affine, e.Scale, e.Shift = ep.hardSwish, ep.affine, ep.scale, ep.shift
+	}
+	return l, nil
+}
+
 // runConvPair runs a Conv and the Conv fused after it (see fuseConvPairs)
 // as one tensor.Conv2DPair, each with its epilogue; when the second one's
 // residual broadcasts, it runs them one after the other.
@@ -372,17 +394,8 @@ func runConvPair(c *call) ([]*value, error) {
 	shape := x.Shape()
 	for i, n := range []*node{c.node, c.pair} {
 		l := &links[i]
-		if l.W, err = c.tensor(1 + 2*i); err != nil {
+		if *l, err = c.convLink(1+2*i, n); err != nil {
 			return nil, err
-		}
-		if b := c.input(2 + 2*i); b != nil {
-			if l.Epilogue.Bias, err = b.device(c.dev); err != nil {
-				return nil, err
-			}
-		}
-		if ep := n.epilogue; ep != nil {
-			l.Epilogue.Clamp, l.Epilogue.Lo, l.Epilogue.Hi = ep.clamp, ep.lo, ep.hi
-			l.Epilogue.HardSwish, l.Epilogue.Affine, l.Epilogue.Scale, l.Epilogue.Shift = ep.hardSwish, ep.affine, ep.scale, ep.shift
 		}
 		kernel := [2]int{l.W.Size(2), l.W.Size(3)}
 		s, err := windowsOf(n, kernel, [2]int{shape[2], shape[3]}, false)
@@ -427,17 +440,8 @@ func runConvChain(c *call) ([]*value, error) {
 		if n == nil {
 			continue
 		}
-		l := &links[i]
-		if l.W, err = c.tensor(1 + 2*i); err != nil {
+		if links[i], err = c.convLink(1+2*i, n); err != nil {
 			return nil, err
-		}
-		if b := c.input(2 + 2*i); b != nil {
-			if l.Epilogue.Bias, err = b.device(c.dev); err != nil {
-				return nil, err
-			}
-		}
-		if ep := n.epilogue; ep != nil {
-			l.Epilogue.Clamp, l.Epilogue.Lo, l.Epilogue.Hi = ep.clamp, ep.lo, ep.hi
 		}
 	}
 	if c.chain.project != nil && c.input(7) != nil {

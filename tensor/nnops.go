@@ -205,24 +205,10 @@ func Conv2DChain(x *Tensor, expand, depthwise, project ConvLink) *Tensor {
 	if !ok || x.Dim() != 4 || x.dtype != Float32 || expand.Epilogue.Residual != nil || depthwise.Epilogue.Residual != nil {
 		return oneByOne()
 	}
-	var chain [3]device.ConvLink
-	shape, xc := x.shape, dense(x)
-	inputs := []*Tensor{xc}
-	for i, l := range links {
-		if l.W == nil {
-			continue
-		}
-		sameDevice(op, x, l.W)
-		checkFloat(op, l.W, l.Epilogue.Bias, l.Epilogue.Residual)
-		if l.W.Dim() != 4 || anyHalf(l.W, l.Epilogue.Bias, l.Epilogue.Residual) {
-			return oneByOne()
-		}
-		p := convParams(op, shape, l.W.shape, l.Options)
-		shape = []int{p.N, p.O, p.OH, p.OW}
-		de, ein := convEpilogue(op, x, l.Epilogue, shape)
-		wc := dense(l.W)
-		inputs = append(append(inputs, wc), ein...)
-		chain[i] = device.ConvLink{W: wc.st.buf, P: p, E: de}
+	xc := dense(x)
+	chain, shape, inputs, ok := deviceLinks(op, xc, links)
+	if !ok {
+		return oneByOne()
 	}
 	c := device.ConvChain{Expand: chain[0], Depthwise: chain[1], Project: chain[2]}
 	if !cc.Conv2DChains(c) {
@@ -234,6 +220,32 @@ func Conv2DChain(x *Tensor, expand, depthwise, project ConvLink) *Tensor {
 	}
 	keepAlive(inputs...)
 	return out
+}
+
+// deviceLinks binds the convolutions links, applied in turn to the dense
+// x, for a device op of op: each link present (W not nil) as a
+// device.ConvLink, the last one's output shape, and the tensors the op
+// reads (to keep alive). It reports false, for the caller to run the
+// convolutions one by one, when a link is not 2-D or not float32.
+func deviceLinks(op string, x *Tensor, links []ConvLink) (dl []device.ConvLink, shape []int, inputs []*Tensor, ok bool) {
+	dl, shape, inputs = make([]device.ConvLink, len(links)), x.shape, []*Tensor{x}
+	for i, l := range links {
+		if l.W == nil {
+			continue
+		}
+		sameDevice(op, x, l.W)
+		checkFloat(op, l.W, l.Epilogue.Bias, l.Epilogue.Residual)
+		if l.W.Dim() != 4 || anyHalf(l.W, l.Epilogue.Bias, l.Epilogue.Residual) {
+			return nil, nil, nil, false
+		}
+		p := convParams(op, shape, l.W.shape, l.Options)
+		shape = []int{p.N, p.O, p.OH, p.OW}
+		de, ein := convEpilogue(op, x, l.Epilogue, shape)
+		wc := dense(l.W)
+		inputs = append(append(inputs, wc), ein...)
+		dl[i] = device.ConvLink{W: wc.st.buf, P: p, E: de}
+	}
+	return dl, shape, inputs, true
 }
 
 // Conv2DPair applies the convolution second to the convolution first of x,
@@ -255,23 +267,9 @@ func Conv2DPair(x *Tensor, first, second ConvLink) *Tensor {
 	if !ok || x.Dim() != 4 || x.dtype != Float32 || first.Epilogue.Residual != nil {
 		return oneByOne()
 	}
-	var pair [2]device.ConvLink
-	shape, xc := x.shape, dense(x)
-	inputs := []*Tensor{xc}
-	for i, l := range []ConvLink{first, second} {
-		sameDevice(op, x, l.W)
-		checkFloat(op, l.W, l.Epilogue.Bias, l.Epilogue.Residual)
-		if l.W.Dim() != 4 || anyHalf(l.W, l.Epilogue.Bias, l.Epilogue.Residual) {
-			return oneByOne()
-		}
-		p := convParams(op, shape, l.W.shape, l.Options)
-		shape = []int{p.N, p.O, p.OH, p.OW}
-		de, ein := convEpilogue(op, x, l.Epilogue, shape)
-		wc := dense(l.W)
-		inputs = append(append(inputs, wc), ein...)
-		pair[i] = device.ConvLink{W: wc.st.buf, P: p, E: de}
-	}
-	if !cp.Conv2DPairs(pair[0], pair[1]) {
+	xc := dense(x)
+	pair, shape, inputs, ok := deviceLinks(op, xc, []ConvLink{first, second})
+	if !ok || !cp.Conv2DPairs(pair[0], pair[1]) {
 		return oneByOne()
 	}
 	out, ok := result(x.dev, Float32, shape, inputs...)
