@@ -195,7 +195,7 @@ func (g *gpuDevice) convPipeline(gm convGEMM, p backend.Conv2DParams, t gemmTile
 	}
 	if epi != nil && epi.spec != nil {
 		if entry == "forward" && p.Groups == 1 {
-			epi.rowLeaves(p.O, p.OH*p.OW) // a GEMM row is then an output channel
+			epi.rowLeaves(p.O, p.OH*p.OW, false) // a GEMM row is then an output channel
 		}
 		s["Epi"] = epi.epilogue()
 	}

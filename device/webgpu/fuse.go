@@ -1106,9 +1106,9 @@ type fused struct {
 	leaves   []backend.View
 	scalars  []uint32
 	clusters [][]int
-	// rowStrides holds, for each leaf loaded at the output channel (see
-	// rowLeaves), its stride between channels; nil when there is none.
-	rowStrides map[int]int
+	// lineStrides holds, for each leaf loaded at the output's row or
+	// column (see rowLeaves), its stride between rows or columns.
+	lineStrides map[int]int
 }
 
 type fusedLeaf struct {
@@ -1128,11 +1128,13 @@ type fusedLoad struct {
 	K     int
 	Dense bool
 	Half  string // f16 or bf16: a 16-bit leaf, two elements a word, widened as loaded
-	// Row is set, in a convolution's epilogue, on a leaf whose element
-	// depends only on the output channel (a bias): it is loaded at the
-	// channel the kernel stores (cur_row), without at's divisions (see
-	// rowLeaves).
-	Row bool
+	// Row is set, in a product's or a convolution's epilogue, on a leaf
+	// whose element depends only on the output's row (a convolution's
+	// channel: its bias), and Col, in a product's, on one that depends
+	// only on its column (a linear layer's bias): it is loaded at the row
+	// or column the kernel stores (cur_row, cur_col), without at's
+	// divisions (see rowLeaves).
+	Row, Col bool
 }
 
 type fusedOut struct {
@@ -1155,8 +1157,8 @@ type fusedCluster struct {
 // leaves' offsets and strides, then the scalars.
 func (k *fused) params(pr *gpuParams, shape []int, strides [][]int) {
 	cshape, cstrides := backend.Coalesce(shape, strides...)
-	for leaf, stride := range k.rowStrides {
-		cstrides[leaf] = []int{stride} // read at the channel, not through at
+	for leaf, stride := range k.lineStrides {
+		cstrides[leaf] = []int{stride} // read at the row or column, not through at
 	}
 	pr.ints(len(cshape), 0, 0).array8(cshape)
 	offs := make([]int, k.spec["Off4"].(int)*4)
@@ -1176,15 +1178,17 @@ func (k *fused) params(pr *gpuParams, shape []int, strides [][]int) {
 	pr.u32(sc...)
 }
 
-// rowLeaves marks the leaves of k, the epilogue of a convolution with
-// output [n, o, plane…] of o channels and planes of plane elements (over
-// k.shape, which may have dropped dimensions of size 1), whose element
-// depends only on the output channel, with a constant stride between
-// channels: a bias. The kernel loads those at the channel it stores
-// rather than through at, whose divisions llvmpipe cannot vectorise (the
-// MNIST CNN's first convolution spent as long on its bias as on the
-// convolution). Its parameters then hold each one's channel stride.
-func (k *fused) rowLeaves(o, plane int) {
+// rowLeaves marks the leaves of k, the epilogue of a product or a
+// convolution whose output is [n, rows, cols…] (over k.shape, which may
+// have dropped dimensions of size 1), whose element depends only on the
+// output's row (a convolution's channel: its bias) or, with byCols (a
+// product's), only on its column (a linear layer's bias), with a constant
+// stride between rows or columns. The kernel loads those at the row or
+// column it stores rather than through at, whose divisions llvmpipe
+// cannot vectorise (the MNIST CNN's first convolution spent as long on
+// its bias as on the convolution). Its parameters then hold each one's
+// stride.
+func (k *fused) rowLeaves(rows, cols int, byCols bool) {
 	clusters, ok := k.spec["Clusters"].([]fusedCluster)
 	if !ok || len(clusters) != 1 {
 		return
@@ -1194,13 +1198,20 @@ func (k *fused) rowLeaves(o, plane int) {
 		if l.Dense || l.Half != "" {
 			continue
 		}
-		if stride, ok := channelStride(k.shape, k.leaves[l.K].Strides, o, plane); ok {
-			if k.rowStrides == nil {
-				k.rowStrides = map[int]int{}
-			}
-			loads[i].Row = true
-			k.rowStrides[l.K] = stride
+		strides := k.leaves[l.K].Strides
+		stride, row := channelStride(k.shape, strides, rows, cols)
+		col := false
+		if !row && byCols {
+			stride, col = channelStride(k.shape, strides, cols, 1)
 		}
+		if !row && !col {
+			continue
+		}
+		if k.lineStrides == nil {
+			k.lineStrides = map[int]int{}
+		}
+		loads[i].Row, loads[i].Col = row, col
+		k.lineStrides[l.K] = stride
 	}
 }
 
@@ -1417,6 +1428,9 @@ func fusedKernel(ps []*ewPending, firstBinding int) fused {
 			}
 			if l.Row {
 				key.WriteByte('r')
+			}
+			if l.Col {
+				key.WriteByte('c')
 			}
 			key.WriteString(l.Half)
 		}

@@ -413,6 +413,56 @@ func convolutionTakesEpilogue(t *testing.T, g *gpuDevice, p backend.Conv2DParams
 	}
 }
 
+// TestGPUProductTakesLineLeaves: a product followed by the addition of a
+// column vector (a linear layer's bias, every other element of its
+// buffer), of a row vector and of a full leaf, for one and for two batch
+// elements and for a product of three rows (the thin kernel), is one kernel
+// and gives what the ops give one by one. The vectors are loaded at the
+// stored row and column (rowLeaves), the full leaf through at.
+func TestGPUProductTakesLineLeaves(t *testing.T) {
+	g := testGPU(t)
+	rng := rand.New(rand.NewPCG(21, 22))
+	up := func(n int) backend.Buffer {
+		data := make([]float32, n)
+		for i := range data {
+			data[i] = float32(rng.IntN(9)) - 4
+		}
+		b := allocFloats(t, g, n)
+		require.NoError(t, g.Write(b, data))
+		return b
+	}
+	for _, c := range []struct{ batch, m, k, n int }{{1, 37, 19, 45}, {2, 20, 8, 33}, {1, 3, 24, 66}} {
+		t.Run(fmt.Sprintf("%dx%dx%dx%d", c.batch, c.m, c.k, c.n), func(t *testing.T) {
+			shape := []int{c.batch, c.m, c.n}
+			a, b := up(c.batch*c.m*c.k), up(c.batch*c.k*c.n)
+			colv, rowv, full := up(2*c.n), up(c.m), up(c.batch*c.m*c.n)
+			run := func(fuse bool) ([]float32, int64) {
+				defer setFusion(g, fuse)()
+				require.NoError(t, g.Sync())
+				before := g.Stats().Dispatches
+				size := c.batch * c.m * c.n
+				y, z := allocFloats(t, g, size), allocFloats(t, g, size)
+				g.MatMul(y, backend.Dense(a, c.batch, c.m, c.k), backend.Dense(b, c.batch, c.k, c.n))
+				g.Binary(backend.Add, z, backend.Dense(y, shape...), backend.View{Buf: colv, Shape: shape, Strides: []int{0, 0, 2}})
+				g.Binary(backend.Mul, z, backend.Dense(z, shape...), backend.View{Buf: rowv, Shape: shape, Strides: []int{0, 1, 0}})
+				g.Binary(backend.Sub, z, backend.Dense(z, shape...), backend.Dense(full, shape...))
+				got := make([]float32, size)
+				require.NoError(t, g.Read(z, got))
+				g.Free(y)
+				g.Free(z)
+				return got, g.Stats().Dispatches - before
+			}
+			want, _ := run(false)
+			got, n := run(true)
+			assert.Equal(t, want, got)
+			assert.Equal(t, int64(1), n, "the product with its epilogue")
+			for _, buf := range []backend.Buffer{a, b, colv, rowv, full} {
+				g.Free(buf)
+			}
+		})
+	}
+}
+
 // TestChannelStride: which views over a convolution's output (its shape
 // as an expression sees it, dimensions of size 1 dropped) read one element
 // per output channel, and their stride between channels.

@@ -941,6 +941,7 @@ func (g *gpuDevice) matmulLocked(c, a, b backend.View, accumulate, window bool, 
 	if epi != nil {
 		aa.asIs, ba.asIs = true, true
 		if epi.spec != nil {
+			epi.rowLeaves(m, n, true)
 			epiSpec = epi.epilogue()
 			extra = epi.leafArgs(4)
 		}

@@ -265,6 +265,12 @@ fn offset{{.}}(i: u32) -> u32 {
 @group(0) @binding({{.Binding}}) var<storage, read> x{{.K}}: array<{{.T}}>;
 {{- end}}
 
+// cur_row and cur_col are the row and column of the output element being
+// stored, in the epilogue of a product or a convolution (a channel), for
+// the leaves loaded at them (fused_eval's Row and Col loads).
+var<private> cur_row: u32;
+var<private> cur_col: u32;
+
 // at maps the linear index i, inside the iteration space, to an element of
 // leaf k (as offset in ew_offset).
 fn at(k: u32, i: u32) -> u32 {
@@ -304,6 +310,8 @@ fn {{.Name}}({{.Params}}) -> {{.Ret}} {
     let l{{.K}} = x{{.K}}[p.off[{{.K}}u >> 2u][{{.K}}u & 3u] + i];
 {{- else if .Row}}
     let l{{.K}} = x{{.K}}[p.off[{{.K}}u >> 2u][{{.K}}u & 3u] + cur_row * p.st[{{.K}}][0][0]];
+{{- else if .Col}}
+    let l{{.K}} = x{{.K}}[p.off[{{.K}}u >> 2u][{{.K}}u & 3u] + cur_col * p.st[{{.K}}][0][0]];
 {{- else}}
     let l{{.K}} = x{{.K}}[at({{.K}}u, i)];
 {{- end}}
@@ -328,10 +336,6 @@ const TM = {{.TM}}u;
 const TN = {{.TN}}u;
 const TK = {{.TK}}u;
 const THREADS = {{.Threads}}u;
-
-// cur_row is the row of the output element being stored, for the
-// epilogue's leaves loaded at it (fused_eval's Row loads).
-var<private> cur_row: u32;
 var<workgroup> As: array<vec4<f32>, {{.ASize}}>;
 var<workgroup> Bs: array<vec4<f32>, {{.BSize}}>;
 
@@ -391,11 +395,16 @@ fn set_b(k: u32, col: u32, v: f32) {
   {
     let r = row0 + lid.y * {{$.RM}}u + {{.Row}}u;
     if (r < rows) {
+{{- if $.Epi}}
       cur_row = r;
+{{- end}}
       let ro = row_off(ctx, r);
 {{- range .Accs}}
       for (var j = 0u; j < 4u; j = j + 1u) {
         if (c{{.BVec}} + j < cols) {
+{{- if $.Epi}}
+          cur_col = c{{.BVec}} + j;
+{{- end}}
           put(ro + co{{.BVec}}[j], acc{{.Acc}}[j]);
         }
       }

@@ -192,6 +192,10 @@ fn thin(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
   }
 {{- end}}
   for (var r = 0u; r < p.m; r = r + 1u) {
+{{- if .Epi}}
+    cur_row = r;
+    cur_col = col;
+{{- end}}
     put(row_off(batch, r) + col_off(batch, col), acc[r]);
   }
 }
