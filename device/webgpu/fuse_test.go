@@ -386,26 +386,14 @@ func convolutionTakesEpilogue(t *testing.T, g *gpuDevice, p backend.Conv2DParams
 	bias := fill(2*p.O, func(i int) float32 { return float32(i) - 1.5 })
 	rows := fill(p.OH, func(i int) float32 { return float32(i%3) - 0.75 })
 	shape := []int{p.N, p.O, p.OH, p.OW}
-	run := func(fuse bool) ([]float32, int64) {
-		defer setFusion(g, fuse)()
-		require.NoError(t, g.Sync())
-		before := g.Stats().Dispatches
-		n := p.N * p.O * p.OH * p.OW
-		y, z := allocFloats(t, g, n), allocFloats(t, g, n)
+	want, got, n := fusedAndNot(t, g, p.N*p.O*p.OH*p.OW, func(y, z backend.Buffer) {
 		g.Conv2D(y, x, w, p, backend.Epilogue{})
 		g.Binary(backend.Add, z, backend.Dense(y, shape...),
 			backend.View{Buf: bias, Shape: shape, Strides: []int{0, 2, 0, 0}})
 		g.Binary(backend.Add, z, backend.Dense(z, shape...),
 			backend.View{Buf: rows, Shape: shape, Strides: []int{0, 0, 1, 0}})
 		g.Unary(backend.ReLU, z, backend.Dense(z, shape...))
-		got := make([]float32, n)
-		require.NoError(t, g.Read(z, got))
-		g.Free(y)
-		g.Free(z)
-		return got, g.Stats().Dispatches - before
-	}
-	want, _ := run(false)
-	got, n := run(true)
+	})
 	assert.InDeltaSlice(t, want, got, 1e-5)
 	assert.Equal(t, int64(1), n, "the convolution with its epilogue")
 	for _, b := range []backend.Buffer{x, w, bias, rows} {
@@ -436,24 +424,12 @@ func TestGPUProductTakesLineLeaves(t *testing.T) {
 			shape := []int{c.batch, c.m, c.n}
 			a, b := up(c.batch*c.m*c.k), up(c.batch*c.k*c.n)
 			colv, rowv, full := up(2*c.n), up(c.m), up(c.batch*c.m*c.n)
-			run := func(fuse bool) ([]float32, int64) {
-				defer setFusion(g, fuse)()
-				require.NoError(t, g.Sync())
-				before := g.Stats().Dispatches
-				size := c.batch * c.m * c.n
-				y, z := allocFloats(t, g, size), allocFloats(t, g, size)
+			want, got, n := fusedAndNot(t, g, c.batch*c.m*c.n, func(y, z backend.Buffer) {
 				g.MatMul(y, backend.Dense(a, c.batch, c.m, c.k), backend.Dense(b, c.batch, c.k, c.n))
 				g.Binary(backend.Add, z, backend.Dense(y, shape...), backend.View{Buf: colv, Shape: shape, Strides: []int{0, 0, 2}})
 				g.Binary(backend.Mul, z, backend.Dense(z, shape...), backend.View{Buf: rowv, Shape: shape, Strides: []int{0, 1, 0}})
 				g.Binary(backend.Sub, z, backend.Dense(z, shape...), backend.Dense(full, shape...))
-				got := make([]float32, size)
-				require.NoError(t, g.Read(z, got))
-				g.Free(y)
-				g.Free(z)
-				return got, g.Stats().Dispatches - before
-			}
-			want, _ := run(false)
-			got, n := run(true)
+			})
 			assert.Equal(t, want, got)
 			assert.Equal(t, int64(1), n, "the product with its epilogue")
 			for _, buf := range []backend.Buffer{a, b, colv, rowv, full} {
@@ -490,6 +466,27 @@ func TestChannelStride(t *testing.T) {
 			assert.Equal(t, c.stride, stride, c.name)
 		}
 	}
+}
+
+// fusedAndNot runs ops, which write z of size elements from a producer's
+// output y, with fusion off and then on, and returns z's values each time
+// and the dispatches the fused run made.
+func fusedAndNot(t *testing.T, g *gpuDevice, size int, ops func(y, z backend.Buffer)) (want, got []float32, dispatches int64) {
+	run := func(fuse bool) ([]float32, int64) {
+		defer setFusion(g, fuse)()
+		require.NoError(t, g.Sync())
+		before := g.Stats().Dispatches
+		y, z := allocFloats(t, g, size), allocFloats(t, g, size)
+		ops(y, z)
+		out := make([]float32, size)
+		require.NoError(t, g.Read(z, out))
+		g.Free(y)
+		g.Free(z)
+		return out, g.Stats().Dispatches - before
+	}
+	want, _ = run(false)
+	got, dispatches = run(true)
+	return want, got, dispatches
 }
 
 // allocFloats allocates n float32 elements.
