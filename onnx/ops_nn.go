@@ -379,16 +379,25 @@ func (c *call) convLink(at int, n *node) (tensor.ConvLink, error) {
 	return l, nil
 }
 
-// runConvPair runs a Conv and the Conv fused after it (see fuseConvPairs)
-// as one tensor.Conv2DPair, each with its epilogue; when the second one's
-// residual broadcasts, it runs them one after the other.
-func runConvPair(c *call) ([]*value, error) {
+// images returns input 0 of c, which what takes as 2-D images [N, C, H, W].
+func (c *call) images(what string) (*tensor.Tensor, error) {
 	x, err := c.tensor(0)
 	if err != nil {
 		return nil, err
 	}
 	if x.Dim() != 4 {
-		return nil, fmt.Errorf("input of shape %v: a pair of Convs takes 2-D images", x.Shape())
+		return nil, fmt.Errorf("input of shape %v: %s takes 2-D images", x.Shape(), what)
+	}
+	return x, nil
+}
+
+// runConvPair runs a Conv and the Conv fused after it (see fuseConvPairs)
+// as one tensor.Conv2DPair, each with its epilogue; when the second one's
+// residual broadcasts, it runs them one after the other.
+func runConvPair(c *call) ([]*value, error) {
+	x, err := c.images("a pair of Convs")
+	if err != nil {
+		return nil, err
 	}
 	var links [2]tensor.ConvLink
 	shape := x.Shape()
@@ -428,12 +437,9 @@ func runConvPair(c *call) ([]*value, error) {
 // runConvChain runs the Convs of c.chain (see fuseConvChains) as one
 // tensor.Conv2DChain, each with its epilogue.
 func runConvChain(c *call) ([]*value, error) {
-	x, err := c.tensor(0)
+	x, err := c.images("a chain of Convs")
 	if err != nil {
 		return nil, err
-	}
-	if x.Dim() != 4 {
-		return nil, fmt.Errorf("input of shape %v: a chain of Convs takes 2-D images", x.Shape())
 	}
 	var links [3]tensor.ConvLink
 	for i, n := range []*node{c.chain.expand, c.chain.depthwise, c.chain.project} {
